@@ -1,0 +1,523 @@
+//! Video frames: a [`FrameLayout`] describes the planes, a [`VideoFrame`] shares them.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock, Weak};
+use std::time::Duration;
+
+use crate::format::PixelFormat;
+use crate::pool::PoolShared;
+
+/// The most planes any [`PixelFormat`] has.
+pub const MAX_PLANES: usize = 3;
+
+/// The largest width or height a frame may have.
+pub const MAX_DIMENSION: u32 = 1 << 16;
+
+/// Why a frame could not be described or built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Width or height is zero or larger than [`MAX_DIMENSION`].
+    #[error("invalid frame size {width}x{height} (each side must be 1..={MAX_DIMENSION})")]
+    InvalidSize {
+        /// The width asked for.
+        width: u32,
+        /// The height asked for.
+        height: u32,
+    },
+    /// A row alignment that is not a power of two.
+    #[error("row alignment {0} is not a power of two")]
+    InvalidAlignment(usize),
+    /// Fewer or more strides than the format has planes, or a stride shorter than a row.
+    #[error(
+        "stride {stride} of plane {plane} is invalid for {format} at width {width} (needs at least {min} bytes)"
+    )]
+    InvalidStride {
+        /// The plane index.
+        plane: usize,
+        /// The stride given (0 when it was missing).
+        stride: usize,
+        /// The shortest stride that holds one row.
+        min: usize,
+        /// The pixel format.
+        format: PixelFormat,
+        /// The frame width.
+        width: u32,
+    },
+    /// The data given does not have the length the layout needs.
+    #[error("frame data is {actual} bytes but a {layout} frame needs {expected}")]
+    DataLength {
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+        /// The layout, as text.
+        layout: String,
+    },
+}
+
+/// Everything about a frame but its pixels and timestamp: size, format, and where each plane
+/// starts and how long its rows are (strides include any padding).
+///
+/// Planes are stored one after the other in one buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrameLayout {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    strides: [usize; MAX_PLANES],
+    offsets: [usize; MAX_PLANES],
+    len: usize,
+}
+
+impl FrameLayout {
+    /// Rows packed with no padding.
+    pub fn new(width: u32, height: u32, format: PixelFormat) -> Result<Self, FrameError> {
+        Self::with_alignment(width, height, format, 1)
+    }
+
+    /// Each row of each plane padded so that it starts at a multiple of `align` bytes (a power
+    /// of two: 32 or 64 suit SIMD code, 256 suits GPU copies).
+    pub fn with_alignment(
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        align: usize,
+    ) -> Result<Self, FrameError> {
+        if !align.is_power_of_two() {
+            return Err(FrameError::InvalidAlignment(align));
+        }
+        check_size(width, height)?;
+        let mut strides = [0; MAX_PLANES];
+        for (plane, stride) in strides.iter_mut().enumerate().take(format.plane_count()) {
+            *stride = format
+                .plane_size(plane, width, height)
+                .0
+                .next_multiple_of(align);
+        }
+        Self::with_strides(width, height, format, &strides[..format.plane_count()])
+    }
+
+    /// Explicit strides, one per plane (for example the line sizes a decoder hands out).
+    pub fn with_strides(
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        strides: &[usize],
+    ) -> Result<Self, FrameError> {
+        check_size(width, height)?;
+        let planes = format.plane_count();
+        let mut layout = Self {
+            width,
+            height,
+            format,
+            strides: [0; MAX_PLANES],
+            offsets: [0; MAX_PLANES],
+            len: 0,
+        };
+        for plane in 0..planes.max(strides.len()) {
+            let min = if plane < planes {
+                format.plane_size(plane, width, height).0
+            } else {
+                0
+            };
+            let stride = strides.get(plane).copied().unwrap_or(0);
+            if plane >= planes || stride < min {
+                return Err(FrameError::InvalidStride {
+                    plane,
+                    stride,
+                    min,
+                    format,
+                    width,
+                });
+            }
+            let rows = format.plane_size(plane, width, height).1;
+            layout.strides[plane] = stride;
+            layout.offsets[plane] = layout.len;
+            layout.len += stride * rows;
+        }
+        Ok(layout)
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The pixel format.
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+
+    /// Number of planes.
+    pub fn plane_count(&self) -> usize {
+        self.format.plane_count()
+    }
+
+    /// Bytes from the start of one row of `plane` to the next.
+    pub fn stride(&self, plane: usize) -> usize {
+        self.strides[plane]
+    }
+
+    /// Byte offset of `plane` in the frame's buffer.
+    pub fn offset(&self, plane: usize) -> usize {
+        self.offsets[plane]
+    }
+
+    /// Rows in `plane`.
+    pub fn rows(&self, plane: usize) -> usize {
+        self.format.plane_size(plane, self.width, self.height).1
+    }
+
+    /// Bytes of pixels in one row of `plane`, without padding.
+    pub fn row_bytes(&self, plane: usize) -> usize {
+        self.format.plane_size(plane, self.width, self.height).0
+    }
+
+    /// Total bytes of the buffer.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a layout has at least one pixel. (Present for API symmetry with `len`.)
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn plane_range(&self, plane: usize) -> std::ops::Range<usize> {
+        assert!(plane < self.plane_count(), "plane {plane} out of range");
+        let start = self.offsets[plane];
+        start..start + self.strides[plane] * self.rows(plane)
+    }
+}
+
+impl fmt::Debug for FrameLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let strides = &self.strides[..self.plane_count()];
+        write!(f, " strides={strides:?} len={}", self.len)
+    }
+}
+
+impl fmt::Display for FrameLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{} {}", self.width, self.height, self.format)
+    }
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), FrameError> {
+    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(FrameError::InvalidSize { width, height });
+    }
+    Ok(())
+}
+
+/// The bytes behind a frame. Pooled buffers go back to their pool when the last frame that
+/// shares them is dropped.
+pub(crate) struct Buffer {
+    pub(crate) data: Vec<u8>,
+    pub(crate) home: Weak<PoolShared>,
+}
+
+/// Stands in for a buffer that was moved out in `Drop` (cloning it only bumps a count).
+static EMPTY_BUFFER: LazyLock<Arc<Buffer>> = LazyLock::new(|| {
+    Arc::new(Buffer {
+        data: Vec::new(),
+        home: Weak::new(),
+    })
+});
+
+/// Takes `buffer` out of its holder and, when no one else shares it, gives it back to its pool.
+fn release(slot: &mut Arc<Buffer>) {
+    let mut buffer = std::mem::replace(slot, EMPTY_BUFFER.clone());
+    if Arc::get_mut(&mut buffer).is_some()
+        && let Some(pool) = buffer.home.upgrade()
+    {
+        pool.give_back(buffer);
+    }
+}
+
+/// A video frame: layout, shared planes and a presentation timestamp.
+///
+/// Cloning is O(1): clones share the pixel buffer. Frames are immutable; build one with
+/// [`VideoFrameMut`] (or a [`FramePool`](crate::FramePool)) and [`freeze`](VideoFrameMut::freeze) it.
+/// `Debug` prints the layout, never the pixels.
+#[derive(Clone)]
+pub struct VideoFrame {
+    layout: FrameLayout,
+    buffer: Arc<Buffer>,
+    pts: Duration,
+}
+
+impl VideoFrame {
+    /// Wraps `data` laid out as `layout` (its length must be `layout.len()`).
+    pub fn from_vec(layout: FrameLayout, data: Vec<u8>, pts: Duration) -> Result<Self, FrameError> {
+        if data.len() != layout.len() {
+            return Err(FrameError::DataLength {
+                expected: layout.len(),
+                actual: data.len(),
+                layout: layout.to_string(),
+            });
+        }
+        let buffer = Arc::new(Buffer {
+            data,
+            home: Weak::new(),
+        });
+        Ok(Self {
+            layout,
+            buffer,
+            pts,
+        })
+    }
+
+    /// A frame of one colour, packed RGBA8 (`rgba` is straight alpha).
+    pub fn solid_rgba(
+        width: u32,
+        height: u32,
+        rgba: [u8; 4],
+        pts: Duration,
+    ) -> Result<Self, FrameError> {
+        let layout = FrameLayout::new(width, height, PixelFormat::Rgba8)?;
+        let data = rgba.repeat(width as usize * height as usize);
+        Self::from_vec(layout, data, pts)
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &FrameLayout {
+        &self.layout
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.layout.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.layout.height
+    }
+
+    /// The pixel format.
+    pub fn format(&self) -> PixelFormat {
+        self.layout.format
+    }
+
+    /// Presentation time from the start of the stream.
+    pub fn pts(&self) -> Duration {
+        self.pts
+    }
+
+    /// The same pixels with another timestamp (O(1)).
+    pub fn with_pts(mut self, pts: Duration) -> Self {
+        self.pts = pts;
+        self
+    }
+
+    /// Bytes from one row of `plane` to the next.
+    pub fn stride(&self, plane: usize) -> usize {
+        self.layout.stride(plane)
+    }
+
+    /// All bytes of `plane`, rows and padding. Panics if `plane` is out of range.
+    pub fn plane(&self, plane: usize) -> &[u8] {
+        &self.buffer.data[self.layout.plane_range(plane)]
+    }
+
+    /// Row `y` of `plane` without padding. Panics if either is out of range.
+    pub fn row(&self, plane: usize, y: usize) -> &[u8] {
+        assert!(y < self.layout.rows(plane), "row {y} out of range");
+        let start = y * self.layout.stride(plane);
+        &self.plane(plane)[start..start + self.layout.row_bytes(plane)]
+    }
+
+    /// The whole buffer: all planes one after the other, as described by [`layout`](Self::layout).
+    pub fn data(&self) -> &[u8] {
+        &self.buffer.data
+    }
+
+    /// The pixel at (x, y) as RGBA for RGB formats; `None` for YUV formats or outside the frame.
+    pub fn rgba_at(&self, x: u32, y: u32) -> Option<[u8; 4]> {
+        if x >= self.width() || y >= self.height() {
+            return None;
+        }
+        let i = x as usize * 4;
+        let p = &self.row(0, y as usize)[i..i + 4];
+        match self.format() {
+            PixelFormat::Rgba8 => Some([p[0], p[1], p[2], p[3]]),
+            PixelFormat::Bgra8 => Some([p[2], p[1], p[0], p[3]]),
+            _ => None,
+        }
+    }
+
+    /// Copies the pixels into rows with no padding (all planes one after the other).
+    pub fn to_packed_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.layout.len);
+        for plane in 0..self.layout.plane_count() {
+            for y in 0..self.layout.rows(plane) {
+                out.extend_from_slice(self.row(plane, y));
+            }
+        }
+        out
+    }
+
+    /// Whether `other` shares this frame's buffer (it is a clone, not a copy).
+    pub fn shares_buffer_with(&self, other: &VideoFrame) -> bool {
+        Arc::ptr_eq(&self.buffer, &other.buffer)
+    }
+
+    /// Gets the frame back for writing when no clone shares it; otherwise returns it unchanged.
+    pub fn try_into_mut(mut self) -> Result<VideoFrameMut, Self> {
+        if Arc::get_mut(&mut self.buffer).is_none() {
+            return Err(self);
+        }
+        let buffer = std::mem::replace(&mut self.buffer, EMPTY_BUFFER.clone());
+        Ok(VideoFrameMut {
+            layout: self.layout,
+            buffer,
+            pts: self.pts,
+        })
+    }
+}
+
+impl Drop for VideoFrame {
+    fn drop(&mut self) {
+        release(&mut self.buffer);
+    }
+}
+
+impl fmt::Debug for VideoFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VideoFrame")
+            .field("layout", &self.layout)
+            .field("pts", &self.pts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A frame being written: it owns its buffer alone until [`freeze`](Self::freeze) makes it a
+/// shareable [`VideoFrame`]. Its pixels are unspecified until written when it comes from a pool.
+pub struct VideoFrameMut {
+    layout: FrameLayout,
+    buffer: Arc<Buffer>,
+    pts: Duration,
+}
+
+impl VideoFrameMut {
+    /// A new zeroed frame, not from a pool.
+    pub fn new(layout: FrameLayout, pts: Duration) -> Self {
+        let buffer = Arc::new(Buffer {
+            data: vec![0; layout.len()],
+            home: Weak::new(),
+        });
+        Self {
+            layout,
+            buffer,
+            pts,
+        }
+    }
+
+    pub(crate) fn from_buffer(layout: FrameLayout, buffer: Arc<Buffer>, pts: Duration) -> Self {
+        Self {
+            layout,
+            buffer,
+            pts,
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &FrameLayout {
+        &self.layout
+    }
+
+    /// Presentation time from the start of the stream.
+    pub fn pts(&self) -> Duration {
+        self.pts
+    }
+
+    /// Sets the presentation time.
+    pub fn set_pts(&mut self, pts: Duration) {
+        self.pts = pts;
+    }
+
+    fn data_mut(&mut self) -> &mut [u8] {
+        // Invariant: a VideoFrameMut is the only holder of its buffer (see the constructors).
+        &mut Arc::get_mut(&mut self.buffer)
+            .expect("a VideoFrameMut owns its buffer alone")
+            .data
+    }
+
+    /// All bytes of `plane` for writing, rows and padding.
+    pub fn plane_mut(&mut self, plane: usize) -> &mut [u8] {
+        let range = self.layout.plane_range(plane);
+        &mut self.data_mut()[range]
+    }
+
+    /// Row `y` of `plane` for writing, without padding.
+    pub fn row_mut(&mut self, plane: usize, y: usize) -> &mut [u8] {
+        assert!(y < self.layout.rows(plane), "row {y} out of range");
+        let start = y * self.layout.stride(plane);
+        let len = self.layout.row_bytes(plane);
+        &mut self.plane_mut(plane)[start..start + len]
+    }
+
+    /// The whole buffer for writing.
+    pub fn data_mut_all(&mut self) -> &mut [u8] {
+        self.data_mut()
+    }
+
+    /// Copies packed rows (no padding, planes one after the other) into the frame.
+    /// `packed` must hold exactly the frame's pixels.
+    pub fn copy_from_packed(&mut self, packed: &[u8]) -> Result<(), FrameError> {
+        let layout = self.layout;
+        let expected: usize = (0..layout.plane_count())
+            .map(|p| layout.row_bytes(p) * layout.rows(p))
+            .sum();
+        if packed.len() != expected {
+            return Err(FrameError::DataLength {
+                expected,
+                actual: packed.len(),
+                layout: layout.to_string(),
+            });
+        }
+        let mut src = packed;
+        for plane in 0..layout.plane_count() {
+            let row_bytes = layout.row_bytes(plane);
+            for y in 0..layout.rows(plane) {
+                let (row, rest) = src.split_at(row_bytes);
+                self.row_mut(plane, y).copy_from_slice(row);
+                src = rest;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the frame shareable (O(1)).
+    pub fn freeze(mut self) -> VideoFrame {
+        let buffer = std::mem::replace(&mut self.buffer, EMPTY_BUFFER.clone());
+        VideoFrame {
+            layout: self.layout,
+            buffer,
+            pts: self.pts,
+        }
+    }
+}
+
+impl Drop for VideoFrameMut {
+    fn drop(&mut self) {
+        release(&mut self.buffer);
+    }
+}
+
+impl fmt::Debug for VideoFrameMut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VideoFrameMut")
+            .field("layout", &self.layout)
+            .field("pts", &self.pts)
+            .finish_non_exhaustive()
+    }
+}
