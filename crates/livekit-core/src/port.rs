@@ -37,6 +37,11 @@ impl<T> Pull<T> {
         }
     }
 
+    /// Whether nothing new has come yet.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Self::Pending)
+    }
+
     /// Whether this is the end of the stream.
     pub fn is_ended(&self) -> bool {
         matches!(self, Self::Ended)

@@ -168,7 +168,7 @@ fn yuv_converts_to_rgb_with_its_own_colour_space() {
             76,
             85,
             255,
-            [255, 29, 0],
+            [255, 25, 0],
         ),
     ];
     for (format, y, u, v, rgb) in cases {

@@ -444,14 +444,62 @@ fn decode(
         // An animation with no frames: fall back to the still image below.
     }
 
+    // Read the size from the header first, so that an image over the limit is refused with its
+    // size before anything is decoded.
+    let mut header = ImageReader::with_format(Cursor::new(bytes), format);
+    header.no_limits();
+    check(header.into_dimensions().map_err(fail)?)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills a cut-off image with grey instead of failing.
+        return Err(fail(ImageError::IoError(
+            std::io::ErrorKind::UnexpectedEof.into(),
+        )));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(fail)?;
-    check(decoder.dimensions())?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(fail)?;
     image.apply_orientation(orientation);
     Ok(vec![(to_frame(image.into_rgba8()), Duration::ZERO)])
+}
+
+/// Whether a JPEG's marker segments run all the way to its end-of-image marker (a file cut
+/// short ends inside a segment or inside entropy-coded data).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    const SOS: u8 = 0xda;
+    const EOI: u8 = 0xd9;
+    let mut i = 2; // after SOI
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xff {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        match marker {
+            EOI => return true,
+            0xff => i += 1,               // fill byte
+            0x01 | 0xd0..=0xd7 => i += 2, // markers without a length
+            _ => {
+                let Some(len) = bytes.get(i + 2..i + 4) else {
+                    return false;
+                };
+                i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if marker == SOS {
+                    // Entropy-coded data: runs until a 0xff that is not stuffing (00) or a
+                    // restart marker (d0..d7).
+                    loop {
+                        match bytes.get(i..i + 2) {
+                            None => return false,
+                            Some([0xff, 0x00 | 0xd0..=0xd7]) => i += 2,
+                            Some([0xff, _]) => break,
+                            Some(_) => i += 1,
+                        }
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 fn to_frame(image: RgbaImage) -> VideoFrame {
