@@ -13,8 +13,3 @@ pub mod sources {
 pub mod sinks {
     pub use livekit_sinks::*;
 }
-
-/// The scene compositor (the `livekit-compositor` crate).
-pub mod compositor {
-    pub use livekit_compositor::*;
-}

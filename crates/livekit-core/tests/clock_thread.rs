@@ -1,5 +1,7 @@
 //! Clocks, named workers and pipes.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::time::{Duration, Instant};
 
 use livekit_core::thread::{SpawnError, spawn_worker};

@@ -1,5 +1,7 @@
 //! Frame layouts, shared planes, formats and the reference conversion.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::time::Duration;
 
 use livekit_core::convert::to_rgba;

@@ -1,6 +1,8 @@
 //! A warm frame path does not allocate: pool -> port -> reader -> drop -> pool.
 //! (Its own test binary: the counting allocator sees only this test.)
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
@@ -49,7 +51,7 @@ fn the_warm_frame_path_does_not_allocate() {
         let copy = frame.clone(); // sharing is O(1) and allocation-free too
         port.push(frame).unwrap();
         drop(copy);
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             // The reader keeps up only every other frame: some frames are dropped by the port.
             let Pull::Frame(read) = port.latest() else {
                 panic!("a frame was pushed")

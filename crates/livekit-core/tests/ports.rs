@@ -1,5 +1,7 @@
 //! Port policies under concurrent writers and readers.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

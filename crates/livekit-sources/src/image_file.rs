@@ -512,6 +512,15 @@ fn to_frame(image: RgbaImage) -> VideoFrame {
         .expect("RGBA buffer matches its layout")
 }
 
+/// A decoder's message on one line (some end with a newline or span several).
+fn one_line(message: impl std::fmt::Display) -> String {
+    message
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn map_error(path: &Path, format: ImageFormat, error: ImageError, max_side: u32) -> OpenImageError {
     let path = path.to_path_buf();
     let format = format!("{format:?}").to_uppercase();
@@ -526,12 +535,12 @@ fn map_error(path: &Path, format: ImageFormat, error: ImageError, max_side: u32)
             _ => OpenImageError::Corrupt {
                 path,
                 format,
-                detail: limit.to_string(),
+                detail: one_line(limit),
             },
         },
         ImageError::Unsupported(e) => OpenImageError::Unsupported {
             path,
-            detail: e.to_string(),
+            detail: one_line(e),
         },
         ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             OpenImageError::Corrupt {
@@ -543,7 +552,7 @@ fn map_error(path: &Path, format: ImageFormat, error: ImageError, max_side: u32)
         other => OpenImageError::Corrupt {
             path,
             format,
-            detail: other.to_string(),
+            detail: one_line(other),
         },
     }
 }

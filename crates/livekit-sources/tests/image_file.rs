@@ -1,5 +1,7 @@
 //! ImageFile: formats, alpha, EXIF orientation, animation timing, bad files.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
