@@ -83,3 +83,25 @@ fn an_animation_paced_by_a_manual_clock_writes_each_frame_once() {
     assert_eq!(writer.written(), 3);
     assert!(dir.path().join("f000002.png").exists());
 }
+
+#[test]
+fn sources_and_targets_work_as_trait_objects() {
+    use livekit::{VideoFrame, VideoSource, VideoTarget};
+    let source: Arc<dyn VideoSource> = Arc::new(
+        ImageFile::from_memory(
+            "logo.png",
+            include_bytes!("../assets/logo.png"),
+            ImageSettings::default(),
+        )
+        .unwrap(),
+    );
+    let port = Port::<VideoFrame>::latest();
+    let target: Arc<dyn VideoTarget> = Arc::new(port.clone());
+    let report = pipe("dyn-pipe", source, target).unwrap().join().unwrap();
+    assert_eq!(report.frames, 1);
+    let frame = livekit::FrameSource::latest(&port).frame().unwrap();
+    assert_eq!(
+        (frame.width(), frame.rgba_at(128, 10)),
+        (256, Some([255, 140, 0, 255]))
+    );
+}
