@@ -44,6 +44,9 @@ pub enum FrameError {
         /// The frame width.
         width: u32,
     },
+    /// The strides make the frame larger than memory can address.
+    #[error("frame strides make the frame larger than memory can address")]
+    TooLarge,
     /// The data given does not have the length the layout needs.
     #[error("frame data is {actual} bytes but a {layout} frame needs {expected}")]
     DataLength {
@@ -93,7 +96,8 @@ impl FrameLayout {
             *stride = format
                 .plane_size(plane, width, height)
                 .0
-                .next_multiple_of(align);
+                .checked_next_multiple_of(align)
+                .ok_or(FrameError::InvalidAlignment(align))?;
         }
         Self::with_strides(width, height, format, &strides[..format.plane_count()])
     }
@@ -134,7 +138,10 @@ impl FrameLayout {
             let rows = format.plane_size(plane, width, height).1;
             layout.strides[plane] = stride;
             layout.offsets[plane] = layout.len;
-            layout.len += stride * rows;
+            layout.len = stride
+                .checked_mul(rows)
+                .and_then(|bytes| bytes.checked_add(layout.len))
+                .ok_or(FrameError::TooLarge)?;
         }
         Ok(layout)
     }
@@ -346,10 +353,10 @@ impl VideoFrame {
             return None;
         }
         let i = x as usize * 4;
-        let p = &self.row(0, y as usize)[i..i + 4];
+        let pixel = || -> Option<[u8; 4]> { self.row(0, y as usize)[i..i + 4].try_into().ok() };
         match self.format() {
-            PixelFormat::Rgba8 => Some([p[0], p[1], p[2], p[3]]),
-            PixelFormat::Bgra8 => Some([p[2], p[1], p[0], p[3]]),
+            PixelFormat::Rgba8 => pixel(),
+            PixelFormat::Bgra8 => pixel().map(|[b, g, r, a]| [r, g, b, a]),
             _ => None,
         }
     }

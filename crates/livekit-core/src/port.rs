@@ -322,7 +322,12 @@ impl<T> Port<T> {
             Some(frame) => {
                 state.stats.delivered += 1;
                 if self.shared.policy != Policy::Latest {
-                    self.shared.writable.notify_one();
+                    // Skipping to the newest frees several slots: wake every blocked writer.
+                    if newest {
+                        self.shared.writable.notify_all();
+                    } else {
+                        self.shared.writable.notify_one();
+                    }
                 }
                 Pull::Frame(frame)
             }

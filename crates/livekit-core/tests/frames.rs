@@ -207,3 +207,17 @@ fn audio_frames_check_their_shape() {
         AudioFrameError::ZeroChannels
     );
 }
+
+#[test]
+fn rgba_at_on_yuv_is_none_and_huge_strides_are_errors() {
+    let frame = yuv_frame(PixelFormat::I420(ColorSpace::BT709_LIMITED), 16, 128, 128);
+    assert_eq!(frame.rgba_at(2, 0), None);
+    assert_eq!(
+        FrameLayout::with_strides(1, 2, PixelFormat::Rgba8, &[usize::MAX / 2 + 1]).unwrap_err(),
+        FrameError::TooLarge
+    );
+    assert_eq!(
+        FrameLayout::with_alignment(3, 2, PixelFormat::Rgba8, 1 << 63).unwrap_err(),
+        FrameError::TooLarge
+    );
+}

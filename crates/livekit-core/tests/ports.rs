@@ -272,3 +272,28 @@ fn audio_frames_go_through_ports_too() {
     );
     assert!(source.next(WAIT).is_ended());
 }
+
+#[test]
+fn latest_on_a_full_blocking_queue_wakes_every_blocked_writer() {
+    let port = Port::<u64>::blocking(4);
+    for i in 0..4 {
+        port.push(i).unwrap();
+    }
+    let writers: Vec<_> = (0..3u64)
+        .map(|w| {
+            let port = port.clone();
+            spawn_named(format!("blocked-{w}"), move || port.push(100 + w).unwrap()).unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(writers.iter().all(|w| !w.is_finished()));
+    assert_eq!(
+        port.latest(),
+        Pull::Frame(3),
+        "skips to the newest, freeing all four slots"
+    );
+    for writer in writers {
+        writer.join().unwrap(); // hangs if only one writer were woken
+    }
+    assert_eq!(port.stats().queued, 3);
+}

@@ -13,7 +13,9 @@ use image::metadata::Orientation;
 use image::{
     AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbaImage,
 };
-use livekit_core::{Clock, FrameLayout, FrameSource, PixelFormat, Pull, SystemClock, VideoFrame};
+use livekit_core::{
+    Clock, FrameLayout, FrameSource, MAX_DIMENSION, PixelFormat, Pull, SystemClock, VideoFrame,
+};
 use parking_lot::Mutex;
 
 /// The default largest width or height of an image, in pixels.
@@ -104,7 +106,8 @@ pub enum OpenImageError {
 #[derive(Debug, Clone)]
 pub struct ImageSettings {
     /// Images wider or taller than this are refused with [`OpenImageError::TooLarge`] before
-    /// they are decoded (they are never scaled down silently). Default [`DEFAULT_MAX_SIDE`].
+    /// they are decoded (they are never scaled down silently). Default [`DEFAULT_MAX_SIDE`];
+    /// values above [`MAX_DIMENSION`] act as [`MAX_DIMENSION`].
     pub max_side: u32,
     /// The most memory the decoded frames of an animation may take. Default
     /// [`DEFAULT_MAX_ANIMATION_BYTES`] (1 GiB).
@@ -278,14 +281,9 @@ impl ImageFile {
         if (!self.looping || count == 1) && n >= count {
             return None;
         }
-        let pass = u32::try_from(n / count).ok()?;
         let timed = &self.frames[(n % count) as usize];
-        Some(
-            timed
-                .frame
-                .clone()
-                .with_pts(self.period * pass + timed.offset),
-        )
+        let pts = self.period.as_nanos() * u128::from(n / count) + timed.offset.as_nanos();
+        Some(timed.frame.clone().with_pts(duration_from_nanos(pts)))
     }
 
     /// The absolute number of the frame showing at `elapsed` from the start.
@@ -294,16 +292,20 @@ impl ImageFile {
         if count == 1 || self.period.is_zero() {
             return 0;
         }
-        let passes = elapsed.as_nanos() / self.period.as_nanos();
+        let period = self.period.as_nanos();
+        let passes = elapsed.as_nanos() / period;
         if !self.looping && passes > 0 {
             return count; // past the end
         }
-        let within = elapsed - self.period * passes as u32;
+        let within = duration_from_nanos(elapsed.as_nanos() % period);
         let i = self
             .frames
             .partition_point(|t| t.offset <= within)
             .saturating_sub(1);
-        passes as u64 * count + i as u64
+        u64::try_from(passes)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(count)
+            .saturating_add(i as u64)
     }
 
     fn started(&self, cursor: &mut ReadState) -> Duration {
@@ -326,7 +328,7 @@ impl FrameSource<VideoFrame> for ImageFile {
         match self.nth(n) {
             Some(frame) => {
                 cursor.last = Some(n);
-                cursor.next = n + 1;
+                cursor.next = n.saturating_add(1);
                 Pull::Frame(frame)
             }
             None => Pull::Ended,
@@ -339,16 +341,23 @@ impl FrameSource<VideoFrame> for ImageFile {
         let n = cursor.next;
         let Some(frame) = self.nth(n) else {
             // A non-looping animation ends when its last frame's time is over.
-            if self.frames.len() > 1 && !self.clock.wait_until(start + self.period, timeout) {
+            if self.frames.len() > 1
+                && !self
+                    .clock
+                    .wait_until(start.saturating_add(self.period), timeout)
+            {
                 return Pull::Pending;
             }
             return Pull::Ended;
         };
-        if !self.clock.wait_until(start + frame.pts(), timeout) {
+        if !self
+            .clock
+            .wait_until(start.saturating_add(frame.pts()), timeout)
+        {
             return Pull::Pending;
         }
         cursor.last = Some(n);
-        cursor.next = n + 1;
+        cursor.next = n.saturating_add(1);
         Pull::Frame(frame)
     }
 }
@@ -366,23 +375,22 @@ fn decode(
     let format = image::guess_format(bytes).map_err(|_| OpenImageError::UnknownFormat {
         path: path.to_path_buf(),
     })?;
-    let fail = |error: ImageError| map_error(path, format, error, settings.max_side);
+    // A frame cannot be larger than MAX_DIMENSION a side, whatever the setting says.
+    let max_side = settings.max_side.min(MAX_DIMENSION);
+    let fail = |error: ImageError| map_error(path, format, error, max_side);
     let mut limits = Limits::default();
-    limits.max_image_width = Some(settings.max_side);
-    limits.max_image_height = Some(settings.max_side);
-    limits.max_alloc = Some(
-        settings
-            .max_animation_bytes
-            .max(4 * u64::from(settings.max_side).pow(2)),
-    );
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    // Sizes are bounded by `max_side`: allow the decoder twice the largest RGBA frame.
+    limits.max_alloc = Some(8 * u64::from(max_side).pow(2));
 
     let check = |(width, height): (u32, u32)| {
-        if width > settings.max_side || height > settings.max_side {
+        if width > max_side || height > max_side {
             return Err(OpenImageError::TooLarge {
                 path: path.to_path_buf(),
                 width,
                 height,
-                limit: settings.max_side,
+                limit: max_side,
             });
         }
         Ok(())
@@ -510,6 +518,12 @@ fn to_frame(image: RgbaImage) -> VideoFrame {
         FrameLayout::new(width, height, PixelFormat::Rgba8).expect("image size was checked");
     VideoFrame::from_vec(layout, image.into_raw(), Duration::ZERO)
         .expect("RGBA buffer matches its layout")
+}
+
+/// A duration from nanoseconds, saturating (u128 nanoseconds outlast `Duration`).
+fn duration_from_nanos(nanos: u128) -> Duration {
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 /// A decoder's message on one line (some end with a newline or span several).

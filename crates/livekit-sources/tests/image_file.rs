@@ -399,3 +399,44 @@ fn images_over_the_limit_are_refused_before_decoding() {
         }
     }
 }
+
+#[test]
+fn a_looping_animation_keeps_going_at_extreme_clock_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rgb.gif");
+    rgb_gif(&path);
+    let clock = ManualClock::new();
+    let file = ImageFile::open_with(&path, manual(&clock, true)).unwrap();
+    assert!(file.latest().frame().is_some());
+    // 2^32 passes of 600 ms and then some: no overflow, still looping, pts still rising.
+    clock.set(Duration::from_secs(600 * (1 << 32) / 1000 + 250) + ms(150));
+    let frame = file
+        .latest()
+        .frame()
+        .expect("a looping animation never ends");
+    assert!(frame.pts() > Duration::from_secs(1 << 31));
+    clock.set(Duration::MAX);
+    assert!(file.latest().frame().is_some());
+}
+
+#[test]
+fn a_limit_above_the_frame_maximum_still_refuses_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("very-wide.png");
+    RgbaImage::new(70_000, 1)
+        .save_with_format(&path, ImageFormat::Png)
+        .unwrap();
+    let settings = ImageSettings {
+        max_side: u32::MAX,
+        ..ImageSettings::default()
+    };
+    match ImageFile::open_with(&path, settings) {
+        Err(OpenImageError::TooLarge {
+            width: 70_000,
+            height: 1,
+            limit: 65_536,
+            ..
+        }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
