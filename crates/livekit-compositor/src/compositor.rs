@@ -1,0 +1,456 @@
+//! The pure render core: a scene model and a backend. No threads, clock or I/O: the caller
+//! gives the time and the input frames, and gets one frame per canvas back. The runner
+//! ([`Compositor::start`]) is what paces it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use livekit_core::{MAX_DIMENSION, VideoFrame};
+
+use crate::backend::{self, Backend, BackendChoice, BackendInfo, CreateBackendError, RenderError};
+use crate::pattern;
+use crate::plan::{self, Content, Draw, RenderJob};
+use crate::scene::{
+    CanvasId, CanvasSettings, InputId, InvalidLayer, Layer, LayerId, LayerSource, Transition,
+    VideoInput,
+};
+
+/// The frames of the inputs for one render: the latest frame of each [`VideoInput`].
+#[derive(Debug, Clone, Default)]
+pub struct InputFrames {
+    frames: HashMap<InputId, VideoFrame>,
+}
+
+impl InputFrames {
+    /// No frames.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the frame of an input.
+    pub fn insert(&mut self, input: InputId, frame: VideoFrame) {
+        self.frames.insert(input, frame);
+    }
+
+    /// The frame of an input, if it has one.
+    pub fn get(&self, input: InputId) -> Option<&VideoFrame> {
+        self.frames.get(&input)
+    }
+
+    /// Forgets inputs not in `keep`.
+    pub fn retain(&mut self, keep: impl Fn(InputId) -> bool) {
+        self.frames.retain(|id, _| keep(*id));
+    }
+}
+
+/// A change to the scenes could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SceneError {
+    /// No canvas with this id.
+    #[error("no canvas with id {0:?}")]
+    UnknownCanvas(CanvasId),
+    /// No scene of this name on the canvas.
+    #[error("canvas {canvas}: no scene named {scene:?}")]
+    UnknownScene {
+        /// The canvas's name.
+        canvas: String,
+        /// The scene asked for.
+        scene: String,
+    },
+    /// A scene of this name exists already.
+    #[error("canvas {canvas}: a scene named {scene:?} exists already")]
+    DuplicateScene {
+        /// The canvas's name.
+        canvas: String,
+        /// The scene's name.
+        scene: String,
+    },
+    /// No layer with this id.
+    #[error("no {0}")]
+    UnknownLayer(LayerId),
+    /// The layer's numbers make no sense.
+    #[error(transparent)]
+    InvalidLayer(#[from] InvalidLayer),
+    /// The canvas settings make no sense.
+    #[error("canvas {canvas}: {reason}")]
+    InvalidCanvas {
+        /// The canvas's name.
+        canvas: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+struct LayerEntry {
+    id: LayerId,
+    layer: Layer,
+    /// Text or a pattern drawn for this layer, and the key it was drawn for.
+    cache: Option<(CacheKey, VideoFrame)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum CacheKey {
+    Text(crate::text::Text),
+    Pattern(crate::scene::TestPattern, u32, u32),
+}
+
+struct SceneState {
+    name: String,
+    layers: Vec<LayerEntry>,
+}
+
+struct Fade {
+    from: usize,
+    duration: Duration,
+    start: Option<Duration>,
+}
+
+struct CanvasState {
+    settings: CanvasSettings,
+    scenes: Vec<SceneState>,
+    active: usize,
+    fade: Option<Fade>,
+}
+
+impl CanvasState {
+    fn scene_index(&self, name: &str) -> Result<usize, SceneError> {
+        self.scenes
+            .iter()
+            .position(|s| s.name == name)
+            .ok_or_else(|| SceneError::UnknownScene {
+                canvas: self.settings.name.clone(),
+                scene: name.to_owned(),
+            })
+    }
+}
+
+/// The compositor: canvases with their scenes and layers, and the backend that renders them.
+///
+/// Edit it directly while nothing runs it, or through a [`CompositorHandle`](crate::CompositorHandle)
+/// from any thread once [`start`](Self::start)ed; a change shows in the next frame.
+pub struct Compositor {
+    canvases: Vec<CanvasState>,
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Compositor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compositor")
+            .field("backend", &self.backend.info())
+            .field("canvases", &self.canvases.len())
+            .finish()
+    }
+}
+
+/// The name of the scene every canvas starts with.
+pub const MAIN_SCENE: &str = "main";
+
+impl Compositor {
+    /// A compositor rendering with `backend`, with no canvas yet.
+    pub fn new(backend: BackendChoice) -> Result<Self, CreateBackendError> {
+        Ok(Self {
+            canvases: Vec::new(),
+            backend: backend::create(backend)?,
+        })
+    }
+
+    /// What renders the frames.
+    pub fn backend(&self) -> BackendInfo {
+        self.backend.info()
+    }
+
+    /// Adds a canvas with one empty scene, [`MAIN_SCENE`], active.
+    pub fn add_canvas(&mut self, settings: CanvasSettings) -> Result<CanvasId, SceneError> {
+        let invalid = |reason: String| SceneError::InvalidCanvas {
+            canvas: settings.name.clone(),
+            reason,
+        };
+        if settings.width == 0
+            || settings.height == 0
+            || settings.width > MAX_DIMENSION
+            || settings.height > MAX_DIMENSION
+        {
+            return Err(invalid(format!(
+                "size {}x{} must be between 1 and {MAX_DIMENSION} pixels each way",
+                settings.width, settings.height
+            )));
+        }
+        if settings.fps.num == 0 || settings.fps.den == 0 || settings.fps.as_f64() > 1000.0 {
+            return Err(invalid(format!(
+                "frame rate {} must be above 0 and at most 1000",
+                settings.fps
+            )));
+        }
+        self.canvases.push(CanvasState {
+            settings,
+            scenes: vec![SceneState {
+                name: MAIN_SCENE.to_owned(),
+                layers: Vec::new(),
+            }],
+            active: 0,
+            fade: None,
+        });
+        Ok(CanvasId(self.canvases.len() - 1))
+    }
+
+    /// The canvases, in the order they were added.
+    pub fn canvases(&self) -> Vec<CanvasId> {
+        (0..self.canvases.len()).map(CanvasId).collect()
+    }
+
+    /// A canvas's settings.
+    pub fn canvas(&self, canvas: CanvasId) -> Result<&CanvasSettings, SceneError> {
+        Ok(&self.canvas_state(canvas)?.settings)
+    }
+
+    fn canvas_state(&self, canvas: CanvasId) -> Result<&CanvasState, SceneError> {
+        self.canvases
+            .get(canvas.0)
+            .ok_or(SceneError::UnknownCanvas(canvas))
+    }
+
+    fn canvas_mut(&mut self, canvas: CanvasId) -> Result<&mut CanvasState, SceneError> {
+        self.canvases
+            .get_mut(canvas.0)
+            .ok_or(SceneError::UnknownCanvas(canvas))
+    }
+
+    /// Adds an empty scene to a canvas.
+    pub fn add_scene(&mut self, canvas: CanvasId, name: &str) -> Result<(), SceneError> {
+        let state = self.canvas_mut(canvas)?;
+        if state.scenes.iter().any(|s| s.name == name) {
+            return Err(SceneError::DuplicateScene {
+                canvas: state.settings.name.clone(),
+                scene: name.to_owned(),
+            });
+        }
+        state.scenes.push(SceneState {
+            name: name.to_owned(),
+            layers: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The name of the scene a canvas shows (the one being faded to, during a fade).
+    pub fn active_scene(&self, canvas: CanvasId) -> Result<&str, SceneError> {
+        let state = self.canvas_state(canvas)?;
+        Ok(&state.scenes[state.active].name)
+    }
+
+    /// Shows another scene, at once or by a fade starting at the next frame.
+    pub fn switch_scene(
+        &mut self,
+        canvas: CanvasId,
+        scene: &str,
+        transition: Transition,
+    ) -> Result<(), SceneError> {
+        let state = self.canvas_mut(canvas)?;
+        let index = state.scene_index(scene)?;
+        if index == state.active {
+            return Ok(());
+        }
+        state.fade = match transition {
+            Transition::Fade(duration) if !duration.is_zero() => Some(Fade {
+                from: state.active,
+                duration,
+                start: None,
+            }),
+            _ => None,
+        };
+        state.active = index;
+        Ok(())
+    }
+
+    /// Adds a layer to a scene of a canvas (`None`: the active scene), in front of the layers
+    /// with the same `z`.
+    pub fn add_layer(
+        &mut self,
+        canvas: CanvasId,
+        scene: Option<&str>,
+        layer: Layer,
+    ) -> Result<LayerId, SceneError> {
+        layer.validate()?;
+        let state = self.canvas_mut(canvas)?;
+        let index = match scene {
+            Some(name) => state.scene_index(name)?,
+            None => state.active,
+        };
+        let id = LayerId::fresh();
+        state.scenes[index].layers.push(LayerEntry {
+            id,
+            layer,
+            cache: None,
+        });
+        Ok(id)
+    }
+
+    fn entry_mut(&mut self, id: LayerId) -> Result<&mut LayerEntry, SceneError> {
+        self.canvases
+            .iter_mut()
+            .flat_map(|c| c.scenes.iter_mut())
+            .flat_map(|s| s.layers.iter_mut())
+            .find(|e| e.id == id)
+            .ok_or(SceneError::UnknownLayer(id))
+    }
+
+    /// A layer's current settings.
+    pub fn layer(&self, id: LayerId) -> Result<&Layer, SceneError> {
+        self.canvases
+            .iter()
+            .flat_map(|c| c.scenes.iter())
+            .flat_map(|s| s.layers.iter())
+            .find(|e| e.id == id)
+            .map(|e| &e.layer)
+            .ok_or(SceneError::UnknownLayer(id))
+    }
+
+    /// Removes a layer and returns it.
+    pub fn remove_layer(&mut self, id: LayerId) -> Result<Layer, SceneError> {
+        for scene in self.canvases.iter_mut().flat_map(|c| c.scenes.iter_mut()) {
+            if let Some(i) = scene.layers.iter().position(|e| e.id == id) {
+                return Ok(scene.layers.remove(i).layer);
+            }
+        }
+        Err(SceneError::UnknownLayer(id))
+    }
+
+    /// Changes a layer in place (move, restack, opacity, source, ...). If the result is not a
+    /// valid layer, nothing changes and the error says why.
+    pub fn update_layer(
+        &mut self,
+        id: LayerId,
+        change: impl FnOnce(&mut Layer),
+    ) -> Result<(), SceneError> {
+        let entry = self.entry_mut(id)?;
+        let mut layer = entry.layer.clone();
+        change(&mut layer);
+        layer.validate()?;
+        entry.layer = layer;
+        Ok(())
+    }
+
+    /// The live inputs the canvases' scenes use (each once), for the caller to read frames from.
+    pub fn inputs(&self) -> Vec<VideoInput> {
+        let mut inputs: Vec<VideoInput> = Vec::new();
+        for entry in self
+            .canvases
+            .iter()
+            .flat_map(|c| c.scenes.iter())
+            .flat_map(|s| s.layers.iter())
+        {
+            if let LayerSource::Video(input) = &entry.layer.source
+                && !inputs.iter().any(|i| i.id() == input.id())
+            {
+                inputs.push(input.clone());
+            }
+        }
+        inputs
+    }
+
+    /// Renders every canvas at `time` (which also drives fades).
+    pub fn render(
+        &mut self,
+        time: Duration,
+        inputs: &InputFrames,
+    ) -> Result<Vec<(CanvasId, VideoFrame)>, RenderError> {
+        (0..self.canvases.len())
+            .map(|i| Ok((CanvasId(i), self.render_canvas(CanvasId(i), time, inputs)?)))
+            .collect()
+    }
+
+    /// Renders one canvas at `time`; the frame's pts is `time`.
+    pub fn render_canvas(
+        &mut self,
+        canvas: CanvasId,
+        time: Duration,
+        inputs: &InputFrames,
+    ) -> Result<VideoFrame, RenderError> {
+        let state = self
+            .canvases
+            .get_mut(canvas.0)
+            .ok_or(RenderError::UnknownCanvas(canvas.0))?;
+        let size = (state.settings.width, state.settings.height);
+
+        // Fade progress; a finished fade is forgotten.
+        let mut fade = None;
+        if let Some(f) = &mut state.fade {
+            let start = *f.start.get_or_insert(time);
+            let t = time.saturating_sub(start).as_secs_f32() / f.duration.as_secs_f32();
+            if t >= 1.0 {
+                state.fade = None;
+            } else {
+                fade = Some((f.from, t));
+            }
+        }
+        // Draw text and patterns that changed.
+        let active = state.active;
+        for index in [Some(active), fade.map(|f| f.0)].into_iter().flatten() {
+            for entry in &mut state.scenes[index].layers {
+                refresh_cache(entry, size);
+            }
+        }
+        let state = &self.canvases[canvas.0];
+        let draws = |index: usize| scene_draws(&state.scenes[index], inputs, size);
+        let job = RenderJob {
+            width: size.0,
+            height: size.1,
+            background: plan::background(state.settings.background),
+            draws: draws(fade.map_or(active, |f| f.0)),
+            fade: fade.map(|(_, t)| (draws(active), t)),
+            output: state.settings.output,
+            pts: time,
+        };
+        self.backend.render(&state.settings.name, &job)
+    }
+}
+
+fn refresh_cache(entry: &mut LayerEntry, canvas: (u32, u32)) {
+    let key = match &entry.layer.source {
+        LayerSource::Text(text) => CacheKey::Text(text.clone()),
+        LayerSource::Pattern(p) => {
+            let (w, h) = match entry.layer.rect {
+                Some(r) => (r.w.round().max(1.0) as u32, r.h.round().max(1.0) as u32),
+                None => canvas,
+            };
+            CacheKey::Pattern(*p, w.min(MAX_DIMENSION), h.min(MAX_DIMENSION))
+        }
+        _ => {
+            entry.cache = None;
+            return;
+        }
+    };
+    if entry.cache.as_ref().is_some_and(|(k, _)| *k == key) {
+        return;
+    }
+    let frame = match &key {
+        CacheKey::Text(text) => text.render(),
+        CacheKey::Pattern(p, w, h) => pattern::render(*p, *w, *h),
+    };
+    entry.cache = Some((key, frame));
+}
+
+/// The draws of a scene, bottom to top.
+fn scene_draws<'a>(
+    scene: &'a SceneState,
+    inputs: &'a InputFrames,
+    canvas: (u32, u32),
+) -> Vec<Draw<'a>> {
+    let mut order: Vec<&LayerEntry> = scene.layers.iter().filter(|e| e.layer.visible).collect();
+    // Stable: equal z keeps insertion order.
+    order.sort_by_key(|e| e.layer.z);
+    order
+        .into_iter()
+        .filter_map(|entry| {
+            let content = match &entry.layer.source {
+                LayerSource::Video(input) => Content::Frame(inputs.get(input.id())?),
+                LayerSource::Color(color) => Content::Solid(color.to_array()),
+                LayerSource::Image(frame) => Content::Frame(frame),
+                LayerSource::Text(_) | LayerSource::Pattern(_) => {
+                    Content::Frame(&entry.cache.as_ref()?.1)
+                }
+            };
+            plan::layer_draw(&entry.layer, content, canvas, 1.0)
+        })
+        .collect()
+}

@@ -1,0 +1,290 @@
+//! The runner: a named thread that ticks each canvas at its frame rate on a [`Clock`], reads
+//! the latest frame of every input, renders, and writes each canvas's frame to its targets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use livekit_core::thread::{SpawnError, Worker, WorkerPanicked, spawn_named};
+use livekit_core::{Clock, FrameSource, FrameTarget, Pull, PushError, VideoTarget};
+use parking_lot::Mutex;
+
+use crate::compositor::{Compositor, InputFrames, SceneError};
+use crate::scene::{CanvasId, Layer, LayerId, Rect, Transition};
+
+type Targets = Vec<(Arc<dyn VideoTarget>, String)>;
+
+struct Shared {
+    compositor: Mutex<Compositor>,
+    targets: Mutex<HashMap<CanvasId, Targets>>,
+    stop: AtomicBool,
+    rendered: AtomicU64,
+    late: AtomicU64,
+    render_errors: AtomicU64,
+}
+
+/// A cheap-to-clone handle that edits a running compositor from any thread. Every change shows
+/// in the next frame rendered.
+#[derive(Clone)]
+pub struct CompositorHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CompositorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompositorHandle").finish_non_exhaustive()
+    }
+}
+
+impl CompositorHandle {
+    /// Runs `edit` on the compositor (between two frames) and returns what it returns. Use it for
+    /// anything the shortcuts below do not cover.
+    pub fn edit<R>(&self, edit: impl FnOnce(&mut Compositor) -> R) -> R {
+        edit(&mut self.shared.compositor.lock())
+    }
+
+    /// Adds a layer to a canvas's active scene.
+    pub fn add_layer(&self, canvas: CanvasId, layer: Layer) -> Result<LayerId, SceneError> {
+        self.edit(|c| c.add_layer(canvas, None, layer))
+    }
+
+    /// Removes a layer.
+    pub fn remove_layer(&self, layer: LayerId) -> Result<Layer, SceneError> {
+        self.edit(|c| c.remove_layer(layer))
+    }
+
+    /// Changes a layer (see [`Compositor::update_layer`]).
+    pub fn update_layer(
+        &self,
+        layer: LayerId,
+        change: impl FnOnce(&mut Layer),
+    ) -> Result<(), SceneError> {
+        self.edit(|c| c.update_layer(layer, change))
+    }
+
+    /// Moves or resizes a layer.
+    pub fn set_rect(&self, layer: LayerId, rect: Rect) -> Result<(), SceneError> {
+        self.update_layer(layer, |l| l.rect = Some(rect))
+    }
+
+    /// Restacks a layer.
+    pub fn set_z(&self, layer: LayerId, z: i32) -> Result<(), SceneError> {
+        self.update_layer(layer, |l| l.z = z)
+    }
+
+    /// Changes a layer's opacity.
+    pub fn set_opacity(&self, layer: LayerId, opacity: f32) -> Result<(), SceneError> {
+        self.update_layer(layer, |l| l.opacity = opacity)
+    }
+
+    /// Shows or hides a layer.
+    pub fn set_visible(&self, layer: LayerId, visible: bool) -> Result<(), SceneError> {
+        self.update_layer(layer, |l| l.visible = visible)
+    }
+
+    /// Switches a canvas to another scene.
+    pub fn switch_scene(
+        &self,
+        canvas: CanvasId,
+        scene: &str,
+        transition: Transition,
+    ) -> Result<(), SceneError> {
+        self.edit(|c| c.switch_scene(canvas, scene, transition))
+    }
+
+    /// Sends a canvas's frames to `target` too (a preview, a recorder, a port). A target that
+    /// closes is dropped; one that fails is dropped with a warning naming `name`.
+    pub fn add_target(
+        &self,
+        canvas: CanvasId,
+        name: impl Into<String>,
+        target: Arc<dyn VideoTarget>,
+    ) -> Result<(), SceneError> {
+        self.edit(|c| c.canvas(canvas).map(|_| ()))?;
+        self.shared
+            .targets
+            .lock()
+            .entry(canvas)
+            .or_default()
+            .push((target, name.into()));
+        Ok(())
+    }
+
+    /// Frames rendered so far, frames skipped because rendering fell behind the clock, and
+    /// renders that failed.
+    pub fn stats(&self) -> RunStats {
+        RunStats {
+            rendered: self.shared.rendered.load(Ordering::Relaxed),
+            late: self.shared.late.load(Ordering::Relaxed),
+            render_errors: self.shared.render_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of a running compositor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunStats {
+    /// Canvas frames rendered.
+    pub rendered: u64,
+    /// Canvas frames skipped because rendering fell behind the clock.
+    pub late: u64,
+    /// Renders that failed (each logged).
+    pub render_errors: u64,
+}
+
+/// A compositor running on its own thread. [`stop`](Self::stop) (or dropping it) ends every
+/// target's stream and joins the thread.
+pub struct RunningCompositor {
+    handle: CompositorHandle,
+    worker: Option<Worker<()>>,
+}
+
+impl std::fmt::Debug for RunningCompositor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningCompositor").finish_non_exhaustive()
+    }
+}
+
+impl RunningCompositor {
+    /// A handle for changing scenes and adding targets.
+    pub fn handle(&self) -> CompositorHandle {
+        self.handle.clone()
+    }
+
+    /// Stops: ends the targets' streams and waits for the thread.
+    pub fn stop(mut self) -> Result<RunStats, WorkerPanicked> {
+        self.shutdown()?;
+        Ok(self.handle.stats())
+    }
+
+    fn shutdown(&mut self) -> Result<(), WorkerPanicked> {
+        self.handle.shared.stop.store(true, Ordering::SeqCst);
+        match self.worker.take() {
+            Some(worker) => worker.join(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningCompositor {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::error!("{error}");
+        }
+    }
+}
+
+impl Compositor {
+    /// Starts rendering on a thread named `livekit-compositor`, each canvas at its frame rate
+    /// on `clock` (frame `n` of a canvas is due at `start + n / fps`, its pts is `n / fps`).
+    /// When rendering falls behind, late frames are skipped (and counted), never queued.
+    pub fn start(
+        self,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningCompositor, SpawnError<std::convert::Infallible>> {
+        let shared = Arc::new(Shared {
+            compositor: Mutex::new(self),
+            targets: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            rendered: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            render_errors: AtomicU64::new(0),
+        });
+        let worker_shared = Arc::clone(&shared);
+        let worker = spawn_named("livekit-compositor", move || run(&worker_shared, &*clock))?;
+        Ok(RunningCompositor {
+            handle: CompositorHandle { shared },
+            worker: Some(worker),
+        })
+    }
+}
+
+/// How long a wait for the next frame lasts before checking for a stop.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+fn run(shared: &Shared, clock: &dyn Clock) {
+    let start = clock.now();
+    // Next frame index per canvas.
+    let mut next: HashMap<CanvasId, u64> = HashMap::new();
+    let mut frames = InputFrames::new();
+    while !shared.stop.load(Ordering::SeqCst) {
+        let canvases: Vec<_> = {
+            let c = shared.compositor.lock();
+            c.canvases()
+                .into_iter()
+                .filter_map(|id| c.canvas(id).ok().map(|s| (id, s.fps)))
+                .collect()
+        };
+        // The canvas due first.
+        let Some((canvas, fps, index)) = canvases
+            .iter()
+            .map(|&(id, fps)| (id, fps, *next.entry(id).or_insert(0)))
+            .min_by_key(|&(_, fps, index)| fps.frame_time(index))
+        else {
+            clock.wait_until(clock.now() + STOP_POLL, STOP_POLL);
+            continue;
+        };
+        let due = start + fps.frame_time(index);
+        if !clock.wait_until(due, STOP_POLL) {
+            continue;
+        }
+        // Skip frames whose time has passed already (more than one frame late).
+        let now = clock.now().saturating_sub(start);
+        let current = fps.frame_index(now);
+        if current > index {
+            shared.late.fetch_add(current - index, Ordering::Relaxed);
+        }
+        let index = index.max(current);
+        next.insert(canvas, index + 1);
+        let pts = fps.frame_time(index);
+
+        let rendered = {
+            let mut compositor = shared.compositor.lock();
+            let inputs = compositor.inputs();
+            for input in &inputs {
+                // Ended inputs keep showing their last frame.
+                if let Pull::Frame(frame) = input.source().latest() {
+                    frames.insert(input.id(), frame);
+                }
+            }
+            frames.retain(|id| inputs.iter().any(|i| i.id() == id));
+            compositor.render_canvas(canvas, pts, &frames)
+        };
+        match rendered {
+            Ok(frame) => {
+                shared.rendered.fetch_add(1, Ordering::Relaxed);
+                let targets: Targets = shared
+                    .targets
+                    .lock()
+                    .get(&canvas)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut gone = Vec::new();
+                for (target, name) in &targets {
+                    match target.push(frame.clone()) {
+                        Ok(()) => {}
+                        Err(PushError::Closed | PushError::Ended) => gone.push(Arc::clone(target)),
+                        Err(error) => {
+                            tracing::warn!("compositor output {name} failed, dropping it: {error}");
+                            gone.push(Arc::clone(target));
+                        }
+                    }
+                }
+                if !gone.is_empty()
+                    && let Some(list) = shared.targets.lock().get_mut(&canvas)
+                {
+                    list.retain(|(t, _)| !gone.iter().any(|g| Arc::ptr_eq(g, t)));
+                }
+            }
+            Err(error) => {
+                if shared.render_errors.fetch_add(1, Ordering::Relaxed) < 10 {
+                    tracing::error!("{error}");
+                }
+            }
+        }
+    }
+    for (target, _) in shared.targets.lock().values().flatten() {
+        target.end();
+    }
+}
