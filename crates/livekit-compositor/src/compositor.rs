@@ -106,8 +106,12 @@ struct Fade {
     start: Option<Duration>,
 }
 
+/// Where a running compositor writes a canvas's frames.
+pub(crate) type Targets = Vec<(std::sync::Arc<dyn livekit_core::VideoTarget>, String)>;
+
 struct CanvasState {
     settings: CanvasSettings,
+    targets: Targets,
     scenes: Vec<SceneState>,
     active: usize,
     fade: Option<Fade>,
@@ -184,6 +188,7 @@ impl Compositor {
         }
         self.canvases.push(CanvasState {
             settings,
+            targets: Vec::new(),
             scenes: vec![SceneState {
                 name: MAIN_SCENE.to_owned(),
                 layers: Vec::new(),
@@ -214,6 +219,37 @@ impl Compositor {
         self.canvases
             .get_mut(canvas.0)
             .ok_or(SceneError::UnknownCanvas(canvas))
+    }
+
+    /// Sends a canvas's frames to `target` once the compositor runs ([`start`](Self::start)):
+    /// a preview, a recorder, a port. A target that closes is dropped; one that fails is dropped
+    /// with a warning naming `name`. ([`render`](Self::render) does not use targets.)
+    pub fn add_target(
+        &mut self,
+        canvas: CanvasId,
+        name: impl Into<String>,
+        target: std::sync::Arc<dyn livekit_core::VideoTarget>,
+    ) -> Result<(), SceneError> {
+        self.canvas_mut(canvas)?.targets.push((target, name.into()));
+        Ok(())
+    }
+
+    pub(crate) fn targets(&self, canvas: CanvasId) -> Targets {
+        self.canvases
+            .get(canvas.0)
+            .map(|c| c.targets.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn drop_targets(&mut self, canvas: CanvasId, gone: &[std::sync::Arc<dyn livekit_core::VideoTarget>]) {
+        if let Some(c) = self.canvases.get_mut(canvas.0) {
+            c.targets
+                .retain(|(t, _)| !gone.iter().any(|g| std::sync::Arc::ptr_eq(g, t)));
+        }
+    }
+
+    pub(crate) fn all_targets(&self) -> Targets {
+        self.canvases.iter().flat_map(|c| c.targets.clone()).collect()
     }
 
     /// Adds an empty scene to a canvas.

@@ -13,11 +13,8 @@ use parking_lot::Mutex;
 use crate::compositor::{Compositor, InputFrames, SceneError};
 use crate::scene::{CanvasId, Layer, LayerId, Rect, Transition};
 
-type Targets = Vec<(Arc<dyn VideoTarget>, String)>;
-
 struct Shared {
     compositor: Mutex<Compositor>,
-    targets: Mutex<HashMap<CanvasId, Targets>>,
     stop: AtomicBool,
     rendered: AtomicU64,
     late: AtomicU64,
@@ -101,14 +98,7 @@ impl CompositorHandle {
         name: impl Into<String>,
         target: Arc<dyn VideoTarget>,
     ) -> Result<(), SceneError> {
-        self.edit(|c| c.canvas(canvas).map(|_| ()))?;
-        self.shared
-            .targets
-            .lock()
-            .entry(canvas)
-            .or_default()
-            .push((target, name.into()));
-        Ok(())
+        self.edit(|c| c.add_target(canvas, name, target))
     }
 
     /// Frames rendered so far, frames skipped because rendering fell behind the clock, and
@@ -185,14 +175,16 @@ impl Compositor {
     ) -> Result<RunningCompositor, SpawnError<std::convert::Infallible>> {
         let shared = Arc::new(Shared {
             compositor: Mutex::new(self),
-            targets: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             rendered: AtomicU64::new(0),
             late: AtomicU64::new(0),
             render_errors: AtomicU64::new(0),
         });
         let worker_shared = Arc::clone(&shared);
-        let worker = spawn_named("livekit-compositor", move || run(&worker_shared, &*clock))?;
+        let start = clock.now();
+        let worker = spawn_named("livekit-compositor", move || {
+            run(&worker_shared, &*clock, start);
+        })?;
         Ok(RunningCompositor {
             handle: CompositorHandle { shared },
             worker: Some(worker),
@@ -203,8 +195,7 @@ impl Compositor {
 /// How long a wait for the next frame lasts before checking for a stop.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
-fn run(shared: &Shared, clock: &dyn Clock) {
-    let start = clock.now();
+fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
     // Next frame index per canvas.
     let mut next: HashMap<CanvasId, u64> = HashMap::new();
     let mut frames = InputFrames::new();
@@ -239,7 +230,7 @@ fn run(shared: &Shared, clock: &dyn Clock) {
         next.insert(canvas, index + 1);
         let pts = fps.frame_time(index);
 
-        let rendered = {
+        let (rendered, targets) = {
             let mut compositor = shared.compositor.lock();
             let inputs = compositor.inputs();
             for input in &inputs {
@@ -249,17 +240,11 @@ fn run(shared: &Shared, clock: &dyn Clock) {
                 }
             }
             frames.retain(|id| inputs.iter().any(|i| i.id() == id));
-            compositor.render_canvas(canvas, pts, &frames)
+            (compositor.render_canvas(canvas, pts, &frames), compositor.targets(canvas))
         };
         match rendered {
             Ok(frame) => {
                 shared.rendered.fetch_add(1, Ordering::Relaxed);
-                let targets: Targets = shared
-                    .targets
-                    .lock()
-                    .get(&canvas)
-                    .cloned()
-                    .unwrap_or_default();
                 let mut gone = Vec::new();
                 for (target, name) in &targets {
                     match target.push(frame.clone()) {
@@ -271,10 +256,8 @@ fn run(shared: &Shared, clock: &dyn Clock) {
                         }
                     }
                 }
-                if !gone.is_empty()
-                    && let Some(list) = shared.targets.lock().get_mut(&canvas)
-                {
-                    list.retain(|(t, _)| !gone.iter().any(|g| Arc::ptr_eq(g, t)));
+                if !gone.is_empty() {
+                    shared.compositor.lock().drop_targets(canvas, &gone);
                 }
             }
             Err(error) => {
@@ -284,7 +267,8 @@ fn run(shared: &Shared, clock: &dyn Clock) {
             }
         }
     }
-    for (target, _) in shared.targets.lock().values().flatten() {
+    let targets = shared.compositor.lock().all_targets();
+    for (target, _) in targets {
         target.end();
     }
 }
