@@ -1,5 +1,7 @@
 //! The `livekit` command.
 
+mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +31,9 @@ struct Cli {
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
     Demo(DemoArgs),
+    /// Benchmarks: our figure beside a reference tool's from the same run.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Demo(args) => demo(&args),
+        Command::Bench(bench) => bench::run(&bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

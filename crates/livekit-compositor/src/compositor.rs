@@ -241,7 +241,11 @@ impl Compositor {
             .unwrap_or_default()
     }
 
-    pub(crate) fn drop_targets(&mut self, canvas: CanvasId, gone: &[std::sync::Arc<dyn livekit_core::VideoTarget>]) {
+    pub(crate) fn drop_targets(
+        &mut self,
+        canvas: CanvasId,
+        gone: &[std::sync::Arc<dyn livekit_core::VideoTarget>],
+    ) {
         if let Some(c) = self.canvases.get_mut(canvas.0) {
             c.targets
                 .retain(|(t, _)| !gone.iter().any(|g| std::sync::Arc::ptr_eq(g, t)));
@@ -249,7 +253,10 @@ impl Compositor {
     }
 
     pub(crate) fn all_targets(&self) -> Targets {
-        self.canvases.iter().flat_map(|c| c.targets.clone()).collect()
+        self.canvases
+            .iter()
+            .flat_map(|c| c.targets.clone())
+            .collect()
     }
 
     /// Adds an empty scene to a canvas.

@@ -240,7 +240,10 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
                 }
             }
             frames.retain(|id| inputs.iter().any(|i| i.id() == id));
-            (compositor.render_canvas(canvas, pts, &frames), compositor.targets(canvas))
+            (
+                compositor.render_canvas(canvas, pts, &frames),
+                compositor.targets(canvas),
+            )
         };
         match rendered {
             Ok(frame) => {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use livekit_compositor::{
-    BackendChoice, CanvasSettings, Color, Compositor, Fit, InputFrames, Layer, OutputFormat, Text,
-    TestPattern, Transition,
+    BackendChoice, CanvasSettings, Color, Compositor, Fit, InputFrames, Layer, OutputFormat,
+    TestPattern, Text, Transition,
 };
 use livekit_core::{ColorSpace, FrameLayout, PixelFormat, VideoFrame, VideoFrameMut, convert};
 
@@ -50,8 +50,12 @@ fn card() -> VideoFrame {
             data.extend_from_slice(&px);
         }
     }
-    VideoFrame::from_vec(FrameLayout::new(w, h, PixelFormat::Rgba8).unwrap(), data, Duration::ZERO)
-        .unwrap()
+    VideoFrame::from_vec(
+        FrameLayout::new(w, h, PixelFormat::Rgba8).unwrap(),
+        data,
+        Duration::ZERO,
+    )
+    .unwrap()
 }
 
 /// The card's colours in YUV (2x2 blocks of the card are one colour except on its lines).
@@ -70,7 +74,11 @@ fn yuv_card(format: PixelFormat) -> VideoFrame {
         let l = kr * r + (1.0 - kr - kb) * g + kb * b;
         let (u, v) = ((b - l) / (2.0 * (1.0 - kb)), (r - l) / (2.0 * (1.0 - kr)));
         if limited {
-            (16.0 + l * 219.0 / 255.0, 128.0 + u * 224.0 / 255.0, 128.0 + v * 224.0 / 255.0)
+            (
+                16.0 + l * 219.0 / 255.0,
+                128.0 + u * 224.0 / 255.0,
+                128.0 + v * 224.0 / 255.0,
+            )
         } else {
             (l, 128.0 + u, 128.0 + v)
         }
@@ -125,7 +133,8 @@ fn render(backend: BackendChoice, layers: &[Layer]) -> VideoFrame {
     for layer in layers {
         c.add_layer(id, None, layer.clone()).unwrap();
     }
-    c.render_canvas(id, Duration::ZERO, &InputFrames::new()).unwrap()
+    c.render_canvas(id, Duration::ZERO, &InputFrames::new())
+        .unwrap()
 }
 
 fn dir() -> PathBuf {
@@ -151,7 +160,11 @@ fn check(name: &str, backend: BackendChoice, frame: &VideoFrame) {
         .unwrap_or_else(|e| panic!("{}: {e} (LIVEKIT_UPDATE_GOLDEN=1 makes it)", path.display()))
         .to_rgba8();
     let actual = convert::to_rgba(frame);
-    assert_eq!((actual.width(), actual.height()), expected.dimensions(), "{name}");
+    assert_eq!(
+        (actual.width(), actual.height()),
+        expected.dimensions(),
+        "{name}"
+    );
     let a = actual.to_packed_vec();
     let e = expected.as_raw();
     let mut sum = 0u64;
@@ -171,7 +184,10 @@ fn check(name: &str, backend: BackendChoice, frame: &VideoFrame) {
     let mean = sum as f64 / a.len() as f64;
     errors.sort_unstable();
     let p99 = errors[errors.len() * 99 / 100];
-    eprintln!("{name} [{backend}]: mean {mean:.3}, p99 {p99}, max {}", errors[errors.len() - 1]);
+    eprintln!(
+        "{name} [{backend}]: mean {mean:.3}, p99 {p99}, max {}",
+        errors[errors.len() - 1]
+    );
     if mean > MAX_MEAN || p99 > MAX_P99 {
         let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/golden-failures");
         std::fs::create_dir_all(&out).unwrap();
@@ -203,11 +219,15 @@ fn stacking_and_z_ties() {
         "stacking",
         vec![
             // Added first, drawn on top: z 1.
-            Layer::color(Color::rgb(250, 0, 0)).rect(10.0, 10.0, 80.0, 60.0).z(1),
+            Layer::color(Color::rgb(250, 0, 0))
+                .rect(10.0, 10.0, 80.0, 60.0)
+                .z(1),
             // Equal z: insertion order, so yellow is over green.
             Layer::color(Color::rgb(0, 200, 0)).rect(50.0, 30.0, 80.0, 60.0),
             Layer::color(Color::rgb(250, 220, 0)).rect(90.0, 20.0, 80.0, 60.0),
-            Layer::color(Color::rgb(0, 0, 250)).rect(0.0, 0.0, 40.0, 40.0).z(-1),
+            Layer::color(Color::rgb(0, 0, 250))
+                .rect(0.0, 0.0, 40.0, 40.0)
+                .z(-1),
             // Hidden: not drawn.
             Layer::color(Color::WHITE).visible(false),
         ],
@@ -220,8 +240,12 @@ fn opacity() {
         "opacity",
         vec![
             Layer::image(card()).rect(0.0, 0.0, 64.0, 48.0),
-            Layer::color(Color::rgb(255, 255, 255)).rect(32.0, 24.0, 64.0, 48.0).opacity(0.8),
-            Layer::image(card()).rect(100.0, 30.0, 64.0, 48.0).opacity(0.5),
+            Layer::color(Color::rgb(255, 255, 255))
+                .rect(32.0, 24.0, 64.0, 48.0)
+                .opacity(0.8),
+            Layer::image(card())
+                .rect(100.0, 30.0, 64.0, 48.0)
+                .opacity(0.5),
             Layer::color(Color::rgba(255, 0, 0, 128)).rect(120.0, 0.0, 60.0, 20.0),
         ],
     );
@@ -232,8 +256,12 @@ fn crop() {
     golden(
         "crop",
         vec![
-            Layer::image(card()).crop(16, 12, 32, 24).rect(10.0, 10.0, 32.0, 24.0),
-            Layer::image(card()).crop(40, 0, 100, 30).rect(60.0, 10.0, 96.0, 60.0),
+            Layer::image(card())
+                .crop(16, 12, 32, 24)
+                .rect(10.0, 10.0, 32.0, 24.0),
+            Layer::image(card())
+                .crop(40, 0, 100, 30)
+                .rect(60.0, 10.0, 96.0, 60.0),
         ],
     );
 }
@@ -256,10 +284,19 @@ fn rotation() {
     golden(
         "rotation",
         vec![
-            Layer::image(card()).rect(4.0, 10.0, 48.0, 64.0).rotation(90.0),
-            Layer::image(card()).rect(60.0, 10.0, 64.0, 48.0).rotation(180.0),
-            Layer::image(card()).rect(130.0, 30.0, 48.0, 36.0).rotation(30.0),
-            Layer::image(card()).rect(20.0, 80.0, 40.0, 20.0).rotation(-90.0).fit(Fit::Contain),
+            Layer::image(card())
+                .rect(4.0, 10.0, 48.0, 64.0)
+                .rotation(90.0),
+            Layer::image(card())
+                .rect(60.0, 10.0, 64.0, 48.0)
+                .rotation(180.0),
+            Layer::image(card())
+                .rect(130.0, 30.0, 48.0, 36.0)
+                .rotation(30.0),
+            Layer::image(card())
+                .rect(20.0, 80.0, 40.0, 20.0)
+                .rotation(-90.0)
+                .fit(Fit::Contain),
         ],
     );
 }
@@ -269,10 +306,19 @@ fn flip() {
     golden(
         "flip",
         vec![
-            Layer::image(card()).rect(0.0, 0.0, 64.0, 48.0).flip(true, false),
-            Layer::image(card()).rect(64.0, 0.0, 64.0, 48.0).flip(false, true),
-            Layer::image(card()).rect(128.0, 0.0, 64.0, 48.0).flip(true, true),
-            Layer::image(card()).rect(40.0, 50.0, 100.0, 56.0).flip(true, false).rotation(90.0),
+            Layer::image(card())
+                .rect(0.0, 0.0, 64.0, 48.0)
+                .flip(true, false),
+            Layer::image(card())
+                .rect(64.0, 0.0, 64.0, 48.0)
+                .flip(false, true),
+            Layer::image(card())
+                .rect(128.0, 0.0, 64.0, 48.0)
+                .flip(true, true),
+            Layer::image(card())
+                .rect(40.0, 50.0, 100.0, 56.0)
+                .flip(true, false)
+                .rotation(90.0),
         ],
     );
 }
@@ -295,7 +341,11 @@ fn text() {
         "text",
         vec![
             Layer::color(Color::rgb(40, 90, 160)).rect(0.0, 50.0, 192.0, 58.0),
-            Layer::text(Text::new("Live 42").size(28.0).color(Color::rgb(255, 220, 0))),
+            Layer::text(
+                Text::new("Live 42")
+                    .size(28.0)
+                    .color(Color::rgb(255, 220, 0)),
+            ),
             Layer::text(
                 Text::new("on air")
                     .size(18.0)
@@ -331,9 +381,11 @@ fn fade_midpoint() {
     for backend in backends() {
         let mut c = compositor(backend);
         let id = canvas(&mut c, OutputFormat::Rgba8);
-        c.add_layer(id, None, Layer::image(card()).rect(0.0, 0.0, 192.0, 108.0)).unwrap();
+        c.add_layer(id, None, Layer::image(card()).rect(0.0, 0.0, 192.0, 108.0))
+            .unwrap();
         c.add_scene(id, "next").unwrap();
-        c.add_layer(id, Some("next"), Layer::color(Color::rgb(255, 255, 255))).unwrap();
+        c.add_layer(id, Some("next"), Layer::color(Color::rgb(255, 255, 255)))
+            .unwrap();
         c.add_layer(
             id,
             Some("next"),
@@ -341,16 +393,23 @@ fn fade_midpoint() {
         )
         .unwrap();
         let inputs = InputFrames::new();
-        c.switch_scene(id, "next", Transition::Fade(Duration::from_secs(1))).unwrap();
+        c.switch_scene(id, "next", Transition::Fade(Duration::from_secs(1)))
+            .unwrap();
         assert_eq!(c.active_scene(id).unwrap(), "next");
         // The fade starts at the first frame after the switch...
-        let start = c.render_canvas(id, Duration::from_secs(10), &inputs).unwrap();
+        let start = c
+            .render_canvas(id, Duration::from_secs(10), &inputs)
+            .unwrap();
         check("fade_start", backend, &start);
         // ...is half way half a second later...
-        let mid = c.render_canvas(id, Duration::from_millis(10_500), &inputs).unwrap();
+        let mid = c
+            .render_canvas(id, Duration::from_millis(10_500), &inputs)
+            .unwrap();
         check("fade_mid", backend, &mid);
         // ...and done after a second.
-        let end = c.render_canvas(id, Duration::from_secs(11), &inputs).unwrap();
+        let end = c
+            .render_canvas(id, Duration::from_secs(11), &inputs)
+            .unwrap();
         assert_eq!(end.rgba_at(2, 2), Some([255, 255, 255, 255]), "{backend}");
     }
 }
@@ -358,16 +417,26 @@ fn fade_midpoint() {
 #[test]
 fn yuv_readback() {
     for (output, name) in [
-        (OutputFormat::I420(ColorSpace::BT709_LIMITED), "readback_i420"),
+        (
+            OutputFormat::I420(ColorSpace::BT709_LIMITED),
+            "readback_i420",
+        ),
         (OutputFormat::Nv12(ColorSpace::BT601_FULL), "readback_nv12"),
     ] {
         for backend in backends() {
             let mut c = compositor(backend);
             let id = canvas(&mut c, output);
-            c.add_layer(id, None, Layer::image(card()).rect(0.0, 0.0, 96.0, 72.0)).unwrap();
-            c.add_layer(id, None, Layer::pattern(TestPattern::Bars).rect(96.0, 0.0, 96.0, 108.0))
+            c.add_layer(id, None, Layer::image(card()).rect(0.0, 0.0, 96.0, 72.0))
                 .unwrap();
-            let frame = c.render_canvas(id, Duration::ZERO, &InputFrames::new()).unwrap();
+            c.add_layer(
+                id,
+                None,
+                Layer::pattern(TestPattern::Bars).rect(96.0, 0.0, 96.0, 108.0),
+            )
+            .unwrap();
+            let frame = c
+                .render_canvas(id, Duration::ZERO, &InputFrames::new())
+                .unwrap();
             let expected_format = match output {
                 OutputFormat::I420(cs) => PixelFormat::I420(cs),
                 OutputFormat::Nv12(cs) => PixelFormat::Nv12(cs),

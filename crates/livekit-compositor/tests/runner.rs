@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use livekit_compositor::{BackendChoice, CanvasSettings, Color, Compositor, Layer, Rect, Transition};
+use livekit_compositor::{
+    BackendChoice, CanvasSettings, Color, Compositor, Layer, Rect, Transition,
+};
 use livekit_core::{FrameSource, FrameTarget, ManualClock, Port, Pull, VideoFrame};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -22,8 +24,11 @@ fn live_changes_show_in_the_next_frame() {
     let mut c = Compositor::new(BackendChoice::Cpu).unwrap();
     let canvas = c.add_canvas(CanvasSettings::new(64, 36, 10)).unwrap();
     c.add_scene(canvas, "other").unwrap();
-    c.add_layer(canvas, Some("other"), Layer::color(Color::rgb(0, 255, 0))).unwrap();
-    let red = c.add_layer(canvas, None, Layer::color(Color::rgb(255, 0, 0))).unwrap();
+    c.add_layer(canvas, Some("other"), Layer::color(Color::rgb(0, 255, 0)))
+        .unwrap();
+    let red = c
+        .add_layer(canvas, None, Layer::color(Color::rgb(255, 0, 0)))
+        .unwrap();
 
     // A live input: frames pushed into a port are shown as they come.
     let camera = Arc::new(Port::<VideoFrame>::latest());
@@ -50,9 +55,14 @@ fn live_changes_show_in_the_next_frame() {
     assert!(out.next(Duration::from_millis(100)).is_pending());
 
     // Change the scene between frames: opacity, move, a new layer, a camera frame.
-    handle.set_rect(red, Rect::new(32.0, 0.0, 32.0, 36.0)).unwrap();
+    handle
+        .set_rect(red, Rect::new(32.0, 0.0, 32.0, 36.0))
+        .unwrap();
     let blue = handle
-        .add_layer(canvas, Layer::color(Color::rgb(0, 0, 255)).rect(0.0, 30.0, 64.0, 6.0))
+        .add_layer(
+            canvas,
+            Layer::color(Color::rgb(0, 0, 255)).rect(0.0, 30.0, 64.0, 6.0),
+        )
         .unwrap();
     camera
         .push(VideoFrame::solid_rgba(4, 4, [255, 255, 255, 255], Duration::ZERO).unwrap())
@@ -62,8 +72,16 @@ fn live_changes_show_in_the_next_frame() {
     assert_eq!(f1.pts(), Duration::from_millis(100));
     assert_eq!(f1.rgba_at(10, 18), Some([0, 0, 0, 255]), "red moved away");
     assert_eq!(f1.rgba_at(40, 18), Some([255, 0, 0, 255]));
-    assert_eq!(f1.rgba_at(10, 32), Some([0, 0, 255, 255]), "new layer shows");
-    assert_eq!(f1.rgba_at(2, 2), Some([255, 255, 255, 255]), "camera frame shows");
+    assert_eq!(
+        f1.rgba_at(10, 32),
+        Some([0, 0, 255, 255]),
+        "new layer shows"
+    );
+    assert_eq!(
+        f1.rgba_at(2, 2),
+        Some([255, 255, 255, 255]),
+        "camera frame shows"
+    );
 
     // Restack and hide; the camera keeps its last frame.
     handle.set_z(blue, 10).unwrap();
@@ -74,17 +92,28 @@ fn live_changes_show_in_the_next_frame() {
     assert_eq!(f2.rgba_at(2, 2), Some([0, 0, 0, 255]), "hidden");
     handle.set_visible(cam, true).unwrap();
     clock.advance(Duration::from_millis(100));
-    assert_eq!(next(&out).rgba_at(2, 2), Some([255, 255, 255, 255]), "last frame held");
+    assert_eq!(
+        next(&out).rgba_at(2, 2),
+        Some([255, 255, 255, 255]),
+        "last frame held"
+    );
 
     // Scene switch by cut.
-    handle.switch_scene(canvas, "other", Transition::Cut).unwrap();
+    handle
+        .switch_scene(canvas, "other", Transition::Cut)
+        .unwrap();
     clock.advance(Duration::from_millis(100));
     assert_eq!(next(&out).rgba_at(40, 18), Some([0, 255, 0, 255]));
 
     // Errors are immediate and name the problem.
     let error = handle.set_opacity(red, 2.0).unwrap_err();
-    assert_eq!(error.to_string(), "layer opacity: must be between 0 and 1 (got 2)");
-    let error = handle.switch_scene(canvas, "nope", Transition::Cut).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "layer opacity: must be between 0 and 1 (got 2)"
+    );
+    let error = handle
+        .switch_scene(canvas, "nope", Transition::Cut)
+        .unwrap_err();
     assert_eq!(error.to_string(), "canvas 64x36: no scene named \"nope\"");
 
     // Falling behind skips frames instead of queueing them.
@@ -102,13 +131,24 @@ fn live_changes_show_in_the_next_frame() {
 fn several_canvases_at_their_own_rates() {
     let mut c = Compositor::new(BackendChoice::Cpu).unwrap();
     let landscape = c.add_canvas(CanvasSettings::new(64, 36, 10)).unwrap();
-    let portrait = c.add_canvas(CanvasSettings::new(36, 64, 5).name("portrait")).unwrap();
+    let portrait = c
+        .add_canvas(CanvasSettings::new(36, 64, 5).name("portrait"))
+        .unwrap();
     let shared = Arc::new(Port::<VideoFrame>::latest());
     let input = livekit_compositor::VideoInput::new(shared.clone());
     use livekit_compositor::LayerSource;
-    c.add_layer(landscape, None, Layer::new(LayerSource::Video(input.clone()))).unwrap();
-    c.add_layer(portrait, None, Layer::new(LayerSource::Video(input)).rect(0.0, 0.0, 36.0, 20.0))
-        .unwrap();
+    c.add_layer(
+        landscape,
+        None,
+        Layer::new(LayerSource::Video(input.clone())),
+    )
+    .unwrap();
+    c.add_layer(
+        portrait,
+        None,
+        Layer::new(LayerSource::Video(input)).rect(0.0, 0.0, 36.0, 20.0),
+    )
+    .unwrap();
     shared
         .push(VideoFrame::solid_rgba(16, 9, [200, 100, 50, 255], Duration::ZERO).unwrap())
         .unwrap();
@@ -130,10 +170,18 @@ fn several_canvases_at_their_own_rates() {
     // Both canvases see the one input frame (read once, shown twice).
     assert_eq!(fa[0].rgba_at(30, 30), Some([200, 100, 50, 255]));
     assert_eq!((fb[0].width(), fb[0].height()), (36, 64));
-    assert_eq!(fb.last().unwrap().rgba_at(10, 10), Some([200, 100, 50, 255]));
+    assert_eq!(
+        fb.last().unwrap().rgba_at(10, 10),
+        Some([200, 100, 50, 255])
+    );
     assert_eq!(fb.last().unwrap().rgba_at(10, 40), Some([0, 0, 0, 255]));
     // 10 fps and 5 fps over one second: frames 0..=10 and 0..=5, pts exact.
-    assert_eq!(fa.len(), 11, "{:?}", fa.iter().map(|f| f.pts()).collect::<Vec<_>>());
+    assert_eq!(
+        fa.len(),
+        11,
+        "{:?}",
+        fa.iter().map(|f| f.pts()).collect::<Vec<_>>()
+    );
     assert_eq!(fb.len(), 6);
     assert_eq!(fb[3].pts(), Duration::from_millis(600));
 }
