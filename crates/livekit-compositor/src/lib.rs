@@ -27,6 +27,7 @@ mod pattern;
 mod plan;
 mod runner;
 mod scene;
+mod scene_file;
 mod text;
 
 pub use backend::{BackendChoice, BackendInfo, BackendKind, CreateBackendError, RenderError};
@@ -38,4 +39,5 @@ pub use scene::{
     CanvasId, CanvasSettings, Crop, Fit, Fps, InputId, InvalidLayer, Layer, LayerId, LayerSource,
     OutputFormat, Rect, TestPattern, Transition, VideoInput,
 };
+pub use scene_file::{LayerSpec, SceneFile, SceneFileError, SourceSpec};
 pub use text::{MAX_TEXT_CHARS, MAX_TEXT_SIZE, Text};

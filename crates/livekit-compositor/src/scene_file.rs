@@ -1,0 +1,567 @@
+//! Scene files: a canvas and its layers in TOML. The format is defined here, once; the sources
+//! this crate cannot open itself (image and media files, cameras, screen and window capture)
+//! come back as [`SourceSpec`]s for the caller (the `livekit` command) to open.
+//!
+//! ```toml
+//! [canvas]
+//! width = 1280
+//! height = 720
+//! fps = 30                # or "30000/1001"
+//! background = "#101820"
+//!
+//! [[layer]]
+//! source = { test_pattern = "smpte" }   # "smpte" | "bars" | "gradient"
+//!
+//! [[layer]]
+//! source = { file = "intro.mp4", loop = true }
+//! rect = [640, 360, 600, 338]            # x, y, width, height in canvas pixels
+//! fit = "contain"                        # "stretch" (default) | "contain" | "cover"
+//! opacity = 0.9
+//!
+//! [[layer]]
+//! source = { text = "LIVE", size = 48, color = "#ffffff", background = "#c00000" }
+//! rect = [20, 20, 160, 70]
+//! z = 10
+//! ```
+//!
+//! Other sources: `{ color = "#rrggbb" }`, `{ image = "logo.png" }`, `{ camera = "/dev/video0" }`,
+//! `{ screen = ":0", region = [x, y, w, h] }`, `{ window = "title" }`. Other layer fields:
+//! `crop = [x, y, w, h]` (source pixels), `rotation` (degrees, clockwise), `flip_horizontal`,
+//! `flip_vertical`, `visible`, and `scene` (layers of other scenes than `"main"`). Relative
+//! paths are relative to the scene file.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::color::Color;
+use crate::scene::{CanvasSettings, Crop, Fit, Fps, Layer, LayerSource, Rect, TestPattern};
+use crate::text::Text;
+
+/// A scene file that cannot be used. The message names the file, the line and the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct SceneFileError {
+    /// The scene file.
+    pub path: PathBuf,
+    /// The line at fault (1-based), when there is one.
+    pub line: Option<usize>,
+    /// What is wrong, starting with the field's name.
+    pub message: String,
+}
+
+/// What a layer of a scene file shows, before it is opened.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SourceSpec {
+    /// A solid colour.
+    Color(Color),
+    /// Text.
+    Text(Text),
+    /// A test pattern.
+    Pattern(TestPattern),
+    /// A picture file (checked to exist).
+    Image(PathBuf),
+    /// A media file (checked to exist), played in a loop or once.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Start again at the end.
+        looping: bool,
+    },
+    /// A camera device.
+    Camera(String),
+    /// An X11 display, or a region of it.
+    Screen {
+        /// The display, such as `":0"`.
+        display: String,
+        /// `[x, y, w, h]`, if only part of the screen.
+        region: Option<[u32; 4]>,
+    },
+    /// A window, found by its title.
+    Window(String),
+}
+
+impl SourceSpec {
+    /// The layer source, for the kinds this crate draws itself (colour, text, pattern).
+    pub fn builtin(&self) -> Option<LayerSource> {
+        match self {
+            Self::Color(c) => Some(LayerSource::Color(*c)),
+            Self::Text(t) => Some(LayerSource::Text(t.clone())),
+            Self::Pattern(p) => Some(LayerSource::Pattern(*p)),
+            _ => None,
+        }
+    }
+}
+
+/// One layer of a scene file.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// What it shows.
+    pub source: SourceSpec,
+    /// Its settings (the source in it is a placeholder until [`layer`](Self::layer) is called).
+    settings: Layer,
+    /// The scene it belongs to.
+    pub scene: String,
+    /// The line of its `[[layer]]` header, for messages.
+    pub line: usize,
+}
+
+impl LayerSpec {
+    /// The layer, showing `source` (use [`SourceSpec::builtin`] or open the source yourself).
+    pub fn layer(&self, source: LayerSource) -> Layer {
+        Layer {
+            source,
+            ..self.settings.clone()
+        }
+    }
+}
+
+/// A parsed scene file.
+#[derive(Debug, Clone)]
+pub struct SceneFile {
+    /// The canvas.
+    pub canvas: CanvasSettings,
+    /// The layers, in file order.
+    pub layers: Vec<LayerSpec>,
+}
+
+impl SceneFile {
+    /// Adds the canvas, its scenes and its layers to a compositor. `open` is asked for the
+    /// sources this crate does not draw itself (files, cameras, capture); its error is reported
+    /// with the layer's line.
+    pub fn apply(
+        &self,
+        path: &Path,
+        compositor: &mut crate::Compositor,
+        mut open: impl FnMut(&SourceSpec) -> Result<LayerSource, String>,
+    ) -> Result<crate::CanvasId, SceneFileError> {
+        let error = |line: Option<usize>, message: String| SceneFileError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let canvas = compositor
+            .add_canvas(self.canvas.clone())
+            .map_err(|e| error(None, e.to_string()))?;
+        for (n, spec) in self.layers.iter().enumerate() {
+            let line = Some(spec.line);
+            if compositor.add_scene(canvas, &spec.scene).is_ok() {
+                tracing::debug!("scene file {}: scene {:?}", path.display(), spec.scene);
+            }
+            let source = match spec.source.builtin() {
+                Some(source) => source,
+                None => {
+                    open(&spec.source).map_err(|e| error(line, format!("layer {}: {e}", n + 1)))?
+                }
+            };
+            compositor
+                .add_layer(canvas, Some(&spec.scene), spec.layer(source))
+                .map_err(|e| error(line, format!("layer {}: {e}", n + 1)))?;
+        }
+        Ok(canvas)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    canvas: Spanned<RawCanvas>,
+    #[serde(default)]
+    layer: Vec<Spanned<RawLayer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanvas {
+    width: Spanned<i64>,
+    height: Spanned<i64>,
+    #[serde(default)]
+    fps: Option<Spanned<RawFps>>,
+    #[serde(default)]
+    background: Option<Spanned<String>>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFps {
+    Whole(i64),
+    Ratio(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    source: Spanned<RawSource>,
+    rect: Option<Spanned<Vec<f64>>>,
+    crop: Option<Spanned<Vec<i64>>>,
+    z: Option<Spanned<i64>>,
+    opacity: Option<Spanned<f64>>,
+    fit: Option<Spanned<String>>,
+    rotation: Option<Spanned<f64>>,
+    flip_horizontal: Option<bool>,
+    flip_vertical: Option<bool>,
+    visible: Option<bool>,
+    scene: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    color: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    text: Option<Spanned<String>>,
+    size: Option<Spanned<f64>>,
+    background: Option<Spanned<String>>,
+    test_pattern: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    #[serde(rename = "loop")]
+    looping: Option<bool>,
+    camera: Option<Spanned<String>>,
+    screen: Option<Spanned<String>>,
+    region: Option<Spanned<Vec<i64>>>,
+    window: Option<Spanned<String>>,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text[..end].matches('\n').count() + 1
+    }
+
+    fn error(&self, span: &Range<usize>, message: impl Into<String>) -> SceneFileError {
+        SceneFileError {
+            path: self.path.to_path_buf(),
+            line: Some(self.line(span)),
+            message: message.into(),
+        }
+    }
+
+    fn resolve(&self, file: &Spanned<String>, field: &str) -> Result<PathBuf, SceneFileError> {
+        let given = PathBuf::from(file.get_ref());
+        let path = if given.is_relative() {
+            self.path.parent().unwrap_or(Path::new(".")).join(&given)
+        } else {
+            given
+        };
+        if !path.is_file() {
+            return Err(self.error(
+                &file.span(),
+                format!("{field}: no such file: {}", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+}
+
+impl SceneFile {
+    /// Reads and checks a scene file.
+    pub fn load(path: &Path) -> Result<Self, SceneFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SceneFileError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the scene file: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses scene-file text; `path` names it in errors and anchors relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SceneFileError> {
+        let ctx = Ctx { path, text };
+        let raw: RawFile = toml::from_str(text).map_err(|e| SceneFileError {
+            path: path.to_path_buf(),
+            line: e.span().map(|s| ctx.line(&s)),
+            message: e.message().trim().to_owned(),
+        })?;
+        let canvas = parse_canvas(&ctx, raw.canvas.get_ref())?;
+        let layers = raw
+            .layer
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| parse_layer(&ctx, i + 1, layer))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { canvas, layers })
+    }
+}
+
+fn parse_color(
+    ctx: &Ctx<'_>,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<Color, SceneFileError> {
+    value
+        .get_ref()
+        .parse()
+        .map_err(|e| ctx.error(&value.span(), format!("{field}: {e}")))
+}
+
+fn parse_canvas(ctx: &Ctx<'_>, raw: &RawCanvas) -> Result<CanvasSettings, SceneFileError> {
+    let size = |v: &Spanned<i64>, field: &str| {
+        u32::try_from(*v.get_ref())
+            .ok()
+            .filter(|&n| (1..=livekit_core::MAX_DIMENSION).contains(&n))
+            .ok_or_else(|| {
+                ctx.error(
+                    &v.span(),
+                    format!(
+                        "canvas {field}: must be between 1 and {} (got {})",
+                        livekit_core::MAX_DIMENSION,
+                        v.get_ref()
+                    ),
+                )
+            })
+    };
+    let (width, height) = (size(&raw.width, "width")?, size(&raw.height, "height")?);
+    let mut settings = CanvasSettings::new(width, height, 30);
+    if let Some(fps) = &raw.fps {
+        let bad = || {
+            ctx.error(
+                &fps.span(),
+                "canvas fps: must be a whole number 1..=1000 or \"num/den\"",
+            )
+        };
+        let parsed = match fps.get_ref() {
+            RawFps::Whole(n) => u32::try_from(*n).ok().map(Fps::new),
+            RawFps::Ratio(text) => text.split_once('/').and_then(|(n, d)| {
+                Some(Fps::ratio(n.trim().parse().ok()?, d.trim().parse().ok()?))
+            }),
+        };
+        let fps = parsed
+            .filter(|f| f.num > 0 && f.den > 0 && f.as_f64() <= 1000.0)
+            .ok_or_else(bad)?;
+        settings = settings.fps(fps);
+    }
+    if let Some(bg) = &raw.background {
+        settings = settings.background(parse_color(ctx, bg, "canvas background")?);
+    }
+    if let Some(name) = &raw.name {
+        settings = settings.name(name.clone());
+    }
+    Ok(settings)
+}
+
+fn parse_layer(
+    ctx: &Ctx<'_>,
+    n: usize,
+    spanned: &Spanned<RawLayer>,
+) -> Result<LayerSpec, SceneFileError> {
+    let raw = spanned.get_ref();
+    let source = parse_source(ctx, n, &raw.source)?;
+    let mut layer = Layer::new(LayerSource::Color(Color::TRANSPARENT));
+    if let Some(rect) = &raw.rect {
+        let v = rect.get_ref();
+        if v.len() != 4 || v.iter().any(|x| !x.is_finite()) {
+            return Err(ctx.error(
+                &rect.span(),
+                format!("layer {n} rect: expected [x, y, width, height]"),
+            ));
+        }
+        if v[2] <= 0.0 || v[3] <= 0.0 {
+            return Err(ctx.error(
+                &rect.span(),
+                format!(
+                    "layer {n} rect: width and height must be > 0 (got {} x {})",
+                    v[2], v[3]
+                ),
+            ));
+        }
+        layer.rect = Some(Rect::new(
+            v[0] as f32,
+            v[1] as f32,
+            v[2] as f32,
+            v[3] as f32,
+        ));
+    }
+    if let Some(crop) = &raw.crop {
+        let v = crop.get_ref();
+        let parts: Option<Vec<u32>> = v.iter().map(|&x| u32::try_from(x).ok()).collect();
+        match parts {
+            Some(p) if p.len() == 4 && p[2] > 0 && p[3] > 0 => {
+                layer.crop = Some(Crop::new(p[0], p[1], p[2], p[3]));
+            }
+            _ => {
+                return Err(ctx.error(
+                    &crop.span(),
+                    format!("layer {n} crop: expected [x, y, width, height] with x, y >= 0 and width, height > 0"),
+                ));
+            }
+        }
+    }
+    if let Some(z) = &raw.z {
+        layer.z = i32::try_from(*z.get_ref())
+            .map_err(|_| ctx.error(&z.span(), format!("layer {n} z: out of range")))?;
+    }
+    if let Some(o) = &raw.opacity {
+        let v = *o.get_ref();
+        if !(0.0..=1.0).contains(&v) {
+            return Err(ctx.error(
+                &o.span(),
+                format!("layer {n} opacity: must be between 0 and 1 (got {v})"),
+            ));
+        }
+        layer.opacity = v as f32;
+    }
+    if let Some(fit) = &raw.fit {
+        layer.fit = match fit.get_ref().as_str() {
+            "stretch" => Fit::Stretch,
+            "contain" => Fit::Contain,
+            "cover" => Fit::Cover,
+            other => {
+                return Err(ctx.error(
+                    &fit.span(),
+                    format!("layer {n} fit: unknown value {other:?}: expected \"stretch\", \"contain\" or \"cover\""),
+                ));
+            }
+        };
+    }
+    if let Some(r) = &raw.rotation {
+        if !r.get_ref().is_finite() {
+            return Err(ctx.error(&r.span(), format!("layer {n} rotation: must be a number")));
+        }
+        layer.rotation = *r.get_ref() as f32;
+    }
+    layer.flip_horizontal = raw.flip_horizontal.unwrap_or(false);
+    layer.flip_vertical = raw.flip_vertical.unwrap_or(false);
+    layer.visible = raw.visible.unwrap_or(true);
+    Ok(LayerSpec {
+        source,
+        settings: layer,
+        scene: raw
+            .scene
+            .clone()
+            .unwrap_or_else(|| crate::MAIN_SCENE.to_owned()),
+        line: ctx.line(&spanned.span()),
+    })
+}
+
+fn parse_source(
+    ctx: &Ctx<'_>,
+    n: usize,
+    spanned: &Spanned<RawSource>,
+) -> Result<SourceSpec, SceneFileError> {
+    let raw = spanned.get_ref();
+    let span = spanned.span();
+    // `color` is the text's colour when there is text, else a colour source.
+    let kinds = [
+        raw.color.is_some() && raw.text.is_none(),
+        raw.image.is_some(),
+        raw.text.is_some(),
+        raw.test_pattern.is_some(),
+        raw.file.is_some(),
+        raw.camera.is_some(),
+        raw.screen.is_some(),
+        raw.window.is_some(),
+    ];
+    if kinds.iter().filter(|&&k| k).count() != 1 {
+        return Err(ctx.error(
+            &span,
+            format!(
+                "layer {n} source: give exactly one of color, image, text, test_pattern, file, camera, screen, window"
+            ),
+        ));
+    }
+    let misplaced = |field: &str, allowed_with: &str| {
+        ctx.error(
+            &span,
+            format!("layer {n} source: {field} only goes with {allowed_with}"),
+        )
+    };
+    if raw.text.is_none() && (raw.size.is_some() || raw.background.is_some()) {
+        return Err(misplaced("size/background", "text"));
+    }
+    if raw.file.is_none() && raw.looping.is_some() {
+        return Err(misplaced("loop", "file"));
+    }
+    if raw.screen.is_none() && raw.region.is_some() {
+        return Err(misplaced("region", "screen"));
+    }
+    if let (Some(c), None) = (&raw.color, &raw.text) {
+        return Ok(SourceSpec::Color(parse_color(
+            ctx,
+            c,
+            &format!("layer {n} color"),
+        )?));
+    }
+    if let Some(image) = &raw.image {
+        return Ok(SourceSpec::Image(
+            ctx.resolve(image, &format!("layer {n} image"))?,
+        ));
+    }
+    if let Some(text) = &raw.text {
+        let mut t = Text::new(text.get_ref().clone());
+        if let Some(size) = &raw.size {
+            t = t.size(*size.get_ref() as f32);
+            t.validate()
+                .map_err(|e| ctx.error(&size.span(), format!("layer {n} text size: {e}")))?;
+        }
+        if let Some(color) = &raw.color {
+            t = t.color(parse_color(ctx, color, &format!("layer {n} text color"))?);
+        }
+        if let Some(bg) = &raw.background {
+            t = t.background(parse_color(ctx, bg, &format!("layer {n} text background"))?);
+        }
+        t.validate()
+            .map_err(|e| ctx.error(&text.span(), format!("layer {n} text: {e}")))?;
+        return Ok(SourceSpec::Text(t));
+    }
+    if let Some(p) = &raw.test_pattern {
+        let pattern = match p.get_ref().as_str() {
+            "smpte" => TestPattern::Smpte,
+            "bars" => TestPattern::Bars,
+            "gradient" => TestPattern::Gradient,
+            other => {
+                return Err(ctx.error(
+                    &p.span(),
+                    format!("layer {n} test_pattern: unknown pattern {other:?}: expected \"smpte\", \"bars\" or \"gradient\""),
+                ));
+            }
+        };
+        return Ok(SourceSpec::Pattern(pattern));
+    }
+    if let Some(file) = &raw.file {
+        return Ok(SourceSpec::File {
+            path: ctx.resolve(file, &format!("layer {n} file"))?,
+            looping: raw.looping.unwrap_or(false),
+        });
+    }
+    if let Some(camera) = &raw.camera {
+        return Ok(SourceSpec::Camera(camera.get_ref().clone()));
+    }
+    if let Some(screen) = &raw.screen {
+        let region = match &raw.region {
+            None => None,
+            Some(r) => {
+                let parts: Option<Vec<u32>> =
+                    r.get_ref().iter().map(|&x| u32::try_from(x).ok()).collect();
+                match parts {
+                    Some(p) if p.len() == 4 && p[2] > 0 && p[3] > 0 => {
+                        Some([p[0], p[1], p[2], p[3]])
+                    }
+                    _ => {
+                        return Err(ctx.error(
+                            &r.span(),
+                            format!("layer {n} region: expected [x, y, width, height] with width, height > 0"),
+                        ));
+                    }
+                }
+            }
+        };
+        return Ok(SourceSpec::Screen {
+            display: screen.get_ref().clone(),
+            region,
+        });
+    }
+    match &raw.window {
+        Some(w) => Ok(SourceSpec::Window(w.get_ref().clone())),
+        None => Err(ctx.error(&span, format!("layer {n} source: empty"))),
+    }
+}
