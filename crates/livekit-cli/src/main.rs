@@ -1,6 +1,7 @@
 //! The `livekit` command.
 
 mod bench;
+mod compose;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
     Demo(DemoArgs),
+    /// Render a scene file (TOML) to PNG files.
+    Compose(compose::ComposeArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo(&args),
         Command::Bench(bench) => bench::run(&bench),
+        Command::Compose(args) => compose::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
