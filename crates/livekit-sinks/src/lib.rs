@@ -1,10 +1,14 @@
 //! # livekit-sinks
 //!
-//! Where frames go. Today: [`PngWriter`] (frames to PNG files). The preview window, the
-//! recorder, the multi-destination streamer and IPC follow.
+//! Where frames go: [`PngWriter`] (frames to PNG files) and [`Viewer`] (a preview window, winit
+//! + wgpu). The recorder, the multi-destination streamer and IPC follow.
 //!
 //! Sinks depend on `livekit-core` only.
 
 mod png_writer;
+mod viewer;
 
 pub use png_writer::{PngWriter, WritePngError};
+pub use viewer::{
+    MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
+};
