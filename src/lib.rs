@@ -8,6 +8,12 @@ pub mod sources {
     pub use livekit_sources::*;
 }
 
+/// Scene compositing: canvases of layers rendered with wgpu or the CPU backend (the
+/// `livekit-compositor` crate).
+pub mod compositor {
+    pub use livekit_compositor::*;
+}
+
 /// Where frames go: PNG snapshots today; preview window, recorder, streamer and IPC as they land
 /// (the `livekit-sinks` crate).
 pub mod sinks {

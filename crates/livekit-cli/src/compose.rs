@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
@@ -30,13 +31,65 @@ pub struct ComposeArgs {
     backend: BackendChoice,
 }
 
+/// `livekit preview` options.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The scene file (TOML; see the README).
+    scene: PathBuf,
+    /// Close by itself after this many seconds (default: when the window is closed).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+}
+
+/// Runs a scene file live (real time) in a preview window until it is closed.
+pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
+    let file = SceneFile::load(&args.scene).map_err(usage)?;
+    let mut compositor = Compositor::new(args.backend)?;
+    let clock: Arc<dyn Clock> = Arc::new(livekit_core::SystemClock::new());
+    let canvas = file
+        .apply(&args.scene, &mut compositor, |spec| open(spec, &clock))
+        .map_err(usage)?;
+    let viewer = Arc::new(
+        livekit_sinks::Viewer::open(livekit_sinks::ViewerSettings {
+            title: format!("livekit preview: {}", args.scene.display()),
+            width: file.canvas.width.min(1280),
+            height: file.canvas.height.min(720),
+            ..Default::default()
+        })
+        .map_err(|e| anyhow!(e))?,
+    );
+    compositor.add_target(canvas, "preview window", viewer.clone())?;
+    let backend = compositor.backend();
+    let running = compositor.start(clock).map_err(|e| anyhow!("{e}"))?;
+    eprintln!(
+        "previewing {} ({backend}); close the window to stop",
+        args.scene.display()
+    );
+    let limit = args.seconds.map(Duration::from_secs_f64);
+    let started = std::time::Instant::now();
+    while !viewer.wait_closed(Duration::from_millis(100)) {
+        if limit.is_some_and(|l| started.elapsed() >= l) {
+            break;
+        }
+    }
+    let stats = running.stop().map_err(|e| anyhow!("{e}"))?;
+    eprintln!("rendered {} frames ({} late)", stats.rendered, stats.late);
+    Ok(())
+}
+
 pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     let file = SceneFile::load(&args.scene).map_err(usage)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.
     let clock = Arc::new(ManualClock::new());
+    let source_clock: Arc<dyn Clock> = clock.clone();
     let canvas = file
-        .apply(&args.scene, &mut compositor, |spec| open(spec, &clock))
+        .apply(&args.scene, &mut compositor, |spec| {
+            open(spec, &source_clock)
+        })
         .map_err(usage)?;
     let fps = file.canvas.fps;
     let writer = PngWriter::new(args.out.join("compose-{n}.png"));
@@ -64,16 +117,23 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn open(spec: &SourceSpec, clock: &Arc<ManualClock>) -> Result<LayerSource, String> {
+/// Opens the sources the compositor does not draw itself, on `clock`.
+fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
     match spec {
         SourceSpec::Image(path) => {
             let settings = ImageSettings {
-                clock: Arc::clone(clock) as Arc<dyn Clock>,
+                clock: Arc::clone(clock),
                 ..ImageSettings::default()
             };
             let image = ImageFile::open_with(path, settings).map_err(|e| e.to_string())?;
             Ok(LayerSource::Video(VideoInput::new(Arc::new(image))))
         }
+        other => unsupported(other),
+    }
+}
+
+fn unsupported(spec: &SourceSpec) -> Result<LayerSource, String> {
+    match spec {
         SourceSpec::File { path, .. } => Err(format!(
             "{}: media files are not supported by `compose` yet",
             path.display()
@@ -86,4 +146,3 @@ fn open(spec: &SourceSpec, clock: &Arc<ManualClock>) -> Result<LayerSource, Stri
         other => Err(format!("unsupported source {other:?}")),
     }
 }
-

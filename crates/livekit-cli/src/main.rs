@@ -34,6 +34,8 @@ enum Command {
     Demo(DemoArgs),
     /// Render a scene file (TOML) to PNG files.
     Compose(compose::ComposeArgs),
+    /// Show a scene file live in a preview window.
+    Preview(compose::PreviewArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(&args),
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
+        Command::Preview(args) => compose::preview(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
