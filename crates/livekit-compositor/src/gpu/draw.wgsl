@@ -52,6 +52,14 @@ fn clamped(src: vec2<f32>) -> vec2<f32> {
     return clamp(src, draw.clamp_rect.xy + 0.5, draw.clamp_rect.zw - 0.5);
 }
 
+// Pictures shown whole (no crop): clamping to the texel centres of the whole texture is what
+// the clamp-to-edge sampler does anyway, and software rasterizers run this much faster.
+@fragment
+fn fs_rgba_whole(in: VertexOut) -> @location(0) vec4<f32> {
+    let c = textureSample(plane0, linear_sampler, in.src / draw.size.xy);
+    return vec4<f32>(c.rgb, c.a * draw.color.a);
+}
+
 @fragment
 fn fs_rgba(in: VertexOut) -> @location(0) vec4<f32> {
     let p = clamped(in.src);

@@ -84,6 +84,7 @@ struct Pipelines {
     sampler: wgpu::Sampler,
     solid: wgpu::RenderPipeline,
     rgba: wgpu::RenderPipeline,
+    rgba_whole: wgpu::RenderPipeline,
     yuv: wgpu::RenderPipeline,
     luma: wgpu::RenderPipeline,
     chroma_planar: wgpu::RenderPipeline,
@@ -226,6 +227,14 @@ impl Pipelines {
                 &planes_layout,
                 &draw_shader,
                 ("vs_main", "fs_rgba"),
+                strip,
+                &canvas,
+            ),
+            rgba_whole: pipeline(
+                "livekit.compositor.draw.rgba_whole.pipeline",
+                &planes_layout,
+                &draw_shader,
+                ("vs_main", "fs_rgba_whole"),
                 strip,
                 &canvas,
             ),
@@ -376,7 +385,10 @@ impl Uniforms {
 #[derive(Clone, Copy)]
 enum Kind {
     Solid,
+    /// RGBA or BGRA, clamped to a crop.
     Rgba,
+    /// RGBA or BGRA shown whole: the sampler's clamp-to-edge is the clamp.
+    RgbaWhole,
     Yuv,
 }
 
@@ -628,6 +640,10 @@ impl GpuBackend {
                             uniforms.size = [w, h, 1.0, 0.0];
                             Kind::Yuv
                         }
+                        _ if draw.clamp == [0.0, 0.0, w, h] => {
+                            uniforms.size = [w, h, 0.0, 0.0];
+                            Kind::RgbaWhole
+                        }
                         _ => {
                             uniforms.size = [w, h, 0.0, 0.0];
                             Kind::Rgba
@@ -761,7 +777,7 @@ impl GpuBackend {
                 &[&canvas_texture.view],
                 None,
             );
-            pass.set_pipeline(&self.pipelines.rgba);
+            pass.set_pipeline(&self.pipelines.rgba_whole);
             pass.set_bind_group(0, &self.uniforms.group, &[composite]);
             pass.set_bind_group(1, incoming.group.as_ref(), &[]);
             pass.draw(0..4, 0..1);
@@ -846,6 +862,7 @@ impl GpuBackend {
             pass.set_pipeline(match op.kind {
                 Kind::Solid => &self.pipelines.solid,
                 Kind::Rgba => &self.pipelines.rgba,
+                Kind::RgbaWhole => &self.pipelines.rgba_whole,
                 Kind::Yuv => &self.pipelines.yuv,
             });
             pass.set_bind_group(0, &self.uniforms.group, &[op.offset]);
