@@ -1249,3 +1249,89 @@ fn to_yuv(cs: ColorSpace) -> ConvertUniforms {
         v: [(1.0 - kr) * cv, -kg * cv, -kb * cv, 128.0],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Quad;
+
+    fn job(draws: Vec<Draw<'_>>, output: OutputFormat) -> RenderJob<'_> {
+        RenderJob {
+            width: 64,
+            height: 36,
+            background: [10, 20, 30, 255],
+            draws,
+            fade: None,
+            output,
+            pts: Duration::from_millis(40),
+        }
+    }
+
+    fn solid(color: [u8; 4]) -> Draw<'static> {
+        Draw {
+            content: Content::Solid(color),
+            quad: Quad {
+                cx: 16.0,
+                cy: 18.0,
+                hw: 16.0,
+                hh: 18.0,
+                cos: 1.0,
+                sin: 0.0,
+            },
+            src: [0.0, 0.0, 1.0, 1.0],
+            clamp: [0.0, 0.0, 1.0, 1.0],
+            opacity: 1.0,
+        }
+    }
+
+    fn backend() -> Option<GpuBackend> {
+        match GpuBackend::new(true) {
+            Ok(b) => Some(b),
+            Err(CreateBackendError::NoAdapter) => {
+                eprintln!("skipped: no GPU adapter");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn renders_and_reuses_its_resources() {
+        let Some(mut gpu) = backend() else { return };
+        assert!(gpu.info().name.contains('('), "{}", gpu.info().name);
+        for _ in 0..3 {
+            let frame = gpu
+                .render(
+                    "test",
+                    &job(vec![solid([200, 100, 50, 255])], OutputFormat::Rgba8),
+                )
+                .expect("render");
+            assert_eq!(frame.pts(), Duration::from_millis(40));
+            assert_eq!(frame.rgba_at(0, 0), Some([200, 100, 50, 255]));
+            assert_eq!(frame.rgba_at(63, 35), Some([10, 20, 30, 255]));
+        }
+        // One canvas texture, free between renders; no source textures.
+        assert_eq!(gpu.textures.free.values().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(gpu.readback.len(), 1);
+    }
+
+    /// A lost device is an error for every later frame, never a panic.
+    #[test]
+    fn lost_device_is_an_error() {
+        let Some(mut gpu) = backend() else { return };
+        gpu.device.destroy();
+        for output in [
+            OutputFormat::Rgba8,
+            OutputFormat::I420(ColorSpace::BT709_LIMITED),
+        ] {
+            let error = gpu
+                .render("lost", &job(vec![solid([1, 2, 3, 255])], output))
+                .expect_err("a destroyed device cannot render");
+            let RenderError::Gpu { canvas, reason } = error else {
+                panic!("unexpected error {error:?}");
+            };
+            assert_eq!(canvas, "lost");
+            println!("{reason}");
+        }
+    }
+}

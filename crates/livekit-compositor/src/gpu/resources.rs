@@ -29,7 +29,7 @@ pub(super) struct PooledTexture {
 /// Free textures by key, each with the render it was given back at.
 #[derive(Default)]
 pub(super) struct TexturePool {
-    free: HashMap<TextureKey, Vec<(PooledTexture, u64)>>,
+    pub(super) free: HashMap<TextureKey, Vec<(PooledTexture, u64)>>,
     renders: u64,
 }
 
