@@ -47,7 +47,7 @@ pub(crate) struct Quad {
 
 impl Quad {
     /// The canvas position of a point given in the quad's local frame.
-    pub fn to_canvas(&self, lx: f32, ly: f32) -> (f32, f32) {
+    pub fn to_canvas(self, lx: f32, ly: f32) -> (f32, f32) {
         (
             self.cx + self.cos * lx - self.sin * ly,
             self.cy + self.sin * lx + self.cos * ly,
@@ -55,7 +55,7 @@ impl Quad {
     }
 
     /// The local position of a canvas point.
-    pub fn to_local(&self, x: f32, y: f32) -> (f32, f32) {
+    pub fn to_local(self, x: f32, y: f32) -> (f32, f32) {
         let (dx, dy) = (x - self.cx, y - self.cy);
         (
             self.cos * dx + self.sin * dy,

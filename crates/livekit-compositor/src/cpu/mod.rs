@@ -186,7 +186,7 @@ impl Backend for CpuBackend {
 
 /// Converts an RGBA canvas into a YUV frame (2x2 chroma average), by pairs of rows.
 fn to_yuv(threads: &rayon::ThreadPool, rgba: &VideoFrame, out: &mut VideoFrameMut, k: yuv::ToYuv) {
-    let layout = out.layout().clone();
+    let layout = *out.layout();
     let (w, h) = (layout.width() as usize, layout.height() as usize);
     let nv12 = matches!(layout.format(), PixelFormat::Nv12(_));
     let (ys, cs) = (layout.stride(0), layout.stride(1));
