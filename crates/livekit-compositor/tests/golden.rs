@@ -16,14 +16,15 @@ use livekit_core::{ColorSpace, FrameLayout, PixelFormat, VideoFrame, VideoFrameM
 const W: u32 = 192;
 const H: u32 = 108;
 
-/// Tolerances, set by comparing lavapipe (Mesa 22.3, llvmpipe) with the CPU backend: both blend
-/// in 8-bit sRGB, so 1:1 draws match to +-1; bilinear sampling (scaling, rotation) and polygon
-/// edges differ by a few levels on a few percent of the pixels, and by more only on the pixels
-/// an edge passes through.
+/// Tolerances. The references are the CPU backend's output (which matches them exactly). Set
+/// against lavapipe (Mesa 22.3.6, llvmpipe, LLVM 15), which came within mean 0.05 and p99 2
+/// (max 4, on a chroma edge of the YUV read-back) on every scene here: both backends blend
+/// 8-bit sRGB values and sample with 1/256 weights, so only rounding and rasterization at
+/// edges differ. The margin is for hardware GPUs, whose filtering precision varies by vendor.
 /// Mean absolute error per channel, over all pixels.
-const MAX_MEAN: f64 = 1.5;
-/// The 99th percentile of per-pixel maximum channel error.
-const MAX_P99: u8 = 24;
+const MAX_MEAN: f64 = 0.5;
+/// The 99th percentile of the per-pixel largest channel error.
+const MAX_P99: u8 = 4;
 
 /// A 64x48 RGBA card: four coloured quadrants, a white border, a half-transparent stripe and
 /// a diagonal, so crops, flips and rotations are all visible.
