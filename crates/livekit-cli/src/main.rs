@@ -52,6 +52,7 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    quiet_graphics_stack();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
@@ -90,6 +91,31 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 fn usage(error: impl Into<anyhow::Error>) -> Failure {
     Failure::Usage(error.into())
+}
+
+/// Without `XDG_RUNTIME_DIR`, the Vulkan drivers' Wayland probe prints "error: XDG_RUNTIME_DIR
+/// is invalid" on every adapter request (headless servers, containers, `sudo`). Give it a
+/// private directory, as a login session would, before any thread starts.
+fn quiet_graphics_stack() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("livekit-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a directory of ours that nobody else can enter.
+        let made = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0 && m.uid() == uid);
+        if made {
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
