@@ -1,0 +1,143 @@
+//! `livekit compose`, `livekit preview` and `livekit bench compositor`, run as processes.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::process::{Command, Output};
+
+fn livekit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const LOGO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/logo.png");
+
+#[test]
+fn compose_renders_a_scene_file_with_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "[canvas]\nwidth = 320\nheight = 180\nfps = 10\nbackground = \"#0000ff\"\n\n\
+             [[layer]]\nsource = {{ image = \"{LOGO}\" }}\nrect = [0, 0, 128, 128]\n\n\
+             [[layer]]\nsource = {{ color = \"#ff0000\" }}\nrect = [200, 100, 100, 50]\nopacity = 0.5\n"
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = livekit(&[
+        "compose",
+        scene.to_str().unwrap(),
+        "--frames",
+        "2",
+        "--backend",
+        "cpu",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("wrote 2 frames of"),
+        "{}",
+        text(&out.stdout)
+    );
+    let image = image::open(out_dir.join("compose-000001.png"))
+        .unwrap()
+        .into_rgba8();
+    assert_eq!(image.dimensions(), (320, 180));
+    // The logo's corner is transparent: the background shows; its ring is orange (halved: the
+    // 256 px logo is drawn at 128).
+    assert_eq!(image.get_pixel(1, 1).0, [0, 0, 255, 255]);
+    assert_eq!(image.get_pixel(64, 6).0, [255, 140, 0, 255]);
+    assert_eq!(image.get_pixel(250, 125).0, [128, 0, 127, 255]);
+    assert_eq!(image.get_pixel(250, 170).0, [0, 0, 255, 255]);
+}
+
+#[test]
+fn compose_errors_name_the_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("bad.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 64\nheight = 36\n\n[[layer]]\nsource = { image = \"nope.png\" }\n",
+    )
+    .unwrap();
+    let out = livekit(&["compose", scene.to_str().unwrap(), "--backend", "cpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "livekit: error: {}:6: layer 1 image: no such file: {}",
+            scene.display(),
+            dir.path().join("nope.png").display()
+        )
+    );
+    let out = livekit(&["compose", "/no/such.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: /no/such.toml: cannot read the scene file: No such file or directory (os error 2)"
+    );
+    // A source the command cannot open yet is refused, naming it.
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 64\nheight = 36\n\n[[layer]]\nsource = { camera = \"/dev/video9\" }\n",
+    )
+    .unwrap();
+    let out = livekit(&["compose", scene.to_str().unwrap(), "--backend", "cpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "livekit: error: {}:5: layer 1: camera /dev/video9: capture is not supported yet",
+            scene.display()
+        )
+    );
+    let out = livekit(&["compose", scene.to_str().unwrap(), "--backend", "quantum"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown backend \"quantum\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn preview_without_a_display_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(&scene, "[canvas]\nwidth = 64\nheight = 36\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(["preview", scene.to_str().unwrap(), "--backend", "cpu"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: cannot open a preview window: no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    );
+}
+
+#[test]
+fn bench_compositor_runs_the_reference_scene() {
+    for backend in ["cpu", "gpu"] {
+        let out = livekit(&["bench", "compositor", "--frames", "3", "--backend", backend]);
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let last = stdout.lines().last().unwrap();
+        let fps: f64 = last.strip_prefix("fps=").unwrap().parse().unwrap();
+        assert!(fps > 0.0, "{stdout}");
+        assert!(
+            stdout.starts_with(&format!("backend: {backend}: ")),
+            "{stdout}"
+        );
+    }
+}
