@@ -111,6 +111,9 @@ pub enum RenderError {
         /// wgpu's message.
         reason: String,
     },
+    /// A frame for the result could not be made (a size beyond what frames can hold).
+    #[error("cannot make a frame: {0}")]
+    Frame(#[from] livekit_core::FrameError),
     /// No such canvas.
     #[error("no canvas with id {0}")]
     UnknownCanvas(usize),

@@ -25,6 +25,7 @@ mod cpu;
 mod gpu;
 mod pattern;
 mod plan;
+mod pools;
 mod runner;
 mod scene;
 mod scene_file;

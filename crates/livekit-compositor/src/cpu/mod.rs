@@ -5,10 +5,9 @@
 
 mod yuv;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use livekit_core::{FrameLayout, FramePool, PixelFormat, VideoFrame, VideoFrameMut};
+use livekit_core::{FrameError, PixelFormat, VideoFrame, VideoFrameMut};
 use rayon::prelude::*;
 
 use crate::backend::{Backend, BackendInfo, BackendKind, CreateBackendError, RenderError};
@@ -36,7 +35,7 @@ enum Pixels<'a> {
 pub(crate) struct CpuBackend {
     threads: rayon::ThreadPool,
     thread_count: usize,
-    pools: HashMap<(u32, u32, PixelFormat), FramePool>,
+    pools: crate::pools::FramePools,
 }
 
 impl CpuBackend {
@@ -50,37 +49,18 @@ impl CpuBackend {
         Ok(Self {
             threads,
             thread_count,
-            pools: HashMap::new(),
+            pools: crate::pools::FramePools::default(),
         })
     }
 
-    fn acquire(
-        &mut self,
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-        pts: Duration,
-    ) -> VideoFrameMut {
-        // Keep pools for the sizes in use only: a canvas of a new size drops the others'.
-        if self.pools.len() > 16 {
-            self.pools.clear();
-        }
-        self.pools
-            .entry((width, height, format))
-            .or_insert_with(|| {
-                FramePool::new(FrameLayout::new(width, height, format).expect("valid canvas size"))
-            })
-            .acquire(pts)
-    }
-
     /// RGBA versions of the draws' non-RGBA frames.
-    fn convert(&mut self, draws: &[Draw<'_>]) -> Vec<Option<VideoFrame>> {
+    fn convert(&mut self, draws: &[Draw<'_>]) -> Result<Vec<Option<VideoFrame>>, FrameError> {
         let mut out = Vec::with_capacity(draws.len());
         for draw in draws {
             let converted = match draw.content {
                 Content::Frame(frame) if frame.format() != PixelFormat::Rgba8 => {
                     let (w, h) = (frame.width(), frame.height());
-                    let mut rgba = self.acquire(w, h, PixelFormat::Rgba8, frame.pts());
+                    let mut rgba = self.pools.acquire(w, h, PixelFormat::Rgba8, frame.pts())?;
                     let row_bytes = w as usize * 4;
                     self.threads.install(|| {
                         rgba.plane_mut(0)
@@ -98,7 +78,7 @@ impl CpuBackend {
             };
             out.push(converted);
         }
-        out
+        Ok(out)
     }
 
     fn composite(
@@ -106,8 +86,8 @@ impl CpuBackend {
         job: &RenderJob<'_>,
         draws: &[Draw<'_>],
         pts: Duration,
-    ) -> VideoFrameMut {
-        let converted = self.convert(draws);
+    ) -> Result<VideoFrameMut, FrameError> {
+        let converted = self.convert(draws)?;
         let pixels: Vec<Pixels<'_>> = draws
             .iter()
             .zip(&converted)
@@ -125,7 +105,9 @@ impl CpuBackend {
                 }
             })
             .collect();
-        let mut out = self.acquire(job.width, job.height, PixelFormat::Rgba8, pts);
+        let mut out = self
+            .pools
+            .acquire(job.width, job.height, PixelFormat::Rgba8, pts)?;
         let width = job.width as usize;
         let row_bytes = width * 4;
         let background = job.background;
@@ -139,7 +121,7 @@ impl CpuBackend {
                     render_band(chunk, width, y0, rows, background, draws, &pixels);
                 });
         });
-        out
+        Ok(out)
     }
 }
 
@@ -152,9 +134,9 @@ impl Backend for CpuBackend {
     }
 
     fn render(&mut self, _canvas: &str, job: &RenderJob<'_>) -> Result<VideoFrame, RenderError> {
-        let mut out = self.composite(job, &job.draws, job.pts);
+        let mut out = self.composite(job, &job.draws, job.pts)?;
         if let Some((incoming, weight)) = &job.fade {
-            let next = self.composite(job, incoming, job.pts);
+            let next = self.composite(job, incoming, job.pts)?;
             let w = (weight.clamp(0.0, 1.0) * 256.0).round() as u32;
             let src = next.freeze();
             self.threads.install(|| {
@@ -176,7 +158,7 @@ impl Backend for CpuBackend {
                     OutputFormat::I420(_) => PixelFormat::I420(cs),
                     _ => PixelFormat::Nv12(cs),
                 };
-                let mut yuv = self.acquire(job.width, job.height, format, job.pts);
+                let mut yuv = self.pools.acquire(job.width, job.height, format, job.pts)?;
                 to_yuv(&self.threads, &rgba, &mut yuv, yuv::ToYuv::new(cs));
                 yuv.freeze()
             }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytemuck::{Pod, Zeroable};
-use livekit_core::{ColorMatrix, ColorRange, ColorSpace, FrameLayout, FramePool, PixelFormat};
-use livekit_core::{VideoFrame, VideoFrameMut};
+use livekit_core::VideoFrame;
+use livekit_core::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 use parking_lot::Mutex;
 
 use self::resources::{PooledTexture, Source, SourceCache, TextureKey, TexturePool};
@@ -36,9 +36,6 @@ const KEEP_CANVAS_RENDERS: u64 = 300;
 
 /// At most this many read-back buffers (one per output size) are kept.
 const MAX_READBACK_BUFFERS: usize = 8;
-
-/// At most this many frame pools (one per output size and format) are kept.
-const MAX_FRAME_POOLS: usize = 16;
 
 /// Per-draw uniforms; must match `Draw` in `draw.wgsl`.
 #[repr(C)]
@@ -418,7 +415,7 @@ pub(crate) struct GpuBackend {
     sources: HashMap<String, SourceCache>,
     /// Read-back buffers by size.
     readback: HashMap<u64, wgpu::Buffer>,
-    frames: HashMap<(u32, u32, PixelFormat), FramePool>,
+    frames: crate::pools::FramePools,
     renders: u64,
 }
 
@@ -475,7 +472,7 @@ impl GpuBackend {
             textures: TexturePool::default(),
             sources: HashMap::new(),
             readback: HashMap::new(),
-            frames: HashMap::new(),
+            frames: crate::pools::FramePools::default(),
             renders: 0,
         })
     }
@@ -994,7 +991,10 @@ impl GpuBackend {
             .first()
             .map(|c| (c.texture.key.width, c.texture.key.height))
             .ok_or_else(|| "nothing to read back".to_owned())?;
-        let mut out = self.acquire(width, height, format, pts)?;
+        let mut out = self
+            .frames
+            .acquire(width, height, format, pts)
+            .map_err(|e| e.to_string())?;
         let result = slice
             .get_mapped_range()
             .map_err(|e| format!("reading the frame back: {e}"))
@@ -1024,27 +1024,6 @@ impl GpuBackend {
             });
         buffer.unmap();
         result.map(|()| out.freeze())
-    }
-
-    fn acquire(
-        &mut self,
-        width: u32,
-        height: u32,
-        format: PixelFormat,
-        pts: Duration,
-    ) -> Result<VideoFrameMut, String> {
-        let key = (width, height, format);
-        if !self.frames.contains_key(&key) {
-            if self.frames.len() >= MAX_FRAME_POOLS {
-                self.frames.clear();
-            }
-            let layout = FrameLayout::new(width, height, format).map_err(|e| e.to_string())?;
-            self.frames.insert(key, FramePool::new(layout));
-        }
-        self.frames
-            .get(&key)
-            .map(|pool| pool.acquire(pts))
-            .ok_or_else(|| "frame pool missing".to_owned())
     }
 }
 
