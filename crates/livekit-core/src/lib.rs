@@ -39,6 +39,7 @@ mod clock;
 pub mod convert;
 mod format;
 mod frame;
+mod packet;
 mod pipe;
 mod pool;
 mod port;
@@ -48,6 +49,7 @@ pub use audio::{AudioFrame, AudioFrameError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 pub use frame::{FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut};
+pub use packet::{Codec, MediaKind, Packet, StreamInfo, StreamParams, TimeBase};
 pub use pipe::{Pipe, PipeEnd, PipeReport, pipe};
 pub use pool::{DEFAULT_MAX_IDLE, FramePool};
 pub use port::{
