@@ -5,6 +5,7 @@
 //!
 //! Sources depend on `livekit-core` only.
 
+pub mod capture;
 mod image_file;
 
 pub use image_file::{
