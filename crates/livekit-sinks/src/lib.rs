@@ -6,9 +6,11 @@
 //! Sinks depend on `livekit-core` only.
 
 mod png_writer;
+mod speaker;
 mod viewer;
 
 pub use png_writer::{PngWriter, WritePngError};
+pub use speaker::{OpenSpeakerError, Speaker, SpeakerSettings, SpeakerStats};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
 };

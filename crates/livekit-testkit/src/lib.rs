@@ -7,6 +7,7 @@
 //! - [`media`]: test media made at test time with the ffmpeg CLI (independent of our own code).
 //! - [`probe`]: what ffprobe reads back from a file or URL.
 //! - [`net`]: free ports and waiting for a listener.
+//! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
 
@@ -15,6 +16,7 @@ pub mod net;
 mod nginx;
 pub mod probe;
 mod process;
+pub mod pulse;
 
 pub use nginx::NginxRtmp;
 pub use process::ChildGuard;
