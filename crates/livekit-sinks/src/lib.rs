@@ -7,6 +7,8 @@
 
 mod png_writer;
 mod speaker;
+#[cfg(target_os = "linux")]
+mod speaker_pulse;
 mod viewer;
 
 pub use png_writer::{PngWriter, WritePngError};

@@ -1,9 +1,10 @@
-//! [`Speaker`]: an audio output device (cpal) as an [`AudioTarget`](livekit_core::AudioTarget),
-//! with bounded latency that does not creep.
+//! [`Speaker`]: an audio output device as an [`AudioTarget`](livekit_core::AudioTarget), with
+//! bounded latency that does not creep. PulseAudio is spoken to directly
+//! (`speaker_pulse.rs`); other systems go through cpal (ALSA, CoreAudio, WASAPI).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -57,7 +58,9 @@ pub enum OpenSpeakerError {
 /// Settings of a [`Speaker`].
 #[derive(Debug, Clone)]
 pub struct SpeakerSettings {
-    /// The audio system. Default [`AudioHost::Auto`].
+    /// The audio system. Default [`AudioHost::Auto`]: PulseAudio when a server runs (spoken to
+    /// directly, see `speaker_pulse.rs` for why not through cpal), else cpal's host for the
+    /// system (ALSA on Linux).
     pub host: AudioHost,
     /// The device: its id (PulseAudio sink name such as `nullsink`, ALSA PCM name) or
     /// description; `None` (default) plays on the host's default output.
@@ -120,6 +123,8 @@ struct Queue {
 
 struct Shared {
     queue: Mutex<Queue>,
+    /// Samples queued before playback (re)starts; set once the device's rate is known.
+    start_samples: AtomicUsize,
     room: Condvar,
     counters: Counters,
     ended: AtomicBool,
@@ -148,7 +153,153 @@ pub struct Speaker {
     when_full: WhenFull,
     shared: Arc<Shared>,
     converter: Mutex<Option<Resampler>>,
-    stream: Mutex<Option<cpal::Stream>>,
+    backend: Mutex<Option<Backend>>,
+}
+
+/// Where the audio goes.
+enum Backend {
+    /// Dropping the stream stops its callbacks.
+    Cpal(#[allow(dead_code)] cpal::Stream),
+    #[cfg(target_os = "linux")]
+    Pulse(#[allow(dead_code)] crate::speaker_pulse::PulsePlayer),
+}
+
+struct Opened {
+    backend: Backend,
+    label: String,
+    rate: u32,
+    channels: u16,
+}
+
+fn open_backend(
+    settings: &SpeakerSettings,
+    wanted: &str,
+    shared: &Arc<Shared>,
+) -> Result<Opened, OpenSpeakerError> {
+    #[cfg(target_os = "linux")]
+    {
+        use crate::speaker_pulse::{self, PulseError, Sink};
+        let try_pulse = match settings.host {
+            AudioHost::PulseAudio => true,
+            AudioHost::Auto => speaker_pulse::available(),
+            _ => false,
+        };
+        if try_pulse {
+            let opened = Sink::find(settings.device.as_deref()).and_then(|sink| {
+                let (label, rate) = (sink.name(), sink.rate());
+                let fill_shared = shared.clone();
+                let player = sink.play(settings.buffer, move |out| fill(&fill_shared, out))?;
+                Ok(Opened {
+                    backend: Backend::Pulse(player),
+                    label,
+                    rate,
+                    channels: 2,
+                })
+            });
+            match opened {
+                Ok(opened) => return Ok(opened),
+                Err(PulseError::NotFound) => {
+                    return Err(OpenSpeakerError::NotFound {
+                        device: wanted.to_string(),
+                        host: AudioHost::PulseAudio,
+                    });
+                }
+                Err(PulseError::Open(detail)) => {
+                    return Err(OpenSpeakerError::Open {
+                        device: wanted.to_string(),
+                        detail,
+                    });
+                }
+                Err(PulseError::Unavailable(detail)) if settings.host == AudioHost::PulseAudio => {
+                    return Err(OpenSpeakerError::HostUnavailable {
+                        device: wanted.to_string(),
+                        host: AudioHost::PulseAudio,
+                        detail,
+                    });
+                }
+                Err(PulseError::Unavailable(detail)) => {
+                    tracing::info!(detail, "PulseAudio not reachable; using the system's audio");
+                }
+            }
+        }
+    }
+    open_cpal(settings, wanted, shared)
+}
+
+fn open_cpal(
+    settings: &SpeakerSettings,
+    wanted: &str,
+    shared: &Arc<Shared>,
+) -> Result<Opened, OpenSpeakerError> {
+    let host = cpal_host(settings.host).map_err(|detail| OpenSpeakerError::HostUnavailable {
+        device: wanted.to_string(),
+        host: settings.host,
+        detail,
+    })?;
+    let device = match &settings.device {
+        None => host.default_output_device(),
+        Some(name) => host.output_devices().ok().and_then(|devices| {
+            let devices: Vec<_> = devices.collect();
+            let by =
+                |pick: &dyn Fn(&cpal::Device) -> bool| devices.iter().find(|d| pick(d)).cloned();
+            by(&|d| device_id(d) == *name)
+                .or_else(|| by(&|d| description(d) == *name))
+                .or_else(|| by(&|d| description(d).contains(name.as_str())))
+        }),
+    }
+    .ok_or_else(|| OpenSpeakerError::NotFound {
+        device: wanted.to_string(),
+        host: settings.host,
+    })?;
+    let label = device_id(&device);
+    let open_error = |detail: String| OpenSpeakerError::Open {
+        device: label.clone(),
+        detail,
+    };
+    let default = device
+        .default_output_config()
+        .map_err(|error| open_error(error.to_string()))?;
+    let (rate, channels) = (default.sample_rate(), default.channels());
+    let offers_f32 = device.supported_output_configs().is_ok_and(|mut ranges| {
+        ranges.any(|r| {
+            r.sample_format() == cpal::SampleFormat::F32
+                && r.channels() == channels
+                && (r.min_sample_rate()..=r.max_sample_rate()).contains(&rate)
+        })
+    });
+    let format = if offers_f32 {
+        cpal::SampleFormat::F32
+    } else {
+        default.sample_format()
+    };
+    if !matches!(format, cpal::SampleFormat::F32 | cpal::SampleFormat::I16) {
+        return Err(open_error(format!(
+            "the device's sample format {format:?} is not supported"
+        )));
+    }
+    let buffer = (settings.buffer.as_secs_f64() * f64::from(rate)).round() as u32;
+    let mut config = cpal::StreamConfig {
+        channels,
+        sample_rate: rate,
+        buffer_size: cpal::BufferSize::Fixed(buffer.max(1)),
+    };
+    let stream = match build(&device, &config, format, shared) {
+        Ok(stream) => stream,
+        Err(first) => {
+            tracing::debug!(device = label, error = first, "fixed buffer refused");
+            config.buffer_size = cpal::BufferSize::Default;
+            build(&device, &config, format, shared).map_err(&open_error)?
+        }
+    };
+    stream
+        .play()
+        .map_err(|error| open_error(error.to_string()))?;
+    Ok(Opened {
+        backend: Backend::Cpal(stream),
+        label,
+        rate,
+        channels,
+    })
 }
 
 impl std::fmt::Debug for Speaker {
@@ -196,84 +347,23 @@ impl Speaker {
     pub fn open(settings: SpeakerSettings) -> Result<Self, OpenSpeakerError> {
         let wanted = settings.device.clone().unwrap_or_else(|| "default".into());
         check(&settings, &wanted)?;
-        let host =
-            cpal_host(settings.host).map_err(|detail| OpenSpeakerError::HostUnavailable {
-                device: wanted.clone(),
-                host: settings.host,
-                detail,
-            })?;
-        let device = match &settings.device {
-            None => host.default_output_device(),
-            Some(name) => host.output_devices().ok().and_then(|devices| {
-                let devices: Vec<_> = devices.collect();
-                let by = |pick: &dyn Fn(&cpal::Device) -> bool| {
-                    devices.iter().find(|d| pick(d)).cloned()
-                };
-                by(&|d| device_id(d) == *name)
-                    .or_else(|| by(&|d| description(d) == *name))
-                    .or_else(|| by(&|d| description(d).contains(name.as_str())))
-            }),
-        }
-        .ok_or_else(|| OpenSpeakerError::NotFound {
-            device: wanted.clone(),
-            host: settings.host,
-        })?;
-        let label = device_id(&device);
-        let open_error = |detail: String| OpenSpeakerError::Open {
-            device: label.clone(),
-            detail,
-        };
-        let default = device
-            .default_output_config()
-            .map_err(|error| open_error(error.to_string()))?;
-        let (rate, channels) = (default.sample_rate(), default.channels());
-        let offers_f32 = device.supported_output_configs().is_ok_and(|mut ranges| {
-            ranges.any(|r| {
-                r.sample_format() == cpal::SampleFormat::F32
-                    && r.channels() == channels
-                    && (r.min_sample_rate()..=r.max_sample_rate()).contains(&rate)
-            })
-        });
-        let format = if offers_f32 {
-            cpal::SampleFormat::F32
-        } else {
-            default.sample_format()
-        };
-        if !matches!(format, cpal::SampleFormat::F32 | cpal::SampleFormat::I16) {
-            return Err(open_error(format!(
-                "the device's sample format {format:?} is not supported"
-            )));
-        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 samples: VecDeque::new(),
                 playing: false,
             }),
+            start_samples: AtomicUsize::new(usize::MAX),
             room: Condvar::new(),
             counters: Counters::default(),
             ended: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
+        let opened = open_backend(&settings, &wanted, &shared)?;
+        let (label, rate, channels) = (opened.label, opened.rate, opened.channels);
         let frames = |d: Duration| (d.as_secs_f64() * f64::from(rate)).round() as usize;
         let start_samples = frames(settings.start_latency) * usize::from(channels);
-        let buffer = frames(settings.buffer) as u32;
-        let mut config = cpal::StreamConfig {
-            channels,
-            sample_rate: rate,
-            buffer_size: cpal::BufferSize::Fixed(buffer.max(1)),
-        };
-        let stream = match build(&device, &config, format, &shared, start_samples) {
-            Ok(stream) => stream,
-            Err(first) => {
-                tracing::debug!(device = label, error = first, "fixed buffer refused");
-                config.buffer_size = cpal::BufferSize::Default;
-                build(&device, &config, format, &shared, start_samples).map_err(&open_error)?
-            }
-        };
-        stream
-            .play()
-            .map_err(|error| open_error(error.to_string()))?;
-        tracing::info!(device = label, rate, channels, ?format, "speaker opened");
+        shared.start_samples.store(start_samples, Ordering::Relaxed);
+        tracing::info!(device = label, rate, channels, "speaker opened");
         Ok(Self {
             device: label,
             rate,
@@ -283,7 +373,7 @@ impl Speaker {
             when_full: settings.when_full,
             shared,
             converter: Mutex::new(None),
-            stream: Mutex::new(Some(stream)),
+            backend: Mutex::new(Some(opened.backend)),
         })
     }
 
@@ -336,7 +426,7 @@ impl Speaker {
     /// Stops the device now (what is queued is not played).
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Relaxed);
-        drop(self.stream.lock().take());
+        drop(self.backend.lock().take());
         self.shared.room.notify_all();
     }
 }
@@ -377,7 +467,8 @@ fn check(settings: &SpeakerSettings, device: &str) -> Result<(), OpenSpeakerErro
 }
 
 /// Takes what the device asks for from the queue; silence while (re)buffering.
-fn fill(shared: &Shared, out: &mut [f32], start_samples: usize) {
+fn fill(shared: &Shared, out: &mut [f32]) {
+    let start_samples = shared.start_samples.load(Ordering::Relaxed);
     let mut queue = shared.queue.lock();
     let ready = queue.samples.len() >= start_samples.max(1)
         || (!queue.samples.is_empty() && shared.ended.load(Ordering::Relaxed));
@@ -412,7 +503,6 @@ fn build(
     config: &cpal::StreamConfig,
     format: cpal::SampleFormat,
     shared: &Arc<Shared>,
-    start_samples: usize,
 ) -> Result<cpal::Stream, String> {
     let data_shared = shared.clone();
     let error_shared = shared.clone();
@@ -423,10 +513,10 @@ fn build(
             format,
             move |data: &mut cpal::Data, _info: &cpal::OutputCallbackInfo| {
                 if let Some(out) = data.as_slice_mut::<f32>() {
-                    fill(&data_shared, out, start_samples);
+                    fill(&data_shared, out);
                 } else if let Some(out) = data.as_slice_mut::<i16>() {
                     scratch.resize(out.len(), 0.0);
-                    fill(&data_shared, &mut scratch, start_samples);
+                    fill(&data_shared, &mut scratch);
                     for (slot, sample) in out.iter_mut().zip(&scratch) {
                         *slot = (sample.clamp(-1.0, 1.0) * 32767.0) as i16;
                     }

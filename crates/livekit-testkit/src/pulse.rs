@@ -29,7 +29,7 @@ impl PulseAudio {
         let runtime = tempfile::tempdir().expect("a temporary directory"); // mode 0700
         // No default.pa (-n): exactly a null sink and the native protocol (anonymous, so no
         // cookie file is needed). Running as root prints a warning; user mode still works.
-        let script = r#"pulseaudio --daemonize=no --exit-idle-time=-1 --system=false -n \
+        let script = r#"pulseaudio -vvvv --log-time=1 --daemonize=no --exit-idle-time=-1 --system=false -n \
   --load="module-null-sink sink_name=nullsink rate=48000 channels=2" \
   --load="module-native-protocol-unix auth-anonymous=1" >"$XDG_RUNTIME_DIR/pulse.log" 2>&1 &
 pa=$!
@@ -37,7 +37,7 @@ trap 'kill "$pa" 2>/dev/null; exit 0' TERM
 while kill -0 "$1" 2>/dev/null && kill -0 "$pa" 2>/dev/null; do sleep 0.2; done
 kill "$pa" 2>/dev/null
 wait "$pa" 2>/dev/null
-rm -rf "$XDG_RUNTIME_DIR""#;
+#rm -rf "$XDG_RUNTIME_DIR""#;
         let child = Command::new("sh")
             .args(["-c", script, "pulse-watcher"])
             .arg(std::process::id().to_string())
@@ -115,7 +115,6 @@ rm -rf "$XDG_RUNTIME_DIR""#;
                 "--format=float32le",
                 "--rate=48000",
                 "--channels=2",
-                "--latency-msec=20",
             ])
             .arg(path)
             .spawn()
