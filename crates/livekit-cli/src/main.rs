@@ -1,6 +1,7 @@
 //! The `livekit` command.
 
 mod bench;
+mod bench_stream;
 mod compose;
 mod config;
 
