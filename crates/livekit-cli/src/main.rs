@@ -4,6 +4,8 @@ mod bench;
 mod bench_stream;
 mod compose;
 mod config;
+#[allow(dead_code)] // the stream jobs use it
+mod live;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
