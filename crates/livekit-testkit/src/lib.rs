@@ -1,0 +1,20 @@
+//! # livekit-testkit
+//!
+//! Test support shared by the livekit crates' tests (a dev-dependency only, never published):
+//!
+//! - [`NginxRtmp`]: a real nginx with the RTMP module, started as a child process on 127.0.0.1
+//!   with `record all`, so a test can check with ffprobe what each publish delivered.
+//! - [`media`]: test media made at test time with the ffmpeg CLI (independent of our own code).
+//! - [`probe`]: what ffprobe reads back from a file or URL.
+//! - [`net`]: free ports and waiting for a listener.
+//!
+//! Helpers panic with a message on failure: they are for tests only.
+
+pub mod media;
+pub mod net;
+mod nginx;
+pub mod probe;
+mod process;
+
+pub use nginx::NginxRtmp;
+pub use process::ChildGuard;

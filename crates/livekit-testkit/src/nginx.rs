@@ -1,0 +1,160 @@
+//! nginx with the RTMP module as a child process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::net::{free_port, wait_for_port};
+use crate::process::ChildGuard;
+
+const MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+/// A real RTMP server on 127.0.0.1 (nginx + libnginx-mod-rtmp) that records every publish
+/// (`record all`, one `<key>-<time>.flv` per publish under [`record_dir`](Self::record_dir)).
+/// Stopped when dropped.
+#[derive(Debug)]
+pub struct NginxRtmp {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<ChildGuard>,
+}
+
+impl NginxRtmp {
+    /// Starts a server on a free port and waits until it listens.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for nginx");
+        let mut server = Self {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        assert!(
+            Path::new(MODULE).exists(),
+            "{MODULE} is missing: install nginx-light and libnginx-mod-rtmp (./dev setup)"
+        );
+        let dir = self.dir.path();
+        std::fs::create_dir_all(dir.join("rec")).expect("nginx record directory");
+        let conf = format!(
+            "load_module {MODULE};\n\
+             daemon off; master_process off; worker_processes 1;\n\
+             error_log {dir}/error.log info; pid {dir}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               application live {{ live on; record all; record_path {dir}/rec; record_unique on; }} }} }}\n",
+            dir = dir.display(),
+            port = self.port
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx (install nginx-light: ./dev setup)");
+        let mut guard = ChildGuard::new("nginx", child);
+        if !wait_for_port(self.port, Duration::from_secs(10)) {
+            guard.stop();
+            panic!(
+                "nginx did not listen on 127.0.0.1:{} within 10 s; its log:\n{}",
+                self.port,
+                self.log()
+            );
+        }
+        self.child = Some(guard);
+    }
+
+    /// The TCP port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live` (the application URL, without a key).
+    pub fn app_url(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live", self.port)
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/KEY`.
+    pub fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.app_url())
+    }
+
+    /// Where recordings go.
+    pub fn record_dir(&self) -> PathBuf {
+        self.dir.path().join("rec")
+    }
+
+    /// The recordings of publishes with stream name `key`, oldest first.
+    pub fn recordings(&self, key: &str) -> Vec<PathBuf> {
+        let prefix = format!("{key}-");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.record_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".flv"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+    }
+
+    /// Every recording, whatever the key.
+    pub fn all_recordings(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.record_dir())
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// nginx's error log (info level: connects, publishes with their names, errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM (recordings are closed and readable).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.stop();
+        }
+    }
+
+    /// Kills the server with SIGKILL (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.stop_with("KILL", Duration::from_secs(5));
+        }
+    }
+
+    /// Starts it again on the same port and directory (after [`stop`](Self::stop) or
+    /// [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Whether it is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| !c.has_exited())
+    }
+}
+
+impl Drop for NginxRtmp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,131 @@
+//! What ffprobe reads back.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+/// ffprobe's view of a file or URL.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Probe {
+    /// The container.
+    pub format: Format,
+    /// The streams.
+    #[serde(default)]
+    pub streams: Vec<Stream>,
+}
+
+/// The container part of [`Probe`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Format {
+    /// Demuxer name(s), like `mov,mp4,m4a,3gp,3g2,mj2` or `flv`.
+    pub format_name: String,
+    /// Duration in seconds, when known.
+    #[serde(default, deserialize_with = "number_string")]
+    pub duration: Option<f64>,
+}
+
+/// One stream of [`Probe`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stream {
+    /// `video` or `audio` (or `data`, ...).
+    pub codec_type: String,
+    /// `h264`, `aac`, ...
+    #[serde(default)]
+    pub codec_name: String,
+    /// Video width.
+    pub width: Option<u32>,
+    /// Video height.
+    pub height: Option<u32>,
+    /// Audio sample rate.
+    #[serde(default, deserialize_with = "number_string")]
+    pub sample_rate: Option<f64>,
+    /// Audio channels.
+    pub channels: Option<u32>,
+    /// Average frame rate as ffprobe prints it (`30/1`).
+    #[serde(default)]
+    pub avg_frame_rate: String,
+    /// Stream duration in seconds, when known.
+    #[serde(default, deserialize_with = "number_string")]
+    pub duration: Option<f64>,
+    /// Frames counted by decoding (only with [`ffprobe_count`]).
+    #[serde(default, deserialize_with = "number_string")]
+    pub nb_read_frames: Option<f64>,
+}
+
+impl Probe {
+    /// The first video stream.
+    pub fn video(&self) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.codec_type == "video")
+    }
+
+    /// The first audio stream.
+    pub fn audio(&self) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.codec_type == "audio")
+    }
+
+    /// The container duration in seconds (0 when unknown).
+    pub fn duration(&self) -> f64 {
+        self.format.duration.unwrap_or(0.0)
+    }
+}
+
+fn number_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match value {
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        _ => None,
+    })
+}
+
+fn run(target: &str, extra: &[&str]) -> Result<Probe, String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .args(extra)
+        .arg(target)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffprobe {target}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("ffprobe {target}: bad JSON: {e}"))
+}
+
+/// ffprobe's view of `path`, or ffprobe's error.
+pub fn ffprobe(path: &Path) -> Result<Probe, String> {
+    run(&path.to_string_lossy(), &[])
+}
+
+/// Like [`ffprobe`], also decoding every frame to count them (`nb_read_frames`).
+pub fn ffprobe_count(path: &Path) -> Result<Probe, String> {
+    run(&path.to_string_lossy(), &["-count_frames"])
+}
+
+/// Decodes the whole file with the ffmpeg CLI; `Err` with ffmpeg's messages when anything in it
+/// fails to decode. A playable-file check.
+pub fn decodes_cleanly(path: &Path) -> Result<(), String> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    let errors = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.success() && errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {errors}", path.display()))
+    }
+}
