@@ -399,11 +399,25 @@ impl Engine {
     }
 
     pub(crate) fn pause(&self) -> Result<(), ControlError> {
-        self.command(Command::Pause)
+        self.command(Command::Pause)?;
+        // The position holds from now on, whenever the thread sees the command.
+        let position = self.shared.position();
+        let mut t = self.shared.timeline.lock();
+        if !t.paused {
+            t.at_epoch = position;
+            t.paused = true;
+        }
+        Ok(())
     }
 
     pub(crate) fn resume(&self) -> Result<(), ControlError> {
-        self.command(Command::Resume)
+        self.command(Command::Resume)?;
+        let mut t = self.shared.timeline.lock();
+        if t.paused {
+            t.epoch = self.shared.clock.now();
+            t.paused = false;
+        }
+        Ok(())
     }
 
     pub(crate) fn seek(&self, to: Duration) -> Result<(), ControlError> {
@@ -581,21 +595,13 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
             };
             match command {
                 Command::Stop => break 'play Finish::Stopped,
+                // The caller already moved the timeline (`Engine::pause`/`resume`).
                 Command::Pause if !paused => {
-                    let position = shared.position();
-                    let mut t = shared.timeline.lock();
-                    t.at_epoch = position;
-                    t.paused = true;
                     paused = true;
-                    drop(t);
                     shared.set_state(PlayState::Paused);
                 }
                 Command::Resume if paused => {
-                    let mut t = shared.timeline.lock();
-                    t.epoch = shared.clock.now();
-                    t.paused = false;
                     paused = false;
-                    drop(t);
                     shared.set_state(PlayState::Playing);
                 }
                 Command::Pause | Command::Resume => {}
@@ -673,7 +679,7 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
             };
             if realtime {
                 let position = shared.position();
-                if position > frame.pts() + sequence.frame_duration() {
+                if position >= frame.pts() + sequence.frame_duration() {
                     shared.stats.lock().late_video_dropped += 1;
                     tracing::trace!(pts = ?frame.pts(), ?position, "late video frame dropped");
                     continue;

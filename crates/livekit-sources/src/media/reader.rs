@@ -719,7 +719,7 @@ impl MediaReader {
             return None;
         }
         let pts = ns_to_duration(t_ns);
-        match v.to_frame(pts) {
+        match v.convert_frame(pts) {
             Ok(frame) => Some(Decoded::Video(frame)),
             Err(detail) => {
                 let message = format!("media {name}: cannot convert a video frame: {detail}");
@@ -928,7 +928,7 @@ fn has_alpha(format: Pixel) -> bool {
 impl VideoState {
     /// The decoded frame as a pooled [`VideoFrame`]: I420/NV12 copied as they are, other
     /// formats through swscale.
-    fn to_frame(&mut self, pts: Duration) -> Result<VideoFrame, String> {
+    fn convert_frame(&mut self, pts: Duration) -> Result<VideoFrame, String> {
         let (width, height) = (self.frame.width(), self.frame.height());
         let format = self.frame.format();
         let (source, out_format) = match format {
