@@ -37,6 +37,14 @@ pub enum OpenMediaError {
         /// What FFmpeg said.
         detail: String,
     },
+    /// The file ends before FFmpeg could find a frame of its streams.
+    #[error(
+        "media {name}: the file ends before its first frame (truncated, or streams of zero length)"
+    )]
+    EndsEarly {
+        /// The path.
+        name: String,
+    },
     /// A URL could not be opened (refused, not found, bad address).
     #[error("media {name}: cannot open: {detail}")]
     Unreachable {

@@ -150,6 +150,7 @@ pub(crate) fn open_input(
             name: name.clone(),
             after: settings.open_timeout,
         },
+        ff::Error::Eof if !location.is_url() => OpenMediaError::EndsEarly { name: name.clone() },
         ff::Error::InvalidData | ff::Error::Eof => OpenMediaError::NotMedia {
             name: name.clone(),
             detail: error.to_string(),
