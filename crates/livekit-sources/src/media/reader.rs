@@ -191,6 +191,21 @@ pub(crate) fn start_time_ns(input: &ff::format::context::Input) -> i64 {
     }
 }
 
+/// The media time that becomes zero: the start of the video stream when there is one (audio
+/// before it, such as an encoder's priming samples, is trimmed), else of the audio stream,
+/// else of the container.
+fn zero_of(input: &ff::format::context::Input, video: Option<usize>, audio: Option<usize>) -> i64 {
+    [video, audio]
+        .into_iter()
+        .flatten()
+        .filter_map(|index| input.stream(index))
+        .find(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE)
+        .map_or_else(
+            || start_time_ns(input),
+            |s| to_ns(s.start_time(), s.time_base()),
+        )
+}
+
 /// The container duration, when known.
 pub(crate) fn duration_of(input: &ff::format::context::Input) -> Option<Duration> {
     let d = input.duration();
@@ -421,7 +436,11 @@ impl MediaReader {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         Ok(Self {
-            start_ns: start_time_ns(&input),
+            start_ns: zero_of(
+                &input,
+                video.as_ref().map(|v| v.index),
+                audio.as_ref().map(|a| a.index),
+            ),
             duration: duration_of(&input),
             name,
             is_url: location.is_url(),

@@ -26,6 +26,11 @@ use super::{AUDIO_CHANNELS, AUDIO_RATE};
 /// inserted or samples trimmed, or, without `continuous_audio`, the count follows it).
 const AUDIO_TOLERANCE_NS: i64 = 5_000_000;
 
+/// Audio that runs on after the last video frame by up to this much (an encoder's last
+/// partial frame) does not delay the next item: its overlap with the next item's audio is
+/// trimmed instead, so the video has no gap at the join.
+const AUDIO_OVERHANG_NS: i64 = 100_000_000;
+
 /// Silence is made in blocks of this many samples.
 const SILENCE_BLOCK: u64 = 1024;
 
@@ -60,8 +65,10 @@ struct Current {
     slot: usize,
     /// Output time (ns) of the item's media time zero.
     offset_ns: i64,
-    /// Furthest media time (ns) any of its frames reached (pts + duration).
-    end_ns: i64,
+    /// Furthest media time (ns) its video frames reached (pts + frame duration).
+    video_end_ns: i64,
+    /// Furthest media time (ns) its audio reached.
+    audio_end_ns: i64,
     /// Whether any frame came out of it.
     played: bool,
 }
@@ -204,7 +211,8 @@ impl Sequence {
         self.out.clear();
         let to_ns = i64::try_from(to.as_nanos()).unwrap_or(i64::MAX);
         let out_ns = current.offset_ns + to_ns;
-        current.end_ns = to_ns;
+        current.video_end_ns = to_ns;
+        current.audio_end_ns = to_ns;
         self.audio_samples = ns_to_samples(out_ns);
         self.last_video_ns = None;
         self.cover_next_ns = out_ns;
@@ -246,7 +254,8 @@ impl Sequence {
             reader,
             slot,
             offset_ns: self.next_offset_ns,
-            end_ns: 0,
+            video_end_ns: 0,
+            audio_end_ns: 0,
             played: false,
         });
         self.played_this_pass += 1;
@@ -329,7 +338,7 @@ impl Sequence {
         current.played = true;
         let media_ns = duration_ns(frame.pts());
         let frame_ns = duration_ns(current.reader.frame_duration());
-        current.end_ns = current.end_ns.max(media_ns + frame_ns);
+        current.video_end_ns = current.video_end_ns.max(media_ns + frame_ns);
         let out_ns = current.offset_ns + media_ns;
         let has_audio = current.reader.has_audio();
         if self.settings.continuous_audio && !has_audio {
@@ -354,7 +363,7 @@ impl Sequence {
         };
         current.played = true;
         let media_ns = duration_ns(frame.pts());
-        current.end_ns = current.end_ns.max(duration_ns(frame.end_pts()));
+        current.audio_end_ns = current.audio_end_ns.max(duration_ns(frame.end_pts()));
         let has_video = current.reader.has_video();
         let target_ns = current.offset_ns + media_ns;
         let expected_ns = samples_to_ns(self.audio_samples);
@@ -400,7 +409,14 @@ impl Sequence {
             self.events
                 .send(PlayerEvent::Warning(format!("{error}; skipped")));
         }
-        let end_ns = current.offset_ns + current.end_ns;
+        let length_ns = if current.video_end_ns > 0 {
+            current
+                .video_end_ns
+                .max(current.audio_end_ns - AUDIO_OVERHANG_NS)
+        } else {
+            current.audio_end_ns
+        };
+        let end_ns = current.offset_ns + length_ns;
         self.next_offset_ns = end_ns.max(self.next_offset_ns);
         if !current.reader.has_video() {
             self.cover_until(end_ns);
@@ -427,7 +443,8 @@ impl Sequence {
                         reader,
                         slot: current.slot,
                         offset_ns: self.next_offset_ns,
-                        end_ns: 0,
+                        video_end_ns: 0,
+                        audio_end_ns: 0,
                         played: false,
                     });
                 }
