@@ -6,8 +6,12 @@
 //! Sources depend on `livekit-core` only.
 
 mod image_file;
+mod packets;
 
 pub use image_file::{
     DEFAULT_FRAME_DELAY, DEFAULT_MAX_ANIMATION_BYTES, DEFAULT_MAX_SIDE, ImageFile, ImageSettings,
     MIN_FRAME_DELAY, OpenImageError,
+};
+pub use packets::{
+    OpenPacketsError, PacketFile, PacketFileSettings, PacketReader, ReadPacketsError,
 };
