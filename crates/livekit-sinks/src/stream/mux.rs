@@ -23,6 +23,16 @@ pub(crate) struct MuxError {
 
 impl MuxError {
     fn ffmpeg(what: &str, code: c_int) -> Self {
+        Self::interrupted(what, code, None)
+    }
+
+    fn interrupted(what: &str, code: c_int, interrupt: Option<&Interrupt>) -> Self {
+        if let Some(reason) = interrupt.and_then(|i| i.reason(code)) {
+            let _ = take_last_ffmpeg_error();
+            return Self {
+                message: format!("{what}: {reason}"),
+            };
+        }
         let error = ffmpeg::Error::from(code);
         let reason = take_last_ffmpeg_error();
         let message = match reason {
@@ -66,6 +76,18 @@ impl Interrupt {
             at.as_nanos().min(u64::MAX as u128) as u64 | 1,
             Ordering::Relaxed,
         );
+    }
+
+    /// Why FFmpeg's call was interrupted, if it was.
+    fn reason(&self, code: c_int) -> Option<&'static str> {
+        if code != ffi::AVERROR_EXIT {
+            return None;
+        }
+        if self.abort.load(Ordering::Relaxed) {
+            Some("stopped before everything was sent")
+        } else {
+            Some("timed out")
+        }
     }
 
     fn should_stop(&self) -> bool {
@@ -158,6 +180,7 @@ impl Connection {
         abort: Arc<AtomicBool>,
         connect_timeout: Duration,
         write_timeout: Duration,
+        send_buffer: Option<usize>,
     ) -> Result<Self, MuxError> {
         let _ = take_last_ffmpeg_error();
         let interrupt = Box::new(Interrupt::new(abort));
@@ -207,6 +230,11 @@ impl Connection {
         for (name, value) in destination.protocol_options() {
             options.set(name, &value);
         }
+        if let Some(bytes) = send_buffer
+            && destination.protocol != Protocol::Srt
+        {
+            options.set("send_buffer_size", &bytes.to_string());
+        }
         connection.interrupt.arm(connect_timeout);
         // SAFETY: `ps` is valid; avio_open2 sets `pb` on success; `opts` is ours to free.
         let ret = unsafe {
@@ -225,7 +253,11 @@ impl Connection {
             ret
         };
         if ret < 0 {
-            return Err(MuxError::ffmpeg("cannot connect", ret));
+            return Err(MuxError::interrupted(
+                "cannot connect",
+                ret,
+                Some(&connection.interrupt),
+            ));
         }
         let mut muxer_options = ffmpeg::Dictionary::new();
         if destination.protocol.muxer() == "flv" {
@@ -234,7 +266,11 @@ impl Connection {
         }
         if let Err(error) = ctx.write_header_with(muxer_options) {
             let code: c_int = error.into();
-            return Err(MuxError::ffmpeg("cannot write the stream headers", code));
+            return Err(MuxError::interrupted(
+                "cannot write the stream headers",
+                code,
+                Some(&connection.interrupt),
+            ));
         }
         connection.interrupt.arm(write_timeout);
         connection.ctx = Some(ctx);
@@ -309,9 +345,10 @@ impl Connection {
         }
         self.interrupt.arm(self.write_timeout);
         let _ = take_last_ffmpeg_error();
+        let interrupt = &self.interrupt;
         av.write_interleaved(ctx).map_err(|error| {
             let code: c_int = error.into();
-            MuxError::ffmpeg("send failed", code)
+            MuxError::interrupted("send failed", code, Some(interrupt))
         })?;
         Ok(true)
     }
@@ -322,9 +359,10 @@ impl Connection {
             return Ok(());
         };
         self.interrupt.arm(timeout);
+        let interrupt = &self.interrupt;
         let result = ctx.write_trailer().map_err(|error| {
             let code: c_int = error.into();
-            MuxError::ffmpeg("cannot finish the stream", code)
+            MuxError::interrupted("cannot finish the stream", code, Some(interrupt))
         });
         drop(ctx);
         result

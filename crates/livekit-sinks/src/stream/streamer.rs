@@ -82,6 +82,11 @@ pub struct StreamerSettings {
     pub connect_timeout: Duration,
     /// A send that makes no progress for this long counts as a dead connection. Default 10 s.
     pub write_timeout: Duration,
+    /// The socket send buffer of RTMP and RTMPS connections, in bytes (`None`: the system's,
+    /// which on Linux grows to megabytes). Default 256 KiB: a slow destination backs up into
+    /// its own queue, where whole GOPs are dropped, instead of seconds of stale video piling
+    /// up in the kernel.
+    pub send_buffer: Option<usize>,
     /// On [`Streamer::stop`], how long destinations may take to send what is queued and
     /// close. Default 3 s.
     pub stop_timeout: Duration,
@@ -97,6 +102,7 @@ impl StreamerSettings {
             reconnect: ReconnectSettings::default(),
             connect_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            send_buffer: Some(256 << 10),
             stop_timeout: Duration::from_secs(3),
         }
     }
@@ -446,6 +452,7 @@ impl Sender {
                 self.abort.clone(),
                 self.settings.connect_timeout,
                 self.settings.write_timeout,
+                self.settings.send_buffer,
             );
             match opened {
                 Ok(connection) => {
@@ -550,6 +557,7 @@ impl Sender {
                         let mut stats = self.shared.stats.lock();
                         stats.last_error = Some(error.message);
                         stats.dropped_packets += 1;
+                        stats.bitrate = 0;
                         return Session::Lost;
                     }
                 },
