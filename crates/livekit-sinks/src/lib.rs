@@ -6,9 +6,11 @@
 //! Sinks depend on `livekit-core` only.
 
 mod png_writer;
+pub mod stream;
 mod viewer;
 
 pub use png_writer::{PngWriter, WritePngError};
+pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
 };

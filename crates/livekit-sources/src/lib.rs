@@ -7,6 +7,7 @@
 
 mod image_file;
 mod media;
+mod packets;
 
 pub use image_file::{
     DEFAULT_FRAME_DELAY, DEFAULT_MAX_ANIMATION_BYTES, DEFAULT_MAX_SIDE, ImageFile, ImageSettings,
@@ -17,4 +18,7 @@ pub use media::{
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
     NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Player, PlayerEvent, PlayerSettings,
     PlayerStats, Playlist, PlaylistSettings, ProbeError, VideoInfo, expand_glob, probe, redact_url,
+};
+pub use packets::{
+    OpenPacketsError, PacketFile, PacketFileSettings, PacketReader, ReadPacketsError,
 };

@@ -1,0 +1,83 @@
+#![allow(clippy::unwrap_used)]
+//! The Streamer against real servers on 127.0.0.1: nginx-rtmp with `record all` (what each
+//! destination received is read back with ffprobe), with packets from a clip made by the
+//! ffmpeg CLI and demuxed by `PacketFile` (pass-through).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_no_secret, clip, logs, open_clip, wait_recording};
+use livekit::sinks::stream::{Destination, DestinationState, Streamer, StreamerSettings};
+use livekit_testkit::NginxRtmp;
+
+#[test]
+fn fans_out_to_three_destinations() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 3.0, 30);
+    let (file, streams) = open_clip(&path);
+    let a = NginxRtmp::start();
+    let b = NginxRtmp::start();
+    let keys = [
+        "fanout-key-one-7f3a",
+        "fanout-key-two-91bc",
+        "fanout-key-three-c2d4",
+    ];
+    let destinations = vec![
+        Destination::from_url(&a.url(keys[0]), None).unwrap(),
+        Destination::from_url(&a.url(keys[1]), None).unwrap(),
+        Destination::from_url(&b.url(keys[2]), None).unwrap(),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+    let report = streamer.wait();
+    reader.join().unwrap();
+
+    for (stats, key) in report.destinations.iter().zip(keys) {
+        assert_eq!(stats.state, DestinationState::Stopped, "{stats:?}");
+        assert_eq!(stats.reconnects, 0, "{stats:?}");
+        assert_eq!(stats.dropped_packets, 0, "{stats:?}");
+        assert!(stats.bytes > 10_000, "{stats:?}");
+        assert!(stats.last_error.is_none(), "{stats:?}");
+        assert!(stats.url.ends_with("/live/<redacted>"), "{}", stats.url);
+        assert!(!format!("{stats:?}").contains(key));
+    }
+    for (server, key) in [(&a, keys[0]), (&a, keys[1]), (&b, keys[2])] {
+        let (recordings, probe) = wait_recording(server, key, 2.5);
+        assert_eq!(recordings.len(), 1, "one publish for {key}: {recordings:?}");
+        let video = probe.video().unwrap();
+        assert_eq!(video.codec_name, "h264");
+        assert_eq!((video.width, video.height), (Some(320), Some(240)));
+        let audio = probe.audio().expect("audio arrived");
+        assert_eq!(audio.codec_name, "aac");
+        assert_eq!(audio.sample_rate, Some(48_000.0));
+        let duration = probe.duration();
+        assert!((2.7..=3.3).contains(&duration), "{key}: {duration} s");
+    }
+    assert_no_secret(&keys);
+}
+
+#[test]
+fn end_of_stream_before_any_packet_ends_cleanly() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 1.0, 30);
+    let (_file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let port = livekit::Port::<livekit::Packet>::blocking(8);
+    let destination = Destination::from_url(&server.url("empty-stream-key-55"), None).unwrap();
+    let streamer = Streamer::start(
+        StreamerSettings::new(vec![destination]),
+        streams,
+        port.clone(),
+    )
+    .unwrap();
+    livekit::FrameTarget::end(&port);
+    let started = Instant::now();
+    let report = streamer.wait();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(report.packets_in, 0);
+    assert_eq!(report.destinations[0].state, DestinationState::Stopped);
+}
