@@ -169,7 +169,9 @@ impl LazyPlayer {
             .as_ref()
             .or(state.ahead.as_ref())
             .map_or(Duration::ZERO, VideoFrame::pts);
-        if now > behind + SEEK_INSTEAD && !state.ended && !state.reader.is_url() {
+        // Seek ahead only within the media: past its end the last frame must still come.
+        let inside = self.duration.is_some_and(|d| now + SEEK_INSTEAD < d);
+        if inside && now > behind + SEEK_INSTEAD && !state.ended && !state.reader.is_url() {
             self.jump(state, now);
         }
         loop {
