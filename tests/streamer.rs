@@ -81,3 +81,95 @@ fn end_of_stream_before_any_packet_ends_cleanly() {
     assert_eq!(report.packets_in, 0);
     assert_eq!(report.destinations[0].state, DestinationState::Stopped);
 }
+
+#[test]
+fn pass_through_checks_codecs_and_keyframe_spacing() {
+    use livekit::sinks::stream::{DEFAULT_MAX_KEYFRAME_INTERVAL, copy_compatible};
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    // A keyframe every second: fine.
+    let good = clip(dir.path(), 3.0, 30);
+    let (file, streams) = open_clip(&good);
+    assert_eq!(streams.len(), 2);
+    let interval = file.max_keyframe_interval().unwrap();
+    assert!(
+        (Duration::from_millis(900)..=Duration::from_millis(1100)).contains(&interval),
+        "{interval:?}"
+    );
+    copy_compatible(
+        file.input(),
+        &streams,
+        Some(interval),
+        DEFAULT_MAX_KEYFRAME_INTERVAL,
+    )
+    .unwrap();
+
+    // One keyframe in 6 s: refused, naming the file.
+    let sparse = clip(dir.path(), 6.0, 600);
+    let (file, streams) = open_clip(&sparse);
+    let interval = file.max_keyframe_interval().unwrap();
+    assert!(interval >= Duration::from_millis(5800), "{interval:?}");
+    let error = copy_compatible(
+        file.input(),
+        &streams,
+        Some(interval),
+        DEFAULT_MAX_KEYFRAME_INTERVAL,
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: cannot stream without re-encoding: keyframes are up to ",
+            sparse.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("s apart, the destination accepts at most 4.0 s"),
+        "{message}"
+    );
+
+    // Not H.264: refused.
+    let vp9 = dir.path().join("vp9.webm");
+    livekit_testkit::media::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "1",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        vp9.to_str().unwrap(),
+    ]);
+    let (file, streams) = open_clip(&vp9);
+    let error = copy_compatible(
+        file.input(),
+        &streams,
+        file.max_keyframe_interval(),
+        DEFAULT_MAX_KEYFRAME_INTERVAL,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot stream without re-encoding: video is vp9, destinations take only H.264 video and AAC audio",
+            vp9.display()
+        )
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let error = livekit::sources::PacketFile::open(
+        "/no/such/clip.mp4",
+        livekit::sources::PacketFileSettings::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "/no/such/clip.mp4: cannot open: No such file or directory"
+    );
+}
