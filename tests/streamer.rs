@@ -173,3 +173,41 @@ fn missing_file_is_a_clear_error() {
         "/no/such/clip.mp4: cannot open: No such file or directory"
     );
 }
+
+#[test]
+fn stop_mid_stream_closes_cleanly() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 10.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let key = "stop-midway-key-3c3c";
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let destination = Destination::from_url(&server.url(key), None).unwrap();
+    let streamer = Streamer::start(
+        StreamerSettings::new(vec![destination]),
+        streams,
+        port.clone(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let stats = streamer.stats();
+    assert_eq!(stats[0].state, DestinationState::Live);
+    assert!(stats[0].bitrate > 0, "{stats:?}");
+    let report = streamer.stop();
+    // Nobody reads the port any more: close it so that the file reader stops.
+    port.close();
+    reader.stop().unwrap();
+    assert_eq!(report.destinations[0].state, DestinationState::Stopped);
+    assert!(report.destinations[0].last_error.is_none(), "{report:?}");
+    let (recordings, probe) = wait_recording(&server, key, 1.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (1.5..=3.0).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    livekit_testkit::probe::decodes_cleanly(&recordings[0]).unwrap();
+    assert_no_secret(&[key]);
+}
