@@ -1,7 +1,8 @@
 //! # livekit-sinks
 //!
-//! Where frames go: [`PngWriter`] (frames to PNG files) and [`Viewer`] (a preview window, winit
-//! + wgpu). The recorder, the multi-destination streamer and IPC follow.
+//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window, winit and
+//! wgpu) and [`stream::Streamer`] (one packet stream to many RTMP/RTMPS/SRT destinations). The
+//! recorder and IPC follow.
 //!
 //! Sinks depend on `livekit-core` only.
 

@@ -82,6 +82,12 @@ pub enum ReadPacketsError {
         #[source]
         source: ffmpeg::Error,
     },
+    /// The reader thread panicked.
+    #[error("{input}: the packet reader thread panicked")]
+    Panicked {
+        /// The file or URL.
+        input: String,
+    },
     /// The target refused a packet.
     #[error("{input}: the packet target failed")]
     Target {
@@ -275,12 +281,17 @@ impl PacketFile {
         T: FrameTarget<Packet> + 'static,
     {
         let stop = self.stop.clone();
+        let input = self.input_name.clone();
         let worker = spawn_named("livekit.packets", move || {
             let result = self.run(&target);
             target.end();
             result
         })?;
-        Ok(PacketReader { stop, worker })
+        Ok(PacketReader {
+            input,
+            stop,
+            worker,
+        })
     }
 
     fn run<T: FrameTarget<Packet>>(&mut self, target: &T) -> Result<u64, ReadPacketsError> {
@@ -335,6 +346,7 @@ impl PacketFile {
 /// The running reader thread of a [`PacketFile`].
 #[derive(Debug)]
 pub struct PacketReader {
+    input: String,
     stop: Arc<AtomicBool>,
     worker: Worker<Result<u64, ReadPacketsError>>,
 }
@@ -347,7 +359,10 @@ impl PacketReader {
 
     /// Waits for the end of the input; returns how many packets were written.
     pub fn join(self) -> Result<u64, ReadPacketsError> {
-        self.worker.join().unwrap_or(Ok(0))
+        let input = self.input;
+        self.worker
+            .join()
+            .unwrap_or(Err(ReadPacketsError::Panicked { input }))
     }
 
     /// Stops reading (end-of-stream is still written) and waits for the thread.

@@ -126,7 +126,8 @@ thread_local! {
     static LAST_FFMPEG_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Takes the last error line FFmpeg logged on this thread (scrubbed), clearing it.
+/// Takes the first error line FFmpeg logged on this thread since the last call (scrubbed):
+/// the root cause, before the outer layers repeat it ("Cannot open connection ...").
 pub(crate) fn take_last_ffmpeg_error() -> Option<String> {
     LAST_FFMPEG_ERROR.with(|last| last.borrow_mut().take())
 }
@@ -209,7 +210,9 @@ unsafe extern "C" fn log_callback(
     }
     let line = scrub(line);
     if is_error {
-        LAST_FFMPEG_ERROR.with(|last| *last.borrow_mut() = Some(strip_prefix(&line)));
+        LAST_FFMPEG_ERROR.with(|last| {
+            last.borrow_mut().get_or_insert_with(|| strip_prefix(&line));
+        });
     }
     match tracing_level {
         tracing::Level::WARN => tracing::warn!(target: "ffmpeg", "{line}"),

@@ -158,9 +158,10 @@ pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result
     }
     for stream in streams {
         let id = codec_id(&stream.codec);
+        // 1: supported, 0: not, negative: the muxer cannot tell (MPEG-TS), so it is tried.
         // SAFETY: `format` is a valid static output format.
         let ok = id != ffi::AVCodecID::AV_CODEC_ID_NONE
-            && unsafe { ffi::avformat_query_codec(format, id, ffi::FF_COMPLIANCE_NORMAL) } == 1;
+            && unsafe { ffi::avformat_query_codec(format, id, ffi::FF_COMPLIANCE_NORMAL) } != 0;
         if !ok {
             return Err(format!(
                 "{} cannot carry {} (use H.264 video and AAC audio)",

@@ -579,3 +579,27 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delays_grow_to_the_cap_with_jitter_below() {
+        let settings = ReconnectSettings::default();
+        let expected = [1.0, 1.5, 2.25, 3.375, 5.0, 5.0];
+        for (attempt, full) in (1..).zip(expected) {
+            for _ in 0..20 {
+                let delay = settings.delay(attempt).as_secs_f64();
+                assert!(delay <= full + 1e-9, "attempt {attempt}: {delay}");
+                assert!(delay >= full * 0.8 - 1e-9, "attempt {attempt}: {delay}");
+            }
+        }
+        let no_jitter = ReconnectSettings {
+            jitter: 0.0,
+            ..ReconnectSettings::default()
+        };
+        assert_eq!(no_jitter.delay(3), Duration::from_secs_f64(2.25));
+        assert_eq!(no_jitter.delay(100), Duration::from_secs(5));
+    }
+}
