@@ -6,11 +6,22 @@
 //!
 //! Sinks depend on `livekit-core` only.
 
+mod encode;
+mod ffmpeg_log;
 mod png_writer;
+mod recorder;
 pub mod stream;
 mod viewer;
 
+pub use encode::{
+    AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder, RateControl,
+    RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings, default_video_kbps,
+};
 pub use png_writer::{PngWriter, WritePngError};
+pub use recorder::{
+    Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,
+    RunningRecorder, StartRecorderError,
+};
 pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
