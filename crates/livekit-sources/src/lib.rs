@@ -5,6 +5,7 @@
 //!
 //! Sources depend on `livekit-core` only.
 
+pub mod capture;
 mod image_file;
 mod media;
 mod packets;
