@@ -14,12 +14,11 @@ use livekit_sinks::stream::{
     copy_compatible,
 };
 use livekit_sinks::{
-    Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer,
-    StreamerSettings,
+    Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
 };
 use livekit_sources::{
-    Cover, PacketFile, PacketFileSettings, PlayerEvent, PlayerSettings, Playlist,
-    PlaylistSettings, expand_glob, probe,
+    Cover, PacketFile, PacketFileSettings, PlayerEvent, PlayerSettings, Playlist, PlaylistSettings,
+    expand_glob, probe,
 };
 
 use crate::config::{Config, expand_home};
@@ -230,6 +229,7 @@ fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(
 }
 
 /// What feeds the streamer.
+#[allow(clippy::large_enum_variant)] // one per job, never moved around
 enum Feed {
     /// Decoded media, encoded once.
     Encoded {
@@ -238,7 +238,9 @@ enum Feed {
         total: Option<u64>,
     },
     /// A file's own packets.
-    Copied { reader: livekit_sources::PacketReader },
+    Copied {
+        reader: livekit_sources::PacketReader,
+    },
 }
 
 /// Runs `feed` into `streamer` until the end, Ctrl-C or `--timeout`, then stops everything in
@@ -360,7 +362,7 @@ fn stream_playlist(
     let mut size = (config.defaults.width, config.defaults.height);
     let mut fps = (config.defaults.fps, 1);
     for entry in &entries {
-        if let Ok(info) = probe(&entry.to_string_lossy())
+        if let Ok(info) = probe(entry)
             && let Some(video) = &info.video
         {
             size = info.display_size().unwrap_or((video.width, video.height));
@@ -381,7 +383,7 @@ fn stream_playlist(
         [one] => one.display().to_string(),
         many => format!("{} files", many.len()),
     };
-    confirm_go_live(live.yes, &what, &shown)?;
+    confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
     let list = Playlist::new(
         &entries,
@@ -407,9 +409,6 @@ fn stream_playlist(
         video as Arc<dyn VideoSource>,
         Some(audio as Arc<dyn AudioSource>),
     )?;
-    if let Some(fallback) = encoder.fallback() {
-        tracing::warn!("{fallback}");
-    }
     let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
     list.start()?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
@@ -513,7 +512,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         );
         return Ok(());
     }
-    confirm_go_live(args.live.yes, &args.file, &shown)?;
+    confirm_go_live(args.live.yes, &args.file, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);

@@ -4,8 +4,9 @@ mod bench;
 mod bench_stream;
 mod compose;
 mod config;
-#[allow(dead_code)] // the stream jobs use it
+mod jobs;
 mod live;
+mod print_command;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,11 @@ enum Command {
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
     Preview(compose::PreviewArgs),
+    /// Stream one media file (or URL) to one or more sites at once.
+    StreamFile(jobs::StreamFileArgs),
+    /// Stream a folder of media files (or one file) as ONE continuous stream to one or more
+    /// sites at once.
+    StreamFiles(jobs::StreamFilesArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -87,6 +93,10 @@ fn main() -> ExitCode {
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),
+        Command::StreamFile(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| jobs::stream_file(&loaded.config, &args, cli.quiet)),
+        Command::StreamFiles(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| jobs::stream_files(&loaded.config, &args, cli.quiet)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,6 +167,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use livekit_sinks::{Destination, EncoderSettings, RateControl};
 use livekit_sinks::stream::Protocol;
+use livekit_sinks::{Destination, EncoderSettings, RateControl};
 
 /// Quotes `text` for a POSIX shell when it needs it.
 fn quote(text: &str) -> String {
@@ -144,7 +144,12 @@ pub fn for_files(
             ));
         }
     }
-    args.extend(["-map".into(), "0:v:0?".into(), "-map".into(), "0:a:0?".into()]);
+    args.extend([
+        "-map".into(),
+        "0:v:0?".into(),
+        "-map".into(),
+        "0:a:0?".into(),
+    ]);
     args.extend(encoding(settings));
     args.extend(outputs(destinations));
     let line = args.join(" ");
@@ -172,6 +177,7 @@ pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
     args.join(" ")
 }
 
+#[allow(dead_code)] // the capture jobs use it
 /// Any job whose input is an FFmpeg device (`-f x11grab -i :0.0`, ...).
 pub fn for_device(
     input: &[String],
