@@ -78,7 +78,6 @@ pub struct Capture {
 
 impl Capture {
     /// The section for the platform this runs on.
-    #[allow(dead_code)] // the capture jobs use it
     pub fn current(&self) -> &PlatformCapture {
         if cfg!(target_os = "macos") {
             &self.macos

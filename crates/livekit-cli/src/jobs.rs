@@ -40,7 +40,7 @@ pub struct LiveArgs {
     pub print_command: bool,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
@@ -178,7 +178,7 @@ pub fn fps_ratio(fps: f64) -> (u32, u32) {
 }
 
 /// One status line's text: elapsed, encoder figures, each destination.
-fn describe(stats: &[DestinationStats]) -> String {
+pub fn describe(stats: &[DestinationStats]) -> String {
     stats
         .iter()
         .map(|d| {
@@ -196,7 +196,7 @@ fn describe(stats: &[DestinationStats]) -> String {
 }
 
 /// Prints the end-of-job summary; fails (exit 1) when no destination received anything.
-fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(), Failure> {
+pub fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(), Failure> {
     let how = match ended {
         Ended::Finished => "finished",
         Ended::Interrupted => "stopped by Ctrl-C",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_stream;
+mod capture_jobs;
 mod compose;
 mod config;
 mod jobs;
@@ -50,6 +51,12 @@ enum Command {
     /// Stream a folder of media files (or one file) as ONE continuous stream to one or more
     /// sites at once.
     StreamFiles(jobs::StreamFilesArgs),
+    /// Stream the screen (or an area of it) to one or more sites at once.
+    StreamScreen(capture_jobs::StreamScreenArgs),
+    /// Stream a camera to one or more sites at once.
+    StreamCamera(capture_jobs::StreamCameraArgs),
+    /// Record the screen (or an area of it) to a file until Ctrl-C or --timeout.
+    CaptureScreen(capture_jobs::CaptureScreenArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -97,6 +104,12 @@ fn main() -> ExitCode {
             .and_then(|loaded| jobs::stream_file(&loaded.config, &args, cli.quiet)),
         Command::StreamFiles(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| jobs::stream_files(&loaded.config, &args, cli.quiet)),
+        Command::StreamScreen(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::stream_screen(&loaded.config, &args, cli.quiet)),
+        Command::StreamCamera(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::stream_camera(&loaded.config, &args, cli.quiet)),
+        Command::CaptureScreen(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::capture_screen(&loaded.config, &args, cli.quiet)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -177,7 +177,6 @@ pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
     args.join(" ")
 }
 
-#[allow(dead_code)] // the capture jobs use it
 /// Any job whose input is an FFmpeg device (`-f x11grab -i :0.0`, ...).
 pub fn for_device(
     input: &[String],
