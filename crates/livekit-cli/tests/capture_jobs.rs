@@ -132,7 +132,7 @@ fn stream_screen_sends_an_area_of_the_screen() {
 fn capture_screen_is_finalized_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("screen.mp4");
-    let mut child = livekit_on_xvfb(dir.path(), &["capture-screen", file.to_str().unwrap()])
+    let child = livekit_on_xvfb(dir.path(), &["capture-screen", file.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
