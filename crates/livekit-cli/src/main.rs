@@ -6,6 +6,7 @@ mod compose;
 mod config;
 #[allow(dead_code)] // the stream jobs use it
 mod live;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Show what a media file or URL holds (container, duration, streams, tags).
+    Probe(probe::ProbeArgs),
     /// Write, show or locate the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
+        Command::Probe(args) => probe::run(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),
     };
     match result {
