@@ -8,6 +8,7 @@ mod config;
 mod jobs;
 mod live;
 mod print_command;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Show what a media file or URL holds (container, duration, streams, tags).
+    Probe(probe::ProbeArgs),
     /// Write, show or locate the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
+        Command::Probe(args) => probe::run(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),
         Command::StreamFile(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| jobs::stream_file(&loaded.config, &args, cli.quiet)),
