@@ -50,6 +50,11 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// A positive number of seconds, as a float (`--seconds 2.5`).
+pub fn parse_seconds_f64(text: &str) -> Result<f64, String> {
+    parse_seconds(text).map(|d| d.as_secs_f64())
+}
+
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {

@@ -5,6 +5,7 @@ mod bench_stream;
 mod capture_jobs;
 mod compose;
 mod config;
+mod demo;
 mod jobs;
 mod live;
 mod print_command;
@@ -13,13 +14,7 @@ mod probe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use livekit_core::{PipeEnd, Port, pipe};
-use livekit_sinks::PngWriter;
-use livekit_sources::{ImageFile, ImageSettings};
-
-/// The logo the demo shows when no image is given (256x256, with alpha).
-const LOGO_PNG: &[u8] = include_bytes!("../../../assets/logo.png");
+use clap::{Parser, Subcommand};
 
 /// Live video from the command line: compose sources, record and stream.
 #[derive(Debug, Parser)]
@@ -42,7 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
-    Demo(DemoArgs),
+    Demo(demo::DemoArgs),
     /// Render a scene file (TOML) to PNG files.
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
@@ -83,22 +78,14 @@ enum ConfigCommand {
     Show,
 }
 
-#[derive(Debug, Args)]
-struct DemoArgs {
-    /// Folder to write into.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-    /// Image to show instead of the built-in logo (PNG, JPEG, GIF, WebP or BMP).
-    #[arg(long)]
-    image: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
     quiet_graphics_stack();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
-        Command::Demo(args) => demo(&args),
+        Command::Demo(args) => {
+            load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))
+        }
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
@@ -179,8 +166,11 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // wgpu's probe of the GL backend logs an error on machines without a GL driver (headless
+    // servers) even though Vulkan or the CPU backend then works: not something a user can act on.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},wgpu_hal::gles=off"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -224,43 +214,5 @@ fn config_command(
             print!("{}", config::show(&loaded.config));
         }
     }
-    Ok(())
-}
-
-/// ImageFile -> Port (blocking) -> pipe thread -> PngWriter.
-/// An animated image plays once; `demo.png` then holds its last frame.
-fn demo(args: &DemoArgs) -> Result<(), Failure> {
-    let settings = ImageSettings {
-        looping: false,
-        ..ImageSettings::default()
-    };
-    let image = match &args.image {
-        Some(path) => ImageFile::open_with(path, settings).map_err(usage)?,
-        None => ImageFile::from_memory("built-in logo.png", LOGO_PNG, settings)?,
-    };
-    let (width, height, frames) = (image.width(), image.height(), image.frame_count());
-    let port = Port::blocking(2);
-    let path = args.out.join("demo.png");
-    let writer = PngWriter::new(&path);
-    let feed = pipe("demo-source", image, port.clone())?;
-    let sink = pipe("demo-sink", port, writer)?;
-    let fed = feed.join()?;
-    let report = sink.join()?;
-    if let PipeEnd::Target(error) = report.end {
-        return Err(anyhow::Error::new(error).context("demo").into());
-    }
-    if report.frames == 0 || report.frames != fed.frames {
-        return Err(anyhow::anyhow!(
-            "demo: the source gave {} frames but {} were written",
-            fed.frames,
-            report.frames
-        )
-        .into());
-    }
-    println!(
-        "wrote {} ({width}x{height} RGBA, alpha kept; the source had {frames} frame{}; graph: ImageFile -> Port -> PngWriter)",
-        path.display(),
-        if frames == 1 { "" } else { "s" }
-    );
     Ok(())
 }
