@@ -25,6 +25,10 @@ pub enum Bench {
     /// 640x360 inputs at opacity 0.8, each input delivering a new frame in system memory for
     /// every output frame, the output read back to system memory; as fast as possible.
     Compositor(CompositorArgs),
+    /// A 720p30 H.264/AAC file streamed in real time to 1, 3 and 5 destinations on a local
+    /// nginx-rtmp: CPU seconds and peak memory beside the FFmpeg tee command and PyLivestream
+    /// (../shared/peers), each run checked for what every destination received.
+    Stream(crate::bench_stream::StreamArgs),
 }
 
 /// `livekit bench compositor` options.
@@ -49,6 +53,7 @@ pub struct CompositorArgs {
 pub fn run(bench: &Bench) -> Result<(), Failure> {
     match bench {
         Bench::Compositor(args) => compositor(args),
+        Bench::Stream(args) => crate::bench_stream::run(args),
     }
 }
 

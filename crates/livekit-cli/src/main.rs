@@ -1,7 +1,11 @@
 //! The `livekit` command.
 
 mod bench;
+mod bench_stream;
 mod compose;
+mod config;
+#[allow(dead_code)] // the stream jobs use it
+mod live;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +28,10 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini to import).
+    /// Default: ./livekit.toml, then $XDG_CONFIG_HOME/livekit/livekit.toml, then built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +47,24 @@ enum Command {
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Write, show or locate the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Write a commented default configuration (to $XDG_CONFIG_HOME/livekit/livekit.toml unless
+    /// a path is given).
+    Init {
+        /// Where to write it.
+        path: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the configuration in effect (keys redacted) and where it came from.
+    Show,
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +86,7 @@ fn main() -> ExitCode {
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
+        Command::Config(command) => config_command(&command, cli.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,6 +159,44 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// Loads the configuration (see [`config::load`]), logging its warnings. Errors are usage errors.
+fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Loaded, Failure> {
+    let loaded = config::load(explicit).map_err(usage)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded)
+}
+
+fn config_command(
+    command: &ConfigCommand,
+    explicit: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    match command {
+        ConfigCommand::Init { path, force } => {
+            let path = match path {
+                Some(path) => path.clone(),
+                None => config::user_config_path().ok_or_else(|| {
+                    usage(anyhow::anyhow!(
+                        "neither XDG_CONFIG_HOME nor HOME is set: give a path to `livekit config init`"
+                    ))
+                })?,
+            };
+            config::init(&path, *force).map_err(usage)?;
+            println!("wrote {}", path.display());
+        }
+        ConfigCommand::Show => {
+            let loaded = load_config(explicit)?;
+            match &loaded.path {
+                Some(path) => println!("# from {}", path.display()),
+                None => println!("# built-in defaults (no configuration file found)"),
+            }
+            print!("{}", config::show(&loaded.config));
+        }
+    }
+    Ok(())
 }
 
 /// ImageFile -> Port (blocking) -> pipe thread -> PngWriter.
