@@ -1,7 +1,8 @@
 //! # livekit-sources
 //!
 //! Where frames come from. Today: [`ImageFile`] (still and animated images), media files and
-//! URLs ([`probe`], [`Player`], [`LazyPlayer`], [`Playlist`]). Cameras, screen and window capture and microphones follow.
+//! URLs ([`probe`], [`Player`], [`LazyPlayer`], [`Playlist`]), and the compressed packets of a
+//! file for pass-through ([`PacketFile`]). Cameras, screen and window capture and microphones follow.
 //!
 //! Sources depend on `livekit-core` only.
 

@@ -130,7 +130,7 @@ impl PacketFile {
     /// spacing.
     pub fn open(input: &str, settings: PacketFileSettings) -> Result<Self, OpenPacketsError> {
         let input_name = input.to_owned();
-        let _ = ffmpeg::init();
+        crate::media::init();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let ctx =
