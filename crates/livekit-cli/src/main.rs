@@ -82,6 +82,8 @@ fn main() -> ExitCode {
     quiet_graphics_stack();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
+    livekit_sinks::stream::route_ffmpeg_logs();
     let result = match cli.command {
         Command::Demo(args) => {
             load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))

@@ -134,8 +134,8 @@ pub(crate) fn take_last_ffmpeg_error() -> Option<String> {
 
 /// Routes FFmpeg's log (which can contain URLs with stream keys) through `tracing`, under the
 /// target `ffmpeg`, with every known secret scrubbed, instead of FFmpeg printing it to stderr.
-/// FFmpeg errors are logged at `warn` (the caller reports the failure itself), warnings at
-/// `warn`, info and verbose at `debug`, debug and trace at `trace`.
+/// FFmpeg errors, warnings, info and verbose lines are logged at `debug` (the caller reports
+/// failures itself, with FFmpeg's root cause), debug and trace lines at `trace`.
 ///
 /// FFmpeg's own level is set from `tracing`'s most verbose enabled level at the first call
 /// (trace: everything, debug: verbose, otherwise warnings and errors).
@@ -214,9 +214,12 @@ unsafe extern "C" fn log_callback(
             last.borrow_mut().get_or_insert_with(|| strip_prefix(&line));
         });
     }
+    // Our own errors report every failure, naming the file, device or (redacted) URL, and
+    // carry FFmpeg's root cause: FFmpeg's own lines are detail for `-v`.
     match tracing_level {
-        tracing::Level::WARN => tracing::warn!(target: "ffmpeg", "{line}"),
-        tracing::Level::DEBUG => tracing::debug!(target: "ffmpeg", "{line}"),
+        tracing::Level::WARN | tracing::Level::DEBUG => {
+            tracing::debug!(target: "ffmpeg", "{line}")
+        }
         _ => tracing::trace!(target: "ffmpeg", "{line}"),
     }
 }
