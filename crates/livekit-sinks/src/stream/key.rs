@@ -1,16 +1,11 @@
 //! Stream keys as secrets: [`StreamKey`], URL redaction, and FFmpeg's log routed through
 //! `tracing` with every known key scrubbed.
 
-use std::collections::BTreeSet;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 use std::sync::{Arc, Once};
 
 use ffmpeg_next::ffi;
-use parking_lot::RwLock;
-
-/// What a redacted secret is shown as.
-pub const REDACTED: &str = "<redacted>";
 
 /// A stream key (or any other secret of a destination, like an SRT passphrase).
 ///
@@ -50,76 +45,10 @@ impl fmt::Display for StreamKey {
     }
 }
 
-static SECRETS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
-
-/// Keys shorter than this are not scrubbed from FFmpeg's log text (they would match ordinary
-/// words); they are still never put in our own messages.
-const MIN_SCRUB_LEN: usize = 4;
+pub use livekit_core::secret::{REDACTED, redact_url as redacted_url, scrub};
 
 fn remember_secret(text: &str) {
-    if text.len() < MIN_SCRUB_LEN {
-        return;
-    }
-    if SECRETS.read().contains(text) {
-        return;
-    }
-    SECRETS.write().insert(text.to_owned());
-}
-
-/// `text` with every known secret (every [`StreamKey`] made so far) replaced by
-/// `<redacted>`.
-pub fn scrub(text: &str) -> String {
-    let secrets = SECRETS.read();
-    let mut out = text.to_owned();
-    // Longest first, so a key containing another key is removed whole.
-    let mut sorted: Vec<&String> = secrets.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in sorted {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), REDACTED);
-        }
-    }
-    out
-}
-
-/// A URL as it may be shown: user info, the query string and every known secret replaced by
-/// `<redacted>`. When the path has two or more segments, the last one (the stream key, by RTMP
-/// convention) is redacted too.
-pub fn redacted_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest),
-        None => return scrub(url),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, _)) => (rest, Some(REDACTED)),
-        None => (rest, None),
-    };
-    let (authority, path) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, Some(path)),
-        None => (rest, None),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{REDACTED}@{host}"),
-        None => authority.to_owned(),
-    };
-    let mut out = format!("{scheme}://{authority}");
-    if let Some(path) = path {
-        let segments: Vec<&str> = path.split('/').collect();
-        let redact_last = segments.iter().filter(|s| !s.is_empty()).count() >= 2;
-        for (i, segment) in segments.iter().enumerate() {
-            out.push('/');
-            if redact_last && i + 1 == segments.len() && !segment.is_empty() {
-                out.push_str(REDACTED);
-            } else {
-                out.push_str(segment);
-            }
-        }
-    }
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    scrub(&out)
+    livekit_core::secret::register_secret(text);
 }
 
 thread_local! {

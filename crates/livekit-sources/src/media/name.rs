@@ -63,50 +63,7 @@ impl Location {
     }
 }
 
-/// A URL with what may be a secret replaced by `<redacted>`: a password in the user part, the
-/// query string (SRT `streamid`/`passphrase`, signed HTTP links) and, for RTMP, everything
-/// after the application name (where stream keys live).
-///
-/// ```
-/// use livekit_sources::redact_url;
-///
-/// assert_eq!(redact_url("rtmp://a.example/live2/abcd-1234"), "rtmp://a.example/live2/<redacted>");
-/// assert_eq!(redact_url("srt://h:9000?streamid=secret"), "srt://h:9000?<redacted>");
-/// assert_eq!(redact_url("https://u:pw@h/x.m3u8?sig=1"), "https://u:<redacted>@h/x.m3u8?<redacted>");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((before, _)) => (before, true),
-        None => (rest, false),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:<redacted>@{host}"),
-            None => format!("{user}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    let path = if scheme.to_ascii_lowercase().starts_with("rtmp") {
-        // rtmp://host/app/KEY: keep the application, hide the key.
-        let mut parts = path.splitn(3, '/');
-        let _empty = parts.next();
-        match (parts.next(), parts.next()) {
-            (Some(app), Some(key)) if !key.is_empty() => format!("/{app}/<redacted>"),
-            _ => path.to_owned(),
-        }
-    } else {
-        path.to_owned()
-    };
-    let query = if query { "?<redacted>" } else { "" };
-    format!("{scheme}://{authority}{path}{query}")
-}
+pub use livekit_core::redact_url;
 
 #[cfg(test)]
 mod tests {
