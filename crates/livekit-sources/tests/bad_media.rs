@@ -251,8 +251,19 @@ fn streams_of_zero_length() {
             empty.display()
         )
     );
-    // A stream that opens but gives nothing ends with this error event (see the playlist
-    // tests for one in a list).
+    // The same header with the start of a cluster whose first block is cut short: it opens,
+    // then nothing decodes: the player ends with this error event.
+    let cut = dir.path().join("cut-in-first-block.mkv");
+    std::fs::write(&cut, &bytes[..cluster + 40]).unwrap();
+    let (shots, heard, events, state) = play(&cut);
+    assert!(shots.is_empty() && heard.frames.is_empty());
+    assert_eq!(state, PlayState::Ended);
+    assert_eq!(
+        events.last(),
+        Some(&PlayerEvent::Failed(PlayError::NothingDecoded {
+            name: cut.display().to_string()
+        }))
+    );
     assert_eq!(
         PlayError::NothingDecoded {
             name: empty.display().to_string()

@@ -1009,7 +1009,8 @@ impl VideoState {
         let layout = FrameLayout::new(width, height, out_format).map_err(|e| e.to_string())?;
         let pool = match &self.pool {
             Some(pool) if *pool.layout() == layout => pool,
-            _ => self.pool.insert(FramePool::new(layout)),
+            // Frames in flight: the player's look-ahead, the targets' queues, the reader's hand.
+            _ => self.pool.insert(FramePool::with_max_idle(layout, 16)),
         };
         let mut out = pool.acquire(pts);
         for plane in 0..layout.plane_count() {
