@@ -2,6 +2,7 @@
 
 mod bench;
 mod compose;
+mod record;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,8 +5,8 @@
 //! header written before [`Recorder::start`] returns, so a bad path is reported at once.
 //! [`RunningRecorder::stop`] (or dropping the recorder) writes the trailer: the file then plays
 //! with the right duration. In crash-safe mode the file stays playable even if the process is
-//! killed: MP4 and MOV are fragmented (`frag_keyframe+empty_moov`), and every container is
-//! flushed to disk as it goes.
+//! killed: MP4 and MOV are fragmented (`frag_keyframe+empty_moov`, a fragment a second at least),
+//! and every container is flushed to disk as it goes.
 
 use std::ffi::{CString, c_int};
 use std::fmt;
@@ -35,11 +35,11 @@ pub enum Container {
     /// MP4 (`.mp4`, `.m4v`): the moov atom moved to the front when finalized (faststart), or
     /// fragmented in crash-safe mode.
     Mp4,
-    /// Matroska (`.mkv`): playable up to the last cluster written even when not finalized.
+    /// Matroska (`.mkv`): always crash-safe (a cluster a second, flushed as written).
     Mkv,
     /// QuickTime (`.mov`): like MP4.
     Mov,
-    /// Flash Video (`.flv`): what RTMP carries.
+    /// Flash Video (`.flv`): what RTMP carries. Always crash-safe (flushed as written).
     Flv,
 }
 
@@ -97,8 +97,8 @@ pub struct RecorderSettings {
     /// `.mov`, `.flv`).
     pub container: Option<Container>,
     /// Keep the file playable if the process dies without stopping the recorder. Default off.
-    /// MP4/MOV are then fragmented (a fragment per keyframe: at most one keyframe interval is
-    /// lost), and every container is flushed to disk as it goes.
+    /// MP4/MOV are then fragmented (a fragment at each keyframe and at least every second: at
+    /// most about a second is lost) and flushed to disk as they go. MKV and FLV are crash-safe either way.
     pub crash_safe: bool,
 }
 
@@ -566,10 +566,15 @@ impl Muxer {
                 }
             }
         }
+        // MKV and FLV are written in order, so flushing as they go is all they need to
+        // survive a crash: they always do.
+        let crash_safe = crash_safe || matches!(container, Container::Mkv | Container::Flv);
         let mut options = ff::Dictionary::new();
         match container {
             Container::Mp4 | Container::Mov if crash_safe => {
                 options.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+                // A fragment at each keyframe, and at least every second between them.
+                options.set("frag_duration", "1000000");
             }
             Container::Mp4 | Container::Mov => options.set("movflags", "+faststart"),
             Container::Mkv if crash_safe => options.set("cluster_time_limit", "1000"),

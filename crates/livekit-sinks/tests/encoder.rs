@@ -197,9 +197,7 @@ fn mixed_pixel_formats_and_colour_spaces_in_one_stream_all_encode() {
                 format,
                 ..gradient(4)
             };
-            writer
-                .push(make_frame(&feed, n as u64, &mut seed))
-                .unwrap();
+            writer.push(make_frame(&feed, n as u64, &mut seed)).unwrap();
         }
         writer.end();
     })

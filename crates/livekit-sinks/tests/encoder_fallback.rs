@@ -9,9 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{gradient, video_source};
-use livekit_sinks::{
-    EncoderSettings, H264Encoder, Recorder, RecorderSettings, VideoSettings,
-};
+use livekit_sinks::{EncoderSettings, H264Encoder, Recorder, RecorderSettings, VideoSettings};
 use livekit_testkit::probe::{decodes_cleanly, ffprobe};
 
 #[derive(Clone, Default)]
