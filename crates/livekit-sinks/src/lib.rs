@@ -1,7 +1,8 @@
 //! # livekit-sinks
 //!
-//! Where frames go: [`PngWriter`] (frames to PNG files) and [`Viewer`] (a preview window, winit
-//! + wgpu). The recorder, the multi-destination streamer and IPC follow.
+//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
+//! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`) and [`Recorder`] (packets
+//! into MP4, MKV, MOV or FLV). The multi-destination streamer and IPC follow.
 //!
 //! Sinks depend on `livekit-core` only.
 

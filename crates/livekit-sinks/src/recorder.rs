@@ -19,7 +19,8 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use livekit_core::thread::{SpawnError, Worker, spawn_worker};
 use livekit_core::{
-    AudioSource, Codec, FrameSource, Packet, Pull, StreamInfo, StreamParams, TimeBase, VideoSource,
+    AudioSource, Codec, FrameSource, Packet, Port, Pull, StreamInfo, StreamParams, TimeBase,
+    VideoSource,
 };
 
 use crate::encode::{
@@ -301,9 +302,11 @@ impl Recorder {
             }
         })?;
         let streams = running.streams().to_vec();
-        let packets: Arc<dyn FrameSource<Packet>> = Arc::new(running.packets());
-        // If the file cannot be opened, dropping `running` stops the encoder.
-        let mut recorder = Self::from_packets(settings, streams, packets)?;
+        let port = running.packets();
+        let packets: Arc<dyn FrameSource<Packet>> = Arc::new(port.clone());
+        // If the file cannot be opened, dropping `running` stops the encoder; if writing fails
+        // later, the port is closed so the encoder stops instead of waiting for a reader.
+        let mut recorder = Self::record(settings, streams, packets, Some(port))?;
         recorder.encoder = Some(running);
         Ok(recorder)
     }
@@ -314,10 +317,22 @@ impl Recorder {
     ///
     /// Timestamps are in each stream's time base; a decoding time that goes backwards is
     /// nudged forward (and a packet of an unknown stream dropped) rather than failing the file.
+    ///
+    /// If writing fails, the recorder stops reading (and [`RunningRecorder::stop`] reports the
+    /// error): a writer blocked on a full port must be stopped by its owner.
     pub fn from_packets(
         settings: RecorderSettings,
         streams: Vec<StreamInfo>,
         packets: Arc<dyn FrameSource<Packet>>,
+    ) -> Result<RunningRecorder, StartRecorderError> {
+        Self::record(settings, streams, packets, None)
+    }
+
+    fn record(
+        settings: RecorderSettings,
+        streams: Vec<StreamInfo>,
+        packets: Arc<dyn FrameSource<Packet>>,
+        close_on_failure: Option<Port<Packet>>,
     ) -> Result<RunningRecorder, StartRecorderError> {
         crate::ffmpeg_log::init();
         let container = settings.resolve_container()?;
@@ -332,7 +347,15 @@ impl Recorder {
         let worker = spawn_worker(
             "livekit-recorder",
             move || Muxer::open(&worker_path, container, crash_safe, streams),
-            move |muxer| muxer.run(&*packets, &worker_shared),
+            move |muxer| {
+                let result = muxer.run(&*packets, &worker_shared);
+                if result.is_err()
+                    && let Some(port) = close_on_failure
+                {
+                    port.close();
+                }
+                result
+            },
         )
         .map_err(|error| match error {
             SpawnError::Start { source, .. } => source,
