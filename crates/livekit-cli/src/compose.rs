@@ -1,4 +1,5 @@
-//! `livekit compose SCENE.toml`: render a scene file to PNG files, as fast as it renders.
+//! `livekit compose SCENE.toml`: render a scene file to PNG files, as fast as it renders, or
+//! record it live (`--record FILE`) until Ctrl-C, `--frames` or `--timeout`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,16 +20,38 @@ use crate::{Failure, usage};
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
     /// The scene file (TOML; see the README).
-    scene: PathBuf,
-    /// Frames to render (at the canvas's frame rate: animated images move on).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    frames: u64,
+    pub(crate) scene: PathBuf,
+    /// Frames to render (at the canvas's frame rate: animated images move on). Default 1 for
+    /// PNGs; with --record, no limit (until Ctrl-C or --timeout).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(crate) frames: Option<u64>,
     /// Folder to write `compose-NNNNNN.png` into.
     #[arg(long, default_value = "out")]
     out: PathBuf,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
-    backend: BackendChoice,
+    pub(crate) backend: BackendChoice,
+    /// Record the canvas live (real time) to this file instead of writing PNGs: H.264 with a
+    /// silent AAC track, in MP4, MKV, MOV or FLV by the extension. Ctrl-C stops and finalizes.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// With --record: keep the file playable even if the process is killed (fragmented MP4/MOV;
+    /// MKV and FLV are always written in order).
+    #[arg(long, requires = "record")]
+    pub(crate) crash_safe: bool,
+    /// With --record: stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", requires = "record")]
+    pub(crate) timeout: Option<f64>,
+    /// With --record: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls back to x264).
+    #[arg(long, default_value = "x264", requires = "record")]
+    pub(crate) encoder: livekit_sinks::H264Encoder,
+    /// With --record: video bit rate in kb/s (default: from the canvas height and frame rate).
+    #[arg(long, requires = "record")]
+    pub(crate) kbps: Option<u32>,
+    /// With --record: no audio track (the default is a silent AAC track, as streaming sites
+    /// expect one).
+    #[arg(long, requires = "record")]
+    pub(crate) no_audio: bool,
 }
 
 /// `livekit preview` options.
@@ -81,6 +104,10 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 }
 
 pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
+    if let Some(path) = &args.record {
+        return crate::record::run(args, path);
+    }
+    let frames = args.frames.unwrap_or(1);
     let file = SceneFile::load(&args.scene).map_err(usage)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.
@@ -94,7 +121,7 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     let fps = file.canvas.fps;
     let writer = PngWriter::new(args.out.join("compose-{n}.png"));
     let mut inputs = InputFrames::new();
-    for n in 0..args.frames {
+    for n in 0..frames {
         let time = fps.frame_time(n);
         clock.set(time);
         for input in compositor.inputs() {
@@ -108,8 +135,8 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     }
     println!(
         "wrote {} frame{} of {} to {} ({})",
-        args.frames,
-        if args.frames == 1 { "" } else { "s" },
+        frames,
+        if frames == 1 { "" } else { "s" },
         args.scene.display(),
         args.out.display(),
         compositor.backend()
@@ -118,7 +145,7 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
 }
 
 /// Opens the sources the compositor does not draw itself, on `clock`.
-fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
+pub(crate) fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
     match spec {
         SourceSpec::Image(path) => {
             let settings = ImageSettings {

@@ -10,6 +10,7 @@ mod jobs;
 mod live;
 mod print_command;
 mod probe;
+mod record;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

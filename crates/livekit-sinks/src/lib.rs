@@ -1,8 +1,9 @@
 //! # livekit-sinks
 //!
-//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window, winit and
-//! wgpu) and [`stream::Streamer`] (one packet stream to many RTMP/RTMPS/SRT destinations). The
-//! recorder and IPC follow.
+//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
+//! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`), [`Recorder`] (packets
+//! into MP4, MKV, MOV or FLV) and [`stream::Streamer`] (one packet stream to many
+//! RTMP/RTMPS/SRT destinations). IPC follows.
 //!
 //! Sinks depend on `livekit-core` only.
 

@@ -5,8 +5,8 @@
 //! header written before [`Recorder::start`] returns, so a bad path is reported at once.
 //! [`RunningRecorder::stop`] (or dropping the recorder) writes the trailer: the file then plays
 //! with the right duration. In crash-safe mode the file stays playable even if the process is
-//! killed: MP4 and MOV are fragmented (`frag_keyframe+empty_moov`), and every container is
-//! flushed to disk as it goes.
+//! killed: MP4 and MOV are fragmented (`frag_keyframe+empty_moov`, a fragment a second at least),
+//! and every container is flushed to disk as it goes.
 
 use std::ffi::{CString, c_int};
 use std::fmt;
@@ -19,7 +19,8 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use livekit_core::thread::{SpawnError, Worker, spawn_worker};
 use livekit_core::{
-    AudioSource, Codec, FrameSource, Packet, Pull, StreamInfo, StreamParams, TimeBase, VideoSource,
+    AudioSource, Codec, FrameSource, Packet, Port, Pull, StreamInfo, StreamParams, TimeBase,
+    VideoSource,
 };
 
 use crate::encode::{
@@ -35,11 +36,11 @@ pub enum Container {
     /// MP4 (`.mp4`, `.m4v`): the moov atom moved to the front when finalized (faststart), or
     /// fragmented in crash-safe mode.
     Mp4,
-    /// Matroska (`.mkv`): playable up to the last cluster written even when not finalized.
+    /// Matroska (`.mkv`): always crash-safe (a cluster a second, flushed as written).
     Mkv,
     /// QuickTime (`.mov`): like MP4.
     Mov,
-    /// Flash Video (`.flv`): what RTMP carries.
+    /// Flash Video (`.flv`): what RTMP carries. Always crash-safe (flushed as written).
     Flv,
 }
 
@@ -97,8 +98,8 @@ pub struct RecorderSettings {
     /// `.mov`, `.flv`).
     pub container: Option<Container>,
     /// Keep the file playable if the process dies without stopping the recorder. Default off.
-    /// MP4/MOV are then fragmented (a fragment per keyframe: at most one keyframe interval is
-    /// lost), and every container is flushed to disk as it goes.
+    /// MP4/MOV are then fragmented (a fragment at each keyframe and at least every second: at
+    /// most about a second is lost) and flushed to disk as they go. MKV and FLV are crash-safe either way.
     pub crash_safe: bool,
 }
 
@@ -301,9 +302,11 @@ impl Recorder {
             }
         })?;
         let streams = running.streams().to_vec();
-        let packets: Arc<dyn FrameSource<Packet>> = Arc::new(running.packets());
-        // If the file cannot be opened, dropping `running` stops the encoder.
-        let mut recorder = Self::from_packets(settings, streams, packets)?;
+        let port = running.packets();
+        let packets: Arc<dyn FrameSource<Packet>> = Arc::new(port.clone());
+        // If the file cannot be opened, dropping `running` stops the encoder; if writing fails
+        // later, the port is closed so the encoder stops instead of waiting for a reader.
+        let mut recorder = Self::record(settings, streams, packets, Some(port))?;
         recorder.encoder = Some(running);
         Ok(recorder)
     }
@@ -314,10 +317,22 @@ impl Recorder {
     ///
     /// Timestamps are in each stream's time base; a decoding time that goes backwards is
     /// nudged forward (and a packet of an unknown stream dropped) rather than failing the file.
+    ///
+    /// If writing fails, the recorder stops reading (and [`RunningRecorder::stop`] reports the
+    /// error): a writer blocked on a full port must be stopped by its owner.
     pub fn from_packets(
         settings: RecorderSettings,
         streams: Vec<StreamInfo>,
         packets: Arc<dyn FrameSource<Packet>>,
+    ) -> Result<RunningRecorder, StartRecorderError> {
+        Self::record(settings, streams, packets, None)
+    }
+
+    fn record(
+        settings: RecorderSettings,
+        streams: Vec<StreamInfo>,
+        packets: Arc<dyn FrameSource<Packet>>,
+        close_on_failure: Option<Port<Packet>>,
     ) -> Result<RunningRecorder, StartRecorderError> {
         crate::ffmpeg_log::init();
         let container = settings.resolve_container()?;
@@ -332,7 +347,15 @@ impl Recorder {
         let worker = spawn_worker(
             "livekit-recorder",
             move || Muxer::open(&worker_path, container, crash_safe, streams),
-            move |muxer| muxer.run(&*packets, &worker_shared),
+            move |muxer| {
+                let result = muxer.run(&*packets, &worker_shared);
+                if result.is_err()
+                    && let Some(port) = close_on_failure
+                {
+                    port.close();
+                }
+                result
+            },
         )
         .map_err(|error| match error {
             SpawnError::Start { source, .. } => source,
@@ -566,10 +589,15 @@ impl Muxer {
                 }
             }
         }
+        // MKV and FLV are written in order, so flushing as they go is all they need to
+        // survive a crash: they always do.
+        let crash_safe = crash_safe || matches!(container, Container::Mkv | Container::Flv);
         let mut options = ff::Dictionary::new();
         match container {
             Container::Mp4 | Container::Mov if crash_safe => {
                 options.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+                // A fragment at each keyframe, and at least every second between them.
+                options.set("frag_duration", "1000000");
             }
             Container::Mp4 | Container::Mov => options.set("movflags", "+faststart"),
             Container::Mkv if crash_safe => options.set("cluster_time_limit", "1000"),

@@ -74,8 +74,10 @@ fn packets_are_interleaved_with_a_keyframe_every_two_seconds() {
             frame_size: 1024
         }
     );
-    // Global headers: SPS/PPS and the AudioSpecificConfig (AAC-LC, object type 2).
-    assert!(streams[0].extradata.len() > 8);
+    // Global headers: avcC (version 1, 4-byte NAL lengths, one SPS) and the
+    // AudioSpecificConfig (AAC-LC, object type 2).
+    let avcc = &streams[0].extradata;
+    assert_eq!((avcc[0], avcc[4], avcc[5]), (1, 0xff, 0xe1));
     assert!(streams[1].extradata.len() >= 2);
     assert_eq!(streams[1].extradata[0] >> 3, 2);
 
@@ -100,6 +102,15 @@ fn packets_are_interleaved_with_a_keyframe_every_two_seconds() {
         .map(|p| seconds(p.pts, streams[0].time_base))
         .collect();
     assert_eq!(keyframes, [0.0, 2.0, 4.0]);
+    // Length-prefixed NAL units that fill each packet exactly.
+    for packet in &video {
+        let mut at = 0;
+        while at < packet.data.len() {
+            let len = u32::from_be_bytes(packet.data[at..at + 4].try_into().unwrap()) as usize;
+            at += 4 + len;
+        }
+        assert_eq!(at, packet.data.len());
+    }
     for stream in [&video, &audio] {
         assert!(stream.windows(2).all(|w| w[0].dts < w[1].dts));
         assert!(stream.iter().all(|p| p.duration > 0 && !p.data.is_empty()));
@@ -208,4 +219,25 @@ fn mixed_pixel_formats_and_colour_spaces_in_one_stream_all_encode() {
     producer.join().unwrap();
     assert_eq!((stats.video_frames, stats.skipped_frames), (4, 0));
     assert_eq!(packets.len(), 4);
+}
+
+#[test]
+fn zerolatency_baseline_has_no_reordering() {
+    let (video, feed) = video_source(VideoFeed {
+        size_at: |_| (160, 120),
+        ..gradient(30)
+    });
+    let mut settings = small();
+    settings.video.tune = Some("zerolatency".into());
+    settings.video.profile = Some("baseline".into());
+    let encoder = Encoder::start(settings, video, None).unwrap();
+    // avcC byte 1 is the SPS's profile_idc: 66 is baseline.
+    assert_eq!(encoder.streams()[0].extradata[1], 66);
+    let packets = drain(&encoder.packets());
+    encoder.wait().unwrap();
+    feed.join().unwrap();
+    assert_eq!(packets.len(), 30);
+    // No B-frames, no lookahead: decoding order is presentation order.
+    assert!(packets.iter().all(|p| p.pts == p.dts));
+    assert_eq!(packets[0].pts, 0);
 }

@@ -328,3 +328,25 @@ fn one_encode_feeds_a_recorder_through_its_packet_port() {
     assert_eq!(summary.packets, stats.packets);
     check(&path, "flv", 1.0);
 }
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file_not_a_hang() {
+    // /dev/full takes the header, then every write fails with ENOSPC.
+    // The feed is left blocked once the encoder stops reading (its port is not closed).
+    let (video, _feed) = video_source(gradient(60));
+    let recorder = Recorder::start(
+        RecorderSettings {
+            container: Some(Container::Mkv),
+            ..RecorderSettings::new("/dev/full")
+        },
+        settings(320, 240),
+        video,
+        None,
+    )
+    .unwrap();
+    let error = recorder.wait().unwrap_err();
+    assert_eq!(
+        format!("{}: {}", error, std::error::Error::source(&error).unwrap()),
+        "recording file /dev/full: cannot write: No space left on device"
+    );
+}

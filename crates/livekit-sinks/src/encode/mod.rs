@@ -6,6 +6,7 @@
 //! port (blocking: nothing is lost, a slow reader slows the encoder).
 
 mod audio;
+mod avc;
 mod hw;
 mod settings;
 mod video;
@@ -167,6 +168,8 @@ impl Encoder {
     ///
     /// Encoding ends when the video source ends or [`RunningEncoder::stop`] is called; the
     /// packet port then ends too. If the audio source ends first, the video goes on alone.
+    /// Once stopped the encoder no longer reads its sources: a writer blocked on a full
+    /// blocking port must be released by its owner (`Port::close`).
     pub fn start(
         settings: EncoderSettings,
         video: Arc<dyn VideoSource>,

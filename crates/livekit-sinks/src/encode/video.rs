@@ -11,6 +11,7 @@ use livekit_core::{
     TimeBase, VideoFrame,
 };
 
+use super::avc;
 use super::hw::HwFrames;
 use super::settings::{H264Encoder, RateControl, VideoSettings};
 
@@ -82,6 +83,8 @@ pub(crate) struct VideoEncoder {
     hw: Option<HwFrames>,
     packet: ff::Packet,
     info: StreamInfo,
+    /// Whether the encoder emits Annex B (converted to length-prefixed NAL units).
+    annex_b: bool,
 }
 
 /// A usable encoder plus, when it is not the one asked for, why.
@@ -214,6 +217,13 @@ impl VideoEncoder {
                 Arc::from(std::slice::from_raw_parts((*ctx).extradata, size))
             }
         };
+        // Containers (and livekit's `Packet`s) carry avcC + length-prefixed NAL units.
+        let annex_b = avc::is_annex_b(&extradata);
+        let extradata: Arc<[u8]> = if annex_b {
+            Arc::from(avc::avcc_from_annex_b(&extradata).ok_or(ff::Error::InvalidData)?)
+        } else {
+            extradata
+        };
         let time_base = {
             let tb = encoder.time_base();
             if tb.numerator() > 0 && tb.denominator() > 0 {
@@ -245,6 +255,7 @@ impl VideoEncoder {
             hw,
             packet: ff::Packet::empty(),
             info,
+            annex_b,
         })
     }
 
@@ -291,7 +302,13 @@ impl VideoEncoder {
     fn drain(&mut self, out: &mut dyn FnMut(Packet)) -> Result<(), ff::Error> {
         loop {
             match self.encoder.receive_packet(&mut self.packet) {
-                Ok(()) => out(to_packet(&self.packet, 0, self.frame_ticks)),
+                Ok(()) => {
+                    let mut packet = to_packet(&self.packet, 0, self.frame_ticks);
+                    if self.annex_b {
+                        packet.data = Arc::from(avc::to_length_prefixed(&packet.data));
+                    }
+                    out(packet);
+                }
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
                     return Ok(());
                 }
