@@ -39,16 +39,21 @@ mod clock;
 pub mod convert;
 mod format;
 mod frame;
+mod mixer;
 mod packet;
 mod pipe;
 mod pool;
 mod port;
+pub mod resample;
 pub mod thread;
 
 pub use audio::{AudioFrame, AudioFrameError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 pub use frame::{FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut};
+pub use mixer::{
+    LIMITER_THRESHOLD, Mixer, MixerInput, MixerSettings, MixerStats, StartMixerError, soft_limit,
+};
 pub use packet::{Codec, MediaKind, Packet, StreamInfo, StreamParams, TimeBase};
 pub use pipe::{Pipe, PipeEnd, PipeReport, pipe};
 pub use pool::{DEFAULT_MAX_IDLE, FramePool};

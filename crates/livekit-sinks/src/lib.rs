@@ -1,8 +1,9 @@
 //! # livekit-sinks
 //!
-//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
-//! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`) and [`Recorder`] (packets
-//! into MP4, MKV, MOV or FLV). The multi-destination streamer and IPC follow.
+//! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window, winit and
+//! wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`), [`Recorder`] (packets into
+//! MP4, MKV, MOV or FLV) and [`stream::Streamer`] (one packet stream to many RTMP/RTMPS/SRT
+//! destinations). IPC follows.
 //!
 //! Sinks depend on `livekit-core` only.
 
@@ -10,6 +11,7 @@ mod encode;
 mod ffmpeg_log;
 mod png_writer;
 mod recorder;
+pub mod stream;
 mod viewer;
 
 pub use encode::{
@@ -21,6 +23,7 @@ pub use recorder::{
     Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,
     RunningRecorder, StartRecorderError,
 };
+pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
 };

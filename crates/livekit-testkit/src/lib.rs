@@ -7,6 +7,9 @@
 //! - [`media`]: test media made at test time with the ffmpeg CLI (independent of our own code).
 //! - [`probe`]: what ffprobe reads back from a file or URL.
 //! - [`net`]: free ports and waiting for a listener.
+//! - [`SrtListener`]: a real SRT listener (srt-live-transmit) writing what it receives to a file.
+//! - [`TlsFront`] and [`TestCerts`]: TLS (nginx `stream` + `ssl`) in front of a TCP server,
+//!   with a CA and server certificate made by the openssl CLI.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
 
@@ -15,6 +18,10 @@ pub mod net;
 mod nginx;
 pub mod probe;
 mod process;
+mod srt;
+mod tls;
 
 pub use nginx::NginxRtmp;
 pub use process::ChildGuard;
+pub use srt::SrtListener;
+pub use tls::{TestCerts, TlsFront};
