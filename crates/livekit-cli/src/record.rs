@@ -7,8 +7,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use livekit_compositor::{Compositor, SceneFile};
@@ -21,10 +21,8 @@ use livekit_sinks::{
 };
 
 use crate::compose::ComposeArgs;
+use crate::live::{Ended, StopSignal, run_until};
 use crate::{Failure, usage};
-
-/// Ctrl-C presses (and SIGTERMs) so far.
-static INTERRUPTS: AtomicU8 = AtomicU8::new(0);
 
 pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
     if let Some(timeout) = args.timeout
@@ -93,13 +91,8 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
     })?;
     let video_encoder = recorder.encoder().map_or("", |e| e.video_encoder());
 
-    ctrlc::set_handler(|| {
-        // A second press gives up on finalizing.
-        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| anyhow!("cannot catch Ctrl-C: {e}"))?;
+    // Ctrl-C / SIGTERM: the first stops cleanly, a second exits at once.
+    let stop = StopSignal::install()?;
     let running = compositor.start(clock).map_err(|e| anyhow!("{e}"))?;
     if let Some(silence) = &silence {
         silence.restart();
@@ -109,19 +102,11 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
         args.scene.display(),
         path.display()
     );
-    let started = Instant::now();
     let limit = args.timeout.map(Duration::from_secs_f64);
-    let why = loop {
-        std::thread::sleep(Duration::from_millis(20));
-        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-            break "interrupted";
-        }
-        if limit.is_some_and(|l| started.elapsed() >= l) {
-            break "time-out";
-        }
-        if recorder.is_finished() {
-            break "frame limit";
-        }
+    let why = match run_until(&stop, limit, || recorder.is_finished()) {
+        Ended::Interrupted => "interrupted",
+        Ended::TimedOut => "time-out",
+        Ended::Finished => "frame limit",
     };
     // Ends the canvas's stream: the encoder flushes, the recorder finalizes.
     let rendered = running.stop().map_err(|e| anyhow!("{e}"))?;
