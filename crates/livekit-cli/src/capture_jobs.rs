@@ -390,17 +390,6 @@ pub fn capture_screen(
     )
 }
 
-/// `--device`: an index, `lavfi:GRAPH`, or a path.
-fn camera_device(text: &str) -> CameraDevice {
-    if let Ok(index) = text.parse::<u32>() {
-        CameraDevice::Index(index)
-    } else if let Some(graph) = text.strip_prefix("lavfi:") {
-        CameraDevice::Lavfi(graph.to_owned())
-    } else {
-        CameraDevice::Path(PathBuf::from(text))
-    }
-}
-
 /// `livekit stream-camera`.
 pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
@@ -420,7 +409,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         if let Some((w, h)) = size {
             input.extend(["-video_size".into(), format!("{w}x{h}")]);
         }
-        let path = match camera_device(&device) {
+        let path = match crate::compose::camera_device(&device) {
             CameraDevice::Index(n) => format!("/dev/video{n}"),
             _ => device.clone(),
         };
@@ -446,7 +435,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         return Ok(());
     }
     let settings = CameraSettings {
-        device: camera_device(&device),
+        device: crate::compose::camera_device(&device),
         size,
         frame_rate: fps,
         ..CameraSettings::default()

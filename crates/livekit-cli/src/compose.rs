@@ -10,9 +10,15 @@ use clap::Args;
 use livekit_compositor::{
     BackendChoice, Compositor, InputFrames, LayerSource, SceneFile, SourceSpec, VideoInput,
 };
-use livekit_core::{Clock, FrameSource, ManualClock, Pull};
+use livekit_core::{Clock, FrameSource, ManualClock, Port, Pull, VideoFrame, VideoTarget};
 use livekit_sinks::PngWriter;
-use livekit_sources::{ImageFile, ImageSettings};
+use livekit_sources::capture::{
+    Camera, CameraDevice, CameraSettings, Region, ScreenCapture, ScreenSettings, WindowCapture,
+    WindowSelector, WindowSettings,
+};
+use livekit_sources::{
+    ImageFile, ImageSettings, LazyPlayer, LazyPlayerSettings, Player, PlayerSettings,
+};
 
 use crate::{Failure, usage};
 
@@ -144,8 +150,45 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the sources the compositor does not draw itself, on `clock`.
+/// A live source (a player or a capture) kept running for as long as its layer reads it.
+struct Held {
+    port: Arc<Port<VideoFrame>>,
+    _owner: parking_lot::Mutex<Box<dyn std::any::Any + Send>>,
+}
+
+impl FrameSource<VideoFrame> for Held {
+    fn latest(&self) -> Pull<VideoFrame> {
+        self.port.latest()
+    }
+    fn next(&self, timeout: std::time::Duration) -> Pull<VideoFrame> {
+        self.port.next(timeout)
+    }
+}
+
+fn held(port: Arc<Port<VideoFrame>>, owner: impl Send + 'static) -> LayerSource {
+    LayerSource::Video(VideoInput::new(Arc::new(Held {
+        port,
+        _owner: parking_lot::Mutex::new(Box::new(owner)),
+    })))
+}
+
+/// `--device`-style camera names: an index, `lavfi:GRAPH`, or a path.
+pub(crate) fn camera_device(text: &str) -> CameraDevice {
+    if let Ok(index) = text.parse::<u32>() {
+        CameraDevice::Index(index)
+    } else if let Some(graph) = text.strip_prefix("lavfi:") {
+        CameraDevice::Lavfi(graph.to_owned())
+    } else {
+        CameraDevice::Path(std::path::PathBuf::from(text))
+    }
+}
+
+/// Opens the sources the compositor does not draw itself, on `clock`: images, media files
+/// (decoded on the compositor's thread for its clock; a looping file plays on its own thread),
+/// cameras, screens and windows.
 pub(crate) fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
+    let live = || Arc::new(Port::<VideoFrame>::latest());
+    let targets = |port: &Arc<Port<VideoFrame>>| vec![Arc::clone(port) as Arc<dyn VideoTarget>];
     match spec {
         SourceSpec::Image(path) => {
             let settings = ImageSettings {
@@ -155,21 +198,79 @@ pub(crate) fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSou
             let image = ImageFile::open_with(path, settings).map_err(|e| e.to_string())?;
             Ok(LayerSource::Video(VideoInput::new(Arc::new(image))))
         }
-        other => unsupported(other),
-    }
-}
-
-fn unsupported(spec: &SourceSpec) -> Result<LayerSource, String> {
-    match spec {
-        SourceSpec::File { path, .. } => Err(format!(
-            "{}: media files are not supported by `compose` yet",
-            path.display()
-        )),
-        SourceSpec::Camera(device) => Err(format!("camera {device}: capture is not supported yet")),
-        SourceSpec::Screen { display, .. } => {
-            Err(format!("screen {display}: capture is not supported yet"))
+        SourceSpec::File {
+            path,
+            looping: false,
+        } => {
+            let settings = LazyPlayerSettings {
+                clock: Arc::clone(clock),
+                ..LazyPlayerSettings::default()
+            };
+            let player = LazyPlayer::open(path, settings).map_err(|e| e.to_string())?;
+            Ok(LayerSource::Video(VideoInput::new(Arc::new(player))))
         }
-        SourceSpec::Window(title) => Err(format!("window {title:?}: capture is not supported yet")),
+        SourceSpec::File {
+            path,
+            looping: true,
+        } => {
+            let settings = PlayerSettings {
+                clock: Arc::clone(clock),
+                looping: true,
+                audio: false,
+                ..PlayerSettings::default()
+            };
+            let player = Player::open(path, settings).map_err(|e| e.to_string())?;
+            let port = live();
+            player
+                .add_video_target(Arc::clone(&port))
+                .map_err(|e| e.to_string())?;
+            player.start().map_err(|e| e.to_string())?;
+            Ok(held(port, player))
+        }
+        SourceSpec::Camera(device) => {
+            let port = live();
+            let capture = Camera::start(
+                CameraSettings {
+                    device: camera_device(device),
+                    clock: Arc::clone(clock),
+                    ..CameraSettings::default()
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
+        SourceSpec::Screen { display, region } => {
+            let port = live();
+            let capture = ScreenCapture::start(
+                ScreenSettings {
+                    display: Some(display.clone()),
+                    region: region.map(|[x, y, width, height]| Region {
+                        x,
+                        y,
+                        width,
+                        height,
+                    }),
+                    clock: Arc::clone(clock),
+                    ..ScreenSettings::default()
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
+        SourceSpec::Window(title) => {
+            let port = live();
+            let capture = WindowCapture::start(
+                WindowSettings {
+                    clock: Arc::clone(clock),
+                    ..WindowSettings::new(WindowSelector::Title(title.clone()))
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
         other => Err(format!("unsupported source {other:?}")),
     }
 }
