@@ -25,6 +25,23 @@ pub enum Bench {
     /// 640x360 inputs at opacity 0.8, each input delivering a new frame in system memory for
     /// every output frame, the output read back to system memory; as fast as possible.
     Compositor(CompositorArgs),
+    /// A 720p30 H.264/AAC file streamed in real time to 1, 3 and 5 destinations on a local
+    /// nginx-rtmp: CPU seconds and peak memory beside the FFmpeg tee command and PyLivestream
+    /// (../shared/peers), each run checked for what every destination received.
+    Stream(crate::bench_stream::StreamArgs),
+    /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
+    /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
+    Decode(DecodeArgs),
+}
+
+/// `livekit bench decode` options.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The media file.
+    file: PathBuf,
+    /// Decoder threads (0: one per core, as FFmpeg does).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// `livekit bench compositor` options.
@@ -49,6 +66,8 @@ pub struct CompositorArgs {
 pub fn run(bench: &Bench) -> Result<(), Failure> {
     match bench {
         Bench::Compositor(args) => compositor(args),
+        Bench::Stream(args) => crate::bench_stream::run(args),
+        Bench::Decode(args) => decode(args),
     }
 }
 
@@ -190,4 +209,101 @@ fn peers_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+/// Counts what a port delivers until it ends, on a thread.
+fn count_frames<T: Send + 'static>(
+    name: &str,
+    port: Port<T>,
+) -> anyhow::Result<livekit_core::thread::Worker<u64>> {
+    spawn_named(format!("bench-{name}"), move || {
+        let mut n = 0;
+        while let Pull::Frame(frame) = port.next(WAIT) {
+            drop(frame); // back to the pool at once
+            n += 1;
+        }
+        n
+    })
+    .map_err(|e| anyhow!("{e}"))
+}
+
+fn decode(args: &DecodeArgs) -> Result<(), Failure> {
+    use livekit_sources::{Player, PlayerEvent, PlayerSettings, probe};
+    let info = probe(&args.file).map_err(crate::usage)?;
+    let video = info
+        .video
+        .as_ref()
+        .with_context(|| format!("{}: no video stream to decode", args.file.display()))
+        .map_err(crate::usage)?;
+    println!(
+        "file: {} ({} {}x{}, {:.2} fps{})",
+        args.file.display(),
+        video.codec,
+        video.width,
+        video.height,
+        video.frame_rate,
+        info.audio
+            .as_ref()
+            .map(|a| format!(", audio {} {} Hz", a.codec, a.sample_rate))
+            .unwrap_or_default()
+    );
+
+    // The reference first (it also brings the file into the page cache for both).
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-benchmark", "-i"])
+        .arg(&args.file)
+        .args(["-f", "null", "-"])
+        .output()
+        .context("running ffmpeg (is it installed?)")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(anyhow!("ffmpeg failed ({}): {}", output.status, stderr.trim()).into());
+    }
+    let frames_theirs = stderr
+        .rsplit("frame=")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok());
+    let rtime = stderr
+        .rsplit("rtime=")
+        .next()
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|t| t.trim().parse::<f64>().ok());
+    let (Some(frames_theirs), Some(rtime)) = (frames_theirs, rtime) else {
+        return Err(anyhow!(
+            "could not read frames and rtime from ffmpeg -benchmark: {}",
+            stderr.trim()
+        )
+        .into());
+    };
+
+    let settings = PlayerSettings {
+        threads: args.threads,
+        ..PlayerSettings::free_running()
+    };
+    let player = Player::open(&args.file, settings).map_err(crate::usage)?;
+    let video_port = Port::<VideoFrame>::blocking(4);
+    let audio_port = Port::<livekit_core::AudioFrame>::blocking(64);
+    player.add_video_target(video_port.clone())?;
+    player.add_audio_target(audio_port.clone())?;
+    let video_count = count_frames("video", video_port)?;
+    let audio_count = count_frames("audio", audio_port)?;
+    let started = Instant::now();
+    player.start()?;
+    let frames = video_count.join()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let _audio_frames = audio_count.join()?;
+    player.wait(WAIT);
+    if let Some(PlayerEvent::Failed(error)) = player.events().try_iter().last() {
+        return Err(anyhow::Error::new(error).into());
+    }
+    if frames == 0 {
+        return Err(anyhow!("{}: no video frame decoded", args.file.display()).into());
+    }
+    let ours = frames as f64 / elapsed;
+    let theirs = frames_theirs / rtime;
+    println!("ffmpeg -benchmark: {frames_theirs} frames in {rtime:.3} s, fps={theirs:.1}");
+    println!("livekit: {frames} frames in {elapsed:.3} s, fps={ours:.1}");
+    println!("ratio={:.2}x (livekit / ffmpeg)", ours / theirs);
+    Ok(())
 }

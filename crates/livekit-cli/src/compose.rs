@@ -1,4 +1,5 @@
-//! `livekit compose SCENE.toml`: render a scene file to PNG files, as fast as it renders.
+//! `livekit compose SCENE.toml`: render a scene file to PNG files, as fast as it renders, or
+//! record it live (`--record FILE`) until Ctrl-C, `--frames` or `--timeout`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,9 +10,15 @@ use clap::Args;
 use livekit_compositor::{
     BackendChoice, Compositor, InputFrames, LayerSource, SceneFile, SourceSpec, VideoInput,
 };
-use livekit_core::{Clock, FrameSource, ManualClock, Pull};
+use livekit_core::{Clock, FrameSource, ManualClock, Port, Pull, VideoFrame, VideoTarget};
 use livekit_sinks::PngWriter;
-use livekit_sources::{ImageFile, ImageSettings};
+use livekit_sources::capture::{
+    Camera, CameraDevice, CameraSettings, Region, ScreenCapture, ScreenSettings, WindowCapture,
+    WindowSelector, WindowSettings,
+};
+use livekit_sources::{
+    ImageFile, ImageSettings, LazyPlayer, LazyPlayerSettings, Player, PlayerSettings,
+};
 
 use crate::{Failure, usage};
 
@@ -19,16 +26,38 @@ use crate::{Failure, usage};
 #[derive(Debug, Args)]
 pub struct ComposeArgs {
     /// The scene file (TOML; see the README).
-    scene: PathBuf,
-    /// Frames to render (at the canvas's frame rate: animated images move on).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    frames: u64,
+    pub(crate) scene: PathBuf,
+    /// Frames to render (at the canvas's frame rate: animated images move on). Default 1 for
+    /// PNGs; with --record, no limit (until Ctrl-C or --timeout).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(crate) frames: Option<u64>,
     /// Folder to write `compose-NNNNNN.png` into.
     #[arg(long, default_value = "out")]
     out: PathBuf,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
-    backend: BackendChoice,
+    pub(crate) backend: BackendChoice,
+    /// Record the canvas live (real time) to this file instead of writing PNGs: H.264 with a
+    /// silent AAC track, in MP4, MKV, MOV or FLV by the extension. Ctrl-C stops and finalizes.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// With --record: keep the file playable even if the process is killed (fragmented MP4/MOV;
+    /// MKV and FLV are always written in order).
+    #[arg(long, requires = "record")]
+    pub(crate) crash_safe: bool,
+    /// With --record: stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", requires = "record")]
+    pub(crate) timeout: Option<f64>,
+    /// With --record: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls back to x264).
+    #[arg(long, default_value = "x264", requires = "record")]
+    pub(crate) encoder: livekit_sinks::H264Encoder,
+    /// With --record: video bit rate in kb/s (default: from the canvas height and frame rate).
+    #[arg(long, requires = "record")]
+    pub(crate) kbps: Option<u32>,
+    /// With --record: no audio track (the default is a silent AAC track, as streaming sites
+    /// expect one).
+    #[arg(long, requires = "record")]
+    pub(crate) no_audio: bool,
 }
 
 /// `livekit preview` options.
@@ -81,6 +110,10 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 }
 
 pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
+    if let Some(path) = &args.record {
+        return crate::record::run(args, path);
+    }
+    let frames = args.frames.unwrap_or(1);
     let file = SceneFile::load(&args.scene).map_err(usage)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.
@@ -94,7 +127,7 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     let fps = file.canvas.fps;
     let writer = PngWriter::new(args.out.join("compose-{n}.png"));
     let mut inputs = InputFrames::new();
-    for n in 0..args.frames {
+    for n in 0..frames {
         let time = fps.frame_time(n);
         clock.set(time);
         for input in compositor.inputs() {
@@ -108,8 +141,8 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     }
     println!(
         "wrote {} frame{} of {} to {} ({})",
-        args.frames,
-        if args.frames == 1 { "" } else { "s" },
+        frames,
+        if frames == 1 { "" } else { "s" },
         args.scene.display(),
         args.out.display(),
         compositor.backend()
@@ -117,8 +150,45 @@ pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the sources the compositor does not draw itself, on `clock`.
-fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
+/// A live source (a player or a capture) kept running for as long as its layer reads it.
+struct Held {
+    port: Arc<Port<VideoFrame>>,
+    _owner: parking_lot::Mutex<Box<dyn std::any::Any + Send>>,
+}
+
+impl FrameSource<VideoFrame> for Held {
+    fn latest(&self) -> Pull<VideoFrame> {
+        self.port.latest()
+    }
+    fn next(&self, timeout: std::time::Duration) -> Pull<VideoFrame> {
+        self.port.next(timeout)
+    }
+}
+
+fn held(port: Arc<Port<VideoFrame>>, owner: impl Send + 'static) -> LayerSource {
+    LayerSource::Video(VideoInput::new(Arc::new(Held {
+        port,
+        _owner: parking_lot::Mutex::new(Box::new(owner)),
+    })))
+}
+
+/// `--device`-style camera names: an index, `lavfi:GRAPH`, or a path.
+pub(crate) fn camera_device(text: &str) -> CameraDevice {
+    if let Ok(index) = text.parse::<u32>() {
+        CameraDevice::Index(index)
+    } else if let Some(graph) = text.strip_prefix("lavfi:") {
+        CameraDevice::Lavfi(graph.to_owned())
+    } else {
+        CameraDevice::Path(std::path::PathBuf::from(text))
+    }
+}
+
+/// Opens the sources the compositor does not draw itself, on `clock`: images, media files
+/// (decoded on the compositor's thread for its clock; a looping file plays on its own thread),
+/// cameras, screens and windows.
+pub(crate) fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String> {
+    let live = || Arc::new(Port::<VideoFrame>::latest());
+    let targets = |port: &Arc<Port<VideoFrame>>| vec![Arc::clone(port) as Arc<dyn VideoTarget>];
     match spec {
         SourceSpec::Image(path) => {
             let settings = ImageSettings {
@@ -128,21 +198,79 @@ fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSource, String
             let image = ImageFile::open_with(path, settings).map_err(|e| e.to_string())?;
             Ok(LayerSource::Video(VideoInput::new(Arc::new(image))))
         }
-        other => unsupported(other),
-    }
-}
-
-fn unsupported(spec: &SourceSpec) -> Result<LayerSource, String> {
-    match spec {
-        SourceSpec::File { path, .. } => Err(format!(
-            "{}: media files are not supported by `compose` yet",
-            path.display()
-        )),
-        SourceSpec::Camera(device) => Err(format!("camera {device}: capture is not supported yet")),
-        SourceSpec::Screen { display, .. } => {
-            Err(format!("screen {display}: capture is not supported yet"))
+        SourceSpec::File {
+            path,
+            looping: false,
+        } => {
+            let settings = LazyPlayerSettings {
+                clock: Arc::clone(clock),
+                ..LazyPlayerSettings::default()
+            };
+            let player = LazyPlayer::open(path, settings).map_err(|e| e.to_string())?;
+            Ok(LayerSource::Video(VideoInput::new(Arc::new(player))))
         }
-        SourceSpec::Window(title) => Err(format!("window {title:?}: capture is not supported yet")),
+        SourceSpec::File {
+            path,
+            looping: true,
+        } => {
+            let settings = PlayerSettings {
+                clock: Arc::clone(clock),
+                looping: true,
+                audio: false,
+                ..PlayerSettings::default()
+            };
+            let player = Player::open(path, settings).map_err(|e| e.to_string())?;
+            let port = live();
+            player
+                .add_video_target(Arc::clone(&port))
+                .map_err(|e| e.to_string())?;
+            player.start().map_err(|e| e.to_string())?;
+            Ok(held(port, player))
+        }
+        SourceSpec::Camera(device) => {
+            let port = live();
+            let capture = Camera::start(
+                CameraSettings {
+                    device: camera_device(device),
+                    clock: Arc::clone(clock),
+                    ..CameraSettings::default()
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
+        SourceSpec::Screen { display, region } => {
+            let port = live();
+            let capture = ScreenCapture::start(
+                ScreenSettings {
+                    display: Some(display.clone()),
+                    region: region.map(|[x, y, width, height]| Region {
+                        x,
+                        y,
+                        width,
+                        height,
+                    }),
+                    clock: Arc::clone(clock),
+                    ..ScreenSettings::default()
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
+        SourceSpec::Window(title) => {
+            let port = live();
+            let capture = WindowCapture::start(
+                WindowSettings {
+                    clock: Arc::clone(clock),
+                    ..WindowSettings::new(WindowSelector::Title(title.clone()))
+                },
+                targets(&port),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(held(port, capture))
+        }
         other => Err(format!("unsupported source {other:?}")),
     }
 }

@@ -1,18 +1,21 @@
 //! The `livekit` command.
 
 mod bench;
+mod bench_stream;
+mod capture_jobs;
 mod compose;
+mod config;
+mod demo;
+mod jobs;
+mod live;
+mod print_command;
+mod probe;
+mod record;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use livekit_core::{PipeEnd, Port, pipe};
-use livekit_sinks::PngWriter;
-use livekit_sources::{ImageFile, ImageSettings};
-
-/// The logo the demo shows when no image is given (256x256, with alpha).
-const LOGO_PNG: &[u8] = include_bytes!("../../../assets/logo.png");
+use clap::{Parser, Subcommand};
 
 /// Live video from the command line: compose sources, record and stream.
 #[derive(Debug, Parser)]
@@ -24,6 +27,10 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini to import).
+    /// Default: ./livekit.toml, then $XDG_CONFIG_HOME/livekit/livekit.toml, then built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,35 +38,72 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
-    Demo(DemoArgs),
+    Demo(demo::DemoArgs),
     /// Render a scene file (TOML) to PNG files.
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
     Preview(compose::PreviewArgs),
+    /// Stream one media file (or URL) to one or more sites at once.
+    StreamFile(jobs::StreamFileArgs),
+    /// Stream a folder of media files (or one file) as ONE continuous stream to one or more
+    /// sites at once.
+    StreamFiles(jobs::StreamFilesArgs),
+    /// Stream the screen (or an area of it) to one or more sites at once.
+    StreamScreen(capture_jobs::StreamScreenArgs),
+    /// Stream a camera to one or more sites at once.
+    StreamCamera(capture_jobs::StreamCameraArgs),
+    /// Record the screen (or an area of it) to a file until Ctrl-C or --timeout.
+    CaptureScreen(capture_jobs::CaptureScreenArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Show what a media file or URL holds (container, duration, streams, tags).
+    Probe(probe::ProbeArgs),
+    /// Write, show or locate the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-#[derive(Debug, Args)]
-struct DemoArgs {
-    /// Folder to write into.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
-    /// Image to show instead of the built-in logo (PNG, JPEG, GIF, WebP or BMP).
-    #[arg(long)]
-    image: Option<PathBuf>,
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Write a commented default configuration (to $XDG_CONFIG_HOME/livekit/livekit.toml unless
+    /// a path is given).
+    Init {
+        /// Where to write it.
+        path: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the configuration in effect (keys redacted) and where it came from.
+    Show,
 }
 
 fn main() -> ExitCode {
     quiet_graphics_stack();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
+    livekit_sinks::stream::route_ffmpeg_logs();
     let result = match cli.command {
-        Command::Demo(args) => demo(&args),
+        Command::Demo(args) => {
+            load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))
+        }
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => compose::run(&args),
         Command::Preview(args) => compose::preview(&args),
+        Command::Probe(args) => probe::run(&args),
+        Command::Config(command) => config_command(&command, cli.config.as_deref()),
+        Command::StreamFile(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| jobs::stream_file(&loaded.config, &args, cli.quiet)),
+        Command::StreamFiles(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| jobs::stream_files(&loaded.config, &args, cli.quiet)),
+        Command::StreamScreen(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::stream_screen(&loaded.config, &args, cli.quiet)),
+        Command::StreamCamera(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::stream_camera(&loaded.config, &args, cli.quiet)),
+        Command::CaptureScreen(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::capture_screen(&loaded.config, &args, cli.quiet)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,49 +169,53 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // wgpu's probe of the GL backend logs an error on machines without a GL driver (headless
+    // servers) even though Vulkan or the CPU backend then works: not something a user can act on.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},wgpu_hal::gles=off"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
 
-/// ImageFile -> Port (blocking) -> pipe thread -> PngWriter.
-/// An animated image plays once; `demo.png` then holds its last frame.
-fn demo(args: &DemoArgs) -> Result<(), Failure> {
-    let settings = ImageSettings {
-        looping: false,
-        ..ImageSettings::default()
-    };
-    let image = match &args.image {
-        Some(path) => ImageFile::open_with(path, settings).map_err(usage)?,
-        None => ImageFile::from_memory("built-in logo.png", LOGO_PNG, settings)?,
-    };
-    let (width, height, frames) = (image.width(), image.height(), image.frame_count());
-    let port = Port::blocking(2);
-    let path = args.out.join("demo.png");
-    let writer = PngWriter::new(&path);
-    let feed = pipe("demo-source", image, port.clone())?;
-    let sink = pipe("demo-sink", port, writer)?;
-    let fed = feed.join()?;
-    let report = sink.join()?;
-    if let PipeEnd::Target(error) = report.end {
-        return Err(anyhow::Error::new(error).context("demo").into());
+/// Loads the configuration (see [`config::load`]), logging its warnings. Errors are usage errors.
+fn load_config(explicit: Option<&std::path::Path>) -> Result<config::Loaded, Failure> {
+    let loaded = config::load(explicit).map_err(usage)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
     }
-    if report.frames == 0 || report.frames != fed.frames {
-        return Err(anyhow::anyhow!(
-            "demo: the source gave {} frames but {} were written",
-            fed.frames,
-            report.frames
-        )
-        .into());
+    Ok(loaded)
+}
+
+fn config_command(
+    command: &ConfigCommand,
+    explicit: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    match command {
+        ConfigCommand::Init { path, force } => {
+            let path = match path {
+                Some(path) => path.clone(),
+                None => config::user_config_path().ok_or_else(|| {
+                    usage(anyhow::anyhow!(
+                        "neither XDG_CONFIG_HOME nor HOME is set: give a path to `livekit config init`"
+                    ))
+                })?,
+            };
+            config::init(&path, *force).map_err(usage)?;
+            println!("wrote {}", path.display());
+        }
+        ConfigCommand::Show => {
+            let loaded = load_config(explicit)?;
+            match &loaded.path {
+                Some(path) => println!("# from {}", path.display()),
+                None => println!("# built-in defaults (no configuration file found)"),
+            }
+            print!("{}", config::show(&loaded.config));
+        }
     }
-    println!(
-        "wrote {} ({width}x{height} RGBA, alpha kept; the source had {frames} frame{}; graph: ImageFile -> Port -> PngWriter)",
-        path.display(),
-        if frames == 1 { "" } else { "s" }
-    );
     Ok(())
 }

@@ -28,65 +28,102 @@ fn version_and_help() {
     assert!(text(&out.stdout).contains("demo"), "{}", text(&out.stdout));
 }
 
-#[test]
-fn demo_writes_a_png_with_alpha() {
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let out = livekit(&["demo", "--out", out_dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let png = out_dir.join("demo.png");
-    assert!(text(&out.stdout).contains(&png.display().to_string()));
-    let image = image::open(&png).unwrap().into_rgba8();
-    assert_eq!(image.dimensions(), (256, 256));
-    assert_eq!(image.get_pixel(0, 0).0[3], 0, "transparent corner");
-    assert_eq!(
-        image.get_pixel(128, 10).0,
-        [255, 140, 0, 255],
-        "opaque ring"
-    );
-    assert_eq!(
-        image.get_pixel(128, 60).0,
-        [30, 90, 200, 128],
-        "half-transparent centre"
-    );
+/// `livekit demo` for `seconds`, without a preview window, on the CPU backend.
+fn demo(out_dir: &std::path::Path, seconds: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "demo",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--seconds",
+        seconds,
+        "--no-preview",
+        "--backend",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    livekit(&args)
+}
+
+fn close(a: [u8; 4], b: [u8; 4], tolerance: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tolerance)
 }
 
 #[test]
-fn demo_with_an_animated_image_plays_it_once() {
+fn demo_records_an_mp4_and_writes_one_composed_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let gif = dir.path().join("anim.gif");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=blue:s=32x32:r=20",
-            "-frames:v",
-            "4",
-        ])
-        .arg(&gif)
-        .status()
-        .unwrap();
-    assert!(status.success());
     let out_dir = dir.path().join("out");
-    let out = livekit(&[
-        "demo",
-        "--image",
-        gif.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = demo(&out_dir, "2", &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("4 frames"),
-        "{}",
-        text(&out.stdout)
+    let stdout = text(&out.stdout);
+    let (mp4, png) = (out_dir.join("demo.mp4"), out_dir.join("demo.png"));
+    assert!(stdout.contains(&mp4.display().to_string()), "{stdout}");
+    assert!(stdout.contains(&png.display().to_string()), "{stdout}");
+
+    let probe = livekit_testkit::probe::ffprobe(&mp4).unwrap();
+    let video = probe.video().unwrap();
+    assert_eq!(
+        (video.codec_name.as_str(), video.width, video.height),
+        ("h264", Some(1280), Some(720))
     );
-    let image = image::open(out_dir.join("demo.png")).unwrap().into_rgba8();
-    assert_eq!(image.dimensions(), (32, 32));
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    assert!(
+        (1.5..=3.5).contains(&probe.duration()),
+        "{} s",
+        probe.duration()
+    );
+    livekit_testkit::probe::decodes_cleanly(&mp4).unwrap();
+
+    // The frame: the bars where nothing covers them, the logo (with alpha) top right, the
+    // caption's dark box top left.
+    let image = image::open(&png).unwrap().into_rgba8();
+    assert_eq!(image.dimensions(), (1280, 720));
+    let bars = livekit_compositor::render_pattern(livekit_compositor::TestPattern::Bars, 1280, 720);
+    let expected = bars.rgba_at(700, 300).unwrap();
+    assert!(
+        close(image.get_pixel(700, 300).0, expected, 2),
+        "{:?} vs {expected:?}",
+        image.get_pixel(700, 300)
+    );
+    // The logo's opaque orange ring (at (128, 10) of 256x256, drawn at 240x240 from (1000, 40)).
+    assert!(
+        close(image.get_pixel(1120, 50).0, [255, 140, 0, 255], 24),
+        "{:?}",
+        image.get_pixel(1120, 50)
+    );
+    // Its transparent corner shows the bars.
+    let corner = bars.rgba_at(1001, 41).unwrap();
+    assert!(
+        close(image.get_pixel(1001, 41).0, corner, 2),
+        "{:?}",
+        image.get_pixel(1001, 41)
+    );
+    let caption = image.get_pixel(82, 44).0;
+    assert!(caption[0] < 120 && caption[1] < 120, "{caption:?}");
+}
+
+#[test]
+fn demo_streams_the_same_encode_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = livekit_testkit::NginxRtmp::start();
+    let url = server.url("DEMOKEY");
+    let out = demo(&dir.path().join("out"), "2", &["--stream", &url, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!format!("{}{}", text(&out.stdout), text(&out.stderr)).contains("DEMOKEY"));
+    let recordings = server.recordings("DEMOKEY");
+    assert_eq!(recordings.len(), 1);
+    let probe = livekit_testkit::probe::ffprobe(&recordings[0]).unwrap();
+    assert_eq!(probe.video().unwrap().width, Some(1280));
+    assert!(probe.audio().is_some());
+}
+
+#[test]
+fn demo_with_a_missing_image_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = demo(&dir.path().join("out"), "1", &["--image", "nope.png"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("nope.png"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 #[test]
@@ -134,17 +171,17 @@ fn bad_input_is_one_line_naming_it_with_exit_code_2() {
 }
 
 #[test]
-fn an_unwritable_output_is_a_runtime_error() {
+fn an_output_folder_that_cannot_be_made_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("blocker");
     std::fs::write(&blocker, b"").unwrap();
-    let out = livekit(&["demo", "--out", blocker.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = demo(&blocker, "1", &[]);
+    assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with(&format!(
-            "livekit: error: demo: PNG file {}: cannot write",
-            blocker.join("demo.png").display()
+            "livekit: error: {}: cannot create the folder",
+            blocker.display()
         )),
         "{stderr}"
     );

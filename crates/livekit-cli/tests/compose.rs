@@ -84,7 +84,7 @@ fn compose_errors_name_the_file_line_and_field() {
         text(&out.stderr).trim(),
         "livekit: error: /no/such.toml: cannot read the scene file: No such file or directory (os error 2)"
     );
-    // A source the command cannot open yet is refused, naming it.
+    // A source that cannot be opened is refused, naming it and the layer.
     std::fs::write(
         &scene,
         "[canvas]\nwidth = 64\nheight = 36\n\n[[layer]]\nsource = { camera = \"/dev/video9\" }\n",
@@ -95,7 +95,7 @@ fn compose_errors_name_the_file_line_and_field() {
     assert_eq!(
         text(&out.stderr).trim(),
         format!(
-            "livekit: error: {}:5: layer 1: camera /dev/video9: capture is not supported yet",
+            "livekit: error: {}:5: layer 1: capture device /dev/video9: not found",
             scene.display()
         )
     );
@@ -140,4 +140,60 @@ fn bench_compositor_runs_the_reference_scene() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn compose_plays_a_media_file_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    // One second of red, then one second of green.
+    let clip = dir.path().join("clip.mp4");
+    livekit_testkit::media::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x36:r=10:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=lime:s=64x36:r=10:d=1",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        clip.to_str().unwrap(),
+    ]);
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "[canvas]\nwidth = 64\nheight = 36\nfps = 10\n\n[[layer]]\nsource = {{ file = \"{}\" }}\n",
+            clip.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = livekit(&[
+        "compose",
+        scene.to_str().unwrap(),
+        "--frames",
+        "15",
+        "--backend",
+        "cpu",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Frame 2 (0.2 s) is red, frame 14 (1.4 s) green: the file follows the canvas's clock.
+    let red = image::open(out_dir.join("compose-000002.png"))
+        .unwrap()
+        .into_rgba8();
+    let [r, g, _, _] = red.get_pixel(32, 18).0;
+    assert!(r > 200 && g < 60, "{:?}", red.get_pixel(32, 18));
+    let green = image::open(out_dir.join("compose-000014.png"))
+        .unwrap()
+        .into_rgba8();
+    let [r, g, _, _] = green.get_pixel(32, 18).0;
+    assert!(r < 60 && g > 200, "{:?}", green.get_pixel(32, 18));
 }

@@ -46,6 +46,7 @@ mod pipe;
 mod pool;
 mod port;
 pub mod resample;
+pub mod secret;
 pub mod thread;
 
 pub use audio::{AudioFrame, AudioFrameError};
@@ -63,3 +64,4 @@ pub use port::{
     AudioPort, AudioSource, AudioTarget, FrameSource, FrameTarget, Policy, Port, PortStats, Pull,
     PushError, VideoPort, VideoSource, VideoTarget, WhenFull,
 };
+pub use secret::{REDACTED, redact_url, scrub};

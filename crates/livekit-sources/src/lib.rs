@@ -1,14 +1,26 @@
 //! # livekit-sources
 //!
-//! Where frames come from. Today: [`ImageFile`] (still and animated images). Media files and
-//! URLs, playlists, cameras, screen and window capture and microphones follow.
+//! Where frames come from. Today: [`ImageFile`] (still and animated images), media files and
+//! URLs ([`probe`], [`Player`], [`LazyPlayer`], [`Playlist`]), and the compressed packets of a
+//! file for pass-through ([`PacketFile`]). Cameras, screen and window capture and microphones follow.
 //!
 //! Sources depend on `livekit-core` only.
 
 pub mod capture;
 mod image_file;
+mod media;
+mod packets;
 
 pub use image_file::{
     DEFAULT_FRAME_DELAY, DEFAULT_MAX_ANIMATION_BYTES, DEFAULT_MAX_SIDE, ImageFile, ImageSettings,
     MIN_FRAME_DELAY, OpenImageError,
+};
+pub use media::{
+    AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, DEFAULT_AUDIO_LEAD,
+    DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
+    NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Player, PlayerEvent, PlayerSettings,
+    PlayerStats, Playlist, PlaylistSettings, ProbeError, VideoInfo, expand_glob, probe, redact_url,
+};
+pub use packets::{
+    OpenPacketsError, PacketFile, PacketFileSettings, PacketReader, ReadPacketsError,
 };

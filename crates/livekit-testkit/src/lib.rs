@@ -7,6 +7,9 @@
 //! - [`media`]: test media made at test time with the ffmpeg CLI (independent of our own code).
 //! - [`probe`]: what ffprobe reads back from a file or URL.
 //! - [`net`]: free ports and waiting for a listener.
+//! - [`SrtListener`]: a real SRT listener (srt-live-transmit) writing what it receives to a file.
+//! - [`TlsFront`] and [`TestCerts`]: TLS (nginx `stream` + `ssl`) in front of a TCP server,
+//!   with a CA and server certificate made by the openssl CLI.
 //! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
@@ -17,6 +20,10 @@ mod nginx;
 pub mod probe;
 mod process;
 pub mod pulse;
+mod srt;
+mod tls;
 
 pub use nginx::NginxRtmp;
 pub use process::ChildGuard;
+pub use srt::SrtListener;
+pub use tls::{TestCerts, TlsFront};

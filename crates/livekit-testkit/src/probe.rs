@@ -113,19 +113,34 @@ pub fn ffprobe_count(path: &Path) -> Result<Probe, String> {
     run(&path.to_string_lossy(), &["-count_frames"])
 }
 
-/// Decodes the whole file with the ffmpeg CLI; `Err` with ffmpeg's messages when anything in it
-/// fails to decode. A playable-file check.
+/// Decodes every frame of every stream with ffprobe (`-count_frames`); `Err` with its messages
+/// when anything fails to demux or decode, or when nothing decodes. A playable-file check.
+/// (Decoding with `ffmpeg ... -f null -` is not used: its null muxer also complains about
+/// variable-frame-rate timestamps that are valid, as live capture produces.)
 pub fn decodes_cleanly(path: &Path) -> Result<(), String> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+        .map_err(|e| format!("cannot run ffprobe: {e}"))?;
     let errors = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    if out.status.success() && errors.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{}: {errors}", path.display()))
+    if !out.status.success() || !errors.is_empty() {
+        return Err(format!("{}: {errors}", path.display()));
     }
+    let probe: Probe = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{}: bad ffprobe JSON: {e}", path.display()))?;
+    let frames: f64 = probe.streams.iter().filter_map(|s| s.nb_read_frames).sum();
+    if frames < 1.0 {
+        return Err(format!("{}: no frame decodes", path.display()));
+    }
+    Ok(())
 }

@@ -1,0 +1,285 @@
+//! `livekit bench stream`: one file streamed in real time to 1, 3 and 5 destinations on a local
+//! nginx-rtmp, by us and by the reference tools, each measured the same way (`/usr/bin/time`:
+//! CPU seconds of the process and its children, peak resident memory of the largest process).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::media::ffmpeg;
+use livekit_testkit::probe::ffprobe;
+
+use crate::Failure;
+
+/// `livekit bench stream` options.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// The file to stream [default: a 720p30 H.264/AAC test file made with the ffmpeg CLI].
+    file: Option<PathBuf>,
+    /// Length of the generated test file, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..=600))]
+    seconds: u32,
+    /// Destination counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,3,5")]
+    destinations: Vec<u32>,
+    /// Do not run PyLivestream (its first run installs PyLivestream 2.1.1 from PyPI into a venv).
+    #[arg(long)]
+    no_pylivestream: bool,
+    /// Do not run the FFmpeg tee command.
+    #[arg(long)]
+    no_ffmpeg: bool,
+    /// Folder of the reference tools' scripts [default: ../shared/peers beside the repository,
+    /// or $LIVEKIT_PEERS_DIR].
+    #[arg(long)]
+    peers: Option<PathBuf>,
+}
+
+/// What `/usr/bin/time` saw of one run.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    cpu_s: f64,
+    rss_mb: f64,
+}
+
+/// Runs `program args` under `/usr/bin/time`; fails with the program's stderr if it fails.
+fn measured(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
+    let dir = tempfile::tempdir()?;
+    let report = dir.path().join("time.txt");
+    let output = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%U %S %M")
+        .arg("-o")
+        .arg(&report)
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!("{label}: cannot run /usr/bin/time (install the `time` package)")
+        })?;
+    if !output.status.success() {
+        bail!(
+            "{label} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let text = std::fs::read_to_string(&report)?;
+    let fields: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [user, system, rss_kb] = fields[..] else {
+        bail!("{label}: cannot read /usr/bin/time's report {text:?}");
+    };
+    Ok(Usage {
+        cpu_s: user + system,
+        rss_mb: rss_kb / 1024.0,
+    })
+}
+
+/// Checks that every destination of a run received the whole file (within a second).
+fn check_received(
+    server: &NginxRtmp,
+    keys: &[String],
+    expected_s: f64,
+    label: &str,
+) -> anyhow::Result<f64> {
+    let mut shortest = f64::MAX;
+    for key in keys {
+        let recordings = server.recordings(key);
+        let [recording] = &recordings[..] else {
+            bail!(
+                "{label}: destination {key} has {} recordings instead of one",
+                recordings.len()
+            );
+        };
+        let probe = ffprobe(recording).map_err(|e| anyhow!("{label}: {e}"))?;
+        let got = probe.duration();
+        if probe.video().is_none() || probe.audio().is_none() || got < expected_s - 1.0 {
+            bail!(
+                "{label}: destination {key} received {got:.1} s (video {}, audio {}) of {expected_s:.1} s",
+                probe.video().is_some(),
+                probe.audio().is_some()
+            );
+        }
+        shortest = shortest.min(got);
+    }
+    Ok(shortest)
+}
+
+fn peers_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = match given {
+        Some(dir) => dir.to_path_buf(),
+        None => match std::env::var_os("LIVEKIT_PEERS_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers"),
+        },
+    };
+    if !dir.join("ffmpeg-tee.sh").is_file() {
+        bail!(
+            "bench stream needs the reference scripts: {} has no ffmpeg-tee.sh (give --peers DIR)",
+            dir.display()
+        );
+    }
+    Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+/// Stream keys and URLs of `count` destinations for one tool's run.
+fn targets(server: &NginxRtmp, tool: &str, count: u32) -> (Vec<String>, Vec<String>) {
+    let keys: Vec<String> = (0..count).map(|i| format!("{tool}{count}x{i}")).collect();
+    let urls = keys.iter().map(|k| server.url(k)).collect();
+    (keys, urls)
+}
+
+fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 {
+        format!("{:.2}x", ours / theirs)
+    } else {
+        "n/a".into()
+    }
+}
+
+pub fn run(args: &StreamArgs) -> Result<(), Failure> {
+    if args.destinations.is_empty() || args.destinations.iter().any(|&n| n == 0 || n > 16) {
+        return Err(crate::usage(anyhow!(
+            "--destinations: each count must be 1 to 16"
+        )));
+    }
+    let peers = if args.no_ffmpeg && args.no_pylivestream {
+        None
+    } else {
+        Some(peers_dir(args.peers.as_deref()).map_err(crate::usage)?)
+    };
+    let work = tempfile::tempdir()?;
+    // PyLivestream streams every *.mp4 of a folder: give it a folder with just this file.
+    let media_dir = work.path().join("media");
+    std::fs::create_dir_all(&media_dir)?;
+    let file = media_dir.join("bench.mp4");
+    match &args.file {
+        Some(given) => {
+            let given = given
+                .canonicalize()
+                .map_err(|e| crate::usage(anyhow!("{}: {e}", given.display())))?;
+            std::os::unix::fs::symlink(&given, &file)?;
+        }
+        None => {
+            println!("making a {} s 720p30 H.264/AAC test file", args.seconds);
+            let seconds = args.seconds.to_string();
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+                &seconds,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                "3000k",
+                "-g",
+                "60",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-ac",
+                "2",
+                file.to_str().context("temporary path is not UTF-8")?,
+            ]);
+        }
+    }
+    let info = ffprobe(&file).map_err(|e| crate::usage(anyhow!(e)))?;
+    let duration = info.duration();
+    let video = info
+        .video()
+        .ok_or_else(|| crate::usage(anyhow!("{}: no video stream", file.display())))?;
+    println!(
+        "file: {} ({duration:.1} s, {}x{}, {}, audio {})",
+        args.file.as_deref().unwrap_or(&file).display(),
+        video.width.unwrap_or(0),
+        video.height.unwrap_or(0),
+        video.avg_frame_rate,
+        info.audio()
+            .map(|a| a.codec_name.as_str())
+            .unwrap_or("none"),
+    );
+    let me = std::env::current_exe().context("cannot find the livekit executable")?;
+    let file_arg = file.to_string_lossy().into_owned();
+    let mut ours_by_count = Vec::new();
+    let mut server = NginxRtmp::start();
+    for &count in &args.destinations {
+        let (keys, urls) = targets(&server, "livekit", count);
+        let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
+        argv.extend(urls);
+        argv.push("--yes".into());
+        let ours = measured("livekit stream-file", &me, &argv)?;
+        // Let nginx close the recordings.
+        server.restart();
+        check_received(&server, &keys, duration, "livekit")?;
+        let mut line = format!(
+            "destinations={count} livekit: cpu={:.2}s rss={:.0}MB",
+            ours.cpu_s, ours.rss_mb
+        );
+        if let (Some(peers), false) = (&peers, args.no_ffmpeg) {
+            let (keys, urls) = targets(&server, "ffmpeg", count);
+            let mut argv = vec![
+                peers.join("ffmpeg-tee.sh").to_string_lossy().into_owned(),
+                file_arg.clone(),
+            ];
+            argv.extend(urls);
+            let theirs = measured("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?;
+            server.restart();
+            check_received(&server, &keys, duration, "ffmpeg-tee")?;
+            line += &format!(
+                " | ffmpeg-tee: cpu={:.2}s rss={:.0}MB | cpu ratio={} rss ratio={}",
+                theirs.cpu_s,
+                theirs.rss_mb,
+                ratio(ours.cpu_s, theirs.cpu_s),
+                ratio(ours.rss_mb, theirs.rss_mb)
+            );
+        }
+        if let (Some(peers), false) = (&peers, args.no_pylivestream) {
+            let (keys, urls) = targets(&server, "pyls", count);
+            let mut argv = vec![
+                peers.join("pylivestream.sh").to_string_lossy().into_owned(),
+                media_dir.to_string_lossy().into_owned(),
+            ];
+            argv.extend(urls);
+            let theirs = measured("pylivestream.sh", Path::new("/bin/sh"), &argv)?;
+            server.restart();
+            check_received(&server, &keys, duration, "pylivestream")?;
+            line += &format!(
+                " | pylivestream: cpu={:.2}s rss={:.0}MB | cpu ratio={}",
+                theirs.cpu_s,
+                theirs.rss_mb,
+                ratio(ours.cpu_s, theirs.cpu_s)
+            );
+        }
+        println!("{line}");
+        ours_by_count.push((count, ours));
+    }
+    if let (Some((1, one)), Some((many, last))) = (ours_by_count.first(), ours_by_count.last())
+        && *many > 1
+    {
+        println!(
+            "livekit cpu {many} destinations / 1 destination = {}",
+            ratio(last.cpu_s, one.cpu_s)
+        );
+    }
+    server.stop();
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Live capture jobs: `stream-screen`, `stream-camera`, `capture-screen` (PyLivestream's
+//! ScreenCapture2disk). A capture -> one encode (with a silent audio track, which most sites
+//! require) -> a [`Streamer`](livekit_sinks::Streamer) to every SITE, or a recording.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use clap::Args;
+use livekit_core::{
+    AudioSource, Clock, Mixer, MixerSettings, Port, SystemClock, VideoFrame, VideoSource,
+    VideoTarget,
+};
+use livekit_sinks::stream::DestinationState;
+use livekit_sinks::{Destination, Encoder, Recorder, RecorderSettings};
+use livekit_sources::capture::{Camera, ScreenCapture};
+use livekit_sources::capture::{
+    CameraDevice, CameraSettings, CaptureEvent, OutputFormat, Region, ScreenSettings,
+    StartCaptureError, VideoCapture,
+};
+
+use crate::config::Config;
+use crate::jobs::{LiveArgs, destinations, encoder_settings, start_streamer};
+use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::{Failure, usage};
+
+/// Screen area and rate options.
+#[derive(Debug, Clone, Args)]
+pub struct ScreenArgs {
+    /// Top-left corner of the captured area [default: the configuration's, or 0,0].
+    #[arg(long, value_name = "X,Y", value_parser = parse_origin)]
+    pub origin: Option<(u32, u32)>,
+    /// Size of the captured area [default: the configuration's, or the whole screen].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames a second [default: the configuration's, or 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// The X11 display [default: the configuration's screen, or $DISPLAY].
+    #[arg(long)]
+    pub display: Option<String>,
+    /// Do not draw the mouse pointer.
+    #[arg(long)]
+    pub no_cursor: bool,
+}
+
+fn parse_origin(text: &str) -> Result<(u32, u32), String> {
+    let (x, y) = text
+        .split_once(',')
+        .ok_or_else(|| format!("{text:?}: expected X,Y (for example 0,0)"))?;
+    Ok((
+        x.trim().parse().map_err(|_| format!("{text:?}: bad X"))?,
+        y.trim().parse().map_err(|_| format!("{text:?}: bad Y"))?,
+    ))
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?}: expected WxH (for example 1280x720)"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: bad width"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: bad height"))?;
+    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
+        return Err(format!("{text}: must be 16x16 to 7680x4320"));
+    }
+    Ok((w, h))
+}
+
+/// `livekit stream-screen SITE...`
+#[derive(Debug, Args)]
+pub struct StreamScreenArgs {
+    /// Where to (see `stream-file`).
+    #[arg(required = true)]
+    pub sites: Vec<String>,
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `livekit capture-screen OUTFILE`
+#[derive(Debug, Args)]
+pub struct CaptureScreenArgs {
+    /// The file to record (.mp4, .mkv, .mov or .flv).
+    pub outfile: PathBuf,
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+    /// Keep the file playable even if the process is killed (fragmented MP4/MOV).
+    #[arg(long)]
+    pub crash_safe: bool,
+    /// Stop after this many seconds (without it: at Ctrl-C).
+    #[arg(long, value_name = "SECONDS", value_parser = crate::jobs::parse_seconds)]
+    pub timeout: Option<Duration>,
+}
+
+/// `livekit stream-camera SITE...`
+#[derive(Debug, Args)]
+pub struct StreamCameraArgs {
+    /// Where to (see `stream-file`).
+    #[arg(required = true)]
+    pub sites: Vec<String>,
+    /// The camera: an index (0), a path (/dev/video2), or `lavfi:GRAPH` for a virtual one
+    /// [default: the configuration's camera, or 0].
+    #[arg(long, value_name = "DEV")]
+    pub device: Option<String>,
+    /// Requested size [default: the configuration's, or the camera's current one].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Requested frames a second [default: the configuration's, or the camera's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Where a capture goes.
+enum Output {
+    Stream {
+        destinations: Vec<Destination>,
+        live: LiveArgs,
+    },
+    Record {
+        path: PathBuf,
+        crash_safe: bool,
+        timeout: Option<Duration>,
+    },
+}
+
+/// Waits for the capture's first `Started` event: its frame size.
+fn wait_started(capture: &VideoCapture) -> Result<(u32, u32), Failure> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        match capture.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(CaptureEvent::Started { width, height, .. }) => return Ok((width, height)),
+            Ok(CaptureEvent::Error { device, message })
+            | Ok(CaptureEvent::Ended {
+                device,
+                reason: message,
+            }) => {
+                return Err(anyhow!("{device}: {message}").into());
+            }
+            _ => {}
+        }
+    }
+    Err(anyhow!("{}: no frames within 15 s", capture.device()).into())
+}
+
+/// Runs a capture into `output` until Ctrl-C, `--timeout` or the capture's end.
+fn run_capture(
+    config: &Config,
+    what: &str,
+    fps: u32,
+    output: Output,
+    quiet: bool,
+    start: impl FnOnce(
+        Arc<dyn Clock>,
+        Vec<Arc<dyn VideoTarget>>,
+    ) -> Result<VideoCapture, StartCaptureError>,
+) -> Result<(), Failure> {
+    if let Output::Stream { destinations, live } = &output {
+        let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+        confirm_go_live(live.yes, what, &shown).map_err(usage)?;
+    }
+    let stop = StopSignal::install()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    // Live video: the capture never waits; frames the encoder cannot take are dropped and
+    // counted.
+    let video: Arc<Port<VideoFrame>> = Arc::new(Port::drop_oldest(8));
+    let capture = start(
+        Arc::clone(&clock),
+        vec![Arc::clone(&video) as Arc<dyn VideoTarget>],
+    )
+    .map_err(usage)?;
+    let size = wait_started(&capture)?;
+    // A silent track: sites expect audio, and a microphone can be mixed in later.
+    let mixer = Mixer::start(MixerSettings {
+        sample_rate: config.defaults.audio_rate,
+        clock,
+        ..MixerSettings::default()
+    })?;
+    let audio = Arc::new(mixer.output()) as Arc<dyn AudioSource>;
+    let no_destinations: Vec<Destination> = Vec::new();
+    let sites = match &output {
+        Output::Stream { destinations, .. } => destinations,
+        Output::Record { .. } => &no_destinations,
+    };
+    let settings = encoder_settings(config, sites, size, (fps, 1))?;
+    let status = StatusLine::new(quiet, None);
+    let result = match output {
+        Output::Stream { destinations, live } => {
+            let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
+            let streamer =
+                start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+            let ended = run_until(&stop, live.timeout, || {
+                log_events(&capture);
+                let stats = streamer.stats();
+                let s = encoder.stats();
+                status.update(
+                    None,
+                    format!(
+                        "{} frames captured, {} encoded | {}",
+                        capture.stats().frames,
+                        s.video_frames,
+                        crate::jobs::describe(&stats)
+                    ),
+                );
+                capture.is_finished()
+                    || streamer.is_finished()
+                    || stats.iter().all(|d| d.state == DestinationState::Failed)
+            });
+            status.finish();
+            let _ = capture.stop();
+            if let Err(error) = encoder.wait() {
+                tracing::error!("{error}");
+            }
+            let report = streamer.wait();
+            crate::jobs::summarize(&report, ended, status.elapsed())
+        }
+        Output::Record {
+            path,
+            crash_safe,
+            timeout,
+        } => {
+            let recorder = Recorder::start(
+                RecorderSettings {
+                    crash_safe,
+                    ..RecorderSettings::new(&path)
+                },
+                settings,
+                video as Arc<dyn VideoSource>,
+                Some(audio),
+            )
+            .map_err(usage)?;
+            let ended = run_until(&stop, timeout, || {
+                log_events(&capture);
+                status.update(
+                    None,
+                    format!(
+                        "recording {}: {} frames",
+                        path.display(),
+                        capture.stats().frames
+                    ),
+                );
+                capture.is_finished() || recorder.is_finished()
+            });
+            status.finish();
+            let _ = capture.stop();
+            let summary = recorder.wait()?;
+            let how = match ended {
+                Ended::Finished => "capture ended",
+                Ended::Interrupted => "stopped by Ctrl-C",
+                Ended::TimedOut => "stopped at --timeout",
+            };
+            println!(
+                "wrote {} ({how}; {:.1} s, {} {}, {:.1} MB)",
+                path.display(),
+                summary.duration.as_secs_f64(),
+                summary.container,
+                if crash_safe {
+                    "crash-safe"
+                } else {
+                    "finalized"
+                },
+                summary.file_bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+    };
+    let _ = mixer.stop();
+    result
+}
+
+fn log_events(capture: &VideoCapture) {
+    while let Ok(event) = capture.events().try_recv() {
+        match event {
+            CaptureEvent::Error { device, message } => tracing::warn!("{device}: {message}"),
+            CaptureEvent::Reopening { device, attempt } => {
+                tracing::info!("{device}: reopening (attempt {attempt})")
+            }
+            other => tracing::debug!("{other:?}"),
+        }
+    }
+}
+
+fn screen_settings(config: &Config, args: &ScreenArgs) -> (ScreenSettings, u32) {
+    let platform = config.capture.current();
+    let fps = args
+        .fps
+        .or(platform.screen_fps)
+        .unwrap_or(config.defaults.fps);
+    let origin = args.origin.or(platform
+        .screen_origin
+        .map(|[x, y]| (x.max(0) as u32, y.max(0) as u32)));
+    let size = args.size.or(platform.screen_size.map(|[w, h]| (w, h)));
+    let region = size.map(|(width, height)| {
+        let (x, y) = origin.unwrap_or((0, 0));
+        Region {
+            x,
+            y,
+            width,
+            height,
+        }
+    });
+    let settings = ScreenSettings {
+        display: args.display.clone().or(platform.screen.clone()),
+        region,
+        frame_rate: fps,
+        show_cursor: !args.no_cursor,
+        output: OutputFormat::I420,
+        ..ScreenSettings::default()
+    };
+    (settings, fps)
+}
+
+/// `livekit stream-screen`.
+pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> Result<(), Failure> {
+    let destinations = destinations(config, &args.sites)?;
+    let (settings, fps) = screen_settings(config, &args.screen);
+    let display = settings.display.clone().unwrap_or_else(|| ":0".into());
+    if args.live.print_command {
+        let mut input = vec![
+            "-f".to_owned(),
+            "x11grab".into(),
+            "-framerate".into(),
+            fps.to_string(),
+        ];
+        let (w, h) = settings
+            .region
+            .map(|r| (r.width, r.height))
+            .unwrap_or((config.defaults.width, config.defaults.height));
+        let (x, y) = settings.region.map(|r| (r.x, r.y)).unwrap_or((0, 0));
+        input.extend([
+            "-video_size".into(),
+            format!("{w}x{h}"),
+            "-i".into(),
+            format!("{display}+{x},{y}"),
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            "anullsrc".into(),
+        ]);
+        let enc = encoder_settings(config, &destinations, (w, h), (fps, 1))?;
+        println!(
+            "{}",
+            crate::print_command::for_device(&input, &enc, &destinations)
+        );
+        return Ok(());
+    }
+    run_capture(
+        config,
+        &format!("the screen {display}"),
+        fps,
+        Output::Stream {
+            destinations,
+            live: args.live.clone(),
+        },
+        quiet,
+        |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
+    )
+}
+
+/// `livekit capture-screen`.
+pub fn capture_screen(
+    config: &Config,
+    args: &CaptureScreenArgs,
+    quiet: bool,
+) -> Result<(), Failure> {
+    RecorderSettings::new(&args.outfile)
+        .resolve_container()
+        .map_err(usage)?;
+    let (settings, fps) = screen_settings(config, &args.screen);
+    run_capture(
+        config,
+        "the screen",
+        fps,
+        Output::Record {
+            path: args.outfile.clone(),
+            crash_safe: args.crash_safe,
+            timeout: args.timeout,
+        },
+        quiet,
+        |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
+    )
+}
+
+/// `livekit stream-camera`.
+pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> Result<(), Failure> {
+    let destinations = destinations(config, &args.sites)?;
+    let platform = config.capture.current();
+    let device = args
+        .device
+        .clone()
+        .or(platform.camera.clone())
+        .unwrap_or_else(|| "0".into());
+    let fps = args.fps.or(platform.camera_fps);
+    let size = args.size.or(platform.camera_size.map(|[w, h]| (w, h)));
+    if args.live.print_command {
+        let mut input = vec!["-f".to_owned(), "v4l2".into()];
+        if let Some(fps) = fps {
+            input.extend(["-framerate".into(), fps.to_string()]);
+        }
+        if let Some((w, h)) = size {
+            input.extend(["-video_size".into(), format!("{w}x{h}")]);
+        }
+        let path = match crate::compose::camera_device(&device) {
+            CameraDevice::Index(n) => format!("/dev/video{n}"),
+            _ => device.clone(),
+        };
+        input.extend([
+            "-i".into(),
+            path,
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            "anullsrc".into(),
+        ]);
+        let (w, h) = size.unwrap_or((config.defaults.width, config.defaults.height));
+        let enc = encoder_settings(
+            config,
+            &destinations,
+            (w, h),
+            (fps.unwrap_or(config.defaults.fps), 1),
+        )?;
+        println!(
+            "{}",
+            crate::print_command::for_device(&input, &enc, &destinations)
+        );
+        return Ok(());
+    }
+    let settings = CameraSettings {
+        device: crate::compose::camera_device(&device),
+        size,
+        frame_rate: fps,
+        ..CameraSettings::default()
+    };
+    run_capture(
+        config,
+        &format!("camera {device}"),
+        fps.unwrap_or(config.defaults.fps),
+        Output::Stream {
+            destinations,
+            live: args.live.clone(),
+        },
+        quiet,
+        |clock, targets| Camera::start(CameraSettings { clock, ..settings }, targets),
+    )
+}

@@ -1,0 +1,530 @@
+//! PyLivestream's jobs: `stream-file`, `stream-files` (and the shared streaming plumbing the
+//! capture jobs use): sources -> one encode -> a [`Streamer`] to every SITE.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use livekit_core::{AudioFrame, AudioSource, Packet, Port, StreamInfo, VideoFrame, VideoSource};
+use livekit_sinks::stream::{
+    DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, SiteConfig, StreamReport,
+    copy_compatible,
+};
+use livekit_sinks::{
+    Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
+};
+use livekit_sources::{
+    Cover, PacketFile, PacketFileSettings, PlayerEvent, PlayerSettings, Playlist, PlaylistSettings,
+    expand_glob, probe,
+};
+
+use crate::config::{Config, expand_home};
+use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::{Failure, usage};
+
+/// Flags every streaming job takes.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Go live without asking first (needed when there is no terminal to ask on).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Stop after this many seconds. Without it a file job ends when its files end, and a live
+    /// job runs until Ctrl-C.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// Print an equivalent ffmpeg command line (keys redacted) and exit.
+    #[arg(long)]
+    pub print_command: bool,
+}
+
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 1e7) {
+        return Err(format!("{text}: must be above 0"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A positive number of seconds, as a float (`--seconds 2.5`).
+pub fn parse_seconds_f64(text: &str) -> Result<f64, String> {
+    parse_seconds(text).map(|d| d.as_secs_f64())
+}
+
+/// `livekit stream-file FILE SITE...`
+#[derive(Debug, Args)]
+pub struct StreamFileArgs {
+    /// The media file (or URL) to stream.
+    pub file: String,
+    /// Where to: site names from the configuration or built in (youtube, facebook, twitch,
+    /// restream, localhost), or full rtmp://, rtmps:// or srt:// URLs.
+    #[arg(required = true)]
+    pub sites: Vec<String>,
+    /// Play the file again and again (one continuous stream).
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// Send the file's own H.264/AAC packets without re-encoding (refused, with the reason,
+    /// when its codecs or keyframe spacing do not suit the destinations).
+    #[arg(long)]
+    pub copy: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `livekit stream-files PATH SITE...`
+#[derive(Debug, Args)]
+pub struct StreamFilesArgs {
+    /// A folder (its files matching --glob, sorted), or one file.
+    pub path: PathBuf,
+    /// Where to (see `stream-file`).
+    #[arg(required = true)]
+    pub sites: Vec<String>,
+    /// Which files of the folder: a glob pattern.
+    #[arg(long, default_value = "*")]
+    pub glob: String,
+    /// Start over at the end, for ever (one continuous stream).
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// Random order (a new one each pass).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Picture shown while files without video (songs) play [default: black].
+    #[arg(long, value_name = "IMG")]
+    pub image: Option<PathBuf>,
+    /// Do not caption songs with "Title - Artist" from their tags.
+    #[arg(long)]
+    pub no_meta: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// The sites of the configuration in the streamer's terms.
+fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
+    config
+        .sites
+        .iter()
+        .map(|(name, site)| {
+            let config = SiteConfig {
+                url: site.url.clone(),
+                key_file: site.key_file.as_deref().map(expand_home),
+                key_env: site.key_env.clone(),
+                key: site.key.clone(),
+                video_kbps: site.video_kbps,
+                audio_kbps: site.audio_kbps,
+                keyframe_sec: site.keyframe_sec,
+            };
+            (name.clone(), config)
+        })
+        .collect()
+}
+
+/// Resolves every SITE (usage errors name the site).
+pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination>, Failure> {
+    let known = site_configs(config);
+    sites
+        .iter()
+        .map(|site| Destination::resolve(site, &known).map_err(usage))
+        .collect()
+}
+
+/// Encoder settings from the configuration, the first site's wishes and the picture.
+pub fn encoder_settings(
+    config: &Config,
+    destinations: &[Destination],
+    (width, height): (u32, u32),
+    fps: (u32, u32),
+) -> Result<EncoderSettings, Failure> {
+    let d = &config.defaults;
+    let mut settings = EncoderSettings::default();
+    settings.video.width = width;
+    settings.video.height = height;
+    settings.video.fps = fps;
+    settings.video.preset = d.preset.clone();
+    settings.video.encoder = match d.encoder.as_str() {
+        "auto" => H264Encoder::Auto,
+        other => other.parse().map_err(usage)?,
+    };
+    let first = destinations.first();
+    settings.video.kbps = first.and_then(|s| s.video_kbps).or(d.video_kbps);
+    let keyframe = first.and_then(|s| s.keyframe_sec).unwrap_or(d.keyframe_sec);
+    settings.video.keyframe_interval = Duration::from_secs_f64(keyframe);
+    settings.audio.kbps = first.and_then(|s| s.audio_kbps).unwrap_or(d.audio_kbps);
+    settings.audio.sample_rate = d.audio_rate;
+    if destinations.iter().skip(1).any(|s| {
+        s.video_kbps != first.and_then(|f| f.video_kbps)
+            || s.keyframe_sec != first.and_then(|f| f.keyframe_sec)
+    }) {
+        tracing::warn!(
+            "the sites ask for different bit rates or keyframe spacings; one encode serves all, with {}'s",
+            first.map(|f| f.redacted_url()).unwrap_or_default()
+        );
+    }
+    Ok(settings)
+}
+
+/// A frame rate as a ratio close to `fps` (29.97 -> 30000/1001).
+pub fn fps_ratio(fps: f64) -> (u32, u32) {
+    if !(fps.is_finite() && fps > 0.0) {
+        return (30, 1);
+    }
+    let fps = fps.clamp(1.0, 240.0);
+    if (fps - fps.round()).abs() < 0.01 {
+        return (fps.round() as u32, 1);
+    }
+    let ntsc = fps * 1001.0 / 1000.0;
+    if (ntsc - ntsc.round()).abs() < 0.01 {
+        return (ntsc.round() as u32 * 1000, 1001);
+    }
+    ((fps * 1000.0).round() as u32, 1000)
+}
+
+/// One status line's text: elapsed, encoder figures, each destination.
+pub fn describe(stats: &[DestinationStats]) -> String {
+    stats
+        .iter()
+        .map(|d| {
+            let state = match d.state {
+                DestinationState::Connecting => "connecting",
+                DestinationState::Live => "live",
+                DestinationState::Retrying => "retrying",
+                DestinationState::Failed => "failed",
+                DestinationState::Stopped => "stopped",
+            };
+            format!("{} {state} {} kb/s", d.name, d.bitrate / 1000)
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Prints the end-of-job summary; fails (exit 1) when no destination received anything.
+pub fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(), Failure> {
+    let how = match ended {
+        Ended::Finished => "finished",
+        Ended::Interrupted => "stopped by Ctrl-C",
+        Ended::TimedOut => "stopped at --timeout",
+    };
+    eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
+    for d in &report.destinations {
+        eprintln!(
+            "  {}: {:.1} MB sent, {} reconnects, {} packets dropped{}",
+            d.url,
+            d.bytes as f64 / 1e6,
+            d.reconnects,
+            d.dropped_packets,
+            d.last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if report.destinations.iter().all(|d| d.bytes == 0) {
+        let why = report
+            .destinations
+            .iter()
+            .filter_map(|d| d.last_error.as_deref().map(|e| format!("{}: {e}", d.url)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(anyhow!("no destination received the stream ({why})").into());
+    }
+    Ok(())
+}
+
+/// What feeds the streamer.
+#[allow(clippy::large_enum_variant)] // one per job, never moved around
+enum Feed {
+    /// Decoded media, encoded once.
+    Encoded {
+        encoder: RunningEncoder,
+        playlist: Playlist,
+        total: Option<u64>,
+    },
+    /// A file's own packets.
+    Copied {
+        reader: livekit_sources::PacketReader,
+    },
+}
+
+/// Runs `feed` into `streamer` until the end, Ctrl-C or `--timeout`, then stops everything in
+/// order (source first, so the files and streams end cleanly) and prints the summary.
+fn drive(
+    feed: Feed,
+    streamer: Streamer,
+    live: &LiveArgs,
+    quiet: bool,
+    stop: &StopSignal,
+) -> Result<(), Failure> {
+    let total = match &feed {
+        Feed::Encoded { total, .. } => *total,
+        Feed::Copied { .. } => None,
+    };
+    let status = StatusLine::new(quiet, total);
+    let events = match &feed {
+        Feed::Encoded { playlist, .. } => Some(playlist.events()),
+        Feed::Copied { .. } => None,
+    };
+    let mut item = 0u64;
+    let ended = run_until(stop, live.timeout, || {
+        if let Some(events) = &events {
+            while let Ok(event) = events.try_recv() {
+                match event {
+                    PlayerEvent::NowPlaying(now) => {
+                        item = now.index as u64 + 1;
+                        tracing::info!("now playing {}", now.name);
+                    }
+                    PlayerEvent::Skipped(error) => tracing::warn!("skipped: {error}"),
+                    PlayerEvent::Warning(warning) => tracing::warn!("{warning}"),
+                    PlayerEvent::Failed(error) => tracing::error!("{error}"),
+                    _ => {}
+                }
+            }
+        }
+        let position = match &feed {
+            Feed::Encoded {
+                encoder, playlist, ..
+            } => {
+                let s = encoder.stats();
+                format!(
+                    "{:.0} s, {} frames encoded | {}",
+                    playlist.position().as_secs_f64(),
+                    s.video_frames,
+                    describe(&streamer.stats())
+                )
+            }
+            Feed::Copied { .. } => describe(&streamer.stats()),
+        };
+        status.update(total.map(|_| item), position);
+        streamer.is_finished()
+            || streamer
+                .stats()
+                .iter()
+                .all(|d| d.state == DestinationState::Failed)
+    });
+    status.finish();
+    // Stop the source: the encoder drains, the packets end, the destinations finish.
+    match feed {
+        Feed::Encoded {
+            encoder, playlist, ..
+        } => {
+            let _ = playlist.stop();
+            if let Err(error) = encoder.wait() {
+                tracing::error!("{error}");
+            }
+        }
+        Feed::Copied { reader } => {
+            if let Err(error) = reader.stop() {
+                tracing::warn!("{error}");
+            }
+        }
+    }
+    let report = streamer.wait();
+    summarize(&report, ended, status.elapsed())
+}
+
+/// The files of `stream-files`: a folder's files matching the glob (sorted), or one file.
+fn playlist_entries(args: &StreamFilesArgs) -> Result<Vec<PathBuf>, Failure> {
+    if args.path.is_file() {
+        return Ok(vec![args.path.clone()]);
+    }
+    if !args.path.is_dir() {
+        return Err(usage(anyhow!(
+            "{}: no such file or folder",
+            args.path.display()
+        )));
+    }
+    let pattern = args.path.join(&args.glob);
+    let files = expand_glob(&pattern.to_string_lossy()).map_err(usage)?;
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| f.is_file()).collect();
+    if files.is_empty() {
+        return Err(usage(anyhow!(
+            "{}: no files match {:?}",
+            args.path.display(),
+            args.glob
+        )));
+    }
+    Ok(files)
+}
+
+/// `stream-file` and `stream-files`: a playlist -> one encode -> every site.
+#[allow(clippy::too_many_arguments)]
+fn stream_playlist(
+    config: &Config,
+    entries: Vec<PathBuf>,
+    sites: &[String],
+    looping: bool,
+    shuffle: bool,
+    cover: Cover,
+    captions: bool,
+    live: &LiveArgs,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let destinations = destinations(config, sites)?;
+    // The output picture: the first file with video sets the size and rate; songs alone use
+    // the configured canvas.
+    let mut size = (config.defaults.width, config.defaults.height);
+    let mut fps = (config.defaults.fps, 1);
+    for entry in &entries {
+        if let Ok(info) = probe(entry)
+            && let Some(video) = &info.video
+        {
+            size = info.display_size().unwrap_or((video.width, video.height));
+            fps = fps_ratio(video.frame_rate);
+            break;
+        }
+    }
+    let settings = encoder_settings(config, &destinations, size, fps)?;
+    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    if live.print_command {
+        println!(
+            "{}",
+            crate::print_command::for_files(&entries, looping, &settings, &destinations)
+        );
+        return Ok(());
+    }
+    let what = match &entries[..] {
+        [one] => one.display().to_string(),
+        many => format!("{} files", many.len()),
+    };
+    confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
+    let stop = StopSignal::install()?;
+    let list = Playlist::new(
+        &entries,
+        PlaylistSettings {
+            player: PlayerSettings {
+                looping,
+                ..PlayerSettings::default()
+            },
+            shuffle,
+            cover,
+            cover_frame_rate: fps.0.div_ceil(fps.1.max(1)),
+            captions,
+            ..PlaylistSettings::default()
+        },
+    )
+    .map_err(usage)?;
+    let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(4));
+    let audio: Arc<Port<AudioFrame>> = Arc::new(Port::blocking(64));
+    list.add_video_target(Arc::clone(&video))?;
+    list.add_audio_target(Arc::clone(&audio))?;
+    let encoder = Encoder::start(
+        settings,
+        video as Arc<dyn VideoSource>,
+        Some(audio as Arc<dyn AudioSource>),
+    )?;
+    let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+    list.start()?;
+    let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
+    drive(
+        Feed::Encoded {
+            encoder,
+            playlist: list,
+            total,
+        },
+        streamer,
+        live,
+        quiet,
+        &stop,
+    )
+}
+
+/// Starts the streamer on `packets`.
+pub fn start_streamer(
+    destinations: Vec<Destination>,
+    streams: Vec<StreamInfo>,
+    packets: Port<Packet>,
+) -> Result<Streamer, Failure> {
+    Ok(Streamer::start(
+        StreamerSettings::new(destinations),
+        streams,
+        packets,
+    )?)
+}
+
+/// `livekit stream-file`.
+pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
+    if !args.file.contains("://") && !Path::new(&args.file).is_file() {
+        return Err(usage(anyhow!("{}: no such file", args.file)));
+    }
+    if args.copy {
+        return stream_copy(config, args, quiet);
+    }
+    stream_playlist(
+        config,
+        vec![PathBuf::from(&args.file)],
+        &args.sites,
+        args.looping,
+        false,
+        Cover::Black,
+        true,
+        &args.live,
+        quiet,
+    )
+}
+
+/// `livekit stream-files`.
+pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Result<(), Failure> {
+    if let Some(image) = &args.image
+        && !image.is_file()
+    {
+        return Err(usage(anyhow!("{}: no such image", image.display())));
+    }
+    let entries = playlist_entries(args)?;
+    let cover = match &args.image {
+        Some(image) => Cover::Image(image.clone()),
+        None => Cover::Black,
+    };
+    stream_playlist(
+        config,
+        entries,
+        &args.sites,
+        args.looping,
+        args.shuffle,
+        cover,
+        !args.no_meta,
+        &args.live,
+        quiet,
+    )
+}
+
+/// `stream-file --copy`: the file's own packets, paced in real time.
+fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
+    if args.looping {
+        return Err(usage(anyhow!(
+            "--loop cannot be combined with --copy (timestamps would jump back)"
+        )));
+    }
+    let destinations = destinations(config, &args.sites)?;
+    let file = PacketFile::open(&args.file, PacketFileSettings::default()).map_err(usage)?;
+    let limit = destinations
+        .iter()
+        .map(|d| d.max_keyframe_interval)
+        .fold(DEFAULT_MAX_KEYFRAME_INTERVAL, Duration::min);
+    copy_compatible(
+        &args.file,
+        file.streams(),
+        file.max_keyframe_interval(),
+        limit,
+    )
+    .map_err(usage)?;
+    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    if args.live.print_command {
+        println!(
+            "{}",
+            crate::print_command::for_copy(Path::new(&args.file), &destinations)
+        );
+        return Ok(());
+    }
+    confirm_go_live(args.live.yes, &args.file, &shown).map_err(usage)?;
+    let stop = StopSignal::install()?;
+    let streams = file.streams().to_vec();
+    let packets = Port::blocking(256);
+    let streamer = start_streamer(destinations, streams, packets.clone())?;
+    let reader = file
+        .start(packets)
+        .map_err(|e| anyhow!("{e}"))
+        .context("cannot start reading packets")?;
+    drive(Feed::Copied { reader }, streamer, &args.live, quiet, &stop)
+}

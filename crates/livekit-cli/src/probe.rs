@@ -1,0 +1,117 @@
+//! `livekit probe FILE [--json]`: what a media file or URL holds.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use livekit_sources::{MediaInfo, probe};
+use serde_json::json;
+
+use crate::Failure;
+
+/// `livekit probe` options.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// A media file or URL (rtmp://, srt://, http(s)://, HLS).
+    file: PathBuf,
+    /// Print JSON (one object) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
+    let info = probe(&args.file).map_err(crate::usage)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&info))?);
+    } else {
+        print!("{}", to_text(&info));
+    }
+    Ok(())
+}
+
+fn to_json(info: &MediaInfo) -> serde_json::Value {
+    json!({
+        "name": info.name,
+        "container": info.container,
+        "duration_seconds": info.duration.map(|d| d.as_secs_f64()),
+        "video": info.video.as_ref().map(|v| json!({
+            "codec": v.codec,
+            "decodable": v.decodable,
+            "width": v.width,
+            "height": v.height,
+            "display_width": info.display_size().map(|s| s.0),
+            "display_height": info.display_size().map(|s| s.1),
+            "frame_rate": v.frame_rate,
+            "variable_frame_rate": v.variable_frame_rate,
+            "rotation": v.rotation,
+            "pixel_format": v.pixel_format,
+        })),
+        "audio": info.audio.as_ref().map(|a| json!({
+            "codec": a.codec,
+            "decodable": a.decodable,
+            "sample_rate": a.sample_rate,
+            "channels": a.channels,
+        })),
+        "tags": info.tags,
+    })
+}
+
+fn to_text(info: &MediaInfo) -> String {
+    let mut out = format!("{}\n  container: {}\n", info.name, info.container);
+    match info.duration {
+        Some(d) => out += &format!("  duration: {:.3} s\n", d.as_secs_f64()),
+        None => out += "  duration: unknown (live)\n",
+    }
+    match &info.video {
+        Some(v) => {
+            out += &format!(
+                "  video: {} {}x{} {:.3} fps{}{}{}{}\n",
+                v.codec,
+                v.width,
+                v.height,
+                v.frame_rate,
+                if v.pixel_format.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", v.pixel_format)
+                },
+                if v.variable_frame_rate {
+                    " (variable frame rate)"
+                } else {
+                    ""
+                },
+                if v.rotation == 0 {
+                    String::new()
+                } else {
+                    format!(", rotated {} degrees", v.rotation)
+                },
+                if v.decodable {
+                    ""
+                } else {
+                    " (no decoder in this FFmpeg)"
+                },
+            );
+        }
+        None => out += "  video: none\n",
+    }
+    match &info.audio {
+        Some(a) => {
+            out += &format!(
+                "  audio: {} {} Hz, {} channel{}{}\n",
+                a.codec,
+                a.sample_rate,
+                a.channels,
+                if a.channels == 1 { "" } else { "s" },
+                if a.decodable {
+                    ""
+                } else {
+                    " (no decoder in this FFmpeg)"
+                },
+            );
+        }
+        None => out += "  audio: none\n",
+    }
+    for (key, value) in &info.tags {
+        out += &format!("  {key}: {value}\n");
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! `livekit stream-camera` (through a virtual lavfi camera: the same capture path as a real
+//! one), `stream-screen` and `capture-screen` under a private Xvfb, run as processes; what
+//! arrived is checked with ffprobe.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::probe::{decodes_cleanly, ffprobe, ffprobe_count};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn livekit(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", cwd.join("xdg"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// `livekit ARGS` on a private 640x480 Xvfb.
+fn livekit_on_xvfb(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("xvfb-run");
+    command
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 640x480x24",
+            env!("CARGO_BIN_EXE_livekit"),
+        ])
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", cwd.join("xdg"))
+        .env_remove("RUST_LOG");
+    command
+}
+
+#[test]
+fn stream_camera_sends_the_virtual_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NginxRtmp::start();
+    let url = server.url("CAMSECRET");
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-camera",
+            &url,
+            "--device",
+            "lavfi:testsrc2=size=320x240:rate=30,realtime",
+            "--timeout",
+            "2",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("CAMSECRET"));
+    let recordings = server.recordings("CAMSECRET");
+    assert_eq!(recordings.len(), 1);
+    let probe = ffprobe(&recordings[0]).unwrap();
+    let video = probe.video().unwrap();
+    assert_eq!((video.width, video.height), (Some(320), Some(240)));
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    assert!(
+        (probe.duration() - 2.0).abs() < 0.7,
+        "{} s",
+        probe.duration()
+    );
+}
+
+#[test]
+fn stream_camera_with_a_missing_device_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-camera",
+            "rtmp://127.0.0.1:1/live/k",
+            "--device",
+            "/dev/video-none",
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("/dev/video-none"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn stream_screen_sends_an_area_of_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NginxRtmp::start();
+    let url = server.url("screen");
+    let out = livekit_on_xvfb(
+        dir.path(),
+        &[
+            "stream-screen",
+            &url,
+            "--origin",
+            "10,20",
+            "--size",
+            "320x240",
+            "--fps",
+            "15",
+            "--timeout",
+            "2",
+            "--yes",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recordings = server.recordings("screen");
+    assert_eq!(recordings.len(), 1);
+    let probe = ffprobe(&recordings[0]).unwrap();
+    let video = probe.video().unwrap();
+    assert_eq!((video.width, video.height), (Some(320), Some(240)));
+    // About 15 frames a second for 2 s (live capture: give or take a few).
+    let counted = ffprobe_count(&recordings[0]).unwrap();
+    let frames = counted.video().unwrap().nb_read_frames.unwrap();
+    assert!((24.0..=36.0).contains(&frames), "{frames} frames");
+}
+
+#[test]
+fn capture_screen_is_finalized_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("screen.mp4");
+    let child = livekit_on_xvfb(dir.path(), &["capture-screen", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it time to start and record about two seconds, then Ctrl-C the recorder itself
+    // (xvfb-run's child), as a terminal would.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let pids = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!(
+                "^{} capture-screen {}",
+                env!("CARGO_BIN_EXE_livekit"),
+                file.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    for pid in text(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-INT", pid]).status();
+    }
+    let out = child.wait_with_output().unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("stopped by Ctrl-C"),
+        "{}",
+        text(&out.stdout)
+    );
+    let probe = ffprobe(&file).unwrap();
+    assert_eq!(probe.video().unwrap().width, Some(640));
+    assert!(
+        probe.duration() > 1.0 && probe.duration() < elapsed,
+        "{} s of {elapsed} s",
+        probe.duration()
+    );
+    decodes_cleanly(&file).unwrap();
+}
+
+#[test]
+fn capture_screen_refuses_an_unknown_extension_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = livekit(dir.path(), &["capture-screen", "out.xyz", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("out.xyz"), "{stderr}");
+}

@@ -1,0 +1,192 @@
+//! `livekit compose SCENE --record FILE` as a process: stopped by SIGINT, `--frames`,
+//! `--timeout`, or killed (crash-safe files stay playable).
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use livekit_core::thread::spawn_named;
+use livekit_testkit::probe::{decodes_cleanly, ffprobe, ffprobe_count};
+
+fn scene(dir: &Path) -> std::path::PathBuf {
+    let scene = dir.join("scene.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 320\nheight = 180\nfps = 30\nbackground = \"#0000ff\"\n\n\
+         [[layer]]\nsource = { color = \"#ff0000\" }\nrect = [20, 20, 100, 50]\n",
+    )
+    .unwrap();
+    scene
+}
+
+/// Starts a recording and returns once it says it is recording, with the time it said so. The
+/// rest of its stderr is read on a thread (so the pipe never fills or closes early).
+fn start(scene: &Path, out: &Path, extra: &[&str]) -> (Child, Instant) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "compose",
+            scene.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--record",
+        ])
+        .arg(out)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("recording "), "{line}");
+    let now = Instant::now();
+    spawn_named("stderr", move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        if !rest.is_empty() {
+            eprint!("{rest}");
+        }
+    })
+    .unwrap();
+    (child, now)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn stdout(child: &mut Child) -> String {
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn sigint_stops_and_finalizes_the_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let out = dir.path().join("live.mp4");
+    let (mut child, started) = start(&scene, &out, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&child, "INT");
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = child.wait().unwrap();
+    let printed = stdout(&mut child);
+    assert!(status.success(), "{status}");
+    assert!(printed.starts_with("recorded "), "{printed}");
+    assert!(
+        printed.trim_end().ends_with("stopped by interrupted)"),
+        "{printed}"
+    );
+    assert_eq!(printed.lines().count(), 1);
+    decodes_cleanly(&out).unwrap();
+    let probe = ffprobe(&out).unwrap();
+    assert_eq!(probe.video().unwrap().codec_name, "h264");
+    assert_eq!(probe.video().unwrap().width, Some(320));
+    // The documented silent track.
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    let duration = probe.duration();
+    assert!(
+        duration > elapsed - 0.6 && duration < elapsed + 0.2,
+        "recorded {duration} s in {elapsed} s"
+    );
+}
+
+#[test]
+fn sigkill_leaves_a_playable_file_in_crash_safe_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    for (name, extra) in [
+        ("killed.mp4", &["--crash-safe"][..]),
+        ("killed.mkv", &[][..]),
+    ] {
+        let out = dir.path().join(name);
+        let (mut child, _) = start(&scene, &out, extra);
+        std::thread::sleep(Duration::from_secs(3));
+        signal(&child, "KILL");
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        decodes_cleanly(&out).unwrap();
+        let probe = ffprobe_count(&out).unwrap();
+        let frames = probe.video().unwrap().nb_read_frames.unwrap();
+        // At least the first second (fragments and clusters are written each second).
+        assert!(frames >= 30.0, "{name}: {frames} frames");
+        assert!(probe.audio().is_some(), "{name}");
+    }
+}
+
+#[test]
+fn frames_and_timeout_end_the_recording_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let out = dir.path().join("fifteen.flv");
+    let (mut child, _) = start(&scene, &out, &["--frames", "15", "--no-audio"]);
+    assert!(child.wait().unwrap().success());
+    assert!(stdout(&mut child).contains("(15 frames,"));
+    let probe = ffprobe_count(&out).unwrap();
+    assert_eq!(probe.video().unwrap().nb_read_frames, Some(15.0));
+    assert!(probe.audio().is_none());
+
+    let out = dir.path().join("second.mov");
+    let (mut child, _) = start(&scene, &out, &["--timeout", "1"]);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        stdout(&mut child)
+            .trim_end()
+            .ends_with("stopped by time-out)")
+    );
+    let duration = ffprobe(&out).unwrap().duration();
+    assert!((duration - 1.0).abs() < 0.2, "{duration}");
+}
+
+#[test]
+fn bad_record_paths_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let run = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args([
+                "compose",
+                scene.to_str().unwrap(),
+                "--backend",
+                "cpu",
+                "--record",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let missing = dir.path().join("no/such/dir/out.mp4");
+    let output = run(&missing);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "livekit: error: recording file {}: cannot open for writing: No such file or directory",
+            missing.display()
+        )
+    );
+    let avi = dir.path().join("out.avi");
+    let output = run(&avi);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "livekit: error: recording file {}: unknown container extension \"avi\" (use .mp4, .mkv, .mov or .flv, or choose the container)",
+            avi.display()
+        )
+    );
+}

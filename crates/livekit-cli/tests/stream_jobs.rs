@@ -1,0 +1,313 @@
+//! `livekit stream-file` / `stream-files` run as processes against a local nginx-rtmp; what
+//! arrived is checked with ffprobe.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::media::{ClipSpec, clip, ffmpeg};
+use livekit_testkit::probe::{decodes_cleanly, ffprobe};
+
+fn livekit(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", cwd.join("xdg"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Both outputs of a run, for "no key anywhere" checks.
+fn all_output(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn stream_file_reaches_two_destinations_with_video_and_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 3.0,
+            ..ClipSpec::default()
+        },
+    );
+    let server = NginxRtmp::start();
+    let (a, b) = (server.url("SECRETKEYAAA"), server.url("SECRETKEYBBB"));
+    let out = livekit(
+        dir.path(),
+        &["stream-file", file.to_str().unwrap(), &a, &b, "--yes"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = all_output(&out);
+    assert!(!all.contains("SECRETKEY"), "a key was shown: {all}");
+    assert!(all.contains("/live/<redacted>"), "{all}");
+    for key in ["SECRETKEYAAA", "SECRETKEYBBB"] {
+        let recordings = server.recordings(key);
+        assert_eq!(recordings.len(), 1, "{key}: {recordings:?}");
+        let probe = ffprobe(&recordings[0]).unwrap();
+        let video = probe.video().unwrap();
+        assert_eq!(video.codec_name, "h264");
+        assert_eq!((video.width, video.height), (Some(320), Some(240)));
+        assert_eq!(probe.audio().unwrap().codec_name, "aac");
+        assert!(
+            (probe.duration() - 3.0).abs() < 0.5,
+            "{key}: {} s",
+            probe.duration()
+        );
+        decodes_cleanly(&recordings[0]).unwrap();
+    }
+}
+
+#[test]
+fn stream_files_sends_one_continuous_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // Two clips of different sizes, and a file that is not media (skipped by the glob).
+    clip(
+        &media.join("a.mp4"),
+        &ClipSpec {
+            seconds: 2.0,
+            ..ClipSpec::default()
+        },
+    );
+    clip(
+        &media.join("b.mp4"),
+        &ClipSpec {
+            seconds: 2.0,
+            width: 480,
+            height: 270,
+            ..ClipSpec::default()
+        },
+    );
+    std::fs::write(media.join("notes.txt"), "not media").unwrap();
+    let server = NginxRtmp::start();
+    let url = server.url("list");
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-files",
+            media.to_str().unwrap(),
+            &url,
+            "--glob",
+            "*.mp4",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One publish for the whole list: the viewers' stream never drops between files.
+    let recordings = server.recordings("list");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let probe = ffprobe(&recordings[0]).unwrap();
+    assert_eq!(probe.video().unwrap().width, Some(320));
+    assert!(
+        (probe.duration() - 4.0).abs() < 0.6,
+        "{} s",
+        probe.duration()
+    );
+    decodes_cleanly(&recordings[0]).unwrap();
+}
+
+#[test]
+fn stream_file_copy_sends_the_files_own_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 2.0,
+            gop: 30,
+            ..ClipSpec::default()
+        },
+    );
+    let server = NginxRtmp::start();
+    let url = server.url("copied");
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-file",
+            file.to_str().unwrap(),
+            &url,
+            "--copy",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recordings = server.recordings("copied");
+    assert_eq!(recordings.len(), 1);
+    let probe = ffprobe(&recordings[0]).unwrap();
+    assert_eq!(probe.video().unwrap().codec_name, "h264");
+    assert!((probe.duration() - 2.0).abs() < 0.5);
+
+    // A file that does not suit pass-through is refused with the reason.
+    let mpeg4 = dir.path().join("mpeg4.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "1",
+        "-c:v",
+        "mpeg4",
+        mpeg4.to_str().unwrap(),
+    ]);
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-file",
+            mpeg4.to_str().unwrap(),
+            &url,
+            "--copy",
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "livekit: error: {}: cannot stream without re-encoding: video is mpeg4, destinations take only H.264 video and AAC audio",
+            mpeg4.display()
+        )
+    );
+}
+
+#[test]
+fn print_command_shows_an_ffmpeg_line_with_the_keys_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-file",
+            file.to_str().unwrap(),
+            "rtmp://127.0.0.1:1/live/TOPSECRET",
+            "srt://127.0.0.1:2?streamid=TOPSECRET",
+            "--print-command",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(!all_output(&out).contains("TOPSECRET"), "{line}");
+    assert!(line.starts_with("ffmpeg -re -i "), "{line}");
+    for part in [
+        "-c:v libx264",
+        "-preset veryfast",
+        "-b:v 300k",
+        "-g 60",
+        "-c:a aac",
+        "-f tee",
+        "[f=flv:onfail=ignore]rtmp://127.0.0.1:1/live/<redacted>",
+        "[f=mpegts:onfail=ignore]srt://",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let file = cwd.join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 1.0,
+            ..ClipSpec::default()
+        },
+    );
+    let f = file.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, i32, String)> = vec![
+        (
+            vec!["stream-file", "missing.mp4", "rtmp://127.0.0.1/live/k", "--yes"],
+            2,
+            "livekit: error: missing.mp4: no such file".into(),
+        ),
+        (
+            vec!["stream-file", f, "nosuchsite", "--yes"],
+            2,
+            "livekit: error: unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL".into(),
+        ),
+        (
+            vec!["stream-file", f, "http://example.com/live/k", "--yes"],
+            2,
+            String::new(),
+        ),
+        (
+            vec!["stream-file", f, "youtube", "--yes"],
+            2,
+            String::new(),
+        ),
+        (
+            vec!["stream-file", f, "rtmp://127.0.0.1/live/k"],
+            2,
+            format!(
+                "livekit: error: not asking to go live without a terminal: add --yes to stream {f} to rtmp://127.0.0.1/live/<redacted>"
+            ),
+        ),
+        (
+            vec!["stream-file", f, "rtmp://127.0.0.1/live/k", "--timeout", "-3"],
+            2,
+            String::new(),
+        ),
+        (
+            vec!["stream-files", "nowhere", "rtmp://127.0.0.1/live/k", "--yes"],
+            2,
+            "livekit: error: nowhere: no such file or folder".into(),
+        ),
+    ];
+    for (args, code, expected) in cases {
+        let out = livekit(cwd, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        if expected.is_empty() {
+            assert!(
+                stderr.trim().lines().count() >= 1 && !stderr.contains("panicked"),
+                "{args:?}: {stderr}"
+            );
+        } else {
+            assert_eq!(stderr.trim(), expected, "{args:?}");
+        }
+    }
+    // A site with no key names the site and where a key can come from.
+    let out = livekit(cwd, &["stream-file", f, "youtube", "--yes"]);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("youtube"), "{stderr}");
+}
+
+#[test]
+fn a_refusing_destination_fails_the_job_with_exit_1_and_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 1.0,
+            ..ClipSpec::default()
+        },
+    );
+    // Nothing listens on this port.
+    let port = livekit_testkit::net::free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/HIDDENKEY");
+    let out = livekit(
+        dir.path(),
+        &["stream-file", file.to_str().unwrap(), &url, "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let all = all_output(&out);
+    assert!(!all.contains("HIDDENKEY"), "{all}");
+    assert!(
+        all.contains("livekit: error: no destination received the stream"),
+        "{all}"
+    );
+}

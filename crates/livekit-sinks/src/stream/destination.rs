@@ -1,0 +1,495 @@
+//! Where a stream goes: [`Destination`]s, built from a full URL or a site name (a preset or a
+//! [`SiteConfig`] from the configuration), with their keys kept secret.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::key::{StreamKey, redacted_url, route_ffmpeg_logs};
+
+/// The built-in sites: name and ingest URL (the key is appended as the last path segment).
+pub const SITE_PRESETS: &[(&str, &str)] = &[
+    ("youtube", "rtmp://a.rtmp.youtube.com/live2"),
+    ("facebook", "rtmps://live-api-s.facebook.com:443/rtmp"),
+    ("twitch", "rtmp://live.twitch.tv/app"),
+    ("restream", "rtmp://live.restream.io/live"),
+    ("localhost", "rtmp://127.0.0.1:1935/live"),
+];
+
+/// The longest keyframe spacing YouTube-like sites accept (they ask for 2 s and reject
+/// more than 4 s).
+pub const DEFAULT_MAX_KEYFRAME_INTERVAL: Duration = Duration::from_secs(4);
+
+/// The protocol of a destination, from its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `rtmp://`: FLV over RTMP.
+    Rtmp,
+    /// `rtmps://`: FLV over RTMP over TLS.
+    Rtmps,
+    /// `srt://`: MPEG-TS over SRT, caller mode.
+    Srt,
+}
+
+impl Protocol {
+    /// The container FFmpeg writes for this protocol (`flv` or `mpegts`).
+    pub fn muxer(self) -> &'static str {
+        match self {
+            Self::Rtmp | Self::Rtmps => "flv",
+            Self::Srt => "mpegts",
+        }
+    }
+
+    fn from_url(url: &str) -> Option<Self> {
+        let (scheme, _) = url.split_once("://")?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "rtmp" => Some(Self::Rtmp),
+            "rtmps" => Some(Self::Rtmps),
+            "srt" => Some(Self::Srt),
+            _ => None,
+        }
+    }
+}
+
+/// How an `rtmps://` destination checks the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Verify the server's certificate (chain and host name). Default `true`: a key is never
+    /// sent to a server that cannot prove it is the one named in the URL. Turning it off is
+    /// logged as a warning at every connection.
+    pub verify: bool,
+    /// The CA certificates (PEM) to trust instead of the system's store
+    /// (`/etc/ssl/certs/ca-certificates.crt`). Default `None`: the system's store.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            verify: true,
+            ca_file: None,
+        }
+    }
+}
+
+/// Options of an `srt://` destination (caller mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtSettings {
+    /// SRT's latency (its receive buffer for retransmissions). Default 200 ms.
+    pub latency: Duration,
+    /// The encryption passphrase (10 to 79 characters), `None` for none. Default `None`.
+    pub passphrase: Option<StreamKey>,
+}
+
+impl Default for SrtSettings {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(200),
+            passphrase: None,
+        }
+    }
+}
+
+/// A site as the configuration describes it (for example a `[sites.NAME]` table in TOML).
+/// Every field is optional; for a built-in site (see [`SITE_PRESETS`]) the preset's URL is used
+/// when `url` is not set.
+#[derive(Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The ingest URL without the key (`rtmp://host/app`, `rtmps://...`, `srt://host:port`).
+    pub url: Option<String>,
+    /// A file whose first line is the stream key (a warning is logged when other users can
+    /// read it).
+    pub key_file: Option<PathBuf>,
+    /// The environment variable holding the stream key.
+    pub key_env: Option<String>,
+    /// The stream key itself (prefer `key_file` or `key_env`).
+    pub key: Option<String>,
+    /// Video bit rate this site wants, in kb/s.
+    pub video_kbps: Option<u32>,
+    /// Audio bit rate this site wants, in kb/s.
+    pub audio_kbps: Option<u32>,
+    /// Keyframe interval this site wants, in seconds.
+    pub keyframe_sec: Option<f64>,
+}
+
+impl std::fmt::Debug for SiteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteConfig")
+            .field("url", &self.url.as_deref().map(redacted_url))
+            .field("key_file", &self.key_file)
+            .field("key_env", &self.key_env)
+            .field("key", &self.key.as_ref().map(|_| super::key::REDACTED))
+            .field("video_kbps", &self.video_kbps)
+            .field("audio_kbps", &self.audio_kbps)
+            .field("keyframe_sec", &self.keyframe_sec)
+            .finish()
+    }
+}
+
+/// Why a destination could not be made. Each variant names the site or the (redacted) URL.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// The name is neither a URL nor a known site.
+    #[error(
+        "unknown site {name:?}: known sites are {known}; or give a rtmp://, rtmps:// or srt:// URL"
+    )]
+    UnknownSite {
+        /// The name given.
+        name: String,
+        /// The known site names, comma separated.
+        known: String,
+    },
+    /// The URL's scheme is not one we stream to.
+    #[error("{url}: unsupported protocol: use rtmp://, rtmps:// or srt://")]
+    UnsupportedProtocol {
+        /// The URL, redacted.
+        url: String,
+    },
+    /// The URL has no host.
+    #[error("{url}: the URL has no host")]
+    NoHost {
+        /// The URL, redacted.
+        url: String,
+    },
+    /// A site has no key configured.
+    #[error("site {site}: no stream key: set key_file, key_env or key in its configuration")]
+    NoKey {
+        /// The site.
+        site: String,
+    },
+    /// The key file could not be read.
+    #[error("site {site}: cannot read the key file {}", path.display())]
+    KeyFile {
+        /// The site.
+        site: String,
+        /// The key file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file is empty.
+    #[error("site {site}: the key file {} is empty", path.display())]
+    EmptyKeyFile {
+        /// The site.
+        site: String,
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key's environment variable is not set (or is empty).
+    #[error("site {site}: the environment variable {var} (its stream key) is not set")]
+    KeyEnv {
+        /// The site.
+        site: String,
+        /// The variable.
+        var: String,
+    },
+}
+
+/// One place a stream goes: an ingest URL, its key and its connection options.
+///
+/// The key is kept apart from the URL and only joined to it when the connection is opened;
+/// everything shown ([`redacted_url`](Self::redacted_url), `Debug`, errors, stats) has it
+/// replaced by `<redacted>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    /// A name for logs and stats: the site name, or the redacted URL.
+    pub name: String,
+    /// The ingest URL without the key.
+    url: String,
+    key: Option<StreamKey>,
+    /// The protocol, from the URL.
+    pub protocol: Protocol,
+    /// Certificate checks for `rtmps://`.
+    pub tls: TlsSettings,
+    /// Options for `srt://`.
+    pub srt: SrtSettings,
+    /// The longest keyframe spacing this destination accepts (for pass-through checks).
+    /// Default [`DEFAULT_MAX_KEYFRAME_INTERVAL`].
+    pub max_keyframe_interval: Duration,
+    /// The site's wishes for the encoder: video kb/s, audio kb/s, keyframe interval (s).
+    pub video_kbps: Option<u32>,
+    /// Audio bit rate the site wants, in kb/s.
+    pub audio_kbps: Option<u32>,
+    /// Keyframe interval the site wants, in seconds.
+    pub keyframe_sec: Option<f64>,
+}
+
+impl Destination {
+    /// A destination from a full URL. For `rtmp://` and `rtmps://`, when `key` is `None` and
+    /// the path has two or more segments, the last one is taken as the key
+    /// (`rtmp://host/app/KEY`). For `srt://`, a key is sent as the SRT stream id.
+    pub fn from_url(url: &str, key: Option<StreamKey>) -> Result<Self, DestinationError> {
+        route_ffmpeg_logs();
+        let url = url.trim();
+        let protocol =
+            Protocol::from_url(url).ok_or_else(|| DestinationError::UnsupportedProtocol {
+                url: redacted_url(url),
+            })?;
+        let (_, rest) = url.split_once("://").unwrap_or(("", url));
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        if host.is_empty() || host.starts_with(':') {
+            return Err(DestinationError::NoHost {
+                url: redacted_url(url),
+            });
+        }
+        let (url, key) = match (protocol, key) {
+            (Protocol::Rtmp | Protocol::Rtmps, None) => split_rtmp_key(url),
+            (_, key) => (url.trim_end_matches('/').to_owned(), key),
+        };
+        Ok(Self {
+            name: redacted_url(&url),
+            url,
+            key,
+            protocol,
+            tls: TlsSettings::default(),
+            srt: SrtSettings::default(),
+            max_keyframe_interval: DEFAULT_MAX_KEYFRAME_INTERVAL,
+            video_kbps: None,
+            audio_kbps: None,
+            keyframe_sec: None,
+        })
+    }
+
+    /// A destination from a full URL (see [`from_url`](Self::from_url)) or a site name: a
+    /// site of `sites` (the configuration) or a built-in one ([`SITE_PRESETS`]). A site's key
+    /// comes from its `key_file`, `key_env` or `key`, in that order.
+    pub fn resolve(
+        name_or_url: &str,
+        sites: &BTreeMap<String, SiteConfig>,
+    ) -> Result<Self, DestinationError> {
+        let name = name_or_url.trim();
+        if name.contains("://") {
+            return Self::from_url(name, None);
+        }
+        let preset = SITE_PRESETS
+            .iter()
+            .find(|(preset, _)| *preset == name)
+            .map(|(_, url)| *url);
+        let config = sites.get(name);
+        let url = match (config.and_then(|c| c.url.as_deref()), preset) {
+            (Some(url), _) => url.to_owned(),
+            (None, Some(url)) => url.to_owned(),
+            (None, None) => {
+                let mut known: Vec<&str> = SITE_PRESETS.iter().map(|(n, _)| *n).collect();
+                known.extend(sites.keys().map(String::as_str));
+                known.sort_unstable();
+                known.dedup();
+                return Err(DestinationError::UnknownSite {
+                    name: name.to_owned(),
+                    known: known.join(", "),
+                });
+            }
+        };
+        let config = config.cloned().unwrap_or_default();
+        let key = site_key(name, &config)?;
+        let mut destination = Self::from_url(&url, Some(key))?;
+        destination.name = name.to_owned();
+        destination.video_kbps = config.video_kbps;
+        destination.audio_kbps = config.audio_kbps;
+        destination.keyframe_sec = config.keyframe_sec;
+        Ok(destination)
+    }
+
+    /// The ingest URL without the key.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The key, if any.
+    pub fn key(&self) -> Option<&StreamKey> {
+        self.key.as_ref()
+    }
+
+    /// The URL as it may be shown: `rtmp://host/app/<redacted>`.
+    pub fn redacted_url(&self) -> String {
+        match (&self.key, self.protocol) {
+            (Some(_), Protocol::Rtmp | Protocol::Rtmps) => {
+                format!("{}/{}", redacted_url(&self.url), super::key::REDACTED)
+            }
+            _ => redacted_url(&self.url),
+        }
+    }
+
+    /// The URL handed to FFmpeg, key included. Never show it.
+    pub(crate) fn secret_url(&self) -> String {
+        match (&self.key, self.protocol) {
+            (Some(key), Protocol::Rtmp | Protocol::Rtmps) => {
+                format!("{}/{}", self.url, key.expose())
+            }
+            _ => self.url.clone(),
+        }
+    }
+
+    /// Connection options for FFmpeg's protocol (secrets included: never show them).
+    pub(crate) fn protocol_options(&self) -> Vec<(&'static str, String)> {
+        let mut options = Vec::new();
+        match self.protocol {
+            Protocol::Rtmp => {}
+            Protocol::Rtmps => {
+                options.push(("tls_verify", if self.tls.verify { "1" } else { "0" }.into()));
+                let ca_file = self
+                    .tls
+                    .ca_file
+                    .clone()
+                    .or_else(|| self.tls.verify.then(system_ca_file).flatten());
+                if let Some(ca_file) = ca_file {
+                    options.push(("ca_file", ca_file.to_string_lossy().into_owned()));
+                }
+            }
+            Protocol::Srt => {
+                options.push(("mode", "caller".into()));
+                options.push(("latency", self.srt.latency.as_micros().to_string()));
+                if let Some(passphrase) = &self.srt.passphrase {
+                    options.push(("passphrase", passphrase.expose().to_owned()));
+                }
+                if let Some(key) = &self.key {
+                    options.push(("streamid", key.expose().to_owned()));
+                }
+            }
+        }
+        options
+    }
+}
+
+/// The system's CA bundle, where Debian-like systems keep it. FFmpeg's GnuTLS backend falls
+/// back to GnuTLS's own system trust when no file is given; naming the file makes the check
+/// the same with every TLS backend.
+fn system_ca_file() -> Option<PathBuf> {
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// `rtmp://host/app/KEY` -> (`rtmp://host/app`, KEY).
+fn split_rtmp_key(url: &str) -> (String, Option<StreamKey>) {
+    let trimmed = url.trim_end_matches('/');
+    let Some((_, rest)) = trimmed.split_once("://") else {
+        return (trimmed.to_owned(), None);
+    };
+    let path = rest.split_once('/').map_or("", |(_, p)| p);
+    let segments = path.split('/').filter(|s| !s.is_empty()).count();
+    if segments >= 2
+        && let Some((base, last)) = trimmed.rsplit_once('/')
+        && let Some(key) = StreamKey::new(last)
+    {
+        return (base.to_owned(), Some(key));
+    }
+    (trimmed.to_owned(), None)
+}
+
+fn site_key(site: &str, config: &SiteConfig) -> Result<StreamKey, DestinationError> {
+    if let Some(path) = &config.key_file {
+        return read_key_file(site, path);
+    }
+    if let Some(var) = &config.key_env {
+        return std::env::var(var)
+            .ok()
+            .and_then(|value| StreamKey::new(&value))
+            .ok_or_else(|| DestinationError::KeyEnv {
+                site: site.to_owned(),
+                var: var.clone(),
+            });
+    }
+    if let Some(key) = config.key.as_deref().and_then(StreamKey::new) {
+        return Ok(key);
+    }
+    Err(DestinationError::NoKey {
+        site: site.to_owned(),
+    })
+}
+
+fn read_key_file(site: &str, path: &Path) -> Result<StreamKey, DestinationError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DestinationError::KeyFile {
+        site: site.to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    site,
+                    file = %path.display(),
+                    mode = format_args!("{:o}", mode & 0o777),
+                    "the stream key file can be read by other users: chmod 600 it"
+                );
+            }
+        }
+    }
+    let first = text.lines().next().unwrap_or("");
+    StreamKey::new(first).ok_or_else(|| DestinationError::EmptyKeyFile {
+        site: site.to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_their_key() {
+        let d = Destination::from_url("rtmp://127.0.0.1:1935/live/abcd1234", None).unwrap();
+        assert_eq!(d.url(), "rtmp://127.0.0.1:1935/live");
+        assert_eq!(d.key().unwrap().expose(), "abcd1234");
+        assert_eq!(d.redacted_url(), "rtmp://127.0.0.1:1935/live/<redacted>");
+        assert_eq!(d.secret_url(), "rtmp://127.0.0.1:1935/live/abcd1234");
+        assert!(!format!("{d:?}").contains("abcd1234"));
+    }
+
+    #[test]
+    fn sites_resolve() {
+        let mut sites = BTreeMap::new();
+        sites.insert(
+            "youtube".to_owned(),
+            SiteConfig {
+                key: Some("yt-key-5678".into()),
+                ..SiteConfig::default()
+            },
+        );
+        sites.insert(
+            "mine".to_owned(),
+            SiteConfig {
+                url: Some("srt://10.0.0.1:9000".into()),
+                key: Some("mine-key-9".into()),
+                ..SiteConfig::default()
+            },
+        );
+        let yt = Destination::resolve("youtube", &sites).unwrap();
+        assert_eq!(
+            yt.secret_url(),
+            "rtmp://a.rtmp.youtube.com/live2/yt-key-5678"
+        );
+        assert_eq!(yt.name, "youtube");
+        let mine = Destination::resolve("mine", &sites).unwrap();
+        assert_eq!(mine.protocol, Protocol::Srt);
+        let error = Destination::resolve("nowhere", &sites).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown site \"nowhere\": known sites are facebook, localhost, mine, restream, \
+             twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL"
+        );
+        let error = Destination::resolve("twitch", &sites).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "site twitch: no stream key: set key_file, key_env or key in its configuration"
+        );
+        let error = Destination::from_url("http://x/y/secretkey", None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "http://x/y/<redacted>: unsupported protocol: use rtmp://, rtmps:// or srt://"
+        );
+    }
+}

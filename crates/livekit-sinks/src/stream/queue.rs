@@ -1,0 +1,229 @@
+//! The bounded packet queue in front of each destination: the reader never waits on it, and
+//! when it is full whole GOPs are dropped (up to the next keyframe) and counted.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use livekit_core::Packet;
+use parking_lot::{Condvar, Mutex};
+
+/// What [`GopQueue::pop`] returns.
+pub(crate) enum Popped {
+    Packet(Packet),
+    /// Nothing within the time-out.
+    Empty,
+    /// End of stream (everything before it was delivered) or closed.
+    Ended,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Dropped {
+    pub packets: u64,
+    pub gops: u64,
+}
+
+struct State {
+    packets: VecDeque<Packet>,
+    bytes: usize,
+    /// Dropping every packet until the next GOP starts.
+    dropping: bool,
+    ended: bool,
+    closed: bool,
+    dropped: Dropped,
+}
+
+pub(crate) struct GopQueue {
+    /// The video stream whose keyframes start GOPs; `None`: every keyframe does.
+    video: Option<usize>,
+    max_packets: usize,
+    max_bytes: usize,
+    state: Mutex<State>,
+    readable: Condvar,
+}
+
+impl GopQueue {
+    pub fn new(video: Option<usize>, max_packets: usize, max_bytes: usize) -> Self {
+        let max_packets = max_packets.max(1);
+        Self {
+            video,
+            max_packets,
+            max_bytes: max_bytes.max(1),
+            state: Mutex::new(State {
+                packets: VecDeque::with_capacity(max_packets),
+                bytes: 0,
+                dropping: false,
+                ended: false,
+                closed: false,
+                dropped: Dropped::default(),
+            }),
+            readable: Condvar::new(),
+        }
+    }
+
+    fn starts_gop(&self, packet: &Packet) -> bool {
+        packet.keyframe && self.video.is_none_or(|video| video == packet.stream)
+    }
+
+    /// Offers a packet without waiting: queued, or dropped (with the rest of its GOP) when the
+    /// queue is full.
+    pub fn offer(&self, packet: Packet) {
+        let starts_gop = self.starts_gop(&packet);
+        let mut state = self.state.lock();
+        if state.ended || state.closed {
+            return;
+        }
+        let full = state.packets.len() >= self.max_packets
+            || state.bytes + packet.data.len() > self.max_bytes;
+        if state.dropping && starts_gop && !full {
+            state.dropping = false;
+        }
+        if !state.dropping && full {
+            state.dropping = true;
+            state.dropped.gops += 1;
+        } else if state.dropping && starts_gop {
+            // Still full when the next GOP starts: that one goes too.
+            state.dropped.gops += 1;
+        }
+        if state.dropping {
+            state.dropped.packets += 1;
+            return;
+        }
+        state.bytes += packet.data.len();
+        state.packets.push_back(packet);
+        drop(state);
+        self.readable.notify_one();
+    }
+
+    /// Next packet, waiting up to `timeout`.
+    pub fn pop(&self, timeout: Duration) -> Popped {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock();
+        loop {
+            if state.closed {
+                return Popped::Ended;
+            }
+            if let Some(packet) = state.packets.pop_front() {
+                state.bytes -= packet.data.len();
+                return Popped::Packet(packet);
+            }
+            if state.ended {
+                return Popped::Ended;
+            }
+            if self.readable.wait_until(&mut state, deadline).timed_out() {
+                return Popped::Empty;
+            }
+        }
+    }
+
+    /// Drops every queued packet before the newest GOP start (all of them when no GOP start is
+    /// queued), so that a (re)connection starts as fresh as it can, on a keyframe. Audio
+    /// queued ahead of the first keyframe is kept when no video is (the start of a stream).
+    /// Returns how many packets went.
+    pub fn skip_to_newest_gop(&self) -> u64 {
+        let mut state = self.state.lock();
+        let is_video = |p: &Packet| self.video.is_none_or(|video| video == p.stream);
+        let keep_from = state.packets.iter().rposition(|p| self.starts_gop(p));
+        let end = keep_from.unwrap_or(state.packets.len());
+        let video_before = state.packets.iter().take(end).any(is_video);
+        let drop_count = if video_before { end } else { 0 };
+        let mut bytes = 0;
+        for packet in state.packets.drain(..drop_count) {
+            bytes += packet.data.len();
+        }
+        state.bytes -= bytes;
+        state.dropped.packets += drop_count as u64;
+        drop_count as u64
+    }
+
+    /// End of stream: what is queued is still delivered.
+    pub fn end(&self) {
+        self.state.lock().ended = true;
+        self.readable.notify_all();
+    }
+
+    /// Whether end of stream was written.
+    pub fn is_ended(&self) -> bool {
+        let state = self.state.lock();
+        state.ended || state.closed
+    }
+
+    /// Closes: queued packets are dropped, readers see the end.
+    pub fn close(&self) {
+        let mut state = self.state.lock();
+        state.closed = true;
+        let count = state.packets.len() as u64;
+        state.dropped.packets += count;
+        state.packets.clear();
+        state.bytes = 0;
+        drop(state);
+        self.readable.notify_all();
+    }
+
+    pub fn dropped(&self) -> Dropped {
+        self.state.lock().dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn packet(stream: usize, keyframe: bool, dts: i64) -> Packet {
+        Packet {
+            stream,
+            data: Arc::from(vec![0u8; 10]),
+            pts: dts,
+            dts,
+            duration: 1,
+            keyframe,
+        }
+    }
+
+    fn drain(queue: &GopQueue) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Popped::Packet(p) = queue.pop(Duration::ZERO) {
+            out.push(p.dts);
+        }
+        out
+    }
+
+    #[test]
+    fn full_queue_drops_to_the_next_keyframe() {
+        let queue = GopQueue::new(Some(0), 4, 1 << 20);
+        queue.offer(packet(0, true, 0));
+        queue.offer(packet(1, true, 1)); // audio, never starts a GOP
+        queue.offer(packet(0, false, 2));
+        queue.offer(packet(0, false, 3));
+        // Full: this one and the rest of its GOP go.
+        queue.offer(packet(0, false, 4));
+        queue.offer(packet(1, true, 5));
+        assert_eq!(drain(&queue), vec![0, 1, 2, 3]);
+        queue.offer(packet(0, false, 6));
+        queue.offer(packet(0, true, 7));
+        queue.offer(packet(0, false, 8));
+        assert_eq!(drain(&queue), vec![7, 8]);
+        let dropped = queue.dropped();
+        assert_eq!((dropped.packets, dropped.gops), (3, 1));
+    }
+
+    #[test]
+    fn reconnect_starts_at_the_newest_gop() {
+        let queue = GopQueue::new(Some(0), 100, 1 << 20);
+        for (i, key) in [true, false, true, false, false].into_iter().enumerate() {
+            queue.offer(packet(0, key, i as i64));
+        }
+        assert_eq!(queue.skip_to_newest_gop(), 2);
+        assert_eq!(drain(&queue), vec![2, 3, 4]);
+        queue.offer(packet(0, false, 5));
+        assert_eq!(queue.skip_to_newest_gop(), 1);
+        // Audio ahead of the first keyframe stays.
+        queue.offer(packet(1, true, 6));
+        queue.offer(packet(0, true, 7));
+        assert_eq!(queue.skip_to_newest_gop(), 0);
+        assert_eq!(drain(&queue), vec![6, 7]);
+        queue.end();
+        assert!(matches!(queue.pop(Duration::ZERO), Popped::Ended));
+    }
+}

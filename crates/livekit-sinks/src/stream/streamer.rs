@@ -1,0 +1,605 @@
+//! [`Streamer`]: one packet stream fanned out to N destinations, each with its own thread,
+//! queue, reconnection and stats.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use livekit_core::thread::{SpawnError, Worker, spawn_named};
+use livekit_core::{FrameSource, MediaKind, Packet, Pull, StreamInfo};
+use parking_lot::Mutex;
+
+use super::destination::Destination;
+use super::key::route_ffmpeg_logs;
+use super::mux::{Connection, check_codecs};
+use super::queue::{GopQueue, Popped};
+
+/// When and how often a destination reconnects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectSettings {
+    /// Wait before the first retry. Default 1 s.
+    pub first_delay: Duration,
+    /// Each further wait is the previous one times this. Default 1.5.
+    pub factor: f64,
+    /// The longest wait. Default 5 s.
+    pub max_delay: Duration,
+    /// Each wait is shortened by a random part of up to this fraction (0 to 1), so that
+    /// destinations do not retry in lock step. Default 0.2.
+    pub jitter: f64,
+    /// Give up (state [`DestinationState::Failed`]) after this many failed attempts in a row.
+    /// Default `None`: never give up while the source runs.
+    pub max_retries: Option<u32>,
+}
+
+impl Default for ReconnectSettings {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_secs(1),
+            factor: 1.5,
+            max_delay: Duration::from_secs(5),
+            jitter: 0.2,
+            max_retries: None,
+        }
+    }
+}
+
+impl ReconnectSettings {
+    /// The wait before retry number `attempt` (1 for the first), jitter included.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = if self.factor.is_finite() && self.factor >= 1.0 {
+            self.factor
+        } else {
+            1.0
+        };
+        let exponent = attempt.saturating_sub(1).min(64) as i32;
+        let base = self.first_delay.as_secs_f64() * factor.powi(exponent);
+        let capped = base.min(self.max_delay.as_secs_f64()).max(0.0);
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        let random = (std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            % 10_000) as f64
+            / 10_000.0;
+        Duration::from_secs_f64(capped * (1.0 - jitter * random))
+    }
+}
+
+/// Settings of a [`Streamer`].
+#[derive(Debug, Clone)]
+pub struct StreamerSettings {
+    /// Where the stream goes (at least one).
+    pub destinations: Vec<Destination>,
+    /// The most packets waiting for one destination. Default 900 (about 10 s of 30 fps video
+    /// with AAC audio). When full, whole GOPs are dropped.
+    pub queue_packets: usize,
+    /// The most bytes waiting for one destination. Default 32 MiB.
+    pub queue_bytes: usize,
+    /// Reconnection timing.
+    pub reconnect: ReconnectSettings,
+    /// The longest a connection (TCP, TLS, RTMP handshake, SRT handshake) may take. Default
+    /// 10 s.
+    pub connect_timeout: Duration,
+    /// A send that makes no progress for this long counts as a dead connection. Default 10 s.
+    pub write_timeout: Duration,
+    /// The socket send buffer of RTMP and RTMPS connections, in bytes (`None`: the system's,
+    /// which on Linux grows to megabytes). Default 256 KiB: a slow destination backs up into
+    /// its own queue, where whole GOPs are dropped, instead of seconds of stale video piling
+    /// up in the kernel.
+    pub send_buffer: Option<usize>,
+    /// On [`Streamer::stop`], how long destinations may take to send what is queued and
+    /// close. Default 3 s.
+    pub stop_timeout: Duration,
+}
+
+impl StreamerSettings {
+    /// Default settings for `destinations`.
+    pub fn new(destinations: Vec<Destination>) -> Self {
+        Self {
+            destinations,
+            queue_packets: 900,
+            queue_bytes: 32 << 20,
+            reconnect: ReconnectSettings::default(),
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            send_buffer: Some(256 << 10),
+            stop_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What a destination is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationState {
+    /// Opening its first connection.
+    Connecting,
+    /// Connected and sending.
+    Live,
+    /// Lost or never got its connection; waiting to try again.
+    Retrying,
+    /// Gave up ([`ReconnectSettings::max_retries`]).
+    Failed,
+    /// Finished: the stream ended or the streamer stopped.
+    Stopped,
+}
+
+/// Counters of one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationStats {
+    /// The destination's name (site name or redacted URL).
+    pub name: String,
+    /// The URL with the key redacted.
+    pub url: String,
+    /// What it is doing now.
+    pub state: DestinationState,
+    /// Bytes sent, all connections together.
+    pub bytes: u64,
+    /// Bits per second sent over the last second or so.
+    pub bitrate: u64,
+    /// Packets sent.
+    pub packets: u64,
+    /// Packets this destination lost: dropped from its full queue, skipped to restart on a
+    /// keyframe after a reconnection, or left unsent.
+    pub dropped_packets: u64,
+    /// GOPs dropped because its queue was full.
+    pub dropped_gops: u64,
+    /// Connections made after the first one.
+    pub reconnects: u64,
+    /// Connection attempts that failed.
+    pub failed_attempts: u64,
+    /// The last error, with keys redacted.
+    pub last_error: Option<String>,
+}
+
+/// Why a streamer could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartStreamError {
+    /// No destination was given.
+    #[error("no destination to stream to")]
+    NoDestinations,
+    /// The packet source has no streams.
+    #[error("no video or audio stream to send")]
+    NoStreams,
+    /// A destination's container cannot carry a stream's codec.
+    #[error("{destination}: {reason}")]
+    Codec {
+        /// The destination (redacted).
+        destination: String,
+        /// Which codec and why.
+        reason: String,
+    },
+    /// A thread could not be started.
+    #[error("cannot start the streamer's thread {name}")]
+    Thread {
+        /// The thread.
+        name: String,
+    },
+}
+
+/// What the streamer did, per destination, when it finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamReport {
+    /// Final stats of each destination, in the order given.
+    pub destinations: Vec<DestinationStats>,
+    /// Packets read from the source.
+    pub packets_in: u64,
+}
+
+struct DestinationShared {
+    stats: Mutex<DestinationStats>,
+    queue: GopQueue,
+}
+
+/// One encode, many destinations.
+///
+/// A reader thread (`livekit.stream.in`) takes packets from the source and offers each to
+/// every destination's bounded queue without waiting; each destination has its own thread
+/// (`livekit.stream.N`) with its own FFmpeg muxer and connection, so a dead or slow destination
+/// never blocks the source or the others. A destination whose queue is full drops whole GOPs
+/// (counted in its [`DestinationStats`]); one whose connection fails reconnects by itself
+/// ([`ReconnectSettings`]) and resumes on a keyframe with the headers sent again.
+///
+/// End of stream from the source ends every destination cleanly (queued packets sent, trailer
+/// written); [`stop`](Self::stop) ends it early.
+pub struct Streamer {
+    shared: Vec<Arc<DestinationShared>>,
+    stop: Arc<AtomicBool>,
+    abort: Arc<AtomicBool>,
+    stop_timeout: Duration,
+    reader: Option<Worker<u64>>,
+    senders: Vec<Worker<()>>,
+}
+
+impl std::fmt::Debug for Streamer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamer")
+            .field("destinations", &self.stats())
+            .finish()
+    }
+}
+
+impl Streamer {
+    /// Starts streaming the packets of `source` (described by `streams`) to every destination
+    /// of `settings`. Returns at once: connections are made by the destinations' threads
+    /// (watch [`stats`](Self::stats)).
+    pub fn start<S>(
+        settings: StreamerSettings,
+        streams: Vec<StreamInfo>,
+        source: S,
+    ) -> Result<Self, StartStreamError>
+    where
+        S: FrameSource<Packet> + 'static,
+    {
+        route_ffmpeg_logs();
+        if settings.destinations.is_empty() {
+            return Err(StartStreamError::NoDestinations);
+        }
+        if streams.is_empty() {
+            return Err(StartStreamError::NoStreams);
+        }
+        for destination in &settings.destinations {
+            check_codecs(destination.protocol, &streams).map_err(|reason| {
+                StartStreamError::Codec {
+                    destination: destination.redacted_url(),
+                    reason,
+                }
+            })?;
+        }
+        let video = streams.iter().position(|s| s.kind() == MediaKind::Video);
+        let streams = Arc::new(streams);
+        let stop = Arc::new(AtomicBool::new(false));
+        let abort = Arc::new(AtomicBool::new(false));
+        let shared: Vec<Arc<DestinationShared>> = settings
+            .destinations
+            .iter()
+            .map(|d| {
+                Arc::new(DestinationShared {
+                    stats: Mutex::new(DestinationStats {
+                        name: d.name.clone(),
+                        url: d.redacted_url(),
+                        state: DestinationState::Connecting,
+                        bytes: 0,
+                        bitrate: 0,
+                        packets: 0,
+                        dropped_packets: 0,
+                        dropped_gops: 0,
+                        reconnects: 0,
+                        failed_attempts: 0,
+                        last_error: None,
+                    }),
+                    queue: GopQueue::new(video, settings.queue_packets, settings.queue_bytes),
+                })
+            })
+            .collect();
+
+        let mut streamer = Self {
+            shared: shared.clone(),
+            stop: stop.clone(),
+            abort: abort.clone(),
+            stop_timeout: settings.stop_timeout,
+            reader: None,
+            senders: Vec::new(),
+        };
+        for (index, destination) in settings.destinations.iter().enumerate() {
+            let sender = Sender {
+                destination: destination.clone(),
+                streams: streams.clone(),
+                shared: shared[index].clone(),
+                abort: abort.clone(),
+                settings: settings.clone(),
+            };
+            let name = format!("livekit.stream.{index}");
+            let worker = spawn_named(name.clone(), move || sender.run())
+                .map_err(|_: SpawnError<_>| StartStreamError::Thread { name })?;
+            streamer.senders.push(worker);
+        }
+        let queues = shared.clone();
+        let reader = spawn_named("livekit.stream.in", move || {
+            let mut packets = 0u64;
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match source.next(Duration::from_millis(100)) {
+                    Pull::Frame(packet) => {
+                        packets += 1;
+                        for destination in &queues {
+                            destination.queue.offer(packet.clone());
+                        }
+                    }
+                    Pull::Pending => {}
+                    Pull::Ended => break,
+                }
+            }
+            for destination in &queues {
+                destination.queue.end();
+            }
+            tracing::debug!(packets, "stream source finished");
+            packets
+        })
+        .map_err(|_| StartStreamError::Thread {
+            name: "livekit.stream.in".into(),
+        })?;
+        streamer.reader = Some(reader);
+        Ok(streamer)
+    }
+
+    /// The stats of every destination, in the order given.
+    pub fn stats(&self) -> Vec<DestinationStats> {
+        self.shared.iter().map(|d| d.snapshot()).collect()
+    }
+
+    /// Whether every destination has finished (the source ended, or they failed).
+    pub fn is_finished(&self) -> bool {
+        self.senders.iter().all(|s| s.is_finished())
+    }
+
+    /// Waits until the source ends and every destination has sent what it had.
+    pub fn wait(mut self) -> StreamReport {
+        self.join()
+    }
+
+    /// Stops: no more packets are taken from the source; destinations send what is queued
+    /// (for up to [`StreamerSettings::stop_timeout`]), write their trailers and close.
+    pub fn stop(mut self) -> StreamReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let abort = self.abort.clone();
+        let timeout = self.stop_timeout;
+        let deadline = Instant::now() + timeout;
+        // A watchdog: past the deadline, pending network calls are interrupted.
+        let senders_done = Arc::new(AtomicBool::new(false));
+        let done = senders_done.clone();
+        let watchdog = spawn_named("livekit.stream.stop", move || {
+            while !done.load(Ordering::Relaxed) {
+                if Instant::now() >= deadline {
+                    abort.store(true, Ordering::Relaxed);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let report = self.join();
+        senders_done.store(true, Ordering::Relaxed);
+        if let Ok(watchdog) = watchdog {
+            let _ = watchdog.join();
+        }
+        report
+    }
+
+    fn join(&mut self) -> StreamReport {
+        let packets_in = self
+            .reader
+            .take()
+            .map(|r| r.join().unwrap_or(0))
+            .unwrap_or(0);
+        for sender in self.senders.drain(..) {
+            let name = sender.name().to_owned();
+            if sender.join().is_err() {
+                tracing::error!(thread = %name, "a stream destination thread panicked");
+            }
+        }
+        StreamReport {
+            destinations: self.stats(),
+            packets_in,
+        }
+    }
+}
+
+impl Drop for Streamer {
+    fn drop(&mut self) {
+        if self.reader.is_some() || !self.senders.is_empty() {
+            self.stop.store(true, Ordering::Relaxed);
+            self.abort.store(true, Ordering::Relaxed);
+            for destination in &self.shared {
+                destination.queue.close();
+            }
+            self.join();
+        }
+    }
+}
+
+impl DestinationShared {
+    fn snapshot(&self) -> DestinationStats {
+        let mut stats = self.stats.lock().clone();
+        let dropped = self.queue.dropped();
+        stats.dropped_packets += dropped.packets;
+        stats.dropped_gops = dropped.gops;
+        stats
+    }
+
+    fn set_state(&self, state: DestinationState) {
+        self.stats.lock().state = state;
+    }
+}
+
+struct Sender {
+    destination: Destination,
+    streams: Arc<Vec<StreamInfo>>,
+    shared: Arc<DestinationShared>,
+    abort: Arc<AtomicBool>,
+    settings: StreamerSettings,
+}
+
+enum Session {
+    /// The stream ended and everything was sent.
+    Finished,
+    /// The connection failed.
+    Lost,
+}
+
+impl Sender {
+    fn run(self) {
+        let url = self.destination.redacted_url();
+        if self.destination.protocol == super::destination::Protocol::Rtmps
+            && !self.destination.tls.verify
+        {
+            tracing::warn!(
+                destination = %url,
+                "TLS certificate verification is OFF: the stream key may be sent to an impostor"
+            );
+        }
+        let mut failures: u32 = 0;
+        let mut connected_once = false;
+        loop {
+            if self.abort.load(Ordering::Relaxed) {
+                break;
+            }
+            tracing::debug!(destination = %url, "connecting");
+            let opened = Connection::open(
+                &self.destination,
+                &self.streams,
+                self.abort.clone(),
+                self.settings.connect_timeout,
+                self.settings.write_timeout,
+                self.settings.send_buffer,
+            );
+            match opened {
+                Ok(connection) => {
+                    failures = 0;
+                    {
+                        let mut stats = self.shared.stats.lock();
+                        if connected_once {
+                            stats.reconnects += 1;
+                        }
+                        stats.state = DestinationState::Live;
+                    }
+                    tracing::info!(destination = %url, "live");
+                    let skipped = self.shared.queue.skip_to_newest_gop();
+                    if skipped > 0 {
+                        tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
+                    }
+                    connected_once = true;
+                    match self.send(connection, &url) {
+                        Session::Finished => break,
+                        Session::Lost => {}
+                    }
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(destination = %url, error = %error.message, "connection failed");
+                    let mut stats = self.shared.stats.lock();
+                    stats.failed_attempts += 1;
+                    stats.last_error = Some(error.message);
+                }
+            }
+            if self.shared.queue.is_ended() {
+                // The source is over (or we are stopping): no reconnecting for the rest.
+                break;
+            }
+            if let Some(max) = self.settings.reconnect.max_retries
+                && failures > max
+            {
+                {
+                    self.shared.set_state(DestinationState::Failed);
+                    tracing::error!(destination = %url, attempts = failures, "giving up");
+                    self.drain_unsent();
+                    return;
+                }
+            }
+            self.shared.set_state(DestinationState::Retrying);
+            let delay = self.settings.reconnect.delay(failures.max(1));
+            tracing::info!(destination = %url, delay_ms = delay.as_millis() as u64, "retrying");
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                if self.abort.load(Ordering::Relaxed) || self.shared.queue.is_ended() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.abort.load(Ordering::Relaxed) || self.shared.queue.is_ended() {
+                break;
+            }
+        }
+        self.drain_unsent();
+        self.shared.set_state(DestinationState::Stopped);
+    }
+
+    /// Counts what is left in the queue as dropped.
+    fn drain_unsent(&self) {
+        self.shared.queue.close();
+    }
+
+    /// Sends queued packets until the stream ends or the connection fails.
+    fn send(&self, mut connection: Connection, url: &str) -> Session {
+        let mut window_start = Instant::now();
+        let mut window_bytes = connection.bytes();
+        let mut last_bytes = window_bytes;
+        let mut sent = 0u64;
+        let mut account = |connection: &mut Connection, sent: &mut u64| {
+            let bytes = connection.bytes();
+            let mut stats = self.shared.stats.lock();
+            stats.bytes += bytes.saturating_sub(last_bytes);
+            stats.packets += *sent;
+            *sent = 0;
+            last_bytes = bytes;
+            let elapsed = window_start.elapsed();
+            if elapsed >= Duration::from_secs(1) {
+                stats.bitrate =
+                    ((bytes - window_bytes) as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+                window_start = Instant::now();
+                window_bytes = bytes;
+            }
+        };
+        loop {
+            match self.shared.queue.pop(Duration::from_millis(100)) {
+                Popped::Packet(packet) => match connection.write(&packet) {
+                    Ok(true) => {
+                        sent += 1;
+                        if sent >= 16 {
+                            account(&mut connection, &mut sent);
+                        }
+                    }
+                    Ok(false) => self.shared.stats.lock().dropped_packets += 1,
+                    Err(error) => {
+                        account(&mut connection, &mut sent);
+                        tracing::warn!(destination = %url, error = %error.message, "connection lost");
+                        let mut stats = self.shared.stats.lock();
+                        stats.last_error = Some(error.message);
+                        stats.dropped_packets += 1;
+                        stats.bitrate = 0;
+                        return Session::Lost;
+                    }
+                },
+                Popped::Empty => account(&mut connection, &mut sent),
+                Popped::Ended => {
+                    account(&mut connection, &mut sent);
+                    let result = connection.close(self.settings.stop_timeout);
+                    let mut stats = self.shared.stats.lock();
+                    stats.bitrate = 0;
+                    if let Err(error) = result {
+                        tracing::warn!(destination = %url, error = %error.message, "closing failed");
+                        stats.last_error = Some(error.message);
+                    } else {
+                        tracing::info!(destination = %url, "stream finished");
+                    }
+                    return Session::Finished;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delays_grow_to_the_cap_with_jitter_below() {
+        let settings = ReconnectSettings::default();
+        let expected = [1.0, 1.5, 2.25, 3.375, 5.0, 5.0];
+        for (attempt, full) in (1..).zip(expected) {
+            for _ in 0..20 {
+                let delay = settings.delay(attempt).as_secs_f64();
+                assert!(delay <= full + 1e-9, "attempt {attempt}: {delay}");
+                assert!(delay >= full * 0.8 - 1e-9, "attempt {attempt}: {delay}");
+            }
+        }
+        let no_jitter = ReconnectSettings {
+            jitter: 0.0,
+            ..ReconnectSettings::default()
+        };
+        assert_eq!(no_jitter.delay(3), Duration::from_secs_f64(2.25));
+        assert_eq!(no_jitter.delay(100), Duration::from_secs(5));
+    }
+}

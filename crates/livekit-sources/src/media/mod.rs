@@ -1,0 +1,46 @@
+//! Media files and URLs through FFmpeg: [`probe`], [`Player`], [`LazyPlayer`] and [`Playlist`].
+//!
+//! Everything here decodes with the system FFmpeg (through `ffmpeg-next`). Video comes out as
+//! [`VideoFrame`](livekit_core::VideoFrame)s in the decoder's own I420 or NV12 when it gives
+//! one (other formats are converted with swscale to I420, or to RGBA when they carry alpha),
+//! audio as interleaved f32 [`AudioFrame`](livekit_core::AudioFrame)s at [`AUDIO_RATE`] Hz
+//! stereo (resampled with swresample; mono and surround are mixed to stereo).
+
+mod error;
+mod lazy_player;
+mod name;
+mod player;
+mod playlist;
+mod probe;
+mod reader;
+mod sequence;
+
+pub use error::{ControlError, OpenMediaError, PlayError, ProbeError};
+pub use lazy_player::{LazyPlayer, LazyPlayerSettings};
+pub use name::redact_url;
+pub use player::{
+    DEFAULT_AUDIO_LEAD, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, Pacing, PlayState, Player,
+    PlayerEvent, PlayerSettings, PlayerStats,
+};
+pub use playlist::{Cover, NowPlaying, Playlist, PlaylistSettings, expand_glob};
+pub use probe::{AudioInfo, MediaInfo, VideoInfo, probe};
+
+/// The sample rate of every audio frame the players write.
+pub const AUDIO_RATE: u32 = 48_000;
+
+/// The channel count of every audio frame the players write (stereo, interleaved L R).
+pub const AUDIO_CHANNELS: u16 = 2;
+
+/// Initialises FFmpeg once and keeps its own log down to errors: failures reach the caller as
+/// our error types, each naming the file or URL. (Programs route FFmpeg's log into `tracing`,
+/// scrubbed of stream keys, with `livekit_sinks::stream::route_ffmpeg_logs`; the level set
+/// here still lets it see the errors.)
+pub(crate) fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if let Err(error) = ffmpeg_next::init() {
+            tracing::error!(%error, "FFmpeg failed to initialise");
+        }
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+    });
+}

@@ -1,0 +1,411 @@
+//! [`Playlist`]: files played back to back as one continuous stream.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use livekit_core::{AudioTarget, VideoFrame, VideoTarget};
+use parking_lot::Mutex;
+
+use super::error::{ControlError, OpenMediaError};
+use super::name::Location;
+use super::player::{Engine, EventSink, PlayState, PlayerEvent, PlayerSettings, PlayerStats};
+use super::reader::MediaReader;
+use super::sequence::{CoverSource, Sequence, SequenceSettings};
+use crate::ImageFile;
+
+/// What a [`Playlist`] shows while an entry without video (a song) plays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cover {
+    /// A black 1280x720 picture (default).
+    #[default]
+    Black,
+    /// Nothing: no video frames while such an entry plays.
+    Nothing,
+    /// A still image (PNG, JPEG, GIF, WebP, BMP; the first frame of an animation).
+    Image(PathBuf),
+    /// A video, looped for as long as the entry plays (its audio is not used).
+    Video(PathBuf),
+}
+
+/// Settings of a [`Playlist`].
+#[derive(Debug, Clone)]
+pub struct PlaylistSettings {
+    /// Pacing, clock, decoding and time limits, and `looping`: start the list over at its end,
+    /// for ever (default `false`).
+    pub player: PlayerSettings,
+    /// Play the entries in a random order (a new one each pass) instead of the given (or, for
+    /// a glob, sorted) order. Default `false`.
+    pub shuffle: bool,
+    /// The shuffle's seed, for a repeatable order; `None` (default) takes one from the time.
+    pub seed: Option<u64>,
+    /// What entries without video show (default [`Cover::Black`]).
+    pub cover: Cover,
+    /// Frames a second of a still cover (default 30).
+    pub cover_frame_rate: u32,
+    /// Give entries without video a caption "Title - Artist" from their tags (default `true`);
+    /// see [`NowPlaying::caption`].
+    pub captions: bool,
+}
+
+impl Default for PlaylistSettings {
+    fn default() -> Self {
+        Self {
+            player: PlayerSettings::default(),
+            shuffle: false,
+            seed: None,
+            cover: Cover::Black,
+            cover_frame_rate: 30,
+            captions: true,
+        }
+    }
+}
+
+/// The entry playing now ([`Playlist::now_playing`], [`PlayerEvent::NowPlaying`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NowPlaying {
+    /// The entry's position in the list as given (or as sorted, for a glob).
+    pub index: usize,
+    /// Its path or redacted URL.
+    pub name: String,
+    /// Its `title` tag.
+    pub title: Option<String>,
+    /// Its `artist` tag.
+    pub artist: Option<String>,
+    /// For an entry without video (with [`PlaylistSettings::captions`]): "Title - Artist" (or
+    /// the title alone). Show it in a text layer of the compositor: the `livekit` command puts
+    /// it in a text layer over the cover and changes its text at each
+    /// [`PlayerEvent::NowPlaying`].
+    pub caption: Option<String>,
+    /// Whether the entry has video of its own.
+    pub has_video: bool,
+    /// Where on the output timeline it starts.
+    pub starts_at: Duration,
+}
+
+/// Files (or URLs) played back to back as ONE stream: timestamps keep rising across entries,
+/// audio is continuous (silence where an entry has none, overlaps trimmed), and a change of
+/// size or frame rate between entries goes straight through (the frames just have another
+/// size): nothing restarts between songs.
+///
+/// Entries without video show the [`Cover`]; their tags give a caption
+/// ([`now_playing`](Self::now_playing)). Entries that cannot be opened are skipped with a
+/// [`PlayerEvent::Skipped`] (and a warning in the log) naming them; a list with nothing
+/// playable is an error ([`OpenMediaError::NothingPlayable`]) from [`new`](Self::new).
+///
+/// The thread, pacing, events and controls are the [`Player`](super::Player)'s.
+///
+/// ```no_run
+/// use livekit_core::{AudioFrame, Port, VideoFrame};
+/// use livekit_sources::{Playlist, PlaylistSettings};
+///
+/// let mut settings = PlaylistSettings::default();
+/// settings.player.looping = true;
+/// let list = Playlist::from_glob("music/*.mp3", settings)?;
+/// list.add_video_target(Port::<VideoFrame>::latest())?;
+/// list.add_audio_target(Port::<AudioFrame>::drop_oldest(64))?;
+/// list.start()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Playlist {
+    engine: Engine,
+    now_playing: Arc<Mutex<Option<NowPlaying>>>,
+    len: usize,
+}
+
+impl Playlist {
+    /// A playlist of `entries` (paths, or URLs as text), in this order. Opens entries until one
+    /// plays (skipping those that fail); fails when none does.
+    pub fn new<P: AsRef<Path>>(
+        entries: impl IntoIterator<Item = P>,
+        settings: PlaylistSettings,
+    ) -> Result<Self, OpenMediaError> {
+        let items: Vec<Location> = entries
+            .into_iter()
+            .map(|p| Location::from_path(p.as_ref()))
+            .collect();
+        if items.is_empty() {
+            return Err(OpenMediaError::NothingPlayable {
+                detail: "the list is empty".into(),
+            });
+        }
+        let cover = match &settings.cover {
+            Cover::Nothing => CoverSource::Nothing,
+            Cover::Black => CoverSource::Still {
+                frame: VideoFrame::solid_rgba(1280, 720, [0, 0, 0, 255], Duration::ZERO).map_err(
+                    |e| OpenMediaError::Cover {
+                        detail: e.to_string(),
+                    },
+                )?,
+                interval: frame_interval(settings.cover_frame_rate),
+            },
+            Cover::Image(path) => {
+                let image = ImageFile::open(path).map_err(|e| OpenMediaError::Cover {
+                    detail: e.to_string(),
+                })?;
+                CoverSource::Still {
+                    frame: image.frame().clone(),
+                    interval: frame_interval(settings.cover_frame_rate),
+                }
+            }
+            Cover::Video(path) => {
+                let location = Location::from_path(path);
+                // Check it now, so a bad cover is an error here and not a surprise later.
+                MediaReader::open(
+                    &location,
+                    &super::reader::ReaderSettings {
+                        audio: false,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| OpenMediaError::Cover {
+                    detail: e.to_string(),
+                })?;
+                CoverSource::Video { location }
+            }
+        };
+        let seed = settings.shuffle.then(|| {
+            settings.seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+        });
+        let order = Sequence::play_order(items.len(), seed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader_settings = settings.player.reader(&stop);
+        let events = EventSink::new();
+        let mut failures = Vec::new();
+        let mut first = None;
+        for (slot, &index) in order.iter().enumerate() {
+            let Some(location) = items.get(index) else {
+                continue;
+            };
+            match MediaReader::open(location, &reader_settings) {
+                Ok(reader) => {
+                    first = Some((slot, reader));
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "skipping a playlist entry");
+                    failures.push(error.to_string());
+                    events.send(PlayerEvent::Skipped(error));
+                }
+            }
+        }
+        let Some(first) = first else {
+            return Err(OpenMediaError::NothingPlayable {
+                detail: failures.join("; "),
+            });
+        };
+        let now_playing = Arc::new(Mutex::new(None));
+        let len = items.len();
+        let sequence = Sequence::new(
+            items,
+            order,
+            first,
+            SequenceSettings {
+                looping: settings.player.looping,
+                continuous_audio: settings.player.audio,
+                cover,
+                captions: settings.captions,
+                reader: reader_settings,
+                shuffle: seed,
+            },
+            events.clone(),
+            now_playing.clone(),
+        );
+        let engine = Engine::new(
+            format!("playlist of {len}"),
+            sequence,
+            events,
+            stop,
+            &settings.player,
+            false,
+            "livekit-playlist",
+        );
+        Ok(Self {
+            engine,
+            now_playing,
+            len,
+        })
+    }
+
+    /// A playlist of the files matching `pattern` (`*` and `?` in the file name part, e.g.
+    /// `music/*.mp3`), sorted by name; see [`expand_glob`].
+    pub fn from_glob(pattern: &str, settings: PlaylistSettings) -> Result<Self, OpenMediaError> {
+        Self::new(expand_glob(pattern)?, settings)
+    }
+
+    /// Entries in the list.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a playlist has at least one entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entry playing now, with its caption.
+    pub fn now_playing(&self) -> Option<NowPlaying> {
+        self.now_playing.lock().clone()
+    }
+
+    /// Adds a video target (before [`start`](Self::start)).
+    pub fn add_video_target(&self, target: impl VideoTarget + 'static) -> Result<(), ControlError> {
+        self.engine.add_video_target(Box::new(target))
+    }
+
+    /// Adds an audio target (before [`start`](Self::start)).
+    pub fn add_audio_target(&self, target: impl AudioTarget + 'static) -> Result<(), ControlError> {
+        self.engine.add_audio_target(Box::new(target))
+    }
+
+    /// Starts the playback thread (`livekit-playlist`).
+    pub fn start(&self) -> Result<(), ControlError> {
+        self.engine.start()
+    }
+
+    /// Pauses.
+    pub fn pause(&self) -> Result<(), ControlError> {
+        self.engine.pause()
+    }
+
+    /// Resumes.
+    pub fn resume(&self) -> Result<(), ControlError> {
+        self.engine.resume()
+    }
+
+    /// Turns looping over the whole list on or off.
+    pub fn set_looping(&self, looping: bool) -> Result<(), ControlError> {
+        self.engine.set_looping(looping)
+    }
+
+    /// Stops and waits for the thread; the targets are ended.
+    pub fn stop(&self) -> Result<(), ControlError> {
+        self.engine.stop()
+    }
+
+    /// Where playback is on the output timeline.
+    pub fn position(&self) -> Duration {
+        self.engine.timeline_position()
+    }
+
+    /// The state now.
+    pub fn state(&self) -> PlayState {
+        self.engine.state()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PlayerStats {
+        self.engine.stats()
+    }
+
+    /// The event channel: [`PlayerEvent::NowPlaying`] at each entry, skips, warnings, the end.
+    pub fn events(&self) -> Receiver<PlayerEvent> {
+        self.engine.events()
+    }
+
+    /// Waits up to `timeout` for the end; returns whether it came.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        self.engine.wait(timeout)
+    }
+}
+
+fn frame_interval(rate: u32) -> Duration {
+    Duration::from_secs_f64(1.0 / f64::from(rate.clamp(1, 240)))
+}
+
+/// The files matching `pattern`, sorted by name. `*` (any run of characters) and `?` (one
+/// character) work in the last part of the path (`dir/*.mp3`); the directory part is taken
+/// as it is. No match is an error naming the pattern.
+pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, OpenMediaError> {
+    let path = Path::new(pattern);
+    let error = |detail: String| OpenMediaError::Glob {
+        pattern: pattern.to_owned(),
+        detail,
+    };
+    let file_pattern = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| error("no file name part".into()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if dir.to_string_lossy().contains(['*', '?']) {
+        return Err(error(
+            "wildcards work in the file name only, not in directories".into(),
+        ));
+    }
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| error(format!("cannot list {}: {e}", dir.display())))?;
+    let pattern_chars: Vec<char> = file_pattern.chars().collect();
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            let chars: Vec<char> = name.chars().collect();
+            wildcard_match(&pattern_chars, &chars).then(|| dir.join(name))
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(error("no file matches".into()));
+    }
+    Ok(found)
+}
+
+/// `*` and `?` matching, iterative with backtracking to the last star.
+fn wildcard_match(pattern: &[char], text: &[char]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    fn m(p: &str, t: &str) -> bool {
+        wildcard_match(
+            &p.chars().collect::<Vec<_>>(),
+            &t.chars().collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("*.mp3", "a.mp3"));
+        assert!(!m("*.mp3", "a.mp4"));
+        assert!(m("a?c*", "abcdef"));
+        assert!(m("*", ""));
+        assert!(!m("?", ""));
+        assert!(m("*a*b", "xxaxxb"));
+    }
+}

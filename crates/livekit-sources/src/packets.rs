@@ -1,0 +1,428 @@
+//! [`PacketFile`]: the compressed packets of a media file or URL, without decoding them.
+//!
+//! This is the pass-through ("copy") source: a file that is already H.264/AAC is demuxed and
+//! its packets written into a `Port<Packet>` as an encoder would write them, paced in real time
+//! (like `ffmpeg -re`) or as fast as the port takes them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ffmpeg::ffi;
+use ffmpeg::media::Type as MediaType;
+use ffmpeg_next as ffmpeg;
+use livekit_core::thread::{SpawnError, Worker, spawn_named};
+use livekit_core::{Codec, FrameTarget, Packet, PushError, StreamInfo, StreamParams, TimeBase};
+
+/// How a [`PacketFile`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketFileSettings {
+    /// Write packets at the pace of their timestamps, as a live encoder would (like
+    /// `ffmpeg -re`). Default `true`; `false` writes them as fast as the target takes them.
+    pub realtime: bool,
+    /// How much of the start of the input is read at open to measure the keyframe spacing
+    /// ([`PacketFile::max_keyframe_interval`]). Default 10 s. The packets read are kept and
+    /// written first, so nothing is lost and the input never has to seek.
+    pub probe: Duration,
+    /// The most bytes of packets kept from the probe. Default 64 MiB.
+    pub max_probe_bytes: usize,
+}
+
+impl Default for PacketFileSettings {
+    fn default() -> Self {
+        Self {
+            realtime: true,
+            probe: Duration::from_secs(10),
+            max_probe_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why a media file or URL could not be opened for its packets. Each variant names the input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenPacketsError {
+    /// FFmpeg could not open or probe the input.
+    #[error("{input}: cannot open: {source}")]
+    Open {
+        /// The file or URL.
+        input: String,
+        /// What FFmpeg said.
+        #[source]
+        source: ffmpeg::Error,
+    },
+    /// The input has neither a video nor an audio stream.
+    #[error("{input}: no video or audio stream")]
+    NoStreams {
+        /// The file or URL.
+        input: String,
+    },
+    /// Reading the first packets failed.
+    #[error("{input}: cannot read: {source}")]
+    Read {
+        /// The file or URL.
+        input: String,
+        /// What FFmpeg said.
+        #[source]
+        source: ffmpeg::Error,
+    },
+}
+
+/// Why reading packets stopped early.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadPacketsError {
+    /// Demuxing failed midway.
+    #[error("{input}: read failed: {source}")]
+    Read {
+        /// The file or URL.
+        input: String,
+        /// What FFmpeg said.
+        #[source]
+        source: ffmpeg::Error,
+    },
+    /// The reader thread panicked.
+    #[error("{input}: the packet reader thread panicked")]
+    Panicked {
+        /// The file or URL.
+        input: String,
+    },
+    /// The target refused a packet.
+    #[error("{input}: the packet target failed")]
+    Target {
+        /// The file or URL.
+        input: String,
+        /// The target's error.
+        #[source]
+        source: PushError,
+    },
+}
+
+/// The packets of one media file or URL: its video and audio streams (the best of each) as
+/// [`StreamInfo`]s, and a reader thread ([`PacketFile::start`]) that writes their
+/// [`Packet`]s into a target.
+pub struct PacketFile {
+    input_name: String,
+    input: ffmpeg::format::context::Input,
+    streams: Vec<StreamInfo>,
+    /// Input stream index -> index into `streams`.
+    map: Vec<Option<usize>>,
+    probed: VecDeque<Packet>,
+    max_keyframe_interval: Option<Duration>,
+    settings: PacketFileSettings,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PacketFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketFile")
+            .field("input", &self.input_name)
+            .field("streams", &self.streams)
+            .field("max_keyframe_interval", &self.max_keyframe_interval)
+            .finish()
+    }
+}
+
+impl PacketFile {
+    /// Opens `input` (a path or a URL FFmpeg reads), picks its best video and audio streams
+    /// and reads its first [`PacketFileSettings::probe`] seconds to measure the keyframe
+    /// spacing.
+    pub fn open(input: &str, settings: PacketFileSettings) -> Result<Self, OpenPacketsError> {
+        let input_name = input.to_owned();
+        crate::media::init();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        let ctx =
+            ffmpeg::format::input_with_interrupt(input, move || stop_flag.load(Ordering::Relaxed))
+                .map_err(|source| OpenPacketsError::Open {
+                    input: input_name.clone(),
+                    source,
+                })?;
+        let best_video = ctx.streams().best(MediaType::Video).map(|s| s.index());
+        let best_audio = ctx.streams().best(MediaType::Audio).map(|s| s.index());
+        let mut map = vec![None; ctx.nb_streams() as usize];
+        let mut streams = Vec::new();
+        for index in [best_video, best_audio].into_iter().flatten() {
+            let Some(stream) = ctx.stream(index) else {
+                continue;
+            };
+            if let Some(info) = stream_info(&stream) {
+                map[index] = Some(streams.len());
+                streams.push(info);
+            }
+        }
+        if streams.is_empty() {
+            return Err(OpenPacketsError::NoStreams { input: input_name });
+        }
+        let mut file = Self {
+            input_name,
+            input: ctx,
+            streams,
+            map,
+            probed: VecDeque::new(),
+            max_keyframe_interval: None,
+            settings,
+            stop,
+        };
+        file.probe()?;
+        Ok(file)
+    }
+
+    /// The streams, in the order packets refer to them ([`Packet::stream`]): video first
+    /// when there is one.
+    pub fn streams(&self) -> &[StreamInfo] {
+        &self.streams
+    }
+
+    /// The longest time between two video keyframes seen in the probed start of the input
+    /// (the time from the last keyframe to the end of the probe counts too, so an input with
+    /// one keyframe in 10 s reports at least 10 s). `None` when there is no video.
+    pub fn max_keyframe_interval(&self) -> Option<Duration> {
+        self.max_keyframe_interval
+    }
+
+    /// The file or URL as given.
+    pub fn input(&self) -> &str {
+        &self.input_name
+    }
+
+    fn video_index(&self) -> Option<usize> {
+        self.streams
+            .iter()
+            .position(|s| matches!(s.params, StreamParams::Video { .. }))
+    }
+
+    fn probe(&mut self) -> Result<(), OpenPacketsError> {
+        let video = self.video_index();
+        let mut bytes = 0usize;
+        let mut first: Option<Duration> = None;
+        let mut last_key: Option<Duration> = None;
+        let mut last_time = Duration::ZERO;
+        let mut max_gap = Duration::ZERO;
+        loop {
+            let packet = match self.read_one() {
+                Ok(Some(packet)) => packet,
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(OpenPacketsError::Read {
+                        input: self.input_name.clone(),
+                        source,
+                    });
+                }
+            };
+            let time = self.streams[packet.stream]
+                .time_base
+                .to_duration(packet.dts.max(packet.pts));
+            let first = *first.get_or_insert(time);
+            bytes += packet.data.len();
+            if Some(packet.stream) == video {
+                last_time = last_time.max(time);
+                if packet.keyframe {
+                    if let Some(previous) = last_key {
+                        max_gap = max_gap.max(time.saturating_sub(previous));
+                    }
+                    last_key = Some(time);
+                }
+            }
+            self.probed.push_back(packet);
+            if time.saturating_sub(first) >= self.settings.probe
+                || bytes >= self.settings.max_probe_bytes
+            {
+                break;
+            }
+        }
+        if video.is_some() {
+            let tail = match last_key {
+                Some(key) => last_time.saturating_sub(key),
+                None => last_time.saturating_sub(first.unwrap_or_default()),
+            };
+            self.max_keyframe_interval = Some(max_gap.max(tail));
+        }
+        Ok(())
+    }
+
+    /// The next packet of a kept stream; `None` at the end.
+    fn read_one(&mut self) -> Result<Option<Packet>, ffmpeg::Error> {
+        let mut packet = ffmpeg::Packet::empty();
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => return Ok(None),
+                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(error) => return Err(error),
+            }
+            let Some(Some(stream)) = self.map.get(packet.stream()).copied() else {
+                continue;
+            };
+            let Some(data) = packet.data() else {
+                continue;
+            };
+            let pts = packet.pts().or(packet.dts()).unwrap_or(0);
+            let dts = packet.dts().unwrap_or(pts);
+            return Ok(Some(Packet {
+                stream,
+                data: Arc::from(data),
+                pts,
+                dts,
+                duration: packet.duration(),
+                keyframe: packet.is_key(),
+            }));
+        }
+    }
+
+    /// Starts the reader thread (`livekit.packets`): it writes every packet into `target`
+    /// (paced in real time if [`PacketFileSettings::realtime`]), then end-of-stream.
+    pub fn start<T>(
+        mut self,
+        target: T,
+    ) -> Result<PacketReader, SpawnError<std::convert::Infallible>>
+    where
+        T: FrameTarget<Packet> + 'static,
+    {
+        let stop = self.stop.clone();
+        let input = self.input_name.clone();
+        let worker = spawn_named("livekit.packets", move || {
+            let result = self.run(&target);
+            target.end();
+            result
+        })?;
+        Ok(PacketReader {
+            input,
+            stop,
+            worker,
+        })
+    }
+
+    fn run<T: FrameTarget<Packet>>(&mut self, target: &T) -> Result<u64, ReadPacketsError> {
+        let started = Instant::now();
+        let mut origin: Option<Duration> = None;
+        let mut written = 0u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let packet = match self.probed.pop_front() {
+                Some(packet) => packet,
+                None => match self.read_one() {
+                    Ok(Some(packet)) => packet,
+                    Ok(None) => break,
+                    Err(_) if self.stop.load(Ordering::Relaxed) => break,
+                    Err(source) => {
+                        return Err(ReadPacketsError::Read {
+                            input: self.input_name.clone(),
+                            source,
+                        });
+                    }
+                },
+            };
+            if self.settings.realtime {
+                let time = self.streams[packet.stream]
+                    .time_base
+                    .to_duration(packet.dts);
+                let origin = *origin.get_or_insert(time);
+                let due = started + time.saturating_sub(origin);
+                while !self.stop.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    if now >= due {
+                        break;
+                    }
+                    std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                }
+            }
+            match target.push(packet) {
+                Ok(()) => written += 1,
+                Err(PushError::Closed) => break,
+                Err(source) => {
+                    return Err(ReadPacketsError::Target {
+                        input: self.input_name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        tracing::debug!(input = %self.input_name, packets = written, "packets read");
+        Ok(written)
+    }
+}
+
+/// The running reader thread of a [`PacketFile`].
+#[derive(Debug)]
+pub struct PacketReader {
+    input: String,
+    stop: Arc<AtomicBool>,
+    worker: Worker<Result<u64, ReadPacketsError>>,
+}
+
+impl PacketReader {
+    /// Whether the reader has finished (end of input, error or stop).
+    pub fn is_finished(&self) -> bool {
+        self.worker.is_finished()
+    }
+
+    /// Waits for the end of the input; returns how many packets were written.
+    pub fn join(self) -> Result<u64, ReadPacketsError> {
+        let input = self.input;
+        self.worker
+            .join()
+            .unwrap_or(Err(ReadPacketsError::Panicked { input }))
+    }
+
+    /// Stops reading (end-of-stream is still written) and waits for the thread.
+    pub fn stop(self) -> Result<u64, ReadPacketsError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+}
+
+fn stream_info(stream: &ffmpeg::format::stream::Stream<'_>) -> Option<StreamInfo> {
+    let parameters = stream.parameters();
+    let tb = stream.time_base();
+    // SAFETY: `parameters` wraps the stream's valid `AVCodecParameters`, read only here.
+    let (kind, width, height, sample_rate, channels, frame_size, extradata, bit_rate) = unsafe {
+        let par = &*parameters.as_ptr();
+        let extradata = if par.extradata.is_null() || par.extradata_size <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(par.extradata, par.extradata_size as usize).to_vec()
+        };
+        (
+            par.codec_type,
+            par.width,
+            par.height,
+            par.sample_rate,
+            par.ch_layout.nb_channels,
+            par.frame_size,
+            extradata,
+            par.bit_rate,
+        )
+    };
+    let params = match kind {
+        ffi::AVMediaType::AVMEDIA_TYPE_VIDEO => {
+            let rate = stream.avg_frame_rate();
+            let rate = if rate.numerator() > 0 && rate.denominator() > 0 {
+                rate
+            } else {
+                stream.rate()
+            };
+            StreamParams::Video {
+                width: width.max(0) as u32,
+                height: height.max(0) as u32,
+                frame_rate: (
+                    rate.numerator().max(0) as u32,
+                    rate.denominator().max(1) as u32,
+                ),
+            }
+        }
+        ffi::AVMediaType::AVMEDIA_TYPE_AUDIO => StreamParams::Audio {
+            sample_rate: sample_rate.max(0) as u32,
+            channels: channels.clamp(0, u16::MAX as i32) as u16,
+            frame_size: frame_size.max(0) as u32,
+        },
+        _ => return None,
+    };
+    Some(StreamInfo {
+        codec: Codec::from_name(parameters.id().name()),
+        params,
+        time_base: TimeBase::new(tb.numerator(), tb.denominator().max(1)),
+        extradata: Arc::from(extradata),
+        bit_rate: bit_rate.max(0) as u64,
+    })
+}

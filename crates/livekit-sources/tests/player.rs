@@ -1,0 +1,388 @@
+#![allow(clippy::unwrap_used)]
+//! Player: A/V sync (also after a seek and across a loop, and over a 10-minute timeline),
+//! pixel formats, down-mixing, real-time pacing on a manual clock, late frames, controls.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use livekit_core::{
+    AudioFrame, ColorSpace, FrameSource, ManualClock, PixelFormat, Port, Pull, VideoFrame,
+};
+use livekit_sources::{Pacing, PlayState, Player, PlayerEvent, PlayerSettings, probe};
+use livekit_testkit::media::ffmpeg;
+
+const FRAME_25: Duration = Duration::from_millis(40);
+
+fn ports() -> (Port<VideoFrame>, Port<AudioFrame>) {
+    (Port::blocking(8), Port::blocking(64))
+}
+
+#[test]
+fn flash_and_beep_line_up_at_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "sync.mp4", 4, (320, 240), 25);
+    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    let (v, a) = ports();
+    player.add_video_target(v.clone()).unwrap();
+    player.add_audio_target(a.clone()).unwrap();
+    let (vc, ac) = (collect_video(v), collect_audio(a));
+    player.start().unwrap();
+    let (shots, heard) = (vc.join().unwrap(), ac.join().unwrap());
+    assert!(player.wait(Duration::from_secs(5)));
+    assert_eq!(player.state(), PlayState::Ended);
+    assert_eq!(player.stats().late_video_dropped, 0);
+    // 4 s at 25 fps, I420 as the decoder gave it, 48 kHz stereo.
+    assert_eq!(shots.len(), 100);
+    assert!(shots.iter().all(|s| s.width == 320 && s.height == 240));
+    assert_eq!(
+        shots[0].format,
+        PixelFormat::I420(ColorSpace::BT601_LIMITED)
+    );
+    assert!(heard.frames.iter().all(|f| f.2 == 48_000 && f.3 == 2));
+    assert_audio_continuous(&heard);
+    let flashes = flashes(&shots);
+    assert_eq!(flashes.len(), 4, "one flash a second: {flashes:?}");
+    assert_eq!(flashes[1], Duration::from_secs(1));
+    assert_in_sync(&flashes, &heard.onsets, FRAME_25);
+    let events: Vec<_> = player.events().try_iter().collect();
+    assert!(
+        matches!(events.last(), Some(PlayerEvent::EndOfStream)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn in_sync_after_a_seek_and_across_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "sync.mkv", 3, (320, 240), 25);
+    let settings = PlayerSettings {
+        looping: true,
+        ..PlayerSettings::free_running()
+    };
+    let player = Player::open(&clip, settings).unwrap();
+    let (v, a) = ports();
+    player.add_video_target(v.clone()).unwrap();
+    player.add_audio_target(a.clone()).unwrap();
+    let (vc, ac) = (collect_video(v.clone()), collect_audio(a));
+    player.start().unwrap();
+    // Jump into the middle of the first pass, then let it loop twice more.
+    player.seek(Duration::from_millis(1500)).unwrap();
+    let events = player.events();
+    let mut loops = 0;
+    while loops < 2 {
+        match events.recv_timeout(Duration::from_secs(20)).unwrap() {
+            PlayerEvent::Looped { count } => loops = count,
+            PlayerEvent::Failed(e) => panic!("{e}"),
+            _ => {}
+        }
+    }
+    player.set_looping(false).unwrap();
+    assert!(player.wait(Duration::from_secs(20)));
+    let (shots, heard) = (vc.join().unwrap(), ac.join().unwrap());
+    // What came before the seek landed depends on thread timing: look from the seek target on.
+    let from = Duration::from_millis(1500);
+    let flashes: Vec<_> = flashes(&shots).into_iter().filter(|f| *f >= from).collect();
+    let beeps: Vec<_> = heard
+        .onsets
+        .iter()
+        .copied()
+        .filter(|b| *b >= from)
+        .collect();
+    // 2 s in the first pass, then 3 s + {0, 1, 2} s and 6 s + {0, 1, 2} s.
+    assert_eq!(flashes.len(), 7, "{flashes:?}");
+    assert_in_sync(&flashes, &beeps, FRAME_25);
+    for pair in shots.windows(2) {
+        assert!(
+            pair[1].pts > pair[0].pts || pair[1].pts < Duration::from_secs(2),
+            "{pair:?}"
+        );
+    }
+    // The last pass ends at 3 passes' worth of timeline at least (timestamps rise across loops).
+    assert!(shots.last().unwrap().pts >= Duration::from_secs(8));
+    assert!(player.stats().loops >= 2);
+}
+
+#[test]
+fn seek_lands_on_the_frame_and_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "sync.mp4", 3, (320, 240), 25);
+    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    let (v, a) = ports();
+    player.add_video_target(v.clone()).unwrap();
+    player.add_audio_target(a.clone()).unwrap();
+    // Seek before anything is read: the thread blocks on the full ports until then.
+    player.start().unwrap();
+    player.seek(Duration::from_millis(1960)).unwrap();
+    let (vc, ac) = (collect_video(v), collect_audio(a));
+    let (shots, heard) = (vc.join().unwrap(), ac.join().unwrap());
+    // After the seek: a frame at 1.96 s then the flash at 2.00 s with its beep.
+    let after: Vec<_> = shots
+        .iter()
+        .skip_while(|s| s.pts != Duration::from_millis(1960))
+        .collect();
+    assert!(
+        after.len() >= 2,
+        "no frame at the seek target: {:?}",
+        &shots[shots.len().saturating_sub(30)..]
+    );
+    assert_eq!(after[1].pts, Duration::from_secs(2));
+    assert!(after[1].level > 128.0, "the flash at 2 s");
+    let beep = heard
+        .onsets
+        .iter()
+        .find(|b| **b > Duration::from_millis(1900))
+        .unwrap();
+    let off = beep.abs_diff(Duration::from_secs(2));
+    assert!(off <= FRAME_25, "beep at {beep:?}");
+}
+
+#[test]
+fn no_drift_over_ten_minutes() {
+    // 10 minutes of tiny video at 10 fps with a flash and beep every 10 s, played free-running:
+    // the last flash and beep are as close as the first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=32x32:r=10:d=600,drawbox=c=white:t=fill:enable='lt(mod(t\\,10)\\,0.09)'",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='0.2*sin(2*PI*1000*t)*lt(mod(t\\,10)\\,0.1)':s=16000:d=600",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "100",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "24k",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
+    let player = Player::open(&path, PlayerSettings::free_running()).unwrap();
+    let (v, a) = ports();
+    player.add_video_target(v.clone()).unwrap();
+    player.add_audio_target(a.clone()).unwrap();
+    let (vc, ac) = (collect_video(v), collect_audio(a));
+    player.start().unwrap();
+    let (shots, heard) = (vc.join().unwrap(), ac.join().unwrap());
+    let flashes = flashes(&shots);
+    assert_eq!(flashes.len(), 60);
+    assert_in_sync(&flashes, &heard.onsets, Duration::from_millis(100));
+    let offset = |i: usize| flashes[i].as_secs_f64() - heard.onsets[i].as_secs_f64();
+    let drift = (offset(59) - offset(0)).abs();
+    assert!(
+        drift < 0.002,
+        "offset went from {:.4} to {:.4} s",
+        offset(0),
+        offset(59)
+    );
+    assert_audio_continuous(&heard);
+}
+
+#[test]
+fn real_time_on_a_manual_clock_writes_each_frame_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "rt.mp4", 2, (320, 240), 25);
+    let clock = ManualClock::new();
+    let settings = PlayerSettings {
+        clock: Arc::new(clock.clone()),
+        audio: false,
+        ..PlayerSettings::default()
+    };
+    let player = Player::open(&clip, settings).unwrap();
+    let video = Port::<VideoFrame>::blocking(100);
+    player.add_video_target(video.clone()).unwrap();
+    player.start().unwrap();
+    let settle = || std::thread::sleep(Duration::from_millis(150));
+    settle();
+    // At 0 only the first frame is due.
+    assert!(
+        matches!(video.next(Duration::from_secs(5)), Pull::Frame(f) if f.pts() == Duration::ZERO)
+    );
+    assert!(matches!(video.next(Duration::ZERO), Pull::Pending));
+    clock.advance(Duration::from_millis(40));
+    settle();
+    assert!(
+        matches!(video.next(Duration::from_secs(5)), Pull::Frame(f) if f.pts() == Duration::from_millis(40))
+    );
+    assert!(matches!(video.next(Duration::ZERO), Pull::Pending));
+    assert_eq!(player.position(), Duration::from_millis(40));
+    // Paused: the clock moves, the position does not.
+    player.pause().unwrap();
+    settle();
+    clock.advance(Duration::from_secs(5));
+    settle();
+    assert_eq!(player.state(), PlayState::Paused);
+    assert!(matches!(video.next(Duration::ZERO), Pull::Pending));
+    assert_eq!(player.position(), Duration::from_millis(40));
+    player.resume().unwrap();
+    settle();
+    clock.advance(Duration::from_millis(40));
+    settle();
+    assert!(
+        matches!(video.next(Duration::from_secs(5)), Pull::Frame(f) if f.pts() == Duration::from_millis(80))
+    );
+    // A jump of one second: the frames in between are late, dropped and counted, not queued.
+    clock.advance(Duration::from_secs(1));
+    settle();
+    let mut got = Vec::new();
+    while let Pull::Frame(f) = video.next(Duration::ZERO) {
+        got.push(f.pts());
+    }
+    assert_eq!(
+        got,
+        vec![Duration::from_millis(1080)],
+        "only the frame due now"
+    );
+    assert_eq!(player.stats().late_video_dropped, 24);
+    player.stop().unwrap();
+    assert_eq!(player.state(), PlayState::Stopped);
+    assert!(matches!(video.next(Duration::ZERO), Pull::Ended));
+}
+
+#[test]
+fn audio_goes_out_as_48k_stereo_whatever_comes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, layout, rate) in [
+        ("mono.wav", "mono", "22050"),
+        ("surround.flac", "5.1", "44100"),
+    ] {
+        let path = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=f=440:r={rate}:d=1"),
+            "-af",
+            &format!("pan={layout}|c0=c0"),
+            path.to_str().unwrap(),
+        ]);
+        let info = probe(&path).unwrap();
+        assert!(info.video.is_none());
+        let player = Player::open(&path, PlayerSettings::free_running()).unwrap();
+        let audio = Port::blocking(16);
+        player.add_audio_target(audio.clone()).unwrap();
+        let heard = collect_audio(audio);
+        player.start().unwrap();
+        let heard = heard.join().unwrap();
+        let samples: usize = heard.frames.iter().map(|f| f.1).sum();
+        assert!(
+            heard.frames.iter().all(|f| f.2 == 48_000 && f.3 == 2),
+            "{name}"
+        );
+        assert!(
+            (47_000..=49_000).contains(&samples),
+            "{name}: {samples} samples for 1 s"
+        );
+        assert!(
+            heard.peak > 0.02,
+            "{name}: the tone is heard after mixing ({})",
+            heard.peak
+        );
+        assert_audio_continuous(&heard);
+    }
+}
+
+#[test]
+fn other_pixel_formats_become_i420_or_rgba() {
+    let dir = tempfile::tempdir().unwrap();
+    let yuv444 = dir.path().join("444.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x48:r=10:d=1",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv444p",
+        yuv444.to_str().unwrap(),
+    ]);
+    let alpha = dir.path().join("alpha.mov");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red@0.5:s=64x48:r=10:d=1,format=rgba",
+        "-c:v",
+        "png",
+        alpha.to_str().unwrap(),
+    ]);
+    let nv12 = dir.path().join("nv12.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x48:r=10:d=1,format=nv12",
+        "-c:v",
+        "rawvideo",
+        nv12.to_str().unwrap(),
+    ]);
+    for (path, check) in [(&yuv444, "i420"), (&alpha, "rgba"), (&nv12, "nv12")] {
+        let player = Player::open(path, PlayerSettings::free_running()).unwrap();
+        let video = Port::blocking(16);
+        player.add_video_target(video.clone()).unwrap();
+        player.start().unwrap();
+        let Pull::Frame(frame) = video.next(Duration::from_secs(10)) else {
+            panic!("no frame from {}", path.display());
+        };
+        let format = frame.format().to_string();
+        assert!(format.starts_with(check), "{}: {format}", path.display());
+        let rgba = livekit_core::convert::to_rgba(&frame);
+        let [r, g, b, _] = rgba.rgba_at(10, 10).unwrap();
+        assert!(
+            r > 200 && g < 50 && b < 50,
+            "{}: red came out as {r},{g},{b}",
+            path.display()
+        );
+        if check == "rgba" {
+            assert!(
+                (120..=135).contains(&frame.rgba_at(1, 1).unwrap()[3]),
+                "alpha kept"
+            );
+        }
+        video.close();
+        player.stop().unwrap();
+    }
+}
+
+#[test]
+fn controls_before_start_and_after_the_end_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "c.mp4", 1, (64, 48), 25);
+    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    let name = clip.display().to_string();
+    assert_eq!(
+        player.pause().unwrap_err().to_string(),
+        format!("player of {name}: not started")
+    );
+    assert_eq!(player.duration().map(|d| d.as_millis() / 100), Some(10));
+    player.start().unwrap();
+    assert_eq!(
+        player.start().unwrap_err().to_string(),
+        format!("player of {name}: already started")
+    );
+    assert_eq!(
+        player
+            .add_video_target(Port::<VideoFrame>::latest())
+            .unwrap_err()
+            .to_string(),
+        format!("player of {name}: targets must be added before start")
+    );
+    // No targets: it still plays (and ends).
+    assert!(player.wait(Duration::from_secs(10)));
+    assert_eq!(
+        player.seek(Duration::ZERO).unwrap_err().to_string(),
+        format!("player of {name}: already finished")
+    );
+    let _ = Pacing::RealTime;
+}

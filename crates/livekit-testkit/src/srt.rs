@@ -1,0 +1,116 @@
+//! An SRT listener (`srt-live-transmit` from Debian's `srt-tools`) that writes what it
+//! receives to a file.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::net::free_udp_port;
+use crate::process::ChildGuard;
+
+/// A real SRT listener on a UDP port of 127.0.0.1 that writes the stream it receives (MPEG-TS)
+/// to [`output`](Self::output) and exits when the caller disconnects. Stopped when dropped.
+#[derive(Debug)]
+pub struct SrtListener {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<ChildGuard>,
+}
+
+impl SrtListener {
+    /// Starts a listener, with an encryption `passphrase` when given, and waits until its UDP
+    /// port is open.
+    pub fn start(passphrase: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for srt-live-transmit");
+        let port = free_udp_port();
+        let mut source = format!("srt://:{port}?mode=listener");
+        if let Some(passphrase) = passphrase {
+            source.push_str(&format!("&passphrase={passphrase}"));
+        }
+        let output = std::fs::File::create(dir.path().join("received.ts")).expect("output file");
+        let log = std::fs::File::create(dir.path().join("srt.log")).expect("log file");
+        let child = Command::new("srt-live-transmit")
+            .args(["-a:no", "-ll:note", &source, "file://con"])
+            .stdin(Stdio::null())
+            .stdout(output)
+            .stderr(log)
+            .spawn()
+            .expect("start srt-live-transmit (install srt-tools: ./dev setup)");
+        let guard = ChildGuard::new("srt-live-transmit", child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !udp_port_bound(port) {
+            assert!(
+                Instant::now() < deadline,
+                "srt-live-transmit did not open UDP port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            dir,
+            port,
+            child: Some(guard),
+        }
+    }
+
+    /// The UDP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `srt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("srt://127.0.0.1:{}", self.port)
+    }
+
+    /// The file the received stream is written to.
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join("received.ts")
+    }
+
+    /// What srt-live-transmit printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("srt.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the listener to exit by itself (it does when the caller
+    /// disconnects); stops it after that. Returns whether it exited by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while let Some(child) = self.child.as_mut() {
+            if child.has_exited() {
+                self.child = None;
+                return true;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(mut child) = self.child.take() {
+            child.stop_with("INT", Duration::from_secs(2));
+        }
+        false
+    }
+}
+
+/// Whether something has UDP port `port` bound (from /proc/net/udp).
+fn udp_port_bound(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|l| format!("{l} ").ends_with(&needle))
+            })
+        })
+    })
+}
+
+impl Drop for SrtListener {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.stop_with("INT", Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,284 @@
+#![allow(clippy::unwrap_used)]
+//! The Streamer when destinations fail: a server killed and restarted mid-stream, a
+//! destination that refuses from the start, a slow destination. Real nginx-rtmp servers on
+//! 127.0.0.1; the healthy destination must receive everything, and no key may appear in any
+//! log line (everything is captured at TRACE level, FFmpeg's log included).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{assert_no_secret, clip, logs, open_clip, wait_recording};
+use livekit::sinks::stream::{
+    Destination, DestinationState, DestinationStats, Streamer, StreamerSettings,
+};
+use livekit::thread::spawn_named;
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::net::free_port;
+
+fn wait_for(streamer: &Streamer, timeout: Duration, what: impl Fn(&[DestinationStats]) -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !what(&streamer.stats()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {:#?}",
+            streamer.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn server_killed_and_restarted_mid_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 8.0, 30);
+    let (file, streams) = open_clip(&path);
+    let steady = NginxRtmp::start();
+    let mut flaky = NginxRtmp::start();
+    let keys = ["steady-key-1a2b3c", "flaky-key-4d5e6f"];
+    let destinations = vec![
+        Destination::from_url(&steady.url(keys[0]), None).unwrap(),
+        Destination::from_url(&flaky.url(keys[1]), None).unwrap(),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+
+    wait_for(&streamer, Duration::from_secs(5), |s| {
+        s[1].state == DestinationState::Live && s[1].bytes > 50_000
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    flaky.kill();
+    wait_for(&streamer, Duration::from_secs(15), |s| {
+        s[1].state == DestinationState::Retrying
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    flaky.restart();
+    let back = Instant::now();
+    wait_for(&streamer, Duration::from_secs(8), |s| s[1].reconnects == 1);
+    let reconnected_after = back.elapsed();
+    assert!(
+        reconnected_after <= Duration::from_millis(5500),
+        "reconnected {reconnected_after:?} after the server came back"
+    );
+    assert_eq!(streamer.stats()[0].state, DestinationState::Live);
+
+    let report = streamer.wait();
+    reader.join().unwrap();
+    let (steady_stats, flaky_stats) = (&report.destinations[0], &report.destinations[1]);
+    assert_eq!(steady_stats.reconnects, 0, "{steady_stats:?}");
+    assert_eq!(steady_stats.dropped_packets, 0, "{steady_stats:?}");
+    assert_eq!(flaky_stats.reconnects, 1, "{flaky_stats:?}");
+    let error = flaky_stats.last_error.as_deref().unwrap();
+    assert!(!error.contains(keys[1]));
+
+    // The steady destination got the whole stream in one publish.
+    let (recordings, probe) = wait_recording(&steady, keys[0], 7.5);
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert!(
+        (7.5..=8.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    // The restarted one got a second publish, starting on a keyframe, until the end.
+    let (recordings, probe) = wait_recording(&flaky, keys[1], 1.0);
+    assert_eq!(recordings.len(), 2, "{recordings:?}");
+    assert_eq!(probe.video().unwrap().codec_name, "h264");
+    assert!(probe.audio().is_some());
+    livekit_testkit::probe::decodes_cleanly(recordings.last().unwrap()).unwrap();
+    assert_no_secret(&keys);
+}
+
+#[test]
+fn refusing_destination_retries_while_others_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 4.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let keys = ["good-key-77aa88", "refused-key-99bb00"];
+    let closed = free_port();
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        Destination::from_url(&format!("rtmp://127.0.0.1:{closed}/live/{}", keys[1]), None)
+            .unwrap(),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+    wait_for(&streamer, Duration::from_secs(5), |s| {
+        s[1].state == DestinationState::Retrying && s[1].failed_attempts >= 2
+    });
+    let stats = streamer.stats();
+    assert_eq!(stats[0].state, DestinationState::Live);
+    let error = stats[1].last_error.clone().unwrap();
+    assert!(
+        error.starts_with("cannot connect: Connection refused"),
+        "{error}"
+    );
+    assert_eq!(stats[1].bytes, 0);
+
+    let report = streamer.wait();
+    reader.join().unwrap();
+    assert_eq!(report.destinations[0].dropped_packets, 0);
+    assert_eq!(report.destinations[1].state, DestinationState::Stopped);
+    let (recordings, probe) = wait_recording(&server, keys[0], 3.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (3.5..=4.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    assert_no_secret(&keys);
+}
+
+/// A TCP proxy to `upstream` that passes at most `bytes_per_sec` from the client on, with a
+/// small receive buffer: a slow destination.
+struct SlowProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowProxy {
+    fn start(upstream: u16, bytes_per_sec: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Accepted sockets inherit a tiny receive buffer: the kernel cannot soak up the
+        // stream on the proxy's behalf (localhost buffers otherwise grow to megabytes).
+        let size: libc::c_int = 4096;
+        // SAFETY: a valid socket and a c_int option value of the right size.
+        let ret = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&listener),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(ret, 0);
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        spawn_named("slow-proxy", move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                let (mut from_server, mut to_client) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                spawn_named("slow-proxy-down", move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                        if to_client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.shutdown(Shutdown::Both);
+                })
+                .unwrap();
+                let stop_up = stopped.clone();
+                spawn_named("slow-proxy-up", move || {
+                    let (mut client, mut server) = (client, server);
+                    let chunk = (bytes_per_sec / 20).max(1);
+                    let mut buf = vec![0u8; chunk];
+                    while !stop_up.load(Ordering::Relaxed) {
+                        match client.read(&mut buf) {
+                            Ok(n @ 1..) => {
+                                if server.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    let _ = server.shutdown(Shutdown::Both);
+                    let _ = client.shutdown(Shutdown::Both);
+                })
+                .unwrap();
+            }
+        })
+        .unwrap();
+        Self { port, stop }
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn slow_destination_drops_gops_while_others_get_everything() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 6.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let proxy = SlowProxy::start(server.port(), 16_000);
+    let keys = ["fast-key-0c0c0c", "slow-key-5e5e5e"];
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        Destination::from_url(
+            &format!("rtmp://127.0.0.1:{}/live/{}", proxy.port, keys[1]),
+            None,
+        )
+        .unwrap(),
+    ];
+    let mut settings = StreamerSettings::new(destinations);
+    // About a second of packets: a slow destination starts dropping soon.
+    settings.queue_packets = 80;
+    settings.stop_timeout = Duration::from_secs(1);
+    settings.send_buffer = Some(16 << 10);
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(settings, streams, port.clone()).unwrap();
+    reader.join().unwrap();
+    while !port.is_finished() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The fast one has everything; the slow one is still behind.
+    wait_for(&streamer, Duration::from_secs(5), |s| {
+        s[0].state == DestinationState::Stopped
+    });
+    let stopped = Instant::now();
+    let report = streamer.stop();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        stopped.elapsed()
+    );
+    let (fast, slow) = (&report.destinations[0], &report.destinations[1]);
+    eprintln!("{fast:?}\n{slow:?}");
+    assert_eq!(fast.dropped_packets, 0, "{fast:?}");
+    assert_eq!(fast.dropped_gops, 0, "{fast:?}");
+    assert!(slow.dropped_gops >= 1, "{slow:?}");
+    assert!(slow.dropped_packets > slow.dropped_gops, "{slow:?}");
+    assert!(slow.packets > 0, "{slow:?}");
+    assert_eq!(slow.state, DestinationState::Stopped);
+    assert_eq!(
+        slow.last_error.as_deref(),
+        Some("send failed: stopped before everything was sent")
+    );
+
+    let (recordings, probe) = wait_recording(&server, keys[0], 5.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (5.5..=6.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    drop(proxy);
+    assert_no_secret(&keys);
+}
