@@ -219,3 +219,24 @@ fn rates(file: &File, pixel_format: u32, width: u32, height: u32) -> Vec<f64> {
     }
     rates
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request numbers and struct sizes against the values of linux/videodev2.h (there is
+    /// no camera here to try them on).
+    #[test]
+    fn ioctl_numbers_match_videodev2() {
+        assert_eq!(size_of::<Capability>(), 104);
+        assert_eq!(size_of::<FmtDesc>(), 64);
+        assert_eq!(size_of::<FrmSizeEnum>(), 44);
+        assert_eq!(size_of::<FrmIvalEnum>(), 52);
+        assert_eq!(QUERYCAP, 0x8068_5600);
+        assert_eq!(ENUM_FMT, 0xc040_5602);
+        assert_eq!(ENUM_FRAMESIZES, 0xc02c_564a);
+        assert_eq!(ENUM_FRAMEINTERVALS, 0xc034_564b);
+        assert_eq!(fourcc(u32::from_le_bytes(*b"MJPG")), "MJPG");
+        assert_eq!(text(b"HD Webcam\0\0\0"), "HD Webcam");
+    }
+}
