@@ -35,6 +35,7 @@
 //! ```
 
 mod audio;
+mod audio_host;
 mod clock;
 pub mod convert;
 mod format;
@@ -49,6 +50,7 @@ pub mod secret;
 pub mod thread;
 
 pub use audio::{AudioFrame, AudioFrameError};
+pub use audio_host::AudioHost;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 pub use frame::{FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut};

@@ -11,6 +11,9 @@ mod encode;
 mod ffmpeg_log;
 mod png_writer;
 mod recorder;
+mod speaker;
+#[cfg(target_os = "linux")]
+mod speaker_pulse;
 pub mod stream;
 mod viewer;
 
@@ -23,6 +26,7 @@ pub use recorder::{
     Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,
     RunningRecorder, StartRecorderError,
 };
+pub use speaker::{OpenSpeakerError, Speaker, SpeakerSettings, SpeakerStats};
 pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,

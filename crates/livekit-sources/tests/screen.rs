@@ -48,7 +48,9 @@ impl Xvfb {
         };
         let mut child = command
             .args(["-screen", "0", &format!("{width}x{height}x24")])
-            .args(["-nolisten", "tcp"])
+            // -noreset: no server reset when the last client leaves (a probe connection would
+            // otherwise make the next client see the server go away mid-handshake)
+            .args(["-nolisten", "tcp", "-noreset"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -10,6 +10,7 @@
 //! - [`SrtListener`]: a real SRT listener (srt-live-transmit) writing what it receives to a file.
 //! - [`TlsFront`] and [`TestCerts`]: TLS (nginx `stream` + `ssl`) in front of a TCP server,
 //!   with a CA and server certificate made by the openssl CLI.
+//! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
 
@@ -18,6 +19,7 @@ pub mod net;
 mod nginx;
 pub mod probe;
 mod process;
+pub mod pulse;
 mod srt;
 mod tls;
 

@@ -625,13 +625,14 @@ impl CaptureLoop {
 
     fn run(mut self, first: Device) {
         let reason = self.run_inner(first);
-        for target in &self.targets {
-            target.end();
-        }
+        // The event first: a reader that sees end-of-stream finds the reason already queued.
         self.events.send(CaptureEvent::Ended {
             device: self.spec.label.clone(),
             reason,
         });
+        for target in &self.targets {
+            target.end();
+        }
     }
 
     fn run_inner(&mut self, first: Device) -> String {

@@ -12,7 +12,7 @@
 pub(crate) mod device;
 
 mod camera;
-// mod microphone;
+mod microphone;
 mod screen;
 #[cfg(target_os = "linux")]
 mod v4l2;
@@ -30,7 +30,10 @@ pub use camera::{
     list_cameras,
 };
 pub use device::StartCaptureError;
-// MICROPHONE
+pub use microphone::{
+    InputDeviceInfo, ListAudioDevicesError, Microphone, MicrophoneSettings, MicrophoneStats,
+    OpenMicrophoneError, list_input_devices,
+};
 pub use screen::{Region, ScreenCapture, ScreenSettings, x11_display};
 pub use window::{WindowCapture, WindowSelector, WindowSettings};
 
