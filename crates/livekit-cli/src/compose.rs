@@ -40,23 +40,35 @@ pub struct ComposeArgs {
     /// Record the canvas live (real time) to this file instead of writing PNGs: H.264 with a
     /// silent AAC track, in MP4, MKV, MOV or FLV by the extension. Ctrl-C stops and finalizes.
     #[arg(long, value_name = "FILE")]
-    record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
+    /// Stream the canvas live to this site (a configured or built-in site, or a full rtmp://,
+    /// rtmps:// or srt:// URL); repeat for more. One encode serves the recording and every site.
+    #[arg(long, value_name = "SITE")]
+    pub(crate) stream: Vec<String>,
+    /// Show the canvas in a preview window while it is recorded or streamed.
+    #[arg(long)]
+    pub(crate) preview: bool,
+    /// With --stream: go live without asking (needed without a terminal).
+    #[arg(short = 'y', long)]
+    pub(crate) yes: bool,
     /// With --record: keep the file playable even if the process is killed (fragmented MP4/MOV;
     /// MKV and FLV are always written in order).
     #[arg(long, requires = "record")]
     pub(crate) crash_safe: bool,
-    /// With --record: stop after this many seconds.
-    #[arg(long, value_name = "SECONDS", requires = "record")]
+    /// With --record or --stream: stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
     pub(crate) timeout: Option<f64>,
-    /// With --record: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls back to x264).
-    #[arg(long, default_value = "x264", requires = "record")]
+    /// With --record or --stream: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls
+    /// back to x264).
+    #[arg(long, default_value = "x264")]
     pub(crate) encoder: livekit_sinks::H264Encoder,
-    /// With --record: video bit rate in kb/s (default: from the canvas height and frame rate).
-    #[arg(long, requires = "record")]
+    /// With --record or --stream: video bit rate in kb/s (default: the first site's, or from
+    /// the canvas height and frame rate).
+    #[arg(long)]
     pub(crate) kbps: Option<u32>,
-    /// With --record: no audio track (the default is a silent AAC track, as streaming sites
-    /// expect one).
-    #[arg(long, requires = "record")]
+    /// With --record or --stream: no audio track (the default is a silent AAC track, as
+    /// streaming sites expect one).
+    #[arg(long)]
     pub(crate) no_audio: bool,
 }
 
@@ -109,9 +121,14 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(args: &ComposeArgs) -> Result<(), Failure> {
-    if let Some(path) = &args.record {
-        return crate::record::run(args, path);
+pub fn run(config: &crate::config::Config, args: &ComposeArgs) -> Result<(), Failure> {
+    if args.record.is_some() || !args.stream.is_empty() {
+        return crate::record::run(config, args);
+    }
+    if args.preview {
+        return Err(usage(anyhow!(
+            "--preview goes with --record or --stream (`livekit preview SCENE` shows a scene alone)"
+        )));
     }
     let frames = args.frames.unwrap_or(1);
     let file = SceneFile::load(&args.scene).map_err(usage)?;

@@ -101,26 +101,8 @@ fn tone(
     Ok((port, worker))
 }
 
-/// Copies every packet of `source` into each of `targets` (bounded, blocking ports); ends them
-/// at the end. One encode feeds the recorder and the streamer.
-fn tee(
-    source: Port<Packet>,
-    targets: Vec<Port<Packet>>,
-) -> anyhow::Result<livekit_core::thread::Worker<()>> {
-    spawn_named("demo-tee", move || {
-        while let Pull::Frame(packet) = source.next(Duration::MAX) {
-            for target in &targets {
-                let _ = target.push(packet.clone());
-            }
-        }
-        for target in &targets {
-            target.end();
-        }
-    })
-    .map_err(|e| anyhow!("{e}"))
-}
-
-fn display_present() -> bool {
+/// Whether a window could be shown (X11 or Wayland).
+pub fn display_present() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
@@ -243,7 +225,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
         Arc::new(to_file) as Arc<dyn FrameSource<Packet>>,
     )
     .map_err(usage)?;
-    let tee_worker = tee(encoder.packets(), branches)?;
+    let tee_worker = crate::jobs::tee(encoder.packets(), branches)?;
 
     // Move the SMPTE box back and forth along the bottom; grab one frame half way.
     let started = Instant::now();

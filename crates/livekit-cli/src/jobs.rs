@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use livekit_core::{AudioFrame, AudioSource, Packet, Port, StreamInfo, VideoFrame, VideoSource};
+use livekit_core::thread::spawn_named;
+use livekit_core::{
+    AudioFrame, AudioSource, FrameSource, FrameTarget, Packet, Port, Pull, StreamInfo, VideoFrame,
+    VideoSource,
+};
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, SiteConfig, StreamReport,
     copy_compatible,
@@ -527,4 +531,23 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         .map_err(|e| anyhow!("{e}"))
         .context("cannot start reading packets")?;
     drive(Feed::Copied { reader }, streamer, &args.live, quiet, &stop)
+}
+
+/// Copies every packet of `source` into each of `targets` (bounded, blocking ports); ends them
+/// at the end. One encode feeds the recorder and the streamer.
+pub fn tee(
+    source: Port<Packet>,
+    targets: Vec<Port<Packet>>,
+) -> anyhow::Result<livekit_core::thread::Worker<()>> {
+    spawn_named("demo-tee", move || {
+        while let Pull::Frame(packet) = source.next(Duration::MAX) {
+            for target in &targets {
+                let _ = target.push(packet.clone());
+            }
+        }
+        for target in &targets {
+            target.end();
+        }
+    })
+    .map_err(|e| anyhow!("{e}"))
 }

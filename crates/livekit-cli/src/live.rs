@@ -48,7 +48,7 @@ pub enum Ended {
     TimedOut,
 }
 
-/// Calls `tick` about every 200 ms until it returns true (finished), a stop signal arrives or
+/// Calls `tick` about every 50 ms until it returns true (finished), a stop signal arrives or
 /// `timeout` passes.
 pub fn run_until(
     stop: &StopSignal,
@@ -66,7 +66,7 @@ pub fn run_until(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ended::TimedOut;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
     Demo(demo::DemoArgs),
-    /// Render a scene file (TOML) to PNG files.
+    /// Render a scene file (TOML) to PNG files, or live: recorded, streamed and previewed.
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
     Preview(compose::PreviewArgs),
@@ -90,7 +90,8 @@ fn main() -> ExitCode {
             load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))
         }
         Command::Bench(bench) => bench::run(&bench),
-        Command::Compose(args) => compose::run(&args),
+        Command::Compose(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| compose::run(&loaded.config, &args)),
         Command::Preview(args) => compose::preview(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),

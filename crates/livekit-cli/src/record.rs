@@ -5,7 +5,6 @@
 //! Graph: compositor (SystemClock) -> Port (drop-oldest: a slow encoder loses frames, never
 //! stalls the compositor) -> Encoder (+ a silent AAC track) -> Recorder.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,18 +12,19 @@ use std::time::Duration;
 use anyhow::anyhow;
 use livekit_compositor::{Compositor, SceneFile};
 use livekit_core::{
-    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, PushError, SystemClock,
-    VideoFrame, VideoSource,
+    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Packet, Port, Pull, PushError,
+    SystemClock, VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::{
-    EncoderSettings, Recorder, RecorderSettings, StartRecorderError, VideoSettings,
+    Encoder, Recorder, RecorderSettings, StartRecorderError, Viewer, ViewerSettings,
 };
 
 use crate::compose::ComposeArgs;
-use crate::live::{Ended, StopSignal, run_until};
+use crate::config::Config;
+use crate::live::{Ended, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
-pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
+pub fn run(config: &Config, args: &ComposeArgs) -> Result<(), Failure> {
     if let Some(timeout) = args.timeout
         && !(timeout.is_finite() && timeout > 0.0)
     {
@@ -32,11 +32,19 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
             "--timeout {timeout}: must be a number of seconds above 0"
         )));
     }
-    // Refuse a wrong extension before anything starts.
-    RecorderSettings::new(path)
-        .resolve_container()
-        .map_err(usage)?;
+    let path = args.record.as_deref();
+    // Refuse a wrong extension or an unknown site before anything starts.
+    if let Some(path) = path {
+        RecorderSettings::new(path)
+            .resolve_container()
+            .map_err(usage)?;
+    }
+    let destinations = crate::jobs::destinations(config, &args.stream)?;
     let file = SceneFile::load(&args.scene).map_err(usage)?;
+    if !destinations.is_empty() {
+        let shown: Vec<String> = destinations.iter().map(|d| d.redacted_url()).collect();
+        confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
+    }
     let mut compositor = Compositor::new(args.backend)?;
     let system = SystemClock::new();
     let clock: Arc<dyn Clock> = Arc::new(system);
@@ -53,20 +61,36 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
         port: frames.clone(),
         left: AtomicU64::new(args.frames.unwrap_or(u64::MAX)),
     });
-    compositor.add_target(canvas, "recorder", target)?;
+    compositor.add_target(canvas, "encoder", target)?;
+    let viewer = if args.preview {
+        let viewer = Arc::new(
+            Viewer::open(ViewerSettings {
+                title: format!("livekit: {}", args.scene.display()),
+                ..ViewerSettings::default()
+            })
+            .map_err(usage)?,
+        );
+        compositor.add_target(
+            canvas,
+            "preview",
+            Arc::clone(&viewer) as Arc<dyn VideoTarget>,
+        )?;
+        Some(viewer)
+    } else {
+        None
+    };
     let backend = compositor.backend();
 
-    let encoder = EncoderSettings {
-        video: VideoSettings {
-            width: settings.width,
-            height: settings.height,
-            fps: (settings.fps.num, settings.fps.den),
-            encoder: args.encoder,
-            kbps: args.kbps,
-            ..VideoSettings::default()
-        },
-        ..EncoderSettings::default()
-    };
+    let mut encoder = crate::jobs::encoder_settings(
+        config,
+        &destinations,
+        (settings.width, settings.height),
+        (settings.fps.num, settings.fps.den),
+    )?;
+    encoder.video.encoder = args.encoder;
+    if args.kbps.is_some() {
+        encoder.video.kbps = args.kbps;
+    }
     let silence = (!args.no_audio).then(|| {
         Arc::new(Silence::new(
             system,
@@ -74,22 +98,44 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
             encoder.audio.channels,
         ))
     });
-    let recorder = Recorder::start(
-        RecorderSettings {
-            crash_safe: args.crash_safe,
-            ..RecorderSettings::new(path)
-        },
+    let running_encoder = Encoder::start(
         encoder,
         Arc::new(frames.clone()) as Arc<dyn VideoSource>,
         silence.clone().map(|s| s as Arc<dyn AudioSource>),
-    )
-    .map_err(|error| match error {
-        StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. } => {
-            usage(error)
+    )?;
+    let video_encoder = running_encoder.video_encoder();
+    let streams = running_encoder.streams().to_vec();
+    let mut branches = Vec::new();
+    let recorder = match path {
+        Some(path) => {
+            let branch = Port::blocking(256);
+            branches.push(branch.clone());
+            let recorder = Recorder::from_packets(
+                RecorderSettings {
+                    crash_safe: args.crash_safe,
+                    ..RecorderSettings::new(path)
+                },
+                streams.clone(),
+                Arc::new(branch) as Arc<dyn FrameSource<Packet>>,
+            )
+            .map_err(|error| match error {
+                StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. } => {
+                    usage(error)
+                }
+                other => Failure::Runtime(other.into()),
+            })?;
+            Some(recorder)
         }
-        other => Failure::Runtime(other.into()),
-    })?;
-    let video_encoder = recorder.encoder().map_or("", |e| e.video_encoder());
+        None => None,
+    };
+    let streamer = if destinations.is_empty() {
+        None
+    } else {
+        let branch = Port::blocking(256);
+        branches.push(branch.clone());
+        Some(crate::jobs::start_streamer(destinations, streams, branch)?)
+    };
+    let tee = crate::jobs::tee(running_encoder.packets(), branches)?;
 
     // Ctrl-C / SIGTERM: the first stops cleanly, a second exits at once.
     let stop = StopSignal::install()?;
@@ -97,13 +143,26 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
     if let Some(silence) = &silence {
         silence.restart();
     }
+    let what = match (path, &streamer) {
+        (Some(path), Some(_)) => format!("recording to {} and streaming", path.display()),
+        (Some(path), None) => format!("recording to {}", path.display()),
+        _ => "streaming".to_owned(),
+    };
     eprintln!(
-        "recording {} to {} ({backend}, {video_encoder}); press Ctrl-C to stop",
+        "{what} {} ({backend}, {video_encoder}); press Ctrl-C to stop",
         args.scene.display(),
-        path.display()
     );
     let limit = args.timeout.map(Duration::from_secs_f64);
-    let why = match run_until(&stop, limit, || recorder.is_finished()) {
+    let ended = run_until(&stop, limit, || {
+        running_encoder.is_finished()
+            || viewer.as_ref().is_some_and(|v| v.is_closed())
+            || streamer.as_ref().is_some_and(|s| {
+                s.stats()
+                    .iter()
+                    .all(|d| d.state == livekit_sinks::stream::DestinationState::Failed)
+            })
+    });
+    let why = match ended {
         Ended::Interrupted => "interrupted",
         Ended::TimedOut => "time-out",
         Ended::Finished => "frame limit",
@@ -113,20 +172,34 @@ pub fn run(args: &ComposeArgs, path: &Path) -> Result<(), Failure> {
     if let Some(silence) = &silence {
         silence.end();
     }
-    let summary = recorder.stop()?;
-    let encoded = summary.encoder.unwrap_or_default();
-    println!(
-        "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
-        summary.duration.as_secs_f64(),
-        encoded.video_frames,
-        frames.dropped() + rendered.late,
-        args.scene.display(),
-        summary.path.display(),
-        summary.container,
-        settings.width & !1,
-        settings.height & !1,
-        summary.file_bytes,
-    );
+    let encoded = running_encoder.wait()?;
+    let _ = tee.join();
+    if let Some(viewer) = viewer {
+        viewer.close();
+    }
+    if let Some(recorder) = recorder {
+        let summary = recorder.wait()?;
+        println!(
+            "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
+            summary.duration.as_secs_f64(),
+            encoded.video_frames,
+            frames.dropped() + rendered.late,
+            args.scene.display(),
+            summary.path.display(),
+            summary.container,
+            settings.width & !1,
+            settings.height & !1,
+            summary.file_bytes,
+        );
+    }
+    if let Some(streamer) = streamer {
+        let report = streamer.wait();
+        crate::jobs::summarize(
+            &report,
+            ended,
+            Duration::from_secs_f64(rendered.rendered as f64 / settings.fps.as_f64().max(1.0)),
+        )?;
+    }
     Ok(())
 }
 

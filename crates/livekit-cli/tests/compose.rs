@@ -197,3 +197,55 @@ fn compose_plays_a_media_file_layer() {
     let [r, g, _, _] = green.get_pixel(32, 18).0;
     assert!(r < 60 && g > 200, "{:?}", green.get_pixel(32, 18));
 }
+
+#[test]
+fn compose_records_and_streams_one_encode() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 320\nheight = 180\nfps = 30\n\n[[layer]]\nsource = { test_pattern = \"smpte\" }\n",
+    )
+    .unwrap();
+    let server = livekit_testkit::NginxRtmp::start();
+    let url = server.url("COMPOSEKEY");
+    let file = dir.path().join("show.mkv");
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "compose",
+            scene.to_str().unwrap(),
+            "--record",
+            file.to_str().unwrap(),
+            "--stream",
+            &url,
+            "--timeout",
+            "2",
+            "--yes",
+            "--backend",
+            "cpu",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("COMPOSEKEY"), "{all}");
+    let recorded = livekit_testkit::probe::ffprobe(&file).unwrap();
+    let recordings = server.recordings("COMPOSEKEY");
+    assert_eq!(recordings.len(), 1);
+    let streamed = livekit_testkit::probe::ffprobe(&recordings[0]).unwrap();
+    for probe in [&recorded, &streamed] {
+        assert_eq!(probe.video().unwrap().codec_name, "h264");
+        assert_eq!(probe.video().unwrap().width, Some(320));
+        assert_eq!(probe.audio().unwrap().codec_name, "aac");
+        assert!(
+            (1.5..=2.6).contains(&probe.duration()),
+            "{}",
+            probe.duration()
+        );
+    }
+    // --preview alone is refused with the reason.
+    let out = livekit(&["compose", scene.to_str().unwrap(), "--preview"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--preview goes with --record or --stream"));
+}

@@ -1,10 +1,10 @@
 //! Live capture: cameras, the screen, one window, microphones.
 //!
-//! Video capture (camera, screen, window) goes through one path, [`device`]: FFmpeg's
+//! Video capture (camera, screen, window) goes through one path (the private `device` module): FFmpeg's
 //! libavdevice opens an input device by name (`v4l2`, `x11grab`, `lavfi`, and on other systems
 //! `avfoundation`, `dshow`, `gdigrab`), a named thread reads, decodes and converts each frame,
 //! stamps it with the capture clock and pushes it to the targets. The per-platform part is only
-//! *which* device name, URL and options an [`InputSpec`](device::InputSpec) holds, so macOS and
+//! *which* device name, URL and options an `InputSpec` holds, so macOS and
 //! Windows add a `cfg` arm in `camera.rs` / `screen.rs`, not a new pipeline.
 //!
 //! Microphones use cpal (its PulseAudio host where PulseAudio runs, ALSA otherwise).
