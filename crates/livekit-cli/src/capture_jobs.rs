@@ -452,3 +452,214 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         |clock, targets| Camera::start(CameraSettings { clock, ..settings }, targets),
     )
 }
+
+/// `livekit stream-microphone SITE...`
+#[derive(Debug, Args)]
+pub struct StreamMicrophoneArgs {
+    /// Where to (see `stream-file`).
+    #[arg(required = true)]
+    pub sites: Vec<String>,
+    /// Picture to show [default: black].
+    #[arg(long, value_name = "IMG")]
+    pub image: Option<PathBuf>,
+    /// The microphone: an id or description from `livekit devices` [default: the
+    /// configuration's, or the system's default input].
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `livekit stream-microphone`: a microphone with a still picture (or black), as PyLivestream's
+/// microphone job.
+pub fn stream_microphone(
+    config: &Config,
+    args: &StreamMicrophoneArgs,
+    quiet: bool,
+) -> Result<(), Failure> {
+    use livekit_compositor::{BackendChoice, CanvasSettings, Compositor, Fit, Layer};
+    use livekit_core::{AudioFrame, AudioTarget};
+    use livekit_sources::capture::{Microphone, MicrophoneSettings};
+    use livekit_sources::{ImageFile, ImageSettings};
+
+    let destinations = destinations(config, &args.sites)?;
+    let device = args
+        .device
+        .clone()
+        .or(config.capture.current().microphone.clone());
+    let d = &config.defaults;
+    let settings = encoder_settings(config, &destinations, (d.width, d.height), (d.fps, 1))?;
+    if args.live.print_command {
+        let mut input = vec![
+            "-f".to_owned(),
+            "pulse".into(),
+            "-i".into(),
+            device.clone().unwrap_or_else(|| "default".into()),
+        ];
+        match &args.image {
+            Some(image) => input.extend([
+                "-loop".into(),
+                "1".into(),
+                "-i".into(),
+                image.display().to_string(),
+            ]),
+            None => input.extend([
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                format!("color=c=black:s={}x{}:r={}", d.width, d.height, d.fps),
+            ]),
+        }
+        println!(
+            "{}",
+            crate::print_command::for_device(&input, &settings, &destinations)
+        );
+        return Ok(());
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let image = match &args.image {
+        Some(path) => Some(
+            ImageFile::open_with(
+                path,
+                ImageSettings {
+                    clock: Arc::clone(&clock),
+                    ..ImageSettings::default()
+                },
+            )
+            .map_err(usage)?,
+        ),
+        None => None,
+    };
+    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    let what = format!("microphone {}", device.as_deref().unwrap_or("default"));
+    confirm_go_live(args.live.yes, &what, &shown).map_err(usage)?;
+    let stop = StopSignal::install()?;
+    // Live audio: the microphone never waits; blocks the encoder cannot take are dropped.
+    let audio: Arc<Port<AudioFrame>> = Arc::new(Port::drop_oldest(64));
+    let microphone = Microphone::start(
+        MicrophoneSettings {
+            device: device.clone(),
+            sample_rate: d.audio_rate,
+            clock: Arc::clone(&clock),
+            ..MicrophoneSettings::default()
+        },
+        vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
+    )
+    .map_err(usage)?;
+    let mut compositor = Compositor::new(BackendChoice::Auto)?;
+    let canvas = compositor.add_canvas(CanvasSettings::new(d.width, d.height, d.fps))?;
+    if let Some(image) = image {
+        compositor.add_layer(
+            canvas,
+            None,
+            Layer::video(Arc::new(image)).fit(Fit::Contain),
+        )?;
+    }
+    let video: Arc<Port<VideoFrame>> = Arc::new(Port::drop_oldest(8));
+    compositor.add_target(
+        canvas,
+        "encoder",
+        Arc::clone(&video) as Arc<dyn VideoTarget>,
+    )?;
+    let running = compositor.start(Arc::clone(&clock))?;
+    let encoder = Encoder::start(
+        settings,
+        video as Arc<dyn VideoSource>,
+        Some(audio as Arc<dyn AudioSource>),
+    )?;
+    let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+    let status = StatusLine::new(quiet, None);
+    let ended = run_until(&stop, args.live.timeout, || {
+        let stats = streamer.stats();
+        status.update(
+            None,
+            format!(
+                "{} audio blocks | {}",
+                microphone.stats().frames,
+                crate::jobs::describe(&stats)
+            ),
+        );
+        streamer.is_finished() || stats.iter().all(|d| d.state == DestinationState::Failed)
+    });
+    status.finish();
+    let _ = running.stop();
+    let _ = microphone.stop();
+    if let Err(error) = encoder.wait() {
+        tracing::error!("{error}");
+    }
+    let report = streamer.wait();
+    crate::jobs::summarize(&report, ended, status.elapsed())
+}
+
+/// `livekit devices`: cameras, microphones, the screen and its windows.
+pub fn devices() -> Result<(), Failure> {
+    use livekit_core::AudioHost;
+    use livekit_sources::capture::{describe_display, list_cameras, list_input_devices};
+
+    println!("cameras:");
+    match list_cameras() {
+        Ok(cameras) if cameras.is_empty() => println!("  (none)"),
+        Ok(cameras) => {
+            for camera in cameras {
+                let modes: Vec<String> = camera
+                    .modes
+                    .iter()
+                    .take(6)
+                    .map(|m| {
+                        let fps = m
+                            .frame_rates
+                            .iter()
+                            .map(|r| format!("{r:.0}"))
+                            .collect::<Vec<_>>()
+                            .join("/");
+                        format!("{} {}x{}@{fps}", m.format, m.width, m.height)
+                    })
+                    .collect();
+                println!(
+                    "  {}  {}  {}",
+                    camera.path.display(),
+                    camera.name,
+                    modes.join(", ")
+                );
+            }
+        }
+        Err(error) => println!("  ({error})"),
+    }
+    println!("microphones:");
+    match list_input_devices(AudioHost::Auto) {
+        Ok(inputs) if inputs.is_empty() => println!("  (none)"),
+        Ok(inputs) => {
+            for input in inputs {
+                println!(
+                    "  {} {}  {}{}",
+                    if input.is_default { "*" } else { " " },
+                    input.id,
+                    input.description,
+                    match (input.sample_rate, input.channels) {
+                        (Some(rate), Some(channels)) => format!("  ({rate} Hz, {channels} ch)"),
+                        _ => String::new(),
+                    }
+                );
+            }
+        }
+        Err(error) => println!("  ({error})"),
+    }
+    println!("screens:");
+    match describe_display(None) {
+        Ok(display) => {
+            println!("  {}  {}x{}", display.name, display.width, display.height);
+            println!("windows:");
+            if display.windows.is_empty() {
+                println!("  (none)");
+            }
+            for window in display.windows {
+                println!("  0x{:x}  {}", window.id, window.title);
+            }
+        }
+        Err(error) => {
+            println!("  ({error})");
+            println!("windows:\n  (no X11 display)");
+        }
+    }
+    Ok(())
+}

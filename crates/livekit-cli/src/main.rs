@@ -52,6 +52,10 @@ enum Command {
     StreamScreen(capture_jobs::StreamScreenArgs),
     /// Stream a camera to one or more sites at once.
     StreamCamera(capture_jobs::StreamCameraArgs),
+    /// Stream a microphone, with a still picture, to one or more sites at once.
+    StreamMicrophone(capture_jobs::StreamMicrophoneArgs),
+    /// List cameras, microphones, the screen and its windows.
+    Devices,
     /// Record the screen (or an area of it) to a file until Ctrl-C or --timeout.
     CaptureScreen(capture_jobs::CaptureScreenArgs),
     /// Benchmarks: our figure beside a reference tool's from the same run.
@@ -103,6 +107,9 @@ fn main() -> ExitCode {
             .and_then(|loaded| capture_jobs::stream_screen(&loaded.config, &args, cli.quiet)),
         Command::StreamCamera(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| capture_jobs::stream_camera(&loaded.config, &args, cli.quiet)),
+        Command::StreamMicrophone(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| capture_jobs::stream_microphone(&loaded.config, &args, cli.quiet)),
+        Command::Devices => capture_jobs::devices(),
         Command::CaptureScreen(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| capture_jobs::capture_screen(&loaded.config, &args, cli.quiet)),
     };

@@ -181,3 +181,69 @@ fn capture_screen_refuses_an_unknown_extension_before_starting() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("out.xyz"), "{stderr}");
 }
+
+#[test]
+fn stream_microphone_sends_what_the_microphone_hears() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulse = livekit_testkit::pulse::PulseAudio::start();
+    let wav = livekit_testkit::pulse::sine_wav(dir.path(), 1000, 6.0);
+    let mut player = pulse.play(&wav);
+    let server = NginxRtmp::start();
+    let url = server.url("MICKEY");
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "stream-microphone",
+            &url,
+            "--device",
+            "nullsink.monitor",
+            "--timeout",
+            "3",
+            "--yes",
+        ])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("XDG_RUNTIME_DIR", pulse.runtime_dir())
+        .env_remove("PULSE_SERVER")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    player.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("MICKEY"));
+    let recordings = server.recordings("MICKEY");
+    assert_eq!(recordings.len(), 1);
+    let probe = ffprobe(&recordings[0]).unwrap();
+    assert_eq!(probe.video().unwrap().width, Some(1280));
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    // The tone arrived: decode the audio and measure 1 kHz.
+    let pcm = dir.path().join("audio.f32");
+    livekit_testkit::media::ffmpeg(&[
+        "-i",
+        recordings[0].to_str().unwrap(),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        "48000",
+        "-f",
+        "f32le",
+        pcm.to_str().unwrap(),
+    ]);
+    let samples = livekit_testkit::pulse::read_f32(&pcm);
+    assert!(samples.len() > 48_000, "{} samples", samples.len());
+    let tail = &samples[samples.len() - 48_000..];
+    let level = livekit_testkit::pulse::tone_amplitude(tail, 48_000, 1000.0);
+    assert!(level > 0.05, "1 kHz at {level}");
+}
+
+#[test]
+fn devices_lists_the_screen_and_its_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = livekit_on_xvfb(dir.path(), &["devices"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for section in ["cameras:", "microphones:", "screens:", "windows:"] {
+        assert!(stdout.contains(section), "{stdout}");
+    }
+    assert!(stdout.contains("  640x480"), "{stdout}");
+}

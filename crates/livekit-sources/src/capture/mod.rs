@@ -35,7 +35,9 @@ pub use microphone::{
     OpenMicrophoneError, list_input_devices,
 };
 pub use screen::{Region, ScreenCapture, ScreenSettings, x11_display};
-pub use window::{WindowCapture, WindowSelector, WindowSettings};
+pub use window::{
+    DisplayInfo, WindowCapture, WindowInfo, WindowSelector, WindowSettings, describe_display,
+};
 
 /// How many events a capture keeps for a reader that does not read them; newer events are
 /// dropped (and counted in [`CaptureStats::events_dropped`]) when the queue is full.

@@ -276,37 +276,91 @@ fn find_window(
                 .is_some();
             exists.then_some(*id).ok_or_else(not_found)
         }
-        WindowSelector::Title(wanted) => {
-            // Top-level windows are children of the root (no window manager) or of the
-            // manager's frames: search two levels deep.
-            let mut queue: Vec<(u32, u32)> = conn
-                .setup()
-                .roots
-                .iter()
-                .map(|screen| (screen.root, 0))
-                .collect();
-            let mut index = 0;
-            while let Some(&(parent, depth)) = queue.get(index) {
-                index += 1;
-                let Some(tree) = conn
-                    .query_tree(parent)
-                    .ok()
-                    .and_then(|cookie| cookie.reply().ok())
-                else {
-                    continue;
-                };
-                for child in tree.children {
-                    if title(conn, child).is_some_and(|name| name.contains(wanted.as_str())) {
-                        return Ok(child);
-                    }
-                    if depth < 2 {
-                        queue.push((child, depth + 1));
-                    }
-                }
+        WindowSelector::Title(wanted) => titled_windows(conn)
+            .into_iter()
+            .find(|(_, name)| name.contains(wanted.as_str()))
+            .map(|(id, _)| id)
+            .ok_or_else(not_found),
+    }
+}
+
+/// Windows with a title, top-level first: the children of the roots (no window manager) and of
+/// the manager's frames, two levels deep, in stacking order (bottom to top).
+fn titled_windows(conn: &RustConnection) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let mut queue: Vec<(u32, u32)> = conn
+        .setup()
+        .roots
+        .iter()
+        .map(|screen| (screen.root, 0))
+        .collect();
+    let mut index = 0;
+    while let Some(&(parent, depth)) = queue.get(index) {
+        index += 1;
+        let Some(tree) = conn
+            .query_tree(parent)
+            .ok()
+            .and_then(|cookie| cookie.reply().ok())
+        else {
+            continue;
+        };
+        for child in tree.children {
+            if let Some(name) = title(conn, child).filter(|n| !n.is_empty()) {
+                found.push((child, name));
             }
-            Err(not_found())
+            if depth < 2 {
+                queue.push((child, depth + 1));
+            }
         }
     }
+    found
+}
+
+/// A window [`describe_display`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowInfo {
+    /// The X11 window id ([`WindowSelector::Id`]).
+    pub id: u32,
+    /// Its title ([`WindowSelector::Title`] matches a part of it).
+    pub title: String,
+}
+
+/// An X11 display as [`describe_display`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayInfo {
+    /// The display's name (`:0`).
+    pub name: String,
+    /// Width of its first screen.
+    pub width: u32,
+    /// Height of its first screen.
+    pub height: u32,
+    /// Its titled windows, bottom to top.
+    pub windows: Vec<WindowInfo>,
+}
+
+/// The first screen's size and the titled windows of X11 `display` (`None`: `$DISPLAY`), read
+/// over one connection (an Xvfb without `-noreset` resets between connections).
+pub fn describe_display(display: Option<&str>) -> Result<DisplayInfo, StartCaptureError> {
+    let name = super::screen::x11_display(display)?;
+    let (conn, screen) = connect(&name)?;
+    let (width, height) = conn
+        .setup()
+        .roots
+        .get(screen)
+        .map(|s| (u32::from(s.width_in_pixels), u32::from(s.height_in_pixels)))
+        .ok_or_else(|| StartCaptureError::NoX11 {
+            reason: format!("X display {name} has no screen {screen}"),
+        })?;
+    let windows = titled_windows(&conn)
+        .into_iter()
+        .map(|(id, title)| WindowInfo { id, title })
+        .collect();
+    Ok(DisplayInfo {
+        name,
+        width,
+        height,
+        windows,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
