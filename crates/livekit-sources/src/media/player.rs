@@ -706,13 +706,15 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
     match finish {
         Finish::Ended => {
             tracing::debug!(media = name, "end of stream");
-            shared.set_state(PlayState::Ended);
+            // The last event goes out before the state changes, so whoever waits for the end
+            // finds it.
             events.send(PlayerEvent::EndOfStream);
+            shared.set_state(PlayState::Ended);
         }
         Finish::Failed(error) => {
             tracing::warn!(%error, "playback failed");
-            shared.set_state(PlayState::Ended);
             events.send(PlayerEvent::Failed(error));
+            shared.set_state(PlayState::Ended);
         }
         Finish::Stopped => shared.set_state(PlayState::Stopped),
         Finish::TargetsGone => {
