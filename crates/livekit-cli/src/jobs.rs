@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
+use livekit_compositor::{
+    BackendChoice, CanvasSettings, Color, Compositor, Fit, Layer, LayerId, LayerSource,
+    RunningCompositor, Text,
+};
 use livekit_core::thread::spawn_named;
 use livekit_core::{
     AudioFrame, AudioSource, FrameSource, FrameTarget, Packet, Port, Pull, StreamInfo, VideoFrame,
-    VideoSource,
+    VideoSource, VideoTarget,
 };
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, SiteConfig, StreamReport,
@@ -21,8 +25,8 @@ use livekit_sinks::{
     Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
 };
 use livekit_sources::{
-    Cover, PacketFile, PacketFileSettings, PlayerEvent, PlayerSettings, Playlist, PlaylistSettings,
-    expand_glob, probe,
+    Cover, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings, Playlist,
+    PlaylistSettings, expand_glob, probe,
 };
 
 use crate::config::{Config, expand_home};
@@ -245,6 +249,7 @@ enum Feed {
         encoder: RunningEncoder,
         playlist: Playlist,
         total: Option<u64>,
+        captioner: Option<Captioner>,
     },
     /// A file's own packets.
     Copied {
@@ -278,6 +283,13 @@ fn drive(
                     PlayerEvent::NowPlaying(now) => {
                         item = now.index as u64 + 1;
                         tracing::info!("now playing {}", now.name);
+                        if let Feed::Encoded {
+                            captioner: Some(captioner),
+                            ..
+                        } = &feed
+                        {
+                            captioner.show(now.caption.as_deref());
+                        }
                     }
                     PlayerEvent::Skipped(error) => tracing::warn!("skipped: {error}"),
                     PlayerEvent::Warning(warning) => tracing::warn!("{warning}"),
@@ -301,7 +313,15 @@ fn drive(
             Feed::Copied { .. } => describe(&streamer.stats()),
         };
         status.update(total.map(|_| item), position);
-        streamer.is_finished()
+        // A playlist that ended is the end of the job (a caption compositor would otherwise
+        // keep the picture going).
+        let played_out = matches!(
+            &feed,
+            Feed::Encoded { playlist, .. }
+                if matches!(playlist.state(), PlayState::Ended | PlayState::Stopped)
+        );
+        played_out
+            || streamer.is_finished()
             || streamer
                 .stats()
                 .iter()
@@ -311,9 +331,15 @@ fn drive(
     // Stop the source: the encoder drains, the packets end, the destinations finish.
     match feed {
         Feed::Encoded {
-            encoder, playlist, ..
+            encoder,
+            playlist,
+            captioner,
+            ..
         } => {
             let _ = playlist.stop();
+            if let Some(captioner) = captioner {
+                captioner.stop();
+            }
             if let Err(error) = encoder.wait() {
                 tracing::error!("{error}");
             }
@@ -370,15 +396,25 @@ fn stream_playlist(
     // the configured canvas.
     let mut size = (config.defaults.width, config.defaults.height);
     let mut fps = (config.defaults.fps, 1);
+    let mut sized = false;
+    // Songs (entries without video) get a caption layer when captions are on.
+    let mut songs = false;
     for entry in &entries {
-        if let Ok(info) = probe(entry)
-            && let Some(video) = &info.video
-        {
-            size = info.display_size().unwrap_or((video.width, video.height));
-            fps = fps_ratio(video.frame_rate);
+        let Ok(info) = probe(entry) else { continue };
+        match &info.video {
+            Some(video) if !sized => {
+                size = info.display_size().unwrap_or((video.width, video.height));
+                fps = fps_ratio(video.frame_rate);
+                sized = true;
+            }
+            Some(_) => {}
+            None => songs = info.audio.is_some(),
+        }
+        if sized && (songs || !captions) {
             break;
         }
     }
+    let songs = songs && captions;
     let settings = encoder_settings(config, &destinations, size, fps)?;
     let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
     if live.print_command {
@@ -394,11 +430,13 @@ fn stream_playlist(
     };
     confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
+    let clock: Arc<dyn livekit_core::Clock> = Arc::new(livekit_core::SystemClock::new());
     let list = Playlist::new(
         &entries,
         PlaylistSettings {
             player: PlayerSettings {
                 looping,
+                clock: Arc::clone(&clock),
                 ..PlayerSettings::default()
             },
             shuffle,
@@ -409,10 +447,17 @@ fn stream_playlist(
         },
     )
     .map_err(usage)?;
-    let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(4));
     let audio: Arc<Port<AudioFrame>> = Arc::new(Port::blocking(64));
-    list.add_video_target(Arc::clone(&video))?;
     list.add_audio_target(Arc::clone(&audio))?;
+    let (video, captioner) = if songs {
+        // Playlist -> compositor (the picture letterboxed, a caption over it) -> encoder.
+        let (video, captioner) = Captioner::start(&list, size, fps, clock)?;
+        (video, Some(captioner))
+    } else {
+        let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(4));
+        list.add_video_target(Arc::clone(&video))?;
+        (video, None)
+    };
     let encoder = Encoder::start(
         settings,
         video as Arc<dyn VideoSource>,
@@ -426,12 +471,83 @@ fn stream_playlist(
             encoder,
             playlist: list,
             total,
+            captioner,
         },
         streamer,
         live,
         quiet,
         &stop,
     )
+}
+
+/// The compositor of a playlist with songs: the playlist's picture letterboxed on the output
+/// canvas, and a "Title - Artist" text layer shown while a song with tags plays.
+struct Captioner {
+    running: RunningCompositor,
+    caption: LayerId,
+}
+
+impl Captioner {
+    /// Takes the playlist's video; returns the port the encoder reads.
+    fn start(
+        list: &Playlist,
+        (width, height): (u32, u32),
+        fps: (u32, u32),
+        clock: Arc<dyn livekit_core::Clock>,
+    ) -> Result<(Arc<Port<VideoFrame>>, Self), Failure> {
+        let picture = Arc::new(Port::<VideoFrame>::latest());
+        list.add_video_target(Arc::clone(&picture))?;
+        let mut c = Compositor::new(BackendChoice::Auto)?;
+        let rate = fps.0.div_ceil(fps.1.max(1)).max(1);
+        let canvas = c.add_canvas(CanvasSettings::new(width, height, rate))?;
+        c.add_layer(canvas, None, Layer::video(picture).fit(Fit::Contain))?;
+        let h = height as f32;
+        let caption = c.add_layer(
+            canvas,
+            None,
+            Layer::text(caption_text("livekit"))
+                .rect(h * 0.05, h * 0.82, width as f32 - h * 0.1, h * 0.12)
+                .fit(Fit::Contain)
+                .z(1)
+                .visible(false),
+        )?;
+        // A live output: the compositor never waits for the encoder.
+        let video = Arc::new(Port::<VideoFrame>::drop_oldest(8));
+        c.add_target(
+            canvas,
+            "encoder",
+            Arc::clone(&video) as Arc<dyn VideoTarget>,
+        )?;
+        let running = c.start(clock)?;
+        Ok((video, Self { running, caption }))
+    }
+
+    /// Shows `caption`, or hides the layer.
+    fn show(&self, caption: Option<&str>) {
+        let result = self.running.handle().update_layer(self.caption, |layer| {
+            layer.visible = caption.is_some();
+            if let Some(text) = caption {
+                layer.source = LayerSource::Text(caption_text(text));
+            }
+        });
+        if let Err(error) = result {
+            tracing::warn!("caption: {error}");
+        }
+    }
+
+    /// Stops the canvas (its output ends, so the encoder finishes).
+    fn stop(self) {
+        if let Err(error) = self.running.stop() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+fn caption_text(text: &str) -> Text {
+    Text::new(text)
+        .size(48.0)
+        .color(Color::rgb(255, 255, 255))
+        .background(Color::rgba(0, 0, 0, 170))
 }
 
 /// Starts the streamer on `packets`.

@@ -311,3 +311,69 @@ fn a_refusing_destination_fails_the_job_with_exit_1_and_no_key() {
         "{all}"
     );
 }
+
+/// Bright pixels in the bottom fifth of the frame at 1.5 s of `recording`.
+fn caption_pixels(dir: &Path, recording: &Path) -> usize {
+    let png = dir.join("frame.png");
+    ffmpeg(&[
+        "-ss",
+        "1.5",
+        "-i",
+        recording.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        png.to_str().unwrap(),
+    ]);
+    let frame = image::open(&png).unwrap().into_rgb8();
+    let (w, h) = frame.dimensions();
+    (h * 4 / 5..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| frame.get_pixel(x, y).0.iter().all(|&c| c > 200))
+        .count()
+}
+
+#[test]
+fn songs_get_a_title_artist_caption_unless_no_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("music");
+    std::fs::create_dir_all(&media).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=3",
+        "-metadata",
+        "title=Blue Sky",
+        "-metadata",
+        "artist=The Tones",
+        "-c:a",
+        "aac",
+        media.join("song.m4a").to_str().unwrap(),
+    ]);
+    let server = NginxRtmp::start();
+    for (key, extra) in [("captioned", None), ("plain", Some("--no-meta"))] {
+        let url = server.url(key);
+        let mut args = vec![
+            "stream-files",
+            media.to_str().unwrap(),
+            url.as_str(),
+            "--yes",
+        ];
+        args.extend(extra);
+        let out = livekit(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let captioned = server.recordings("captioned");
+    let plain = server.recordings("plain");
+    assert_eq!((captioned.len(), plain.len()), (1, 1));
+    let probe = ffprobe(&captioned[0]).unwrap();
+    assert_eq!(
+        probe.video().unwrap().width,
+        Some(1280),
+        "the configured canvas"
+    );
+    assert!((probe.duration() - 3.0).abs() < 0.5, "{}", probe.duration());
+    let lit = caption_pixels(dir.path(), &captioned[0]);
+    assert!(lit > 500, "{lit} caption pixels");
+    assert_eq!(caption_pixels(dir.path(), &plain[0]), 0);
+}
