@@ -22,14 +22,14 @@ use livekit_sources::capture::{
 
 use crate::config::Config;
 use crate::jobs::{LiveArgs, destinations, encoder_settings, start_streamer};
-use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
 /// Screen area and rate options.
 #[derive(Debug, Clone, Args)]
 pub struct ScreenArgs {
     /// Top-left corner of the captured area [default: the configuration's, or 0,0].
-    #[arg(long, value_name = "X,Y", value_parser = parse_origin)]
+    #[arg(long, value_name = "X,Y", value_parser = parse_origin, allow_hyphen_values = true)]
     pub origin: Option<(u32, u32)>,
     /// Size of the captured area [default: the configuration's, or the whole screen].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
@@ -50,8 +50,12 @@ fn parse_origin(text: &str) -> Result<(u32, u32), String> {
         .split_once(',')
         .ok_or_else(|| format!("{text:?}: expected X,Y (for example 0,0)"))?;
     Ok((
-        x.trim().parse().map_err(|_| format!("{text:?}: bad X"))?,
-        y.trim().parse().map_err(|_| format!("{text:?}: bad Y"))?,
+        x.trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: X must be a whole number of pixels, 0 or more"))?,
+        y.trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: Y must be a whole number of pixels, 0 or more"))?,
     ))
 }
 
@@ -193,6 +197,8 @@ fn run_capture(
     };
     let settings = encoder_settings(config, sites, size, (fps, 1))?;
     let status = StatusLine::new(quiet, None);
+    let mut meter = Meter::default();
+    let video_port = Arc::clone(&video);
     let result = match output {
         Output::Stream { destinations, live } => {
             let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
@@ -201,13 +207,13 @@ fn run_capture(
             let ended = run_until(&stop, live.timeout, || {
                 log_events(&capture);
                 let stats = streamer.stats();
-                let s = encoder.stats();
+                let reading =
+                    Reading::encoder(&encoder.stats()).with_dropped(video_port.stats().dropped);
                 status.update(
                     None,
                     format!(
-                        "{} frames captured, {} encoded | {}",
-                        capture.stats().frames,
-                        s.video_frames,
+                        "{} | {}",
+                        meter.line(reading),
                         crate::jobs::describe(&stats)
                     ),
                 );
@@ -240,12 +246,15 @@ fn run_capture(
             .map_err(usage)?;
             let ended = run_until(&stop, timeout, || {
                 log_events(&capture);
+                let encoded = recorder.encoder().map(|e| e.stats()).unwrap_or_default();
+                let reading = Reading::encoder(&encoded).with_dropped(video_port.stats().dropped);
                 status.update(
                     None,
                     format!(
-                        "recording {}: {} frames",
+                        "recording {} {:.1} MB | {}",
                         path.display(),
-                        capture.stats().frames
+                        recorder.stats().bytes as f64 / 1e6,
+                        meter.line(reading)
                     ),
                 );
                 capture.is_finished() || recorder.is_finished()
@@ -402,17 +411,25 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
     let fps = args.fps.or(platform.camera_fps);
     let size = args.size.or(platform.camera_size.map(|[w, h]| (w, h)));
     if args.live.print_command {
-        let mut input = vec!["-f".to_owned(), "v4l2".into()];
-        if let Some(fps) = fps {
-            input.extend(["-framerate".into(), fps.to_string()]);
-        }
-        if let Some((w, h)) = size {
-            input.extend(["-video_size".into(), format!("{w}x{h}")]);
-        }
-        let path = match crate::compose::camera_device(&device) {
-            CameraDevice::Index(n) => format!("/dev/video{n}"),
-            _ => device.clone(),
+        let (format, path) = match crate::compose::camera_device(&device) {
+            CameraDevice::Index(n) => ("v4l2", format!("/dev/video{n}")),
+            // A virtual camera is a filter graph: `-re` paces it as a real camera would be.
+            CameraDevice::Lavfi(graph) => ("lavfi", graph),
+            _ => ("v4l2", device.clone()),
         };
+        let mut input = Vec::new();
+        if format == "lavfi" {
+            input.push("-re".to_owned());
+        }
+        input.extend(["-f".to_owned(), format.into()]);
+        if format == "v4l2" {
+            if let Some(fps) = fps {
+                input.extend(["-framerate".into(), fps.to_string()]);
+            }
+            if let Some((w, h)) = size {
+                input.extend(["-video_size".into(), format!("{w}x{h}")]);
+            }
+        }
         input.extend([
             "-i".into(),
             path,
@@ -479,7 +496,7 @@ pub fn stream_microphone(
 ) -> Result<(), Failure> {
     use livekit_compositor::{BackendChoice, CanvasSettings, Compositor, Fit, Layer};
     use livekit_core::{AudioFrame, AudioTarget};
-    use livekit_sources::capture::{Microphone, MicrophoneSettings};
+    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
     use livekit_sources::{ImageFile, ImageSettings};
 
     let destinations = destinations(config, &args.sites)?;
@@ -545,7 +562,12 @@ pub fn stream_microphone(
         },
         vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
     )
-    .map_err(usage)?;
+    .map_err(|error| match error {
+        OpenMicrophoneError::NotFound { .. } => {
+            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
+        }
+        other => usage(other),
+    })?;
     let mut compositor = Compositor::new(BackendChoice::Auto)?;
     let canvas = compositor.add_canvas(CanvasSettings::new(d.width, d.height, d.fps))?;
     if let Some(image) = image {
@@ -562,6 +584,7 @@ pub fn stream_microphone(
         Arc::clone(&video) as Arc<dyn VideoTarget>,
     )?;
     let running = compositor.start(Arc::clone(&clock))?;
+    let video_port = Arc::clone(&video);
     let encoder = Encoder::start(
         settings,
         video as Arc<dyn VideoSource>,
@@ -569,13 +592,18 @@ pub fn stream_microphone(
     )?;
     let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
     let status = StatusLine::new(quiet, None);
+    let mut meter = Meter::default();
     let ended = run_until(&stop, args.live.timeout, || {
         let stats = streamer.stats();
+        let reading = Reading::encoder(&encoder.stats())
+            .with_compositor(&running.handle().stats())
+            .with_dropped(video_port.stats().dropped);
         status.update(
             None,
             format!(
-                "{} audio blocks | {}",
+                "{} audio blocks | {} | {}",
                 microphone.stats().frames,
+                meter.line(reading),
                 crate::jobs::describe(&stats)
             ),
         );

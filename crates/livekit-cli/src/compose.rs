@@ -121,9 +121,9 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(config: &crate::config::Config, args: &ComposeArgs) -> Result<(), Failure> {
+pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
     if args.record.is_some() || !args.stream.is_empty() {
-        return crate::record::run(config, args);
+        return crate::record::run(config, args, quiet);
     }
     if args.preview {
         return Err(usage(anyhow!(

@@ -179,7 +179,13 @@ pub fn user_config_path() -> Option<PathBuf> {
 /// file, or the defaults.
 pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     if let Some(path) = explicit {
-        if !path.is_file() {
+        if path.is_dir() {
+            return Err(ConfigError::new(
+                path,
+                "is a folder, not a configuration file",
+            ));
+        }
+        if !path.exists() {
             return Err(ConfigError::new(path, "no such configuration file"));
         }
         return read(path);
@@ -220,12 +226,45 @@ pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 fn parse_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError {
-        path: path.to_owned(),
-        line: e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-        message: e.message().trim().to_owned(),
+    toml::from_str(text).map_err(|e| {
+        let start = e.span().map(|s| s.start.min(text.len()));
+        let message = e.message().trim().to_owned();
+        // Name the field ("defaults.fps: invalid type ...") unless the message already does.
+        let message = match start.and_then(|start| field_at(text, start)) {
+            Some(field)
+                if !message.contains(&format!("`{}`", field.rsplit('.').next().unwrap_or(""))) =>
+            {
+                format!("{field}: {message}")
+            }
+            _ => message,
+        };
+        ConfigError {
+            path: path.to_owned(),
+            line: start.map(|start| text[..start].matches('\n').count() + 1),
+            message,
+        }
+    })
+}
+
+/// The dotted name of the `key = value` on the line holding byte `offset` of a TOML text,
+/// with the `[table]` it is in: `defaults.fps`.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_owned(),
     })
 }
 

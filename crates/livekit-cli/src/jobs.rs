@@ -30,7 +30,7 @@ use livekit_sources::{
 };
 
 use crate::config::{Config, expand_home};
-use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
 /// Flags every streaming job takes.
@@ -53,7 +53,7 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(seconds > 0.0 && seconds <= 1e7) {
-        return Err(format!("{text}: must be above 0"));
+        return Err(format!("{text}: must be above 0 and at most 10000000"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -276,6 +276,7 @@ fn drive(
         Feed::Copied { .. } => None,
     };
     let mut item = 0u64;
+    let mut meter = Meter::default();
     let ended = run_until(stop, live.timeout, || {
         if let Some(events) = &events {
             while let Ok(event) = events.try_recv() {
@@ -300,13 +301,20 @@ fn drive(
         }
         let position = match &feed {
             Feed::Encoded {
-                encoder, playlist, ..
+                encoder,
+                playlist,
+                captioner,
+                ..
             } => {
-                let s = encoder.stats();
+                let mut reading = Reading::encoder(&encoder.stats())
+                    .with_dropped(playlist.stats().late_video_dropped);
+                if let Some(captioner) = captioner {
+                    reading = reading.with_compositor(&captioner.running.handle().stats());
+                }
                 format!(
-                    "{:.0} s, {} frames encoded | {}",
+                    "{:.0} s | {} | {}",
                     playlist.position().as_secs_f64(),
-                    s.video_frames,
+                    meter.line(reading),
                     describe(&streamer.stats())
                 )
             }
@@ -570,6 +578,10 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
     }
     if args.copy {
         return stream_copy(config, args, quiet);
+    }
+    // One file: a file FFmpeg cannot read is this job's error, not a skipped playlist entry.
+    if !args.file.contains("://") {
+        livekit_sources::probe(&args.file).map_err(usage)?;
     }
     stream_playlist(
         config,

@@ -143,3 +143,142 @@ impl StatusLine {
         self.bar.finish_and_clear();
     }
 }
+
+/// What a job reads from its parts for the status line.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// Video frames encoded so far.
+    pub frames: u64,
+    /// Wall time spent encoding them.
+    pub encode_time: Duration,
+    /// Frames a compositor rendered and the time that took (`None`: no compositor).
+    pub render: Option<(u64, Duration)>,
+    /// Video frames dropped on the way to the encoder (late, replaced or skipped).
+    pub dropped: u64,
+}
+
+impl Reading {
+    /// The encoder's part.
+    pub fn encoder(stats: &livekit_sinks::EncoderStats) -> Self {
+        Self {
+            frames: stats.video_frames,
+            encode_time: stats.video_encode_time,
+            render: None,
+            dropped: stats.skipped_frames,
+        }
+    }
+
+    /// Adds a compositor's part.
+    pub fn with_compositor(mut self, stats: &livekit_compositor::RunStats) -> Self {
+        self.render = Some((stats.rendered, stats.render_time));
+        self.dropped += stats.late;
+        self
+    }
+
+    /// Adds frames dropped elsewhere (a port, a player).
+    pub fn with_dropped(mut self, dropped: u64) -> Self {
+        self.dropped += dropped;
+        self
+    }
+}
+
+/// Turns successive [`Reading`]s into the figures of the status line: frames a second, render
+/// and encode time per frame, each over the last second or so, and the dropped frames.
+#[derive(Debug, Default)]
+pub struct Meter {
+    window: Option<(Instant, Reading)>,
+    fps: Option<f64>,
+    encode_ms: Option<f64>,
+    render_ms: Option<f64>,
+}
+
+impl Meter {
+    /// The figures for `now`, e.g. `29.9 fps | render 2.1 ms | encode 7.9 ms | 0 dropped`.
+    pub fn line(&mut self, now: Reading) -> String {
+        self.observe(Instant::now(), now);
+        let ms = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.1}"));
+        let mut parts = vec![match self.fps {
+            Some(fps) => format!("{fps:.1} fps"),
+            None => "- fps".to_string(),
+        }];
+        if now.render.is_some() {
+            parts.push(format!("render {} ms", ms(self.render_ms)));
+        }
+        parts.push(format!("encode {} ms", ms(self.encode_ms)));
+        parts.push(format!("{} dropped", now.dropped));
+        parts.join(" | ")
+    }
+
+    /// Updates the figures once at least a second has passed since the last update.
+    fn observe(&mut self, at: Instant, now: Reading) {
+        let Some((since, before)) = self.window else {
+            self.window = Some((at, now));
+            return;
+        };
+        let seconds = at.duration_since(since).as_secs_f64();
+        if seconds < 1.0 {
+            return;
+        }
+        let frames = now.frames.saturating_sub(before.frames);
+        self.fps = Some(frames as f64 / seconds);
+        self.encode_ms = (frames > 0).then(|| {
+            now.encode_time
+                .saturating_sub(before.encode_time)
+                .as_secs_f64()
+                * 1000.0
+                / frames as f64
+        });
+        self.render_ms = match (now.render, before.render) {
+            (Some((rendered, time)), Some((rendered_before, time_before)))
+                if rendered > rendered_before =>
+            {
+                Some(
+                    time.saturating_sub(time_before).as_secs_f64() * 1000.0
+                        / (rendered - rendered_before) as f64,
+                )
+            }
+            _ => None,
+        };
+        self.window = Some((at, now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_reports_rates_over_the_last_second() {
+        let mut meter = Meter::default();
+        let start = Instant::now();
+        let first = Reading {
+            frames: 10,
+            encode_time: Duration::from_millis(50),
+            render: Some((12, Duration::from_millis(24))),
+            dropped: 1,
+        };
+        meter.observe(start, first);
+        assert_eq!(meter.fps, None);
+        // Half a second later: too early to say.
+        meter.observe(start + Duration::from_millis(500), first);
+        assert_eq!(meter.fps, None);
+        let later = Reading {
+            frames: 70,
+            encode_time: Duration::from_millis(350),
+            render: Some((72, Duration::from_millis(144))),
+            dropped: 3,
+        };
+        meter.observe(start + Duration::from_secs(2), later);
+        assert_eq!(meter.fps, Some(30.0));
+        assert_eq!(meter.encode_ms, Some(5.0));
+        assert_eq!(meter.render_ms, Some(2.0));
+        // No frames in the next window: 0 fps and no per-frame time.
+        meter.observe(start + Duration::from_secs(3), later);
+        assert_eq!(meter.fps, Some(0.0));
+        assert_eq!(meter.encode_ms, None);
+        assert_eq!(
+            meter.line(later),
+            "0.0 fps | render - ms | encode - ms | 3 dropped"
+        );
+    }
+}

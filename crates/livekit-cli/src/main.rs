@@ -83,19 +83,40 @@ enum ConfigCommand {
     Show,
 }
 
+impl Command {
+    /// Whether the command reads the configuration itself.
+    fn loads_config(&self) -> bool {
+        !matches!(
+            self,
+            Self::Bench(_) | Self::Preview(_) | Self::Probe(_) | Self::Devices
+        )
+    }
+}
+
 fn main() -> ExitCode {
     quiet_graphics_stack();
-    let cli = Cli::parse();
+    let cli = match parse_arguments(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     init_logging(cli.verbose, cli.quiet);
     // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
     livekit_sinks::stream::route_ffmpeg_logs();
+    // An explicit --config that cannot be read is an error for every command, even those that
+    // do not use it: never ignore what the user asked for.
+    if let (Some(path), false) = (&cli.config, cli.command.loads_config())
+        && let Err(Failure::Usage(error) | Failure::Runtime(error)) = load_config(Some(path))
+    {
+        eprintln!("livekit: error: {error:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo(args) => {
             load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))
         }
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => load_config(cli.config.as_deref())
-            .and_then(|loaded| compose::run(&loaded.config, &args)),
+            .and_then(|loaded| compose::run(&loaded.config, &args, cli.quiet)),
         Command::Preview(args) => compose::preview(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),
@@ -124,6 +145,52 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Parses the command line. Help and version print as usual; a bad argument prints ONE line
+/// (`livekit: error: ...`, clap's message without its usage block) and gives exit code 2.
+/// Negative numbers reach their parsers (which explain the allowed range) instead of being
+/// taken for flags.
+fn parse_arguments(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, FromArgMatches};
+    fn negative_numbers(command: clap::Command) -> clap::Command {
+        command
+            .allow_negative_numbers(true)
+            .mut_subcommands(negative_numbers)
+    }
+    let parsed = negative_numbers(Cli::command())
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            eprintln!("livekit: error: {}", one_line(&error.to_string()));
+            ExitCode::from(2)
+        }
+    })
+}
+
+/// Clap's error text on one line: its message and any "tip", without the usage block.
+fn one_line(text: &str) -> String {
+    let mut parts = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        // "tip: to pass '--x' as a value, use '-- --x'" misleads more than it helps.
+        if !line.is_empty() && !line.starts_with("tip: to pass") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    parts.join(" ")
 }
 
 /// How a command failed, which sets the exit code.

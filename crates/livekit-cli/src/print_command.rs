@@ -19,6 +19,19 @@ fn quote(text: &str) -> String {
     }
 }
 
+/// The list file `stream-files` prints a command for.
+const CONCAT_LIST: &str = "livekit-list.txt";
+
+/// A command line from its arguments, each quoted for a POSIX shell where it needs it.
+fn line(args: &[String]) -> String {
+    args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// A path as FFmpeg's concat list wants it: in single quotes, a quote as `'\''`.
+fn concat_quote(path: &str) -> String {
+    format!("'{}'", path.replace('\'', r"'\''"))
+}
+
 /// The output part: one FLV/MPEG-TS output, or the tee muxer with per-destination isolation.
 fn outputs(destinations: &[Destination]) -> Vec<String> {
     let format = |d: &Destination| match d.protocol {
@@ -26,7 +39,7 @@ fn outputs(destinations: &[Destination]) -> Vec<String> {
         _ => "flv",
     };
     match destinations {
-        [one] => vec!["-f".into(), format(one).into(), quote(&one.redacted_url())],
+        [one] => vec!["-f".into(), format(one).into(), one.redacted_url()],
         many => {
             let tee = many
                 .iter()
@@ -38,7 +51,7 @@ fn outputs(destinations: &[Destination]) -> Vec<String> {
                 "+global_header".into(),
                 "-f".into(),
                 "tee".into(),
-                quote(&tee),
+                tee,
             ]
         }
     }
@@ -125,23 +138,23 @@ pub fn for_files(
         args.extend(["-stream_loop".into(), "-1".into()]);
     }
     match entries {
-        [one] => args.extend(["-i".into(), quote(&one.to_string_lossy())]),
+        [one] => args.extend(["-i".into(), one.to_string_lossy().into_owned()]),
         many => {
+            // FFmpeg's concat demuxer reads a list file: the first line writes it.
+            let mut list = vec!["printf".to_owned(), "%s\\n".to_owned()];
+            list.extend(
+                many.iter()
+                    .map(|f| format!("file {}", concat_quote(&f.to_string_lossy()))),
+            );
+            note = Some(format!("{} > {CONCAT_LIST}", line(&list)));
             args.extend([
                 "-f".into(),
                 "concat".into(),
                 "-safe".into(),
                 "0".into(),
                 "-i".into(),
-                "list.txt".into(),
+                CONCAT_LIST.into(),
             ]);
-            note = Some(format!(
-                "# list.txt holds one line per file: {}",
-                many.iter()
-                    .map(|f| format!("file {}", quote(&f.to_string_lossy())))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            ));
         }
     }
     args.extend([
@@ -152,10 +165,10 @@ pub fn for_files(
     ]);
     args.extend(encoding(settings));
     args.extend(outputs(destinations));
-    let line = args.join(" ");
+    let command = line(&args);
     match note {
-        Some(note) => format!("{note}\n{line}"),
-        None => line,
+        Some(note) => format!("{note}\n{command}"),
+        None => command,
     }
 }
 
@@ -165,7 +178,7 @@ pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
         "ffmpeg".into(),
         "-re".into(),
         "-i".into(),
-        quote(&file.to_string_lossy()),
+        file.to_string_lossy().into_owned(),
         "-map".into(),
         "0:v:0".into(),
         "-map".into(),
@@ -174,7 +187,7 @@ pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
         "copy".into(),
     ];
     args.extend(outputs(destinations));
-    args.join(" ")
+    line(&args)
 }
 
 /// Any job whose input is an FFmpeg device (`-f x11grab -i :0.0`, ...).
@@ -184,10 +197,10 @@ pub fn for_device(
     destinations: &[Destination],
 ) -> String {
     let mut args: Vec<String> = vec!["ffmpeg".into()];
-    args.extend(input.iter().map(|a| quote(a)));
+    args.extend(input.iter().cloned());
     args.extend(encoding(settings));
     args.extend(outputs(destinations));
-    args.join(" ")
+    line(&args)
 }
 
 #[cfg(test)]
@@ -198,5 +211,8 @@ mod tests {
     fn quoting() {
         assert_eq!(quote("a/b.mp4"), "a/b.mp4");
         assert_eq!(quote("my file's.mp4"), r"'my file'\''s.mp4'");
+        assert_eq!(quote("0:a:0?"), "'0:a:0?'");
+        assert_eq!(quote("pad=2:2:(ow-iw)/2"), "'pad=2:2:(ow-iw)/2'");
+        assert_eq!(concat_quote("it's.mp4"), r"'it'\''s.mp4'");
     }
 }

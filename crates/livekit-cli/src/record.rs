@@ -21,10 +21,10 @@ use livekit_sinks::{
 
 use crate::compose::ComposeArgs;
 use crate::config::Config;
-use crate::live::{Ended, StopSignal, confirm_go_live, run_until};
+use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
-pub fn run(config: &Config, args: &ComposeArgs) -> Result<(), Failure> {
+pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(timeout) = args.timeout
         && !(timeout.is_finite() && timeout > 0.0)
     {
@@ -153,7 +153,24 @@ pub fn run(config: &Config, args: &ComposeArgs) -> Result<(), Failure> {
         args.scene.display(),
     );
     let limit = args.timeout.map(Duration::from_secs_f64);
+    let status = StatusLine::new(quiet, None);
+    let mut meter = Meter::default();
+    let handle = running.handle();
     let ended = run_until(&stop, limit, || {
+        let reading = Reading::encoder(&running_encoder.stats())
+            .with_compositor(&handle.stats())
+            .with_dropped(frames.dropped());
+        let mut line = meter.line(reading);
+        if let Some(recorder) = &recorder {
+            line = format!(
+                "{line} | {:.1} MB recorded",
+                recorder.stats().bytes as f64 / 1e6
+            );
+        }
+        if let Some(streamer) = &streamer {
+            line = format!("{line} | {}", crate::jobs::describe(&streamer.stats()));
+        }
+        status.update(None, line);
         running_encoder.is_finished()
             || viewer.as_ref().is_some_and(|v| v.is_closed())
             || streamer.as_ref().is_some_and(|s| {
@@ -162,6 +179,7 @@ pub fn run(config: &Config, args: &ComposeArgs) -> Result<(), Failure> {
                     .all(|d| d.state == livekit_sinks::stream::DestinationState::Failed)
             })
     });
+    status.finish();
     let why = match ended {
         Ended::Interrupted => "interrupted",
         Ended::TimedOut => "time-out",

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use livekit_core::thread::{SpawnError, Worker, WorkerPanicked, spawn_named};
 use livekit_core::{Clock, FrameSource, FrameTarget, Pull, PushError, VideoTarget};
@@ -17,6 +17,7 @@ struct Shared {
     compositor: Mutex<Compositor>,
     stop: AtomicBool,
     rendered: AtomicU64,
+    render_nanos: AtomicU64,
     late: AtomicU64,
     render_errors: AtomicU64,
 }
@@ -106,6 +107,7 @@ impl CompositorHandle {
     pub fn stats(&self) -> RunStats {
         RunStats {
             rendered: self.shared.rendered.load(Ordering::Relaxed),
+            render_time: Duration::from_nanos(self.shared.render_nanos.load(Ordering::Relaxed)),
             late: self.shared.late.load(Ordering::Relaxed),
             render_errors: self.shared.render_errors.load(Ordering::Relaxed),
         }
@@ -117,6 +119,9 @@ impl CompositorHandle {
 pub struct RunStats {
     /// Canvas frames rendered.
     pub rendered: u64,
+    /// Wall time spent rendering them (reading inputs and drawing), summed: divided by
+    /// `rendered`, the time a frame takes.
+    pub render_time: Duration,
     /// Canvas frames skipped because rendering fell behind the clock.
     pub late: u64,
     /// Renders that failed (each logged).
@@ -177,6 +182,7 @@ impl Compositor {
             compositor: Mutex::new(self),
             stop: AtomicBool::new(false),
             rendered: AtomicU64::new(0),
+            render_nanos: AtomicU64::new(0),
             late: AtomicU64::new(0),
             render_errors: AtomicU64::new(0),
         });
@@ -230,6 +236,7 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
         next.insert(canvas, index + 1);
         let pts = fps.frame_time(index);
 
+        let render_started = Instant::now();
         let (rendered, targets) = {
             let mut compositor = shared.compositor.lock();
             let inputs = compositor.inputs();
@@ -245,6 +252,10 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
                 compositor.targets(canvas),
             )
         };
+        shared.render_nanos.fetch_add(
+            render_started.elapsed().as_nanos() as u64,
+            Ordering::Relaxed,
+        );
         match rendered {
             Ok(frame) => {
                 shared.rendered.fetch_add(1, Ordering::Relaxed);

@@ -21,7 +21,7 @@ pub enum AudioHost {
 impl fmt::Display for AudioHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Auto => "auto",
+            Self::Auto => "the default audio system",
             Self::PulseAudio => "PulseAudio",
             Self::Alsa => "ALSA",
         })

@@ -136,6 +136,35 @@ fn bad_sites_and_key_files_name_what_is_wrong() {
         error.to_string(),
         "rtmp:///live/<redacted>: the URL has no host"
     );
+    for (url, said) in [
+        (
+            "rtmp://127.0.0.1:99999/live/key-xyz-123",
+            "rtmp://127.0.0.1:99999/live/<redacted>: port \"99999\" is not a number from 1 to 65535",
+        ),
+        (
+            "rtmps://host:0/app/key-xyz-123",
+            "rtmps://host:0/app/<redacted>: port \"0\" is not a number from 1 to 65535",
+        ),
+        (
+            "rtmp://[::1]:http/app/key-xyz-123",
+            "rtmp://[::1]:http/app/<redacted>: port \"http\" is not a number from 1 to 65535",
+        ),
+        (
+            "srt://127.0.0.1",
+            "srt://127.0.0.1: an srt:// URL needs a port (srt://host:port)",
+        ),
+    ] {
+        let error = Destination::resolve(url, &config).unwrap_err();
+        assert!(matches!(error, DestinationError::BadPort { .. }), "{url}");
+        assert_eq!(error.to_string(), said);
+    }
+    for good in [
+        "rtmp://[::1]:1935/app/k",
+        "rtmp://host/app/k",
+        "srt://[::1]:9000",
+    ] {
+        assert!(Destination::resolve(good, &config).is_ok(), "{good}");
+    }
     let bad: Result<toml::Table, _> = toml::from_str("[sites.x]\nkeyy = 1\n");
     let bad = bad.unwrap().get("sites").cloned().unwrap();
     let bad: Result<BTreeMap<String, SiteConfig>, _> = bad.try_into();

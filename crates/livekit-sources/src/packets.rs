@@ -44,13 +44,12 @@ impl Default for PacketFileSettings {
 #[non_exhaustive]
 pub enum OpenPacketsError {
     /// FFmpeg could not open or probe the input.
-    #[error("{input}: cannot open: {source}")]
+    #[error("{input}: cannot open: {error}")]
     Open {
         /// The file or URL.
         input: String,
         /// What FFmpeg said.
-        #[source]
-        source: ffmpeg::Error,
+        error: ffmpeg::Error,
     },
     /// The input has neither a video nor an audio stream.
     #[error("{input}: no video or audio stream")]
@@ -59,13 +58,12 @@ pub enum OpenPacketsError {
         input: String,
     },
     /// Reading the first packets failed.
-    #[error("{input}: cannot read: {source}")]
+    #[error("{input}: cannot read: {error}")]
     Read {
         /// The file or URL.
         input: String,
         /// What FFmpeg said.
-        #[source]
-        source: ffmpeg::Error,
+        error: ffmpeg::Error,
     },
 }
 
@@ -74,13 +72,12 @@ pub enum OpenPacketsError {
 #[non_exhaustive]
 pub enum ReadPacketsError {
     /// Demuxing failed midway.
-    #[error("{input}: read failed: {source}")]
+    #[error("{input}: read failed: {error}")]
     Read {
         /// The file or URL.
         input: String,
         /// What FFmpeg said.
-        #[source]
-        source: ffmpeg::Error,
+        error: ffmpeg::Error,
     },
     /// The reader thread panicked.
     #[error("{input}: the packet reader thread panicked")]
@@ -135,9 +132,9 @@ impl PacketFile {
         let stop_flag = stop.clone();
         let ctx =
             ffmpeg::format::input_with_interrupt(input, move || stop_flag.load(Ordering::Relaxed))
-                .map_err(|source| OpenPacketsError::Open {
+                .map_err(|error| OpenPacketsError::Open {
                     input: input_name.clone(),
-                    source,
+                    error,
                 })?;
         let best_video = ctx.streams().best(MediaType::Video).map(|s| s.index());
         let best_audio = ctx.streams().best(MediaType::Audio).map(|s| s.index());
@@ -204,10 +201,10 @@ impl PacketFile {
             let packet = match self.read_one() {
                 Ok(Some(packet)) => packet,
                 Ok(None) => break,
-                Err(source) => {
+                Err(error) => {
                     return Err(OpenPacketsError::Read {
                         input: self.input_name.clone(),
-                        source,
+                        error,
                     });
                 }
             };
@@ -305,10 +302,10 @@ impl PacketFile {
                     Ok(Some(packet)) => packet,
                     Ok(None) => break,
                     Err(_) if self.stop.load(Ordering::Relaxed) => break,
-                    Err(source) => {
+                    Err(error) => {
                         return Err(ReadPacketsError::Read {
                             input: self.input_name.clone(),
-                            source,
+                            error,
                         });
                     }
                 },

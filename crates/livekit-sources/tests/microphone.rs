@@ -116,8 +116,12 @@ fn a_tone_played_into_the_sink_is_captured_at_its_frequency() {
         "the tone lasted {} windows: {text:?}",
         inner.len() + 2
     );
-    // FFmpeg's sine is 1/8 of full scale; the null sink passes it at 100 % volume.
-    assert!(inner.iter().all(|l| (l - 0.125).abs() < 0.01), "{text:?}");
+    // FFmpeg's sine is 1/8 of full scale; the null sink passes it at 100 % volume. On a
+    // starved machine the PLAYER (paplay) can underrun, which leaves short silences in the
+    // sink itself; what we lose is counted in `stats.dropped` (0, below) and shows as pts
+    // steps (checked above). So: nearly every window at the tone's exact level.
+    let exact = inner.iter().filter(|l| (*l - 0.125).abs() < 0.01).count();
+    assert!(exact * 10 >= inner.len() * 8, "{text:?}");
     let tone = &samples[(first + 1) * 4_410..last * 4_410];
     let at_tone = tone_amplitude(tone, 44_100, 1000.0);
     assert_eq!(stats.dropped, 0);
@@ -143,7 +147,7 @@ fn a_missing_device_and_bad_settings_are_named() {
     assert!(matches!(error, OpenMicrophoneError::NotFound { .. }));
     assert_eq!(
         error.to_string(),
-        "microphone no-such-mic: no such input device on PulseAudio (list them with list_input_devices)"
+        "microphone no-such-mic: no such input device on PulseAudio"
     );
     let error = Microphone::start(
         MicrophoneSettings {
@@ -218,10 +222,20 @@ fn the_alsa_host_captures_through_the_pulse_plugin() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    // Half a second, ending half a second before the end.
-    let end = left.len() - 24_000;
-    let window = &left[end - 24_000..end];
-    let at_tone = tone_amplitude(window, 48_000, 750.0);
+    // Per 100 ms: the tone at its level (the median of the windows where it plays: a starved
+    // player can leave short silences in the sink itself), and not at another frequency.
+    let mut levels: Vec<(f64, &[f32])> = left
+        .chunks_exact(4_800)
+        .map(|part| (tone_amplitude(part, 48_000, 750.0), part))
+        .filter(|(level, _)| *level > 0.06)
+        .collect();
+    assert!(
+        levels.len() >= 10,
+        "the tone played {} windows",
+        levels.len()
+    );
+    levels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (at_tone, window) = levels[levels.len() / 2];
     assert!((at_tone - 0.125).abs() < 0.02, "750 Hz at {at_tone:.4}");
     assert!(tone_amplitude(window, 48_000, 1000.0) < at_tone / 20.0);
 }

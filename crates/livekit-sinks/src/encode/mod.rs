@@ -120,6 +120,9 @@ pub struct EncoderStats {
     pub bytes: u64,
     /// Media time encoded: the presentation time of the last video frame plus one frame.
     pub duration: Duration,
+    /// Wall time spent encoding video frames (conversion, the encoder and handing its packets
+    /// on), summed: divided by `video_frames`, the time a frame takes.
+    pub video_encode_time: Duration,
 }
 
 #[derive(Default)]
@@ -133,6 +136,7 @@ struct Shared {
     video_end_nanos: AtomicU64,
     video_frames: AtomicU64,
     skipped_frames: AtomicU64,
+    video_encode_nanos: AtomicU64,
     audio_frames: AtomicU64,
     packets: AtomicU64,
     bytes: AtomicU64,
@@ -147,6 +151,9 @@ impl Shared {
             packets: self.packets.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             duration: Duration::from_nanos(self.video_end_nanos.load(Ordering::Relaxed)),
+            video_encode_time: Duration::from_nanos(
+                self.video_encode_nanos.load(Ordering::Relaxed),
+            ),
         }
     }
 }
@@ -476,7 +483,12 @@ fn run_video(
         {
             pts = last + 1;
         }
-        match encoder.encode(&frame, pts, &mut out) {
+        let started = Instant::now();
+        let encoded = encoder.encode(&frame, pts, &mut out);
+        shared
+            .video_encode_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match encoded {
             Ok(Ok(())) => {
                 last = Some(pts);
                 shared.video_frames.fetch_add(1, Ordering::Relaxed);

@@ -153,6 +153,14 @@ pub enum DestinationError {
         /// The URL, redacted.
         url: String,
     },
+    /// The URL's port is not a number from 1 to 65535, or an SRT URL has none.
+    #[error("{url}: {problem}")]
+    BadPort {
+        /// The URL, redacted.
+        url: String,
+        /// What is wrong with the port.
+        problem: String,
+    },
     /// A site has no key configured.
     #[error("site {site}: no stream key: set key_file, key_env or key in its configuration")]
     NoKey {
@@ -217,6 +225,26 @@ pub struct Destination {
     pub keyframe_sec: Option<f64>,
 }
 
+/// What is wrong with the port of `host` (`name`, `name:port`, `[v6]:port`), if anything.
+fn port_problem(host: &str, protocol: Protocol) -> Option<String> {
+    let port = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once(']')
+            .and_then(|(_, rest)| rest.strip_prefix(':')),
+        None => host.rsplit_once(':').map(|(_, port)| port),
+    };
+    match port {
+        None if protocol == Protocol::Srt => {
+            Some("an srt:// URL needs a port (srt://host:port)".into())
+        }
+        None => None,
+        Some(port) => match port.parse::<u16>() {
+            Ok(1..) => None,
+            _ => Some(format!("port {port:?} is not a number from 1 to 65535")),
+        },
+    }
+}
+
 impl Destination {
     /// A destination from a full URL. For `rtmp://` and `rtmps://`, when `key` is `None` and
     /// the path has two or more segments, the last one is taken as the key
@@ -234,6 +262,12 @@ impl Destination {
         if host.is_empty() || host.starts_with(':') {
             return Err(DestinationError::NoHost {
                 url: redacted_url(url),
+            });
+        }
+        if let Some(problem) = port_problem(host, protocol) {
+            return Err(DestinationError::BadPort {
+                url: redacted_url(url),
+                problem,
             });
         }
         let (url, key) = match (protocol, key) {

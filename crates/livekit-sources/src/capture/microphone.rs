@@ -54,9 +54,7 @@ pub enum OpenMicrophoneError {
         detail: String,
     },
     /// No input device matched.
-    #[error(
-        "microphone {device}: no such input device on {host} (list them with list_input_devices)"
-    )]
+    #[error("microphone {device}: no such input device on {host}")]
     NotFound {
         /// The device asked for.
         device: String,

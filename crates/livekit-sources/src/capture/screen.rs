@@ -148,8 +148,10 @@ fn spec(settings: &ScreenSettings) -> Result<InputSpec, StartCaptureError> {
     ];
     let mut url = display.clone();
     let mut label = display.clone();
+    // Connect once first: an unknown or unreachable display is named as such, not as FFmpeg's
+    // "Input/output error".
+    let (screen_w, screen_h) = super::window::screen_size(&display)?;
     if let Some(region) = settings.region {
-        let (screen_w, screen_h) = super::window::screen_size(&display)?;
         let fits = region.width > 0
             && region.height > 0
             && region
