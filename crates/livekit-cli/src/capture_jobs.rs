@@ -620,7 +620,8 @@ pub fn stream_microphone(
 }
 
 /// `livekit devices`: cameras, microphones, the screen and its windows.
-pub fn devices() -> Result<(), Failure> {
+/// `verbose` keeps what the audio libraries print while probing.
+pub fn devices(verbose: bool) -> Result<(), Failure> {
     use livekit_core::AudioHost;
     use livekit_sources::capture::{describe_display, list_cameras, list_input_devices};
 
@@ -654,9 +655,18 @@ pub fn devices() -> Result<(), Failure> {
         Err(error) => println!("  ({error})"),
     }
     println!("microphones:");
-    match list_input_devices(AudioHost::Auto) {
+    let listed = if verbose {
+        list_input_devices(AudioHost::Auto)
+    } else {
+        without_stderr(|| list_input_devices(AudioHost::Auto))
+    };
+    match listed {
         Ok(inputs) if inputs.is_empty() => println!("  (none)"),
         Ok(inputs) => {
+            // ALSA lists its converter plugins (lavrate, speex, upmix, ...) as PCMs: not inputs.
+            let inputs = inputs
+                .into_iter()
+                .filter(|i| !i.description.to_ascii_lowercase().contains("plugin"));
             for input in inputs {
                 println!(
                     "  {} {}  {}{}",
@@ -690,4 +700,27 @@ pub fn devices() -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Runs `f` with the process's stderr (file descriptor 2) sent to /dev/null. ALSA's and JACK's
+/// libraries print every failed probe there ("ALSA lib confmisc.c:165: ...", "jack server is
+/// not running"), which tells a user listing devices nothing. Used for `livekit devices` only.
+fn without_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: dup and dup2 on descriptors that are open (2 and /dev/null); the saved copy of
+    // stderr is put back and closed before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
+        return f();
+    }
+    let result = f();
+    // SAFETY: as above; `saved` is ours.
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    result
 }

@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             .and_then(|loaded| capture_jobs::stream_camera(&loaded.config, &args, cli.quiet)),
         Command::StreamMicrophone(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| capture_jobs::stream_microphone(&loaded.config, &args, cli.quiet)),
-        Command::Devices => capture_jobs::devices(),
+        Command::Devices => capture_jobs::devices(cli.verbose > 0),
         Command::CaptureScreen(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| capture_jobs::capture_screen(&loaded.config, &args, cli.quiet)),
     };

@@ -247,3 +247,25 @@ fn devices_lists_the_screen_and_its_windows() {
     }
     assert!(stdout.contains("  640x480"), "{stdout}");
 }
+
+#[test]
+fn devices_without_a_sound_server_prints_no_library_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    // No PulseAudio to reach: cpal falls back to ALSA, whose probes print to stderr.
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .arg("devices")
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("PULSE_SERVER", "unix:/nonexistent/livekit-test")
+        .env_remove("DISPLAY")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("microphones:"), "{stdout}");
+    assert!(!stdout.to_lowercase().contains("plugin"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("ALSA lib"), "{stderr}");
+    assert!(!stderr.contains("jack"), "{stderr}");
+}
