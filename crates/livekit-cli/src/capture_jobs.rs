@@ -213,8 +213,8 @@ fn run_capture(
                     None,
                     format!(
                         "{} | {}",
-                        meter.line(reading),
-                        crate::jobs::describe(&stats)
+                        crate::jobs::describe(&stats),
+                        meter.line(reading)
                     ),
                 );
                 capture.is_finished()
@@ -601,10 +601,10 @@ pub fn stream_microphone(
         status.update(
             None,
             format!(
-                "{} audio blocks | {} | {}",
+                "{} | {} audio blocks | {}",
+                crate::jobs::describe(&stats),
                 microphone.stats().frames,
-                meter.line(reading),
-                crate::jobs::describe(&stats)
+                meter.line(reading)
             ),
         );
         streamer.is_finished() || stats.iter().all(|d| d.state == DestinationState::Failed)

@@ -190,7 +190,7 @@ pub fn fps_ratio(fps: f64) -> (u32, u32) {
     ((fps * 1000.0).round() as u32, 1000)
 }
 
-/// One status line's text: elapsed, encoder figures, each destination.
+/// Each destination for the status line: `host/app live 2500 kb/s | ...`.
 pub fn describe(stats: &[DestinationStats]) -> String {
     stats
         .iter()
@@ -202,7 +202,12 @@ pub fn describe(stats: &[DestinationStats]) -> String {
                 DestinationState::Failed => "failed",
                 DestinationState::Stopped => "stopped",
             };
-            format!("{} {state} {} kb/s", d.name, d.bitrate / 1000)
+            // Short: the line must fit a terminal (the scheme goes; the key is never there).
+            let name = d
+                .name
+                .split_once("://")
+                .map_or(d.name.as_str(), |(_, rest)| rest);
+            format!("{name} {state} {} kb/s", d.bitrate / 1000)
         })
         .collect::<Vec<_>>()
         .join(" | ")
@@ -314,8 +319,8 @@ fn drive(
                 format!(
                     "{:.0} s | {} | {}",
                     playlist.position().as_secs_f64(),
-                    meter.line(reading),
-                    describe(&streamer.stats())
+                    describe(&streamer.stats()),
+                    meter.line(reading)
                 )
             }
             Feed::Copied { .. } => describe(&streamer.stats()),

@@ -108,9 +108,9 @@ impl StatusLine {
             None => ProgressBar::new_spinner(),
         };
         let template = if total.is_some() {
-            "{elapsed_precise} [{bar:20}] {pos}/{len} {msg}"
+            "{elapsed_precise} [{bar:20}] {pos}/{len} {wide_msg}"
         } else {
-            "{elapsed_precise} {spinner} {msg}"
+            "{elapsed_precise} {spinner} {wide_msg}"
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));

@@ -160,17 +160,18 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let reading = Reading::encoder(&running_encoder.stats())
             .with_compositor(&handle.stats())
             .with_dropped(frames.dropped());
-        let mut line = meter.line(reading);
-        if let Some(recorder) = &recorder {
-            line = format!(
-                "{line} | {:.1} MB recorded",
-                recorder.stats().bytes as f64 / 1e6
-            );
-        }
+        let mut parts = Vec::new();
         if let Some(streamer) = &streamer {
-            line = format!("{line} | {}", crate::jobs::describe(&streamer.stats()));
+            parts.push(crate::jobs::describe(&streamer.stats()));
         }
-        status.update(None, line);
+        if let Some(recorder) = &recorder {
+            parts.push(format!(
+                "{:.1} MB recorded",
+                recorder.stats().bytes as f64 / 1e6
+            ));
+        }
+        parts.push(meter.line(reading));
+        status.update(None, parts.join(" | "));
         running_encoder.is_finished()
             || viewer.as_ref().is_some_and(|v| v.is_closed())
             || streamer.as_ref().is_some_and(|s| {
