@@ -251,9 +251,9 @@ fn run_capture(
                 status.update(
                     None,
                     format!(
-                        "recording {} {:.1} MB | {}",
+                        "recording {} {} | {}",
                         path.display(),
-                        recorder.stats().bytes as f64 / 1e6,
+                        crate::live::bytes(recorder.stats().bytes),
                         meter.line(reading)
                     ),
                 );

@@ -243,9 +243,28 @@ impl Meter {
     }
 }
 
+/// A byte count for people: `950 B`, `13.6 kB`, `1.2 MB`, `3.40 GB`.
+pub fn bytes(count: u64) -> String {
+    let n = count as f64;
+    match count {
+        0..1_000 => format!("{count} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n / 1e6),
+        _ => format!("{:.2} GB", n / 1e9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_counts_for_people() {
+        assert_eq!(bytes(950), "950 B");
+        assert_eq!(bytes(13_641), "13.6 kB");
+        assert_eq!(bytes(1_234_567), "1.2 MB");
+        assert_eq!(bytes(3_400_000_000), "3.40 GB");
+    }
 
     #[test]
     fn meter_reports_rates_over_the_last_second() {

@@ -166,8 +166,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         }
         if let Some(recorder) = &recorder {
             parts.push(format!(
-                "{:.1} MB recorded",
-                recorder.stats().bytes as f64 / 1e6
+                "{} recorded",
+                crate::live::bytes(recorder.stats().bytes)
             ));
         }
         parts.push(meter.line(reading));
