@@ -48,6 +48,11 @@ pub struct ComposeArgs {
     /// Show the canvas in a preview window while it is recorded or streamed.
     #[arg(long)]
     pub(crate) preview: bool,
+    /// Send the canvas live to this V4L2 output device, a virtual camera other programs can
+    /// pick as a webcam (v4l2loopback: `sudo modprobe v4l2loopback exclusive_caps=1
+    /// video_nr=10` makes /dev/video10). Goes with --record, --stream and --preview or alone.
+    #[arg(long, value_name = "DEVICE")]
+    pub(crate) virtual_camera: Option<PathBuf>,
     /// With --stream: go live without asking (needed without a terminal).
     #[arg(short = 'y', long)]
     pub(crate) yes: bool,
@@ -55,7 +60,7 @@ pub struct ComposeArgs {
     /// MKV and FLV are always written in order).
     #[arg(long, requires = "record")]
     pub(crate) crash_safe: bool,
-    /// With --record or --stream: stop after this many seconds.
+    /// With --record, --stream or --virtual-camera: stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub(crate) timeout: Option<f64>,
     /// With --record or --stream: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls
@@ -122,12 +127,12 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 }
 
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
-    if args.record.is_some() || !args.stream.is_empty() {
+    if args.record.is_some() || !args.stream.is_empty() || args.virtual_camera.is_some() {
         return crate::record::run(config, args, quiet);
     }
     if args.preview {
         return Err(usage(anyhow!(
-            "--preview goes with --record or --stream (`livekit preview SCENE` shows a scene alone)"
+            "--preview goes with --record, --stream or --virtual-camera (`livekit preview SCENE` shows a scene alone)"
         )));
     }
     let frames = args.frames.unwrap_or(1);

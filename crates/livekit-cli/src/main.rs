@@ -39,7 +39,8 @@ struct Cli {
 enum Command {
     /// Run a small graph from built-in sources and write what it made under `out/`.
     Demo(demo::DemoArgs),
-    /// Render a scene file (TOML) to PNG files, or live: recorded, streamed and previewed.
+    /// Render a scene file (TOML) to PNG files, or live: recorded, streamed, previewed and sent
+    /// to a virtual camera.
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
     Preview(compose::PreviewArgs),

@@ -1,9 +1,11 @@
-//! `livekit compose SCENE.toml --record FILE`: the canvas live (real time), encoded and recorded
-//! until Ctrl-C (or SIGTERM), `--frames N` or `--timeout SECONDS`; the file is finalized either
-//! way and a one-line summary printed.
+//! `livekit compose SCENE.toml --record FILE --stream SITE --virtual-camera DEVICE --preview`:
+//! the canvas live (real time), encoded once for the recording and the sites, and/or sent to a
+//! virtual camera, until Ctrl-C (or SIGTERM), `--frames N` or `--timeout SECONDS`; the file is
+//! finalized either way and a one-line summary printed.
 //!
 //! Graph: compositor (SystemClock) -> Port (drop-oldest: a slow encoder loses frames, never
-//! stalls the compositor) -> Encoder (+ a silent AAC track) -> Recorder.
+//! stalls the compositor) -> Encoder (+ a silent AAC track) -> Recorder and Streamer; and
+//! -> Port (drop-oldest, 2) -> VirtualCamera; and -> Viewer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +18,8 @@ use livekit_core::{
     SystemClock, VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::{
-    Encoder, Recorder, RecorderSettings, StartRecorderError, Viewer, ViewerSettings,
+    Encoder, Recorder, RecorderSettings, StartRecorderError, Viewer, ViewerSettings, VirtualCamera,
+    VirtualCameraSettings,
 };
 
 use crate::compose::ComposeArgs;
@@ -54,14 +57,36 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         })
         .map_err(usage)?;
     let settings = &file.canvas;
-    // The encoder reads what the compositor renders; if it falls behind, frames are dropped
-    // (and counted) rather than held up.
+    let encoding = path.is_some() || !destinations.is_empty();
+    // Each output reads its own port. The encoder's: if it falls behind, frames are dropped
+    // (and counted) rather than held up. The virtual camera's: only the newest frames matter.
     let frames = Port::<VideoFrame>::drop_oldest(30);
+    let mut ports = Vec::new();
+    if encoding {
+        ports.push(frames.clone());
+    }
+    // The device is opened before anything starts: a missing one is a usage error.
+    let virtual_camera = match &args.virtual_camera {
+        Some(device) => {
+            let port = Port::<VideoFrame>::drop_oldest(2);
+            ports.push(port.clone());
+            let camera = VirtualCamera::start(
+                VirtualCameraSettings {
+                    frame_rate: (settings.fps.num, settings.fps.den),
+                    ..VirtualCameraSettings::new(device, settings.width, settings.height)
+                },
+                Arc::new(port),
+            )
+            .map_err(usage)?;
+            Some(camera)
+        }
+        None => None,
+    };
     let target = Arc::new(Limit {
-        port: frames.clone(),
+        ports,
         left: AtomicU64::new(args.frames.unwrap_or(u64::MAX)),
     });
-    compositor.add_target(canvas, "encoder", target)?;
+    compositor.add_target(canvas, "outputs", target)?;
     let viewer = if args.preview {
         let viewer = Arc::new(
             Viewer::open(ViewerSettings {
@@ -81,61 +106,67 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     };
     let backend = compositor.backend();
 
-    let mut encoder = crate::jobs::encoder_settings(
-        config,
-        &destinations,
-        (settings.width, settings.height),
-        (settings.fps.num, settings.fps.den),
-    )?;
-    encoder.video.encoder = args.encoder;
-    if args.kbps.is_some() {
-        encoder.video.kbps = args.kbps;
-    }
-    let silence = (!args.no_audio).then(|| {
-        Arc::new(Silence::new(
-            system,
-            encoder.audio.sample_rate,
-            encoder.audio.channels,
-        ))
-    });
-    let running_encoder = Encoder::start(
-        encoder,
-        Arc::new(frames.clone()) as Arc<dyn VideoSource>,
-        silence.clone().map(|s| s as Arc<dyn AudioSource>),
-    )?;
-    let video_encoder = running_encoder.video_encoder();
-    let streams = running_encoder.streams().to_vec();
-    let mut branches = Vec::new();
-    let recorder = match path {
-        Some(path) => {
+    let mut silence = None;
+    let mut running_encoder = None;
+    let mut recorder = None;
+    let mut streamer = None;
+    let mut tee = None;
+    if encoding {
+        let mut encoder = crate::jobs::encoder_settings(
+            config,
+            &destinations,
+            (settings.width, settings.height),
+            (settings.fps.num, settings.fps.den),
+        )?;
+        encoder.video.encoder = args.encoder;
+        if args.kbps.is_some() {
+            encoder.video.kbps = args.kbps;
+        }
+        silence = (!args.no_audio).then(|| {
+            Arc::new(Silence::new(
+                system,
+                encoder.audio.sample_rate,
+                encoder.audio.channels,
+            ))
+        });
+        let started = Encoder::start(
+            encoder,
+            Arc::new(frames.clone()) as Arc<dyn VideoSource>,
+            silence.clone().map(|s| s as Arc<dyn AudioSource>),
+        )?;
+        let streams = started.streams().to_vec();
+        let mut branches = Vec::new();
+        if let Some(path) = path {
             let branch = Port::blocking(256);
             branches.push(branch.clone());
-            let recorder = Recorder::from_packets(
-                RecorderSettings {
-                    crash_safe: args.crash_safe,
-                    ..RecorderSettings::new(path)
-                },
-                streams.clone(),
-                Arc::new(branch) as Arc<dyn FrameSource<Packet>>,
-            )
-            .map_err(|error| match error {
-                StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. } => {
-                    usage(error)
-                }
-                other => Failure::Runtime(other.into()),
-            })?;
-            Some(recorder)
+            recorder = Some(
+                Recorder::from_packets(
+                    RecorderSettings {
+                        crash_safe: args.crash_safe,
+                        ..RecorderSettings::new(path)
+                    },
+                    streams.clone(),
+                    Arc::new(branch) as Arc<dyn FrameSource<Packet>>,
+                )
+                .map_err(|error| match error {
+                    StartRecorderError::Open { .. }
+                    | StartRecorderError::UnknownExtension { .. } => usage(error),
+                    other => Failure::Runtime(other.into()),
+                })?,
+            );
         }
-        None => None,
-    };
-    let streamer = if destinations.is_empty() {
-        None
-    } else {
-        let branch = Port::blocking(256);
-        branches.push(branch.clone());
-        Some(crate::jobs::start_streamer(destinations, streams, branch)?)
-    };
-    let tee = crate::jobs::tee(running_encoder.packets(), branches)?;
+        if !destinations.is_empty() {
+            let branch = Port::blocking(256);
+            branches.push(branch.clone());
+            streamer = Some(crate::jobs::start_streamer(destinations, streams, branch)?);
+        }
+        tee = Some(crate::jobs::tee(started.packets(), branches)?);
+        running_encoder = Some(started);
+    }
+    let video_encoder = running_encoder
+        .as_ref()
+        .map(|e| e.video_encoder())
+        .unwrap_or_default();
 
     // Ctrl-C / SIGTERM: the first stops cleanly, a second exits at once.
     let stop = StopSignal::install()?;
@@ -143,13 +174,24 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     if let Some(silence) = &silence {
         silence.restart();
     }
-    let what = match (path, &streamer) {
-        (Some(path), Some(_)) => format!("recording to {} and streaming", path.display()),
-        (Some(path), None) => format!("recording to {}", path.display()),
-        _ => "streaming".to_owned(),
+    let mut what = Vec::new();
+    if let Some(path) = path {
+        what.push(format!("recording to {}", path.display()));
+    }
+    if streamer.is_some() {
+        what.push("streaming".to_owned());
+    }
+    if let Some(camera) = &virtual_camera {
+        what.push(format!("virtual camera {}", camera.device().display()));
+    }
+    let encoded_with = if encoding {
+        format!(", {video_encoder}")
+    } else {
+        String::new()
     };
     eprintln!(
-        "{what} {} ({backend}, {video_encoder}); press Ctrl-C to stop",
+        "{}: {} ({backend}{encoded_with}); press Ctrl-C to stop",
+        what.join(", "),
         args.scene.display(),
     );
     let limit = args.timeout.map(Duration::from_secs_f64);
@@ -157,9 +199,20 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut meter = Meter::default();
     let handle = running.handle();
     let ended = run_until(&stop, limit, || {
-        let reading = Reading::encoder(&running_encoder.stats())
-            .with_compositor(&handle.stats())
-            .with_dropped(frames.dropped());
+        let rendering = handle.stats();
+        let mut reading = match &running_encoder {
+            Some(encoder) => Reading::encoder(&encoder.stats()),
+            // A virtual camera alone: the canvas's frames are what goes out.
+            None => Reading {
+                frames: rendering.rendered,
+                ..Reading::default()
+            },
+        }
+        .with_compositor(&rendering)
+        .with_dropped(frames.dropped());
+        if let Some(camera) = &virtual_camera {
+            reading.dropped += camera.stats().skipped;
+        }
         let mut parts = Vec::new();
         if let Some(streamer) = &streamer {
             parts.push(crate::jobs::describe(&streamer.stats()));
@@ -172,7 +225,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         }
         parts.push(meter.line(reading));
         status.update(None, parts.join(" | "));
-        running_encoder.is_finished()
+        running_encoder.as_ref().is_some_and(|e| e.is_finished())
+            || virtual_camera.as_ref().is_some_and(|c| c.is_finished())
             || viewer.as_ref().is_some_and(|v| v.is_closed())
             || streamer.as_ref().is_some_and(|s| {
                 s.stats()
@@ -186,17 +240,32 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         Ended::TimedOut => "time-out",
         Ended::Finished => "frame limit",
     };
-    // Ends the canvas's stream: the encoder flushes, the recorder finalizes.
+    // Ends the canvas's stream: the encoder flushes, the recorder finalizes, the virtual
+    // camera closes its device.
     let rendered = running.stop().map_err(|e| anyhow!("{e}"))?;
     if let Some(silence) = &silence {
         silence.end();
     }
-    let encoded = running_encoder.wait()?;
-    let _ = tee.join();
+    let encoded = running_encoder.map(|e| e.wait()).transpose()?;
+    if let Some(tee) = tee {
+        let _ = tee.join();
+    }
     if let Some(viewer) = viewer {
         viewer.close();
     }
-    if let Some(recorder) = recorder {
+    if let Some(camera) = virtual_camera {
+        let device = camera.device().to_path_buf();
+        let sent = camera.wait()?;
+        println!(
+            "sent {} frames of {} to virtual camera {} ({}x{}; stopped by {why})",
+            sent.frames,
+            args.scene.display(),
+            device.display(),
+            settings.width & !1,
+            settings.height & !1,
+        );
+    }
+    if let (Some(recorder), Some(encoded)) = (recorder, &encoded) {
         let summary = recorder.wait()?;
         println!(
             "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
@@ -222,9 +291,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     Ok(())
 }
 
-/// Passes frames on to the encoder's port until `left` runs out, then ends it.
+/// Passes frames on to the outputs' ports until `left` runs out, then ends them.
 struct Limit {
-    port: Port<VideoFrame>,
+    ports: Vec<Port<VideoFrame>>,
     left: AtomicU64,
 }
 
@@ -235,19 +304,26 @@ impl FrameTarget<VideoFrame> for Limit {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
                 left.checked_sub(1)
             });
-        match took {
-            Ok(1) => {
-                self.port.push(frame)?;
-                self.port.end();
-                Ok(())
+        let Ok(left) = took else {
+            return Err(PushError::Ended);
+        };
+        // One output that stopped reading (a closed port) does not stop the others.
+        let mut result = Err(PushError::Closed);
+        for port in &self.ports {
+            if port.push(frame.clone()).is_ok() {
+                result = Ok(());
             }
-            Ok(_) => self.port.push(frame),
-            Err(_) => Err(PushError::Ended),
+            if left == 1 {
+                port.end();
+            }
         }
+        result
     }
 
     fn end(&self) {
-        self.port.end();
+        for port in &self.ports {
+            port.end();
+        }
     }
 }
 

@@ -247,5 +247,7 @@ fn compose_records_and_streams_one_encode() {
     // --preview alone is refused with the reason.
     let out = livekit(&["compose", scene.to_str().unwrap(), "--preview"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--preview goes with --record or --stream"));
+    assert!(
+        text(&out.stderr).contains("--preview goes with --record, --stream or --virtual-camera")
+    );
 }

@@ -3,7 +3,8 @@
 //! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
 //! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`), [`Recorder`] (packets
 //! into MP4, MKV, MOV or FLV) and [`stream::Streamer`] (one packet stream to many
-//! RTMP/RTMPS/SRT destinations). IPC follows.
+//! RTMP/RTMPS/SRT destinations) and [`VirtualCamera`] (frames to a v4l2loopback device, a
+//! webcam for other programs). IPC follows.
 //!
 //! Sinks depend on `livekit-core` only.
 
@@ -16,6 +17,7 @@ mod speaker;
 mod speaker_pulse;
 pub mod stream;
 mod viewer;
+mod virtual_camera;
 
 pub use encode::{
     AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder, RateControl,
@@ -30,4 +32,8 @@ pub use speaker::{OpenSpeakerError, Speaker, SpeakerSettings, SpeakerStats};
 pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};
 pub use viewer::{
     MAX_WINDOW_SIDE, OpenViewerError, ShowFrameError, Viewer, ViewerSettings, ViewerStats,
+};
+pub use virtual_camera::{
+    MAX_VIRTUAL_CAMERA_SIDE, RunningVirtualCamera, StartVirtualCameraError, VirtualCamera,
+    VirtualCameraError, VirtualCameraSettings, VirtualCameraStats,
 };

@@ -29,6 +29,7 @@ pub use settings::{
 
 use audio::AudioEncoder;
 use video::VideoEncoder;
+pub(crate) use video::{Fitter, new_frame};
 
 /// How long a worker waits for a frame before checking whether it should stop.
 const POLL: Duration = Duration::from_millis(20);

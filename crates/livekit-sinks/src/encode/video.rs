@@ -74,12 +74,10 @@ struct Scaler {
 pub(crate) struct VideoEncoder {
     encoder: ff::encoder::video::Encoder,
     backend: Backend,
-    width: u32,
-    height: u32,
     frame_ticks: i64,
     /// The frame handed to the encoder (YUV 4:2:0 in system memory: I420, or NV12 for VA-API).
     frame: ff::frame::Video,
-    scaler: Option<Scaler>,
+    fitter: Fitter,
     hw: Option<HwFrames>,
     packet: ff::Packet,
     info: StreamInfo,
@@ -122,8 +120,8 @@ impl VideoEncoder {
                     tracing::debug!(
                         "H.264 encoder {} open at {}x{}",
                         backend.codec_name(),
-                        encoder.width,
-                        encoder.height
+                        encoder.fitter.width,
+                        encoder.fitter.height
                     );
                     return Ok(Opened { encoder, fallback });
                 }
@@ -247,11 +245,9 @@ impl VideoEncoder {
         Ok(Self {
             encoder,
             backend,
-            width,
-            height,
             frame_ticks,
             frame,
-            scaler: None,
+            fitter: Fitter::new(width, height, ColorMatrix::Bt709),
             hw,
             packet: ff::Packet::empty(),
             info,
@@ -318,9 +314,7 @@ impl VideoEncoder {
         }
     }
 
-    /// Writes `src` into the encoder's frame: a plain copy when it already is BT.709 I420 of
-    /// the right size, otherwise through swscale (scaled to fit, keeping its aspect ratio, with
-    /// black bars where it does not fill the picture).
+    /// Writes `src` into the encoder's frame (see [`Fitter::fill`]).
     fn fill(&mut self, src: &VideoFrame) -> Result<(), ConvertError> {
         // SAFETY: the frame is ours; this gives it a buffer of its own if the encoder still
         // holds a reference to the current one.
@@ -328,17 +322,50 @@ impl VideoEncoder {
         if made < 0 {
             return Err(ConvertError::Buffer(ff::Error::from(made)));
         }
-        let target = self.frame.format();
+        self.fitter.fill(src, &mut self.frame)
+    }
+}
+
+/// Writes livekit frames of any size and format into FFmpeg YUV 4:2:0 frames (I420 or NV12)
+/// of one size, limited range: used by the encoder (BT.709) and the virtual camera (BT.601,
+/// what webcam readers assume).
+pub(crate) struct Fitter {
+    width: u32,
+    height: u32,
+    matrix: ColorMatrix,
+    scaler: Option<Scaler>,
+}
+
+impl Fitter {
+    /// A fitter to `width` x `height` frames with `matrix`, limited range.
+    pub(crate) fn new(width: u32, height: u32, matrix: ColorMatrix) -> Self {
+        Self {
+            width,
+            height,
+            matrix,
+            scaler: None,
+        }
+    }
+
+    /// Writes `src` into `dst` (writable, `width` x `height`, YUV420P or NV12): a plain copy
+    /// when it already is limited-range I420 of the right size and matrix, otherwise through swscale (scaled to
+    /// fit, keeping its aspect ratio, with black bars where it does not fill the picture).
+    pub(crate) fn fill(
+        &mut self,
+        src: &VideoFrame,
+        dst_frame: &mut ff::frame::Video,
+    ) -> Result<(), ConvertError> {
+        let target = dst_frame.format();
         let (width, height) = (self.width, self.height);
         if src.width() == width
             && src.height() == height
-            && src.format() == PixelFormat::I420(ColorSpace::BT709_LIMITED)
+            && src.format() == PixelFormat::I420(ColorSpace::new(self.matrix, ColorRange::Limited))
             && target == ff::format::Pixel::YUV420P
         {
             for plane in 0..3 {
-                let stride = self.frame.stride(plane);
+                let stride = dst_frame.stride(plane);
                 let rows = src.layout().rows(plane);
-                let dst = self.frame.data_mut(plane);
+                let dst = dst_frame.data_mut(plane);
                 for y in 0..rows {
                     let row = src.row(plane, y);
                     dst[y * stride..y * stride + row.len()].copy_from_slice(row);
@@ -348,14 +375,14 @@ impl VideoEncoder {
         }
         let key = (src.width(), src.height(), src.format());
         if self.scaler.as_ref().is_none_or(|s| s.key != key) {
-            self.scaler = Some(Scaler::new(key, target, width, height)?);
+            self.scaler = Some(Scaler::new(key, target, width, height, self.matrix)?);
         }
         let Some(scaler) = self.scaler.as_mut() else {
             return Ok(());
         };
         let (x, y, w, h) = scaler.rect;
         if (w, h) != (width, height) {
-            fill_black(&mut self.frame, target);
+            fill_black(dst_frame, target);
         }
         let mut src_data = [std::ptr::null::<u8>(); 4];
         let mut src_strides = [0 as c_int; 4];
@@ -368,7 +395,7 @@ impl VideoEncoder {
         // (both even, so the chroma offsets are whole samples) for a w x h picture that fits
         // in it; the scaler was made for exactly these sizes and formats.
         unsafe {
-            let dst = self.frame.as_mut_ptr();
+            let dst = dst_frame.as_mut_ptr();
             let mut dst_data = [std::ptr::null_mut::<u8>(); 4];
             let mut dst_strides = [0 as c_int; 4];
             let planes = if target == ff::format::Pixel::NV12 {
@@ -408,6 +435,7 @@ impl Scaler {
         target: ff::format::Pixel,
         width: u32,
         height: u32,
+        matrix: ColorMatrix,
     ) -> Result<Self, ConvertError> {
         let (src_w, src_h, format) = key;
         let (pixel, colors) = match format {
@@ -448,7 +476,7 @@ impl Scaler {
                 scaler.context.as_mut_ptr(),
                 ffi::sws_getCoefficients(coefficients(src_matrix)),
                 c_int::from(src_full),
-                ffi::sws_getCoefficients(coefficients(ColorMatrix::Bt709)),
+                ffi::sws_getCoefficients(coefficients(matrix)),
                 0,
                 0,
                 1 << 16,
