@@ -269,6 +269,16 @@ fn decode(args: &DecodeArgs) -> Result<(), Failure> {
         .next()
         .and_then(|rest| rest.split('s').next())
         .and_then(|t| t.trim().parse::<f64>().ok());
+    let seconds_of = |key: &str| {
+        stderr
+            .rsplit(key)
+            .next()
+            .and_then(|rest| rest.split('s').next())
+            .and_then(|t| t.trim().parse::<f64>().ok())
+    };
+    let cpu_theirs = seconds_of("utime=")
+        .zip(seconds_of("stime="))
+        .map(|(u, s)| u + s);
     let (Some(frames_theirs), Some(rtime)) = (frames_theirs, rtime) else {
         return Err(anyhow!(
             "could not read frames and rtime from ffmpeg -benchmark: {}",
@@ -288,10 +298,14 @@ fn decode(args: &DecodeArgs) -> Result<(), Failure> {
     player.add_audio_target(audio_port.clone())?;
     let video_count = count_frames("video", video_port)?;
     let audio_count = count_frames("audio", audio_port)?;
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     player.start()?;
     let frames = video_count.join()?;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_ours = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let _audio_frames = audio_count.join()?;
     player.wait(WAIT);
     if let Some(PlayerEvent::Failed(error)) = player.events().try_iter().last() {
@@ -305,5 +319,29 @@ fn decode(args: &DecodeArgs) -> Result<(), Failure> {
     println!("ffmpeg -benchmark: {frames_theirs} frames in {rtime:.3} s, fps={theirs:.1}");
     println!("livekit: {frames} frames in {elapsed:.3} s, fps={ours:.1}");
     println!("ratio={:.2}x (livekit / ffmpeg)", ours / theirs);
+    // CPU time per frame: steadier than the rates on a busy machine.
+    if let (Some(cpu_theirs), Some(cpu_ours)) = (cpu_theirs, cpu_ours)
+        && cpu_ours > 0.0
+    {
+        println!(
+            "cpu: ffmpeg {cpu_theirs:.2} s ({:.2} ms/frame), livekit {cpu_ours:.2} s ({:.2} ms/frame), cpu_ratio={:.2}x (ffmpeg cpu / livekit cpu per frame)",
+            cpu_theirs * 1000.0 / frames_theirs,
+            cpu_ours * 1000.0 / frames as f64,
+            (cpu_theirs / frames_theirs) / (cpu_ours / frames as f64)
+        );
+    }
     Ok(())
+}
+
+/// User plus system CPU seconds of this process so far (all threads), from `/proc/self/stat`
+/// (Linux; in clock ticks of 1/100 s, Linux's fixed user-space tick rate); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces): state is
+    // field 3, utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

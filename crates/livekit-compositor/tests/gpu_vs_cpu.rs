@@ -582,7 +582,7 @@ fn reference_scene_render_time() {
         let big = rgba_image(1920, 1080, false);
         let small = rgba_image(640, 360, false);
         let fresh = |f: &VideoFrame| {
-            VideoFrame::from_vec(*f.layout(), f.data().to_vec(), Duration::ZERO).unwrap()
+            VideoFrame::from_vec(*f.layout(), f.data().unwrap().to_vec(), Duration::ZERO).unwrap()
         };
         let mut layers = vec![c.add_layer(id, None, Layer::image(fresh(&big))).unwrap()];
         for x in [40.0, 700.0, 1240.0] {

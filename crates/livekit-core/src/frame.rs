@@ -57,12 +57,25 @@ pub enum FrameError {
         /// The layout, as text.
         layout: String,
     },
+    /// A plane of [`ExternalPlanes`] is shorter than its stride times its rows.
+    #[error("plane {plane} is {actual} bytes but a {layout} frame needs {expected} there")]
+    PlaneLength {
+        /// The plane index.
+        plane: usize,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+        /// The layout, as text.
+        layout: String,
+    },
 }
 
 /// Everything about a frame but its pixels and timestamp: size, format, and where each plane
 /// starts and how long its rows are (strides include any padding).
 ///
-/// Planes are stored one after the other in one buffer.
+/// Planes are stored one after the other in one buffer (frames over [`ExternalPlanes`] use the
+/// size, format and strides only).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FrameLayout {
     width: u32,
@@ -199,7 +212,12 @@ impl FrameLayout {
     fn plane_range(&self, plane: usize) -> std::ops::Range<usize> {
         assert!(plane < self.plane_count(), "plane {plane} out of range");
         let start = self.offsets[plane];
-        start..start + self.strides[plane] * self.rows(plane)
+        start..start + self.plane_len(plane)
+    }
+
+    /// Bytes of `plane`: stride times rows.
+    fn plane_len(&self, plane: usize) -> usize {
+        self.strides[plane] * self.rows(plane)
     }
 }
 
@@ -231,6 +249,33 @@ pub(crate) struct Buffer {
     pub(crate) home: Weak<PoolShared>,
 }
 
+/// Planes that live outside livekit's buffers, shared by frames without a copy: for example a
+/// decoder's reference-counted picture (`livekit-sources` wraps FFmpeg's `AVFrame` in one).
+///
+/// A frame made with [`VideoFrame::from_external`] keeps the value alive (in an `Arc`) for as
+/// long as the frame or a clone of it lives, and drops it after the last one; the owner's own
+/// `Drop` hands the memory back where it came from.
+///
+/// # Invariants
+///
+/// - [`plane`](Self::plane) returns the same bytes every time it is called, and those bytes do
+///   not change while the value lives (frames are immutable and may be read from any thread).
+/// - Plane `p` starts at its first row and is at least `stride(p) * rows(p)` bytes long for the
+///   [`FrameLayout`] the frame is made with (checked once by
+///   [`from_external`](VideoFrame::from_external); a shorter slice later would make reads
+///   panic).
+pub trait ExternalPlanes: Send + Sync + 'static {
+    /// The bytes of plane `plane` (`0..layout.plane_count()`), from its first row on.
+    fn plane(&self, plane: usize) -> &[u8];
+}
+
+/// Where a frame's pixels are: one buffer of ours (maybe pooled), or someone else's planes.
+#[derive(Clone)]
+enum Storage {
+    Owned(Arc<Buffer>),
+    External(Arc<dyn ExternalPlanes>),
+}
+
 /// Stands in for a buffer that was moved out in `Drop` (cloning it only bumps a count).
 static EMPTY_BUFFER: LazyLock<Arc<Buffer>> = LazyLock::new(|| {
     Arc::new(Buffer {
@@ -257,7 +302,7 @@ fn release(slot: &mut Arc<Buffer>) {
 #[derive(Clone)]
 pub struct VideoFrame {
     layout: FrameLayout,
-    buffer: Arc<Buffer>,
+    storage: Storage,
     pts: Duration,
 }
 
@@ -277,7 +322,36 @@ impl VideoFrame {
         });
         Ok(Self {
             layout,
-            buffer,
+            storage: Storage::Owned(buffer),
+            pts,
+        })
+    }
+
+    /// A frame over planes owned by `planes` (no copy): `layout` gives the size, format and
+    /// strides (`FrameLayout::with_strides` with the owner's line sizes); its offsets and
+    /// length are not used. Fails when a plane is shorter than
+    /// `stride * rows` ([`FrameError::PlaneLength`]). See [`ExternalPlanes`] for what the owner
+    /// promises.
+    pub fn from_external(
+        layout: FrameLayout,
+        planes: Arc<dyn ExternalPlanes>,
+        pts: Duration,
+    ) -> Result<Self, FrameError> {
+        for plane in 0..layout.plane_count() {
+            let expected = layout.plane_len(plane);
+            let actual = planes.plane(plane).len();
+            if actual < expected {
+                return Err(FrameError::PlaneLength {
+                    plane,
+                    expected,
+                    actual,
+                    layout: layout.to_string(),
+                });
+            }
+        }
+        Ok(Self {
+            layout,
+            storage: Storage::External(planes),
             pts,
         })
     }
@@ -332,7 +406,13 @@ impl VideoFrame {
 
     /// All bytes of `plane`, rows and padding. Panics if `plane` is out of range.
     pub fn plane(&self, plane: usize) -> &[u8] {
-        &self.buffer.data[self.layout.plane_range(plane)]
+        match &self.storage {
+            Storage::Owned(buffer) => &buffer.data[self.layout.plane_range(plane)],
+            Storage::External(planes) => {
+                let len = self.layout.plane_range(plane).len();
+                &planes.plane(plane)[..len]
+            }
+        }
     }
 
     /// Row `y` of `plane` without padding. Panics if either is out of range.
@@ -342,9 +422,20 @@ impl VideoFrame {
         &self.plane(plane)[start..start + self.layout.row_bytes(plane)]
     }
 
-    /// The whole buffer: all planes one after the other, as described by [`layout`](Self::layout).
-    pub fn data(&self) -> &[u8] {
-        &self.buffer.data
+    /// The whole buffer: all planes one after the other, as described by [`layout`](Self::layout);
+    /// `None` for a frame over [`ExternalPlanes`] (its planes are apart: read them with
+    /// [`plane`](Self::plane)).
+    pub fn data(&self) -> Option<&[u8]> {
+        match &self.storage {
+            Storage::Owned(buffer) => Some(&buffer.data),
+            Storage::External(_) => None,
+        }
+    }
+
+    /// Whether the pixels are [`ExternalPlanes`] (for example a decoder's picture) rather than
+    /// a buffer of ours.
+    pub fn is_external(&self) -> bool {
+        matches!(self.storage, Storage::External(_))
     }
 
     /// The pixel at (x, y) as RGBA for RGB formats; `None` for YUV formats or outside the frame.
@@ -374,15 +465,23 @@ impl VideoFrame {
 
     /// Whether `other` shares this frame's buffer (it is a clone, not a copy).
     pub fn shares_buffer_with(&self, other: &VideoFrame) -> bool {
-        Arc::ptr_eq(&self.buffer, &other.buffer)
+        match (&self.storage, &other.storage) {
+            (Storage::Owned(a), Storage::Owned(b)) => Arc::ptr_eq(a, b),
+            (Storage::External(a), Storage::External(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
-    /// Gets the frame back for writing when no clone shares it; otherwise returns it unchanged.
+    /// Gets the frame back for writing when no clone shares it; otherwise (and always for
+    /// [`ExternalPlanes`], which are read-only) returns it unchanged.
     pub fn try_into_mut(mut self) -> Result<VideoFrameMut, Self> {
-        if Arc::get_mut(&mut self.buffer).is_none() {
+        let Storage::Owned(buffer) = &mut self.storage else {
+            return Err(self);
+        };
+        if Arc::get_mut(buffer).is_none() {
             return Err(self);
         }
-        let buffer = std::mem::replace(&mut self.buffer, EMPTY_BUFFER.clone());
+        let buffer = std::mem::replace(buffer, EMPTY_BUFFER.clone());
         Ok(VideoFrameMut {
             layout: self.layout,
             buffer,
@@ -393,7 +492,9 @@ impl VideoFrame {
 
 impl Drop for VideoFrame {
     fn drop(&mut self) {
-        release(&mut self.buffer);
+        if let Storage::Owned(buffer) = &mut self.storage {
+            release(buffer);
+        }
     }
 }
 
@@ -508,7 +609,7 @@ impl VideoFrameMut {
         let buffer = std::mem::replace(&mut self.buffer, EMPTY_BUFFER.clone());
         VideoFrame {
             layout: self.layout,
-            buffer,
+            storage: Storage::Owned(buffer),
             pts: self.pts,
         }
     }

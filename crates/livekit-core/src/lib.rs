@@ -53,7 +53,9 @@ pub use audio::{AudioFrame, AudioFrameError};
 pub use audio_host::AudioHost;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
-pub use frame::{FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut};
+pub use frame::{
+    ExternalPlanes, FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut,
+};
 pub use mixer::{
     LIMITER_THRESHOLD, Mixer, MixerInput, MixerSettings, MixerStats, StartMixerError, soft_limit,
 };

@@ -2,12 +2,14 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use livekit_core::convert::to_rgba;
 use livekit_core::{
-    AudioFrame, AudioFrameError, ColorSpace, FrameError, FrameLayout, PixelFormat, VideoFrame,
-    VideoFrameMut,
+    AudioFrame, AudioFrameError, ColorSpace, ExternalPlanes, FrameError, FrameLayout, PixelFormat,
+    VideoFrame, VideoFrameMut,
 };
 
 #[test]
@@ -85,6 +87,73 @@ fn clones_share_planes_and_debug_prints_no_pixels() {
     let mut writable = frame.try_into_mut().unwrap();
     writable.row_mut(0, 0)[..4].copy_from_slice(&[9, 9, 9, 9]);
     assert_eq!(writable.freeze().rgba_at(0, 0), Some([9, 9, 9, 9]));
+}
+
+/// Planes kept apart, as a decoder's picture is; counts its drops.
+struct Picture {
+    planes: Vec<Vec<u8>>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl ExternalPlanes for Picture {
+    fn plane(&self, plane: usize) -> &[u8] {
+        &self.planes[plane]
+    }
+}
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn external_planes_are_shared_without_a_copy_and_dropped_with_the_last_frame() {
+    // 4x2 I420 with padded rows (stride 8 for luma, 4 for chroma), each plane its own Vec.
+    let i420 = PixelFormat::I420(ColorSpace::BT709_LIMITED);
+    let layout = FrameLayout::with_strides(4, 2, i420, &[8, 4, 4]).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let picture = Arc::new(Picture {
+        planes: vec![(0..16).collect(), vec![100; 4], vec![200; 4]],
+        dropped: dropped.clone(),
+    });
+    let frame = VideoFrame::from_external(layout, picture, Duration::from_millis(40)).unwrap();
+    assert!(frame.is_external());
+    assert_eq!(frame.row(0, 1), &[8, 9, 10, 11]);
+    assert_eq!(frame.row(1, 0), &[100, 100]);
+    assert_eq!(frame.plane(2), &[200; 4]);
+    assert_eq!(frame.to_packed_vec()[..8], [0, 1, 2, 3, 8, 9, 10, 11]);
+    // No single buffer, and never writable.
+    assert_eq!(frame.data(), None);
+    let clone = frame.clone().with_pts(Duration::from_millis(80));
+    assert!(clone.shares_buffer_with(&frame));
+    let frame = frame.try_into_mut().unwrap_err();
+    drop(clone);
+    let frame = frame.try_into_mut().unwrap_err();
+    // The reference conversion reads it like any frame.
+    assert_eq!(to_rgba(&frame).width(), 4);
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    drop(frame);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the owner goes with the last frame"
+    );
+}
+
+#[test]
+fn external_planes_shorter_than_the_layout_are_an_error() {
+    let layout = FrameLayout::with_strides(4, 2, PixelFormat::Rgba8, &[16]).unwrap();
+    let picture = Arc::new(Picture {
+        planes: vec![vec![0; 20]],
+        dropped: Arc::new(AtomicUsize::new(0)),
+    });
+    assert_eq!(
+        VideoFrame::from_external(layout, picture, Duration::ZERO)
+            .unwrap_err()
+            .to_string(),
+        "plane 0 is 20 bytes but a 4x2 rgba8 frame needs 32 there"
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ use common::*;
 use livekit_core::{
     AudioFrame, ColorSpace, FrameSource, ManualClock, PixelFormat, Port, Pull, VideoFrame,
 };
-use livekit_sources::{Pacing, PlayState, Player, PlayerEvent, PlayerSettings, probe};
+use livekit_sources::{
+    Pacing, PlayState, Player, PlayerEvent, PlayerSettings, SeekTimestamps, probe,
+};
 use livekit_testkit::media::ffmpeg;
 
 const FRAME_25: Duration = Duration::from_millis(40);
@@ -60,6 +62,7 @@ fn in_sync_after_a_seek_and_across_loops() {
     let clip = av_sync_clip(dir.path(), "sync.mkv", 3, (320, 240), 25);
     let settings = PlayerSettings {
         looping: true,
+        seek_timestamps: SeekTimestamps::MediaTime,
         ..PlayerSettings::free_running()
     };
     let player = Player::open(&clip, settings).unwrap();
@@ -109,7 +112,11 @@ fn in_sync_after_a_seek_and_across_loops() {
 fn seek_lands_on_the_frame_and_the_sample() {
     let dir = tempfile::tempdir().unwrap();
     let clip = av_sync_clip(dir.path(), "sync.mp4", 3, (320, 240), 25);
-    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    let settings = PlayerSettings {
+        seek_timestamps: SeekTimestamps::MediaTime,
+        ..PlayerSettings::free_running()
+    };
+    let player = Player::open(&clip, settings).unwrap();
     let (v, a) = ports();
     player.add_video_target(v.clone()).unwrap();
     player.add_audio_target(a.clone()).unwrap();
@@ -137,6 +144,72 @@ fn seek_lands_on_the_frame_and_the_sample() {
         .unwrap();
     let off = beep.abs_diff(Duration::from_secs(2));
     assert!(off <= FRAME_25, "beep at {beep:?}");
+}
+
+#[test]
+fn a_backward_seek_keeps_the_output_timeline_rising() {
+    // The default for live outputs: after a seek back, timestamps go on from where the output
+    // was; the media plays again from the target, flash and beep still together.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "sync.mp4", 3, (320, 240), 25);
+    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    let (v, a) = ports();
+    player.add_video_target(v.clone()).unwrap();
+    player.add_audio_target(a.clone()).unwrap();
+    let ac = collect_audio(a);
+    player.start().unwrap();
+    let mut frames = Vec::new();
+    let mut seek_sent_at = None;
+    loop {
+        match v.next(Duration::from_secs(30)) {
+            Pull::Frame(f) => {
+                // Between the flashes at 1 s and 2 s (the thread is at most a dozen frames
+                // ahead, so no beep is cut): back to 0.5 s.
+                if seek_sent_at.is_none() && f.pts() >= Duration::from_millis(1400) {
+                    player.seek(Duration::from_millis(500)).unwrap();
+                    seek_sent_at = Some(frames.len());
+                }
+                frames.push(f);
+            }
+            Pull::Ended => break,
+            Pull::Pending => panic!("no video for 30 s"),
+        }
+    }
+    let heard = ac.join().unwrap();
+    assert!(player.wait(Duration::from_secs(5)));
+    for pair in frames.windows(2) {
+        assert!(
+            pair[1].pts() > pair[0].pts(),
+            "timestamps went from {:?} back to {:?}",
+            pair[0].pts(),
+            pair[1].pts()
+        );
+        let step = pair[1].pts() - pair[0].pts();
+        assert!(
+            step <= 2 * FRAME_25,
+            "a gap of {step:?} at {:?}",
+            pair[1].pts()
+        );
+    }
+    let shots: Vec<Shot> = frames.iter().map(shot).collect();
+    let flashes = flashes(&shots);
+    // 0 s and 1 s before the seek; the media's 1 s and 2 s again after it.
+    assert_eq!(flashes.len(), 4, "{flashes:?}");
+    assert_eq!(&flashes[..2], &[Duration::ZERO, Duration::from_secs(1)]);
+    assert!(flashes[2] > Duration::from_millis(1400), "{flashes:?}");
+    assert_eq!(flashes[3] - flashes[2], Duration::from_secs(1));
+    assert_in_sync(&flashes, &heard.onsets, FRAME_25);
+    // Audio goes on to the sample through the seek.
+    assert_audio_continuous(&heard);
+    // After the seek the media restarts at the frame showing at 0.5 s: 0.48 s to the end.
+    let after = frames.len() - seek_sent_at.unwrap();
+    assert!(after >= 63, "{after} frames after the seek");
+    let replayed = &shots[shots.len() - 63..];
+    assert_eq!(
+        replayed[13].pts - replayed[0].pts,
+        Duration::from_millis(520)
+    );
+    assert!(replayed[13].level > 128.0, "the media's flash at 1 s");
 }
 
 #[test]

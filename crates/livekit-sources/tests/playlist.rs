@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use livekit_core::{AudioFrame, Port, VideoFrame};
+use livekit_core::{AudioFrame, FrameSource, Port, Pull, VideoFrame};
 use livekit_sources::{
     Cover, OpenMediaError, PlayState, PlayerEvent, PlayerSettings, Playlist, PlaylistSettings,
     expand_glob,
@@ -310,4 +310,174 @@ fn glob_sorted_shuffle_and_endless_loop() {
     }
     assert!(shots.windows(2).all(|w| w[1].pts > w[0].pts));
     assert_audio_continuous(&heard);
+}
+
+/// `seconds` of one grey level (luma `level` in 0..=255 before limited range) at 25 fps, whose
+/// first frame is white, with a tone; 160x120.
+fn marked_file(path: &Path, level: u8, seconds: &str) -> PathBuf {
+    let video = format!(
+        "color=c=0x{level:02x}{level:02x}{level:02x}:s=160x120:r=25,drawbox=c=white:t=fill:enable='lt(t\\,0.03)'"
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:r=48000",
+        "-t",
+        seconds,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        path.to_str().unwrap(),
+    ]);
+    path.to_path_buf()
+}
+
+/// Which of the marked files a frame comes from (by its grey), or `W` for a first frame.
+fn which(shot: &Shot) -> char {
+    match shot.level {
+        l if l > 200.0 => 'W',
+        l if l < 50.0 => '0',
+        l if l < 110.0 => '1',
+        _ => '2',
+    }
+}
+
+/// Reads video until `stop` says so (true: stop after this frame) or the end.
+fn read_video(port: &Port<VideoFrame>, shots: &mut Vec<Shot>, mut stop: impl FnMut(&Shot) -> bool) {
+    loop {
+        match port.next(Duration::from_secs(30)) {
+            Pull::Frame(f) => {
+                let s = shot(&f);
+                shots.push(s);
+                if stop(&s) {
+                    return;
+                }
+            }
+            Pull::Ended => return,
+            Pull::Pending => panic!("no video for 30 s"),
+        }
+    }
+}
+
+#[test]
+fn skip_next_previous_and_seek_on_the_list_timeline_keep_one_rising_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    // Dark, mid and light grey: 2 s each, each starting with one white frame.
+    let files = [
+        marked_file(&dir.path().join("0.mp4"), 0x10, "2"),
+        marked_file(&dir.path().join("1.mkv"), 0x50, "2"),
+        marked_file(&dir.path().join("2.mp4"), 0xa0, "2"),
+    ];
+    let list = Playlist::new(&files, free()).unwrap();
+    let (v, a) = (
+        Port::<VideoFrame>::blocking(4),
+        Port::<AudioFrame>::blocking(64),
+    );
+    list.add_video_target(v.clone()).unwrap();
+    list.add_audio_target(a.clone()).unwrap();
+    let ac = collect_audio(a);
+    let events = list.events();
+    list.start().unwrap();
+    let mut shots = Vec::new();
+    // Entry 0 for half a second, then on to entry 1.
+    read_video(&v, &mut shots, |s| s.pts >= Duration::from_millis(500));
+    list.skip_next().unwrap();
+    read_video(&v, &mut shots, |s| which(s) == '1');
+    // Entry 1 for ten frames, then back to entry 0 (its first frame again).
+    let mut seen = 0;
+    read_video(&v, &mut shots, |s| {
+        seen += usize::from(which(s) == '1');
+        seen == 10
+    });
+    list.skip_previous().unwrap();
+    read_video(&v, &mut shots, |s| which(s) == '0');
+    // Into the middle of entry 2 on the list's timeline (2 s + 2 s + 0.5 s): no first frame.
+    list.seek(Duration::from_millis(4500)).unwrap();
+    read_video(&v, &mut shots, |_| false);
+    assert!(list.wait(Duration::from_secs(10)));
+    let heard = ac.join().unwrap();
+
+    // One timeline: strictly rising, never more than two frames apart.
+    for pair in shots.windows(2) {
+        assert!(pair[1].pts > pair[0].pts, "{pair:?}");
+        let step = pair[1].pts - pair[0].pts;
+        assert!(
+            step <= Duration::from_millis(80),
+            "a gap of {step:?} at {:?}",
+            pair[1].pts
+        );
+    }
+    assert_audio_continuous(&heard);
+    // What was shown, run-length coded: entry 0 from its first frame, entry 1 from its first
+    // frame, entry 0 again from its first frame, then entry 2 from its middle to its end.
+    let mut runs: Vec<(char, usize)> = Vec::new();
+    for s in &shots {
+        match runs.last_mut() {
+            Some((c, n)) if *c == which(s) => *n += 1,
+            _ => runs.push((which(s), 1)),
+        }
+    }
+    let kinds: String = runs.iter().map(|(c, _)| *c).collect();
+    assert_eq!(kinds, "W0W1W02", "{runs:?}");
+    // Entry 2 plays from about 0.5 s (the entries' lengths are their containers' durations,
+    // a little over 2 s with AAC) to its end: about 38 of its 50 frames.
+    assert!((34..=40).contains(&runs.last().unwrap().1), "{runs:?}");
+    let started: Vec<usize> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            PlayerEvent::NowPlaying(n) => Some(n.index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![0, 1, 0, 2]);
+    assert_eq!(list.state(), PlayState::Ended);
+}
+
+#[test]
+fn skip_and_seek_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = marked_file(&dir.path().join("0.mp4"), 0x10, "1");
+    let list = Playlist::new([&file], free()).unwrap();
+    assert_eq!(
+        list.skip_next().unwrap_err().to_string(),
+        "player of playlist of 1: not started"
+    );
+    // Past the end of the list's timeline.
+    let (v, a) = (
+        Port::<VideoFrame>::blocking(4),
+        Port::<AudioFrame>::blocking(64),
+    );
+    list.add_video_target(v.clone()).unwrap();
+    list.add_audio_target(a.clone()).unwrap();
+    let ac = collect_audio(a);
+    list.start().unwrap();
+    list.seek(Duration::from_secs(30)).unwrap();
+    let mut shots = Vec::new();
+    read_video(&v, &mut shots, |_| false);
+    let _ = ac.join().unwrap();
+    let warnings: Vec<String> = list
+        .events()
+        .try_iter()
+        .filter_map(|e| match e {
+            PlayerEvent::Warning(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("playlist: cannot seek to 30.000 s: the list is 1.0"),
+        "{warnings:?}"
+    );
+    // Every frame of the file was still played.
+    assert_eq!(shots.len(), 25);
 }

@@ -7,13 +7,16 @@
 //! - [`media`]: test media made at test time with the ffmpeg CLI (independent of our own code).
 //! - [`probe`]: what ffprobe reads back from a file or URL.
 //! - [`net`]: free ports and waiting for a listener.
-//! - [`SrtListener`]: a real SRT listener (srt-live-transmit) writing what it receives to a file.
+//! - [`SrtListener`]: a real SRT listener (srt-live-transmit) writing what it receives to a file;
+//!   [`SrtRelay`]: one serving what it gets over UDP to an SRT caller.
+//! - [`HttpFiles`]: a static HTTP server (nginx) for a directory (HLS playback).
 //! - [`TlsFront`] and [`TestCerts`]: TLS (nginx `stream` + `ssl`) in front of a TCP server,
 //!   with a CA and server certificate made by the openssl CLI.
 //! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
 
+mod http;
 pub mod media;
 pub mod net;
 mod nginx;
@@ -23,7 +26,8 @@ pub mod pulse;
 mod srt;
 mod tls;
 
+pub use http::HttpFiles;
 pub use nginx::NginxRtmp;
 pub use process::ChildGuard;
-pub use srt::SrtListener;
+pub use srt::{SrtListener, SrtRelay};
 pub use tls::{TestCerts, TlsFront};

@@ -93,6 +93,78 @@ impl SrtListener {
     }
 }
 
+/// A real SRT listener that serves a stream: MPEG-TS sent over UDP to
+/// [`input_url`](Self::input_url) (by the ffmpeg CLI) goes out to the SRT caller that
+/// connects to [`url`](Self::url) (`srt-live-transmit udp://:IN srt://:OUT?mode=listener`).
+/// It serves one caller and exits when that caller leaves. Stopped when dropped.
+#[derive(Debug)]
+pub struct SrtRelay {
+    dir: tempfile::TempDir,
+    input_port: u16,
+    port: u16,
+    child: Option<ChildGuard>,
+}
+
+impl SrtRelay {
+    /// Starts the relay and waits until both of its UDP ports are open.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for srt-live-transmit");
+        let input_port = free_udp_port();
+        let mut port = free_udp_port();
+        while port == input_port {
+            port = free_udp_port();
+        }
+        let log = std::fs::File::create(dir.path().join("srt.log")).expect("log file");
+        let child = Command::new("srt-live-transmit")
+            .args(["-a:no", "-ll:note"])
+            .arg(format!("udp://127.0.0.1:{input_port}"))
+            .arg(format!("srt://:{port}?mode=listener"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start srt-live-transmit (install srt-tools: ./dev setup)");
+        let guard = ChildGuard::new("srt-live-transmit", child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(udp_port_bound(port) && udp_port_bound(input_port)) {
+            assert!(
+                Instant::now() < deadline,
+                "srt-live-transmit did not open UDP ports {input_port} and {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            dir,
+            input_port,
+            port,
+            child: Some(guard),
+        }
+    }
+
+    /// Where to send MPEG-TS: `udp://127.0.0.1:IN?pkt_size=1316`.
+    pub fn input_url(&self) -> String {
+        format!("udp://127.0.0.1:{}?pkt_size=1316", self.input_port)
+    }
+
+    /// Where an SRT caller reads it: `srt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("srt://127.0.0.1:{}", self.port)
+    }
+
+    /// What srt-live-transmit printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("srt.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SrtRelay {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.stop_with("INT", Duration::from_secs(2));
+        }
+    }
+}
+
 /// Whether something has UDP port `port` bound (from /proc/net/udp).
 fn udp_port_bound(port: u16) -> bool {
     let needle = format!(":{port:04X} ");

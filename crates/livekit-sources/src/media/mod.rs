@@ -20,7 +20,7 @@ pub use lazy_player::{LazyPlayer, LazyPlayerSettings};
 pub use name::redact_url;
 pub use player::{
     DEFAULT_AUDIO_LEAD, DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, Pacing, PlayState, Player,
-    PlayerEvent, PlayerSettings, PlayerStats,
+    PlayerEvent, PlayerSettings, PlayerStats, SeekTimestamps,
 };
 pub use playlist::{Cover, NowPlaying, Playlist, PlaylistSettings, expand_glob};
 pub use probe::{AudioInfo, MediaInfo, VideoInfo, probe};

@@ -16,7 +16,7 @@ use super::error::{ControlError, OpenMediaError, PlayError};
 use super::name::Location;
 use super::playlist::NowPlaying;
 use super::probe::{MediaInfo, probe_location};
-use super::reader::{Decoded, MediaReader, ReaderSettings};
+use super::reader::{Decoded, MediaReader, ReaderSettings, ns_to_duration};
 use super::sequence::{CoverSource, Sequence, SequenceSettings};
 
 /// How far ahead of its time audio is written by default (audio consumers buffer it; video is
@@ -55,6 +55,22 @@ pub enum Pacing {
     FreeRunning,
 }
 
+/// What timestamps do after a [`Player::seek`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeekTimestamps {
+    /// The output timeline keeps rising (default): after a seek, forward or back, frames go on
+    /// from where the output was (video from just after the last frame written, audio from
+    /// its last sample, to the sample), showing the media from the seek target. What a live
+    /// output (an encoder, a stream) needs: its timestamps never go back. [`Player::position`]
+    /// still says where in the media playback is.
+    #[default]
+    Rising,
+    /// Timestamps follow the media: after a seek to `t` they continue from `t` (plus the
+    /// loops before), so they go back after a backward seek. For offline work that wants the
+    /// media's own times.
+    MediaTime,
+}
+
 /// Settings of a [`Player`].
 #[derive(Debug, Clone)]
 pub struct PlayerSettings {
@@ -74,6 +90,9 @@ pub struct PlayerSettings {
     pub audio_lead: Duration,
     /// Decoder threads; 0 (default) lets FFmpeg use one per core.
     pub threads: usize,
+    /// Timestamps after a seek (default [`SeekTimestamps::Rising`]; a
+    /// [`Playlist`](super::Playlist) always rises).
+    pub seek_timestamps: SeekTimestamps,
     /// How long opening may take (default [`DEFAULT_OPEN_TIMEOUT`]).
     pub open_timeout: Duration,
     /// How long a read may wait for data before the stream is taken as ended (default
@@ -91,6 +110,7 @@ impl Default for PlayerSettings {
             audio: true,
             audio_lead: DEFAULT_AUDIO_LEAD,
             threads: 0,
+            seek_timestamps: SeekTimestamps::Rising,
             open_timeout: DEFAULT_OPEN_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
         }
@@ -203,7 +223,40 @@ enum Command {
     Pause,
     Resume,
     Seek(Duration),
+    Skip(Skip),
     Looping(bool),
+}
+
+/// Where a skip goes ([`Playlist`](super::Playlist)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// The next entry in play order (the end of a list that does not loop).
+    Next,
+    /// The previous entry in play order (the first one starts again).
+    Previous,
+    /// The entry at this index of the list as given.
+    To(usize),
+}
+
+/// What the output has been written up to: where a seek or skip goes on from when the
+/// timeline keeps rising.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    /// Timestamp (ns) of the last video frame written.
+    pub last_video_ns: Option<i64>,
+    /// Where that frame stops showing (ns).
+    pub video_end_ns: Option<i64>,
+    /// Where the last audio frame written ends (ns).
+    pub audio_end_ns: Option<i64>,
+}
+
+impl Written {
+    /// Where the output goes on: after the last video frame and the last audio sample.
+    pub(crate) fn resume_ns(&self) -> i64 {
+        self.video_end_ns
+            .unwrap_or(0)
+            .max(self.audio_end_ns.unwrap_or(0))
+    }
 }
 
 /// Where the output timeline is.
@@ -217,8 +270,9 @@ struct Timeline {
     running: bool,
     /// Timestamp of the last frame written.
     last_pts: Duration,
-    /// Output time where the current item or loop pass began.
-    item_offset: Duration,
+    /// Output time (ns) of the current item's media time zero (negative after a seek far
+    /// into it with rising timestamps).
+    item_offset_ns: i64,
 }
 
 struct Shared {
@@ -256,6 +310,7 @@ struct Setup {
     video: VideoTargets,
     audio: AudioTargets,
     commands: Receiver<Command>,
+    seek_timestamps: SeekTimestamps,
 }
 
 /// The thread and controls shared by [`Player`] and [`Playlist`](super::Playlist).
@@ -291,6 +346,7 @@ impl Engine {
         seekable: bool,
         thread_name: &'static str,
     ) -> Self {
+        let seek_timestamps = settings.seek_timestamps;
         let (commands, commands_rx) = bounded(COMMAND_CAPACITY);
         Self {
             name,
@@ -309,6 +365,7 @@ impl Engine {
                 video: Vec::new(),
                 audio: Vec::new(),
                 commands: commands_rx,
+                seek_timestamps,
             })),
             worker: Mutex::new(None),
             stop,
@@ -429,6 +486,10 @@ impl Engine {
         self.command(Command::Seek(to))
     }
 
+    pub(crate) fn skip(&self, skip: Skip) -> Result<(), ControlError> {
+        self.command(Command::Skip(skip))
+    }
+
     pub(crate) fn set_looping(&self, looping: bool) -> Result<(), ControlError> {
         if let Some(setup) = &mut *self.setup.lock() {
             setup.sequence.set_looping(looping);
@@ -458,8 +519,9 @@ impl Engine {
     }
 
     pub(crate) fn position(&self) -> Duration {
-        let offset = self.shared.timeline.lock().item_offset;
-        self.shared.position().saturating_sub(offset)
+        let offset = self.shared.timeline.lock().item_offset_ns;
+        let now = i64::try_from(self.shared.position().as_nanos()).unwrap_or(i64::MAX);
+        ns_to_duration(now.saturating_sub(offset))
     }
 
     pub(crate) fn timeline_position(&self) -> Duration {
@@ -565,6 +627,7 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
         video,
         audio,
         commands,
+        seek_timestamps,
     } = setup;
     let mut out = Output {
         had_targets: !video.is_empty() || !audio.is_empty(),
@@ -577,6 +640,7 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
     let mut pending_audio: VecDeque<AudioFrame> = VecDeque::with_capacity(AUDIO_AHEAD);
     let mut feed_done = false;
     let mut paused = false;
+    let mut written = Written::default();
 
     let finish = 'play: loop {
         // Commands: without blocking, or waiting while paused.
@@ -605,15 +669,29 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
                     shared.set_state(PlayState::Playing);
                 }
                 Command::Pause | Command::Resume => {}
-                Command::Seek(to) => match sequence.seek(to) {
-                    Ok(position) => {
+                Command::Seek(to) => {
+                    let rising = (seek_timestamps == SeekTimestamps::Rising).then_some(written);
+                    match sequence.seek(to, rising) {
+                        Ok(position) => {
+                            pending_video.clear();
+                            pending_audio.clear();
+                            feed_done = false;
+                            // Rising: the output timeline runs on as it was.
+                            if rising.is_none() {
+                                let mut t = shared.timeline.lock();
+                                t.epoch = shared.clock.now();
+                                t.at_epoch = position;
+                                t.last_pts = position;
+                            }
+                        }
+                        Err(message) => events.send(PlayerEvent::Warning(message)),
+                    }
+                }
+                Command::Skip(skip) => match sequence.skip(skip, written) {
+                    Ok(()) => {
                         pending_video.clear();
                         pending_audio.clear();
                         feed_done = false;
-                        let mut t = shared.timeline.lock();
-                        t.epoch = shared.clock.now();
-                        t.at_epoch = position;
-                        t.last_pts = position;
                     }
                     Err(message) => events.send(PlayerEvent::Warning(message)),
                 },
@@ -640,7 +718,7 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
         }
         {
             let mut t = shared.timeline.lock();
-            t.item_offset = sequence.item_offset();
+            t.item_offset_ns = sequence.item_offset_ns();
             shared.stats.lock().loops = sequence.loops();
             drop(t);
         }
@@ -688,12 +766,16 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
             out.video(&frame);
             shared.stats.lock().video_frames += 1;
             shared.timeline.lock().last_pts = frame.pts();
+            let pts_ns = duration_ns(frame.pts());
+            written.last_video_ns = Some(pts_ns);
+            written.video_end_ns = Some(pts_ns + duration_ns(sequence.frame_duration()));
         } else {
             let Some(frame) = pending_audio.pop_front() else {
                 continue;
             };
             out.audio(&frame);
             shared.stats.lock().audio_frames += 1;
+            written.audio_end_ns = Some(duration_ns(frame.end_pts()));
             let mut t = shared.timeline.lock();
             t.last_pts = t.last_pts.max(frame.pts());
         }
@@ -725,6 +807,10 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
     shared.timeline.lock().running = false;
 }
 
+fn duration_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
 /// A media file or URL played into [`VideoTarget`]s and [`AudioTarget`]s on its own thread.
 ///
 /// Opens what FFmpeg reads (mp4, mkv, webm, mov, avi, flv, mp3, aac, m4a, wav, flac, ogg, and
@@ -732,9 +818,10 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
 /// NV12 (other formats become I420, or RGBA when they have alpha) and are turned upright when
 /// the stream has rotation metadata; audio is 48 kHz stereo f32.
 ///
-/// Timestamps start at zero and keep rising across loops; after a [`seek`](Self::seek) they
-/// continue from the seek target. Audio timestamps come from a sample count, so the two streams
-/// cannot drift apart however long the playback.
+/// Timestamps start at zero and keep rising across loops and, by default, across seeks (a
+/// live output never sees time go back; [`SeekTimestamps::MediaTime`] makes them follow the
+/// media instead). Audio timestamps come from a sample count, so the two streams cannot drift
+/// apart however long the playback.
 ///
 /// Pacing ([`PlayerSettings::pacing`]): in real time the clock decides the position; audio is
 /// written [`PlayerSettings::audio_lead`] before its time, video on time against the same
@@ -797,6 +884,7 @@ impl Player {
                 captions: false,
                 reader: settings.reader(&stop),
                 shuffle: None,
+                playlist: false,
             },
             events.clone(),
             Arc::new(Mutex::new(None)),
@@ -853,7 +941,10 @@ impl Player {
     }
 
     /// Jumps to `to` (media time). Video restarts at the frame showing at `to`, audio at the
-    /// sample. Files only (live URLs give [`ControlError::NotSeekable`]).
+    /// sample; the timestamps go on rising or jump to `to` as
+    /// [`PlayerSettings::seek_timestamps`] says. Files only (live URLs give
+    /// [`ControlError::NotSeekable`]). A seek that fails (an unreadable spot) is a
+    /// [`PlayerEvent::Warning`] and playback goes on.
     pub fn seek(&self, to: Duration) -> Result<(), ControlError> {
         self.engine.seek(to)
     }

@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 
 use super::error::{ControlError, OpenMediaError};
 use super::name::Location;
-use super::player::{Engine, EventSink, PlayState, PlayerEvent, PlayerSettings, PlayerStats};
+use super::player::{
+    Engine, EventSink, PlayState, PlayerEvent, PlayerSettings, PlayerStats, SeekTimestamps, Skip,
+};
 use super::reader::MediaReader;
 use super::sequence::{CoverSource, Sequence, SequenceSettings};
 use crate::ImageFile;
@@ -95,7 +97,10 @@ pub struct NowPlaying {
 /// [`PlayerEvent::Skipped`] (and a warning in the log) naming them; a list with nothing
 /// playable is an error ([`OpenMediaError::NothingPlayable`]) from [`new`](Self::new).
 ///
-/// The thread, pacing, events and controls are the [`Player`](super::Player)'s.
+/// The thread, pacing, events and controls are the [`Player`](super::Player)'s, plus
+/// [`skip_next`](Self::skip_next), [`skip_previous`](Self::skip_previous),
+/// [`skip_to`](Self::skip_to) and [`seek`](Self::seek) on the list's timeline; none of them
+/// breaks the output's timeline.
 ///
 /// ```no_run
 /// use livekit_core::{AudioFrame, Port, VideoFrame};
@@ -214,17 +219,23 @@ impl Playlist {
                 captions: settings.captions,
                 reader: reader_settings,
                 shuffle: seed,
+                playlist: true,
             },
             events.clone(),
             now_playing.clone(),
         );
+        // One stream: its timestamps always rise.
+        let player = PlayerSettings {
+            seek_timestamps: SeekTimestamps::Rising,
+            ..settings.player.clone()
+        };
         let engine = Engine::new(
             format!("playlist of {len}"),
             sequence,
             events,
             stop,
-            &settings.player,
-            false,
+            &player,
+            true,
             "livekit-playlist",
         );
         Ok(Self {
@@ -278,6 +289,35 @@ impl Playlist {
     /// Resumes.
     pub fn resume(&self) -> Result<(), ControlError> {
         self.engine.resume()
+    }
+
+    /// Goes on with the next entry in play order now (at the end of a list that does not
+    /// loop, the playlist ends). The output goes on without a break: timestamps keep rising
+    /// and the next entry starts at its first frame.
+    pub fn skip_next(&self) -> Result<(), ControlError> {
+        self.engine.skip(Skip::Next)
+    }
+
+    /// Goes back to the previous entry in play order, from its start (on the first entry: that
+    /// one again, or the last one when the list loops). Timestamps keep rising.
+    pub fn skip_previous(&self) -> Result<(), ControlError> {
+        self.engine.skip(Skip::Previous)
+    }
+
+    /// Goes on with the entry at `index` of the list (as given, or as sorted for a glob), from
+    /// its start; play continues in play order after it. An index out of range is a
+    /// [`PlayerEvent::Warning`]. Timestamps keep rising.
+    pub fn skip_to(&self, index: usize) -> Result<(), ControlError> {
+        self.engine.skip(Skip::To(index))
+    }
+
+    /// Jumps to `to` on the list's timeline: its entries back to back in play order (this
+    /// pass), each as long as its container says (entries not opened yet are opened to read
+    /// it; those that fail take no time). The output timestamps keep rising: the entry at `to`
+    /// plays from there on without a break. A target past the end, or past an entry of unknown
+    /// length (a live URL), is a [`PlayerEvent::Warning`] and playback goes on.
+    pub fn seek(&self, to: Duration) -> Result<(), ControlError> {
+        self.engine.seek(to)
     }
 
     /// Turns looping over the whole list on or off.

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ff::codec::threading;
 use ff::format::Pixel;
 use ff::media::Type as MediaType;
 use ffmpeg_next as ff;
 use livekit_core::{
-    AudioFrame, ColorMatrix, ColorRange, ColorSpace, FrameLayout, FramePool, PixelFormat,
-    VideoFrame,
+    AudioFrame, ColorMatrix, ColorRange, ColorSpace, ExternalPlanes, FrameLayout, FramePool,
+    MAX_PLANES, PixelFormat, VideoFrame,
 };
 
 use super::error::OpenMediaError;
@@ -831,15 +830,18 @@ fn open_video(
         codec: codec.clone(),
         detail: e.to_string(),
     };
-    let mut context = ff::codec::Context::from_parameters(parameters).map_err(decoder_error)?;
-    context.set_threading(threading::Config {
-        kind: threading::Type::Frame,
-        count: threads,
-        ..Default::default()
-    });
+    let context = ff::codec::Context::from_parameters(parameters).map_err(decoder_error)?;
     let mut decoder = context.decoder();
     decoder.set_packet_time_base(stream.time_base());
-    let decoder = decoder.video().map_err(decoder_error)?;
+    // As the ffmpeg CLI does: FFmpeg's default thread types (frame and slice: codecs without
+    // frame threads still use slices) and `threads` of them, 0 meaning one per core.
+    let mut options = ff::Dictionary::new();
+    options.set("threads", &threads.to_string());
+    let codec = ff::decoder::find(id).ok_or(ff::Error::DecoderNotFound);
+    let decoder = codec
+        .and_then(|codec| decoder.open_as_with(codec, options))
+        .and_then(|opened| opened.video())
+        .map_err(decoder_error)?;
     Ok(VideoState {
         index: stream.index(),
         decoder,
@@ -945,25 +947,64 @@ fn has_alpha(format: Pixel) -> bool {
     }) || format == Pixel::PAL8
 }
 
+/// A decoded picture shared by the frames made from it, without a copy. FFmpeg's frames are
+/// reference-counted: when the last [`VideoFrame`] drops this, `av_frame_free` gives the
+/// buffers back to the decoder's pool. The decoder never writes a picture it has output.
+struct DecodedPicture(ff::frame::Video);
+
+impl ExternalPlanes for DecodedPicture {
+    fn plane(&self, plane: usize) -> &[u8] {
+        if plane < self.0.planes() {
+            self.0.data(plane)
+        } else {
+            &[]
+        }
+    }
+}
+
 impl VideoState {
-    /// The decoded frame as a pooled [`VideoFrame`]: I420/NV12 copied as they are, other
-    /// formats through swscale.
+    /// The decoded picture itself as a [`VideoFrame`] of `format` (no copy); `None` when it
+    /// cannot be shared (not reference-counted, planes missing, strides negative or odd), and
+    /// then it is copied.
+    fn share_frame(&mut self, format: PixelFormat, pts: Duration) -> Option<VideoFrame> {
+        let planes = format.plane_count();
+        if self.frame.planes() < planes {
+            return None;
+        }
+        // SAFETY: `self.frame` is a valid AVFrame; only its fields are read.
+        let (counted, pointers) = unsafe {
+            let f = &*self.frame.as_ptr();
+            (
+                !f.buf[0].is_null(),
+                f.data[..planes].iter().all(|d| !d.is_null()),
+            )
+        };
+        if !counted || !pointers {
+            return None;
+        }
+        let mut strides = [0usize; MAX_PLANES];
+        for (plane, stride) in strides.iter_mut().enumerate().take(planes) {
+            // A negative line size (a picture stored bottom up) reads as a huge usize.
+            *stride = self.frame.stride(plane);
+            if *stride > i32::MAX as usize {
+                return None;
+            }
+        }
+        let (width, height) = (self.frame.width(), self.frame.height());
+        let layout = FrameLayout::with_strides(width, height, format, &strides[..planes]).ok()?;
+        let picture = std::mem::replace(&mut self.frame, ff::frame::Video::empty());
+        VideoFrame::from_external(layout, Arc::new(DecodedPicture(picture)), pts).ok()
+    }
+
+    /// The decoded frame as a [`VideoFrame`]: I420/NV12 shared as they are (no copy), other
+    /// formats through swscale into a pooled frame.
     fn convert_frame(&mut self, pts: Duration) -> Result<VideoFrame, String> {
         let (width, height) = (self.frame.width(), self.frame.height());
         let format = self.frame.format();
-        let (source, out_format) = match format {
-            Pixel::YUV420P => (
-                &self.frame,
-                PixelFormat::I420(color_space_of(&self.frame, false)),
-            ),
-            Pixel::YUVJ420P => (
-                &self.frame,
-                PixelFormat::I420(color_space_of(&self.frame, true)),
-            ),
-            Pixel::NV12 => (
-                &self.frame,
-                PixelFormat::Nv12(color_space_of(&self.frame, false)),
-            ),
+        let (direct, out_format) = match format {
+            Pixel::YUV420P => (true, PixelFormat::I420(color_space_of(&self.frame, false))),
+            Pixel::YUVJ420P => (true, PixelFormat::I420(color_space_of(&self.frame, true))),
+            Pixel::NV12 => (true, PixelFormat::Nv12(color_space_of(&self.frame, false))),
             Pixel::None => return Err("the decoder gave a frame without a pixel format".into()),
             other => {
                 let (target, out) = if has_alpha(other) {
@@ -1003,9 +1044,16 @@ impl VideoState {
                     .0
                     .run(&self.frame, &mut self.scaled)
                     .map_err(|e| format!("swscale failed: {e}"))?;
-                (&self.scaled, out)
+                (false, out)
             }
         };
+        if direct && let Some(frame) = self.share_frame(out_format, pts) {
+            return Ok(match self.rotation {
+                0 => frame,
+                degrees => rotate(&frame, degrees),
+            });
+        }
+        let source = if direct { &self.frame } else { &self.scaled };
         let layout = FrameLayout::new(width, height, out_format).map_err(|e| e.to_string())?;
         let pool = match &self.pool {
             Some(pool) if *pool.layout() == layout => pool,

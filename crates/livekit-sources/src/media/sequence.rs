@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 
 use super::error::{OpenMediaError, PlayError};
 use super::name::Location;
-use super::player::{EventSink, PlayerEvent};
+use super::player::{EventSink, PlayerEvent, Skip, Written};
 use super::playlist::NowPlaying;
 use super::reader::{
     Decoded, MediaReader, ReaderSettings, ns_to_duration, ns_to_samples, samples_to_ns,
@@ -57,6 +57,8 @@ pub(crate) struct SequenceSettings {
     pub captions: bool,
     pub reader: ReaderSettings,
     pub shuffle: Option<u64>,
+    /// A playlist: seeks are on the list's timeline and timestamps always rise.
+    pub playlist: bool,
 }
 
 struct Current {
@@ -79,6 +81,8 @@ struct CoverVideo {
     /// Output time (ns) of the cover's media time zero in this loop.
     base_ns: i64,
     end_ns: i64,
+    /// Media time (ns) where its next frame is due (the end of the last one read).
+    next_media_ns: i64,
 }
 
 /// Items played back to back; see the module docs.
@@ -112,6 +116,9 @@ pub(crate) struct Sequence {
     frame_duration: Duration,
     /// Set when the sequence ended with an error.
     failure: Option<PlayError>,
+    /// Each item's duration once known (`Some(None)`: it has none, or does not open), for
+    /// seeks on the list's timeline.
+    durations: Vec<Option<Option<Duration>>>,
 }
 
 impl std::fmt::Debug for Sequence {
@@ -157,7 +164,9 @@ impl Sequence {
             rng,
             frame_duration: reader.frame_duration(),
             failure: None,
+            durations: Vec::new(),
         };
+        sequence.durations = vec![None; sequence.items.len()];
         sequence.begin(slot, reader);
         sequence
     }
@@ -177,13 +186,12 @@ impl Sequence {
         self.frame_duration
     }
 
-    /// Output time where the current item (or loop pass) began.
-    pub(crate) fn item_offset(&self) -> Duration {
-        ns_to_duration(
-            self.current
-                .as_ref()
-                .map_or(self.next_offset_ns, |c| c.offset_ns),
-        )
+    /// Output time (ns) of the current item's media time zero (where it or its loop pass
+    /// began; negative after a rising seek far into it).
+    pub(crate) fn item_offset_ns(&self) -> i64 {
+        self.current
+            .as_ref()
+            .map_or(self.next_offset_ns, |c| c.offset_ns)
     }
 
     /// Completed loops.
@@ -201,22 +209,185 @@ impl Sequence {
         self.settings.looping = looping;
     }
 
-    /// Seeks within the current item (one-item sequences: a player). Output timestamps jump to
-    /// the item's offset plus `to`.
-    pub(crate) fn seek(&mut self, to: Duration) -> Result<Duration, String> {
+    /// Seeks to `to`: in the current item for a one-item sequence (a player), on the list's
+    /// timeline (its items back to back in play order, this pass) for a playlist.
+    ///
+    /// With `rising` (what the output was written up to), output timestamps go on from there;
+    /// without, they jump to the item's offset plus `to`. Returns the output time where
+    /// playback goes on.
+    pub(crate) fn seek(
+        &mut self,
+        to: Duration,
+        rising: Option<Written>,
+    ) -> Result<Duration, String> {
+        if self.settings.playlist {
+            let written = rising.ok_or("playlist: timestamps always rise")?;
+            return self.seek_list(to, written);
+        }
         let Some(current) = &mut self.current else {
             return Err("nothing is playing".into());
         };
         current.reader.seek(to)?;
-        self.out.clear();
-        let to_ns = i64::try_from(to.as_nanos()).unwrap_or(i64::MAX);
-        let out_ns = current.offset_ns + to_ns;
+        let to_ns = duration_ns(to);
         current.video_end_ns = to_ns;
         current.audio_end_ns = to_ns;
-        self.audio_samples = ns_to_samples(out_ns);
-        self.last_video_ns = None;
-        self.cover_next_ns = out_ns;
+        let out_ns = match rising {
+            Some(written) => {
+                let at_ns = written.resume_ns();
+                current.offset_ns = at_ns - to_ns;
+                self.go_on_from(written);
+                at_ns
+            }
+            None => {
+                let out_ns = current.offset_ns + to_ns;
+                self.out.clear();
+                self.audio_samples = ns_to_samples(out_ns);
+                self.last_video_ns = None;
+                self.cover_next_ns = out_ns;
+                out_ns
+            }
+        };
         Ok(ns_to_duration(out_ns))
+    }
+
+    /// Drops what was made ahead and makes the output go on from what was `written`: audio
+    /// from its last sample (silence up to where video goes on), video after its last frame.
+    fn go_on_from(&mut self, written: Written) {
+        let at_ns = written.resume_ns();
+        self.out.clear();
+        self.last_video_ns = written.last_video_ns;
+        self.cover_next_ns = at_ns;
+        if let Some(cover) = &mut self.cover_video {
+            // The cover video goes on from its next frame, at `at_ns`.
+            cover.base_ns = at_ns - cover.next_media_ns;
+        }
+        match written.audio_end_ns {
+            Some(audio_end_ns) => {
+                self.audio_started = true;
+                self.audio_samples = ns_to_samples(audio_end_ns);
+                self.silence_until(at_ns);
+            }
+            None => {
+                self.audio_started = false;
+                self.audio_samples = ns_to_samples(at_ns);
+            }
+        }
+    }
+
+    /// The list's timeline: each item's duration in play order; opens the items not opened
+    /// yet to read it.
+    fn duration_of(&mut self, slot: usize) -> Option<Duration> {
+        let index = *self.order.get(slot)?;
+        if let Some(known) = self.durations.get(index).copied().flatten() {
+            return known;
+        }
+        let duration = match &self.current {
+            Some(current) if current.slot == slot => current.reader.duration(),
+            _ => {
+                let location = self.items.get(index)?;
+                match MediaReader::open(location, &self.settings.reader) {
+                    Ok(reader) => reader.duration(),
+                    // It would be skipped: it takes no time.
+                    Err(_) => Some(Duration::ZERO),
+                }
+            }
+        };
+        if let Some(known) = self.durations.get_mut(index) {
+            *known = Some(duration);
+        }
+        duration
+    }
+
+    /// Seeks on the list's timeline (the items of this pass back to back, each as long as its
+    /// container says); output timestamps go on from what was `written`.
+    fn seek_list(&mut self, to: Duration, written: Written) -> Result<Duration, String> {
+        let mut start = Duration::ZERO;
+        let mut found = None;
+        for slot in 0..self.order.len() {
+            let Some(length) = self.duration_of(slot) else {
+                let name = self
+                    .order
+                    .get(slot)
+                    .and_then(|&i| self.items.get(i))
+                    .map_or_else(String::new, Location::shown);
+                return Err(format!(
+                    "playlist: cannot seek to {:.3} s: the length of {name} is unknown",
+                    to.as_secs_f64()
+                ));
+            };
+            if to < start + length {
+                found = Some((slot, to - start));
+                break;
+            }
+            start += length;
+        }
+        let Some((slot, local)) = found else {
+            return Err(format!(
+                "playlist: cannot seek to {:.3} s: the list is {:.3} s long",
+                to.as_secs_f64(),
+                start.as_secs_f64()
+            ));
+        };
+        let at_ns = written.resume_ns();
+        let local_ns = duration_ns(local);
+        let same = self.current.as_ref().is_some_and(|c| c.slot == slot);
+        if same {
+            if let Some(current) = &mut self.current {
+                current.reader.seek(local)?;
+                current.offset_ns = at_ns - local_ns;
+                current.video_end_ns = local_ns;
+                current.audio_end_ns = local_ns;
+            }
+            self.go_on_from(written);
+        } else {
+            let location = self
+                .order
+                .get(slot)
+                .and_then(|&i| self.items.get(i))
+                .ok_or("playlist: no such entry")?;
+            let mut reader = MediaReader::open(location, &self.settings.reader)
+                .map_err(|e| format!("playlist: cannot seek into it: {e}"))?;
+            if local > Duration::ZERO {
+                reader.seek(local)?;
+            }
+            self.current = None;
+            self.go_on_from(written);
+            self.next_offset_ns = at_ns - local_ns;
+            self.next_slot = slot + 1;
+            self.begin(slot, reader);
+            if let Some(current) = &mut self.current {
+                current.video_end_ns = local_ns;
+                current.audio_end_ns = local_ns;
+            }
+        }
+        Ok(ns_to_duration(at_ns))
+    }
+
+    /// Ends the current item where the output is and goes on with another one; output
+    /// timestamps go on from what was `written`.
+    pub(crate) fn skip(&mut self, skip: Skip, written: Written) -> Result<(), String> {
+        let slot = match &self.current {
+            Some(current) => current.slot,
+            None => self.next_slot.saturating_sub(1),
+        };
+        let last = self.order.len().saturating_sub(1);
+        let next_slot = match skip {
+            // Past the last one: the end, or the next pass when looping (`open_next`).
+            Skip::Next => slot + 1,
+            Skip::Previous if slot == 0 && self.settings.looping => last,
+            Skip::Previous => slot.saturating_sub(1),
+            Skip::To(index) => self.order.iter().position(|&i| i == index).ok_or_else(|| {
+                format!(
+                    "playlist: no entry {index} (the list has {})",
+                    self.items.len()
+                )
+            })?,
+        };
+        self.current = None;
+        self.go_on_from(written);
+        self.next_offset_ns = written.resume_ns();
+        self.next_slot = next_slot;
+        Ok(())
     }
 
     fn begin(&mut self, slot: usize, reader: MediaReader) {
@@ -246,6 +417,9 @@ impl Sequence {
         *self.now_playing.lock() = Some(now.clone());
         self.events.send(PlayerEvent::NowPlaying(now));
         self.frame_duration = reader.frame_duration();
+        if let Some(known) = self.durations.get_mut(index) {
+            *known = Some(reader.duration());
+        }
         self.cover_next_ns = self.cover_next_ns.max(self.next_offset_ns);
         if let Some(cover) = &mut self.cover_video {
             cover.base_ns = cover.base_ns.max(self.next_offset_ns - cover.end_ns);
@@ -499,6 +673,7 @@ impl Sequence {
                                 reader,
                                 base_ns: self.cover_next_ns,
                                 end_ns: 0,
+                                next_media_ns: 0,
                             });
                         }
                         Err(error) => {
@@ -524,6 +699,8 @@ impl Sequence {
                                 .end_ns
                                 .max(media_ns + duration_ns(cover.reader.frame_duration()));
                             let at = cover.base_ns + media_ns;
+                            cover.next_media_ns =
+                                media_ns + duration_ns(cover.reader.frame_duration());
                             self.cover_next_ns = at + duration_ns(cover.reader.frame_duration());
                             self.push_video(frame, at);
                         }
@@ -532,6 +709,7 @@ impl Sequence {
                             restarts += 1;
                             cover.base_ns += cover.end_ns.max(1_000_000);
                             cover.end_ns = 0;
+                            cover.next_media_ns = 0;
                             if cover.reader.seek(Duration::ZERO).is_err() {
                                 self.settings.cover = CoverSource::Nothing;
                                 return;

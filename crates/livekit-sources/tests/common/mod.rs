@@ -88,19 +88,24 @@ fn level(frame: &VideoFrame) -> f32 {
     sum as f32 / n.max(1) as f32
 }
 
+/// What a collector keeps of `frame`.
+pub fn shot(frame: &VideoFrame) -> Shot {
+    Shot {
+        pts: frame.pts(),
+        width: frame.width(),
+        height: frame.height(),
+        format: frame.format(),
+        level: level(frame),
+    }
+}
+
 /// Reads `port` to its end on a thread; returns a handle giving the shots.
 pub fn collect_video(port: Port<VideoFrame>) -> livekit_core::thread::Worker<Vec<Shot>> {
     spawn_named("test-video", move || {
         let mut shots = Vec::new();
         loop {
             match port.next(Duration::from_secs(30)) {
-                Pull::Frame(f) => shots.push(Shot {
-                    pts: f.pts(),
-                    width: f.width(),
-                    height: f.height(),
-                    format: f.format(),
-                    level: level(&f),
-                }),
+                Pull::Frame(f) => shots.push(shot(&f)),
                 Pull::Ended => break,
                 Pull::Pending => panic!("no video for 30 s"),
             }
