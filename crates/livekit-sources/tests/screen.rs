@@ -307,9 +307,9 @@ fn a_region_outside_the_screen_is_refused() {
     // :199 is not running here (Xvfb's from these tests use :140 upwards and stop early).
     if let Err(error) = error {
         assert!(
-            error
-                .to_string()
-                .starts_with("capture device :199: cannot open"),
+            error.to_string().starts_with(
+                "screen capture needs X11 (or XWayland): cannot connect to X display :199"
+            ),
             "{error}"
         );
     }
@@ -552,7 +552,14 @@ fn no_x11_is_a_clear_error() {
         targets(&port),
     )
     .unwrap_err();
-    assert!(matches!(error, StartCaptureError::Open { .. }), "{error}");
+    // The display is reached first, so the error names it (not FFmpeg's "Input/output error").
+    assert!(matches!(error, StartCaptureError::NoX11 { .. }), "{error}");
+    assert!(
+        error.to_string().starts_with(
+            "screen capture needs X11 (or XWayland): cannot connect to X display :198"
+        ),
+        "{error}"
+    );
     let error = WindowCapture::start(
         WindowSettings {
             display: Some(":198".into()),

@@ -91,12 +91,12 @@ wait "$pa" 2>/dev/null
 
     /// Plays `wav` into the null sink with `paplay`; the returned guard stops it when dropped.
     ///
-    /// With a 10 ms latency: the null sink renders in blocks of its clients' latency, and
+    /// With a 100 ms latency: the null sink renders in blocks of its clients' latency, and
     /// paplay's default (about 2 s) would make the monitor deliver in 2 s bursts.
     pub fn play(&self, wav: &Path) -> ChildGuard {
         let child = self
             .command("paplay")
-            .args(["-d", SINK, "--latency-msec=10"])
+            .args(["-d", SINK, "--latency-msec=100"])
             .arg(wav)
             .spawn()
             .expect("paplay (pulseaudio-utils)");
