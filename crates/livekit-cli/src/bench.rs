@@ -320,14 +320,17 @@ fn decode(args: &DecodeArgs) -> Result<(), Failure> {
     println!("livekit: {frames} frames in {elapsed:.3} s, fps={ours:.1}");
     println!("ratio={:.2}x (livekit / ffmpeg)", ours / theirs);
     // CPU time per frame: steadier than the rates on a busy machine.
-    if let (Some(cpu_theirs), Some(cpu_ours)) = (cpu_theirs, cpu_ours)
-        && cpu_ours > 0.0
-    {
+    if let (Some(cpu_theirs), Some(cpu_ours)) = (cpu_theirs, cpu_ours) {
+        let ratio = if cpu_theirs > 0.0 && cpu_ours > 0.0 {
+            let ratio = (cpu_theirs / frames_theirs) / (cpu_ours / frames as f64);
+            format!("{ratio:.2}x (ffmpeg cpu / livekit cpu per frame)")
+        } else {
+            "unknown (too short to measure: the clock counts 10 ms steps)".to_owned()
+        };
         println!(
-            "cpu: ffmpeg {cpu_theirs:.2} s ({:.2} ms/frame), livekit {cpu_ours:.2} s ({:.2} ms/frame), cpu_ratio={:.2}x (ffmpeg cpu / livekit cpu per frame)",
+            "cpu: ffmpeg {cpu_theirs:.2} s ({:.2} ms/frame), livekit {cpu_ours:.2} s ({:.2} ms/frame), cpu_ratio={ratio}",
             cpu_theirs * 1000.0 / frames_theirs,
             cpu_ours * 1000.0 / frames as f64,
-            (cpu_theirs / frames_theirs) / (cpu_ours / frames as f64)
         );
     }
     Ok(())

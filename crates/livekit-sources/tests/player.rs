@@ -323,6 +323,57 @@ fn real_time_on_a_manual_clock_writes_each_frame_on_time() {
 }
 
 #[test]
+fn real_time_seek_back_goes_on_after_the_last_frame_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "rt.mp4", 2, (320, 240), 25);
+    let clock = ManualClock::new();
+    let settings = PlayerSettings {
+        clock: Arc::new(clock.clone()),
+        audio: false,
+        ..PlayerSettings::default()
+    };
+    let player = Player::open(&clip, settings).unwrap();
+    let video = Port::<VideoFrame>::blocking(100);
+    player.add_video_target(video.clone()).unwrap();
+    player.start().unwrap();
+    let settle = || std::thread::sleep(Duration::from_millis(150));
+    let frame_pts = |timeout| match video.next(timeout) {
+        Pull::Frame(f) => Some(f.pts()),
+        _ => None,
+    };
+    settle();
+    assert_eq!(frame_pts(Duration::from_secs(5)), Some(Duration::ZERO));
+    clock.advance(Duration::from_millis(400));
+    settle();
+    assert_eq!(
+        frame_pts(Duration::from_secs(5)),
+        Some(Duration::from_millis(400))
+    );
+    // Back to 0.1 s. The output goes on after the frame at 0.4 s (shown until 0.44 s) with the
+    // frame showing at 0.1 s (the one at 0.08 s): at 0.42 s, when its time comes, not before.
+    player.seek(Duration::from_millis(100)).unwrap();
+    settle();
+    assert_eq!(frame_pts(Duration::ZERO), None, "nothing before its time");
+    assert_eq!(player.timeline_position(), Duration::from_millis(400));
+    clock.advance(Duration::from_millis(20));
+    settle();
+    assert_eq!(
+        frame_pts(Duration::from_secs(5)),
+        Some(Duration::from_millis(420))
+    );
+    assert_eq!(player.position(), Duration::from_millis(80), "in the media");
+    clock.advance(Duration::from_millis(40));
+    settle();
+    assert_eq!(
+        frame_pts(Duration::from_secs(5)),
+        Some(Duration::from_millis(460))
+    );
+    assert_eq!(frame_pts(Duration::ZERO), None);
+    assert_eq!(player.stats().late_video_dropped, 9);
+    player.stop().unwrap();
+}
+
+#[test]
 fn audio_goes_out_as_48k_stereo_whatever_comes_in() {
     let dir = tempfile::tempdir().unwrap();
     for (name, layout, rate) in [

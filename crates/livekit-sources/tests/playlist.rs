@@ -452,6 +452,10 @@ fn skip_and_seek_errors_are_clear() {
         list.skip_next().unwrap_err().to_string(),
         "player of playlist of 1: not started"
     );
+    assert_eq!(
+        list.skip_to(1).unwrap_err().to_string(),
+        "player of playlist of 1: no entry 1 (the list has 1)"
+    );
     // Past the end of the list's timeline.
     let (v, a) = (
         Port::<VideoFrame>::blocking(4),
@@ -480,4 +484,40 @@ fn skip_and_seek_errors_are_clear() {
     );
     // Every frame of the file was still played.
     assert_eq!(shots.len(), 25);
+}
+
+#[test]
+fn skip_to_an_entry_plays_it_from_its_start_and_goes_on_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        marked_file(&dir.path().join("0.mp4"), 0x10, "1"),
+        marked_file(&dir.path().join("1.mp4"), 0x50, "1"),
+        marked_file(&dir.path().join("2.mp4"), 0xa0, "1"),
+    ];
+    let list = Playlist::new(&files, free()).unwrap();
+    let (v, a) = (
+        Port::<VideoFrame>::blocking(4),
+        Port::<AudioFrame>::blocking(64),
+    );
+    list.add_video_target(v.clone()).unwrap();
+    list.add_audio_target(a.clone()).unwrap();
+    let ac = collect_audio(a);
+    list.start().unwrap();
+    let mut shots = Vec::new();
+    read_video(&v, &mut shots, |s| s.pts >= Duration::from_millis(300));
+    list.skip_to(1).unwrap();
+    read_video(&v, &mut shots, |_| false);
+    let heard = ac.join().unwrap();
+    assert!(shots.windows(2).all(|w| w[1].pts > w[0].pts));
+    assert_audio_continuous(&heard);
+    let mut kinds = String::new();
+    for s in &shots {
+        if !kinds.ends_with(which(s)) {
+            kinds.push(which(s));
+        }
+    }
+    // Entry 0 cut short, entry 1 whole from its first frame, then entry 2 whole.
+    assert_eq!(kinds, "W0W1W2");
+    let entry_2 = shots.iter().rev().take_while(|s| which(s) != 'W').count();
+    assert_eq!(entry_2, 24, "entry 2 plays whole after its first frame");
 }

@@ -174,6 +174,16 @@ pub enum ControlError {
         /// The path or redacted URL.
         name: String,
     },
+    /// [`Playlist::skip_to`](super::Playlist::skip_to) an index the list does not have.
+    #[error("player of {name}: no entry {index} (the list has {len})")]
+    NoSuchEntry {
+        /// The playlist's name.
+        name: String,
+        /// The index asked for.
+        index: usize,
+        /// Entries in the list.
+        len: usize,
+    },
     /// The decoding thread panicked.
     #[error("player of {name}: its thread panicked")]
     Panicked {

@@ -305,9 +305,16 @@ impl Playlist {
     }
 
     /// Goes on with the entry at `index` of the list (as given, or as sorted for a glob), from
-    /// its start; play continues in play order after it. An index out of range is a
-    /// [`PlayerEvent::Warning`]. Timestamps keep rising.
+    /// its start; play continues in play order after it. Timestamps keep rising. An index out
+    /// of range is [`ControlError::NoSuchEntry`].
     pub fn skip_to(&self, index: usize) -> Result<(), ControlError> {
+        if index >= self.len {
+            return Err(ControlError::NoSuchEntry {
+                name: self.engine.name().to_owned(),
+                index,
+                len: self.len,
+            });
+        }
         self.engine.skip(Skip::To(index))
     }
 

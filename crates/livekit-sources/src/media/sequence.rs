@@ -116,8 +116,8 @@ pub(crate) struct Sequence {
     frame_duration: Duration,
     /// Set when the sequence ended with an error.
     failure: Option<PlayError>,
-    /// Each item's duration once known (`Some(None)`: it has none, or does not open), for
-    /// seeks on the list's timeline.
+    /// Each item's duration once known (`Some(None)`: it has none, as a live URL; an item that
+    /// does not open counts as zero), for seeks on the list's timeline.
     durations: Vec<Option<Option<Duration>>>,
 }
 
@@ -143,6 +143,7 @@ impl Sequence {
     ) -> Self {
         let rng = settings.shuffle.unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
         let (slot, reader) = first;
+        let durations = vec![None; items.len()];
         let mut sequence = Self {
             items,
             settings,
@@ -164,9 +165,8 @@ impl Sequence {
             rng,
             frame_duration: reader.frame_duration(),
             failure: None,
-            durations: Vec::new(),
+            durations,
         };
-        sequence.durations = vec![None; sequence.items.len()];
         sequence.begin(slot, reader);
         sequence
     }
