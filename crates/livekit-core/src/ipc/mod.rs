@@ -71,7 +71,7 @@ mod segment;
 mod writer;
 
 pub use reader::{Poll, Reader, ReaderStats, Received, WriterState};
-pub use writer::Writer;
+pub use writer::{Writer, remove_stale};
 
 #[cfg(doc)]
 use crate::FrameLayout;

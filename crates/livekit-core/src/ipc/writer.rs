@@ -234,6 +234,13 @@ impl Drop for Writer {
     }
 }
 
+/// Removes what a writer that died left under `name` (its segment stays in `/dev/shm` until
+/// a new writer takes the name over, or this is called); its readers are told to look again.
+/// Fails with [`IpcError::InUse`] while the writer is alive; nothing there is fine.
+pub fn remove_stale(name: &str) -> Result<(), IpcError> {
+    take_over_stale(name, &shm_name(name)?)
+}
+
 /// Removes the segment of a writer that died, after telling its readers; fails when its
 /// writer is alive.
 fn take_over_stale(name: &str, shm: &str) -> Result<(), IpcError> {
