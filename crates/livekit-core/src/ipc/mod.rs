@@ -51,7 +51,8 @@
 //!   [`IpcError::InUse`]; finding it unlocked (the old writer died), it marks the stale segment
 //!   `replaced`, unlinks it and creates its own. Readers also look at the name every
 //!   [`NAME_CHECK_INTERVAL`] and switch when it names another file, so they follow a new writer
-//!   however the old one ended.
+//!   however the old one ended. A dead writer's segment stays in `/dev/shm` until a new writer
+//!   takes the name or [`remove_stale`] removes it.
 //! - **Writer gone.** [`Reader::writer_state`] tells a live writer from a dead one (the lock is
 //!   free), one that wrote end-of-stream, and no writer at all. Reads never hang: waiting is a
 //!   futex wait on the header's futex word with a time-out.

@@ -161,6 +161,11 @@ pub(crate) fn name_file_id(shm: &str) -> io::Result<Option<FileId>> {
     }
 }
 
+/// Maps all of `fd`, its pages populated now rather than faulted in by the first frames.
+fn map(fd: &OwnedFd) -> io::Result<MmapRaw> {
+    memmap2::MmapOptions::new().populate().map_raw(fd)
+}
+
 /// A mapped segment. The mapping (and so every reference handed out) lives as long as this.
 pub(crate) struct Segment {
     /// Kept open: the writer's `flock` lives on it, and readers test that lock through it.
@@ -221,7 +226,7 @@ impl Segment {
                 what: "inspect".into(),
                 source,
             })?;
-            let map = MmapRaw::map_raw(&fd).map_err(|source| IpcError::Io {
+            let map = map(&fd).map_err(|source| IpcError::Io {
                 name: name.to_owned(),
                 what: "map".into(),
                 source,
@@ -284,7 +289,7 @@ impl Segment {
             // A writer between create and fallocate; or a foreign, empty object.
             return Ok(None);
         }
-        let map = MmapRaw::map_raw(&fd).map_err(io("map"))?;
+        let map = map(&fd).map_err(io("map"))?;
         let id = (stat.st_dev, stat.st_ino);
         let mut segment = Self {
             fd,
