@@ -32,6 +32,11 @@ pub enum Bench {
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(DecodeArgs),
+    /// 1920x1080 frames from a writer process to a reader process through shared memory
+    /// (IpcTarget -> IpcSource): frames a second as fast as possible, latency (median, p99),
+    /// beside GStreamer's shmsink -> shmsrc in the same run.
+    #[cfg(target_os = "linux")]
+    Ipc(crate::bench_ipc::IpcArgs),
 }
 
 /// `livekit bench decode` options.
@@ -68,6 +73,8 @@ pub fn run(bench: &Bench) -> Result<(), Failure> {
         Bench::Compositor(args) => compositor(args),
         Bench::Stream(args) => crate::bench_stream::run(args),
         Bench::Decode(args) => decode(args),
+        #[cfg(target_os = "linux")]
+        Bench::Ipc(args) => crate::bench_ipc::run(args),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The `livekit` command.
 
 mod bench;
+#[cfg(target_os = "linux")]
+mod bench_ipc;
 mod bench_stream;
 mod capture_jobs;
 mod compose;

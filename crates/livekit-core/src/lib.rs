@@ -4,7 +4,8 @@
 //! [`PixelFormat`]s, a [`FramePool`] that recycles buffers, the [`FrameSource`] /
 //! [`FrameTarget`] traits with their video and audio names ([`VideoSource`], [`VideoTarget`],
 //! [`VideoPort`], [`AudioSource`], ...), bounded [`Port`]s with an explicit [`Policy`], the
-//! [`Clock`] that paces everything, and [`thread::spawn_worker`] for named threads.
+//! [`Clock`] that paces everything, and [`thread::spawn_worker`] for named threads. On Linux,
+//! [`ipc`] defines how frames are shared between processes.
 //!
 //! A graph is sources writing into ports and sinks reading from them:
 //!
@@ -40,6 +41,8 @@ mod clock;
 pub mod convert;
 mod format;
 mod frame;
+#[cfg(target_os = "linux")]
+pub mod ipc;
 mod mixer;
 mod packet;
 mod pipe;

@@ -2,14 +2,17 @@
 //!
 //! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
 //! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`), [`Recorder`] (packets
-//! into MP4, MKV, MOV or FLV) and [`stream::Streamer`] (one packet stream to many
-//! RTMP/RTMPS/SRT destinations) and [`VirtualCamera`] (frames to a v4l2loopback device, a
-//! webcam for other programs). IPC follows.
+//! into MP4, MKV, MOV or FLV), [`stream::Streamer`] (one packet stream to many
+//! RTMP/RTMPS/SRT destinations), [`VirtualCamera`] (frames to a v4l2loopback device, a webcam
+//! for other programs) and [`IpcTarget`] (frames to other processes through shared memory,
+//! Linux).
 //!
 //! Sinks depend on `livekit-core` only.
 
 mod encode;
 mod ffmpeg_log;
+#[cfg(target_os = "linux")]
+mod ipc_target;
 mod png_writer;
 mod recorder;
 mod speaker;
@@ -23,6 +26,8 @@ pub use encode::{
     AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder, RateControl,
     RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings, default_video_kbps,
 };
+#[cfg(target_os = "linux")]
+pub use ipc_target::IpcTarget;
 pub use png_writer::{PngWriter, WritePngError};
 pub use recorder::{
     Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,

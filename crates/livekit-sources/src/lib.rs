@@ -1,13 +1,16 @@
 //! # livekit-sources
 //!
 //! Where frames come from. Today: [`ImageFile`] (still and animated images), media files and
-//! URLs ([`probe`], [`Player`], [`LazyPlayer`], [`Playlist`]), and the compressed packets of a
-//! file for pass-through ([`PacketFile`]). Cameras, screen and window capture and microphones follow.
+//! URLs ([`probe`], [`Player`], [`LazyPlayer`], [`Playlist`]), the compressed packets of a
+//! file for pass-through ([`PacketFile`]), capture ([`capture`]: cameras, screen, windows,
+//! microphones) and frames from another process ([`IpcSource`], Linux).
 //!
 //! Sources depend on `livekit-core` only.
 
 pub mod capture;
 mod image_file;
+#[cfg(target_os = "linux")]
+mod ipc_source;
 mod media;
 mod packets;
 
@@ -15,6 +18,8 @@ pub use image_file::{
     DEFAULT_FRAME_DELAY, DEFAULT_MAX_ANIMATION_BYTES, DEFAULT_MAX_SIDE, ImageFile, ImageSettings,
     MIN_FRAME_DELAY, OpenImageError,
 };
+#[cfg(target_os = "linux")]
+pub use ipc_source::{IpcSource, IpcSourceSettings, RecvIpcError};
 pub use media::{
     AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, DEFAULT_AUDIO_LEAD,
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
