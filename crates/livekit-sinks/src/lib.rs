@@ -9,6 +9,7 @@
 
 mod encode;
 mod ffmpeg_log;
+mod mkv_duration;
 mod png_writer;
 mod recorder;
 mod speaker;
