@@ -388,6 +388,16 @@ fn wildcard_match(pattern: &[char], text: &[char]) -> bool {
     pattern[p..].iter().all(|&c| c == '*')
 }
 
+/// The black cover: 1280x720 BT.709 limited-range I420 (a third of the memory of RGBA, and the
+/// encoder's own format).
+fn black_frame() -> Result<VideoFrame, FrameError> {
+    let layout = FrameLayout::new(1280, 720, PixelFormat::I420(ColorSpace::BT709_LIMITED))?;
+    let mut data = vec![128u8; layout.len()];
+    let luma = layout.offset(0)..layout.offset(0) + layout.stride(0) * layout.rows(0);
+    data[luma].fill(16);
+    VideoFrame::from_vec(layout, data, Duration::ZERO)
+}
+
 #[cfg(test)]
 mod tests {
     use super::wildcard_match;
@@ -408,14 +418,4 @@ mod tests {
         assert!(!m("?", ""));
         assert!(m("*a*b", "xxaxxb"));
     }
-}
-
-/// The black cover: 1280x720 BT.709 limited-range I420 (a third of the memory of RGBA, and the
-/// encoder's own format).
-fn black_frame() -> Result<VideoFrame, FrameError> {
-    let layout = FrameLayout::new(1280, 720, PixelFormat::I420(ColorSpace::BT709_LIMITED))?;
-    let mut data = vec![128u8; layout.len()];
-    let luma = layout.offset(0)..layout.offset(0) + layout.stride(0) * layout.rows(0);
-    data[luma].fill(16);
-    VideoFrame::from_vec(layout, data, Duration::ZERO)
 }
