@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! The Streamer when destinations fail: a server killed and restarted mid-stream, a
-//! destination that refuses from the start, a slow destination. Real nginx-rtmp servers on
-//! 127.0.0.1; the healthy destination must receive everything, and no key may appear in any
+//! destination that refuses from the start (each over RTMP and over SRT), a slow destination.
+//! Real nginx-rtmp servers and srt-live-transmit listeners on 127.0.0.1; the healthy destination must receive everything, and no key may appear in any
 //! log line (everything is captured at TRACE level, FFmpeg's log included).
 
 mod common;
@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use common::{assert_no_secret, clip, logs, open_clip, wait_recording};
 use livekit::sinks::stream::{
-    Destination, DestinationState, DestinationStats, Streamer, StreamerSettings,
+    Destination, DestinationState, DestinationStats, StreamKey, Streamer, StreamerSettings,
 };
 use livekit::thread::spawn_named;
-use livekit_testkit::NginxRtmp;
-use livekit_testkit::net::free_port;
+use livekit_testkit::net::{free_port, free_udp_port};
+use livekit_testkit::probe::{decodes_cleanly, ffprobe};
+use livekit_testkit::{NginxRtmp, SrtListener};
 
 fn wait_for(streamer: &Streamer, timeout: Duration, what: impl Fn(&[DestinationStats]) -> bool) {
     let deadline = Instant::now() + timeout;
@@ -281,4 +282,134 @@ fn slow_destination_drops_gops_while_others_get_everything() {
     );
     drop(proxy);
     assert_no_secret(&keys);
+}
+
+/// An SRT destination to `listener`'s port with a passphrase and a stream id (the key).
+fn srt_destination(port: u16, key: &str, passphrase: &str) -> Destination {
+    let mut destination = Destination::from_url(
+        &format!("srt://127.0.0.1:{port}"),
+        Some(StreamKey::new(key).unwrap()),
+    )
+    .unwrap();
+    destination.srt.passphrase = StreamKey::new(passphrase);
+    destination.srt.latency = Duration::from_millis(120);
+    destination
+}
+
+#[test]
+fn srt_listener_killed_and_restarted_mid_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 16.0, 30);
+    let (file, streams) = open_clip(&path);
+    let steady = NginxRtmp::start();
+    let passphrase = "srt-fault-passphrase-2718";
+    let mut listener = SrtListener::start(Some(passphrase));
+    let keys = ["steady-key-srt-1f1f1f", "srt-streamid-key-6a6a6a"];
+    let destinations = vec![
+        Destination::from_url(&steady.url(keys[0]), None).unwrap(),
+        srt_destination(listener.port(), keys[1], passphrase),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+
+    wait_for(&streamer, Duration::from_secs(5), |s| {
+        s[1].state == DestinationState::Live && s[1].bytes > 50_000
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    // SIGKILL: the caller is not told; SRT notices when the peer stays silent.
+    listener.kill();
+    wait_for(&streamer, Duration::from_secs(10), |s| {
+        s[1].state == DestinationState::Retrying
+    });
+    listener.restart();
+    let back = Instant::now();
+    wait_for(&streamer, Duration::from_secs(8), |s| {
+        s[1].reconnects == 1 && s[1].state == DestinationState::Live
+    });
+    let reconnected_after = back.elapsed();
+    assert!(
+        reconnected_after <= Duration::from_millis(5500),
+        "reconnected {reconnected_after:?} after the listener came back"
+    );
+    assert_eq!(streamer.stats()[0].state, DestinationState::Live);
+
+    let report = streamer.wait();
+    reader.join().unwrap();
+    let (steady_stats, srt_stats) = (&report.destinations[0], &report.destinations[1]);
+    assert_eq!(steady_stats.reconnects, 0, "{steady_stats:?}");
+    assert_eq!(steady_stats.dropped_packets, 0, "{steady_stats:?}");
+    assert_eq!(srt_stats.reconnects, 1, "{srt_stats:?}");
+    assert_eq!(srt_stats.state, DestinationState::Stopped, "{srt_stats:?}");
+    let error = srt_stats.last_error.as_deref().unwrap();
+    assert!(!error.contains(keys[1]) && !error.contains(passphrase));
+
+    // The RTMP destination got the whole stream in one publish.
+    let (recordings, probe) = wait_recording(&steady, keys[0], 15.5);
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert!(
+        (15.5..=16.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    assert_eq!(probe.audio().unwrap().codec_name, "aac");
+    // The listener's second run received a playable stream, from a keyframe to the end.
+    assert!(
+        listener.wait_exit(Duration::from_secs(5)),
+        "{}",
+        listener.log()
+    );
+    let outputs = listener.outputs();
+    assert_eq!(outputs.len(), 2);
+    let first = ffprobe(&outputs[0]).unwrap();
+    assert_eq!(first.video().unwrap().codec_name, "h264");
+    let second = ffprobe(&outputs[1]).unwrap();
+    assert_eq!(second.format.format_name, "mpegts");
+    assert_eq!(second.video().unwrap().codec_name, "h264");
+    assert_eq!(second.audio().unwrap().codec_name, "aac");
+    assert!(second.duration() >= 2.0, "{}", second.duration());
+    decodes_cleanly(&outputs[1]).unwrap();
+    assert_no_secret(&[keys[0], keys[1], passphrase]);
+}
+
+#[test]
+fn srt_destination_with_no_listener_retries_while_others_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 8.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let keys = ["good-key-srt-3c3c3c", "srt-nobody-key-4d4d4d"];
+    let passphrase = "srt-nobody-passphrase-1618";
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        srt_destination(free_udp_port(), keys[1], passphrase),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+    wait_for(&streamer, Duration::from_secs(7), |s| {
+        s[1].state == DestinationState::Retrying && s[1].failed_attempts >= 1
+    });
+    let stats = streamer.stats();
+    assert_eq!(stats[0].state, DestinationState::Live);
+    let error = stats[1].last_error.clone().unwrap();
+    assert!(error.starts_with("cannot connect: "), "{error}");
+    assert_eq!(stats[1].bytes, 0);
+
+    let report = streamer.wait();
+    reader.join().unwrap();
+    assert_eq!(report.destinations[0].dropped_packets, 0);
+    assert_eq!(report.destinations[0].reconnects, 0);
+    assert_eq!(report.destinations[1].state, DestinationState::Stopped);
+    assert_eq!(report.destinations[1].bytes, 0);
+    let (recordings, probe) = wait_recording(&server, keys[0], 7.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (7.5..=8.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    assert_no_secret(&[keys[0], keys[1], passphrase]);
 }

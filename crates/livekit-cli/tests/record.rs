@@ -125,6 +125,15 @@ fn sigkill_leaves_a_playable_file_in_crash_safe_mode() {
         // At least the first second (fragments and clusters are written each second).
         assert!(frames >= 30.0, "{name}: {frames} frames");
         assert!(probe.audio().is_some(), "{name}");
+        // The file says how long it is: what reached it (the MKV's reserved duration is kept
+        // current as its clusters are written). The audio written with the last video frames
+        // may run up to the encoder's reordering delay (a few frames) past them.
+        let duration = probe.duration();
+        let held = frames / 30.0;
+        assert!(
+            duration >= held - 0.1 && duration <= held + 0.3,
+            "{name}: duration {duration} s for {frames} frames"
+        );
     }
 }
 

@@ -13,6 +13,7 @@ mod encode;
 mod ffmpeg_log;
 #[cfg(target_os = "linux")]
 mod ipc_target;
+mod mkv_duration;
 mod png_writer;
 mod recorder;
 mod speaker;

@@ -6,7 +6,10 @@
 //! [`RunningRecorder::stop`] (or dropping the recorder) writes the trailer: the file then plays
 //! with the right duration. In crash-safe mode the file stays playable even if the process is
 //! killed: MP4 and MOV are fragmented (`frag_keyframe+empty_moov`, a fragment a second at least),
-//! and every container is flushed to disk as it goes.
+//! and every container is flushed to disk as it goes. What a killed file holds is what was
+//! written before the last second or so; its duration reads right: fragmented MP4/MOV sum
+//! their fragments, an MKV's duration element is rewritten in place each time a cluster
+//! reaches the file, and FLV readers take it from the last timestamp.
 
 use std::ffi::{CString, c_int};
 use std::fmt;
@@ -26,6 +29,10 @@ use livekit_core::{
 use crate::encode::{
     EncodeError, Encoder, EncoderSettings, EncoderStats, RunningEncoder, StartEncoderError,
 };
+use crate::mkv_duration::LiveDuration;
+
+/// `whence` for a seek relative to the current position (as in C's `stdio.h`).
+const SEEK_CUR: c_int = 1;
 
 /// How long the recorder thread waits for a packet before checking for a stop.
 const POLL: Duration = Duration::from_millis(20);
@@ -36,7 +43,8 @@ pub enum Container {
     /// MP4 (`.mp4`, `.m4v`): the moov atom moved to the front when finalized (faststart), or
     /// fragmented in crash-safe mode.
     Mp4,
-    /// Matroska (`.mkv`): always crash-safe (a cluster a second, flushed as written).
+    /// Matroska (`.mkv`): always crash-safe (a cluster a second, flushed as written, and the
+    /// duration in the header kept up to date with them).
     Mkv,
     /// QuickTime (`.mov`): like MP4.
     Mov,
@@ -502,6 +510,10 @@ struct Muxer {
     /// Earliest start and latest end seen, in nanoseconds from zero.
     start_nanos: Option<i128>,
     end_nanos: i128,
+    /// MKV: the reserved `Duration`, kept current as clusters reach the file.
+    live_duration: Option<LiveDuration>,
+    /// Bytes the muxer had written to the file after the last packet.
+    written: i64,
 }
 
 impl Muxer {
@@ -615,7 +627,19 @@ impl Muxer {
             })?;
         let time_bases = output.streams().map(|s| s.time_base()).collect();
         let count = streams.len();
-        Ok(Self {
+        let live_duration = if container == Container::Mkv {
+            let found = LiveDuration::find(path);
+            if found.is_none() {
+                tracing::debug!(
+                    "recording file {}: no reserved duration to keep current",
+                    path.display()
+                );
+            }
+            found
+        } else {
+            None
+        };
+        let mut muxer = Self {
             path: path.to_path_buf(),
             output,
             streams,
@@ -623,7 +647,11 @@ impl Muxer {
             last_dts: vec![None; count],
             start_nanos: None,
             end_nanos: 0,
-        })
+            live_duration,
+            written: 0,
+        };
+        muxer.written = muxer.position();
+        Ok(muxer)
     }
 
     fn run(
@@ -653,6 +681,7 @@ impl Muxer {
                 continue;
             }
             let bytes = packet.data.len() as u64;
+            let end_before = self.end_nanos;
             if let Err(source) = self.write(&packet) {
                 result = Err(RecordError::Write {
                     path: self.path.clone(),
@@ -660,6 +689,7 @@ impl Muxer {
                 });
                 break;
             }
+            self.after_write(end_before);
             shared.packets.fetch_add(1, Ordering::Relaxed);
             shared.bytes.fetch_add(bytes, Ordering::Relaxed);
             let duration = (self.end_nanos - self.start_nanos.unwrap_or(0).max(0)).max(0);
@@ -705,6 +735,43 @@ impl Muxer {
         }
         self.last_dts[index] = out.dts();
         out.write_interleaved(&mut self.output)
+    }
+
+    /// Bytes written to the file so far (the muxer's position in it).
+    fn position(&mut self) -> i64 {
+        // SAFETY: the output context is open; its `pb` (when there is one) is valid, and a
+        // seek by 0 from the current position only reads the position.
+        unsafe {
+            let pb = (*self.output.as_mut_ptr()).pb;
+            if pb.is_null() {
+                0
+            } else {
+                ffi::avio_seek(pb, 0, SEEK_CUR)
+            }
+        }
+    }
+
+    /// MKV: when the muxer has written another cluster to the file, the duration becomes the
+    /// end of the packets before the last one (the one that started the next cluster).
+    fn after_write(&mut self, end_before: i128) {
+        if self.live_duration.is_none() {
+            return;
+        }
+        let position = self.position();
+        if position <= self.written {
+            return;
+        }
+        self.written = position;
+        let duration = (end_before - self.start_nanos.unwrap_or(0).min(0)).max(0);
+        if let Some(live) = &self.live_duration
+            && let Err(error) = live.write(u64::try_from(duration).unwrap_or(u64::MAX))
+        {
+            tracing::warn!(
+                "recording file {}: cannot update its duration: {error}",
+                self.path.display()
+            );
+            self.live_duration = None;
+        }
     }
 
     fn track_time(&mut self, time_base: TimeBase, packet: &Packet) {

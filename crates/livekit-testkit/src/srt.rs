@@ -14,6 +14,9 @@ use crate::process::ChildGuard;
 pub struct SrtListener {
     dir: tempfile::TempDir,
     port: u16,
+    passphrase: Option<String>,
+    /// How many times it was started (each run writes its own file).
+    runs: usize,
     child: Option<ChildGuard>,
 }
 
@@ -22,13 +25,30 @@ impl SrtListener {
     /// port is open.
     pub fn start(passphrase: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory for srt-live-transmit");
-        let port = free_udp_port();
+        let mut listener = Self {
+            dir,
+            port: free_udp_port(),
+            passphrase: passphrase.map(str::to_owned),
+            runs: 0,
+            child: None,
+        };
+        listener.launch();
+        listener
+    }
+
+    fn launch(&mut self) {
+        let port = self.port;
         let mut source = format!("srt://:{port}?mode=listener");
-        if let Some(passphrase) = passphrase {
+        if let Some(passphrase) = &self.passphrase {
             source.push_str(&format!("&passphrase={passphrase}"));
         }
-        let output = std::fs::File::create(dir.path().join("received.ts")).expect("output file");
-        let log = std::fs::File::create(dir.path().join("srt.log")).expect("log file");
+        self.runs += 1;
+        let output = std::fs::File::create(self.output()).expect("output file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("srt.log"))
+            .expect("log file");
         let child = Command::new("srt-live-transmit")
             .args(["-a:no", "-ll:note", &source, "file://con"])
             .stdin(Stdio::null())
@@ -45,11 +65,21 @@ impl SrtListener {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            dir,
-            port,
-            child: Some(guard),
+        self.child = Some(guard);
+    }
+
+    /// Kills the listener (SIGKILL: the caller is not told) and waits until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.stop_with("KILL", Duration::from_secs(5));
         }
+    }
+
+    /// Starts it again on the same port, writing to a new [`output`](Self::output) file (the
+    /// earlier ones stay in [`outputs`](Self::outputs)).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
     }
 
     /// The UDP port.
@@ -62,9 +92,21 @@ impl SrtListener {
         format!("srt://127.0.0.1:{}", self.port)
     }
 
-    /// The file the received stream is written to.
+    /// The file the current (or last) run writes the received stream to.
     pub fn output(&self) -> PathBuf {
-        self.dir.path().join("received.ts")
+        self.run_output(self.runs)
+    }
+
+    /// Every run's file, first run first.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        (1..=self.runs).map(|run| self.run_output(run)).collect()
+    }
+
+    fn run_output(&self, run: usize) -> PathBuf {
+        match run {
+            0 | 1 => self.dir.path().join("received.ts"),
+            n => self.dir.path().join(format!("received-{n}.ts")),
+        }
     }
 
     /// What srt-live-transmit printed.

@@ -139,11 +139,23 @@ impl Writer {
             .store(frame.pts().as_nanos() as u64, Ordering::Relaxed);
         slot.sent_ns
             .store(sent.as_nanos() as u64, Ordering::Relaxed);
-        // SAFETY: `len <= slot_bytes` (grown above), so the destination range lies inside the
-        // slot; the source is the frame's own buffer of exactly `len` bytes. Readers may read
-        // these bytes while they change: they check the lock afterwards and discard the copy.
-        unsafe {
-            std::ptr::copy_nonoverlapping(frame.data().as_ptr(), self.segment.pixels(index), len);
+        // Plane by plane: a frame over external planes (a decoder's) has no single buffer.
+        let pixels = self.segment.pixels(index);
+        for plane in 0..layout.plane_count() {
+            let source = frame.plane(plane);
+            let range = layout.offset(plane)..layout.offset(plane) + source.len();
+            debug_assert!(range.end <= len);
+            // SAFETY: the planes of a layout of `len` bytes end at or before `len`, and
+            // `len <= slot_bytes` (grown above), so the destination lies inside the slot;
+            // `source` is exactly `range.len()` bytes. Readers may read
+            // these bytes while they change: they check the lock afterwards and discard the copy.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    source.as_ptr(),
+                    pixels.add(range.start),
+                    range.len(),
+                );
+            }
         }
         slot.lock.store(odd.wrapping_add(1), Ordering::Release);
         self.segment

@@ -115,9 +115,22 @@ pub struct VideoSettings {
     /// Time from one keyframe to the next. Default 2 s (what streaming sites ask for).
     /// Keyframes come at exactly this spacing (no extra ones on scene cuts).
     pub keyframe_interval: Duration,
-    /// Encoder threads; 0 (the default) lets the encoder choose.
+    /// Encoder threads; 0 (the default): for x264, as many as the picture size, frame rate
+    /// and preset need (see [`x264_threads`](Self::x264_threads)); hardware encoders choose
+    /// their own.
     pub threads: usize,
+    /// The most time x264 may look ahead for frame types and rate control; `None` (the
+    /// default): as far as the preset looks (10 frames at `veryfast`, 40 at `medium`). Each
+    /// frame looked ahead is a frame of latency and a picture in memory (about 3.5 MB at
+    /// 720p); a cap only ever lowers the preset's.
+    pub max_lookahead: Option<Duration>,
 }
+
+/// Pixels a second one x264 thread is given at the fastest presets (720p at 30 fps). One
+/// thread encodes that several times faster than real time at `veryfast` on a current desktop
+/// core; each further frame thread keeps several more frames in flight (about 10 MB each
+/// at 720p), so threads are only added where the work needs them.
+const X264_PIXELS_PER_THREAD: f64 = 1280.0 * 720.0 * 30.0;
 
 impl Default for VideoSettings {
     fn default() -> Self {
@@ -133,6 +146,7 @@ impl Default for VideoSettings {
             rate_control: RateControl::default(),
             keyframe_interval: Duration::from_secs(2),
             threads: 0,
+            max_lookahead: None,
         }
     }
 }
@@ -156,6 +170,54 @@ impl VideoSettings {
     pub fn target_kbps(&self) -> u32 {
         self.kbps
             .unwrap_or_else(|| default_video_kbps(self.encoded_size().1, self.fps_f64()))
+    }
+
+    /// The x264 threads to use: [`threads`](Self::threads) when set, otherwise one per 720p30
+    /// of work (pixels a second, times how much slower than `veryfast` the preset is), at
+    /// most one per core. 720p30 at `veryfast` gets one thread, 1080p30 three (given three cores).
+    pub fn x264_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        // How much slower than `veryfast` a preset is, roughly (x264's own speed table).
+        let cost = match self.preset.as_str() {
+            "ultrafast" | "superfast" | "veryfast" => 1.0,
+            "faster" | "fast" => 2.0,
+            "medium" => 3.0,
+            _ => 6.0,
+        };
+        let (width, height) = self.encoded_size();
+        let pixels = f64::from(width) * f64::from(height) * self.fps_f64() * cost;
+        let wanted = (pixels / X264_PIXELS_PER_THREAD - 0.01).ceil();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if wanted.is_finite() && wanted >= 1.0 {
+            (wanted as usize).min(cores.max(1))
+        } else {
+            1
+        }
+    }
+
+    /// The x264 lookahead in frames when [`max_lookahead`](Self::max_lookahead) lowers the
+    /// preset's (`None`: the preset's stands).
+    pub fn x264_lookahead(&self) -> Option<u32> {
+        let cap = self.max_lookahead?;
+        // x264's presets (common/base.c).
+        let preset = match self.preset.as_str() {
+            "ultrafast" | "superfast" => 0,
+            "veryfast" => 10,
+            "faster" => 20,
+            "fast" => 30,
+            "medium" => 40,
+            "slow" => 50,
+            _ => 60,
+        };
+        let frames = (cap.as_secs_f64() * self.fps_f64()).round();
+        let frames = if frames.is_finite() && frames >= 0.0 {
+            frames.min(f64::from(u16::MAX)) as u32
+        } else {
+            0
+        };
+        (frames < preset).then_some(frames)
     }
 
     /// Frames from one keyframe to the next (at least 1).
@@ -361,6 +423,43 @@ mod tests {
             "x265".parse::<H264Encoder>().unwrap_err().to_string(),
             "unknown H.264 encoder \"x265\" (choose x264, nvenc, vaapi or auto)"
         );
+    }
+
+    #[test]
+    fn x264_threads_follow_the_work() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut video = VideoSettings::default();
+        assert_eq!(video.x264_threads(), 1);
+        video.fps = (30000, 1001);
+        assert_eq!(video.x264_threads(), 1);
+        video.fps = (60, 1);
+        assert_eq!(video.x264_threads(), 2.min(cores));
+        (video.width, video.height, video.fps) = (1920, 1080, (30, 1));
+        assert_eq!(video.x264_threads(), 3.min(cores));
+        video.preset = "medium".into();
+        assert_eq!(video.x264_threads(), 7.min(cores));
+        video.threads = 5;
+        assert_eq!(video.x264_threads(), 5);
+        video = VideoSettings {
+            width: 320,
+            height: 240,
+            ..VideoSettings::default()
+        };
+        assert_eq!(video.x264_threads(), 1);
+    }
+
+    #[test]
+    fn a_lookahead_cap_only_lowers_the_presets() {
+        let mut video = VideoSettings::default();
+        assert_eq!(video.x264_lookahead(), None);
+        video.max_lookahead = Some(Duration::from_millis(200));
+        assert_eq!(video.x264_lookahead(), Some(6));
+        video.fps = (60, 1);
+        assert_eq!(video.x264_lookahead(), None);
+        video.preset = "medium".into();
+        assert_eq!(video.x264_lookahead(), Some(12));
+        video.preset = "ultrafast".into();
+        assert_eq!(video.x264_lookahead(), None);
     }
 
     #[test]

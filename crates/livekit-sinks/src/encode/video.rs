@@ -194,7 +194,11 @@ impl VideoEncoder {
             if settings.rate_control == RateControl::Cbr {
                 (*ctx).rc_min_rate = target as i64;
             }
-            (*ctx).thread_count = c_int::try_from(settings.threads).unwrap_or(0);
+            let threads = match backend {
+                Backend::X264 => settings.x264_threads(),
+                _ => settings.threads,
+            };
+            (*ctx).thread_count = c_int::try_from(threads).unwrap_or(0);
             if let Some(hw) = &hw {
                 (*ctx).hw_frames_ctx = hw.new_reference()?;
             }
@@ -584,6 +588,9 @@ fn options(backend: Backend, settings: &VideoSettings) -> ff::Dictionary<'static
             options.set("sc_threshold", "0");
             if cbr {
                 options.set("nal-hrd", "cbr");
+            }
+            if let Some(frames) = settings.x264_lookahead() {
+                options.set("x264-params", &format!("rc-lookahead={frames}"));
             }
         }
         Backend::Nvenc => {

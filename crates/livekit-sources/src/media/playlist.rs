@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use livekit_core::{AudioTarget, VideoFrame, VideoTarget};
+use livekit_core::{
+    AudioTarget, ColorSpace, FrameError, FrameLayout, PixelFormat, VideoFrame, VideoTarget,
+};
 use parking_lot::Mutex;
 
 use super::error::{ControlError, OpenMediaError};
@@ -21,7 +23,7 @@ use crate::ImageFile;
 /// What a [`Playlist`] shows while an entry without video (a song) plays.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Cover {
-    /// A black 1280x720 picture (default).
+    /// A black 1280x720 picture (default; BT.709 I420, what encoders take as it is).
     #[default]
     Black,
     /// Nothing: no video frames while such an entry plays.
@@ -140,11 +142,9 @@ impl Playlist {
         let cover = match &settings.cover {
             Cover::Nothing => CoverSource::Nothing,
             Cover::Black => CoverSource::Still {
-                frame: VideoFrame::solid_rgba(1280, 720, [0, 0, 0, 255], Duration::ZERO).map_err(
-                    |e| OpenMediaError::Cover {
-                        detail: e.to_string(),
-                    },
-                )?,
+                frame: black_frame().map_err(|e| OpenMediaError::Cover {
+                    detail: e.to_string(),
+                })?,
                 interval: frame_interval(settings.cover_frame_rate),
             },
             Cover::Image(path) => {
@@ -433,6 +433,16 @@ fn wildcard_match(pattern: &[char], text: &[char]) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// The black cover: 1280x720 BT.709 limited-range I420 (a third of the memory of RGBA, and the
+/// encoder's own format).
+fn black_frame() -> Result<VideoFrame, FrameError> {
+    let layout = FrameLayout::new(1280, 720, PixelFormat::I420(ColorSpace::BT709_LIMITED))?;
+    let mut data = vec![128u8; layout.len()];
+    let luma = layout.offset(0)..layout.offset(0) + layout.stride(0) * layout.rows(0);
+    data[luma].fill(16);
+    VideoFrame::from_vec(layout, data, Duration::ZERO)
 }
 
 #[cfg(test)]
