@@ -60,12 +60,12 @@ fn fast_layout() -> FrameLayout {
     FrameLayout::new(640, 360, PixelFormat::Rgba8).unwrap()
 }
 
-/// The writer side: does nothing in a normal test run; runs a plan when started by a test.
+/// The writer side, started by the other tests as a second process (`--ignored`).
 #[test]
+#[ignore = "the writer process of the other tests; they start it"]
 fn writer_process() {
-    let (Ok(plan), Ok(name)) = (std::env::var(PLAN), std::env::var(NAME)) else {
-        return;
-    };
+    let plan = std::env::var(PLAN).expect("started by another test, with LIVEKIT_IPC_TEST_PLAN");
+    let name = std::env::var(NAME).expect("started by another test, with LIVEKIT_IPC_TEST_NAME");
     let target = IpcTarget::create(&name).unwrap();
     let mut stdin = std::io::stdin().lock();
     let mut step = || {
@@ -117,7 +117,13 @@ struct Writer(Child);
 impl Writer {
     fn start(plan: &str, name: &str) -> Self {
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_process", "--exact", "--nocapture", "--quiet"])
+            .args([
+                "writer_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--quiet",
+            ])
             .env(PLAN, plan)
             .env(NAME, name)
             .stdin(Stdio::piped())

@@ -293,6 +293,24 @@ impl Drop for Reaped {
     }
 }
 
+/// Removes the shared memory area of a `shmsink` process when dropped (after the process is
+/// gone): killed, it cannot remove its own `/dev/shm/shmpipe.PID.N`.
+struct ShmsinkArea(u32);
+
+impl Drop for ShmsinkArea {
+    fn drop(&mut self) {
+        // GStreamer names it "/shmpipe.%5d.%5d" with its pid.
+        let prefix = format!("shmpipe.{:>5}.", self.0);
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
 /// GStreamer's figure.
 struct Theirs {
     buffers: u64,
@@ -322,6 +340,7 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
         .spawn()
         .context("cannot run gst-launch-1.0 (install gstreamer1.0-tools)")?;
     let mut writer = Reaped(Some(writer));
+    let _cleanup = ShmsinkArea(writer.child().id());
     wait_for(&socket, &mut writer)?;
     let reader_pipeline = format!(
         "shmsrc socket-path={socket_path} do-timestamp=true ! {caps} ! fakesink sync=false silent=false"
