@@ -395,3 +395,34 @@ fn pushing_after_the_end_is_an_error() {
         Err(livekit::PushError::Ended)
     ));
 }
+
+#[test]
+fn a_source_that_outlives_the_writer_waits_for_the_next_one() {
+    // Both ends in this process: what is checked is the source's settings, not the transport.
+    let name = unique("outlive");
+    let source = IpcSource::open(
+        &name,
+        IpcSourceSettings {
+            end_with_writer: false,
+        },
+    )
+    .unwrap();
+    let first = IpcTarget::create(&name).unwrap();
+    first.push(pattern(exact_layout(), 1, 1)).unwrap();
+    let Pull::Frame(frame) = source.next(WAIT) else {
+        panic!("no first frame")
+    };
+    assert!(frame.data() == pattern(exact_layout(), 1, 1).data());
+    first.end();
+    drop(first);
+    assert!(
+        source.next(Duration::from_millis(100)).is_pending(),
+        "the end of one writer is not the end of the source"
+    );
+    let second = IpcTarget::create(&name).unwrap();
+    second.push(pattern(exact_layout(), 1, 2)).unwrap();
+    let Pull::Frame(frame) = source.next(WAIT) else {
+        panic!("no frame from the second writer")
+    };
+    assert!(frame.data() == pattern(exact_layout(), 1, 2).data());
+}
