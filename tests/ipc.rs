@@ -60,12 +60,12 @@ fn fast_layout() -> FrameLayout {
     FrameLayout::new(640, 360, PixelFormat::Rgba8).unwrap()
 }
 
-/// The writer side: does nothing in a normal test run; runs a plan when started by a test.
+/// The writer side, started by the other tests as a second process (`--ignored`).
 #[test]
+#[ignore = "the writer process of the other tests; they start it"]
 fn writer_process() {
-    let (Ok(plan), Ok(name)) = (std::env::var(PLAN), std::env::var(NAME)) else {
-        return;
-    };
+    let plan = std::env::var(PLAN).expect("started by another test, with LIVEKIT_IPC_TEST_PLAN");
+    let name = std::env::var(NAME).expect("started by another test, with LIVEKIT_IPC_TEST_NAME");
     let target = IpcTarget::create(&name).unwrap();
     let mut stdin = std::io::stdin().lock();
     let mut step = || {
@@ -117,7 +117,13 @@ struct Writer(Child);
 impl Writer {
     fn start(plan: &str, name: &str) -> Self {
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_process", "--exact", "--nocapture", "--quiet"])
+            .args([
+                "writer_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--quiet",
+            ])
             .env(PLAN, plan)
             .env(NAME, name)
             .stdin(Stdio::piped())
@@ -388,4 +394,35 @@ fn pushing_after_the_end_is_an_error() {
         target.push(VideoFrame::solid_rgba(8, 8, [1, 2, 3, 4], Duration::ZERO).unwrap()),
         Err(livekit::PushError::Ended)
     ));
+}
+
+#[test]
+fn a_source_that_outlives_the_writer_waits_for_the_next_one() {
+    // Both ends in this process: what is checked is the source's settings, not the transport.
+    let name = unique("outlive");
+    let source = IpcSource::open(
+        &name,
+        IpcSourceSettings {
+            end_with_writer: false,
+        },
+    )
+    .unwrap();
+    let first = IpcTarget::create(&name).unwrap();
+    first.push(pattern(exact_layout(), 1, 1)).unwrap();
+    let Pull::Frame(frame) = source.next(WAIT) else {
+        panic!("no first frame")
+    };
+    assert!(frame.data() == pattern(exact_layout(), 1, 1).data());
+    first.end();
+    drop(first);
+    assert!(
+        source.next(Duration::from_millis(100)).is_pending(),
+        "the end of one writer is not the end of the source"
+    );
+    let second = IpcTarget::create(&name).unwrap();
+    second.push(pattern(exact_layout(), 1, 2)).unwrap();
+    let Pull::Frame(frame) = source.next(WAIT) else {
+        panic!("no frame from the second writer")
+    };
+    assert!(frame.data() == pattern(exact_layout(), 1, 2).data());
 }

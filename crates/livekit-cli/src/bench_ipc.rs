@@ -3,7 +3,9 @@
 //!
 //! Ours: this binary runs itself as the writer (`--writer NAME`, hidden); the writer waits for
 //! the reader, then pushes frames as fast as it can (each push is one full copy into shared
-//! memory), then a second, paced run at 60 fps measures latency on an idle reader. The reader
+//! memory). Ours and the reference run alternately `--runs` times and their medians are
+//! compared (the build machines are shared and noisy); then a paced run at 60 fps measures
+//! latency on an idle reader. The reader
 //! (this process) times every frame from the writer starting to write it to its own copy
 //! being complete, both on `CLOCK_MONOTONIC`.
 //!
@@ -32,6 +34,8 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The paced run: frames a second and frames.
 const PACED_FPS: u32 = 60;
 const PACED_FRAMES: u64 = 120;
+/// The reference is given up when no buffer arrives for this long.
+const STALL: Duration = Duration::from_secs(5);
 
 /// `livekit bench ipc` options.
 #[derive(Debug, Args)]
@@ -42,6 +46,9 @@ pub struct IpcArgs {
     /// Pixel format of the 1920x1080 frames: rgba (8.3 MB a frame) or nv12 (3.1 MB).
     #[arg(long, value_enum, default_value_t = Format::Rgba)]
     format: Format,
+    /// Runs of both (ours and the reference, one after the other); the medians are compared.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    runs: u32,
     /// Do not run the GStreamer reference.
     #[arg(long)]
     no_reference: bool,
@@ -94,49 +101,83 @@ pub fn run(args: &IpcArgs) -> Result<(), Failure> {
         "livekit IPC: {layout} frames ({:.1} MB each) from a writer process to a reader process",
         layout.len() as f64 / 1e6
     );
-    let fast = ours(args, args.frames, 0)?;
+    let mut ours_fps = Vec::new();
+    let mut ours_latency = Vec::new();
+    let mut theirs_fps = Vec::new();
+    let mut reference_error = None;
+    for run in 1..=args.runs {
+        let fast = ours(args, args.frames, 0, run)?;
+        println!(
+            "  run {run}, as fast as possible: writer {} frames in {:.3} s = {:.1} fps; reader {} frames ({} skipped, {} torn copies thrown away) = {:.1} fps; latency median {:.0} µs, p99 {:.0} µs",
+            fast.written,
+            fast.writer_s,
+            fast.written as f64 / fast.writer_s,
+            fast.received,
+            fast.skipped,
+            fast.torn,
+            fast.reader_fps,
+            fast.median_us,
+            fast.p99_us
+        );
+        ours_fps.push(fast.reader_fps);
+        ours_latency.push(fast.median_us);
+        if args.no_reference || reference_error.is_some() {
+            continue;
+        }
+        match gstreamer(args.format, layout.len(), args.frames) {
+            Ok(theirs) => {
+                println!(
+                    "  run {run}, gstreamer shmsink -> shmsrc: {} buffers received in {:.3} s = {:.1} fps",
+                    theirs.buffers, theirs.span_s, theirs.fps
+                );
+                theirs_fps.push(theirs.fps);
+            }
+            Err(e) => reference_error = Some(e),
+        }
+    }
+    let paced = ours(args, PACED_FRAMES, PACED_FPS, 0)?;
     println!(
-        "  as fast as possible: writer {} frames in {:.3} s = {:.1} fps; reader {} frames ({} skipped, {} torn copies thrown away) = {:.1} fps",
-        fast.written,
-        fast.writer_s,
-        fast.written as f64 / fast.writer_s,
-        fast.received,
-        fast.skipped,
-        fast.torn,
-        fast.reader_fps
+        "  at {PACED_FPS} fps ({PACED_FRAMES} frames, {} received): latency median {:.0} µs, p99 {:.0} µs",
+        paced.received, paced.median_us, paced.p99_us
     );
+    let fps = median(&mut ours_fps);
     println!(
-        "  latency (writer starts writing -> reader has its copy) as fast as possible: median {:.0} µs, p99 {:.0} µs",
-        fast.median_us, fast.p99_us
+        "livekit: reader fps {fps:.1} (median of {} runs); latency (writer starts writing -> reader has its copy) median {:.0} µs as fast as possible, at {PACED_FPS} fps median {:.0} µs, p99 {:.0} µs",
+        args.runs,
+        median(&mut ours_latency),
+        paced.median_us,
+        paced.p99_us
     );
-    let paced = ours(args, PACED_FRAMES, PACED_FPS)?;
-    println!(
-        "  latency at {PACED_FPS} fps ({} frames, {} received): median {:.0} µs, p99 {:.0} µs",
-        PACED_FRAMES, paced.received, paced.median_us, paced.p99_us
-    );
-    println!("fps={:.1}", fast.reader_fps);
+    println!("fps={fps:.1}");
     println!("latency_median_us={:.0}", paced.median_us);
     println!("latency_p99_us={:.0}", paced.p99_us);
     if args.no_reference {
         return Ok(());
     }
-    match gstreamer(args.format, layout.len(), args.frames) {
-        Ok(theirs) => {
-            println!(
-                "gstreamer shmsink -> shmsrc: {} buffers received in {:.3} s = {:.1} fps",
-                theirs.buffers, theirs.span_s, theirs.fps
-            );
-            println!(
-                "ratio={:.2}x (livekit / gstreamer, frames a second reaching the reader)",
-                fast.reader_fps / theirs.fps
-            );
-            println!(
-                "note: not the same work. shmsrc hands its reader the shared memory itself (no copy) and shmsink's writer waits while the reader holds buffers; IpcSource copies every frame into the reader's own pooled buffer and IpcTarget never waits (the writer overwrites, the reader gets the newest). The GStreamer writer renders each frame into shared memory (videotestsrc), ours copies a prepared frame in. gst-launch cannot time a buffer from one process to another, so there is no latency reference."
-            );
-        }
-        Err(e) => println!("gstreamer reference not run: {e:#}"),
+    if let Some(e) = reference_error {
+        println!("gstreamer reference not run: {e:#}");
+        return Ok(());
     }
+    let theirs = median(&mut theirs_fps);
+    println!(
+        "gstreamer: reader fps {theirs:.1} (median of {} runs)",
+        args.runs
+    );
+    println!("gstreamer_fps={theirs:.1}");
+    println!(
+        "ratio={:.2}x (livekit / gstreamer, frames a second reaching the reader)",
+        fps / theirs
+    );
+    println!(
+        "note: not the same work. shmsrc hands its reader the shared memory itself (no copy) and shmsink's writer waits while the reader holds buffers; IpcSource copies every frame into the reader's own pooled buffer and IpcTarget never waits (the writer overwrites, the reader gets the newest). The GStreamer writer renders each frame into shared memory (videotestsrc), ours copies a prepared frame in. gst-launch cannot time a buffer from one process to another, so there is no latency reference."
+    );
     Ok(())
+}
+
+/// The median (the upper one of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// One run of ours.
@@ -151,8 +192,8 @@ struct Ours {
     p99_us: f64,
 }
 
-fn ours(args: &IpcArgs, frames: u64, fps: u32) -> anyhow::Result<Ours> {
-    let name = format!("bench-ipc-{}-{fps}", std::process::id());
+fn ours(args: &IpcArgs, frames: u64, fps: u32, run: u32) -> anyhow::Result<Ours> {
+    let name = format!("bench-ipc-{}-{run}", std::process::id());
     let source = IpcSource::open(&name, IpcSourceSettings::default())?;
     let writer = Command::new(std::env::current_exe()?)
         .args(["bench", "ipc", "--writer", &name])
@@ -293,6 +334,24 @@ impl Drop for Reaped {
     }
 }
 
+/// Removes the shared memory area of a `shmsink` process when dropped (after the process is
+/// gone): killed, it cannot remove its own `/dev/shm/shmpipe.PID.N`.
+struct ShmsinkArea(u32);
+
+impl Drop for ShmsinkArea {
+    fn drop(&mut self) {
+        // GStreamer names it "/shmpipe.%5d.%5d" with its pid.
+        let prefix = format!("shmpipe.{:>5}.", self.0);
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
 /// GStreamer's figure.
 struct Theirs {
     buffers: u64,
@@ -310,8 +369,8 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
     let socket_path = socket.to_string_lossy().into_owned();
     let writer_pipeline = format!(
         "videotestsrc num-buffers={frames} pattern=solid-color ! {caps} ! shmsink socket-path={socket_path} shm-size={} wait-for-connection=true sync=false",
-        // Smaller areas stall shmsink after a few dozen NV12 frames (GStreamer 1.22).
-        (frame_bytes * 8).max(64 << 20)
+        // With room for only ~8 frames shmsink often stalls after a few dozen (GStreamer 1.22).
+        (frame_bytes * 16).max(64 << 20)
     );
     let writer = Command::new("gst-launch-1.0")
         .arg("-q")
@@ -322,6 +381,7 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
         .spawn()
         .context("cannot run gst-launch-1.0 (install gstreamer1.0-tools)")?;
     let mut writer = Reaped(Some(writer));
+    let _cleanup = ShmsinkArea(writer.child().id());
     wait_for(&socket, &mut writer)?;
     let reader_pipeline = format!(
         "shmsrc socket-path={socket_path} do-timestamp=true ! {caps} ! fakesink sync=false silent=false"
@@ -359,8 +419,10 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
         times
     })
     .map_err(|e| anyhow!("{e}"))?;
-    // shmsrc does not end when shmsink does: stop when every buffer has arrived.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // shmsrc does not end when shmsink does: stop when every buffer has arrived, or when none
+    // came for a while (a stalled pipeline).
+    let mut seen = 0;
+    let mut progress = Instant::now();
     while count.load(Ordering::Relaxed) < frames {
         if let Some(status) = writer.child().try_wait()?
             && !status.success()
@@ -370,7 +432,12 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
                 writer.stderr()
             );
         }
-        if reader.child().try_wait()?.is_some() || Instant::now() > deadline {
+        let now = count.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            progress = Instant::now();
+        }
+        if reader.child().try_wait()?.is_some() || progress.elapsed() > STALL {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -381,7 +448,8 @@ fn gstreamer(format: Format, frame_bytes: usize, frames: u64) -> anyhow::Result<
     let buffers = count.load(Ordering::Relaxed);
     ensure!(
         buffers >= frames && times.len() >= 2,
-        "shmsrc received {buffers} of {frames} buffers (is gstreamer1.0-plugins-bad installed? `gst-inspect-1.0 shmsink`)"
+        "shmsrc received {buffers} of {frames} buffers, then nothing for {} s (is gstreamer1.0-plugins-bad installed? `gst-inspect-1.0 shmsink`)",
+        STALL.as_secs()
     );
     let span_s = (times[times.len() - 1] - times[0]).as_secs_f64();
     Ok(Theirs {

@@ -15,11 +15,12 @@
 //! ```text
 //! offset 0      control page (4096 bytes)
 //!                 header: magic, version, slot count (3), slot size, segment size,
-//!                         generation, writer pid, state, latest sequence, futex word,
+//!                         generation, writer pid, state, newest frame (sequence << 2 |
+//!                         slot), frames before this segment, futex word,
 //!                         futex waiters, reader count
 //!                 3 slot descriptions (128 bytes each, from offset 256): lock, sequence,
-//!                         width, height, pixel format (with colour space), strides, length,
-//!                         pts, time sent
+//!                         width, height, pixel format (with colour space), readers copying
+//!                         it, strides, length, pts, time sent
 //! offset 4096   slot 0 pixels (slot size bytes, a multiple of 4096)
 //!               slot 1 pixels
 //!               slot 2 pixels
@@ -32,16 +33,19 @@
 //!
 //! # Protocol
 //!
-//! - **Writing never blocks.** Frame *n* (counting from 1) goes to slot `n % 3`; the writer sets
-//!   the slot's lock to odd, writes the description and the pixels, sets the lock to even, then
-//!   stores `n` as the header's `latest` and bumps the futex word (waking waiting readers). With
-//!   three slots a reader copying the newest frame has two frame intervals before the writer
-//!   comes back to that slot.
-//! - **Reading never sees a torn frame** (a seqlock per slot): the reader loads `latest`, reads
-//!   that slot's lock (odd: being written, try again), its description, copies the pixels into
-//!   a pooled buffer, then reads the lock again; if it changed, the copy is thrown away
-//!   (counted as a torn read) and the reader tries the newest frame again. A reader always gets
-//!   the newest complete frame: frames it had no time for are skipped and counted.
+//! - **Writing never blocks** (triple buffering). Frame *n* (counting from 1) goes to a slot
+//!   that holds neither the newest frame nor a copy in progress (readers count themselves into
+//!   a slot's `reading` while they copy it); when every other slot is being read, to the one
+//!   with the fewest readers, then the oldest. The writer sets the slot's lock to odd, writes
+//!   the description and the pixels, sets the lock to even, then stores `n` and the slot as the
+//!   header's `latest` and bumps the futex word (waking waiting readers). So one reader, however
+//!   slow, is never overwritten while it copies; several readers rarely are.
+//! - **Reading never sees a torn frame** (a seqlock per slot): the reader loads `latest`, marks
+//!   the slot as being read, reads its lock (odd: being written, try again), its description,
+//!   copies the pixels into a pooled buffer, then reads the lock again; if it changed (the
+//!   writer had no other slot, or took this one just before the mark), the copy is thrown away
+//!   (counted as torn) and the reader tries the newest frame again. A reader always gets the
+//!   newest complete frame: frames it had no time for are skipped and counted.
 //! - **Size changes.** A segment is never resized: when a frame does not fit its slots, the
 //!   writer creates a new segment under the same name (sized for the new frame), marks the old
 //!   one `replaced` and drops it. Readers that see `replaced` open the name again; the old

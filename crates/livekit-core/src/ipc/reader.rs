@@ -4,7 +4,8 @@ use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 use super::segment::{
-    STATE_CLOSED, STATE_ENDED, STATE_LIVE, STATE_REPLACED, Segment, decode_format, name_file_id,
+    STATE_CLOSED, STATE_ENDED, STATE_LIVE, STATE_REPLACED, Segment, SlotMeta, decode_format,
+    name_file_id, unpack_latest,
 };
 use super::{IpcError, NAME_CHECK_INTERVAL, SLOTS, monotonic_now, shm_name};
 use crate::frame::{FrameLayout, VideoFrame};
@@ -156,11 +157,16 @@ impl Reader {
         let header = segment.header();
         self.token = header.notify.load(Ordering::SeqCst);
         for _ in 0..ATTEMPTS {
-            let latest = header.latest.load(Ordering::Acquire);
+            let (latest, index) = unpack_latest(header.latest.load(Ordering::Acquire));
             if latest <= self.last_sequence {
                 break;
             }
-            let index = (latest % SLOTS as u64) as usize;
+            if index >= SLOTS {
+                return Err(IpcError::BadFrame {
+                    name: self.name.clone(),
+                    reason: format!("the newest frame is in slot {index} of {SLOTS}"),
+                });
+            }
             match read_slot(segment, index, &mut self.pool, &self.name)? {
                 Some((frame, sequence, sent)) if sequence > self.last_sequence => {
                     self.stats.skipped += sequence - self.last_sequence - 1;
@@ -182,7 +188,7 @@ impl Reader {
             }
         }
         if header.state.load(Ordering::Acquire) == STATE_ENDED
-            && header.latest.load(Ordering::Acquire) <= self.last_sequence
+            && unpack_latest(header.latest.load(Ordering::Acquire)).0 <= self.last_sequence
         {
             return Ok(Poll::Ended);
         }
@@ -305,6 +311,22 @@ impl Drop for Reader {
     }
 }
 
+/// A slot's `reading` count, held up while a copy is made.
+struct Reading<'a>(&'a SlotMeta);
+
+impl<'a> Reading<'a> {
+    fn mark(slot: &'a SlotMeta) -> Self {
+        slot.reading.fetch_add(1, Ordering::SeqCst);
+        Self(slot)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.reading.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Copies slot `index` into a pooled frame. `Ok(None)`: the writer was writing the slot
 /// (before or during the copy), try again.
 fn read_slot(
@@ -314,6 +336,9 @@ fn read_slot(
     name: &str,
 ) -> Result<Option<(VideoFrame, u64, Duration)>, IpcError> {
     let slot = segment.slot(index);
+    // Tell the writer to pick another slot while this one is copied (it still may, when it
+    // has no other: the lock check below catches that).
+    let _reading = Reading::mark(slot);
     let lock = slot.lock.load(Ordering::Acquire);
     if lock & 1 == 1 {
         return Ok(None);

@@ -47,7 +47,8 @@ pub(crate) struct Header {
     pub writer_pid: AtomicU32,
     /// One of the `STATE_*` values.
     pub state: AtomicU32,
-    /// Sequence number of the newest complete frame (0: none yet).
+    /// The newest complete frame: its sequence number (0: none yet) shifted left by 2, or'd
+    /// with its slot index (see [`pack_latest`]).
     pub latest: AtomicU64,
     /// Frames the writer had published before this segment (a new writer: 0; a larger frame:
     /// all frames so far). Sequences in this segment continue from it.
@@ -71,7 +72,8 @@ pub(crate) struct SlotMeta {
     pub height: AtomicU32,
     /// See [`encode_format`].
     pub format: AtomicU32,
-    _reserved: AtomicU32,
+    /// Readers copying this slot now; the writer picks another slot when it can.
+    pub reading: AtomicU32,
     pub strides: [AtomicU64; 3],
     /// Bytes of pixels (the layout's length).
     pub len: AtomicU64,
@@ -85,6 +87,16 @@ const _: () = {
     assert!(size_of::<SlotMeta>() <= 128);
     assert!(SLOT_META_OFFSET + SLOTS * 128 <= CONTROL_BYTES);
 };
+
+/// `Header::latest` from a sequence number and a slot index.
+pub(crate) fn pack_latest(sequence: u64, index: usize) -> u64 {
+    (sequence << 2) | index as u64
+}
+
+/// The reverse of [`pack_latest`].
+pub(crate) fn unpack_latest(packed: u64) -> (u64, usize) {
+    (packed >> 2, (packed & 3) as usize)
+}
 
 /// A pixel format as one number: kind in the low byte, matrix and range above.
 pub(crate) fn encode_format(format: PixelFormat) -> u32 {
@@ -244,7 +256,8 @@ impl Segment {
             h.segment_bytes.store(bytes as u64, Ordering::Relaxed);
             h.generation.store(generation, Ordering::Relaxed);
             h.base_sequence.store(base_sequence, Ordering::Relaxed);
-            h.latest.store(base_sequence, Ordering::Relaxed);
+            h.latest
+                .store(pack_latest(base_sequence, 0), Ordering::Relaxed);
             h.writer_pid.store(std::process::id(), Ordering::Relaxed);
             h.magic.store(MAGIC, Ordering::Release);
             Ok(segment)

@@ -7,7 +7,8 @@ use rustix::fs::FlockOperation;
 use rustix::shm::OFlags;
 
 use super::segment::{
-    STATE_CLOSED, STATE_ENDED, STATE_REPLACED, Segment, encode_format, name_file_id, slot_bytes_for,
+    STATE_CLOSED, STATE_ENDED, STATE_REPLACED, Segment, encode_format, name_file_id, pack_latest,
+    slot_bytes_for, unpack_latest,
 };
 use super::{IpcError, SLOTS, monotonic_now, shm_name};
 use crate::frame::VideoFrame;
@@ -113,7 +114,20 @@ impl Writer {
             self.grow(len, &layout.to_string())?;
         }
         let sequence = self.sequence + 1;
-        let index = (sequence % SLOTS as u64) as usize;
+        // Triple buffering: never the newest frame's slot, and not one a reader is copying
+        // when another is free (then the oldest). A reader is never made to wait for, and
+        // with one reader never loses, its copy.
+        let (_, newest) = unpack_latest(self.segment.header().latest.load(Ordering::Relaxed));
+        let index = (0..SLOTS)
+            .filter(|&i| i != newest)
+            .min_by_key(|&i| {
+                let slot = self.segment.slot(i);
+                (
+                    slot.reading.load(Ordering::SeqCst),
+                    slot.sequence.load(Ordering::Relaxed),
+                )
+            })
+            .expect("three slots leave two candidates");
         let slot = self.segment.slot(index);
         let sent = monotonic_now();
         // Seqlock write: odd while writing. Only this writer writes this segment, so the lock
@@ -161,7 +175,7 @@ impl Writer {
         self.segment
             .header()
             .latest
-            .store(sequence, Ordering::Release);
+            .store(pack_latest(sequence, index), Ordering::Release);
         self.segment.notify();
         self.sequence = sequence;
         Ok(sequence)
