@@ -288,6 +288,39 @@ struct Shared {
 }
 
 /// Starts recordings. See [`Recorder::start`] and [`Recorder::from_packets`].
+///
+/// One second of a solid colour, encoded and recorded to MP4:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use livekit_core::{FrameTarget, Port, VideoFrame, VideoSource};
+/// use livekit_sinks::{EncoderSettings, Recorder, RecorderSettings};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let frames = Arc::new(Port::<VideoFrame>::blocking(30)); // file work: nothing dropped
+/// for n in 0..30u64 {
+///     let pts = Duration::from_millis(n * 1000 / 30);
+///     frames.push(VideoFrame::solid_rgba(320, 240, [200, 30, 30, 255], pts)?)?;
+/// }
+/// frames.end(); // the recording ends when the source does
+///
+/// let mut encoder = EncoderSettings::default();
+/// (encoder.video.width, encoder.video.height) = (320, 240);
+/// let path = std::env::temp_dir().join("livekit-recorder-doc.mp4");
+/// let recording = Recorder::start(
+///     RecorderSettings::new(&path), // MP4 by the extension; faststart
+///     encoder,
+///     frames as Arc<dyn VideoSource>,
+///     None, // no audio
+/// )?;
+/// let summary = recording.wait()?; // or stop(): both finalize the file
+/// assert_eq!(summary.encoder.map(|e| e.video_frames), Some(30));
+/// assert!(summary.duration >= Duration::from_millis(990));
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Recorder;
 
