@@ -133,6 +133,28 @@ impl CanvasState {
 ///
 /// Edit it directly while nothing runs it, or through a [`CompositorHandle`](crate::CompositorHandle)
 /// from any thread once [`start`](Self::start)ed; a change shows in the next frame.
+///
+/// One frame of a canvas, rendered directly (no thread, no clock):
+///
+/// ```
+/// use std::time::Duration;
+/// use livekit_compositor::{BackendChoice, CanvasSettings, Color, Compositor, InputFrames, Layer};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut c = Compositor::new(BackendChoice::Cpu)?; // Auto: a GPU when there is one
+/// let canvas = c.add_canvas(CanvasSettings::new(320, 180, 30))?;
+/// c.add_layer(canvas, None, Layer::color(Color::rgb(0, 0, 200)))?;
+/// c.add_layer(
+///     canvas,
+///     None,
+///     Layer::color(Color::rgb(200, 0, 0)).rect(0.0, 0.0, 160.0, 180.0).z(1),
+/// )?;
+/// let frame = c.render_canvas(canvas, Duration::ZERO, &InputFrames::default())?;
+/// assert_eq!(frame.rgba_at(10, 10), Some([200, 0, 0, 255]));
+/// assert_eq!(frame.rgba_at(300, 10), Some([0, 0, 200, 255]));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Compositor {
     canvases: Vec<CanvasState>,
     backend: Box<dyn Backend>,

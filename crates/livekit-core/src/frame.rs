@@ -298,6 +298,21 @@ fn release(slot: &mut Arc<Buffer>) {
 ///
 /// Cloning is O(1): clones share the pixel buffer. Frames are immutable; build one with
 /// [`VideoFrameMut`] (or a [`FramePool`](crate::FramePool)) and [`freeze`](VideoFrameMut::freeze) it.
+/// ```
+/// use std::time::Duration;
+/// use livekit_core::{FrameLayout, PixelFormat, VideoFrame, VideoFrameMut};
+///
+/// # fn main() -> Result<(), livekit_core::FrameError> {
+/// let layout = FrameLayout::new(64, 48, PixelFormat::Rgba8)?;
+/// let mut frame = VideoFrameMut::new(layout, Duration::ZERO);
+/// frame.row_mut(0, 0)[..4].copy_from_slice(&[255, 0, 0, 255]); // the top-left pixel, red
+/// let frame: VideoFrame = frame.freeze();
+/// let copy = frame.clone(); // O(1): the same pixels
+/// assert!(copy.shares_buffer_with(&frame));
+/// assert_eq!(frame.rgba_at(0, 0), Some([255, 0, 0, 255]));
+/// # Ok(())
+/// # }
+/// ```
 /// `Debug` prints the layout, never the pixels.
 #[derive(Clone)]
 pub struct VideoFrame {

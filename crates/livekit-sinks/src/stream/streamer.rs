@@ -202,6 +202,34 @@ struct DestinationShared {
 ///
 /// End of stream from the source ends every destination cleanly (queued packets sent, trailer
 /// written); [`stop`](Self::stop) ends it early.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use livekit_core::{Port, VideoFrame, VideoSource};
+/// use livekit_sinks::stream::{Destination, Streamer, StreamerSettings};
+/// use livekit_sinks::{Encoder, EncoderSettings};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let canvas = Arc::new(Port::<VideoFrame>::drop_oldest(30)); // a compositor writes here
+/// let encoder = Encoder::start(EncoderSettings::default(), canvas as Arc<dyn VideoSource>, None)?;
+/// let sites = Default::default(); // the configuration's [sites.NAME] tables
+/// let destinations = vec![
+///     Destination::resolve("rtmp://127.0.0.1/live/KEY", &sites)?,
+///     Destination::resolve("srt://127.0.0.1:9000", &sites)?,
+/// ];
+/// let streamer = Streamer::start(
+///     StreamerSettings::new(destinations),
+///     encoder.streams().to_vec(),
+///     encoder.packets(),
+/// )?;
+/// for d in streamer.stats() {
+///     println!("{} {:?} {} kb/s", d.name, d.state, d.bitrate / 1000); // keys redacted
+/// }
+/// encoder.stop()?; // the packets end: every destination finishes cleanly
+/// let report = streamer.wait();
+/// # Ok(())
+/// # }
+/// ```
 pub struct Streamer {
     shared: Vec<Arc<DestinationShared>>,
     stop: Arc<AtomicBool>,

@@ -62,6 +62,22 @@ struct State {
 /// the next one is due). At the end the last frame is held: `latest` keeps answering
 /// `Pending` and [`current`](Self::current) returns it; [`next`](FrameSource::next) (frames in
 /// order, each waited for until its time) returns [`Pull::Ended`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use livekit_core::{FrameSource, Pull};
+/// use livekit_sources::{LazyPlayer, LazyPlayerSettings};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let video = LazyPlayer::open("clip.mp4", LazyPlayerSettings::default())?; // system clock
+/// video.seek(Duration::from_secs(10))?;
+/// // A compositor (or any reader) asks for the frame showing now, on its own thread.
+/// if let Pull::Frame(frame) = video.latest() {
+///     println!("{}x{} at {:?}", frame.width(), frame.height(), frame.pts());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LazyPlayer {
     name: String,
