@@ -1,10 +1,8 @@
 //! A static HTTP file server (nginx) for URL playback tests (HLS).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::net::{free_port, wait_for_port};
+use crate::net::free_port;
 use crate::process::ChildGuard;
 
 /// A real HTTP server on 127.0.0.1 (nginx) serving the files of a directory, with the types
@@ -33,26 +31,7 @@ impl HttpFiles {
             dir = dir.path().display(),
             root = root.display(),
         );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx (install nginx-light: ./dev setup)");
-        let mut guard = ChildGuard::new("nginx (http)", child);
-        if !wait_for_port(port, Duration::from_secs(10)) {
-            guard.stop();
-            panic!(
-                "nginx did not listen on 127.0.0.1:{port} within 10 s; its log:\n{}",
-                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-            );
-        }
+        let guard = crate::nginx::run_nginx(dir.path(), &conf, port, "nginx (http)");
         Self {
             dir,
             port,

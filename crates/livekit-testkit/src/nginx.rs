@@ -49,27 +49,7 @@ impl NginxRtmp {
             dir = dir.display(),
             port = self.port
         );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx (install nginx-light: ./dev setup)");
-        let mut guard = ChildGuard::new("nginx", child);
-        if !wait_for_port(self.port, Duration::from_secs(10)) {
-            guard.stop();
-            panic!(
-                "nginx did not listen on 127.0.0.1:{} within 10 s; its log:\n{}",
-                self.port,
-                self.log()
-            );
-        }
+        let guard = run_nginx(dir, &conf, self.port, "nginx");
         self.child = Some(guard);
     }
 
@@ -157,4 +137,31 @@ impl Drop for NginxRtmp {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Writes `conf` as `dir/nginx.conf`, starts nginx on it (prefix `dir`) and waits until it
+/// listens on 127.0.0.1:`port`; panics with its error log otherwise. `what` names it in the
+/// guard and the panic.
+pub(crate) fn run_nginx(dir: &Path, conf: &str, port: u16, what: &str) -> ChildGuard {
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("write nginx.conf");
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx (install nginx-light: ./dev setup)");
+    let mut guard = ChildGuard::new(what, child);
+    if !wait_for_port(port, Duration::from_secs(10)) {
+        guard.stop();
+        panic!(
+            "{what} did not listen on 127.0.0.1:{port} within 10 s; its log:\n{}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+    }
+    guard
 }

@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::net::{free_port, wait_for_port};
+use crate::net::free_port;
 use crate::process::ChildGuard;
 
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -156,26 +155,7 @@ impl TlsFront {
             cert = certs.cert_file().display(),
             key = certs.key_file().display(),
         );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        let mut guard = ChildGuard::new("nginx (tls)", child);
-        if !wait_for_port(port, Duration::from_secs(10)) {
-            guard.stop();
-            panic!(
-                "nginx (tls) did not listen on 127.0.0.1:{port}; its log:\n{}",
-                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-            );
-        }
+        let guard = crate::nginx::run_nginx(dir.path(), &conf, port, "nginx (tls)");
         Self {
             dir,
             port,
