@@ -1,6 +1,8 @@
 //! `livekit bench stream`: one file streamed in real time to 1, 3 and 5 destinations on a local
 //! nginx-rtmp, by us and by the reference tools, each measured the same way (`/usr/bin/time`:
 //! CPU seconds of the process and its children, peak resident memory of the largest process).
+//! Each tool runs several times, alternating, so that a busy moment of the machine does not
+//! land on one tool only; the medians are compared.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +26,10 @@ pub struct StreamArgs {
     /// Destination counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,3,5")]
     destinations: Vec<u32>,
+    /// Runs of each tool at each destination count, alternating between the tools; the
+    /// figures printed are the medians (CPU) and the largest (memory).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    runs: u32,
     /// Do not run PyLivestream (its first run installs PyLivestream 2.1.1 from PyPI into a venv).
     #[arg(long)]
     no_pylivestream: bool,
@@ -41,6 +47,24 @@ pub struct StreamArgs {
 struct Usage {
     cpu_s: f64,
     rss_mb: f64,
+}
+
+impl Usage {
+    /// The median CPU time and the largest peak memory of several runs (at least one).
+    fn summary(runs: &[Usage]) -> Usage {
+        let mut cpu: Vec<f64> = runs.iter().map(|u| u.cpu_s).collect();
+        cpu.sort_by(f64::total_cmp);
+        let middle = cpu.len() / 2;
+        let cpu_s = if cpu.len() % 2 == 1 {
+            cpu[middle]
+        } else {
+            (cpu[middle - 1] + cpu[middle]) / 2.0
+        };
+        Usage {
+            cpu_s,
+            rss_mb: runs.iter().map(|u| u.rss_mb).fold(0.0, f64::max),
+        }
+    }
 }
 
 /// Runs `program args` under `/usr/bin/time`; fails with the program's stderr if it fails.
@@ -131,8 +155,10 @@ fn peers_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// Stream keys and URLs of `count` destinations for one tool's run.
-fn targets(server: &NginxRtmp, tool: &str, count: u32) -> (Vec<String>, Vec<String>) {
-    let keys: Vec<String> = (0..count).map(|i| format!("{tool}{count}x{i}")).collect();
+fn targets(server: &NginxRtmp, tool: &str, count: u32, run: u32) -> (Vec<String>, Vec<String>) {
+    let keys: Vec<String> = (0..count)
+        .map(|i| format!("{tool}{count}r{run}x{i}"))
+        .collect();
     let urls = keys.iter().map(|k| server.url(k)).collect();
     (keys, urls)
 }
@@ -143,6 +169,35 @@ fn ratio(ours: f64, theirs: f64) -> String {
     } else {
         "n/a".into()
     }
+}
+
+/// The range of several runs' CPU times (nothing for one run).
+fn spread(runs: &[Usage]) -> String {
+    let (low, high) = runs.iter().fold((f64::MAX, 0.0f64), |(low, high), u| {
+        (low.min(u.cpu_s), high.max(u.cpu_s))
+    });
+    if runs.len() > 1 {
+        format!(" ({low:.2}-{high:.2})")
+    } else {
+        String::new()
+    }
+}
+
+/// The range of the CPU ratios of runs made one after the other (ours, then theirs): a slow
+/// moment of the machine weighs on both of a pair.
+fn paired(ours: &[Usage], theirs: &[Usage]) -> String {
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(theirs)
+        .filter(|(_, t)| t.cpu_s > 0.0)
+        .map(|(o, t)| o.cpu_s / t.cpu_s)
+        .collect();
+    if ratios.len() < 2 {
+        return String::new();
+    }
+    let low = ratios.iter().copied().fold(f64::MAX, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    format!(" (pairs {low:.2}x-{high:.2}x)")
 }
 
 pub fn run(args: &StreamArgs) -> Result<(), Failure> {
@@ -221,56 +276,78 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     let file_arg = file.to_string_lossy().into_owned();
     let mut ours_by_count = Vec::new();
     let mut server = NginxRtmp::start();
+    println!(
+        "{} run(s) of each tool per destination count: median CPU seconds, largest peak memory",
+        args.runs
+    );
     for &count in &args.destinations {
-        let (keys, urls) = targets(&server, "livekit", count);
-        let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
-        argv.extend(urls);
-        argv.push("--yes".into());
-        let ours = measured("livekit stream-file", &me, &argv)?;
-        // Let nginx close the recordings.
-        server.restart();
-        check_received(&server, &keys, duration, "livekit")?;
-        let mut line = format!(
-            "destinations={count} livekit: cpu={:.2}s rss={:.0}MB",
-            ours.cpu_s, ours.rss_mb
-        );
-        if let (Some(peers), false) = (&peers, args.no_ffmpeg) {
-            let (keys, urls) = targets(&server, "ffmpeg", count);
-            let mut argv = vec![
-                peers.join("ffmpeg-tee.sh").to_string_lossy().into_owned(),
-                file_arg.clone(),
-            ];
+        let mut ours = Vec::new();
+        let mut tee = Vec::new();
+        let mut pyls = Vec::new();
+        for run in 0..args.runs {
+            let (keys, urls) = targets(&server, "livekit", count, run);
+            let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
             argv.extend(urls);
-            let theirs = measured("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?;
+            argv.push("--yes".into());
+            ours.push(measured("livekit stream-file", &me, &argv)?);
+            // Let nginx close the recordings.
             server.restart();
-            check_received(&server, &keys, duration, "ffmpeg-tee")?;
+            check_received(&server, &keys, duration, "livekit")?;
+            if let (Some(peers), false) = (&peers, args.no_ffmpeg) {
+                let (keys, urls) = targets(&server, "ffmpeg", count, run);
+                let mut argv = vec![
+                    peers.join("ffmpeg-tee.sh").to_string_lossy().into_owned(),
+                    file_arg.clone(),
+                ];
+                argv.extend(urls);
+                tee.push(measured("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?);
+                server.restart();
+                check_received(&server, &keys, duration, "ffmpeg-tee")?;
+            }
+            if let (Some(peers), false) = (&peers, args.no_pylivestream) {
+                let (keys, urls) = targets(&server, "pyls", count, run);
+                let mut argv = vec![
+                    peers.join("pylivestream.sh").to_string_lossy().into_owned(),
+                    media_dir.to_string_lossy().into_owned(),
+                ];
+                argv.extend(urls);
+                pyls.push(measured("pylivestream.sh", Path::new("/bin/sh"), &argv)?);
+                server.restart();
+                check_received(&server, &keys, duration, "pylivestream")?;
+            }
+        }
+        let summary = Usage::summary(&ours);
+        let mut line = format!(
+            "destinations={count} livekit: cpu={:.2}s{} rss={:.0}MB",
+            summary.cpu_s,
+            spread(&ours),
+            summary.rss_mb
+        );
+        if !tee.is_empty() {
+            let theirs = Usage::summary(&tee);
             line += &format!(
-                " | ffmpeg-tee: cpu={:.2}s rss={:.0}MB | cpu ratio={} rss ratio={}",
+                " | ffmpeg-tee: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{} rss ratio={}",
                 theirs.cpu_s,
+                spread(&tee),
                 theirs.rss_mb,
-                ratio(ours.cpu_s, theirs.cpu_s),
-                ratio(ours.rss_mb, theirs.rss_mb)
+                ratio(summary.cpu_s, theirs.cpu_s),
+                paired(&ours, &tee),
+                ratio(summary.rss_mb, theirs.rss_mb)
             );
         }
-        if let (Some(peers), false) = (&peers, args.no_pylivestream) {
-            let (keys, urls) = targets(&server, "pyls", count);
-            let mut argv = vec![
-                peers.join("pylivestream.sh").to_string_lossy().into_owned(),
-                media_dir.to_string_lossy().into_owned(),
-            ];
-            argv.extend(urls);
-            let theirs = measured("pylivestream.sh", Path::new("/bin/sh"), &argv)?;
-            server.restart();
-            check_received(&server, &keys, duration, "pylivestream")?;
+        if !pyls.is_empty() {
+            let theirs = Usage::summary(&pyls);
             line += &format!(
-                " | pylivestream: cpu={:.2}s rss={:.0}MB | cpu ratio={}",
+                " | pylivestream: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{}",
                 theirs.cpu_s,
+                spread(&pyls),
                 theirs.rss_mb,
-                ratio(ours.cpu_s, theirs.cpu_s)
+                ratio(summary.cpu_s, theirs.cpu_s),
+                paired(&ours, &pyls)
             );
         }
         println!("{line}");
-        ours_by_count.push((count, ours));
+        ours_by_count.push((count, summary));
     }
     if let (Some((1, one)), Some((many, last))) = (ours_by_count.first(), ours_by_count.last())
         && *many > 1

@@ -8,8 +8,10 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{Picture, VideoFeed, decoded_pixel, gradient, sine_source, video_kbps, video_source};
-use livekit_core::{ColorSpace, FrameSource, Packet, PixelFormat};
+use common::{
+    Picture, VideoFeed, decoded_pixel, gradient, make_frame, sine_source, video_kbps, video_source,
+};
+use livekit_core::{ColorSpace, FrameSource, FrameTarget, Packet, PixelFormat, Port, VideoFrame};
 use livekit_sinks::{
     Container, Encoder, EncoderSettings, RateControl, Recorder, RecorderSettings,
     StartRecorderError, VideoSettings,
@@ -225,6 +227,56 @@ fn every_pixel_format_keeps_its_colours() {
             assert!(
                 g.abs_diff(want) <= 6,
                 "{format}: decoded {got:?}, expected {colour:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn i420_of_the_output_size_is_encoded_from_its_own_planes_and_let_go() {
+    // Limited-range BT.709 I420 of the output size goes to x264 without a copy of ours: the
+    // planes are lent to FFmpeg. Rows padded past the width (stride 64 for 50 pixels) must
+    // come out unsheared, and FFmpeg must give every lent frame back.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lent.mp4");
+    let feed = VideoFeed {
+        frames: 3,
+        fps: 30,
+        format: PixelFormat::I420(ColorSpace::BT709_LIMITED),
+        picture: Picture::Gradient,
+        size_at: |_| (50, 40),
+    };
+    let mut seed = 1;
+    let frames: Vec<VideoFrame> = (0..3).map(|n| make_frame(&feed, n, &mut seed)).collect();
+    assert!(frames[0].stride(0) > 50 && frames[0].stride(1) > 25);
+    let port = Port::<VideoFrame>::blocking(4);
+    for frame in &frames {
+        port.push(frame.clone()).unwrap();
+    }
+    port.end();
+    let recorder = Recorder::start(
+        RecorderSettings::new(&path),
+        settings(50, 40),
+        Arc::new(port),
+        None,
+    )
+    .unwrap();
+    let summary = recorder.wait().unwrap();
+    assert_eq!(summary.encoder.unwrap().video_frames, 3);
+    for (n, frame) in frames.into_iter().enumerate() {
+        assert!(
+            frame.try_into_mut().is_ok(),
+            "frame {n} is still held after the recording ended"
+        );
+    }
+    // The gradient of frame 0 is (x, y, x + y).
+    for (x, y) in [(6u32, 4u32), (44, 34), (30, 10)] {
+        let got = decoded_pixel(&path, x, y);
+        let want = [x, y, x + y].map(|c| c as u8);
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                g.abs_diff(w) <= 10,
+                "pixel ({x}, {y}): decoded {got:?}, expected {want:?}"
             );
         }
     }

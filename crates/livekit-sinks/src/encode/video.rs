@@ -1,7 +1,7 @@
 //! The H.264 side of the encoder: opening an encoder (with the hardware fallback), converting
 //! livekit frames to what it takes, and turning its output into [`Packet`]s.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use ff::ffi;
@@ -278,6 +278,15 @@ impl VideoEncoder {
         pts: i64,
         out: &mut dyn FnMut(Packet),
     ) -> Result<Result<(), ConvertError>, ff::Error> {
+        if self.hw.is_none() && self.fitter.passes_through(frame, self.frame.format()) {
+            // Already what the encoder takes: lend it the frame's own planes (x264 copies
+            // them into its own picture; no copy of ours before that).
+            let mut lent = lend(frame)?;
+            lent.set_pts(Some(pts));
+            self.encoder.send_frame(&lent)?;
+            self.drain(out)?;
+            return Ok(Ok(()));
+        }
         if let Err(error) = self.fill(frame) {
             return Ok(Err(error));
         }
@@ -354,6 +363,15 @@ impl Fitter {
     /// Writes `src` into `dst` (writable, `width` x `height`, YUV420P or NV12): a plain copy
     /// when it already is limited-range I420 of the right size and matrix, otherwise through swscale (scaled to
     /// fit, keeping its aspect ratio, with black bars where it does not fill the picture).
+    /// Whether `src` already is what a `target` frame of this fitter holds (limited-range
+    /// I420 of the right size and matrix into an I420 frame): nothing to convert.
+    pub(crate) fn passes_through(&self, src: &VideoFrame, target: ff::format::Pixel) -> bool {
+        src.width() == self.width
+            && src.height() == self.height
+            && src.format() == PixelFormat::I420(ColorSpace::new(self.matrix, ColorRange::Limited))
+            && target == ff::format::Pixel::YUV420P
+    }
+
     pub(crate) fn fill(
         &mut self,
         src: &VideoFrame,
@@ -361,11 +379,7 @@ impl Fitter {
     ) -> Result<(), ConvertError> {
         let target = dst_frame.format();
         let (width, height) = (self.width, self.height);
-        if src.width() == width
-            && src.height() == height
-            && src.format() == PixelFormat::I420(ColorSpace::new(self.matrix, ColorRange::Limited))
-            && target == ff::format::Pixel::YUV420P
-        {
+        if self.passes_through(src, target) {
             for plane in 0..3 {
                 let stride = dst_frame.stride(plane);
                 let rows = src.layout().rows(plane);
@@ -525,6 +539,54 @@ fn fill_black(frame: &mut ff::frame::Video, format: ff::format::Pixel) {
     if format != ff::format::Pixel::NV12 {
         frame.data_mut(2).fill(128);
     }
+}
+
+/// Frees what [`lend`] gave FFmpeg to hold: one clone of the lent frame.
+unsafe extern "C" fn release_lent(opaque: *mut c_void, _data: *mut u8) {
+    // SAFETY: `opaque` is the box `lend` made for this buffer, freed exactly once (FFmpeg
+    // calls this when the buffer's last reference goes).
+    drop(unsafe { Box::from_raw(opaque.cast::<VideoFrame>()) });
+}
+
+/// An FFmpeg frame whose planes are `src`'s (limited-range BT.709 I420), not a copy: each
+/// plane's buffer holds a clone of `src` (O(1)) until FFmpeg lets go of it. The buffers are
+/// read-only, as livekit frames are immutable.
+fn lend(src: &VideoFrame) -> Result<ff::frame::Video, ff::Error> {
+    let mut frame = ff::frame::Video::empty();
+    frame.set_format(ff::format::Pixel::YUV420P);
+    frame.set_width(src.width());
+    frame.set_height(src.height());
+    frame.set_color_space(ff::color::Space::BT709);
+    frame.set_color_range(ff::color::Range::MPEG);
+    for plane in 0..3 {
+        let bytes = src.plane(plane);
+        let stride = c_int::try_from(src.stride(plane)).map_err(|_| ff::Error::InvalidData)?;
+        let keep = Box::into_raw(Box::new(src.clone()));
+        // SAFETY: the buffer covers the plane's bytes, which stay valid and unchanged while
+        // `keep` (a clone of the frame) lives; FFmpeg frees `keep` through `release_lent`
+        // when the buffer's last reference goes, and never writes to a read-only buffer.
+        // The frame is ours; every plane gets its buffer, data pointer and stride.
+        unsafe {
+            let buffer = ffi::av_buffer_create(
+                bytes.as_ptr().cast_mut(),
+                bytes.len(),
+                Some(release_lent),
+                keep.cast(),
+                ffi::AV_BUFFER_FLAG_READONLY,
+            );
+            if buffer.is_null() {
+                drop(Box::from_raw(keep));
+                return Err(ff::Error::Other {
+                    errno: ff::util::error::ENOMEM,
+                });
+            }
+            let raw = frame.as_mut_ptr();
+            (*raw).buf[plane] = buffer;
+            (*raw).data[plane] = bytes.as_ptr().cast_mut();
+            (*raw).linesize[plane] = stride;
+        }
+    }
+    Ok(frame)
 }
 
 /// A new frame with its own buffer.

@@ -30,7 +30,13 @@ struct State {
     ended: bool,
     closed: bool,
     dropped: Dropped,
+    /// Packets queued since the reader was last woken.
+    unannounced: usize,
 }
+
+/// The most non-video packets queued before the reader is woken for them (4 AAC packets:
+/// about 90 ms). Video packets wake it at once.
+const WAKE_AFTER: usize = 4;
 
 pub(crate) struct GopQueue {
     /// The video stream whose keyframes start GOPs; `None`: every keyframe does.
@@ -55,6 +61,7 @@ impl GopQueue {
                 ended: false,
                 closed: false,
                 dropped: Dropped::default(),
+                unannounced: 0,
             }),
             readable: Condvar::new(),
         }
@@ -67,10 +74,15 @@ impl GopQueue {
     /// Offers a packet without waiting: queued, or dropped (with the rest of its GOP) when the
     /// queue is full.
     pub fn offer(&self, packet: Packet) {
+        self.queue(packet);
+    }
+
+    /// [`offer`](Self::offer), saying whether the reader was woken.
+    fn queue(&self, packet: Packet) -> bool {
         let starts_gop = self.starts_gop(&packet);
         let mut state = self.state.lock();
         if state.ended || state.closed {
-            return;
+            return false;
         }
         let full = state.packets.len() >= self.max_packets
             || state.bytes + packet.data.len() > self.max_bytes;
@@ -86,12 +98,23 @@ impl GopQueue {
         }
         if state.dropping {
             state.dropped.packets += 1;
-            return;
+            return false;
         }
+        // The reader is woken for each video packet (with the audio queued before it), not
+        // for every packet: with several destinations, a thread woken per audio packet costs
+        // more CPU (a wake-up per packet per destination) than the sending itself.
+        let wake = self.video.is_none_or(|video| video == packet.stream)
+            || state.unannounced + 1 >= WAKE_AFTER;
         state.bytes += packet.data.len();
         state.packets.push_back(packet);
-        drop(state);
-        self.readable.notify_one();
+        if wake {
+            state.unannounced = 0;
+            drop(state);
+            self.readable.notify_one();
+        } else {
+            state.unannounced += 1;
+        }
+        wake
     }
 
     /// Next packet, waiting up to `timeout`.
@@ -168,6 +191,8 @@ impl GopQueue {
 mod tests {
     use std::sync::Arc;
 
+    use livekit_core::thread::{Worker, spawn_named};
+
     use super::*;
 
     fn packet(stream: usize, keyframe: bool, dts: i64) -> Packet {
@@ -206,6 +231,49 @@ mod tests {
         assert_eq!(drain(&queue), vec![7, 8]);
         let dropped = queue.dropped();
         assert_eq!((dropped.packets, dropped.gops), (3, 1));
+    }
+
+    /// A thread waiting (up to 5 s) for the queue's next packet: its dts.
+    fn waiting(queue: &Arc<GopQueue>) -> Worker<Option<i64>> {
+        let reader = Arc::clone(queue);
+        spawn_named("waiting", move || {
+            match reader.pop(Duration::from_secs(5)) {
+                Popped::Packet(p) => Some(p.dts),
+                _ => None,
+            }
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_reader_is_woken_per_video_packet_not_per_audio_packet() {
+        let queue = Arc::new(GopQueue::new(Some(0), 100, 1 << 20));
+        assert!(
+            !queue.queue(packet(1, true, 0)),
+            "woken for one audio packet"
+        );
+        assert!(queue.queue(packet(0, true, 1)), "not woken for video");
+        let woken: Vec<bool> = (2..2 + WAKE_AFTER as i64)
+            .map(|dts| queue.queue(packet(1, true, dts)))
+            .collect();
+        let mut expected = vec![false; WAKE_AFTER];
+        expected[WAKE_AFTER - 1] = true;
+        assert_eq!(woken, expected);
+        assert_eq!(
+            drain(&queue),
+            (0..2 + WAKE_AFTER as i64).collect::<Vec<_>>()
+        );
+        // A reader waiting on audio that no video follows still gets it.
+        let waiter = waiting(&queue);
+        std::thread::sleep(Duration::from_millis(50));
+        for dts in 10..10 + WAKE_AFTER as i64 {
+            queue.offer(packet(1, true, dts));
+        }
+        assert_eq!(waiter.join().unwrap(), Some(10));
+        // Without a video stream, every packet wakes the reader.
+        let audio_only = GopQueue::new(None, 100, 1 << 20);
+        assert!(audio_only.queue(packet(0, true, 0)));
+        assert!(audio_only.queue(packet(0, true, 1)));
     }
 
     #[test]
