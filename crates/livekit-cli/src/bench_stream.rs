@@ -200,6 +200,24 @@ fn paired(ours: &[Usage], theirs: &[Usage]) -> String {
     format!(" (pairs {low:.2}x-{high:.2}x)")
 }
 
+/// ` | NAME: cpu=... rss=... | cpu ratio=... rss ratio=...` for a reference tool's runs beside
+/// ours (nothing when it did not run).
+fn compared(name: &str, ours: &[Usage], theirs: &[Usage]) -> String {
+    if theirs.is_empty() {
+        return String::new();
+    }
+    let (mine, theirs_summary) = (Usage::summary(ours), Usage::summary(theirs));
+    format!(
+        " | {name}: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{} rss ratio={}",
+        theirs_summary.cpu_s,
+        spread(theirs),
+        theirs_summary.rss_mb,
+        ratio(mine.cpu_s, theirs_summary.cpu_s),
+        paired(ours, theirs),
+        ratio(mine.rss_mb, theirs_summary.rss_mb)
+    )
+}
+
 pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     if args.destinations.is_empty() || args.destinations.iter().any(|&n| n == 0 || n > 16) {
         return Err(crate::usage(anyhow!(
@@ -323,29 +341,8 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             spread(&ours),
             summary.rss_mb
         );
-        if !tee.is_empty() {
-            let theirs = Usage::summary(&tee);
-            line += &format!(
-                " | ffmpeg-tee: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{} rss ratio={}",
-                theirs.cpu_s,
-                spread(&tee),
-                theirs.rss_mb,
-                ratio(summary.cpu_s, theirs.cpu_s),
-                paired(&ours, &tee),
-                ratio(summary.rss_mb, theirs.rss_mb)
-            );
-        }
-        if !pyls.is_empty() {
-            let theirs = Usage::summary(&pyls);
-            line += &format!(
-                " | pylivestream: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{}",
-                theirs.cpu_s,
-                spread(&pyls),
-                theirs.rss_mb,
-                ratio(summary.cpu_s, theirs.cpu_s),
-                paired(&ours, &pyls)
-            );
-        }
+        line += &compared("ffmpeg-tee", &ours, &tee);
+        line += &compared("pylivestream", &ours, &pyls);
         println!("{line}");
         ours_by_count.push((count, summary));
     }

@@ -284,19 +284,18 @@ impl VideoEncoder {
             let mut lent = lend(frame)?;
             lent.set_pts(Some(pts));
             self.encoder.send_frame(&lent)?;
-            self.drain(out)?;
-            return Ok(Ok(()));
-        }
-        if let Err(error) = self.fill(frame) {
-            return Ok(Err(error));
-        }
-        self.frame.set_pts(Some(pts));
-        match &self.hw {
-            Some(hw) => {
-                let uploaded = hw.upload(&self.frame)?;
-                self.encoder.send_frame(&uploaded)?;
+        } else {
+            if let Err(error) = self.fill(frame) {
+                return Ok(Err(error));
             }
-            None => self.encoder.send_frame(&self.frame)?,
+            self.frame.set_pts(Some(pts));
+            match &self.hw {
+                Some(hw) => {
+                    let uploaded = hw.upload(&self.frame)?;
+                    self.encoder.send_frame(&uploaded)?;
+                }
+                None => self.encoder.send_frame(&self.frame)?,
+            }
         }
         self.drain(out)?;
         Ok(Ok(()))
@@ -360,9 +359,6 @@ impl Fitter {
         }
     }
 
-    /// Writes `src` into `dst` (writable, `width` x `height`, YUV420P or NV12): a plain copy
-    /// when it already is limited-range I420 of the right size and matrix, otherwise through swscale (scaled to
-    /// fit, keeping its aspect ratio, with black bars where it does not fill the picture).
     /// Whether `src` already is what a `target` frame of this fitter holds (limited-range
     /// I420 of the right size and matrix into an I420 frame): nothing to convert.
     pub(crate) fn passes_through(&self, src: &VideoFrame, target: ff::format::Pixel) -> bool {
@@ -372,6 +368,9 @@ impl Fitter {
             && target == ff::format::Pixel::YUV420P
     }
 
+    /// Writes `src` into `dst` (writable, `width` x `height`, YUV420P or NV12): a plain copy
+    /// when it [passes through](Self::passes_through), otherwise through swscale (scaled to
+    /// fit, keeping its aspect ratio, with black bars where it does not fill the picture).
     pub(crate) fn fill(
         &mut self,
         src: &VideoFrame,
