@@ -60,6 +60,53 @@ fn fans_out_to_three_destinations() {
 }
 
 #[test]
+fn a_source_that_waits_for_its_destinations_loses_nothing_however_fast_it_reads() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 6.0, 30);
+    // Read as fast as possible into queues of 8 packets: without waiting, nearly all of it
+    // would be dropped (or skipped at connection time).
+    let file = livekit::sources::PacketFile::open(
+        path.to_str().unwrap(),
+        livekit::sources::PacketFileSettings {
+            readrate: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let streams = file.streams().to_vec();
+    let server = NginxRtmp::start();
+    let keys = ["waited-for-one-5e1d", "waited-for-two-0a9c"];
+    let destinations = keys
+        .iter()
+        .map(|k| Destination::from_url(&server.url(k), None).unwrap())
+        .collect();
+    let mut settings = StreamerSettings::new(destinations);
+    settings.queue_packets = 8;
+    settings.wait_for_destinations = true;
+    let port = livekit::Port::blocking(8);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(settings, streams, port).unwrap();
+    let report = streamer.wait();
+    reader.join().unwrap();
+    for stats in &report.destinations {
+        assert_eq!(stats.state, DestinationState::Stopped, "{stats:?}");
+        assert_eq!(
+            (stats.dropped_packets, stats.dropped_gops),
+            (0, 0),
+            "{stats:?}"
+        );
+    }
+    for key in keys {
+        let (recordings, probe) = wait_recording(&server, key, 5.5);
+        assert_eq!(recordings.len(), 1, "{key}: {recordings:?}");
+        let duration = probe.duration();
+        assert!((5.7..=6.3).contains(&duration), "{key}: {duration} s");
+        assert!(probe.audio().is_some(), "{key}");
+    }
+}
+
+#[test]
 fn end_of_stream_before_any_packet_ends_cleanly() {
     logs();
     let dir = tempfile::tempdir().unwrap();

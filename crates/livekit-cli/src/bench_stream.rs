@@ -3,6 +3,10 @@
 //! CPU seconds of the process and its children, peak resident memory of the largest process).
 //! Each tool runs several times, alternating, so that a busy moment of the machine does not
 //! land on one tool only; the medians are compared.
+//!
+//! `--instructions` counts instructions under valgrind instead: the same count for the same
+//! work whatever else the machine is doing, where CPU seconds on a shared machine vary by tens
+//! of percent from run to run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,17 +40,66 @@ pub struct StreamArgs {
     /// Do not run the FFmpeg tee command.
     #[arg(long)]
     no_ffmpeg: bool,
+    /// Count the instructions each tool executes (valgrind's cachegrind, all threads and child
+    /// processes) instead of timing it: repeatable on a busy machine, but about 25 times
+    /// slower, so give a short --seconds. Each tool runs once; livekit streams with
+    /// --readrate 0, since under valgrind every tool is slower than real time (FFmpeg's -re
+    /// then reads as fast as it can too).
+    #[arg(long)]
+    instructions: bool,
     /// Folder of the reference tools' scripts [default: ../shared/peers beside the repository,
     /// or $LIVEKIT_PEERS_DIR].
     #[arg(long)]
     peers: Option<PathBuf>,
 }
 
-/// What `/usr/bin/time` saw of one run.
+/// What one run cost: CPU seconds and peak memory (`/usr/bin/time`), or billions of
+/// instructions (valgrind, `--instructions`; no memory figure then).
 #[derive(Debug, Clone, Copy)]
 struct Usage {
     cpu_s: f64,
     rss_mb: f64,
+}
+
+/// How runs are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// CPU seconds and peak memory, from `/usr/bin/time`.
+    Time,
+    /// Instructions, from valgrind (in [`Usage::cpu_s`], as billions).
+    Instructions,
+}
+
+impl Measure {
+    fn run(self, label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
+        match self {
+            Measure::Time => measured(label, program, args),
+            Measure::Instructions => counted(label, program, args),
+        }
+    }
+
+    /// `cpu=1.23s` or `instructions=1.23G`.
+    fn cost(self, value: f64) -> String {
+        match self {
+            Measure::Time => format!("cpu={value:.2}s"),
+            Measure::Instructions => format!("instructions={value:.2}G"),
+        }
+    }
+
+    /// ` rss=123MB`, or nothing when memory is not measured.
+    fn memory(self, rss_mb: f64) -> String {
+        match self {
+            Measure::Time => format!(" rss={rss_mb:.0}MB"),
+            Measure::Instructions => String::new(),
+        }
+    }
+
+    fn ratio_name(self) -> &'static str {
+        match self {
+            Measure::Time => "cpu",
+            Measure::Instructions => "instructions",
+        }
+    }
 }
 
 impl Usage {
@@ -104,6 +157,61 @@ fn measured(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usag
     Ok(Usage {
         cpu_s: user + system,
         rss_mb: rss_kb / 1024.0,
+    })
+}
+
+/// Runs `program args` under valgrind's cachegrind (children too) and adds up the
+/// instructions of every process; fails with the program's stderr if it fails.
+fn counted(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
+    let dir = tempfile::tempdir()?;
+    let output = Command::new("valgrind")
+        .args([
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            "--trace-children=yes",
+        ])
+        .arg(format!(
+            "--log-file={}/valgrind.%p.%n",
+            dir.path().display()
+        ))
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!("{label}: cannot run valgrind (install the `valgrind` package)")
+        })?;
+    if !output.status.success() {
+        bail!(
+            "{label} failed under valgrind ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let mut instructions = 0u64;
+    let mut processes = 0;
+    for entry in std::fs::read_dir(dir.path())? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        if let Some(count) = instruction_count(&text) {
+            instructions += count;
+            processes += 1;
+        }
+    }
+    if processes == 0 {
+        bail!("{label}: valgrind reported no instruction count");
+    }
+    Ok(Usage {
+        cpu_s: instructions as f64 / 1e9,
+        rss_mb: 0.0,
+    })
+}
+
+/// The `I refs: 12,345` total of a cachegrind log.
+fn instruction_count(log: &str) -> Option<u64> {
+    log.lines().find_map(|line| {
+        let (_, count) = line.split_once("I   refs:")?;
+        count.trim().replace(',', "").parse().ok()
     })
 }
 
@@ -202,19 +310,23 @@ fn paired(ours: &[Usage], theirs: &[Usage]) -> String {
 
 /// ` | NAME: cpu=... rss=... | cpu ratio=... rss ratio=...` for a reference tool's runs beside
 /// ours (nothing when it did not run).
-fn compared(name: &str, ours: &[Usage], theirs: &[Usage]) -> String {
+fn compared(measure: Measure, name: &str, ours: &[Usage], theirs: &[Usage]) -> String {
     if theirs.is_empty() {
         return String::new();
     }
     let (mine, theirs_summary) = (Usage::summary(ours), Usage::summary(theirs));
+    let memory = match measure {
+        Measure::Time => format!(" rss ratio={}", ratio(mine.rss_mb, theirs_summary.rss_mb)),
+        Measure::Instructions => String::new(),
+    };
     format!(
-        " | {name}: cpu={:.2}s{} rss={:.0}MB | cpu ratio={}{} rss ratio={}",
-        theirs_summary.cpu_s,
+        " | {name}: {}{}{} | {} ratio={}{}{memory}",
+        measure.cost(theirs_summary.cpu_s),
         spread(theirs),
-        theirs_summary.rss_mb,
+        measure.memory(theirs_summary.rss_mb),
+        measure.ratio_name(),
         ratio(mine.cpu_s, theirs_summary.cpu_s),
         paired(ours, theirs),
-        ratio(mine.rss_mb, theirs_summary.rss_mb)
     )
 }
 
@@ -290,24 +402,38 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             .map(|a| a.codec_name.as_str())
             .unwrap_or("none"),
     );
+    let measure = if args.instructions {
+        Measure::Instructions
+    } else {
+        Measure::Time
+    };
+    // Instruction counts repeat: one run of each tool is enough.
+    let runs = if args.instructions { 1 } else { args.runs };
     let me = std::env::current_exe().context("cannot find the livekit executable")?;
     let file_arg = file.to_string_lossy().into_owned();
     let mut ours_by_count = Vec::new();
     let mut server = NginxRtmp::start();
-    println!(
-        "{} run(s) of each tool per destination count: median CPU seconds, largest peak memory",
-        args.runs
-    );
+    match measure {
+        Measure::Time => println!(
+            "{runs} run(s) of each tool per destination count: median CPU seconds, largest peak memory"
+        ),
+        Measure::Instructions => {
+            println!("instructions executed (valgrind), one run of each tool per destination count")
+        }
+    }
     for &count in &args.destinations {
         let mut ours = Vec::new();
         let mut tee = Vec::new();
         let mut pyls = Vec::new();
-        for run in 0..args.runs {
+        for run in 0..runs {
             let (keys, urls) = targets(&server, "livekit", count, run);
             let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
             argv.extend(urls);
             argv.push("--yes".into());
-            ours.push(measured("livekit stream-file", &me, &argv)?);
+            if measure == Measure::Instructions {
+                argv.extend(["--readrate".into(), "0".into()]);
+            }
+            ours.push(measure.run("livekit stream-file", &me, &argv)?);
             // Let nginx close the recordings.
             server.restart();
             check_received(&server, &keys, duration, "livekit")?;
@@ -318,7 +444,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
                     file_arg.clone(),
                 ];
                 argv.extend(urls);
-                tee.push(measured("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?);
+                tee.push(measure.run("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?);
                 server.restart();
                 check_received(&server, &keys, duration, "ffmpeg-tee")?;
             }
@@ -329,20 +455,20 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
                     media_dir.to_string_lossy().into_owned(),
                 ];
                 argv.extend(urls);
-                pyls.push(measured("pylivestream.sh", Path::new("/bin/sh"), &argv)?);
+                pyls.push(measure.run("pylivestream.sh", Path::new("/bin/sh"), &argv)?);
                 server.restart();
                 check_received(&server, &keys, duration, "pylivestream")?;
             }
         }
         let summary = Usage::summary(&ours);
         let mut line = format!(
-            "destinations={count} livekit: cpu={:.2}s{} rss={:.0}MB",
-            summary.cpu_s,
+            "destinations={count} livekit: {}{}{}",
+            measure.cost(summary.cpu_s),
             spread(&ours),
-            summary.rss_mb
+            measure.memory(summary.rss_mb)
         );
-        line += &compared("ffmpeg-tee", &ours, &tee);
-        line += &compared("pylivestream", &ours, &pyls);
+        line += &compared(measure, "ffmpeg-tee", &ours, &tee);
+        line += &compared(measure, "pylivestream", &ours, &pyls);
         println!("{line}");
         ours_by_count.push((count, summary));
     }
@@ -350,10 +476,23 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         && *many > 1
     {
         println!(
-            "livekit cpu {many} destinations / 1 destination = {}",
+            "livekit {} {many} destinations / 1 destination = {}",
+            measure.ratio_name(),
             ratio(last.cpu_s, one.cpu_s)
         );
     }
     server.stop();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instruction_total_is_read_from_a_cachegrind_log() {
+        let log = "==26964== Command: ffmpeg -i b4.mp4\n==26964== \n==26964== I   refs:      12,736,665,194\n";
+        assert_eq!(instruction_count(log), Some(12_736_665_194));
+        assert_eq!(instruction_count("==1== Command: sh x.sh\n"), None);
+    }
 }

@@ -202,8 +202,12 @@ fn run_capture(
     let result = match output {
         Output::Stream { destinations, live } => {
             let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
-            let streamer =
-                start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+            let streamer = start_streamer(
+                destinations,
+                encoder.streams().to_vec(),
+                encoder.packets(),
+                true,
+            )?;
             let ended = run_until(&stop, live.timeout, || {
                 log_events(&capture);
                 let stats = streamer.stats();
@@ -590,7 +594,12 @@ pub fn stream_microphone(
         video as Arc<dyn VideoSource>,
         Some(audio as Arc<dyn AudioSource>),
     )?;
-    let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+    let streamer = start_streamer(
+        destinations,
+        encoder.streams().to_vec(),
+        encoder.packets(),
+        true,
+    )?;
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
     let ended = run_until(&stop, args.live.timeout, || {

@@ -217,7 +217,12 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
     } else {
         let to_stream = Port::blocking(256);
         branches.push(to_stream.clone());
-        Some(start_streamer(destinations, streams.clone(), to_stream)?)
+        Some(start_streamer(
+            destinations,
+            streams.clone(),
+            to_stream,
+            true,
+        )?)
     };
     let recorder = Recorder::from_packets(
         RecorderSettings::new(&mp4),

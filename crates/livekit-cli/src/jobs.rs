@@ -14,8 +14,8 @@ use livekit_compositor::{
 };
 use livekit_core::thread::spawn_named;
 use livekit_core::{
-    AudioFrame, AudioSource, FrameSource, FrameTarget, Packet, Port, Pull, StreamInfo, VideoFrame,
-    VideoSource, VideoTarget,
+    AudioFrame, AudioSource, FrameSource, FrameTarget, Packet, Port, Pull, ScaledClock, StreamInfo,
+    SystemClock, VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, SiteConfig, StreamReport,
@@ -25,8 +25,8 @@ use livekit_sinks::{
     Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
 };
 use livekit_sources::{
-    Cover, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings, Playlist,
-    PlaylistSettings, expand_glob, probe,
+    Cover, Pacing, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings,
+    Playlist, PlaylistSettings, expand_glob, probe,
 };
 
 use crate::config::{Config, expand_home};
@@ -63,6 +63,16 @@ pub fn parse_seconds_f64(text: &str) -> Result<f64, String> {
     parse_seconds(text).map(|d| d.as_secs_f64())
 }
 
+/// `--readrate`: 0, or a number from 0.01 to 100.
+pub fn parse_readrate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate == 0.0 || (0.01..=100.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate: give 0 (as fast as possible) or a number from 0.01 to 100"
+        )),
+    }
+}
+
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
@@ -79,6 +89,12 @@ pub struct StreamFileArgs {
     /// when its codecs or keyframe spacing do not suit the destinations).
     #[arg(long)]
     pub copy: bool,
+    /// How fast to read the input, as a multiple of real time (like ffmpeg's -readrate): 1
+    /// streams at the files' own pace, 1.05 a little faster (to fill a server's buffer), 0 as
+    /// fast as the destinations take it (for servers that record rather than play). At any
+    /// rate but 1 nothing is dropped for a connected destination: the slowest one sets the pace.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_readrate)]
+    pub readrate: f64,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -106,6 +122,12 @@ pub struct StreamFilesArgs {
     /// Do not caption songs with "Title - Artist" from their tags.
     #[arg(long)]
     pub no_meta: bool,
+    /// How fast to read the input, as a multiple of real time (like ffmpeg's -readrate): 1
+    /// streams at the files' own pace, 1.05 a little faster (to fill a server's buffer), 0 as
+    /// fast as the destinations take it (for servers that record rather than play). At any
+    /// rate but 1 nothing is dropped for a connected destination: the slowest one sets the pace.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_readrate)]
+    pub readrate: f64,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -415,6 +437,7 @@ fn stream_playlist(
     shuffle: bool,
     cover: Cover,
     captions: bool,
+    readrate: f64,
     live: &LiveArgs,
     quiet: bool,
 ) -> Result<(), Failure> {
@@ -442,12 +465,17 @@ fn stream_playlist(
         }
     }
     let songs = songs && captions;
+    if songs && readrate == 0.0 {
+        return Err(usage(anyhow!(
+            "--readrate 0 cannot caption songs (captions follow the clock): add --no-meta or give a rate above 0"
+        )));
+    }
     let settings = encoder_settings(config, &destinations, size, fps)?;
     let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
     if live.print_command {
         println!(
             "{}",
-            crate::print_command::for_files(&entries, looping, &settings, &destinations)
+            crate::print_command::for_files(&entries, looping, readrate, &settings, &destinations)
         );
         return Ok(());
     }
@@ -457,12 +485,20 @@ fn stream_playlist(
     };
     confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
-    let clock: Arc<dyn livekit_core::Clock> = Arc::new(livekit_core::SystemClock::new());
+    let (clock, pacing): (Arc<dyn livekit_core::Clock>, _) = if readrate == 0.0 {
+        (Arc::new(SystemClock::new()), Pacing::FreeRunning)
+    } else if readrate == 1.0 {
+        (Arc::new(SystemClock::new()), Pacing::RealTime)
+    } else {
+        let clock = ScaledClock::new(SystemClock::new(), readrate);
+        (Arc::new(clock), Pacing::RealTime)
+    };
     let list = Playlist::new(
         &entries,
         PlaylistSettings {
             player: PlayerSettings {
                 looping,
+                pacing,
                 clock: Arc::clone(&clock),
                 threads: decoder_threads(size, fps),
                 ..PlayerSettings::default()
@@ -493,7 +529,12 @@ fn stream_playlist(
         video as Arc<dyn VideoSource>,
         Some(audio as Arc<dyn AudioSource>),
     )?;
-    let streamer = start_streamer(destinations, encoder.streams().to_vec(), encoder.packets())?;
+    let streamer = start_streamer(
+        destinations,
+        encoder.streams().to_vec(),
+        encoder.packets(),
+        readrate == 1.0,
+    )?;
     list.start()?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
     drive(
@@ -581,16 +622,18 @@ fn caption_text(text: &str) -> Text {
 }
 
 /// Starts the streamer on `packets`.
+/// The streamer of a job. `live`: the source runs in real time, and a destination that falls
+/// behind drops GOPs; otherwise (a file read faster or slower than real time) the source waits
+/// for the destinations ([`StreamerSettings::wait_for_destinations`]).
 pub fn start_streamer(
     destinations: Vec<Destination>,
     streams: Vec<StreamInfo>,
     packets: Port<Packet>,
+    live: bool,
 ) -> Result<Streamer, Failure> {
-    Ok(Streamer::start(
-        StreamerSettings::new(destinations),
-        streams,
-        packets,
-    )?)
+    let mut settings = StreamerSettings::new(destinations);
+    settings.wait_for_destinations = !live;
+    Ok(Streamer::start(settings, streams, packets)?)
 }
 
 /// `livekit stream-file`.
@@ -613,6 +656,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         false,
         Cover::Black,
         true,
+        args.readrate,
         &args.live,
         quiet,
     )
@@ -638,6 +682,7 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
         args.shuffle,
         cover,
         !args.no_meta,
+        args.readrate,
         &args.live,
         quiet,
     )
@@ -651,7 +696,14 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         )));
     }
     let destinations = destinations(config, &args.sites)?;
-    let file = PacketFile::open(&args.file, PacketFileSettings::default()).map_err(usage)?;
+    let file = PacketFile::open(
+        &args.file,
+        PacketFileSettings {
+            readrate: args.readrate,
+            ..PacketFileSettings::default()
+        },
+    )
+    .map_err(usage)?;
     let limit = destinations
         .iter()
         .map(|d| d.max_keyframe_interval)
@@ -667,7 +719,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     if args.live.print_command {
         println!(
             "{}",
-            crate::print_command::for_copy(Path::new(&args.file), &destinations)
+            crate::print_command::for_copy(Path::new(&args.file), args.readrate, &destinations)
         );
         return Ok(());
     }
@@ -675,7 +727,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);
-    let streamer = start_streamer(destinations, streams, packets.clone())?;
+    let streamer = start_streamer(destinations, streams, packets.clone(), args.readrate == 1.0)?;
     let reader = file
         .start(packets)
         .map_err(|e| anyhow!("{e}"))

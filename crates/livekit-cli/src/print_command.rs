@@ -125,14 +125,28 @@ fn encoding(settings: &EncoderSettings) -> Vec<String> {
     args
 }
 
+/// FFmpeg's input pacing for a `--readrate`: `-re` at 1, `-readrate R` at other rates,
+/// nothing at 0 (as fast as possible).
+fn pace(readrate: f64) -> Vec<String> {
+    if readrate == 1.0 {
+        vec!["-re".into()]
+    } else if readrate > 0.0 {
+        vec!["-readrate".into(), readrate.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `stream-file` / `stream-files`.
 pub fn for_files(
     entries: &[PathBuf],
     looping: bool,
+    readrate: f64,
     settings: &EncoderSettings,
     destinations: &[Destination],
 ) -> String {
-    let mut args: Vec<String> = vec!["ffmpeg".into(), "-re".into()];
+    let mut args: Vec<String> = vec!["ffmpeg".into()];
+    args.extend(pace(readrate));
     let mut note = None;
     if looping {
         args.extend(["-stream_loop".into(), "-1".into()]);
@@ -173,10 +187,10 @@ pub fn for_files(
 }
 
 /// `stream-file --copy`.
-pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
-    let mut args: Vec<String> = vec![
-        "ffmpeg".into(),
-        "-re".into(),
+pub fn for_copy(file: &Path, readrate: f64, destinations: &[Destination]) -> String {
+    let mut args: Vec<String> = vec!["ffmpeg".into()];
+    args.extend(pace(readrate));
+    args.extend([
         "-i".into(),
         file.to_string_lossy().into_owned(),
         "-map".into(),
@@ -185,7 +199,7 @@ pub fn for_copy(file: &Path, destinations: &[Destination]) -> String {
         "0:a:0?".into(),
         "-c".into(),
         "copy".into(),
-    ];
+    ]);
     args.extend(outputs(destinations));
     line(&args)
 }

@@ -158,7 +158,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         if !destinations.is_empty() {
             let branch = Port::blocking(256);
             branches.push(branch.clone());
-            streamer = Some(crate::jobs::start_streamer(destinations, streams, branch)?);
+            streamer = Some(crate::jobs::start_streamer(
+                destinations,
+                streams,
+                branch,
+                true,
+            )?);
         }
         tee = Some(crate::jobs::tee(started.packets(), branches)?);
         running_encoder = Some(started);

@@ -373,7 +373,117 @@ fn songs_get_a_title_artist_caption_unless_no_meta() {
         "the configured canvas"
     );
     assert!((probe.duration() - 3.0).abs() < 0.5, "{}", probe.duration());
+    // Captions follow the clock: they cannot be made as fast as possible.
+    let url = server.url("fast");
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-files",
+            media.to_str().unwrap(),
+            &url,
+            "--yes",
+            "--readrate",
+            "0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: --readrate 0 cannot caption songs (captions follow the clock): add --no-meta or give a rate above 0"
+    );
     let lit = caption_pixels(dir.path(), &captioned[0]);
     assert!(lit > 500, "{lit} caption pixels");
     assert_eq!(caption_pixels(dir.path(), &plain[0]), 0);
+}
+
+#[test]
+fn readrate_sets_how_fast_the_input_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 10.0,
+            ..ClipSpec::default()
+        },
+    );
+    let f = file.to_str().unwrap();
+    let server = NginxRtmp::start();
+    // 0: as fast as the destination takes it; 4: four times real time (2.5 s); --copy too.
+    for (key, rate, copy, at_least, under) in [
+        ("free", "0", false, 0.0, 6.0),
+        ("fourfold", "4", false, 2.3, 9.0),
+        ("copyfree", "0", true, 0.0, 6.0),
+    ] {
+        let url = server.url(key);
+        let mut args = vec!["stream-file", f, url.as_str(), "--yes", "--readrate", rate];
+        if copy {
+            args.push("--copy");
+        }
+        let started = std::time::Instant::now();
+        let out = livekit(dir.path(), &args);
+        let took = started.elapsed().as_secs_f64();
+        assert!(out.status.success(), "{key}: {}", text(&out.stderr));
+        assert!(
+            took >= at_least && took < under,
+            "{key}: a 10 s file at --readrate {rate} took {took:.1} s"
+        );
+        let recordings = server.recordings(key);
+        assert_eq!(recordings.len(), 1, "{key}");
+        let probe = ffprobe(&recordings[0]).unwrap();
+        assert!(
+            (probe.duration() - 10.0).abs() < 0.5,
+            "{key}: {} s arrived",
+            probe.duration()
+        );
+        assert!(probe.audio().is_some(), "{key}");
+        decodes_cleanly(&recordings[0]).unwrap();
+    }
+
+    // The printed FFmpeg command paces the same way.
+    for (rate, expected) in [
+        ("1", "ffmpeg -re -i "),
+        ("2.5", "ffmpeg -readrate 2.5 -i "),
+        ("0", "ffmpeg -i "),
+    ] {
+        let out = livekit(
+            dir.path(),
+            &[
+                "stream-file",
+                f,
+                "rtmp://127.0.0.1:1/live/k",
+                "--readrate",
+                rate,
+                "--print-command",
+            ],
+        );
+        let line = text(&out.stdout);
+        assert!(
+            line.starts_with(expected),
+            "--readrate {rate}: {line}{}",
+            text(&out.stderr)
+        );
+    }
+
+    // Rates that make no sense are refused in one line.
+    for rate in ["-1", "fast", "1000"] {
+        let out = livekit(
+            dir.path(),
+            &[
+                "stream-file",
+                f,
+                "localhost",
+                "--yes",
+                &format!("--readrate={rate}"),
+            ],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rate}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{rate:?} is not a rate: give 0 (as fast as possible) or a number from 0.01 to 100"
+            )),
+            "{rate}: {stderr}"
+        );
+    }
 }

@@ -118,3 +118,84 @@ impl Clock for ManualClock {
         true
     }
 }
+
+/// Another clock sped up or slowed down: `rate` 2.0 runs twice as fast as `inner`, 0.5 at
+/// half its speed. A player paced on it reads its input at that multiple of real time (like
+/// `ffmpeg -readrate`).
+#[derive(Debug, Clone)]
+pub struct ScaledClock<C> {
+    inner: C,
+    rate: f64,
+}
+
+impl<C: Clock> ScaledClock<C> {
+    /// `inner` at `rate` times its speed.
+    ///
+    /// # Panics
+    /// When `rate` is not a finite number above zero.
+    pub fn new(inner: C, rate: f64) -> Self {
+        assert!(
+            rate.is_finite() && rate > 0.0,
+            "a clock's rate must be a finite number above 0, not {rate}"
+        );
+        Self { inner, rate }
+    }
+
+    /// How many times as fast as the inner clock this one runs.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+}
+
+impl<C: Clock> Clock for ScaledClock<C> {
+    fn now(&self) -> Duration {
+        self.inner.now().mul_f64(self.rate)
+    }
+
+    fn wait_until(&self, deadline: Duration, timeout: Duration) -> bool {
+        self.inner.wait_until(deadline.div_f64(self.rate), timeout);
+        // Rounding may leave `now` a nanosecond short: the caller then waits once more.
+        self.now() >= deadline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scaled_clock_runs_at_its_rate_of_the_inner_one() {
+        let inner = ManualClock::new();
+        let fast = ScaledClock::new(inner.clone(), 2.0);
+        let slow = ScaledClock::new(inner.clone(), 0.25);
+        inner.advance(Duration::from_secs(3));
+        assert_eq!(fast.now(), Duration::from_secs(6));
+        assert_eq!(slow.now(), Duration::from_millis(750));
+        assert_eq!(fast.rate(), 2.0);
+    }
+
+    #[test]
+    fn waiting_on_a_scaled_clock_ends_when_its_own_time_comes() {
+        let inner = ManualClock::new();
+        let slow = ScaledClock::new(inner.clone(), 0.5);
+        // 1 s of the slow clock is 2 s of the inner one: not reached at 1.5 s.
+        inner.advance(Duration::from_millis(1500));
+        assert!(!slow.wait_until(Duration::from_secs(1), Duration::from_millis(10)));
+        let waiter = {
+            let slow = slow.clone();
+            std::thread::Builder::new()
+                .name("clock-test".into())
+                .spawn(move || slow.wait_until(Duration::from_secs(1), Duration::from_secs(30)))
+                .unwrap()
+        };
+        inner.advance(Duration::from_millis(500));
+        assert!(waiter.join().unwrap());
+        assert!(slow.now() >= Duration::from_secs(1));
+    }
+
+    #[test]
+    #[should_panic(expected = "a clock's rate must be a finite number above 0, not 0")]
+    fn a_clock_cannot_stop() {
+        let _ = ScaledClock::new(SystemClock::new(), 0.0);
+    }
+}

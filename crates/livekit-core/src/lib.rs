@@ -54,7 +54,7 @@ pub mod thread;
 
 pub use audio::{AudioFrame, AudioFrameError};
 pub use audio_host::AudioHost;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 pub use frame::{
     ExternalPlanes, FrameError, FrameLayout, MAX_DIMENSION, MAX_PLANES, VideoFrame, VideoFrameMut,

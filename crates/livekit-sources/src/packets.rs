@@ -18,9 +18,10 @@ use livekit_core::{Codec, FrameTarget, Packet, PushError, StreamInfo, StreamPara
 /// How a [`PacketFile`] reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PacketFileSettings {
-    /// Write packets at the pace of their timestamps, as a live encoder would (like
-    /// `ffmpeg -re`). Default `true`; `false` writes them as fast as the target takes them.
-    pub realtime: bool,
+    /// The pace packets are written at, as a multiple of real time: 1.0 (the default) at the
+    /// pace of their timestamps, as a live encoder would (like `ffmpeg -re`), 2.0 twice as
+    /// fast; 0 (or anything not above 0) as fast as the target takes them.
+    pub readrate: f64,
     /// How much of the start of the input is read at open to measure the keyframe spacing
     /// ([`PacketFile::max_keyframe_interval`]). Default 10 s. The packets read are kept and
     /// written first, so nothing is lost and the input never has to seek.
@@ -32,7 +33,7 @@ pub struct PacketFileSettings {
 impl Default for PacketFileSettings {
     fn default() -> Self {
         Self {
-            realtime: true,
+            readrate: 1.0,
             probe: Duration::from_secs(10),
             max_probe_bytes: 64 << 20,
         }
@@ -269,7 +270,7 @@ impl PacketFile {
     }
 
     /// Starts the reader thread (`livekit.packets`): it writes every packet into `target`
-    /// (paced in real time if [`PacketFileSettings::realtime`]), then end-of-stream.
+    /// (paced as [`PacketFileSettings::readrate`] says), then end-of-stream.
     pub fn start<T>(
         mut self,
         target: T,
@@ -310,12 +311,13 @@ impl PacketFile {
                     }
                 },
             };
-            if self.settings.realtime {
+            let rate = self.settings.readrate;
+            if rate.is_finite() && rate > 0.0 {
                 let time = self.streams[packet.stream]
                     .time_base
                     .to_duration(packet.dts);
                 let origin = *origin.get_or_insert(time);
-                let due = started + time.saturating_sub(origin);
+                let due = started + time.saturating_sub(origin).div_f64(rate);
                 while !self.stop.load(Ordering::Relaxed) {
                     let now = Instant::now();
                     if now >= due {

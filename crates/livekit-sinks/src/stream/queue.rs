@@ -1,5 +1,7 @@
-//! The bounded packet queue in front of each destination: the reader never waits on it, and
-//! when it is full whole GOPs are dropped (up to the next keyframe) and counted.
+//! The bounded packet queue in front of each destination: a live source never waits on it, and
+//! when it is full whole GOPs are dropped (up to the next keyframe) and counted. A source that
+//! is not live (a file read as fast as possible) may wait for room instead
+//! ([`GopQueue::offer_waiting`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -45,6 +47,8 @@ pub(crate) struct GopQueue {
     max_bytes: usize,
     state: Mutex<State>,
     readable: Condvar,
+    /// Signalled when a packet leaves (or the queue closes): for [`GopQueue::offer_waiting`].
+    writable: Condvar,
 }
 
 impl GopQueue {
@@ -64,6 +68,7 @@ impl GopQueue {
                 unannounced: 0,
             }),
             readable: Condvar::new(),
+            writable: Condvar::new(),
         }
     }
 
@@ -75,6 +80,28 @@ impl GopQueue {
     /// queue is full.
     pub fn offer(&self, packet: Packet) {
         self.queue(packet);
+    }
+
+    /// Queues a packet once there is room for it, waiting up to `timeout`; gives it back when
+    /// the queue is still full then (the caller decides whether to wait longer or
+    /// [`offer`](Self::offer) it). A closed or ended queue takes (and ignores) everything.
+    pub fn offer_waiting(&self, packet: Packet, timeout: Duration) -> Result<(), Packet> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock();
+        loop {
+            let full = !state.packets.is_empty()
+                && (state.packets.len() >= self.max_packets
+                    || state.bytes + packet.data.len() > self.max_bytes);
+            if !full || state.ended || state.closed {
+                break;
+            }
+            if self.writable.wait_until(&mut state, deadline).timed_out() {
+                return Err(packet);
+            }
+        }
+        drop(state);
+        self.queue(packet);
+        Ok(())
     }
 
     /// [`offer`](Self::offer), saying whether the reader was woken.
@@ -127,6 +154,8 @@ impl GopQueue {
             }
             if let Some(packet) = state.packets.pop_front() {
                 state.bytes -= packet.data.len();
+                drop(state);
+                self.writable.notify_one();
                 return Popped::Packet(packet);
             }
             if state.ended {
@@ -155,6 +184,8 @@ impl GopQueue {
         }
         state.bytes -= bytes;
         state.dropped.packets += drop_count as u64;
+        drop(state);
+        self.writable.notify_all();
         drop_count as u64
     }
 
@@ -180,6 +211,7 @@ impl GopQueue {
         state.bytes = 0;
         drop(state);
         self.readable.notify_all();
+        self.writable.notify_all();
     }
 
     pub fn dropped(&self) -> Dropped {
@@ -293,5 +325,40 @@ mod tests {
         assert_eq!(drain(&queue), vec![6, 7]);
         queue.end();
         assert!(matches!(queue.pop(Duration::ZERO), Popped::Ended));
+    }
+
+    #[test]
+    fn a_waiting_offer_queues_once_the_reader_makes_room() {
+        let queue = Arc::new(GopQueue::new(Some(0), 2, 1 << 20));
+        queue.offer(packet(0, true, 0));
+        queue.offer(packet(0, false, 1));
+        // Full, and nobody reads: the packet comes back, nothing is dropped.
+        let back = queue.offer_waiting(packet(0, false, 2), Duration::from_millis(20));
+        assert_eq!(back.map_err(|p| p.dts), Err(2));
+        assert_eq!(queue.dropped().packets, 0);
+        // A reader takes one: the waiting writer gets in.
+        let writer = {
+            let queue = Arc::clone(&queue);
+            spawn_named("writer", move || {
+                queue
+                    .offer_waiting(packet(0, false, 2), Duration::from_secs(5))
+                    .is_ok()
+            })
+            .unwrap()
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(matches!(queue.pop(Duration::ZERO), Popped::Packet(p) if p.dts == 0));
+        assert!(writer.join().unwrap());
+        assert_eq!(drain(&queue), vec![1, 2]);
+        assert_eq!(queue.dropped().packets, 0);
+        // A closed queue never makes a writer wait.
+        queue.offer(packet(0, true, 3));
+        queue.offer(packet(0, false, 4));
+        queue.close();
+        assert!(
+            queue
+                .offer_waiting(packet(0, false, 5), Duration::from_secs(5))
+                .is_ok()
+        );
     }
 }

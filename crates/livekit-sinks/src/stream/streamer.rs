@@ -90,6 +90,13 @@ pub struct StreamerSettings {
     /// On [`Streamer::stop`], how long destinations may take to send what is queued and
     /// close. Default 3 s.
     pub stop_timeout: Duration,
+    /// For sources that are not live (a file read faster than real time): instead of
+    /// dropping GOPs, the source waits for room in the queue of every destination that is
+    /// live or still making its first connection, and that first connection sends everything
+    /// from the start. The slowest of those destinations sets the pace. A destination that
+    /// lost its connection (or never made one) is not waited for: it drops GOPs meanwhile and
+    /// resumes on the newest keyframe, as usual. Default `false` (live: never wait).
+    pub wait_for_destinations: bool,
 }
 
 impl StreamerSettings {
@@ -104,6 +111,7 @@ impl StreamerSettings {
             write_timeout: Duration::from_secs(10),
             send_buffer: Some(256 << 10),
             stop_timeout: Duration::from_secs(3),
+            wait_for_destinations: false,
         }
     }
 }
@@ -189,6 +197,26 @@ pub struct StreamReport {
 struct DestinationShared {
     stats: Mutex<DestinationStats>,
     queue: GopQueue,
+}
+
+impl DestinationShared {
+    /// [`StreamerSettings::wait_for_destinations`]: waits for room while this destination is
+    /// live or making its first connection (and the streamer is not stopping); otherwise the
+    /// packet is offered as usual (queued, or dropped with its GOP).
+    fn offer_waiting(&self, mut packet: Packet, stop: &AtomicBool) {
+        loop {
+            let state = self.stats.lock().state;
+            let waited_for = matches!(state, DestinationState::Connecting | DestinationState::Live);
+            if !waited_for || stop.load(Ordering::Relaxed) {
+                self.queue.offer(packet);
+                return;
+            }
+            match self.queue.offer_waiting(packet, Duration::from_millis(100)) {
+                Ok(()) => return,
+                Err(back) => packet = back,
+            }
+        }
+    }
 }
 
 /// One encode, many destinations.
@@ -323,6 +351,7 @@ impl Streamer {
             streamer.senders.push(worker);
         }
         let queues = shared.clone();
+        let wait = settings.wait_for_destinations;
         let reader = spawn_named("livekit.stream.in", move || {
             let mut packets = 0u64;
             loop {
@@ -333,7 +362,11 @@ impl Streamer {
                     Pull::Frame(packet) => {
                         packets += 1;
                         for destination in &queues {
-                            destination.queue.offer(packet.clone());
+                            if wait {
+                                destination.offer_waiting(packet.clone(), &stop);
+                            } else {
+                                destination.queue.offer(packet.clone());
+                            }
                         }
                     }
                     Pull::Pending => {}
@@ -468,11 +501,13 @@ impl Sender {
             );
         }
         let mut failures: u32 = 0;
+        let mut attempts: u32 = 0;
         let mut connected_once = false;
         loop {
             if self.abort.load(Ordering::Relaxed) {
                 break;
             }
+            attempts += 1;
             tracing::debug!(destination = %url, "connecting");
             let opened = Connection::open(
                 &self.destination,
@@ -493,9 +528,13 @@ impl Sender {
                         stats.state = DestinationState::Live;
                     }
                     tracing::info!(destination = %url, "live");
-                    let skipped = self.shared.queue.skip_to_newest_gop();
-                    if skipped > 0 {
-                        tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
+                    // What is queued is stale after a failure (a live stream resumes as fresh as
+                    // it can), not on the first connection of a source that waited for it.
+                    if !(attempts == 1 && self.settings.wait_for_destinations) {
+                        let skipped = self.shared.queue.skip_to_newest_gop();
+                        if skipped > 0 {
+                            tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
+                        }
                     }
                     connected_once = true;
                     match self.send(connection, &url) {
