@@ -116,7 +116,8 @@ pub struct StreamFilesArgs {
     /// Random order (a new one each pass).
     #[arg(long)]
     pub shuffle: bool,
-    /// Picture shown while files without video (songs) play [default: black].
+    /// Picture shown while files without video (songs) play [default: each song's own cover
+    /// art, black for songs without].
     #[arg(long, value_name = "IMG")]
     pub image: Option<PathBuf>,
     /// Do not caption songs with "Title - Artist" from their tags.
@@ -504,6 +505,9 @@ fn stream_playlist(
                 ..PlayerSettings::default()
             },
             shuffle,
+            // A picture given with --image is shown for every song; otherwise a song's own
+            // cover art is.
+            album_art: cover == Cover::Black,
             cover,
             cover_frame_rate: fps.0.div_ceil(fps.1.max(1)),
             captions,

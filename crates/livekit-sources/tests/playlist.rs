@@ -180,6 +180,86 @@ fn songs_show_the_cover_image_and_a_caption() {
 }
 
 #[test]
+fn songs_show_their_own_cover_art() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("art.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:s=80x60",
+        "-frames:v",
+        "1",
+        art.to_str().unwrap(),
+    ]);
+    let with_art = dir.path().join("with-art.mp3");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=660:r=44100:d=1",
+        "-i",
+        art.to_str().unwrap(),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        with_art.to_str().unwrap(),
+    ]);
+    let plain = song(&dir.path().join("plain.mp3"), "1", "T", "A");
+    let list = Playlist::new(
+        [&with_art, &plain],
+        PlaylistSettings {
+            cover_frame_rate: 10,
+            ..free()
+        },
+    )
+    .unwrap();
+    assert!(!list.now_playing().unwrap().has_video, "art is not a video");
+    let (shots, heard, _) = run(&list);
+    assert!(heard.peak > 0.05, "the songs are heard: {}", heard.peak);
+    // The first song shows its white 80x60 art, the second the black default cover.
+    let (art_shots, black): (Vec<&Shot>, Vec<&Shot>) = shots.iter().partition(|s| s.width == 80);
+    assert!((10..=11).contains(&art_shots.len()), "{shots:?}");
+    assert!(
+        art_shots.iter().all(|s| s.height == 60 && s.level > 200.0),
+        "{art_shots:?}"
+    );
+    assert!((10..=11).contains(&black.len()), "{shots:?}");
+    assert!(
+        black
+            .iter()
+            .all(|s| (s.width, s.height) == (1280, 720) && s.level < 20.0),
+        "{black:?}"
+    );
+    assert!(
+        art_shots
+            .iter()
+            .all(|a| black.iter().all(|b| a.pts < b.pts))
+    );
+
+    // Turned off, every song shows the cover.
+    let list = Playlist::new(
+        [&with_art],
+        PlaylistSettings {
+            cover_frame_rate: 10,
+            album_art: false,
+            ..free()
+        },
+    )
+    .unwrap();
+    let (shots, _, _) = run(&list);
+    assert!(
+        !shots.is_empty() && shots.iter().all(|s| s.width == 1280),
+        "{shots:?}"
+    );
+}
+
+#[test]
 fn songs_can_show_a_looping_video() {
     let dir = tempfile::tempdir().unwrap();
     let loop_video = video_file(&dir.path().join("loop.mp4"), "96x64", 10, "0.5", false);

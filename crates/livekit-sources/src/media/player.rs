@@ -881,6 +881,7 @@ impl Player {
                 looping: settings.looping,
                 continuous_audio: false,
                 cover: CoverSource::Nothing,
+                album_art: false,
                 captions: false,
                 reader: settings.reader(&stop),
                 shuffle: None,

@@ -49,6 +49,10 @@ pub struct PlaylistSettings {
     pub cover: Cover,
     /// Frames a second of a still cover (default 30).
     pub cover_frame_rate: u32,
+    /// Entries without video that carry cover art (the picture MP3 and M4A files embed)
+    /// show it instead of a still cover ([`Cover::Black`] or [`Cover::Image`]). Default
+    /// `true`. Art that cannot be decoded is a warning, and the usual cover shows.
+    pub album_art: bool,
     /// Give entries without video a caption "Title - Artist" from their tags (default `true`);
     /// see [`NowPlaying::caption`].
     pub captions: bool,
@@ -62,6 +66,7 @@ impl Default for PlaylistSettings {
             seed: None,
             cover: Cover::Black,
             cover_frame_rate: 30,
+            album_art: true,
             captions: true,
         }
     }
@@ -216,6 +221,7 @@ impl Playlist {
                 looping: settings.player.looping,
                 continuous_audio: settings.player.audio,
                 cover,
+                album_art: settings.album_art,
                 captions: settings.captions,
                 reader: reader_settings,
                 shuffle: seed,

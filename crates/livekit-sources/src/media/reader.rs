@@ -219,6 +219,25 @@ pub(crate) fn is_picture_stream(stream: &ff::format::stream::Stream) -> bool {
             .contains(ff::format::stream::Disposition::ATTACHED_PIC)
 }
 
+/// The encoded picture of an attached-picture stream (cover art), if `stream` is one.
+fn attached_picture(stream: &ff::format::stream::Stream) -> Option<Vec<u8>> {
+    if !stream
+        .disposition()
+        .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+    {
+        return None;
+    }
+    // SAFETY: the stream belongs to an open input; FFmpeg fills `attached_pic` when it opens
+    // the file and keeps it until the input is closed. `data` holds `size` bytes.
+    unsafe {
+        let packet = &(*stream.as_ptr()).attached_pic;
+        if packet.data.is_null() || packet.size <= 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(packet.data, packet.size as usize).to_vec())
+    }
+}
+
 /// The codec name FFmpeg gives a codec id ("none" for an unknown one).
 pub(crate) fn codec_name(id: ff::codec::Id) -> String {
     if id == ff::codec::Id::None {
@@ -368,6 +387,9 @@ pub(crate) struct MediaReader {
     reached_ns: i64,
     handed_out: u64,
     tags: Vec<(String, String)>,
+    /// The encoded picture of the file's cover art (an attached picture: JPEG or PNG, as MP3
+    /// and M4A files carry), kept for files without a video stream.
+    cover_art: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for MediaReader {
@@ -434,6 +456,11 @@ impl MediaReader {
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+        let cover_art = if video.is_none() {
+            input.streams().find_map(|s| attached_picture(&s))
+        } else {
+            None
+        };
         Ok(Self {
             start_ns: zero_of(
                 &input,
@@ -456,7 +483,13 @@ impl MediaReader {
             reached_ns: 0,
             handed_out: 0,
             tags,
+            cover_art,
         })
+    }
+
+    /// The encoded bytes of the cover art of a file without video, if it has any.
+    pub(crate) fn cover_art(&self) -> Option<&[u8]> {
+        self.cover_art.as_deref()
     }
 
     /// The path or redacted URL.

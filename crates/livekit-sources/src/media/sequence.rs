@@ -21,6 +21,7 @@ use super::reader::{
     Decoded, MediaReader, ReaderSettings, ns_to_duration, ns_to_samples, samples_to_ns,
 };
 use super::{AUDIO_CHANNELS, AUDIO_RATE};
+use crate::{ImageFile, ImageSettings};
 
 /// Audio further than this from where the running count says it belongs is moved (silence
 /// inserted or samples trimmed, or, without `continuous_audio`, the count follows it).
@@ -54,6 +55,8 @@ pub(crate) struct SequenceSettings {
     pub looping: bool,
     pub continuous_audio: bool,
     pub cover: CoverSource,
+    /// Items with cover art show it instead of a still cover.
+    pub album_art: bool,
     pub captions: bool,
     pub reader: ReaderSettings,
     pub shuffle: Option<u64>,
@@ -105,6 +108,8 @@ pub(crate) struct Sequence {
     out: VecDeque<Decoded>,
     cover_next_ns: i64,
     cover_video: Option<CoverVideo>,
+    /// The current item's cover art, shown instead of a still cover.
+    item_art: Option<VideoFrame>,
     events: EventSink,
     now_playing: Arc<Mutex<Option<NowPlaying>>>,
     /// Items that played in the current pass over the list.
@@ -156,6 +161,7 @@ impl Sequence {
             last_video_ns: None,
             out: VecDeque::new(),
             cover_next_ns: 0,
+            item_art: None,
             cover_video: None,
             events,
             now_playing,
@@ -421,6 +427,7 @@ impl Sequence {
             *known = Some(reader.duration());
         }
         self.cover_next_ns = self.cover_next_ns.max(self.next_offset_ns);
+        self.item_art = self.album_art(&reader);
         if let Some(cover) = &mut self.cover_video {
             cover.base_ns = cover.base_ns.max(self.next_offset_ns - cover.end_ns);
         }
@@ -648,13 +655,33 @@ impl Sequence {
         }
     }
 
+    /// The cover art of `reader`'s item, decoded, when it is to be shown (a still cover, album
+    /// art on, an item without video that has some). Art that does not decode is a warning.
+    fn album_art(&self, reader: &MediaReader) -> Option<VideoFrame> {
+        if !self.settings.album_art || !matches!(self.settings.cover, CoverSource::Still { .. }) {
+            return None;
+        }
+        let bytes = reader.cover_art()?;
+        let name = format!("{} (cover art)", reader.name());
+        match ImageFile::from_memory(name, bytes, ImageSettings::default()) {
+            Ok(image) => Some(image.frame().clone()),
+            Err(error) => {
+                tracing::warn!(%error, "cover art not shown");
+                self.events.send(PlayerEvent::Warning(format!(
+                    "{error}; showing the usual cover instead"
+                )));
+                None
+            }
+        }
+    }
+
     /// Writes cover frames up to `until_ns` (items without video).
     fn cover_until(&mut self, until_ns: i64) {
         match &self.settings.cover {
             CoverSource::Nothing => {}
             CoverSource::Still { frame, interval } => {
                 let step = duration_ns(*interval).max(1_000_000);
-                let frame = frame.clone();
+                let frame = self.item_art.as_ref().unwrap_or(frame).clone();
                 while self.cover_next_ns < until_ns {
                     let at = self.cover_next_ns;
                     self.cover_next_ns += step;
