@@ -334,7 +334,8 @@ fn drive(
                             captioner.show(now.caption.as_deref());
                         }
                     }
-                    PlayerEvent::Skipped(error) => tracing::warn!("skipped: {error}"),
+                    // The playlist logged it already, as a warning.
+                    PlayerEvent::Skipped(error) => tracing::debug!("skipped: {error}"),
                     PlayerEvent::Warning(warning) => tracing::warn!("{warning}"),
                     PlayerEvent::Failed(error) => tracing::error!("{error}"),
                     _ => {}

@@ -666,7 +666,6 @@ impl Sequence {
         match ImageFile::from_memory(name, bytes, ImageSettings::default()) {
             Ok(image) => Some(image.frame().clone()),
             Err(error) => {
-                tracing::warn!(%error, "cover art not shown");
                 self.events.send(PlayerEvent::Warning(format!(
                     "{error}; showing the usual cover instead"
                 )));
@@ -704,7 +703,6 @@ impl Sequence {
                             });
                         }
                         Err(error) => {
-                            tracing::warn!(%error, "the cover video cannot be opened; no cover");
                             self.events.send(PlayerEvent::Warning(format!(
                                 "{error}; playing without a cover"
                             )));
