@@ -284,6 +284,71 @@ fn slow_destination_drops_gops_while_others_get_everything() {
     assert_no_secret(&keys);
 }
 
+/// A TCP proxy to `upstream` that holds each connection for `delay` before passing anything
+/// on: a server that is slow to answer (far away, busy).
+struct LateProxy {
+    port: u16,
+}
+
+impl LateProxy {
+    fn start(upstream: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        spawn_named("late-proxy", move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                std::thread::sleep(delay);
+                let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    spawn_named("late-proxy-copy", move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    })
+                    .unwrap();
+                }
+            }
+        })
+        .unwrap();
+        Self { port }
+    }
+}
+
+#[test]
+fn a_slow_first_connection_still_gets_the_start_of_the_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    // A keyframe every second, read in real time: the server answers 2.5 s late.
+    let path = clip(dir.path(), 6.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let proxy = LateProxy::start(server.port(), Duration::from_millis(2500));
+    let key = "late-key-3b3b3b";
+    let destination =
+        Destination::from_url(&format!("rtmp://127.0.0.1:{}/live/{key}", proxy.port), None)
+            .unwrap();
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer =
+        Streamer::start(StreamerSettings::new(vec![destination]), streams, port).unwrap();
+    let report = streamer.wait();
+    reader.join().unwrap();
+    let stats = &report.destinations[0];
+    assert_eq!(
+        (stats.dropped_packets, stats.reconnects),
+        (0, 0),
+        "{stats:?}"
+    );
+    // Everything from the first frame on, not from the keyframe current at connection time.
+    let (recordings, probe) = wait_recording(&server, key, 5.5);
+    assert_eq!(recordings.len(), 1);
+    let duration = probe.duration();
+    assert!((5.7..=6.3).contains(&duration), "{duration} s arrived");
+    assert_no_secret(&[key]);
+}
+
 /// An SRT destination to `listener`'s port with a passphrase and a stream id (the key).
 fn srt_destination(port: u16, key: &str, passphrase: &str) -> Destination {
     let mut destination = Destination::from_url(

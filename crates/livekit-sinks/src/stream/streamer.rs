@@ -92,8 +92,8 @@ pub struct StreamerSettings {
     pub stop_timeout: Duration,
     /// For sources that are not live (a file read faster than real time): instead of
     /// dropping GOPs, the source waits for room in the queue of every destination that is
-    /// live or still making its first connection, and that first connection sends everything
-    /// from the start. The slowest of those destinations sets the pace. A destination that
+    /// live or still making its first connection. The slowest of those destinations sets the
+    /// pace. A destination that
     /// lost its connection (or never made one) is not waited for: it drops GOPs meanwhile and
     /// resumes on the newest keyframe, as usual. Default `false` (live: never wait).
     pub wait_for_destinations: bool,
@@ -528,9 +528,11 @@ impl Sender {
                         stats.state = DestinationState::Live;
                     }
                     tracing::info!(destination = %url, "live");
-                    // What is queued is stale after a failure (a live stream resumes as fresh as
-                    // it can), not on the first connection of a source that waited for it.
-                    if !(attempts == 1 && self.settings.wait_for_destinations) {
+                    // What is queued is stale after a failure: a live stream resumes as fresh as
+                    // it can. The first connection sends everything from the start instead
+                    // (what was queued while it connected: a second or two), like FFmpeg, which
+                    // connects before it reads: a slow server does not cost the start of a file.
+                    if attempts > 1 {
                         let skipped = self.shared.queue.skip_to_newest_gop();
                         if skipped > 0 {
                             tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
