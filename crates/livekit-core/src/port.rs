@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -61,6 +62,9 @@ pub enum PushError {
     /// The target failed (a sink could not write its file, say); the error names the target.
     #[error(transparent)]
     Failed(Arc<dyn std::error::Error + Send + Sync>),
+    /// [`FrameTarget::push_unless`] gave up waiting for room: the writer was asked to stop.
+    #[error("the writer stopped while waiting for room in the port")]
+    Stopped,
 }
 
 impl PushError {
@@ -87,6 +91,15 @@ pub trait FrameTarget<T>: Send + Sync {
     /// Writes a frame. Whether this blocks is the target's policy (see [`Policy`]).
     fn push(&self, frame: T) -> Result<(), PushError>;
 
+    /// [`push`](Self::push), but a push that waits for room gives up once `stop` is set
+    /// (checked at least every 50 ms), failing with [`PushError::Stopped`]: for writers that
+    /// must stop when asked even if their reader stopped reading (a player being stopped).
+    /// Targets that never wait need not implement it (the default is `push`).
+    fn push_unless(&self, frame: T, stop: &AtomicBool) -> Result<(), PushError> {
+        let _ = stop;
+        self.push(frame)
+    }
+
     /// Writes end-of-stream: frames already written are still delivered, then readers see
     /// [`Pull::Ended`]. Further pushes fail with [`PushError::Ended`].
     fn end(&self);
@@ -104,6 +117,9 @@ impl<T, S: FrameSource<T> + ?Sized> FrameSource<T> for Arc<S> {
 impl<T, S: FrameTarget<T> + ?Sized> FrameTarget<T> for Arc<S> {
     fn push(&self, frame: T) -> Result<(), PushError> {
         (**self).push(frame)
+    }
+    fn push_unless(&self, frame: T, stop: &AtomicBool) -> Result<(), PushError> {
+        (**self).push_unless(frame, stop)
     }
     fn end(&self) {
         (**self).end()
@@ -365,8 +381,9 @@ impl<T: Send> FrameSource<T> for Port<T> {
     }
 }
 
-impl<T: Send> FrameTarget<T> for Port<T> {
-    fn push(&self, frame: T) -> Result<(), PushError> {
+impl<T: Send> Port<T> {
+    /// A push that waits for room (blocking policy) until `stop`, if given, is set.
+    fn write(&self, frame: T, stop: Option<&AtomicBool>) -> Result<(), PushError> {
         let mut state = self.shared.state.lock();
         loop {
             if state.closed {
@@ -390,7 +407,18 @@ impl<T: Send> FrameTarget<T> for Port<T> {
                 Policy::Queue {
                     when_full: WhenFull::Block,
                     ..
-                } => self.shared.writable.wait(&mut state),
+                } => match stop {
+                    None => self.shared.writable.wait(&mut state),
+                    Some(stop) => {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(PushError::Stopped);
+                        }
+                        let _ = self
+                            .shared
+                            .writable
+                            .wait_for(&mut state, Duration::from_millis(50));
+                    }
+                },
             }
         }
         state.queue.push_back(frame);
@@ -398,6 +426,16 @@ impl<T: Send> FrameTarget<T> for Port<T> {
         drop(state);
         self.shared.readable.notify_one();
         Ok(())
+    }
+}
+
+impl<T: Send> FrameTarget<T> for Port<T> {
+    fn push(&self, frame: T) -> Result<(), PushError> {
+        self.write(frame, None)
+    }
+
+    fn push_unless(&self, frame: T, stop: &AtomicBool) -> Result<(), PushError> {
+        self.write(frame, Some(stop))
     }
 
     fn end(&self) {

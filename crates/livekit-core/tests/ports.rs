@@ -297,3 +297,35 @@ fn latest_on_a_full_blocking_queue_wakes_every_blocked_writer() {
     }
     assert_eq!(port.stats().queued, 3);
 }
+
+#[test]
+fn a_writer_blocked_on_a_full_port_gives_up_when_told_to_stop() {
+    let port = Port::<u64>::blocking(1);
+    port.push(0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (port, stop) = (port.clone(), stop.clone());
+        spawn_named("stoppable-writer", move || {
+            // Room comes once: the first push goes in, the second waits until told to stop.
+            let first = port.push_unless(1, &stop);
+            let second = port.push_unless(2, &stop);
+            (first, second)
+        })
+        .unwrap()
+    };
+    assert_eq!(port.next(WAIT), Pull::Frame(0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!writer.is_finished(), "the second push waits for room");
+    let asked = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    let (first, second) = writer.join().unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(first.is_ok());
+    assert!(matches!(second, Err(PushError::Stopped)), "{second:?}");
+    assert_eq!(port.next(WAIT), Pull::Frame(1));
+    assert_eq!(port.stats().pushed, 2);
+}

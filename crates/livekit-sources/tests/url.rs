@@ -167,6 +167,43 @@ fn plays_hls_from_an_http_server() {
 }
 
 #[test]
+fn a_file_over_http_loops() {
+    // 1 s of MP4 on an HTTP server (nginx: byte ranges, so the player can seek back).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    let mut args = vec![
+        "-f", "lavfi", "-i", RED, "-f", "lavfi", "-i", TONE, "-t", "1",
+    ];
+    args.extend(CODECS);
+    args.push(file.to_str().unwrap());
+    ffmpeg(&args);
+    let server = HttpFiles::start(dir.path());
+    let url = server.url("clip.mp4");
+    let player = Player::open(
+        &url,
+        PlayerSettings {
+            looping: true,
+            ..PlayerSettings::free_running()
+        },
+    )
+    .unwrap();
+    let video = Port::<VideoFrame>::blocking(128);
+    let audio = Port::<AudioFrame>::blocking(512);
+    player.add_video_target(video.clone()).unwrap();
+    player.add_audio_target(audio.clone()).unwrap();
+    player.start().unwrap();
+    // Three times round: 75 frames of a 25-frame file, timestamps rising.
+    assert_red_frames_and_tone(&url, &video, &audio, 75);
+    player.stop().unwrap();
+    let looped = player
+        .events()
+        .try_iter()
+        .filter(|e| matches!(e, PlayerEvent::Looped { .. }))
+        .count();
+    assert!(looped >= 2, "looped {looped} times");
+}
+
+#[test]
 fn plays_a_live_rtmp_stream() {
     let server = NginxRtmp::start();
     let url = server.url("test");

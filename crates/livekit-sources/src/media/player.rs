@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use livekit_core::thread::{Worker, spawn_named};
-use livekit_core::{AudioFrame, AudioTarget, Clock, SystemClock, VideoFrame, VideoTarget};
+use livekit_core::{
+    AudioFrame, AudioTarget, Clock, PushError, SystemClock, VideoFrame, VideoTarget,
+};
 use parking_lot::{Condvar, Mutex};
 
 use super::error::{ControlError, OpenMediaError, PlayError};
@@ -421,8 +423,9 @@ impl Engine {
         let events = self.events.clone();
         let lead = self.audio_lead;
         let name = self.name.clone();
+        let stop = self.stop.clone();
         let worker = spawn_named(self.thread_name, move || {
-            run(setup, &shared, &events, lead, &name);
+            run(setup, &shared, &events, lead, &name, stop);
         })
         .map_err(|e| {
             self.shared.set_state(PlayState::Stopped);
@@ -582,12 +585,16 @@ struct Output {
     video: VideoTargets,
     audio: AudioTargets,
     had_targets: bool,
+    /// Set by `stop()`: a push waiting for room in a full blocking target gives up.
+    stop: Arc<AtomicBool>,
 }
 
 impl Output {
     fn video(&mut self, frame: &VideoFrame) {
-        self.video.retain(|t| match t.push(frame.clone()) {
-            Ok(()) => true,
+        let stop = &self.stop;
+        self.video.retain(|t| match t.push_unless(frame.clone(), stop) {
+            // Stopping: the frame is not needed; the target stays (it gets the end).
+            Ok(()) | Err(PushError::Stopped) => true,
             Err(error) => {
                 tracing::debug!(%error, "a video target refused a frame; no more frames for it");
                 false
@@ -596,8 +603,10 @@ impl Output {
     }
 
     fn audio(&mut self, frame: &AudioFrame) {
-        self.audio.retain(|t| match t.push(frame.clone()) {
-            Ok(()) => true,
+        let stop = &self.stop;
+        self.audio.retain(|t| match t.push_unless(frame.clone(), stop) {
+            // Stopping: the frame is not needed; the target stays (it gets the end).
+            Ok(()) | Err(PushError::Stopped) => true,
             Err(error) => {
                 tracing::debug!(%error, "an audio target refused a frame; no more frames for it");
                 false
@@ -621,7 +630,14 @@ impl Output {
 
 /// The player thread: decodes a little ahead, writes frames in time order (paced or not),
 /// obeys commands, ends the targets.
-fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: &str) {
+fn run(
+    setup: Setup,
+    shared: &Shared,
+    events: &EventSink,
+    lead: Duration,
+    name: &str,
+    stop: Arc<AtomicBool>,
+) {
     let Setup {
         mut sequence,
         video,
@@ -633,6 +649,7 @@ fn run(setup: Setup, shared: &Shared, events: &EventSink, lead: Duration, name: 
         had_targets: !video.is_empty() || !audio.is_empty(),
         video,
         audio,
+        stop,
     };
     let realtime = shared.pacing == Pacing::RealTime;
     let lead = if realtime { lead } else { Duration::ZERO };

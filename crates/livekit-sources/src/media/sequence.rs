@@ -608,7 +608,9 @@ impl Sequence {
         // One item looping: seek back instead of opening the file again.
         if self.items.len() == 1 && self.settings.looping && current.played {
             let mut reader = current.reader;
-            if reader.is_url() {
+            // A URL without a duration is live: there is no start to go back to. A file over
+            // HTTP has one, and loops by seeking (when the server allows ranges).
+            if reader.is_url() && reader.duration().is_none() {
                 self.events.send(PlayerEvent::Warning(format!(
                     "media {name}: a live stream cannot loop; ending"
                 )));
