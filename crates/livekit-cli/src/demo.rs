@@ -227,7 +227,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
     let recorder = Recorder::from_packets(
         RecorderSettings::new(&mp4),
         streams,
-        Arc::new(to_file) as Arc<dyn FrameSource<Packet>>,
+        Arc::new(to_file.clone()) as Arc<dyn FrameSource<Packet>>,
     )
     .map_err(usage)?;
     let tee_worker = crate::jobs::tee(encoder.packets(), branches)?;
@@ -252,6 +252,11 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             png = Some(path);
         }
         if viewer.as_ref().is_some_and(|v| v.is_closed()) {
+            break;
+        }
+        if recorder.is_finished() {
+            // Writing failed (a full disk): the tee must not wait for the recorder.
+            to_file.close();
             break;
         }
         std::thread::sleep(Duration::from_millis(33));

@@ -111,6 +111,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut recorder = None;
     let mut streamer = None;
     let mut tee = None;
+    // The recorder's branch of the tee: closed if the recording fails (a full disk), so the
+    // tee does not wait for it and whatever else runs (streaming, preview) goes on.
+    let mut recorder_branch: Option<Port<Packet>> = None;
     if encoding {
         let mut encoder = crate::jobs::encoder_settings(
             config,
@@ -139,6 +142,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         if let Some(path) = path {
             let branch = Port::blocking(256);
             branches.push(branch.clone());
+            recorder_branch = Some(branch.clone());
             recorder = Some(
                 Recorder::from_packets(
                     RecorderSettings {
@@ -203,7 +207,16 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
     let handle = running.handle();
+    // Nothing but the recording: a failed recording ends the job.
+    let recording_only = streamer.is_none() && virtual_camera.is_none() && viewer.is_none();
+    let mut recording_failed = false;
     let ended = run_until(&stop, limit, || {
+        if !recording_failed && recorder.as_ref().is_some_and(|r| r.is_finished()) {
+            recording_failed = true;
+            if let Some(branch) = &recorder_branch {
+                branch.close();
+            }
+        }
         let rendering = handle.stats();
         let mut reading = match &running_encoder {
             Some(encoder) => Reading::encoder(&encoder.stats()),
@@ -230,7 +243,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         }
         parts.push(meter.line(reading));
         status.update(None, parts.join(" | "));
-        running_encoder.as_ref().is_some_and(|e| e.is_finished())
+        (recording_failed && recording_only)
+            || running_encoder.as_ref().is_some_and(|e| e.is_finished())
             || virtual_camera.as_ref().is_some_and(|c| c.is_finished())
             || viewer.as_ref().is_some_and(|v| v.is_closed())
             || streamer.as_ref().is_some_and(|s| {
@@ -270,20 +284,24 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             settings.height & !1,
         );
     }
+    let mut recording_error = None;
     if let (Some(recorder), Some(encoded)) = (recorder, &encoded) {
-        let summary = recorder.wait()?;
-        println!(
-            "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
-            summary.duration.as_secs_f64(),
-            encoded.video_frames,
-            frames.dropped() + rendered.late,
-            args.scene.display(),
-            summary.path.display(),
-            summary.container,
-            settings.width & !1,
-            settings.height & !1,
-            summary.file_bytes,
-        );
+        match recorder.wait() {
+            Ok(summary) => println!(
+                "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
+                summary.duration.as_secs_f64(),
+                encoded.video_frames,
+                frames.dropped() + rendered.late,
+                args.scene.display(),
+                summary.path.display(),
+                summary.container,
+                settings.width & !1,
+                settings.height & !1,
+                summary.file_bytes,
+            ),
+            // The streams still get their summary first.
+            Err(error) => recording_error = Some(error),
+        }
     }
     if let Some(streamer) = streamer {
         let report = streamer.wait();
@@ -293,7 +311,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             Duration::from_secs_f64(rendered.rendered as f64 / settings.fps.as_f64().max(1.0)),
         )?;
     }
-    Ok(())
+    match recording_error {
+        Some(error) => Err(Failure::Runtime(error.into())),
+        None => Ok(()),
+    }
 }
 
 /// Passes frames on to the outputs' ports until `left` runs out, then ends them.

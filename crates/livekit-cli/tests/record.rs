@@ -199,3 +199,70 @@ fn bad_record_paths_are_one_clear_line() {
         )
     );
 }
+
+#[test]
+fn a_full_disk_ends_the_recording_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // Moving pictures at 3 Mb/s: the muxer's buffer soon has to reach the disk.
+    let clip = dir.path().join("clip.mp4");
+    livekit_testkit::media::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-t",
+        "5",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        clip.to_str().unwrap(),
+    ]);
+    let scene = dir.path().join("movie.toml");
+    std::fs::write(
+        &scene,
+        format!(
+            "[canvas]\nwidth = 640\nheight = 360\nfps = 30\n\n[[layer]]\nsource = {{ file = {:?} }}\n",
+            clip.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // A "disk" that is always full.
+    let out = dir.path().join("full.mkv");
+    std::os::unix::fs::symlink("/dev/full", &out).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(["compose", scene.to_str().unwrap(), "--backend", "cpu"])
+        .args(["--kbps", "3000", "--timeout", "30", "--record"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the recording went on (or hung) after the disk filled");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim().lines().last().unwrap(),
+        format!(
+            "livekit: error: recording file {}: cannot write: No space left on device",
+            out.display()
+        ),
+        "{stderr}"
+    );
+}

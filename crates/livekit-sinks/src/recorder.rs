@@ -738,7 +738,10 @@ impl Muxer {
                 source,
             });
         if let Err(error) = &result {
-            tracing::error!("{error}");
+            let reason = std::error::Error::source(error)
+                .map(|source| format!(": {source}"))
+                .unwrap_or_default();
+            tracing::error!("{error}{reason}");
         }
         result.and(finalized)
     }
