@@ -278,6 +278,9 @@ pub fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Resu
             .filter_map(|d| d.last_error.as_deref().map(|e| format!("{}: {e}", d.url)))
             .collect::<Vec<_>>()
             .join("; ");
+        if why.is_empty() {
+            return Err(anyhow!("no destination received the stream").into());
+        }
         return Err(anyhow!("no destination received the stream ({why})").into());
     }
     Ok(())
@@ -319,6 +322,8 @@ fn drive(
     };
     let mut item = 0u64;
     let mut meter = Meter::default();
+    // Why the playlist failed, if it did: the job's error when nothing was sent.
+    let mut source_failed: Option<String> = None;
     let ended = run_until(stop, live.timeout, || {
         if let Some(events) = &events {
             while let Ok(event) = events.try_recv() {
@@ -337,7 +342,10 @@ fn drive(
                     // The playlist logged it already, as a warning.
                     PlayerEvent::Skipped(error) => tracing::debug!("skipped: {error}"),
                     PlayerEvent::Warning(warning) => tracing::warn!("{warning}"),
-                    PlayerEvent::Failed(error) => tracing::error!("{error}"),
+                    PlayerEvent::Failed(error) => {
+                        tracing::debug!("{error}");
+                        source_failed = Some(error.to_string());
+                    }
                     _ => {}
                 }
             }
@@ -379,6 +387,14 @@ fn drive(
                 .all(|d| d.state == DestinationState::Failed)
     });
     status.finish();
+    // A failure reported as the playlist ended may not have been read yet.
+    if let Some(events) = &events {
+        for event in events.try_iter() {
+            if let PlayerEvent::Failed(error) = event {
+                source_failed = Some(error.to_string());
+            }
+        }
+    }
     // Stop the source: the encoder drains, the packets end, the destinations finish.
     match feed {
         Feed::Encoded {
@@ -402,7 +418,17 @@ fn drive(
         }
     }
     let report = streamer.wait();
-    summarize(&report, ended, status.elapsed())
+    match source_failed {
+        // Nothing could be played: that is the error, not the empty streams.
+        Some(error) if report.destinations.iter().all(|d| d.bytes == 0) => {
+            Err(anyhow!("{error}").into())
+        }
+        Some(error) => {
+            tracing::error!("{error}");
+            summarize(&report, ended, status.elapsed())
+        }
+        None => summarize(&report, ended, status.elapsed()),
+    }
 }
 
 /// The files of `stream-files`: a folder's files matching the glob (sorted), or one file.

@@ -487,3 +487,37 @@ fn readrate_sets_how_fast_the_input_is_read() {
         );
     }
 }
+
+#[test]
+fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.mkv");
+    clip(&full, &ClipSpec::default());
+    // Headers and the start of the first cluster: it opens, then nothing decodes.
+    let bytes = std::fs::read(&full).unwrap();
+    let cluster = bytes
+        .windows(4)
+        .position(|w| w == [0x1f, 0x43, 0xb6, 0x75])
+        .unwrap();
+    let cut = dir.path().join("cut.mkv");
+    std::fs::write(&cut, &bytes[..cluster + 40]).unwrap();
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            cut.to_str().unwrap(),
+            "rtmp://127.0.0.1:1/live/k",
+            "--yes",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "livekit: error: media {}: no audio or video frame could be decoded",
+            cut.display()
+        )
+    );
+}
