@@ -107,7 +107,7 @@ pub struct StreamFilesArgs {
     /// Where to (see `stream-file`).
     #[arg(required = true)]
     pub sites: Vec<String>,
-    /// Which files of the folder: a glob pattern.
+    /// Which files of the folder: a glob pattern (`*`, `?`, `[abc]`, `[!abc]`).
     #[arg(long, default_value = "*")]
     pub glob: String,
     /// Start over at the end, for ever (one continuous stream).

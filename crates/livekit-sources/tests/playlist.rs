@@ -351,6 +351,22 @@ fn glob_sorted_shuffle_and_endless_loop() {
             dir.path().display()
         )
     );
+    // Sets of characters, as in a shell.
+    let found = expand_glob(&format!("{}/[ac].mp?", dir.path().display())).unwrap();
+    assert_eq!(found, [dir.path().join("a.mp4"), dir.path().join("c.mp4")]);
+    let found = expand_glob(&format!("{}/[!a]*.mp4", dir.path().display())).unwrap();
+    assert_eq!(found, [dir.path().join("b.mp4"), dir.path().join("c.mp4")]);
+    // A pattern that is not one is said to be so.
+    let error = expand_glob(&format!("{}/[ab.mp4", dir.path().display()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!(
+            "playlist pattern {}/[ab.mp4: not a pattern: ",
+            dir.path().display()
+        )),
+        "{error}"
+    );
 
     // Shuffled and looping: every pass plays each file once; timestamps keep rising.
     let settings = PlaylistSettings {

@@ -373,9 +373,10 @@ fn frame_interval(rate: u32) -> Duration {
     Duration::from_secs_f64(1.0 / f64::from(rate.clamp(1, 240)))
 }
 
-/// The files matching `pattern`, sorted by name. `*` (any run of characters) and `?` (one
-/// character) work in the last part of the path (`dir/*.mp3`); the directory part is taken
-/// as it is. No match is an error naming the pattern.
+/// The files matching `pattern`, sorted by name. The last part of the path is a glob
+/// pattern (`dir/*.mp3`: `*` any run of characters, `?` one, `[abc]` / `[a-z]` / `[!abc]` one
+/// of a set); the directory part is taken as it is. No match, or a pattern that is not one
+/// (`[` left open), is an error naming the pattern.
 pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, OpenMediaError> {
     let path = Path::new(pattern);
     let error = |detail: String| OpenMediaError::Glob {
@@ -395,16 +396,16 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, OpenMediaError> {
             "wildcards work in the file name only, not in directories".into(),
         ));
     }
+    let matcher =
+        glob::Pattern::new(file_pattern).map_err(|e| error(format!("not a pattern: {}", e.msg)))?;
     let entries = std::fs::read_dir(&dir)
         .map_err(|e| error(format!("cannot list {}: {e}", dir.display())))?;
-    let pattern_chars: Vec<char> = file_pattern.chars().collect();
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_owned();
-            let chars: Vec<char> = name.chars().collect();
-            wildcard_match(&pattern_chars, &chars).then(|| dir.join(name))
+            matcher.matches(&name).then(|| dir.join(name))
         })
         .collect();
     found.sort();
@@ -412,33 +413,6 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, OpenMediaError> {
         return Err(error("no file matches".into()));
     }
     Ok(found)
-}
-
-/// `*` and `?` matching, iterative with backtracking to the last star.
-fn wildcard_match(pattern: &[char], text: &[char]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
 }
 
 /// The black cover: 1280x720 BT.709 limited-range I420 (a third of the memory of RGBA, and the
@@ -449,26 +423,4 @@ fn black_frame() -> Result<VideoFrame, FrameError> {
     let luma = layout.offset(0)..layout.offset(0) + layout.stride(0) * layout.rows(0);
     data[luma].fill(16);
     VideoFrame::from_vec(layout, data, Duration::ZERO)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard_match;
-
-    fn m(p: &str, t: &str) -> bool {
-        wildcard_match(
-            &p.chars().collect::<Vec<_>>(),
-            &t.chars().collect::<Vec<_>>(),
-        )
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(m("*.mp3", "a.mp3"));
-        assert!(!m("*.mp3", "a.mp4"));
-        assert!(m("a?c*", "abcdef"));
-        assert!(m("*", ""));
-        assert!(!m("?", ""));
-        assert!(m("*a*b", "xxaxxb"));
-    }
 }
