@@ -57,7 +57,8 @@ pub struct StreamArgs {
 /// instructions (valgrind, `--instructions`; no memory figure then).
 #[derive(Debug, Clone, Copy)]
 struct Usage {
-    cpu_s: f64,
+    /// CPU seconds, or billions of instructions.
+    cost: f64,
     rss_mb: f64,
 }
 
@@ -66,7 +67,7 @@ struct Usage {
 enum Measure {
     /// CPU seconds and peak memory, from `/usr/bin/time`.
     Time,
-    /// Instructions, from valgrind (in [`Usage::cpu_s`], as billions).
+    /// Instructions, from valgrind (billions of them in [`Usage::cost`]).
     Instructions,
 }
 
@@ -103,18 +104,18 @@ impl Measure {
 }
 
 impl Usage {
-    /// The median CPU time and the largest peak memory of several runs (at least one).
+    /// The median cost and the largest peak memory of several runs (at least one).
     fn summary(runs: &[Usage]) -> Usage {
-        let mut cpu: Vec<f64> = runs.iter().map(|u| u.cpu_s).collect();
-        cpu.sort_by(f64::total_cmp);
-        let middle = cpu.len() / 2;
-        let cpu_s = if cpu.len() % 2 == 1 {
-            cpu[middle]
+        let mut costs: Vec<f64> = runs.iter().map(|u| u.cost).collect();
+        costs.sort_by(f64::total_cmp);
+        let middle = costs.len() / 2;
+        let cost = if costs.len() % 2 == 1 {
+            costs[middle]
         } else {
-            (cpu[middle - 1] + cpu[middle]) / 2.0
+            (costs[middle - 1] + costs[middle]) / 2.0
         };
         Usage {
-            cpu_s,
+            cost,
             rss_mb: runs.iter().map(|u| u.rss_mb).fold(0.0, f64::max),
         }
     }
@@ -155,7 +156,7 @@ fn measured(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usag
         bail!("{label}: cannot read /usr/bin/time's report {text:?}");
     };
     Ok(Usage {
-        cpu_s: user + system,
+        cost: user + system,
         rss_mb: rss_kb / 1024.0,
     })
 }
@@ -202,7 +203,7 @@ fn counted(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage
         bail!("{label}: valgrind reported no instruction count");
     }
     Ok(Usage {
-        cpu_s: instructions as f64 / 1e9,
+        cost: instructions as f64 / 1e9,
         rss_mb: 0.0,
     })
 }
@@ -279,10 +280,10 @@ fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
-/// The range of several runs' CPU times (nothing for one run).
+/// The range of several runs' costs (nothing for one run).
 fn spread(runs: &[Usage]) -> String {
     let (low, high) = runs.iter().fold((f64::MAX, 0.0f64), |(low, high), u| {
-        (low.min(u.cpu_s), high.max(u.cpu_s))
+        (low.min(u.cost), high.max(u.cost))
     });
     if runs.len() > 1 {
         format!(" ({low:.2}-{high:.2})")
@@ -297,8 +298,8 @@ fn paired(ours: &[Usage], theirs: &[Usage]) -> String {
     let ratios: Vec<f64> = ours
         .iter()
         .zip(theirs)
-        .filter(|(_, t)| t.cpu_s > 0.0)
-        .map(|(o, t)| o.cpu_s / t.cpu_s)
+        .filter(|(_, t)| t.cost > 0.0)
+        .map(|(o, t)| o.cost / t.cost)
         .collect();
     if ratios.len() < 2 {
         return String::new();
@@ -321,11 +322,11 @@ fn compared(measure: Measure, name: &str, ours: &[Usage], theirs: &[Usage]) -> S
     };
     format!(
         " | {name}: {}{}{} | {} ratio={}{}{memory}",
-        measure.cost(theirs_summary.cpu_s),
+        measure.cost(theirs_summary.cost),
         spread(theirs),
         measure.memory(theirs_summary.rss_mb),
         measure.ratio_name(),
-        ratio(mine.cpu_s, theirs_summary.cpu_s),
+        ratio(mine.cost, theirs_summary.cost),
         paired(ours, theirs),
     )
 }
@@ -463,7 +464,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         let summary = Usage::summary(&ours);
         let mut line = format!(
             "destinations={count} livekit: {}{}{}",
-            measure.cost(summary.cpu_s),
+            measure.cost(summary.cost),
             spread(&ours),
             measure.memory(summary.rss_mb)
         );
@@ -478,7 +479,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         println!(
             "livekit {} {many} destinations / 1 destination = {}",
             measure.ratio_name(),
-            ratio(last.cpu_s, one.cpu_s)
+            ratio(last.cost, one.cost)
         );
     }
     server.stop();

@@ -15,8 +15,8 @@ use livekit_compositor::{
 };
 use livekit_core::thread::spawn_named;
 use livekit_core::{
-    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Packet, Port, Pull, SystemClock,
-    VideoFrame, VideoSource, VideoTarget,
+    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, SystemClock, VideoFrame,
+    VideoSource, VideoTarget,
 };
 use livekit_sinks::{Encoder, PngWriter, Recorder, RecorderSettings, Viewer, ViewerSettings};
 use livekit_sources::{ImageFile, ImageSettings};
@@ -224,12 +224,8 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             true,
         )?)
     };
-    let recorder = Recorder::from_packets(
-        RecorderSettings::new(&mp4),
-        streams,
-        Arc::new(to_file.clone()) as Arc<dyn FrameSource<Packet>>,
-    )
-    .map_err(usage)?;
+    let recorder =
+        Recorder::from_packets(RecorderSettings::new(&mp4), streams, to_file).map_err(usage)?;
     let tee_worker = crate::jobs::tee(encoder.packets(), branches)?;
 
     // Move the SMPTE box back and forth along the bottom; grab one frame half way.
@@ -255,8 +251,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             break;
         }
         if recorder.is_finished() {
-            // Writing failed (a full disk): the tee must not wait for the recorder.
-            to_file.close();
+            // Writing failed (a full disk): the error comes from `recorder.wait()` below.
             break;
         }
         std::thread::sleep(Duration::from_millis(33));

@@ -73,6 +73,17 @@ pub fn parse_readrate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// How fast the file jobs read their input.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// How fast to read the input, as a multiple of real time (like ffmpeg's -readrate): 1
+    /// streams at the files' own pace, 1.05 a little faster (to fill a server's buffer), 0 as
+    /// fast as the destinations take it (for servers that record rather than play). At any
+    /// rate but 1 nothing is dropped for a connected destination: the slowest one sets the pace.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_readrate)]
+    pub readrate: f64,
+}
+
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
@@ -89,12 +100,8 @@ pub struct StreamFileArgs {
     /// when its codecs or keyframe spacing do not suit the destinations).
     #[arg(long)]
     pub copy: bool,
-    /// How fast to read the input, as a multiple of real time (like ffmpeg's -readrate): 1
-    /// streams at the files' own pace, 1.05 a little faster (to fill a server's buffer), 0 as
-    /// fast as the destinations take it (for servers that record rather than play). At any
-    /// rate but 1 nothing is dropped for a connected destination: the slowest one sets the pace.
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_readrate)]
-    pub readrate: f64,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -123,12 +130,8 @@ pub struct StreamFilesArgs {
     /// Do not caption songs with "Title - Artist" from their tags.
     #[arg(long)]
     pub no_meta: bool,
-    /// How fast to read the input, as a multiple of real time (like ffmpeg's -readrate): 1
-    /// streams at the files' own pace, 1.05 a little faster (to fill a server's buffer), 0 as
-    /// fast as the destinations take it (for servers that record rather than play). At any
-    /// rate but 1 nothing is dropped for a connected destination: the slowest one sets the pace.
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_readrate)]
-    pub readrate: f64,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -652,7 +655,6 @@ fn caption_text(text: &str) -> Text {
         .background(Color::rgba(0, 0, 0, 170))
 }
 
-/// Starts the streamer on `packets`.
 /// The streamer of a job. `live`: the source runs in real time, and a destination that falls
 /// behind drops GOPs; otherwise (a file read faster or slower than real time) the source waits
 /// for the destinations ([`StreamerSettings::wait_for_destinations`]).
@@ -687,7 +689,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         false,
         Cover::Black,
         true,
-        args.readrate,
+        args.read.readrate,
         &args.live,
         quiet,
     )
@@ -713,7 +715,7 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
         args.shuffle,
         cover,
         !args.no_meta,
-        args.readrate,
+        args.read.readrate,
         &args.live,
         quiet,
     )
@@ -730,7 +732,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     let file = PacketFile::open(
         &args.file,
         PacketFileSettings {
-            readrate: args.readrate,
+            readrate: args.read.readrate,
             ..PacketFileSettings::default()
         },
     )
@@ -750,7 +752,11 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     if args.live.print_command {
         println!(
             "{}",
-            crate::print_command::for_copy(Path::new(&args.file), args.readrate, &destinations)
+            crate::print_command::for_copy(
+                Path::new(&args.file),
+                args.read.readrate,
+                &destinations
+            )
         );
         return Ok(());
     }
@@ -758,7 +764,12 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);
-    let streamer = start_streamer(destinations, streams, packets.clone(), args.readrate == 1.0)?;
+    let streamer = start_streamer(
+        destinations,
+        streams,
+        packets.clone(),
+        args.read.readrate == 1.0,
+    )?;
     let reader = file
         .start(packets)
         .map_err(|e| anyhow!("{e}"))

@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::anyhow;
 use livekit_compositor::{Compositor, SceneFile};
 use livekit_core::{
-    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Packet, Port, Pull, PushError,
-    SystemClock, VideoFrame, VideoSource, VideoTarget,
+    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, PushError, SystemClock,
+    VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::{
     Encoder, Recorder, RecorderSettings, StartRecorderError, Viewer, ViewerSettings, VirtualCamera,
@@ -111,9 +111,6 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut recorder = None;
     let mut streamer = None;
     let mut tee = None;
-    // The recorder's branch of the tee: closed if the recording fails (a full disk), so the
-    // tee does not wait for it and whatever else runs (streaming, preview) goes on.
-    let mut recorder_branch: Option<Port<Packet>> = None;
     if encoding {
         let mut encoder = crate::jobs::encoder_settings(
             config,
@@ -142,7 +139,6 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         if let Some(path) = path {
             let branch = Port::blocking(256);
             branches.push(branch.clone());
-            recorder_branch = Some(branch.clone());
             recorder = Some(
                 Recorder::from_packets(
                     RecorderSettings {
@@ -150,7 +146,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
                         ..RecorderSettings::new(path)
                     },
                     streams.clone(),
-                    Arc::new(branch) as Arc<dyn FrameSource<Packet>>,
+                    branch,
                 )
                 .map_err(|error| match error {
                     StartRecorderError::Open { .. }
@@ -207,16 +203,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
     let handle = running.handle();
-    // Nothing but the recording: a failed recording ends the job.
+    // Nothing but the recording: a recording that failed (a full disk) ends the job. With
+    // more outputs the job goes on: the failed recorder closed its branch of the tee.
     let recording_only = streamer.is_none() && virtual_camera.is_none() && viewer.is_none();
-    let mut recording_failed = false;
     let ended = run_until(&stop, limit, || {
-        if !recording_failed && recorder.as_ref().is_some_and(|r| r.is_finished()) {
-            recording_failed = true;
-            if let Some(branch) = &recorder_branch {
-                branch.close();
-            }
-        }
         let rendering = handle.stats();
         let mut reading = match &running_encoder {
             Some(encoder) => Reading::encoder(&encoder.stats()),
@@ -243,7 +233,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         }
         parts.push(meter.line(reading));
         status.update(None, parts.join(" | "));
-        (recording_failed && recording_only)
+        (recording_only && recorder.as_ref().is_some_and(|r| r.is_finished()))
             || running_encoder.as_ref().is_some_and(|e| e.is_finished())
             || virtual_camera.as_ref().is_some_and(|c| c.is_finished())
             || viewer.as_ref().is_some_and(|v| v.is_closed())

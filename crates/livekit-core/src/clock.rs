@@ -183,10 +183,10 @@ mod tests {
         assert!(!slow.wait_until(Duration::from_secs(1), Duration::from_millis(10)));
         let waiter = {
             let slow = slow.clone();
-            std::thread::Builder::new()
-                .name("clock-test".into())
-                .spawn(move || slow.wait_until(Duration::from_secs(1), Duration::from_secs(30)))
-                .unwrap()
+            crate::thread::spawn_named("clock-test", move || {
+                slow.wait_until(Duration::from_secs(1), Duration::from_secs(30))
+            })
+            .unwrap()
         };
         inner.advance(Duration::from_millis(500));
         assert!(waiter.join().unwrap());

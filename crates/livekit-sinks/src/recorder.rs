@@ -359,14 +359,16 @@ impl Recorder {
     /// Timestamps are in each stream's time base; a decoding time that goes backwards is
     /// nudged forward (and a packet of an unknown stream dropped) rather than failing the file.
     ///
-    /// If writing fails, the recorder stops reading (and [`RunningRecorder::stop`] reports the
-    /// error): a writer blocked on a full port must be stopped by its owner.
+    /// If writing fails (a full disk), the recorder closes the port, so that its writer is
+    /// not left waiting for room (its pushes fail with [`PushError::Closed`](livekit_core::PushError::Closed)),
+    /// and [`RunningRecorder::stop`] reports the error.
     pub fn from_packets(
         settings: RecorderSettings,
         streams: Vec<StreamInfo>,
-        packets: Arc<dyn FrameSource<Packet>>,
+        packets: Port<Packet>,
     ) -> Result<RunningRecorder, StartRecorderError> {
-        Self::record(settings, streams, packets, None)
+        let source: Arc<dyn FrameSource<Packet>> = Arc::new(packets.clone());
+        Self::record(settings, streams, source, Some(packets))
     }
 
     fn record(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{
     Picture, VideoFeed, decoded_pixel, gradient, make_frame, sine_source, video_kbps, video_source,
 };
-use livekit_core::{ColorSpace, FrameSource, FrameTarget, Packet, PixelFormat, Port, VideoFrame};
+use livekit_core::{ColorSpace, FrameTarget, PixelFormat, Port, VideoFrame};
 use livekit_sinks::{
     Container, Encoder, EncoderSettings, RateControl, Recorder, RecorderSettings,
     StartRecorderError, VideoSettings,
@@ -367,11 +367,10 @@ fn one_encode_feeds_a_recorder_through_its_packet_port() {
     let (video, feed) = video_source(gradient(30));
     let (audio, audio_feed) = sine_source(1.0, 44_100, 1, 441);
     let encoder = Encoder::start(settings(320, 240), video, Some(audio)).unwrap();
-    let packets: Arc<dyn FrameSource<Packet>> = Arc::new(encoder.packets());
     let recorder = Recorder::from_packets(
         RecorderSettings::new(&path),
         encoder.streams().to_vec(),
-        packets,
+        encoder.packets(),
     )
     .unwrap();
     let stats = encoder.wait().unwrap();
@@ -380,6 +379,42 @@ fn one_encode_feeds_a_recorder_through_its_packet_port() {
     audio_feed.join().unwrap();
     assert_eq!(summary.packets, stats.packets);
     check(&path, "flv", 1.0);
+}
+
+#[test]
+fn a_recorder_from_packets_that_fails_lets_its_writer_go() {
+    // One encode into a recorder's port; the file is /dev/full. When writing fails the recorder
+    // closes the port: the encoder's pushes fail instead of waiting for room for ever, so the
+    // encoder finishes. (Its own feed is then left blocked: nobody reads the encoder's input.)
+    let (video, _feed) = video_source(gradient(300));
+    let encoder = Encoder::start(settings(320, 240), video, None).unwrap();
+    let recorder = Recorder::from_packets(
+        RecorderSettings {
+            container: Some(Container::Mkv),
+            ..RecorderSettings::new("/dev/full")
+        },
+        encoder.streams().to_vec(),
+        encoder.packets(),
+    )
+    .unwrap();
+    let waiting = livekit_core::thread::spawn_named("encoder-wait", move || {
+        let _ = encoder.wait();
+    })
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !waiting.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the encoder is still waiting on the failed recorder's port"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    waiting.join().unwrap();
+    let error = recorder.wait().unwrap_err();
+    assert_eq!(
+        format!("{}: {}", error, std::error::Error::source(&error).unwrap()),
+        "recording file /dev/full: cannot write: No space left on device"
+    );
 }
 
 #[test]

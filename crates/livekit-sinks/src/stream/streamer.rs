@@ -93,9 +93,9 @@ pub struct StreamerSettings {
     /// For sources that are not live (a file read faster than real time): instead of
     /// dropping GOPs, the source waits for room in the queue of every destination that is
     /// live or still making its first connection. The slowest of those destinations sets the
-    /// pace. A destination that
-    /// lost its connection (or never made one) is not waited for: it drops GOPs meanwhile and
-    /// resumes on the newest keyframe, as usual. Default `false` (live: never wait).
+    /// pace. A destination that lost its connection (or never made one) is not waited for: it
+    /// drops GOPs meanwhile and resumes on the newest keyframe, as usual. Default `false`
+    /// (live: never wait).
     pub wait_for_destinations: bool,
 }
 
