@@ -22,7 +22,7 @@ use livekit_sources::capture::{
 
 use crate::config::Config;
 use crate::jobs::{LiveArgs, destinations, encoder_settings, start_streamer};
-use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
 /// Screen area and rate options.
@@ -266,11 +266,7 @@ fn run_capture(
             status.finish();
             let _ = capture.stop();
             let summary = recorder.wait()?;
-            let how = match ended {
-                Ended::Finished => "capture ended",
-                Ended::Interrupted => "stopped by Ctrl-C",
-                Ended::TimedOut => "stopped at --timeout",
-            };
+            let how = ended.describe("capture ended");
             println!(
                 "wrote {} ({how}; {:.1} s, {} {}, {:.1} MB)",
                 path.display(),

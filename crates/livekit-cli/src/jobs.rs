@@ -255,11 +255,7 @@ pub fn describe(stats: &[DestinationStats]) -> String {
 
 /// Prints the end-of-job summary; fails (exit 1) when no destination received anything.
 pub fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(), Failure> {
-    let how = match ended {
-        Ended::Finished => "finished",
-        Ended::Interrupted => "stopped by Ctrl-C",
-        Ended::TimedOut => "stopped at --timeout",
-    };
+    let how = ended.describe("finished");
     eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
     for d in &report.destinations {
         eprintln!(

@@ -3,37 +3,58 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-/// Set by Ctrl-C (SIGINT) or SIGTERM. The first asks the job to stop cleanly (files are
-/// finalized); a second one exits at once with code 130.
+/// Set by Ctrl-C (SIGINT), SIGTERM or SIGHUP. The first asks the job to stop cleanly (files
+/// are finalized); a second one exits at once with code 130.
 #[derive(Debug, Clone)]
 pub struct StopSignal {
-    count: Arc<AtomicU32>,
+    /// The first signal's number; 0 while none came.
+    first: Arc<AtomicI32>,
 }
 
 impl StopSignal {
-    /// Installs the handler (once per process).
+    /// Installs the handler (once per process): a named thread waits for the signals.
     pub fn install() -> anyhow::Result<Self> {
-        let count = Arc::new(AtomicU32::new(0));
-        let seen = Arc::clone(&count);
-        ctrlc::set_handler(move || {
-            if seen.fetch_add(1, Ordering::SeqCst) >= 1 {
-                eprintln!("livekit: stopped at once (second interrupt); files may be unfinished");
-                std::process::exit(130);
+        let first = Arc::new(AtomicI32::new(0));
+        let seen = Arc::clone(&first);
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(|e| anyhow!("cannot handle Ctrl-C: {e}"))?;
+        livekit_core::thread::spawn_named("signals", move || {
+            for signal in signals.forever() {
+                if seen
+                    .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    eprintln!(
+                        "livekit: stopped at once (second interrupt); files may be unfinished"
+                    );
+                    std::process::exit(130);
+                }
             }
         })
         .map_err(|e| anyhow!("cannot handle Ctrl-C: {e}"))?;
-        Ok(Self { count })
+        Ok(Self { first })
     }
 
     /// Whether a stop was asked for.
     pub fn stopped(&self) -> bool {
-        self.count.load(Ordering::SeqCst) > 0
+        self.first.load(Ordering::SeqCst) != 0
+    }
+
+    /// What asked for the stop, as the user knows it ("Ctrl-C", "SIGTERM", "SIGHUP").
+    pub fn cause(&self) -> &'static str {
+        match self.first.load(Ordering::SeqCst) {
+            SIGTERM => "SIGTERM",
+            SIGHUP => "SIGHUP",
+            _ => "Ctrl-C",
+        }
     }
 }
 
@@ -42,10 +63,21 @@ impl StopSignal {
 pub enum Ended {
     /// The job finished by itself.
     Finished,
-    /// Ctrl-C or SIGTERM.
-    Interrupted,
+    /// A stop signal came: "Ctrl-C", "SIGTERM" or "SIGHUP".
+    Interrupted(&'static str),
     /// `--timeout` passed.
     TimedOut,
+}
+
+impl Ended {
+    /// "stopped by Ctrl-C", "stopped by SIGTERM", "stopped at --timeout", or `finished`.
+    pub fn describe(self, finished: &'static str) -> String {
+        match self {
+            Ended::Finished => finished.to_string(),
+            Ended::Interrupted(cause) => format!("stopped by {cause}"),
+            Ended::TimedOut => "stopped at --timeout".to_string(),
+        }
+    }
 }
 
 /// Calls `tick` about every 50 ms until it returns true (finished), a stop signal arrives or
@@ -61,7 +93,7 @@ pub fn run_until(
             return Ended::Finished;
         }
         if stop.stopped() {
-            return Ended::Interrupted;
+            return Ended::Interrupted(stop.cause());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ended::TimedOut;

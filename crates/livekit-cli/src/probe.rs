@@ -51,6 +51,11 @@ fn to_json(info: &MediaInfo) -> serde_json::Value {
             "sample_rate": a.sample_rate,
             "channels": a.channels,
         })),
+        "cover_art": info.cover_art.as_ref().map(|c| json!({
+            "codec": c.codec,
+            "width": c.width,
+            "height": c.height,
+        })),
         "tags": info.tags,
     })
 }
@@ -109,6 +114,12 @@ fn to_text(info: &MediaInfo) -> String {
             );
         }
         None => out += "  audio: none\n",
+    }
+    if let Some(cover) = &info.cover_art {
+        out += &format!(
+            "  cover art: {} {}x{}\n",
+            cover.codec, cover.width, cover.height
+        );
     }
     for (key, value) in &info.tags {
         out += &format!("  {key}: {value}\n");

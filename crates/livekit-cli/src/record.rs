@@ -24,7 +24,7 @@ use livekit_sinks::{
 
 use crate::compose::ComposeArgs;
 use crate::config::Config;
-use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
 pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
@@ -244,11 +244,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             })
     });
     status.finish();
-    let why = match ended {
-        Ended::Interrupted => "interrupted",
-        Ended::TimedOut => "time-out",
-        Ended::Finished => "frame limit",
-    };
+    let why = ended.describe("stopped at --frames");
     // Ends the canvas's stream: the encoder flushes, the recorder finalizes, the virtual
     // camera closes its device.
     let rendered = running.stop().map_err(|e| anyhow!("{e}"))?;
@@ -266,7 +262,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let device = camera.device().to_path_buf();
         let sent = camera.wait()?;
         println!(
-            "sent {} frames of {} to virtual camera {} ({}x{}; stopped by {why})",
+            "sent {} frames of {} to virtual camera {} ({}x{}; {why})",
             sent.frames,
             args.scene.display(),
             device.display(),
@@ -278,7 +274,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     if let (Some(recorder), Some(encoded)) = (recorder, &encoded) {
         match recorder.wait() {
             Ok(summary) => println!(
-                "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; stopped by {why})",
+                "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
                 summary.duration.as_secs_f64(),
                 encoded.video_frames,
                 frames.dropped() + rendered.late,

@@ -86,3 +86,62 @@ fn bench_decode_decodes_every_frame_ffmpeg_does() {
         )
     );
 }
+
+/// An MP3's attached picture is listed as cover art, not as its video.
+#[test]
+fn probe_lists_cover_art() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("art.png");
+    let song = dir.path().join("song.mp3");
+    let ffmpeg = |args: &[&str]| {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=80x60",
+        "-frames:v",
+        "1",
+        art.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=1",
+        "-i",
+        art.to_str().unwrap(),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        song.to_str().unwrap(),
+    ]);
+    let out = livekit(&["probe", song.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("  video: none\n"), "{text}");
+    assert!(text.contains("  cover art: png 80x60\n"), "{text}");
+
+    let out = livekit(&["probe", "--json", song.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["cover_art"]["codec"], "png");
+    assert_eq!(json["cover_art"]["width"], 80);
+    assert!(json["video"].is_null());
+
+    let plain = dir.path().join("plain.mp3");
+    ffmpeg(&["-f", "lavfi", "-i", "sine=d=1", plain.to_str().unwrap()]);
+    let out = livekit(&["probe", "--json", plain.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["cover_art"].is_null(), "{json}");
+}

@@ -88,7 +88,7 @@ fn sigint_stops_and_finalizes_the_mp4() {
     assert!(status.success(), "{status}");
     assert!(printed.starts_with("recorded "), "{printed}");
     assert!(
-        printed.trim_end().ends_with("stopped by interrupted)"),
+        printed.trim_end().ends_with("stopped by Ctrl-C)"),
         "{printed}"
     );
     assert_eq!(printed.lines().count(), 1);
@@ -103,6 +103,27 @@ fn sigint_stops_and_finalizes_the_mp4() {
         duration > elapsed - 0.6 && duration < elapsed + 0.2,
         "recorded {duration} s in {elapsed} s"
     );
+}
+
+/// A service manager stops jobs with SIGTERM: the file is finalized the same way, and the line
+/// says what stopped it.
+#[test]
+fn sigterm_stops_and_finalizes_the_mkv() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let out = dir.path().join("live.mkv");
+    let (mut child, _) = start(&scene, &out, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let printed = stdout(&mut child);
+    assert!(status.success(), "{status}");
+    assert!(
+        printed.trim_end().ends_with("stopped by SIGTERM)"),
+        "{printed}"
+    );
+    decodes_cleanly(&out).unwrap();
+    assert!(ffprobe(&out).unwrap().duration() > 1.0);
 }
 
 #[test]
@@ -155,7 +176,7 @@ fn frames_and_timeout_end_the_recording_by_themselves() {
     assert!(
         stdout(&mut child)
             .trim_end()
-            .ends_with("stopped by time-out)")
+            .ends_with("stopped at --timeout)")
     );
     let duration = ffprobe(&out).unwrap().duration();
     assert!((duration - 1.0).abs() < 0.2, "{duration}");

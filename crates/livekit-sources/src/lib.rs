@@ -21,7 +21,7 @@ pub use image_file::{
 #[cfg(target_os = "linux")]
 pub use ipc_source::{IpcSource, IpcSourceSettings, RecvIpcError};
 pub use media::{
-    AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, DEFAULT_AUDIO_LEAD,
+    AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, CoverArtInfo, DEFAULT_AUDIO_LEAD,
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
     NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Player, PlayerEvent, PlayerSettings,
     PlayerStats, Playlist, PlaylistSettings, ProbeError, SeekTimestamps, VideoInfo, expand_glob,

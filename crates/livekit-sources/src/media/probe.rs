@@ -29,6 +29,21 @@ pub struct MediaInfo {
     pub audio: Option<AudioInfo>,
     /// The container's tags (title, artist, album, ...), keys in lower case.
     pub tags: BTreeMap<String, String>,
+    /// The attached picture (an MP3's or M4A's cover art), if the file has one. A playlist
+    /// shows it while a song without video plays.
+    pub cover_art: Option<CoverArtInfo>,
+}
+
+/// The cover art of a [`MediaInfo`]: an attached picture, not a video stream.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CoverArtInfo {
+    /// The picture's codec ("mjpeg" for JPEG, "png").
+    pub codec: String,
+    /// Width in pixels (0 when the container does not say).
+    pub width: u32,
+    /// Height in pixels (0 when the container does not say).
+    pub height: u32,
 }
 
 /// The main video stream of a [`MediaInfo`].
@@ -181,6 +196,26 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
             }
         }
     }
+    let cover_art = input
+        .streams()
+        .find(|s| {
+            s.parameters().medium() == MediaType::Video
+                && s.disposition()
+                    .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+        })
+        .map(|stream| {
+            let parameters = stream.parameters();
+            // SAFETY: the parameters belong to a live stream of `input`.
+            let (width, height) = unsafe {
+                let p = parameters.as_ptr();
+                ((*p).width, (*p).height)
+            };
+            CoverArtInfo {
+                codec: codec_name(parameters.id()),
+                width: u32::try_from(width).unwrap_or(0),
+                height: u32::try_from(height).unwrap_or(0),
+            }
+        });
     let mut duration = duration_of(&input);
     if duration.is_none() {
         // Some containers only know their streams' durations.
@@ -197,6 +232,7 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
         video,
         audio,
         tags,
+        cover_art,
     })
 }
 
