@@ -629,10 +629,22 @@ pub fn stream_microphone(
 pub fn devices(verbose: bool) -> Result<(), Failure> {
     use livekit_core::AudioHost;
     use livekit_sources::capture::{describe_display, list_cameras, list_input_devices};
+    use std::io::Write;
 
-    println!("cameras:");
+    // The listing is written at the end in one go, and a reader that went away (`| head -1`)
+    // is not an error: the audio libraries ignore SIGPIPE, so a closed pipe would otherwise
+    // make `println!` panic.
+    let mut out = String::new();
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            out.push_str(&format!($($arg)*));
+            out.push('\n');
+        }};
+    }
+
+    say!("cameras:");
     match list_cameras() {
-        Ok(cameras) if cameras.is_empty() => println!("  (none)"),
+        Ok(cameras) if cameras.is_empty() => say!("  (none)"),
         Ok(cameras) => {
             for camera in cameras {
                 let modes: Vec<String> = camera
@@ -649,7 +661,7 @@ pub fn devices(verbose: bool) -> Result<(), Failure> {
                         format!("{} {}x{}@{fps}", m.format, m.width, m.height)
                     })
                     .collect();
-                println!(
+                say!(
                     "  {}  {}  {}",
                     camera.path.display(),
                     camera.name,
@@ -657,23 +669,23 @@ pub fn devices(verbose: bool) -> Result<(), Failure> {
                 );
             }
         }
-        Err(error) => println!("  ({error})"),
+        Err(error) => say!("  ({error})"),
     }
-    println!("microphones:");
+    say!("microphones:");
     let listed = if verbose {
         list_input_devices(AudioHost::Auto)
     } else {
         without_stderr(|| list_input_devices(AudioHost::Auto))
     };
     match listed {
-        Ok(inputs) if inputs.is_empty() => println!("  (none)"),
+        Ok(inputs) if inputs.is_empty() => say!("  (none)"),
         Ok(inputs) => {
             // ALSA lists its converter plugins (lavrate, speex, upmix, ...) as PCMs: not inputs.
             let inputs = inputs
                 .into_iter()
                 .filter(|i| !i.description.to_ascii_lowercase().contains("plugin"));
             for input in inputs {
-                println!(
+                say!(
                     "  {} {}  {}{}",
                     if input.is_default { "*" } else { " " },
                     input.id,
@@ -685,25 +697,26 @@ pub fn devices(verbose: bool) -> Result<(), Failure> {
                 );
             }
         }
-        Err(error) => println!("  ({error})"),
+        Err(error) => say!("  ({error})"),
     }
-    println!("screens:");
+    say!("screens:");
     match describe_display(None) {
         Ok(display) => {
-            println!("  {}  {}x{}", display.name, display.width, display.height);
-            println!("windows:");
+            say!("  {}  {}x{}", display.name, display.width, display.height);
+            say!("windows:");
             if display.windows.is_empty() {
-                println!("  (none)");
+                say!("  (none)");
             }
             for window in display.windows {
-                println!("  0x{:x}  {}", window.id, window.title);
+                say!("  0x{:x}  {}", window.id, window.title);
             }
         }
         Err(error) => {
-            println!("  ({error})");
-            println!("windows:\n  (no X11 display)");
+            say!("  ({error})");
+            say!("windows:\n  (no X11 display)");
         }
     }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(())
 }
 

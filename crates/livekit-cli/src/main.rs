@@ -120,6 +120,15 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     init_logging(cli.verbose, cli.quiet);
+    if matches!(cli.command, Command::Probe(_) | Command::Config(_)) {
+        // These only print: a reader that goes away (`livekit probe FILE | head -1`) ends them
+        // quietly, as it ends `ls`, instead of a panic on the closed pipe. Streaming jobs keep
+        // SIGPIPE ignored so that a closed socket is an error for one destination only.
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
     livekit_sinks::stream::route_ffmpeg_logs();
     // An explicit --config that cannot be read is an error for every command, even those that

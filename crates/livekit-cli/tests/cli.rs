@@ -186,3 +186,42 @@ fn an_output_folder_that_cannot_be_made_is_named() {
         "{stderr}"
     );
 }
+
+/// `livekit devices | head -1`: a reader that goes away is no panic. The read end of the pipe
+/// is closed before livekit writes anything.
+#[test]
+fn listing_into_a_closed_pipe_is_no_panic() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("livekit.toml");
+    let out = livekit(&["config", "init", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for args in [
+        vec!["devices"],
+        vec!["--config", config.to_str().unwrap(), "config", "show"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            status.success() || status.signal() == Some(13),
+            "{args:?}: {status}: {stderr}"
+        );
+    }
+}
