@@ -478,3 +478,51 @@ fn srt_destination_with_no_listener_retries_while_others_stream() {
     );
     assert_no_secret(&[keys[0], keys[1], passphrase]);
 }
+
+/// A server that accepts the connection and never answers holds its destination in its first
+/// connection (for the 10 s connection time-out). A job asked to end gives up on it at once:
+/// `give_up_connecting` ends that attempt, while the live destination sends what it has.
+#[test]
+fn a_silent_server_does_not_hold_up_a_stop() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 3.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = listener.local_addr().unwrap().port();
+    let keys = ["heard-key-5c5c5c", "silent-key-6d6d6d"];
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        Destination::from_url(
+            &format!("rtmp://127.0.0.1:{silent_port}/live/{}", keys[1]),
+            None,
+        )
+        .unwrap(),
+    ];
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
+    wait_for(&streamer, Duration::from_secs(5), |s| {
+        s[0].state == DestinationState::Live
+    });
+    // The file plays out (3 s); the silent destination is still in its first connection.
+    reader.join().unwrap();
+    assert_eq!(streamer.stats()[1].state, DestinationState::Connecting);
+    let asked = Instant::now();
+    streamer.give_up_connecting();
+    let report = streamer.wait();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(2), "the stop took {took:?}");
+    let (heard, silent) = (&report.destinations[0], &report.destinations[1]);
+    assert!(heard.live_at_end && heard.dropped_packets == 0, "{heard:?}");
+    assert!(!silent.live_at_end && silent.bytes == 0, "{silent:?}");
+    assert_eq!(
+        silent.last_error.as_deref(),
+        Some("cannot connect: stopped while connecting (the server had not answered)")
+    );
+    let (_, probe) = wait_recording(&server, keys[0], 2.5);
+    assert!(probe.duration() > 2.7, "{}", probe.duration());
+    assert_no_secret(&keys);
+    drop(listener);
+}

@@ -226,12 +226,14 @@ fn run_capture(
                     || stats.iter().all(|d| d.state == DestinationState::Failed)
             });
             status.finish();
+            // A live source that ends: a destination still trying to connect is not waited for.
+            streamer.give_up_connecting();
             let _ = capture.stop();
             if let Err(error) = encoder.wait() {
                 tracing::error!("{error}");
             }
             let report = streamer.wait();
-            crate::jobs::summarize(&report, ended, status.elapsed())
+            crate::jobs::summarize(&report, ended, status.elapsed(), quiet)
         }
         Output::Record {
             path,
@@ -615,13 +617,14 @@ pub fn stream_microphone(
         streamer.is_finished() || stats.iter().all(|d| d.state == DestinationState::Failed)
     });
     status.finish();
+    streamer.give_up_connecting();
     let _ = running.stop();
     let _ = microphone.stop();
     if let Err(error) = encoder.wait() {
         tracing::error!("{error}");
     }
     let report = streamer.wait();
-    crate::jobs::summarize(&report, ended, status.elapsed())
+    crate::jobs::summarize(&report, ended, status.elapsed(), quiet)
 }
 
 /// `livekit devices`: cameras, microphones, the screen and its windows.

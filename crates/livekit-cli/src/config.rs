@@ -218,6 +218,17 @@ pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
         _ => (parse_toml(path, &text)?, Vec::new()),
     };
     validate(path, &config)?;
+    let mut config = config;
+    // A relative key file is next to the configuration file, wherever livekit runs from.
+    let folder = path.parent().unwrap_or(Path::new(""));
+    for site in config.sites.values_mut() {
+        if let Some(key_file) = &mut site.key_file
+            && key_file.is_relative()
+            && !key_file.starts_with("~")
+        {
+            *key_file = folder.join(&*key_file);
+        }
+    }
     Ok(Loaded {
         config,
         path: Some(path.to_owned()),
@@ -344,8 +355,9 @@ keyframe_sec = 2.0
 # key). Any other name needs a url. A SITE on the command line can also be a full rtmp://,
 # rtmps:// or srt:// URL.
 #
-# The key comes from (first found): key_file (its first line; keep it private: chmod 600),
-# key_env (an environment variable), or key (this file; not recommended).
+# The key comes from (first found): key_file (its first line; keep it private: chmod 600; a
+# relative path is next to this file), key_env (an environment variable), or key (this file;
+# not recommended).
 #
 # [sites.youtube]
 # key_file = "~/.config/livekit/youtube.key"
@@ -708,6 +720,10 @@ pub fn show(config: &Config) -> String {
     for site in shown.sites.values_mut() {
         if site.key.is_some() {
             site.key = Some("<redacted>".into());
+        }
+        // A URL may carry a key too (rtmp://host/app/KEY, srt://host:port?streamid=KEY).
+        if let Some(url) = &mut site.url {
+            *url = livekit_core::redact_url(url);
         }
     }
     let mut out = String::new();

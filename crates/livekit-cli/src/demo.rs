@@ -266,7 +266,12 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
     let summary = recorder.wait()?;
     if let Some(streamer) = streamer {
         let report = streamer.wait();
-        crate::jobs::summarize(&report, crate::live::Ended::Finished, started.elapsed())?;
+        crate::jobs::summarize(
+            &report,
+            crate::live::Ended::Finished,
+            started.elapsed(),
+            false,
+        )?;
     }
     if let Some(viewer) = viewer {
         viewer.close();

@@ -253,34 +253,76 @@ pub fn describe(stats: &[DestinationStats]) -> String {
         .join(" | ")
 }
 
-/// Prints the end-of-job summary; fails (exit 1) when no destination received anything.
-pub fn summarize(report: &StreamReport, ended: Ended, elapsed: Duration) -> Result<(), Failure> {
-    let how = ended.describe("finished");
-    eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
-    for d in &report.destinations {
-        eprintln!(
-            "  {}: {:.1} MB sent, {} reconnects, {} packets dropped{}",
-            d.url,
-            d.bytes as f64 / 1e6,
-            d.reconnects,
-            d.dropped_packets,
-            d.last_error
-                .as_deref()
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default()
-        );
+/// Prints the end-of-job summary (unless `quiet`); fails (exit 1) when no destination received
+/// anything, or when every destination had lost its connection by the end.
+pub fn summarize(
+    report: &StreamReport,
+    ended: Ended,
+    elapsed: Duration,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let shown = |d: &livekit_sinks::stream::DestinationStats| {
+        if d.name == d.url {
+            d.url.clone()
+        } else {
+            format!("{} ({})", d.name, d.url)
+        }
+    };
+    if !quiet {
+        let how = ended.describe("finished");
+        eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
+        for d in &report.destinations {
+            eprintln!(
+                "  {}: {:.1} MB sent, {} reconnects, {} packets dropped{}{}",
+                shown(d),
+                d.bytes as f64 / 1e6,
+                d.reconnects,
+                d.dropped_packets,
+                if d.bytes > 0 && !d.live_at_end {
+                    ", not connected at the end"
+                } else {
+                    ""
+                },
+                d.last_error
+                    .as_deref()
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
     }
+    let why = |d: &livekit_sinks::stream::DestinationStats| {
+        d.last_error
+            .as_deref()
+            .map(|e| format!("{}: {e}", shown(d)))
+    };
     if report.destinations.iter().all(|d| d.bytes == 0) {
         let why = report
             .destinations
             .iter()
-            .filter_map(|d| d.last_error.as_deref().map(|e| format!("{}: {e}", d.url)))
+            .filter_map(why)
             .collect::<Vec<_>>()
             .join("; ");
         if why.is_empty() {
             return Err(anyhow!("no destination received the stream").into());
         }
         return Err(anyhow!("no destination received the stream ({why})").into());
+    }
+    if report.destinations.iter().all(|d| !d.live_at_end) {
+        let why = report
+            .destinations
+            .iter()
+            .filter_map(why)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(anyhow!(
+            "the stream was lost: no destination was connected at the end{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        )
+        .into());
     }
     Ok(())
 }
@@ -323,6 +365,8 @@ fn drive(
     let mut meter = Meter::default();
     // Why the playlist failed, if it did: the job's error when nothing was sent.
     let mut source_failed: Option<String> = None;
+    // Video frames the player dropped because encoding fell behind real time.
+    let mut late_frames = 0u64;
     let ended = run_until(stop, live.timeout, || {
         if let Some(events) = &events {
             while let Ok(event) = events.try_recv() {
@@ -356,8 +400,16 @@ fn drive(
                 captioner,
                 ..
             } => {
-                let mut reading = Reading::encoder(&encoder.stats())
-                    .with_dropped(playlist.stats().late_video_dropped);
+                let late = playlist.stats().late_video_dropped;
+                if late > 0 && late_frames == 0 {
+                    tracing::warn!(
+                        "encoding cannot keep up with real time: video frames are being dropped \
+                         (a faster preset, a smaller size or a hardware encoder helps; \
+                         --readrate 0 streams every frame, not live)"
+                    );
+                }
+                late_frames = late;
+                let mut reading = Reading::encoder(&encoder.stats()).with_dropped(late);
                 if let Some(captioner) = captioner {
                     reading = reading.with_compositor(&captioner.running.handle().stats());
                 }
@@ -386,6 +438,10 @@ fn drive(
                 .all(|d| d.state == DestinationState::Failed)
     });
     status.finish();
+    if ended != Ended::Finished {
+        // Asked to end: a destination still trying to connect is not waited for.
+        streamer.give_up_connecting();
+    }
     // A failure reported as the playlist ended may not have been read yet.
     if let Some(events) = &events {
         for event in events.try_iter() {
@@ -417,6 +473,11 @@ fn drive(
         }
     }
     let report = streamer.wait();
+    if late_frames > 0 && !quiet {
+        eprintln!(
+            "livekit: {late_frames} video frames dropped: encoding could not keep up with real time"
+        );
+    }
     match source_failed {
         // Nothing could be played: that is the error, not the empty streams.
         Some(error) if report.destinations.iter().all(|d| d.bytes == 0) => {
@@ -424,9 +485,9 @@ fn drive(
         }
         Some(error) => {
             tracing::error!("{error}");
-            summarize(&report, ended, status.elapsed())
+            summarize(&report, ended, status.elapsed(), quiet)
         }
-        None => summarize(&report, ended, status.elapsed()),
+        None => summarize(&report, ended, status.elapsed(), quiet),
     }
 }
 
@@ -436,9 +497,17 @@ fn playlist_entries(args: &StreamFilesArgs) -> Result<Vec<PathBuf>, Failure> {
         return Ok(vec![args.path.clone()]);
     }
     if !args.path.is_dir() {
+        let typed = args.path.to_string_lossy();
+        if typed.contains("://") {
+            return Err(usage(anyhow!(
+                "{}: stream-files takes a file or a folder, then the sites (a URL goes to \
+                 `livekit stream-file`)",
+                livekit_core::redact_url(&typed)
+            )));
+        }
         return Err(usage(anyhow!(
             "{}: no such file or folder",
-            args.path.display()
+            livekit_core::scrub(&typed)
         )));
     }
     let pattern = args.path.join(&args.glob);
@@ -517,8 +586,9 @@ fn stream_playlist(
     } else if readrate == 1.0 {
         (Arc::new(SystemClock::new()), Pacing::RealTime)
     } else {
+        // Not live: at most this fast, and no frame dropped when the encoder is slower.
         let clock = ScaledClock::new(SystemClock::new(), readrate);
-        (Arc::new(clock), Pacing::RealTime)
+        (Arc::new(clock), Pacing::Paced)
     };
     let list = Playlist::new(
         &entries,
@@ -667,8 +737,17 @@ pub fn start_streamer(
 
 /// `livekit stream-file`.
 pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
+    if !args.file.contains("://") && Path::new(&args.file).is_dir() {
+        return Err(usage(anyhow!(
+            "{}: is a folder: `livekit stream-files` streams the files of a folder",
+            args.file
+        )));
+    }
     if !args.file.contains("://") && !Path::new(&args.file).is_file() {
-        return Err(usage(anyhow!("{}: no such file", args.file)));
+        return Err(usage(anyhow!(
+            "{}: no such file",
+            livekit_core::scrub(&args.file)
+        )));
     }
     if args.copy {
         return stream_copy(config, args, quiet);

@@ -116,13 +116,16 @@ pub fn confirm_go_live(yes: bool, what: &str, destinations: &[String]) -> anyhow
         ));
     }
     eprint!(
-        "Stream {what} to {}? Press Enter to go live, Ctrl-C to cancel: ",
+        "Stream {what} to {}? Press Enter (or y) to go live, n or Ctrl-C to cancel: ",
         destinations.join(", ")
     );
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(())
+    let read = stdin.lock().read_line(&mut line)?;
+    match line.trim().to_ascii_lowercase().as_str() {
+        "" | "y" | "yes" if read > 0 => Ok(()),
+        _ => Err(anyhow!("cancelled: not going live")),
+    }
 }
 
 /// The one status line (hidden with `-q` or when stderr is not a terminal).

@@ -24,7 +24,7 @@ use livekit_sinks::{
 
 use crate::compose::ComposeArgs;
 use crate::config::Config;
-use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
 pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
@@ -244,6 +244,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             })
     });
     status.finish();
+    if let Some(streamer) = &streamer
+        && ended != Ended::Finished
+    {
+        // Asked to end: a destination still trying to connect is not waited for.
+        streamer.give_up_connecting();
+    }
     let why = ended.describe("stopped at --frames");
     // Ends the canvas's stream: the encoder flushes, the recorder finalizes, the virtual
     // camera closes its device.
@@ -295,6 +301,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             &report,
             ended,
             Duration::from_secs_f64(rendered.rendered as f64 / settings.fps.as_f64().max(1.0)),
+            quiet,
         )?;
     }
     match recording_error {

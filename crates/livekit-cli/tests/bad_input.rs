@@ -246,7 +246,54 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         ),
         (
             vec!["stream-file", "folder", SITE, "--yes"],
-            exactly("folder: no such file"),
+            exactly("folder: is a folder: `livekit stream-files` streams the files of a folder"),
+        ),
+        // A URL with its scheme mistyped or left out, a stream key given as a site, the input
+        // and the sites swapped: named, the key never shown.
+        (
+            vec![
+                "stream-file",
+                "ok.mp4",
+                "rtmp:/127.0.0.1/live/secret-key-123",
+                "--yes",
+            ],
+            exactly(
+                "rtmp:/127.0.0.1/live/<redacted>: neither a site nor a URL: a URL starts with rtmp://, rtmps:// or srt://",
+            ),
+        ),
+        (
+            vec![
+                "stream-file",
+                "ok.mp4",
+                "127.0.0.1:1935/live/secret-key-123",
+                "--yes",
+            ],
+            exactly(
+                "127.0.0.1:1935/live/<redacted>: neither a site nor a URL: a URL starts with rtmp://, rtmps:// or srt://",
+            ),
+        ),
+        (
+            vec![
+                "stream-file",
+                "ok.mp4",
+                "youtube",
+                "abcd-efgh-ijkl-mnop-qrst",
+                "--yes",
+            ],
+            exactly(
+                "<redacted>: neither a site nor a URL: this looks like a stream key: keys go in the configuration (key_file, key_env or key of a site; see `livekit config init`) or at the end of an rtmp:// URL",
+            ),
+        ),
+        (
+            vec![
+                "stream-files",
+                "rtmp://127.0.0.1:1/live/secret-key-123",
+                "folder",
+                "--yes",
+            ],
+            exactly(
+                "rtmp://127.0.0.1:1/live/<redacted>: stream-files takes a file or a folder, then the sites (a URL goes to `livekit stream-file`)",
+            ),
         ),
         (
             vec!["stream-file", "junk.mp4", SITE, "--yes"],

@@ -69,4 +69,4 @@ pub use port::{
     AudioPort, AudioSource, AudioTarget, FrameSource, FrameTarget, Policy, Port, PortStats, Pull,
     PushError, VideoPort, VideoSource, VideoTarget, WhenFull,
 };
-pub use secret::{REDACTED, redact_url, scrub};
+pub use secret::{REDACTED, redact_url, redact_url_like, register_url_secrets, scrub};

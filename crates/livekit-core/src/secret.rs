@@ -46,6 +46,9 @@ pub fn scrub(text: &str) -> String {
 /// convention; a URL typed by mistake may carry one too) replaced by `<redacted>`; then every
 /// registered secret scrubbed. Text that is not a URL is only scrubbed.
 ///
+/// The secret parts of the URL are also registered (see [`register_url_secrets`]), so FFmpeg's
+/// own messages about it ("Connection to srt://h:9000?streamid=... failed") are scrubbed too.
+///
 /// ```
 /// use livekit_core::redact_url;
 ///
@@ -59,6 +62,7 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return scrub(url);
     };
+    register_url_secrets(url);
     let (rest, query) = match rest.split_once('?') {
         Some((rest, _)) => (rest, true),
         None => (rest, false),
@@ -90,6 +94,76 @@ pub fn redact_url(url: &str) -> String {
     scrub(&out)
 }
 
+/// Registers the parts of `url` that may be secret, so that [`scrub`] removes them from any text:
+/// the user info (`user:password@`), the values of the query string (SRT `streamid` and
+/// `passphrase`, signed links' tokens; numbers and SRT's mode names excepted) and, when the
+/// path has two or more segments, the last one (the RTMP stream key). Text without `://` is
+/// left alone.
+pub fn register_url_secrets(url: &str) {
+    let Some((_, rest)) = url.trim().split_once("://") else {
+        return;
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if let Some((user_info, _)) = authority.rsplit_once('@') {
+        register_secret(user_info);
+        if let Some((_, password)) = user_info.split_once(':') {
+            register_secret(password);
+        }
+    }
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.len() >= 2
+        && let Some(last) = segments.last()
+    {
+        register_secret(last);
+    }
+    for pair in query.unwrap_or("").split(['&', '#']) {
+        let value = pair.split_once('=').map_or(pair, |(_, value)| value);
+        let ordinary = value.parse::<f64>().is_ok()
+            || matches!(
+                value.to_ascii_lowercase().as_str(),
+                "caller" | "listener" | "rendezvous" | "true" | "false" | "live" | "file"
+            );
+        if !ordinary {
+            register_secret(value);
+        }
+    }
+}
+
+/// Text that names a destination but is not a proper URL (`rtmp:/host/app/KEY` with a slash
+/// missing, `host/app/KEY` without a scheme), as it may be shown: when it has two or more
+/// `/`-separated parts the last one is replaced by `<redacted>`, as is a query string; then
+/// every registered secret is scrubbed. A proper URL goes through [`redact_url`].
+pub fn redact_url_like(text: &str) -> String {
+    if text.contains("://") {
+        return redact_url(text);
+    }
+    let (rest, query) = match text.split_once('?') {
+        Some((rest, _)) => (rest, true),
+        None => (text, false),
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut out = if parts.iter().filter(|p| !p.is_empty()).count() >= 2 {
+        let last = parts.iter().rposition(|p| !p.is_empty()).unwrap_or(0);
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| if i == last { REDACTED } else { p })
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        rest.to_owned()
+    };
+    if query {
+        out.push('?');
+        out.push_str(REDACTED);
+    }
+    scrub(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +177,44 @@ mod tests {
         assert_eq!(redact_url("rtmps://x/app"), "rtmps://x/app");
         assert_eq!(redact_url("http://h/b.m3u8"), "http://h/b.m3u8");
         assert_eq!(redact_url("/tmp/a.mp4"), "/tmp/a.mp4");
+    }
+
+    #[test]
+    fn the_secret_parts_of_a_url_are_remembered() {
+        let url = "srt://h:9000?streamid=zq-srt-id-41&passphrase=zq-pass-phrase-42&mode=caller&latency=200000";
+        assert_eq!(redact_url(url), "srt://h:9000?<redacted>");
+        assert_eq!(
+            scrub("Connection to srt://h:9000?streamid=zq-srt-id-41 failed (zq-pass-phrase-42)"),
+            "Connection to srt://h:9000?streamid=<redacted> failed (<redacted>)"
+        );
+        // Ordinary option values are not secrets.
+        assert_eq!(
+            scrub("caller mode, latency 200000"),
+            "caller mode, latency 200000"
+        );
+        register_url_secrets("rtmp://zq-user:zq-password-43@h/app/zq-key-44");
+        assert_eq!(
+            scrub("zq-user:zq-password-43 zq-key-44"),
+            "<redacted> <redacted>"
+        );
+    }
+
+    #[test]
+    fn url_like_text_is_redacted() {
+        assert_eq!(
+            redact_url_like("rtmp:/127.0.0.1/live/abc-key"),
+            "rtmp:/127.0.0.1/live/<redacted>"
+        );
+        assert_eq!(
+            redact_url_like("127.0.0.1:1935/live/abc-key/"),
+            "127.0.0.1:1935/live/<redacted>/"
+        );
+        assert_eq!(redact_url_like("h/app?k=v"), "h/<redacted>?<redacted>");
+        assert_eq!(redact_url_like("youtub"), "youtub");
+        assert_eq!(
+            redact_url_like("rtmp://h/app/abc-key"),
+            "rtmp://h/app/<redacted>"
+        );
     }
 
     #[test]

@@ -102,14 +102,19 @@ fn packets_are_interleaved_with_a_keyframe_every_two_seconds() {
         .map(|p| seconds(p.pts, streams[0].time_base))
         .collect();
     assert_eq!(keyframes, [0.0, 2.0, 4.0]);
-    // Length-prefixed NAL units that fill each packet exactly.
+    // Length-prefixed NAL units that fill each packet exactly; every keyframe is an IDR
+    // picture (NAL type 5: closed GOPs, where a viewer can join and a segmenter cut), and no
+    // other packet is.
     for packet in &video {
         let mut at = 0;
+        let mut idr = false;
         while at < packet.data.len() {
             let len = u32::from_be_bytes(packet.data[at..at + 4].try_into().unwrap()) as usize;
+            idr |= packet.data[at + 4] & 0x1f == 5;
             at += 4 + len;
         }
         assert_eq!(at, packet.data.len());
+        assert_eq!(idr, packet.keyframe, "packet at {}", packet.pts);
     }
     for stream in [&video, &audio] {
         assert!(stream.windows(2).all(|w| w[0].dts < w[1].dts));

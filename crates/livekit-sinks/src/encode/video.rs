@@ -161,7 +161,10 @@ impl VideoEncoder {
         video.set_frame_rate(Some(fps_rational));
         let gop = settings.gop_frames();
         video.set_gop(gop);
-        video.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        // Closed GOPs: every keyframe is an IDR frame, where a viewer can join, a player can
+        // seek and a segmenter can cut (libx264 here otherwise makes open-GOP I frames after the
+        // first).
+        video.set_flags(ff::codec::Flags::GLOBAL_HEADER | ff::codec::Flags::CLOSED_GOP);
         video.set_colorspace(ff::color::Space::BT709);
         video.set_color_range(ff::color::Range::MPEG);
         video.set_color_primaries(ff::color::Primaries::BT709);

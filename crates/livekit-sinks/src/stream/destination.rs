@@ -167,6 +167,15 @@ pub enum DestinationError {
         /// The site.
         site: String,
     },
+    /// Text that is neither a site name nor a URL: a URL with its scheme mistyped or missing
+    /// (shown redacted), or what looks like a stream key (not shown).
+    #[error("{shown}: neither a site nor a URL: {hint}")]
+    NotASite {
+        /// The text, redacted.
+        shown: String,
+        /// What a site or a URL looks like.
+        hint: &'static str,
+    },
     /// The key file could not be read.
     #[error("site {site}: cannot read the key file {}", path.display())]
     KeyFile {
@@ -178,8 +187,8 @@ pub enum DestinationError {
         #[source]
         source: std::io::Error,
     },
-    /// The key file is empty.
-    #[error("site {site}: the key file {} is empty", path.display())]
+    /// The key file is empty, or its first line is blank.
+    #[error("site {site}: the key file {} has no key on its first line", path.display())]
     EmptyKeyFile {
         /// The site.
         site: String,
@@ -187,12 +196,14 @@ pub enum DestinationError {
         path: PathBuf,
     },
     /// The key's environment variable is not set (or is empty).
-    #[error("site {site}: the environment variable {var} (its stream key) is not set")]
+    #[error("site {site}: the environment variable {var} (its stream key) is {}", if *.empty { "empty" } else { "not set" })]
     KeyEnv {
         /// The site.
         site: String,
         /// The variable.
         var: String,
+        /// Set, but empty (or only white space).
+        empty: bool,
     },
 }
 
@@ -251,7 +262,12 @@ impl Destination {
     /// (`rtmp://host/app/KEY`). For `srt://`, a key is sent as the SRT stream id.
     pub fn from_url(url: &str, key: Option<StreamKey>) -> Result<Self, DestinationError> {
         route_ffmpeg_logs();
-        let url = url.trim();
+        // FFmpeg knows its protocols in lower case only: `RTMP://` is `rtmp://`.
+        let url = match url.trim().split_once("://") {
+            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+            None => url.trim().to_owned(),
+        };
+        let url = url.as_str();
         let protocol =
             Protocol::from_url(url).ok_or_else(|| DestinationError::UnsupportedProtocol {
                 url: redacted_url(url),
@@ -274,8 +290,8 @@ impl Destination {
             (Protocol::Rtmp | Protocol::Rtmps, None) => split_rtmp_key(url),
             (_, key) => (url.trim_end_matches('/').to_owned(), key),
         };
-        Ok(Self {
-            name: redacted_url(&url),
+        let mut destination = Self {
+            name: String::new(),
             url,
             key,
             protocol,
@@ -285,7 +301,9 @@ impl Destination {
             video_kbps: None,
             audio_kbps: None,
             keyframe_sec: None,
-        })
+        };
+        destination.name = destination.redacted_url();
+        Ok(destination)
     }
 
     /// A destination from a full URL (see [`from_url`](Self::from_url)) or a site name: a
@@ -299,6 +317,12 @@ impl Destination {
         if name.contains("://") {
             return Self::from_url(name, None);
         }
+        if name.contains(['/', ':', '?', '@']) {
+            return Err(DestinationError::NotASite {
+                shown: livekit_core::redact_url_like(name),
+                hint: "a URL starts with rtmp://, rtmps:// or srt://",
+            });
+        }
         let preset = SITE_PRESETS
             .iter()
             .find(|(preset, _)| *preset == name)
@@ -307,6 +331,14 @@ impl Destination {
         let url = match (config.and_then(|c| c.url.as_deref()), preset) {
             (Some(url), _) => url.to_owned(),
             (None, Some(url)) => url.to_owned(),
+            (None, None) if looks_like_a_key(name) => {
+                return Err(DestinationError::NotASite {
+                    shown: super::key::REDACTED.to_owned(),
+                    hint: "this looks like a stream key: keys go in the configuration \
+                           (key_file, key_env or key of a site; see `livekit config init`) \
+                           or at the end of an rtmp:// URL",
+                });
+            }
             (None, None) => {
                 let mut known: Vec<&str> = SITE_PRESETS.iter().map(|(n, _)| *n).collect();
                 known.extend(sites.keys().map(String::as_str));
@@ -420,25 +452,49 @@ fn split_rtmp_key(url: &str) -> (String, Option<StreamKey>) {
     (trimmed.to_owned(), None)
 }
 
+/// Whether a name given as a SITE is more likely a stream key than a mistyped site name:
+/// long, or shaped like the keys sites hand out (`abcd-efgh-ijkl-mnop`, `live_123_xyz`).
+fn looks_like_a_key(name: &str) -> bool {
+    let groups: Vec<&str> = name.split('-').collect();
+    let dashed = groups.len() >= 4
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_alphanumeric()));
+    name.chars().count() > 20 || name.starts_with("live_") || dashed
+}
+
+/// A site's key: the first of `key_file`, `key_env` and `key` that gives one. When none does,
+/// the error is the first configured source's (a missing file, an unset variable).
 fn site_key(site: &str, config: &SiteConfig) -> Result<StreamKey, DestinationError> {
+    let mut first_error = None;
     if let Some(path) = &config.key_file {
-        return read_key_file(site, path);
+        match read_key_file(site, path) {
+            Ok(key) => return Ok(key),
+            Err(error) => {
+                tracing::debug!("{error}; trying the next source of the key");
+                first_error = Some(error);
+            }
+        }
     }
     if let Some(var) = &config.key_env {
-        return std::env::var(var)
-            .ok()
-            .and_then(|value| StreamKey::new(&value))
-            .ok_or_else(|| DestinationError::KeyEnv {
-                site: site.to_owned(),
-                var: var.clone(),
-            });
+        let value = std::env::var(var).ok();
+        match value.as_deref().and_then(StreamKey::new) {
+            Some(key) => return Ok(key),
+            None => {
+                first_error.get_or_insert(DestinationError::KeyEnv {
+                    site: site.to_owned(),
+                    var: var.clone(),
+                    empty: value.is_some(),
+                });
+            }
+        }
     }
     if let Some(key) = config.key.as_deref().and_then(StreamKey::new) {
         return Ok(key);
     }
-    Err(DestinationError::NoKey {
+    Err(first_error.unwrap_or_else(|| DestinationError::NoKey {
         site: site.to_owned(),
-    })
+    }))
 }
 
 fn read_key_file(site: &str, path: &Path) -> Result<StreamKey, DestinationError> {
@@ -515,6 +571,19 @@ mod tests {
             "unknown site \"nowhere\": known sites are facebook, localhost, mine, restream, \
              twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL"
         );
+        for (typed, shown) in [
+            ("rtmp:/h/live/zq-key-51", "rtmp:/h/live/<redacted>"),
+            ("h:1935/live/zq-key-52", "h:1935/live/<redacted>"),
+            ("abcd-efgh-ijkl-mnop-qrst", "<redacted>"),
+            ("live_123456_abcdefghijklmnop", "<redacted>"),
+        ] {
+            let error = Destination::resolve(typed, &sites).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{shown}: neither a site nor a URL: ")),
+                "{error}"
+            );
+            assert!(!error.contains("zq-key"), "{error}");
+        }
         let error = Destination::resolve("twitch", &sites).unwrap_err();
         assert_eq!(
             error.to_string(),

@@ -29,6 +29,13 @@ impl MuxError {
     fn interrupted(what: &str, code: c_int, interrupt: Option<&Interrupt>) -> Self {
         if let Some(reason) = interrupt.and_then(|i| i.reason(code)) {
             let _ = take_last_ffmpeg_error();
+            // Stopped before the connection was made: nothing was left unsent by it.
+            let reason = match reason {
+                "stopped before everything was sent" if what == "cannot connect" => {
+                    "stopped while connecting (the server had not answered)"
+                }
+                reason => reason,
+            };
             return Self {
                 message: format!("{what}: {reason}"),
             };

@@ -157,6 +157,10 @@ pub struct DestinationStats {
     pub failed_attempts: u64,
     /// The last error, with keys redacted.
     pub last_error: Option<String>,
+    /// Whether it was live when the source ended or the stop was asked for (false: it had lost
+    /// its connection and was retrying, had given up, or never connected). Only meaningful in
+    /// the final report.
+    pub live_at_end: bool,
 }
 
 /// Why a streamer could not start.
@@ -197,6 +201,8 @@ pub struct StreamReport {
 struct DestinationShared {
     stats: Mutex<DestinationStats>,
     queue: GopQueue,
+    /// Interrupts this destination's network calls and ends its thread.
+    abort: Arc<AtomicBool>,
 }
 
 impl DestinationShared {
@@ -261,7 +267,6 @@ impl DestinationShared {
 pub struct Streamer {
     shared: Vec<Arc<DestinationShared>>,
     stop: Arc<AtomicBool>,
-    abort: Arc<AtomicBool>,
     stop_timeout: Duration,
     reader: Option<Worker<u64>>,
     senders: Vec<Worker<()>>,
@@ -305,7 +310,6 @@ impl Streamer {
         let video = streams.iter().position(|s| s.kind() == MediaKind::Video);
         let streams = Arc::new(streams);
         let stop = Arc::new(AtomicBool::new(false));
-        let abort = Arc::new(AtomicBool::new(false));
         let shared: Vec<Arc<DestinationShared>> = settings
             .destinations
             .iter()
@@ -323,8 +327,10 @@ impl Streamer {
                         reconnects: 0,
                         failed_attempts: 0,
                         last_error: None,
+                        live_at_end: false,
                     }),
                     queue: GopQueue::new(video, settings.queue_packets, settings.queue_bytes),
+                    abort: Arc::new(AtomicBool::new(false)),
                 })
             })
             .collect();
@@ -332,7 +338,6 @@ impl Streamer {
         let mut streamer = Self {
             shared: shared.clone(),
             stop: stop.clone(),
-            abort: abort.clone(),
             stop_timeout: settings.stop_timeout,
             reader: None,
             senders: Vec::new(),
@@ -342,7 +347,7 @@ impl Streamer {
                 destination: destination.clone(),
                 streams: streams.clone(),
                 shared: shared[index].clone(),
-                abort: abort.clone(),
+                abort: shared[index].abort.clone(),
                 settings: settings.clone(),
             };
             let name = format!("livekit.stream.{index}");
@@ -374,6 +379,9 @@ impl Streamer {
                 }
             }
             for destination in &queues {
+                let mut stats = destination.stats.lock();
+                stats.live_at_end = stats.state == DestinationState::Live;
+                drop(stats);
                 destination.queue.end();
             }
             tracing::debug!(packets, "stream source finished");
@@ -401,11 +409,26 @@ impl Streamer {
         self.join()
     }
 
-    /// Stops: no more packets are taken from the source; destinations send what is queued
-    /// (for up to [`StreamerSettings::stop_timeout`]), write their trailers and close.
+    /// Ends the connection attempts of the destinations that are not live (making their first
+    /// connection, or waiting to reconnect): their threads end at once, counting what they hold
+    /// as dropped, while the live ones go on. For a job that is asked to end (Ctrl-C, a time
+    /// limit) before [`wait`](Self::wait): a server that does not answer does not hold it up
+    /// for the connection time-out.
+    pub fn give_up_connecting(&self) {
+        for destination in &self.shared {
+            if destination.stats.lock().state != DestinationState::Live {
+                destination.abort.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Stops: no more packets are taken from the source; destinations that are live send what
+    /// is queued (for up to [`StreamerSettings::stop_timeout`]), write their trailers and close;
+    /// the others end at once ([`give_up_connecting`](Self::give_up_connecting)).
     pub fn stop(mut self) -> StreamReport {
         self.stop.store(true, Ordering::Relaxed);
-        let abort = self.abort.clone();
+        self.give_up_connecting();
+        let shared = self.shared.clone();
         let timeout = self.stop_timeout;
         let deadline = Instant::now() + timeout;
         // A watchdog: past the deadline, pending network calls are interrupted.
@@ -414,7 +437,9 @@ impl Streamer {
         let watchdog = spawn_named("livekit.stream.stop", move || {
             while !done.load(Ordering::Relaxed) {
                 if Instant::now() >= deadline {
-                    abort.store(true, Ordering::Relaxed);
+                    for destination in &shared {
+                        destination.abort.store(true, Ordering::Relaxed);
+                    }
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -451,8 +476,8 @@ impl Drop for Streamer {
     fn drop(&mut self) {
         if self.reader.is_some() || !self.senders.is_empty() {
             self.stop.store(true, Ordering::Relaxed);
-            self.abort.store(true, Ordering::Relaxed);
             for destination in &self.shared {
+                destination.abort.store(true, Ordering::Relaxed);
                 destination.queue.close();
             }
             self.join();

@@ -55,6 +55,11 @@ pub enum Pacing {
     /// Frames are written as fast as the targets take them, in time order; nothing is
     /// dropped. Use blocking targets ([`Port::blocking`](livekit_core::Port::blocking)).
     FreeRunning,
+    /// Frames are written no earlier than their time on [`PlayerSettings::clock`] (audio
+    /// [`PlayerSettings::audio_lead`] early), but none is dropped for being late: when the
+    /// targets are slower, playback falls behind the clock and catches up as fast as they
+    /// allow, like FFmpeg's `-re` and `-readrate`. Use blocking targets.
+    Paced,
 }
 
 /// What timestamps do after a [`Player::seek`].
@@ -292,8 +297,10 @@ impl Shared {
         let t = self.timeline.lock();
         match self.pacing {
             Pacing::FreeRunning => t.last_pts,
-            Pacing::RealTime if t.paused || !t.running => t.at_epoch,
-            Pacing::RealTime => t.at_epoch + self.clock.now().saturating_sub(t.epoch),
+            Pacing::RealTime | Pacing::Paced if t.paused || !t.running => t.at_epoch,
+            Pacing::RealTime | Pacing::Paced => {
+                t.at_epoch + self.clock.now().saturating_sub(t.epoch)
+            }
         }
     }
 
@@ -651,7 +658,8 @@ fn run(
         audio,
         stop,
     };
-    let realtime = shared.pacing == Pacing::RealTime;
+    let realtime = matches!(shared.pacing, Pacing::RealTime | Pacing::Paced);
+    let drop_late = shared.pacing == Pacing::RealTime;
     let lead = if realtime { lead } else { Duration::ZERO };
     let mut pending_video: VecDeque<VideoFrame> = VecDeque::with_capacity(VIDEO_AHEAD);
     let mut pending_audio: VecDeque<AudioFrame> = VecDeque::with_capacity(AUDIO_AHEAD);
@@ -772,7 +780,7 @@ fn run(
             let Some(frame) = pending_video.pop_front() else {
                 continue;
             };
-            if realtime {
+            if drop_late {
                 let position = shared.position();
                 if position >= frame.pts() + sequence.frame_duration() {
                     shared.stats.lock().late_video_dropped += 1;
