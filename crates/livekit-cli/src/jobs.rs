@@ -97,7 +97,7 @@ pub struct StreamFileArgs {
     #[arg(long = "loop")]
     pub looping: bool,
     /// Send the file's own H.264/AAC packets without re-encoding (refused, with the reason,
-    /// when its codecs or keyframe spacing do not suit the destinations).
+    /// when its codecs, their formats or its keyframe spacing do not suit the destinations).
     #[arg(long)]
     pub copy: bool,
     #[command(flatten)]
@@ -159,10 +159,29 @@ fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
 /// Resolves every SITE (usage errors name the site).
 pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination>, Failure> {
     let known = site_configs(config);
-    sites
+    let resolved: Vec<Destination> = sites
         .iter()
         .map(|site| Destination::resolve(site, &known).map_err(usage))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // The same place twice would be refused by the server ("already publishing") after the
+    // first one connected.
+    for (i, destination) in resolved.iter().enumerate() {
+        if let Some(first) = resolved[..i]
+            .iter()
+            .find(|d| d.url() == destination.url() && d.key() == destination.key())
+        {
+            if first.name == destination.name {
+                return Err(usage(anyhow!("{}: given twice", destination.name)));
+            }
+            return Err(usage(anyhow!(
+                "{} and {} are the same destination ({}): give it once",
+                first.name,
+                destination.name,
+                destination.redacted_url()
+            )));
+        }
+    }
+    Ok(resolved)
 }
 
 /// How far x264 may look ahead when streaming.
@@ -480,8 +499,9 @@ fn drive(
     }
     match source_failed {
         // Nothing could be played: that is the error, not the empty streams.
+        // A bad file (exit 2), like one that does not open.
         Some(error) if report.destinations.iter().all(|d| d.bytes == 0) => {
-            Err(anyhow!("{error}").into())
+            Err(usage(anyhow!("{error}")))
         }
         Some(error) => {
             tracing::error!("{error}");

@@ -276,13 +276,17 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             vec![
                 "stream-file",
                 "ok.mp4",
-                "youtube",
+                SITE,
                 "abcd-efgh-ijkl-mnop-qrst",
                 "--yes",
             ],
             exactly(
                 "<redacted>: neither a site nor a URL: this looks like a stream key: keys go in the configuration (key_file, key_env or key of a site; see `livekit config init`) or at the end of an rtmp:// URL",
             ),
+        ),
+        (
+            vec!["stream-file", "ok.mp4", SITE, SITE, "--yes"],
+            exactly(format!("{secret}: given twice")),
         ),
         (
             vec![

@@ -512,7 +512,7 @@ fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
         ],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
         format!(
@@ -520,4 +520,113 @@ fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
             cut.display()
         )
     );
+}
+
+/// The only server goes away for good mid-stream: the job cannot tell the user "success". It
+/// ends with exit 1 and says the stream was lost.
+#[test]
+fn a_stream_lost_for_good_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let mut server = NginxRtmp::start();
+    let url = server.url("lost-key-8e8e8e");
+    let cwd = dir.path().to_path_buf();
+    let args: Vec<String> = [
+        "-q",
+        "stream-file",
+        file.to_str().unwrap(),
+        &url,
+        "--loop",
+        "--yes",
+        "--timeout",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let job = livekit_core::thread::spawn_named("job", move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        livekit(&cwd, &args)
+    })
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    server.kill();
+    let out = job.join().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.trim().starts_with(
+            "livekit: error: the stream was lost: no destination was connected at the end ("
+        ),
+        "{stderr}"
+    );
+    assert!(!all_output(&out).contains("lost-key-8e8e8e"));
+}
+
+/// Not live (`--readrate 0`) and the only server restarts: the file waits for it, and the new
+/// publish goes on where the old one stopped, without a jump in time.
+#[test]
+fn a_file_read_ahead_waits_for_its_server_to_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 60.0,
+            ..ClipSpec::default()
+        },
+    );
+    let mut server = NginxRtmp::start();
+    let key = "back-key-9f9f9f";
+    let url = server.url(key);
+    let cwd = dir.path().to_path_buf();
+    let args: Vec<String> = [
+        "-q",
+        "stream-file",
+        file.to_str().unwrap(),
+        &url,
+        "--readrate",
+        "0",
+        "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let job = livekit_core::thread::spawn_named("job", move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        livekit(&cwd, &args)
+    })
+    .unwrap();
+    // Stop the server while the file is being read (it is read far faster than real time, but
+    // encoding 60 s takes a while), then bring it back 2 s later.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    server.restart();
+    let out = job.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut recordings = server.recordings(key);
+    recordings.sort();
+    assert_eq!(recordings.len(), 2, "{recordings:?}");
+    // Every recording's video runs without a gap (frames 1/30 s apart in presentation order).
+    let mut frames = 0;
+    for recording in &recordings {
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+            .args(["packet=pts_time", "-of", "csv=p=0"])
+            .arg(recording)
+            .output()
+            .unwrap();
+        let mut times: Vec<f64> = text(&probe.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(gap < 0.1, "{}: a {gap} s jump", recording.display());
+        frames += times.len();
+    }
+    // What was lost: the packets in flight and the rest of one GOP (1 s).
+    assert!(frames >= 30 * 58, "{frames} frames of 1800 arrived");
 }

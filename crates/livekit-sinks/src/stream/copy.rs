@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use livekit_core::{Codec, MediaKind, StreamInfo};
+use livekit_core::{Codec, MediaKind, StreamInfo, StreamParams};
 
 /// Why a file cannot be streamed without re-encoding. Each variant names the input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -25,6 +25,16 @@ pub enum CopyError {
         kind: &'static str,
         /// The codec found.
         codec: String,
+    },
+    /// The codec is right but the format is not one sites and players take: H.264 that is
+    /// not 8-bit 4:2:0 (High 10, 4:2:2, 4:4:4), AAC at a rate other than 44.1 or 48 kHz or
+    /// with more than two channels.
+    #[error("{input}: cannot stream without re-encoding: {what}")]
+    Format {
+        /// The file or URL.
+        input: String,
+        /// What is wrong, and what is wanted.
+        what: String,
     },
     /// Keyframes are further apart than the destination accepts.
     #[error(
@@ -65,6 +75,12 @@ pub fn copy_compatible(
                 codec: stream.codec.to_string(),
             });
         }
+        if let Some(what) = unsuitable_format(stream) {
+            return Err(CopyError::Format {
+                input: input.to_owned(),
+                what,
+            });
+        }
     }
     if !has_video {
         return Err(CopyError::NoVideo {
@@ -84,11 +100,61 @@ pub fn copy_compatible(
     Ok(())
 }
 
+/// What makes an H.264 or AAC stream unfit to send as it is, if anything.
+fn unsuitable_format(stream: &StreamInfo) -> Option<String> {
+    match stream.params {
+        StreamParams::Video { .. } => {
+            let profile = h264_profile(&stream.extradata)?;
+            let name = match profile {
+                110 => "High 10",
+                122 => "High 4:2:2",
+                244 => "High 4:4:4",
+                44 => "CAVLC 4:4:4",
+                _ => return None,
+            };
+            Some(format!(
+                "video is H.264 {name} (profile {profile}); sites and players take 8-bit 4:2:0 \
+                 (Baseline, Main or High)"
+            ))
+        }
+        StreamParams::Audio {
+            sample_rate,
+            channels,
+            ..
+        } => {
+            if ![44_100, 48_000].contains(&sample_rate) {
+                Some(format!(
+                    "audio is AAC at {sample_rate} Hz; sites take 44.1 or 48 kHz"
+                ))
+            } else if channels > 2 {
+                Some(format!(
+                    "audio is AAC with {channels} channels; sites take mono or stereo"
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The `profile_idc` of H.264 global headers: an avcC record (its second byte) or Annex B
+/// NAL units (the byte after the SPS's header). `None` when there are none (in-band headers).
+fn h264_profile(extradata: &[u8]) -> Option<u8> {
+    if extradata.first() == Some(&1) {
+        return extradata.get(1).copied();
+    }
+    // Annex B: find an SPS (NAL type 7) after a start code.
+    extradata
+        .windows(4)
+        .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)
+        .and_then(|at| extradata.get(at + 4).copied())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use livekit_core::{StreamParams, TimeBase};
+    use livekit_core::TimeBase;
 
     use super::*;
 
@@ -132,6 +198,46 @@ mod tests {
                 .to_string(),
             "b.mkv: cannot stream without re-encoding: video is hevc, destinations take only H.264 video and AAC audio"
         );
+        // High 4:4:4 (avcC, profile 244) and High 10 (Annex B SPS, profile 110).
+        let mut high444 = stream(Codec::H264, true);
+        high444.extradata = Arc::from(vec![1, 244, 0, 30, 0xff, 0xe1]);
+        assert_eq!(
+            copy_compatible("d.mp4", &[high444], None, limit)
+                .unwrap_err()
+                .to_string(),
+            "d.mp4: cannot stream without re-encoding: video is H.264 High 4:4:4 (profile 244); sites and players take 8-bit 4:2:0 (Baseline, Main or High)"
+        );
+        let mut high10 = stream(Codec::H264, true);
+        high10.extradata = Arc::from(vec![0, 0, 0, 1, 0x67, 110, 0, 30]);
+        assert!(matches!(
+            copy_compatible("e.ts", &[high10], None, limit),
+            Err(CopyError::Format { .. })
+        ));
+        let mut high = stream(Codec::H264, true);
+        high.extradata = Arc::from(vec![1, 100, 0, 31, 0xff, 0xe1]);
+        let mut surround = stream(Codec::Aac, false);
+        surround.params = StreamParams::Audio {
+            sample_rate: 48_000,
+            channels: 6,
+            frame_size: 1024,
+        };
+        assert_eq!(
+            copy_compatible("f.mp4", &[high.clone(), surround], None, limit)
+                .unwrap_err()
+                .to_string(),
+            "f.mp4: cannot stream without re-encoding: audio is AAC with 6 channels; sites take mono or stereo"
+        );
+        let mut hifi = stream(Codec::Aac, false);
+        hifi.params = StreamParams::Audio {
+            sample_rate: 96_000,
+            channels: 2,
+            frame_size: 1024,
+        };
+        assert!(matches!(
+            copy_compatible("g.mp4", &[high.clone(), hifi], None, limit),
+            Err(CopyError::Format { .. })
+        ));
+        assert!(copy_compatible("h.mp4", &[high], None, limit).is_ok());
         let audio_only = [stream(Codec::Aac, false)];
         assert!(matches!(
             copy_compatible("c.m4a", &audio_only, None, limit),

@@ -93,9 +93,11 @@ pub struct StreamerSettings {
     /// For sources that are not live (a file read faster than real time): instead of
     /// dropping GOPs, the source waits for room in the queue of every destination that is
     /// live or still making its first connection. The slowest of those destinations sets the
-    /// pace. A destination that lost its connection (or never made one) is not waited for: it
-    /// drops GOPs meanwhile and resumes on the newest keyframe, as usual. Default `false`
-    /// (live: never wait).
+    /// pace. A destination that lost its connection is not waited for while others are live:
+    /// it drops GOPs meanwhile and resumes on the newest keyframe, as usual. When every
+    /// destination is reconnecting, the source waits for them, and a destination that dropped
+    /// nothing meanwhile resumes where it was (on the next keyframe): the stream goes on
+    /// without a jump. Default `false` (live: never wait).
     pub wait_for_destinations: bool,
 }
 
@@ -157,9 +159,10 @@ pub struct DestinationStats {
     pub failed_attempts: u64,
     /// The last error, with keys redacted.
     pub last_error: Option<String>,
-    /// Whether it was live when the source ended or the stop was asked for (false: it had lost
-    /// its connection and was retrying, had given up, or never connected). Only meaningful in
-    /// the final report.
+    /// Whether it was receiving the stream at the end: live when the source ended or the stop
+    /// was asked for, or it sent everything it had and closed (false: it had lost its
+    /// connection and was retrying, had given up, or never connected). Only meaningful in the
+    /// final report.
     pub live_at_end: bool,
 }
 
@@ -203,6 +206,15 @@ struct DestinationShared {
     queue: GopQueue,
     /// Interrupts this destination's network calls and ends its thread.
     abort: Arc<AtomicBool>,
+}
+
+/// Whether some destination is waiting to reconnect and none is live or connecting.
+fn all_reconnecting(destinations: &[Arc<DestinationShared>]) -> bool {
+    let states: Vec<DestinationState> = destinations.iter().map(|d| d.stats.lock().state).collect();
+    states.contains(&DestinationState::Retrying)
+        && states
+            .iter()
+            .all(|s| matches!(s, DestinationState::Retrying | DestinationState::Failed))
 }
 
 impl DestinationShared {
@@ -363,6 +375,13 @@ impl Streamer {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
+                if wait {
+                    // Not live: while every destination is reconnecting, reading on would only
+                    // fill their queues and drop GOPs; the file waits for them instead.
+                    while !stop.load(Ordering::Relaxed) && all_reconnecting(&queues) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
                 match source.next(Duration::from_millis(100)) {
                     Pull::Frame(packet) => {
                         packets += 1;
@@ -380,7 +399,7 @@ impl Streamer {
             }
             for destination in &queues {
                 let mut stats = destination.stats.lock();
-                stats.live_at_end = stats.state == DestinationState::Live;
+                stats.live_at_end |= stats.state == DestinationState::Live;
                 drop(stats);
                 destination.queue.end();
             }
@@ -528,6 +547,8 @@ impl Sender {
         let mut failures: u32 = 0;
         let mut attempts: u32 = 0;
         let mut connected_once = false;
+        // The queue's dropped-packet count when the connection was lost.
+        let mut dropped_at_loss = 0;
         loop {
             if self.abort.load(Ordering::Relaxed) {
                 break;
@@ -557,7 +578,10 @@ impl Sender {
                     // it can. The first connection sends everything from the start instead
                     // (what was queued while it connected: a second or two), like FFmpeg, which
                     // connects before it reads: a slow server does not cost the start of a file.
-                    if attempts > 1 {
+                    // A stream that is not live resumes where it was, on the next keyframe,
+                    // unless GOPs were dropped meanwhile (other destinations kept it going).
+                    let dropped_meanwhile = self.shared.queue.dropped().packets > dropped_at_loss;
+                    if attempts > 1 && (!self.settings.wait_for_destinations || dropped_meanwhile) {
                         let skipped = self.shared.queue.skip_to_newest_gop();
                         if skipped > 0 {
                             tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
@@ -565,8 +589,11 @@ impl Sender {
                     }
                     connected_once = true;
                     match self.send(connection, &url) {
-                        Session::Finished => break,
-                        Session::Lost => {}
+                        Session::Finished => {
+                            self.shared.stats.lock().live_at_end = true;
+                            break;
+                        }
+                        Session::Lost => dropped_at_loss = self.shared.queue.dropped().packets,
                     }
                 }
                 Err(error) => {

@@ -373,7 +373,8 @@ fn frame_interval(rate: u32) -> Duration {
     Duration::from_secs_f64(1.0 / f64::from(rate.clamp(1, 240)))
 }
 
-/// The files matching `pattern`, sorted by name. The last part of the path is a glob
+/// The files matching `pattern`, sorted by name as a person numbers them (`2.mp4` before
+/// `10.mp4`, `a` with `A`). The last part of the path is a glob
 /// pattern (`dir/*.mp3`: `*` any run of characters, `?` one, `[abc]` / `[a-z]` / `[!abc]` one
 /// of a set); the directory part is taken as it is. No match, or a pattern that is not one
 /// (`[` left open), is an error naming the pattern.
@@ -408,11 +409,47 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, OpenMediaError> {
             matcher.matches(&name).then(|| dir.join(name))
         })
         .collect();
-    found.sort();
+    found.sort_by(|a, b| natural_order(&a.to_string_lossy(), &b.to_string_lossy()));
     if found.is_empty() {
         return Err(error("no file matches".into()));
     }
     Ok(found)
+}
+
+/// File names in the order a person numbers them: runs of digits compare as numbers
+/// (`2.mp4` before `10.mp4`), letters without regard to case, then as given.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digits = None;
+        for (i, c) in s.char_indices() {
+            let is_digit = c.is_ascii_digit();
+            if digits.is_some_and(|d| d != is_digit) {
+                out.push((digits == Some(true), &s[start..i]));
+                start = i;
+            }
+            digits = Some(is_digit);
+        }
+        if start < s.len() {
+            out.push((digits == Some(true), &s[start..]));
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let order = match (x, y) {
+            ((true, x), (true, y)) => {
+                let (tx, ty) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty))
+            }
+            ((_, x), (_, y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
 /// The black cover: 1280x720 BT.709 limited-range I420 (a third of the memory of RGBA, and the
@@ -423,4 +460,39 @@ fn black_frame() -> Result<VideoFrame, FrameError> {
     let luma = layout.offset(0)..layout.offset(0) + layout.stride(0) * layout.rows(0);
     data[luma].fill(16);
     VideoFrame::from_vec(layout, data, Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_order;
+
+    #[test]
+    fn names_sort_as_people_number_them() {
+        let mut names = vec![
+            "d/10.mp3",
+            "d/2.mp3",
+            "d/B.mp3",
+            "d/1.mp3",
+            "d/a.mp3",
+            "d/ep02b.mp4",
+            "d/ep2a.mp4",
+            "d/ep10.mp4",
+            "d/007.mp3",
+        ];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "d/1.mp3",
+                "d/2.mp3",
+                "d/007.mp3",
+                "d/10.mp3",
+                "d/a.mp3",
+                "d/B.mp3",
+                "d/ep2a.mp4",
+                "d/ep02b.mp4",
+                "d/ep10.mp4"
+            ]
+        );
+    }
 }
