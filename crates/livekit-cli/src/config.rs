@@ -306,7 +306,35 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
             &format!("unknown encoder {:?} (auto, x264, nvenc, vaapi)", d.encoder),
         );
     }
+    const PRESETS: [&str; 10] = [
+        "ultrafast",
+        "superfast",
+        "veryfast",
+        "faster",
+        "fast",
+        "medium",
+        "slow",
+        "slower",
+        "veryslow",
+        "placebo",
+    ];
+    if !PRESETS.contains(&d.preset.as_str()) {
+        return bad(
+            "defaults.preset",
+            &format!(
+                "unknown x264 preset {:?} ({})",
+                d.preset,
+                PRESETS.join(", ")
+            ),
+        );
+    }
     for (name, site) in &config.sites {
+        if site.url.is_none() && builtin_site_url(name).is_none() {
+            return bad(
+                &format!("sites.{name}"),
+                "needs a url (rtmp://, rtmps:// or srt://): it is not a built-in site",
+            );
+        }
         if let Some(url) = &site.url {
             let scheme = url.split("://").next().unwrap_or_default();
             if !url.contains("://") || !["rtmp", "rtmps", "srt"].contains(&scheme) {

@@ -591,7 +591,14 @@ fn stream_playlist(
     if live.print_command {
         println!(
             "{}",
-            crate::print_command::for_files(&entries, looping, readrate, &settings, &destinations)
+            crate::print_command::for_files(
+                &entries,
+                looping,
+                readrate,
+                live.timeout,
+                &settings,
+                &destinations
+            )
         );
         return Ok(());
     }
@@ -850,6 +857,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
             crate::print_command::for_copy(
                 Path::new(&args.file),
                 args.read.readrate,
+                args.live.timeout,
                 &destinations
             )
         );

@@ -2,6 +2,9 @@
 //! to copy and paste it (as PyLivestream prints its own). Keys are always `<redacted>`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use livekit_sources::MediaInfo;
 
 use livekit_sinks::stream::Protocol;
 use livekit_sinks::{Destination, EncoderSettings, RateControl};
@@ -32,18 +35,47 @@ fn concat_quote(path: &str) -> String {
     format!("'{}'", path.replace('\'', r"'\''"))
 }
 
-/// The output part: one FLV/MPEG-TS output, or the tee muxer with per-destination isolation.
-fn outputs(destinations: &[Destination]) -> Vec<String> {
+/// A destination's URL as FFmpeg takes it, secrets redacted: for SRT, caller mode, the
+/// latency, the stream id (the key) and the passphrase as URL options, as livekit sets them.
+fn shown_url(destination: &Destination) -> String {
+    let url = destination.redacted_url();
+    if destination.protocol != Protocol::Srt {
+        return url;
+    }
+    let mut options = vec![
+        "mode=caller".to_owned(),
+        format!("latency={}", destination.srt.latency.as_micros()),
+    ];
+    if destination.key().is_some() {
+        options.push(format!("streamid={}", livekit_core::REDACTED));
+    }
+    if destination.srt.passphrase.is_some() {
+        options.push(format!("passphrase={}", livekit_core::REDACTED));
+    }
+    // A query typed in the URL is shown redacted as it is, after ours.
+    match url.split_once('?') {
+        Some((base, query)) => format!("{base}?{}&{query}", options.join("&")),
+        None => format!("{url}?{}", options.join("&")),
+    }
+}
+
+/// The output part: one FLV/MPEG-TS output, or the tee muxer with per-destination isolation;
+/// `-t` for a `--timeout`.
+fn outputs(destinations: &[Destination], timeout: Option<Duration>) -> Vec<String> {
     let format = |d: &Destination| match d.protocol {
         Protocol::Srt => "mpegts",
         _ => "flv",
     };
-    match destinations {
-        [one] => vec!["-f".into(), format(one).into(), one.redacted_url()],
+    let mut args = Vec::new();
+    if let Some(timeout) = timeout {
+        args.extend(["-t".to_owned(), format!("{}", timeout.as_secs_f64())]);
+    }
+    args.extend(match destinations {
+        [one] => vec!["-f".into(), format(one).into(), shown_url(one)],
         many => {
             let tee = many
                 .iter()
-                .map(|d| format!("[f={}:onfail=ignore]{}", format(d), d.redacted_url()))
+                .map(|d| format!("[f={}:onfail=ignore]{}", format(d), shown_url(d)))
                 .collect::<Vec<_>>()
                 .join("|");
             vec![
@@ -54,7 +86,8 @@ fn outputs(destinations: &[Destination]) -> Vec<String> {
                 tee,
             ]
         }
-    }
+    });
+    args
 }
 
 /// Encoding options equivalent to `settings`.
@@ -137,22 +170,85 @@ fn pace(readrate: f64) -> Vec<String> {
     }
 }
 
-/// `stream-file` / `stream-files`.
+/// `stream-file` / `stream-files`. Entries FFmpeg cannot read are left out (the job skips
+/// them); a single file without video gets the black picture the job sends, one without audio
+/// the silent track.
 pub fn for_files(
     entries: &[PathBuf],
     looping: bool,
     readrate: f64,
+    timeout: Option<Duration>,
     settings: &EncoderSettings,
     destinations: &[Destination],
 ) -> String {
+    let infos: Vec<(PathBuf, Option<MediaInfo>)> = entries
+        .iter()
+        .map(|e| (e.clone(), livekit_sources::probe(e).ok()))
+        .collect();
+    let playable: Vec<PathBuf> = infos
+        .iter()
+        .filter(|(e, info)| info.is_some() || e.to_string_lossy().contains("://"))
+        .map(|(e, _)| e.clone())
+        .collect();
+    let entries = if playable.is_empty() {
+        entries
+    } else {
+        &playable[..]
+    };
     let mut args: Vec<String> = vec!["ffmpeg".into()];
     args.extend(pace(readrate));
     let mut note = None;
     if looping {
         args.extend(["-stream_loop".into(), "-1".into()]);
     }
+    let mut maps = vec!["0:v:0?".to_owned(), "0:a:0?".to_owned()];
     match entries {
-        [one] => args.extend(["-i".into(), one.to_string_lossy().into_owned()]),
+        [one] => {
+            args.extend(["-i".into(), one.to_string_lossy().into_owned()]);
+            let info = infos
+                .iter()
+                .find(|(e, _)| e == one)
+                .and_then(|(_, info)| info.as_ref());
+            let (width, height) = settings.video.encoded_size();
+            let (num, den) = settings.video.fps;
+            let mut generated = 0;
+            if let Some(info) = info
+                && info.video.is_none()
+            {
+                generated += 1;
+                args.extend([
+                    "-f".into(),
+                    "lavfi".into(),
+                    "-i".into(),
+                    format!("color=c=black:s={width}x{height}:r={num}/{den}"),
+                ]);
+                maps[0] = format!("{generated}:v");
+            }
+            if let Some(info) = info
+                && info.audio.is_none()
+            {
+                generated += 1;
+                args.extend([
+                    "-f".into(),
+                    "lavfi".into(),
+                    "-i".into(),
+                    format!(
+                        "anullsrc=r={}:cl={}",
+                        settings.audio.sample_rate,
+                        if settings.audio.channels == 1 {
+                            "mono"
+                        } else {
+                            "stereo"
+                        }
+                    ),
+                ]);
+                maps[1] = format!("{generated}:a");
+            }
+            if generated > 0 {
+                // The generated input runs for ever: the file's own stream sets the end.
+                args.push("-shortest".into());
+            }
+        }
         many => {
             // FFmpeg's concat demuxer reads a list file: the first line writes it.
             let mut list = vec!["printf".to_owned(), "%s\\n".to_owned()];
@@ -171,14 +267,11 @@ pub fn for_files(
             ]);
         }
     }
-    args.extend([
-        "-map".into(),
-        "0:v:0?".into(),
-        "-map".into(),
-        "0:a:0?".into(),
-    ]);
+    for map in maps {
+        args.extend(["-map".into(), map]);
+    }
     args.extend(encoding(settings));
-    args.extend(outputs(destinations));
+    args.extend(outputs(destinations, timeout));
     let command = line(&args);
     match note {
         Some(note) => format!("{note}\n{command}"),
@@ -187,7 +280,12 @@ pub fn for_files(
 }
 
 /// `stream-file --copy`.
-pub fn for_copy(file: &Path, readrate: f64, destinations: &[Destination]) -> String {
+pub fn for_copy(
+    file: &Path,
+    readrate: f64,
+    timeout: Option<Duration>,
+    destinations: &[Destination],
+) -> String {
     let mut args: Vec<String> = vec!["ffmpeg".into()];
     args.extend(pace(readrate));
     args.extend([
@@ -200,7 +298,7 @@ pub fn for_copy(file: &Path, readrate: f64, destinations: &[Destination]) -> Str
         "-c".into(),
         "copy".into(),
     ]);
-    args.extend(outputs(destinations));
+    args.extend(outputs(destinations, timeout));
     line(&args)
 }
 
@@ -213,7 +311,7 @@ pub fn for_device(
     let mut args: Vec<String> = vec!["ffmpeg".into()];
     args.extend(input.iter().cloned());
     args.extend(encoding(settings));
-    args.extend(outputs(destinations));
+    args.extend(outputs(destinations, None));
     line(&args)
 }
 

@@ -99,6 +99,14 @@ fn bad_configuration_files_are_usage_errors_naming_file_and_line() {
         run("[defaults]\nencoder = \"h265\"\n"),
         "livekit: error: bad.toml: defaults.encoder: unknown encoder \"h265\" (auto, x264, nvenc, vaapi)"
     );
+    assert_eq!(
+        run("[defaults]\npreset = \"superduperfast\"\n"),
+        "livekit: error: bad.toml: defaults.preset: unknown x264 preset \"superduperfast\" (ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo)"
+    );
+    assert_eq!(
+        run("[sites.foo]\nkey = \"abc-key-123\"\n"),
+        "livekit: error: bad.toml: sites.foo: needs a url (rtmp://, rtmps:// or srt://): it is not a built-in site"
+    );
     let out = livekit_in(cwd, cwd, &["--config", "missing.toml", "config", "show"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(

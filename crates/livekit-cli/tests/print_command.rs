@@ -119,4 +119,57 @@ fn printed_commands_run_in_a_shell_and_stream() {
     let got = ffprobe(&server.recordings(key)[0]).unwrap();
     assert_eq!(got.video().unwrap().codec_name, "h264");
     assert!(got.duration() > 1.0, "{} s", got.duration());
+
+    // A song: the job sends a black picture with it, and so does the printed command; a
+    // --timeout is its -t.
+    let song = cwd.join("song.mp3");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=d=3"])
+        .arg(&song)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let key = "PRINTKEYSONG";
+    let command = printed(
+        cwd,
+        &[
+            "stream-file",
+            song.to_str().unwrap(),
+            &server.url(key),
+            "--timeout",
+            "2",
+        ],
+        key,
+    );
+    assert!(command.contains("color=c=black:s=1280x720"), "{command}");
+    assert!(command.contains(" -t 2 "), "{command}");
+    paste(cwd, &command, key, 20);
+    let got = ffprobe(&server.recordings(key)[0]).unwrap();
+    assert_eq!(got.video().unwrap().width, Some(1280));
+    assert_eq!(got.audio().unwrap().codec_name, "aac");
+    assert!((got.duration() - 2.0).abs() < 0.5, "{} s", got.duration());
+}
+
+/// An SRT destination's stream id (its key) and passphrase are in the printed URL, redacted.
+#[test]
+fn printed_srt_urls_carry_their_options_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let file = cwd.join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    std::fs::create_dir_all(cwd.join("xdg/livekit")).unwrap();
+    std::fs::write(
+        cwd.join("xdg/livekit/livekit.toml"),
+        "[sites.mysrt]\nurl = \"srt://127.0.0.1:9000\"\nkey = \"SRTKEY-4242\"\n",
+    )
+    .unwrap();
+    let command = printed(
+        cwd,
+        &["stream-file", file.to_str().unwrap(), "mysrt"],
+        "SRTKEY-4242",
+    );
+    assert!(
+        command.contains("'srt://127.0.0.1:9000?mode=caller&latency=200000&streamid=<redacted>'"),
+        "{command}"
+    );
 }
