@@ -28,7 +28,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Defaults {
-    /// Output frames per second.
+    /// Frames per second of what livekit draws (stills, songs, the screen); a video file is
+    /// sent at its own rate.
     pub fps: u32,
     /// Output width for jobs that compose (stills, audio-only files, screen).
     pub width: u32,
@@ -359,7 +360,8 @@ pub const DEFAULT_FILE: &str = r#"# livekit configuration. Looked up in: --confi
 # $XDG_CONFIG_HOME/livekit/livekit.toml (~/.config/livekit/livekit.toml), then built-in defaults.
 
 [defaults]
-fps = 30               # output frames per second
+fps = 30               # frames per second of what livekit draws (stills, songs, screen);
+                       # a video file is sent at its own rate
 width = 1280           # output size for jobs that compose (stills, audio-only files, screen)
 height = 720
 audio_rate = 44100     # Hz
@@ -517,7 +519,7 @@ fn from_pylivestream_json(path: &Path, text: &str) -> Result<(Config, Vec<String
                 for (name, site) in object {
                     if name == "file" {
                         unmapped.push(
-                            "sites.file (use `livekit capture-screen FILE` or --record)".into(),
+                            "sites.file (to record: `livekit capture-screen FILE` or `livekit compose SCENE --record FILE`)".into(),
                         );
                         continue;
                     }
@@ -685,7 +687,7 @@ fn from_pylivestream_ini(path: &Path, text: &str) -> Result<(Config, Vec<String>
                 }
             }
             "file" => {
-                unmapped.push("[file] (use `livekit capture-screen FILE` or --record)".into())
+                unmapped.push("[file] (to record: `livekit capture-screen FILE` or `livekit compose SCENE --record FILE`)".into())
             }
             site => {
                 let name = site.trim_end_matches(".io").to_owned();

@@ -18,8 +18,8 @@ use livekit_core::{
     SystemClock, VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::stream::{
-    DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, SiteConfig, StreamReport,
-    copy_compatible,
+    DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, Protocol, SiteConfig,
+    StreamReport, copy_compatible,
 };
 use livekit_sinks::{
     Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
@@ -163,6 +163,14 @@ pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination
         .iter()
         .map(|site| Destination::resolve(site, &known).map_err(usage))
         .collect::<Result<_, _>>()?;
+    for destination in &resolved {
+        if destination.key().is_none() && destination.protocol != Protocol::Srt {
+            tracing::warn!(
+                "{}: no stream key (rtmp://host/app/KEY): the server gets an empty stream name",
+                destination.redacted_url()
+            );
+        }
+    }
     // The same place twice would be refused by the server ("already publishing") after the
     // first one connected.
     for (i, destination) in resolved.iter().enumerate() {
@@ -403,7 +411,8 @@ fn drive(
                     }
                     // The playlist logged it already, as a warning.
                     PlayerEvent::Skipped(error) => tracing::debug!("skipped: {error}"),
-                    PlayerEvent::Warning(warning) => tracing::warn!("{warning}"),
+                    // The player logged it already.
+                    PlayerEvent::Warning(warning) => tracing::debug!("{warning}"),
                     PlayerEvent::Failed(error) => {
                         tracing::debug!("{error}");
                         source_failed = Some(error.to_string());
@@ -780,14 +789,26 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         return stream_copy(config, args, quiet);
     }
     // One file: a file FFmpeg cannot read is this job's error, not a skipped playlist entry.
+    let mut looping = args.looping;
     if !args.file.contains("://") {
-        livekit_sources::probe(&args.file).map_err(usage)?;
+        let info = livekit_sources::probe(&args.file).map_err(usage)?;
+        // A picture (PNG, JPEG, ...) is one frame: streamed, it stays on screen until Ctrl-C
+        // or --timeout, as in OBS, rather than ending after a frame.
+        let still = info.audio.is_none()
+            && info.video.is_some()
+            && info
+                .duration
+                .is_none_or(|d| d <= Duration::from_millis(100));
+        if still && !looping {
+            tracing::info!("{} is a still picture: shown until stopped", args.file);
+            looping = true;
+        }
     }
     stream_playlist(
         config,
         vec![PathBuf::from(&args.file)],
         &args.sites,
-        args.looping,
+        looping,
         false,
         Cover::Black,
         true,

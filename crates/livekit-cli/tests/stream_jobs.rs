@@ -630,3 +630,37 @@ fn a_file_read_ahead_waits_for_its_server_to_return() {
     // What was lost: the packets in flight and the rest of one GOP (1 s).
     assert!(frames >= 30 * 58, "{frames} frames of 1800 arrived");
 }
+
+/// A picture streamed stays on screen until stopped (here by --timeout), not for one frame.
+#[test]
+fn a_still_picture_is_shown_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("still.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240",
+        "-frames:v",
+        "1",
+        picture.to_str().unwrap(),
+    ]);
+    let server = NginxRtmp::start();
+    let key = "still-key-7a7a7a";
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            picture.to_str().unwrap(),
+            &server.url(key),
+            "--yes",
+            "--timeout",
+            "3",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = ffprobe(&server.recordings(key)[0]).unwrap();
+    assert_eq!(got.video().unwrap().width, Some(320));
+    assert!(got.duration() > 2.5, "{} s", got.duration());
+}

@@ -175,7 +175,7 @@ pub enum PlayerEvent {
     /// A playlist entry could not be opened and was skipped.
     Skipped(OpenMediaError),
     /// Something the viewer may notice: corrupt data skipped, a truncated file, a stalled
-    /// stream. Each names the file or URL.
+    /// stream. Each names the file or URL. The player logs it too (a `tracing` warning).
     Warning(String),
     /// The media (or list) started over; `count` loops so far.
     Looped {
@@ -216,7 +216,12 @@ impl EventSink {
         Self { tx, rx }
     }
 
+    /// Sends `event`, dropping the oldest unread one when the channel is full. A warning is
+    /// also logged here, once (whoever reads the events need not log it again).
     pub(crate) fn send(&self, event: PlayerEvent) {
+        if let PlayerEvent::Warning(message) = &event {
+            tracing::warn!("{message}");
+        }
         if let Err(TrySendError::Full(event)) = self.tx.try_send(event) {
             let _ = self.rx.try_recv();
             let _ = self.tx.try_send(event);

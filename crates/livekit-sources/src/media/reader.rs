@@ -538,8 +538,10 @@ impl MediaReader {
         std::mem::take(&mut self.warnings)
     }
 
+    /// Keeps a warning for [`take_warnings`](Self::take_warnings) (a player sends and logs
+    /// it as a [`PlayerEvent::Warning`](super::PlayerEvent::Warning)).
     fn warn(&mut self, message: String) {
-        tracing::warn!("{message}");
+        tracing::debug!("{message}");
         if self.warnings.len() < MAX_WARNINGS {
             self.warnings.push(message);
         }
@@ -775,7 +777,7 @@ impl MediaReader {
             Ok(frame) => Some(Decoded::Video(frame)),
             Err(detail) => {
                 let message = format!("media {name}: cannot convert a video frame: {detail}");
-                tracing::warn!("{message}");
+                tracing::debug!("{message}");
                 if self.warnings.len() < MAX_WARNINGS {
                     self.warnings.push(message);
                 }

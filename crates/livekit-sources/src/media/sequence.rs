@@ -582,7 +582,6 @@ impl Sequence {
         let name = current.reader.name().to_owned();
         if !current.played {
             let error = PlayError::NothingDecoded { name: name.clone() };
-            tracing::warn!(%error);
             if self.items.len() == 1 {
                 self.failure = Some(error);
                 return;
