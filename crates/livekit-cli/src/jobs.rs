@@ -846,16 +846,12 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
 
 /// `stream-file --copy`: the file's own packets, paced in real time.
 fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
-    if args.looping {
-        return Err(usage(anyhow!(
-            "--loop cannot be combined with --copy (timestamps would jump back)"
-        )));
-    }
     let destinations = destinations(config, &args.sites)?;
     let file = PacketFile::open(
         &args.file,
         PacketFileSettings {
             readrate: args.read.readrate,
+            looping: args.looping,
             ..PacketFileSettings::default()
         },
     )
@@ -877,6 +873,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
             "{}",
             crate::print_command::for_copy(
                 Path::new(&args.file),
+                args.looping,
                 args.read.readrate,
                 args.live.timeout,
                 &destinations

@@ -282,12 +282,16 @@ pub fn for_files(
 /// `stream-file --copy`.
 pub fn for_copy(
     file: &Path,
+    looping: bool,
     readrate: f64,
     timeout: Option<Duration>,
     destinations: &[Destination],
 ) -> String {
     let mut args: Vec<String> = vec!["ffmpeg".into()];
     args.extend(pace(readrate));
+    if looping {
+        args.extend(["-stream_loop".into(), "-1".into()]);
+    }
     args.extend([
         "-i".into(),
         file.to_string_lossy().into_owned(),

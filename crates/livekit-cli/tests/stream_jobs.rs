@@ -148,6 +148,28 @@ fn stream_file_copy_sends_the_files_own_packets() {
     assert_eq!(probe.video().unwrap().codec_name, "h264");
     assert!((probe.duration() - 2.0).abs() < 0.5);
 
+    // --loop: the 2 s file again and again as one stream (each pass's timestamps after the
+    // last), until --timeout.
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url("looped"),
+            "--copy",
+            "--loop",
+            "--yes",
+            "--timeout",
+            "5",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let looped = &server.recordings("looped")[0];
+    let probe = ffprobe(looped).unwrap();
+    assert!(probe.duration() > 4.5, "{} s", probe.duration());
+    decodes_cleanly(looped).unwrap();
+
     // A file that does not suit pass-through is refused with the reason.
     let mpeg4 = dir.path().join("mpeg4.mkv");
     ffmpeg(&[

@@ -28,6 +28,11 @@ pub struct PacketFileSettings {
     pub probe: Duration,
     /// The most bytes of packets kept from the probe. Default 64 MiB.
     pub max_probe_bytes: usize,
+    /// At the end, start over from the beginning, for ever (like FFmpeg's `-stream_loop -1`):
+    /// the timestamps of each pass go on from the end of the one before, so the packets form
+    /// one continuous stream. Default `false`. A file whose start cannot be sought back to
+    /// (a URL of a live stream) ends instead.
+    pub looping: bool,
 }
 
 impl Default for PacketFileSettings {
@@ -36,6 +41,7 @@ impl Default for PacketFileSettings {
             readrate: 1.0,
             probe: Duration::from_secs(10),
             max_probe_bytes: 64 << 20,
+            looping: false,
         }
     }
 }
@@ -296,11 +302,29 @@ impl PacketFile {
         let started = Instant::now();
         let mut origin: Option<Duration> = None;
         let mut written = 0u64;
+        // Looping: the first timestamp of the input, the end of the pass so far and what is
+        // added to the timestamps of this pass, all in nanoseconds.
+        let mut first_ns: Option<i128> = None;
+        let mut end_ns: i128 = i128::MIN;
+        let mut offset_ns: i128 = 0;
         while !self.stop.load(Ordering::Relaxed) {
             let packet = match self.probed.pop_front() {
                 Some(packet) => packet,
                 None => match self.read_one() {
                     Ok(Some(packet)) => packet,
+                    Ok(None) if self.settings.looping => {
+                        let length = end_ns - first_ns.unwrap_or(end_ns);
+                        if length <= 0 {
+                            break;
+                        }
+                        if let Err(error) = self.input.seek(0, ..) {
+                            tracing::warn!(input = %self.input_name, %error, "cannot seek back to the start to loop; ending");
+                            break;
+                        }
+                        offset_ns += length;
+                        end_ns = i128::MIN;
+                        continue;
+                    }
                     Ok(None) => break,
                     Err(_) if self.stop.load(Ordering::Relaxed) => break,
                     Err(error) => {
@@ -311,6 +335,29 @@ impl PacketFile {
                     }
                 },
             };
+            let mut packet = packet;
+            if self.settings.looping {
+                let tb = self.streams[packet.stream].time_base;
+                let to_ns = |ticks: i64| {
+                    i128::from(ticks) * i128::from(tb.num) * 1_000_000_000
+                        / i128::from(tb.den.max(1))
+                };
+                let to_ticks = |ns: i128| {
+                    (ns * i128::from(tb.den) / (i128::from(tb.num.max(1)) * 1_000_000_000))
+                        .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+                        as i64
+                };
+                if offset_ns == 0 {
+                    let start = to_ns(packet.pts.min(packet.dts));
+                    first_ns = Some(first_ns.map_or(start, |f| f.min(start)));
+                }
+                end_ns = end_ns.max(to_ns(packet.pts + packet.duration.max(0)));
+                if offset_ns > 0 {
+                    let shift = to_ticks(offset_ns);
+                    packet.pts += shift;
+                    packet.dts += shift;
+                }
+            }
             let rate = self.settings.readrate;
             if rate.is_finite() && rate > 0.0 {
                 let time = self.streams[packet.stream]
