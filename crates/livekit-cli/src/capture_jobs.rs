@@ -291,7 +291,8 @@ fn run_capture(
 fn log_events(capture: &VideoCapture) {
     while let Ok(event) = capture.events().try_recv() {
         match event {
-            CaptureEvent::Error { device, message } => tracing::warn!("{device}: {message}"),
+            // Already logged (once, as a warning) by the capture itself.
+            CaptureEvent::Error { device, message } => tracing::debug!("{device}: {message}"),
             CaptureEvent::Reopening { device, attempt } => {
                 tracing::info!("{device}: reopening (attempt {attempt})")
             }
@@ -300,7 +301,7 @@ fn log_events(capture: &VideoCapture) {
     }
 }
 
-fn screen_settings(config: &Config, args: &ScreenArgs) -> (ScreenSettings, u32) {
+fn screen_settings(config: &Config, args: &ScreenArgs) -> Result<(ScreenSettings, u32), Failure> {
     let platform = config.capture.current();
     let fps = args
         .fps
@@ -310,30 +311,53 @@ fn screen_settings(config: &Config, args: &ScreenArgs) -> (ScreenSettings, u32) 
         .screen_origin
         .map(|[x, y]| (x.max(0) as u32, y.max(0) as u32)));
     let size = args.size.or(platform.screen_size.map(|[w, h]| (w, h)));
-    let region = size.map(|(width, height)| {
-        let (x, y) = origin.unwrap_or((0, 0));
-        Region {
-            x,
-            y,
-            width,
-            height,
+    let display = args.display.clone().or(platform.screen.clone());
+    let region = match (origin, size) {
+        (origin, Some((width, height))) => {
+            let (x, y) = origin.unwrap_or((0, 0));
+            Some(Region {
+                x,
+                y,
+                width,
+                height,
+            })
         }
-    });
+        // An origin alone: from there to the screen's edges.
+        (Some((x, y)), None) if (x, y) != (0, 0) => {
+            let screen =
+                livekit_sources::capture::describe_display(display.as_deref()).map_err(usage)?;
+            if x >= screen.width || y >= screen.height {
+                return Err(usage(anyhow!(
+                    "--origin {x},{y}: outside the {}x{} screen {}",
+                    screen.width,
+                    screen.height,
+                    screen.name
+                )));
+            }
+            Some(Region {
+                x,
+                y,
+                width: screen.width - x,
+                height: screen.height - y,
+            })
+        }
+        _ => None,
+    };
     let settings = ScreenSettings {
-        display: args.display.clone().or(platform.screen.clone()),
+        display,
         region,
         frame_rate: fps,
         show_cursor: !args.no_cursor,
         output: OutputFormat::I420,
         ..ScreenSettings::default()
     };
-    (settings, fps)
+    Ok((settings, fps))
 }
 
 /// `livekit stream-screen`.
 pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
-    let (settings, fps) = screen_settings(config, &args.screen);
+    let (settings, fps) = screen_settings(config, &args.screen)?;
     let display = settings.display.clone().unwrap_or_else(|| ":0".into());
     if args.live.print_command {
         let mut input = vec![
@@ -383,10 +407,8 @@ pub fn capture_screen(
     args: &CaptureScreenArgs,
     quiet: bool,
 ) -> Result<(), Failure> {
-    RecorderSettings::new(&args.outfile)
-        .resolve_container()
-        .map_err(usage)?;
-    let (settings, fps) = screen_settings(config, &args.screen);
+    crate::record::check_recording_path(&args.outfile)?;
+    let (settings, fps) = screen_settings(config, &args.screen)?;
     run_capture(
         config,
         "the screen",

@@ -31,9 +31,10 @@ pub struct ComposeArgs {
     /// PNGs; with --record, no limit (until Ctrl-C or --timeout).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub(crate) frames: Option<u64>,
-    /// Folder to write `compose-NNNNNN.png` into.
-    #[arg(long, default_value = "out")]
-    out: PathBuf,
+    /// Folder to write `compose-NNNNNN.png` into [default: out]. PNGs only: not with
+    /// --record, --stream or --virtual-camera.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     pub(crate) backend: BackendChoice,
@@ -64,12 +65,12 @@ pub struct ComposeArgs {
     #[arg(long, value_name = "SECONDS")]
     pub(crate) timeout: Option<f64>,
     /// With --record or --stream: H.264 encoder: x264, nvenc, vaapi or auto (hardware falls
-    /// back to x264).
-    #[arg(long, default_value = "x264")]
-    pub(crate) encoder: livekit_sinks::H264Encoder,
-    /// With --record or --stream: video bit rate in kb/s (default: the first site's, or from
-    /// the canvas height and frame rate).
+    /// back to x264) [default: the configuration's defaults.encoder, auto].
     #[arg(long)]
+    pub(crate) encoder: Option<livekit_sinks::H264Encoder>,
+    /// With --record or --stream: video bit rate in kb/s, 50 to 100000 (default: the first
+    /// site's, or from the canvas height and frame rate).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
     pub(crate) kbps: Option<u32>,
     /// With --record or --stream: no audio track (the default is a silent AAC track, as
     /// streaming sites expect one).
@@ -126,29 +127,78 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Refuses options that would have no effect: each goes with the outputs it names.
+fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
+    let live = args.record.is_some() || !args.stream.is_empty() || args.virtual_camera.is_some();
+    let encoding = args.record.is_some() || !args.stream.is_empty();
+    let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
+        let here = if live {
+            "a virtual camera alone encodes nothing"
+        } else {
+            "without --record, --stream or --virtual-camera compose writes PNGs"
+        };
+        Err(usage(anyhow!("{option} goes with {goes_with} ({here})")))
+    };
+    if live && args.out.is_some() {
+        return Err(usage(anyhow!(
+            "--out is the PNG folder: it does not go with --record, --stream or --virtual-camera"
+        )));
+    }
+    if !live {
+        if args.preview {
+            return Err(usage(anyhow!(
+                "--preview goes with --record, --stream or --virtual-camera (`livekit preview SCENE` shows a scene alone)"
+            )));
+        }
+        if args.timeout.is_some() {
+            return refuse("--timeout", "--record, --stream or --virtual-camera");
+        }
+        if args.yes {
+            return refuse("--yes", "--stream");
+        }
+    }
+    if !encoding {
+        if args.kbps.is_some() {
+            return refuse("--kbps", "--record or --stream");
+        }
+        if args.encoder.is_some() {
+            return refuse("--encoder", "--record or --stream");
+        }
+        if args.no_audio {
+            return refuse("--no-audio", "--record or --stream");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
+    check_options(args)?;
     if args.record.is_some() || !args.stream.is_empty() || args.virtual_camera.is_some() {
         return crate::record::run(config, args, quiet);
     }
-    if args.preview {
-        return Err(usage(anyhow!(
-            "--preview goes with --record, --stream or --virtual-camera (`livekit preview SCENE` shows a scene alone)"
-        )));
-    }
     let frames = args.frames.unwrap_or(1);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
     let file = SceneFile::load(&args.scene).map_err(usage)?;
+    output_folder(&out)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.
     let clock = Arc::new(ManualClock::new());
     let source_clock: Arc<dyn Clock> = clock.clone();
+    // Live sources (captures, a looping file) deliver frames on their own threads: the first
+    // PNG waits for the first frame of each, or it would show the background instead.
+    let mut live = Vec::new();
     let canvas = file
         .apply(&args.scene, &mut compositor, |spec| {
-            open(spec, &source_clock)
+            let source = open(spec, &source_clock)?;
+            if let (Some(what), LayerSource::Video(input)) = (live_source(spec), &source) {
+                live.push((input.id(), what));
+            }
+            Ok(source)
         })
         .map_err(usage)?;
     let fps = file.canvas.fps;
-    let writer = PngWriter::new(args.out.join("compose-{n}.png"));
-    let mut inputs = InputFrames::new();
+    let writer = PngWriter::new(out.join("compose-{n}.png"));
+    let mut inputs = first_frames(&compositor, &live, FIRST_FRAME_WAIT)?;
     for n in 0..frames {
         let time = fps.frame_time(n);
         clock.set(time);
@@ -166,10 +216,65 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
         frames,
         if frames == 1 { "" } else { "s" },
         args.scene.display(),
-        args.out.display(),
+        out.display(),
         compositor.backend()
     );
     Ok(())
+}
+
+/// Makes the folder PNGs go into, or says why it cannot be one (a usage error).
+fn output_folder(out: &std::path::Path) -> Result<(), Failure> {
+    if out.exists() && !out.is_dir() {
+        return Err(usage(anyhow!("--out {}: not a folder", out.display())));
+    }
+    std::fs::create_dir_all(out).map_err(|e| {
+        usage(anyhow!(
+            "--out {}: cannot create the folder: {e}",
+            out.display()
+        ))
+    })
+}
+
+/// How long PNG mode waits for the first frame of a live source (a camera, a screen, a window,
+/// a looping file).
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(10);
+
+/// What a live source is, for messages; `None` for sources that have their frames at once.
+fn live_source(spec: &SourceSpec) -> Option<String> {
+    match spec {
+        SourceSpec::Camera(device) => Some(format!("camera {device}")),
+        SourceSpec::Screen { display, .. } => Some(format!("screen {display}")),
+        SourceSpec::Window(title) => Some(format!("window {title:?}")),
+        SourceSpec::File {
+            path,
+            looping: true,
+        } => Some(path.display().to_string()),
+        _ => None,
+    }
+}
+
+/// Waits (up to `wait` in all) for the first frame of each live input.
+fn first_frames(
+    compositor: &Compositor,
+    live: &[(livekit_compositor::InputId, String)],
+    wait: Duration,
+) -> Result<InputFrames, Failure> {
+    let mut frames = InputFrames::new();
+    let deadline = std::time::Instant::now() + wait;
+    for input in compositor.inputs() {
+        let Some((_, what)) = live.iter().find(|(id, _)| *id == input.id()) else {
+            continue;
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match input.source().next(left) {
+            Pull::Frame(frame) => frames.insert(input.id(), frame),
+            Pull::Pending => {
+                return Err(anyhow!("{what}: no frame within {} s", wait.as_secs_f64()).into());
+            }
+            Pull::Ended => return Err(anyhow!("{what}: ended before its first frame").into()),
+        }
+    }
+    Ok(frames)
 }
 
 /// A live source (a player or a capture) kept running for as long as its layer reads it.

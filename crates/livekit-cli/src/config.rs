@@ -240,7 +240,18 @@ pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
 fn parse_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let start = e.span().map(|s| s.start.min(text.len()));
-        let message = e.message().trim().to_owned();
+        // Serde names Rust types ("expected u32"): say what to write instead.
+        let mut message = e.message().trim().to_owned();
+        for (rust, plain) in [
+            ("expected u16", "expected a whole number"),
+            ("expected u32", "expected a whole number"),
+            ("expected u64", "expected a whole number"),
+            ("expected i64", "expected a whole number"),
+            ("expected f64", "expected a number"),
+            ("expected a boolean", "expected true or false"),
+        ] {
+            message = message.replace(rust, plain);
+        }
         // Name the field ("defaults.fps: invalid type ...") unless the message already does.
         let message = match start.and_then(|start| field_at(text, start)) {
             Some(field)
@@ -404,6 +415,15 @@ keyframe_sec = 2.0
 
 /// Writes [`DEFAULT_FILE`] to `path` (creating its folder); refuses to overwrite unless `force`.
 pub fn init(path: &Path, force: bool) -> Result<(), ConfigError> {
+    if path.is_dir() {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "is a folder (give a file name, such as {})",
+                path.join("livekit.toml").display()
+            ),
+        ));
+    }
     if path.exists() && !force {
         return Err(ConfigError::new(
             path,
@@ -519,7 +539,7 @@ fn from_pylivestream_json(path: &Path, text: &str) -> Result<(Config, Vec<String
                 for (name, site) in object {
                     if name == "file" {
                         unmapped.push(
-                            "sites.file (to record: `livekit capture-screen FILE` or `livekit compose SCENE --record FILE`)".into(),
+                            "sites.file (to keep what is streamed: stream-file --record FILE; the screen: `livekit capture-screen FILE`)".into(),
                         );
                         continue;
                     }
@@ -687,7 +707,7 @@ fn from_pylivestream_ini(path: &Path, text: &str) -> Result<(Config, Vec<String>
                 }
             }
             "file" => {
-                unmapped.push("[file] (to record: `livekit capture-screen FILE` or `livekit compose SCENE --record FILE`)".into())
+                unmapped.push("[file] (to keep what is streamed: stream-file --record FILE; the screen: `livekit capture-screen FILE`)".into())
             }
             site => {
                 let name = site.trim_end_matches(".io").to_owned();

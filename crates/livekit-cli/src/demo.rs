@@ -60,13 +60,14 @@ pub struct DemoArgs {
     backend: BackendChoice,
 }
 
-/// A 440 Hz sine at 48 kHz stereo, in 10 ms blocks stamped from `clock`, until `stop`.
+/// A 440 Hz sine at 48 kHz stereo, in 10 ms blocks, into `out` until `stop`. Its timestamps
+/// start at zero when it starts, as the compositor's do (frame `n` at `n / fps` from its
+/// start): start it right after the compositor so that both count from the same moment.
 fn tone(
     clock: Arc<dyn Clock>,
+    out: Arc<Port<AudioFrame>>,
     stop: Arc<AtomicBool>,
-) -> anyhow::Result<(Arc<Port<AudioFrame>>, livekit_core::thread::Worker<()>)> {
-    let port = Arc::new(Port::blocking(32));
-    let out = Arc::clone(&port);
+) -> anyhow::Result<livekit_core::thread::Worker<()>> {
     let worker = spawn_named("demo-tone", move || {
         const RATE: u32 = 48_000;
         const BLOCK: usize = 480;
@@ -87,7 +88,7 @@ fn tone(
                 let s = (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3;
                 samples.extend([s, s]);
             }
-            let Ok(frame) = AudioFrame::new(samples, RATE, 2, start + pts) else {
+            let Ok(frame) = AudioFrame::new(samples, RATE, 2, pts) else {
                 break;
             };
             if out.push(frame).is_err() {
@@ -98,7 +99,7 @@ fn tone(
         out.end();
     })
     .map_err(|e| anyhow!("{e}"))?;
-    Ok((port, worker))
+    Ok(worker)
 }
 
 /// Whether a window could be shown (X11 or Wayland).
@@ -109,7 +110,7 @@ pub fn display_present() -> bool {
 }
 
 /// `livekit demo`.
-pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
+pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.stream)?;
     if !destinations.is_empty() {
         let shown: Vec<String> = destinations.iter().map(|d| d.redacted_url()).collect();
@@ -197,17 +198,15 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
         )?;
     }
 
-    let stop_tone = Arc::new(AtomicBool::new(false));
-    let (audio, tone_worker) = tone(Arc::clone(&clock), Arc::clone(&stop_tone))?;
-    let running = c.start(Arc::clone(&clock))?;
-    let handle = running.handle();
-
+    // The encoder first, then the compositor and the tone: the encoder counts time from the
+    // first frame of either kind, and the two sources count from their own start.
+    let audio = Arc::new(Port::<AudioFrame>::blocking(32));
     let enc = encoder_settings(config, &destinations, (WIDTH, HEIGHT), (FPS, 1))?;
     let mp4 = args.out.join("demo.mp4");
     let encoder = Encoder::start(
         enc,
         Arc::clone(&video) as Arc<dyn VideoSource>,
-        Some(audio as Arc<dyn AudioSource>),
+        Some(Arc::clone(&audio) as Arc<dyn AudioSource>),
     )?;
     let streams = encoder.streams().to_vec();
     let to_file = Port::blocking(256);
@@ -227,6 +226,10 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
     let recorder =
         Recorder::from_packets(RecorderSettings::new(&mp4), streams, to_file).map_err(usage)?;
     let tee_worker = crate::jobs::tee(encoder.packets(), branches)?;
+    let running = c.start(Arc::clone(&clock))?;
+    let stop_tone = Arc::new(AtomicBool::new(false));
+    let tone_worker = tone(Arc::clone(&clock), audio, Arc::clone(&stop_tone))?;
+    let handle = running.handle();
 
     // Move the SMPTE box back and forth along the bottom; grab one frame half way.
     let started = Instant::now();
@@ -270,7 +273,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<(), Failure> {
             &report,
             crate::live::Ended::Finished,
             started.elapsed(),
-            false,
+            quiet,
         )?;
     }
     if let Some(viewer) = viewer {

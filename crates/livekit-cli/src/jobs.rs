@@ -22,7 +22,8 @@ use livekit_sinks::stream::{
     StreamReport, copy_compatible,
 };
 use livekit_sinks::{
-    Destination, Encoder, EncoderSettings, H264Encoder, RunningEncoder, Streamer, StreamerSettings,
+    Destination, Encoder, EncoderSettings, H264Encoder, Recorder, RecorderSettings, RunningEncoder,
+    RunningRecorder, StartRecorderError, Streamer, StreamerSettings,
 };
 use livekit_sources::{
     Cover, Pacing, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings,
@@ -84,6 +85,16 @@ pub struct ReadArgs {
     pub readrate: f64,
 }
 
+/// Recording what is streamed (the same encode).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Also record what is sent to FILE (the same encode, no second one): MP4, MKV, MOV or FLV
+    /// by the extension; finalized at the end, at Ctrl-C and at --timeout. A recording that
+    /// fails (a full disk) ends with an error; the streaming goes on.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
@@ -102,6 +113,8 @@ pub struct StreamFileArgs {
     pub copy: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -132,6 +145,8 @@ pub struct StreamFilesArgs {
     pub no_meta: bool,
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -370,11 +385,69 @@ enum Feed {
     },
 }
 
+/// `--record`: a recorder on a branch of the encode, the streamer on the other.
+struct Recording {
+    recorder: RunningRecorder,
+    tee: livekit_core::thread::Worker<()>,
+}
+
+impl Recording {
+    /// Splits `packets` between a new recorder to `path` and the returned port (for the
+    /// streamer); without a path, `packets` is returned as it is.
+    fn start(
+        path: Option<&Path>,
+        streams: &[StreamInfo],
+        packets: Port<Packet>,
+    ) -> Result<(Port<Packet>, Option<Self>), Failure> {
+        let Some(path) = path else {
+            return Ok((packets, None));
+        };
+        let to_recorder = Port::blocking(256);
+        let recorder = Recorder::from_packets(
+            RecorderSettings::new(path),
+            streams.to_vec(),
+            to_recorder.clone(),
+        )
+        .map_err(|error| match error {
+            StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. } => {
+                usage(error)
+            }
+            other => Failure::Runtime(other.into()),
+        })?;
+        let to_streamer = Port::blocking(256);
+        let tee = tee(packets, vec![to_recorder, to_streamer.clone()])?;
+        Ok((to_streamer, Some(Self { recorder, tee })))
+    }
+
+    /// Waits for the recorder to finalize the file (the packets have ended); prints what was
+    /// recorded unless `quiet`.
+    fn finish(self, quiet: bool) -> Result<(), Failure> {
+        let _ = self.tee.join();
+        match self.recorder.wait() {
+            Ok(summary) => {
+                if !quiet {
+                    eprintln!(
+                        "  recorded {:.1} s to {} ({}, {:.1} MB)",
+                        summary.duration.as_secs_f64(),
+                        summary.path.display(),
+                        summary.container,
+                        summary.file_bytes as f64 / 1e6
+                    );
+                }
+                Ok(())
+            }
+            // "recording file X: cannot write: No space left on device".
+            Err(error) => Err(Failure::Runtime(error.into())),
+        }
+    }
+}
+
 /// Runs `feed` into `streamer` until the end, Ctrl-C or `--timeout`, then stops everything in
 /// order (source first, so the files and streams end cleanly) and prints the summary.
 fn drive(
     feed: Feed,
     streamer: Streamer,
+    recording: Option<Recording>,
     live: &LiveArgs,
     quiet: bool,
     stop: &StopSignal,
@@ -506,7 +579,7 @@ fn drive(
             "livekit: {late_frames} video frames dropped: encoding could not keep up with real time"
         );
     }
-    match source_failed {
+    let streamed = match source_failed {
         // Nothing could be played: that is the error, not the empty streams.
         // A bad file (exit 2), like one that does not open.
         Some(error) if report.destinations.iter().all(|d| d.bytes == 0) => {
@@ -517,6 +590,15 @@ fn drive(
             summarize(&report, ended, status.elapsed(), quiet)
         }
         None => summarize(&report, ended, status.elapsed(), quiet),
+    };
+    let recorded = recording.map_or(Ok(()), |r| r.finish(quiet));
+    match (streamed, recorded) {
+        (Err(error), Err(Failure::Usage(also) | Failure::Runtime(also))) => {
+            tracing::error!("{also:#}");
+            Err(error)
+        }
+        (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+        (Ok(()), Ok(())) => Ok(()),
     }
 }
 
@@ -563,9 +645,13 @@ fn stream_playlist(
     cover: Cover,
     captions: bool,
     readrate: f64,
+    record: Option<&Path>,
     live: &LiveArgs,
     quiet: bool,
 ) -> Result<(), Failure> {
+    if let Some(path) = record {
+        crate::record::check_recording_path(path)?;
+    }
     let destinations = destinations(config, sites)?;
     // The output picture: the first file with video sets the size and rate; songs alone use
     // the configured canvas.
@@ -665,10 +751,11 @@ fn stream_playlist(
         video as Arc<dyn VideoSource>,
         Some(audio as Arc<dyn AudioSource>),
     )?;
+    let (packets, recording) = Recording::start(record, encoder.streams(), encoder.packets())?;
     let streamer = start_streamer(
         destinations,
         encoder.streams().to_vec(),
-        encoder.packets(),
+        packets,
         readrate == 1.0,
     )?;
     list.start()?;
@@ -681,6 +768,7 @@ fn stream_playlist(
             captioner,
         },
         streamer,
+        recording,
         live,
         quiet,
         &stop,
@@ -813,6 +901,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         Cover::Black,
         true,
         args.read.readrate,
+        args.record.record.as_deref(),
         &args.live,
         quiet,
     )
@@ -839,6 +928,7 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
         cover,
         !args.no_meta,
         args.read.readrate,
+        args.record.record.as_deref(),
         &args.live,
         quiet,
     )
@@ -846,6 +936,9 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
 
 /// `stream-file --copy`: the file's own packets, paced in real time.
 fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
+    if let Some(path) = &args.record.record {
+        crate::record::check_recording_path(path)?;
+    }
     let destinations = destinations(config, &args.sites)?;
     let file = PacketFile::open(
         &args.file,
@@ -885,17 +978,26 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);
+    let (to_streamer, recording) =
+        Recording::start(args.record.record.as_deref(), &streams, packets.clone())?;
     let streamer = start_streamer(
         destinations,
         streams,
-        packets.clone(),
+        to_streamer,
         args.read.readrate == 1.0,
     )?;
     let reader = file
         .start(packets)
         .map_err(|e| anyhow!("{e}"))
         .context("cannot start reading packets")?;
-    drive(Feed::Copied { reader }, streamer, &args.live, quiet, &stop)
+    drive(
+        Feed::Copied { reader },
+        streamer,
+        recording,
+        &args.live,
+        quiet,
+        &stop,
+    )
 }
 
 /// Copies every packet of `source` into each of `targets` (bounded, blocking ports); ends them

@@ -140,9 +140,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Demo(args) => {
-            load_config(cli.config.as_deref()).and_then(|loaded| demo::run(&loaded.config, &args))
-        }
+        Command::Demo(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| demo::run(&loaded.config, &args, cli.quiet)),
         Command::Bench(bench) => bench::run(&bench),
         Command::Compose(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| compose::run(&loaded.config, &args, cli.quiet)),

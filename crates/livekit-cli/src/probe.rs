@@ -56,15 +56,34 @@ fn to_json(info: &MediaInfo) -> serde_json::Value {
             "width": c.width,
             "height": c.height,
         })),
+        "other_streams": info.other_streams.iter().map(|s| json!({
+            "index": s.index,
+            "kind": s.kind,
+            "codec": s.codec,
+            "language": s.language,
+        })).collect::<Vec<_>>(),
         "tags": info.tags,
     })
+}
+
+/// The duration line's value when the container gives none.
+fn unknown_duration(info: &MediaInfo) -> &'static str {
+    let still =
+        info.audio.is_none() && (info.container.ends_with("_pipe") || info.container == "image2");
+    if info.is_url {
+        "unknown (live)"
+    } else if still {
+        "none (a still image)"
+    } else {
+        "unknown"
+    }
 }
 
 fn to_text(info: &MediaInfo) -> String {
     let mut out = format!("{}\n  container: {}\n", info.name, info.container);
     match info.duration {
         Some(d) => out += &format!("  duration: {:.3} s\n", d.as_secs_f64()),
-        None => out += "  duration: unknown (live)\n",
+        None => out += &format!("  duration: {}\n", unknown_duration(info)),
     }
     match &info.video {
         Some(v) => {
@@ -120,6 +139,22 @@ fn to_text(info: &MediaInfo) -> String {
             "  cover art: {} {}x{}\n",
             cover.codec, cover.width, cover.height
         );
+    }
+    if !info.other_streams.is_empty() {
+        out += "  other streams:\n";
+        for stream in &info.other_streams {
+            out += &format!(
+                "    #{} {} {}{}\n",
+                stream.index,
+                stream.kind,
+                stream.codec,
+                stream
+                    .language
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     for (key, value) in &info.tags {
         out += &format!("  {key}: {value}\n");

@@ -38,9 +38,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let path = args.record.as_deref();
     // Refuse a wrong extension or an unknown site before anything starts.
     if let Some(path) = path {
-        RecorderSettings::new(path)
-            .resolve_container()
-            .map_err(usage)?;
+        check_recording_path(path)?;
     }
     let destinations = crate::jobs::destinations(config, &args.stream)?;
     let file = SceneFile::load(&args.scene).map_err(usage)?;
@@ -111,6 +109,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut recorder = None;
     let mut streamer = None;
     let mut tee = None;
+    // The size the encoder writes (even sizes, at least 2x2), for the summary.
+    let mut encoded_size = None;
     if encoding {
         let mut encoder = crate::jobs::encoder_settings(
             config,
@@ -118,7 +118,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             (settings.width, settings.height),
             (settings.fps.num, settings.fps.den),
         )?;
-        encoder.video.encoder = args.encoder;
+        // --encoder, else the configuration's defaults.encoder (encoder_settings set it).
+        if let Some(choice) = args.encoder {
+            encoder.video.encoder = choice;
+        }
         if args.kbps.is_some() {
             encoder.video.kbps = args.kbps;
         }
@@ -135,6 +138,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             silence.clone().map(|s| s as Arc<dyn AudioSource>),
         )?;
         let streams = started.streams().to_vec();
+        encoded_size = streams.iter().find_map(|stream| match stream.params {
+            livekit_core::StreamParams::Video { width, height, .. } => Some((width, height)),
+            _ => None,
+        });
         let mut branches = Vec::new();
         if let Some(path) = path {
             let branch = Port::blocking(256);
@@ -194,11 +201,13 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     } else {
         String::new()
     };
-    eprintln!(
-        "{}: {} ({backend}{encoded_with}); press Ctrl-C to stop",
-        what.join(", "),
-        args.scene.display(),
-    );
+    if !quiet {
+        eprintln!(
+            "{}: {} ({backend}{encoded_with}); press Ctrl-C to stop",
+            what.join(", "),
+            args.scene.display(),
+        );
+    }
     let limit = args.timeout.map(Duration::from_secs_f64);
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
@@ -278,6 +287,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     }
     let mut recording_error = None;
     if let (Some(recorder), Some(encoded)) = (recorder, &encoded) {
+        let (width, height) = encoded_size.unwrap_or((settings.width & !1, settings.height & !1));
         match recorder.wait() {
             Ok(summary) => println!(
                 "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
@@ -287,8 +297,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
                 args.scene.display(),
                 summary.path.display(),
                 summary.container,
-                settings.width & !1,
-                settings.height & !1,
+                width,
+                height,
                 summary.file_bytes,
             ),
             // The streams still get their summary first.
@@ -308,6 +318,31 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         Some(error) => Err(Failure::Runtime(error.into())),
         None => Ok(()),
     }
+}
+
+/// Refuses a recording path that is a folder or whose extension names no container we write.
+pub(crate) fn check_recording_path(path: &std::path::Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Err(usage(anyhow!(
+            "recording file {}: is a folder (give a file name, such as {})",
+            path.display(),
+            path.join("show.mp4").display()
+        )));
+    }
+    if RecorderSettings::new(path).resolve_container().is_err() {
+        let what = match path.extension() {
+            Some(extension) => format!(
+                "unknown container extension {:?}",
+                extension.to_string_lossy()
+            ),
+            None => "no extension".to_owned(),
+        };
+        return Err(usage(anyhow!(
+            "recording file {}: {what} (use .mp4, .m4v, .mkv, .mov or .flv)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Passes frames on to the outputs' ports until `left` runs out, then ends them.

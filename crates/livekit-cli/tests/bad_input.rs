@@ -340,7 +340,7 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         (
             vec!["capture-screen", "out.avi"],
             exactly(
-                "recording file out.avi: unknown container extension \"avi\" (use .mp4, .mkv, .mov or .flv, or choose the container)",
+                "recording file out.avi: unknown container extension \"avi\" (use .mp4, .m4v, .mkv, .mov or .flv)",
             ),
         ),
         (
@@ -396,7 +396,9 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
                 SITE,
                 "--yes",
             ],
-            exactly("bad-field.toml:2: defaults.fps: invalid type: string \"fast\", expected u32"),
+            exactly(
+                "bad-field.toml:2: defaults.fps: invalid type: string \"fast\", expected a whole number",
+            ),
         ),
         (
             vec![

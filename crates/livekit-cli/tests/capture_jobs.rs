@@ -173,6 +173,90 @@ fn capture_screen_is_finalized_on_ctrl_c() {
     decodes_cleanly(&file).unwrap();
 }
 
+/// `--origin` without `--size` captures from the origin to the screen's edges; an origin off
+/// the screen is refused.
+#[test]
+fn capture_screen_from_an_origin_to_the_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corner.mp4");
+    let out = livekit_on_xvfb(
+        dir.path(),
+        &[
+            "capture-screen",
+            file.to_str().unwrap(),
+            "--origin",
+            "100,80",
+            "--timeout",
+            "1",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let video = ffprobe(&file).unwrap();
+    let video = video.video().unwrap();
+    assert_eq!((video.width, video.height), (Some(540), Some(400)));
+
+    let out = livekit_on_xvfb(
+        dir.path(),
+        &[
+            "capture-screen",
+            "off.mp4",
+            "--origin",
+            "700,0",
+            "--timeout",
+            "1",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("livekit: error: --origin 700,0: outside the 640x480 screen"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("off.mp4").exists());
+}
+
+/// Losing the X display is warned about once (not once by the capture and again by the job).
+#[test]
+fn a_lost_display_is_warned_about_once() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut xvfb = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", "320x240x24"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut number = String::new();
+    std::io::BufReader::new(xvfb.stdout.take().unwrap())
+        .read_line(&mut number)
+        .unwrap();
+    let display = format!(":{}", number.trim());
+    let file = dir.path().join("lost.mp4");
+    let child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(["capture-screen", file.to_str().unwrap(), "--timeout", "4"])
+        .current_dir(dir.path())
+        .env("DISPLAY", &display)
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    xvfb.kill().unwrap();
+    xvfb.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lost = format!("X display {display} lost");
+    assert_eq!(stderr.matches(&lost).count(), 1, "{stderr}");
+    assert!(!stderr.contains("capture error"), "{stderr}");
+}
+
 #[test]
 fn capture_screen_refuses_an_unknown_extension_before_starting() {
     let dir = tempfile::tempdir().unwrap();

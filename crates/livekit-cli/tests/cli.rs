@@ -101,6 +101,52 @@ fn demo_records_an_mp4_and_writes_one_composed_frame() {
     assert!(caption[0] < 120 && caption[1] < 120, "{caption:?}");
 }
 
+/// The demo's first video frames are a frame apart (they were 11 µs apart when the tone's
+/// first block reached the encoder first: the two sources counted time from different
+/// moments). The GPU backend starts slowly enough to show it every time.
+#[test]
+fn demo_frames_are_evenly_spaced_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = livekit(&[
+        "demo",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--seconds",
+        "0.5",
+        "--no-preview",
+        "--backend",
+        "gpu",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mp4 = out_dir.join("demo.mp4");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v"])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let mut times: Vec<f64> = text(&probe.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert!(times.len() >= 10, "{times:?}");
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        // A frame (33 ms) or more: a late frame is skipped, never squeezed in.
+        assert!(gap >= 0.03, "{gap} s between frames: {times:?}");
+    }
+    // Video and audio last about as long.
+    let probe = livekit_testkit::probe::ffprobe(&mp4).unwrap();
+    let (video, audio) = (probe.video().unwrap(), probe.audio().unwrap());
+    let (video, audio) = (video.duration.unwrap(), audio.duration.unwrap());
+    assert!(
+        (video - audio).abs() < 0.15,
+        "video {video} s, audio {audio} s"
+    );
+}
+
 #[test]
 fn demo_streams_the_same_encode_when_asked() {
     let dir = tempfile::tempdir().unwrap();

@@ -251,3 +251,85 @@ fn compose_records_and_streams_one_encode() {
         text(&out.stderr).contains("--preview goes with --record, --stream or --virtual-camera")
     );
 }
+
+/// A screen layer's first PNG shows the screen, not the canvas's background: PNG mode waits
+/// for the first captured frame of live sources.
+#[test]
+fn compose_waits_for_the_first_frame_of_a_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("scene.in");
+    std::fs::write(
+        &template,
+        "[canvas]\nwidth = 64\nheight = 36\nbackground = \"#0000ff\"\n\n\
+         [[layer]]\nsource = { screen = \"DISPLAY_HERE\" }\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    // A private Xvfb with a white root window; the scene names its display.
+    let script = format!(
+        "sed \"s/DISPLAY_HERE/$DISPLAY/\" {} > scene.toml && exec {} compose scene.toml \
+         --backend cpu --out {}",
+        template.display(),
+        env!("CARGO_BIN_EXE_livekit"),
+        out_dir.display()
+    );
+    let out = Command::new("xvfb-run")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1920x1080x24 -wr",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image = image::open(out_dir.join("compose-000000.png"))
+        .unwrap()
+        .into_rgba8();
+    // (Away from the middle, where the pointer is drawn.)
+    assert_eq!(image.get_pixel(5, 5).0, [255, 255, 255, 255]);
+}
+
+/// An `--out` that cannot be a folder, or a canvas too large to render, is a usage error (exit
+/// 2) in one line naming it.
+#[test]
+fn compose_refuses_bad_outputs_and_huge_canvases() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(&scene, "[canvas]\nwidth = 64\nheight = 36\n").unwrap();
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, b"").unwrap();
+    let scene_arg = scene.to_str().unwrap();
+    for (out_dir, expected) in [
+        (
+            afile.to_str().unwrap(),
+            format!("livekit: error: --out {}: not a folder", afile.display()),
+        ),
+        (
+            "/proc/nope",
+            "livekit: error: --out /proc/nope: cannot create the folder: ".to_owned(),
+        ),
+    ] {
+        let out = livekit(&["compose", scene_arg, "--backend", "cpu", "--out", out_dir]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).starts_with(&expected),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr).lines().count(), 1);
+    }
+    std::fs::write(&scene, "[canvas]\nwidth = 65536\nheight = 65536\n").unwrap();
+    let out = livekit(&["compose", scene_arg, "--backend", "cpu"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "livekit: error: {}:2: canvas width: must be between 1 and 16384 (got 65536)",
+            scene.display()
+        )
+    );
+}

@@ -53,6 +53,13 @@ fn lookup_order_is_flag_then_cwd_then_xdg_then_defaults() {
     let out = livekit_in(&cwd, &xdg, &["config", "init"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("already exists (use --force to overwrite)"));
+    // A folder is not overwritten either, --force or not.
+    let out = livekit_in(&cwd, &xdg, &["config", "init", ".", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: .: is a folder (give a file name, such as ./livekit.toml)"
+    );
 
     // ./livekit.toml wins over the user's file.
     std::fs::write(cwd.join("livekit.toml"), "[defaults]\nfps = 50\n").unwrap();

@@ -215,10 +215,101 @@ fn bad_record_paths_are_one_clear_line() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
         format!(
-            "livekit: error: recording file {}: unknown container extension \"avi\" (use .mp4, .mkv, .mov or .flv, or choose the container)",
+            "livekit: error: recording file {}: unknown container extension \"avi\" (use .mp4, .m4v, .mkv, .mov or .flv)",
             avi.display()
         )
     );
+    // A folder is named as one, not as a file without extension.
+    let output = run(dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "livekit: error: recording file {}: is a folder (give a file name, such as {})",
+            dir.path().display(),
+            dir.path().join("show.mp4").display()
+        )
+    );
+}
+
+/// Options that would do nothing are refused (exit 2), naming them; a bit rate of 0 is a bad
+/// argument, not a failed encoder.
+#[test]
+fn options_without_effect_and_bad_bit_rates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let scene = scene.to_str().unwrap();
+    let record = dir.path().join("r.mp4");
+    let record = record.to_str().unwrap();
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["--record", record, "--kbps", "0"],
+            "invalid value '0' for '--kbps <KBPS>': 0 is not in 50..=100000",
+        ),
+        (
+            &["--timeout", "3"],
+            "--timeout goes with --record, --stream or --virtual-camera (without --record, --stream or --virtual-camera compose writes PNGs)",
+        ),
+        (
+            &["--kbps", "3000"],
+            "--kbps goes with --record or --stream (without --record, --stream or --virtual-camera compose writes PNGs)",
+        ),
+        (&["--no-audio"], "--no-audio goes with --record or --stream"),
+        (
+            &["--encoder", "x264"],
+            "--encoder goes with --record or --stream",
+        ),
+        (&["--yes"], "--yes goes with --stream"),
+        (
+            &["--record", record, "--out", "pngs"],
+            "--out is the PNG folder: it does not go with --record, --stream or --virtual-camera",
+        ),
+        (
+            &["--virtual-camera", "/dev/null", "--kbps", "3000"],
+            "--kbps goes with --record or --stream (a virtual camera alone encodes nothing)",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args(["compose", scene, "--backend", "cpu"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{extra:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("livekit: error: {expected}")),
+            "{extra:?}: {stderr}"
+        );
+    }
+    assert!(!dir.path().join("r.mp4").exists());
+    assert!(!dir.path().join("pngs").exists());
+}
+
+/// `-q` hides the "recording to ..." note; the result line stays. A 1x1 canvas is encoded
+/// 2x2, and the result line says so.
+#[test]
+fn quiet_recording_prints_only_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("tiny.toml");
+    std::fs::write(&scene, "[canvas]\nwidth = 1\nheight = 1\n").unwrap();
+    let out = dir.path().join("tiny.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(["-q", "compose", scene.to_str().unwrap(), "--backend", "cpu"])
+        .args(["--frames", "3", "--record", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr, "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("recorded "), "{stdout}");
+    assert!(stdout.contains("(MP4, 2x2, "), "{stdout}");
+    let video = ffprobe(&out).unwrap();
+    let video = video.video().unwrap();
+    assert_eq!((video.width, video.height), (Some(2), Some(2)));
 }
 
 #[test]

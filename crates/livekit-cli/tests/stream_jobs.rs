@@ -686,3 +686,65 @@ fn a_still_picture_is_shown_until_stopped() {
     assert_eq!(got.video().unwrap().width, Some(320));
     assert!(got.duration() > 2.5, "{} s", got.duration());
 }
+
+/// `--record FILE` keeps a copy of what is sent (the same encode); a recording that cannot be
+/// written ends the job with its reason (exit 1) while the stream still arrives.
+#[test]
+fn record_keeps_what_is_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let server = NginxRtmp::start();
+    let kept = dir.path().join("kept.mkv");
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url("recorded-key-1"),
+            "--record",
+            kept.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sent = ffprobe(&server.recordings("recorded-key-1")[0]).unwrap();
+    let local = ffprobe(&kept).unwrap();
+    for probe in [&sent, &local] {
+        assert_eq!(probe.video().unwrap().codec_name, "h264");
+        assert_eq!(probe.audio().unwrap().codec_name, "aac");
+        assert!(
+            (probe.duration() - 2.0).abs() < 0.3,
+            "{} s",
+            probe.duration()
+        );
+    }
+    decodes_cleanly(&kept).unwrap();
+
+    let full = dir.path().join("full.mkv");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url("recorded-key-2"),
+            "--record",
+            full.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).trim_end().ends_with(&format!(
+            "livekit: error: recording file {}: cannot write: No space left on device",
+            full.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let sent = ffprobe(&server.recordings("recorded-key-2")[0]).unwrap();
+    assert!((sent.duration() - 2.0).abs() < 0.3, "{} s", sent.duration());
+}

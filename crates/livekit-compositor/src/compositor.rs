@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use livekit_core::{MAX_DIMENSION, VideoFrame};
 
+/// The largest canvas side, in pixels: what GPUs render to (`max_texture_dimension_2d` is
+/// 16384 on current hardware) and what fits in memory on the CPU backend (a 16384x16384 RGBA
+/// canvas is 1 GiB).
+pub const MAX_CANVAS_SIDE: u32 = 16384;
+
 use crate::backend::{self, Backend, BackendChoice, BackendInfo, CreateBackendError, RenderError};
 use crate::pattern;
 use crate::plan::{self, Content, Draw, RenderJob};
@@ -194,11 +199,11 @@ impl Compositor {
         };
         if settings.width == 0
             || settings.height == 0
-            || settings.width > MAX_DIMENSION
-            || settings.height > MAX_DIMENSION
+            || settings.width > MAX_CANVAS_SIDE
+            || settings.height > MAX_CANVAS_SIDE
         {
             return Err(invalid(format!(
-                "size {}x{} must be between 1 and {MAX_DIMENSION} pixels each way",
+                "size {}x{} must be between 1 and {MAX_CANVAS_SIDE} pixels each way",
                 settings.width, settings.height
             )));
         }

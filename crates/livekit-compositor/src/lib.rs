@@ -33,7 +33,7 @@ mod text;
 
 pub use backend::{BackendChoice, BackendInfo, BackendKind, CreateBackendError, RenderError};
 pub use color::{Color, ParseColorError};
-pub use compositor::{Compositor, InputFrames, MAIN_SCENE, SceneError};
+pub use compositor::{Compositor, InputFrames, MAIN_SCENE, MAX_CANVAS_SIDE, SceneError};
 pub use pattern::render as render_pattern;
 pub use runner::{CompositorHandle, RunStats, RunningCompositor};
 pub use scene::{

@@ -253,6 +253,12 @@ impl Ctx<'_> {
         } else {
             given
         };
+        if path.is_dir() {
+            return Err(self.error(
+                &file.span(),
+                format!("{field}: {} is a folder, not a file", path.display()),
+            ));
+        }
         if !path.is_file() {
             return Err(self.error(
                 &file.span(),
@@ -308,13 +314,13 @@ fn parse_canvas(ctx: &Ctx<'_>, raw: &RawCanvas) -> Result<CanvasSettings, SceneF
     let size = |v: &Spanned<i64>, field: &str| {
         u32::try_from(*v.get_ref())
             .ok()
-            .filter(|&n| (1..=livekit_core::MAX_DIMENSION).contains(&n))
+            .filter(|&n| (1..=crate::MAX_CANVAS_SIDE).contains(&n))
             .ok_or_else(|| {
                 ctx.error(
                     &v.span(),
                     format!(
                         "canvas {field}: must be between 1 and {} (got {})",
-                        livekit_core::MAX_DIMENSION,
+                        crate::MAX_CANVAS_SIDE,
                         v.get_ref()
                     ),
                 )

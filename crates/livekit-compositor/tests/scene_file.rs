@@ -97,11 +97,20 @@ const CANVAS: &str = "[canvas]\nwidth = 64\nheight = 36\n";
 fn mistakes_name_the_line_and_field() {
     assert_eq!(
         error("[canvas]\nwidth = 0\nheight = 36\n"),
-        "bad.toml:2: canvas width: must be between 1 and 65536 (got 0)"
+        "bad.toml:2: canvas width: must be between 1 and 16384 (got 0)"
     );
     assert_eq!(
         error("[canvas]\nwidth = 64\nheight = -5\n"),
-        "bad.toml:3: canvas height: must be between 1 and 65536 (got -5)"
+        "bad.toml:3: canvas height: must be between 1 and 16384 (got -5)"
+    );
+    // Larger canvases would not render (65536x65536 RGBA is 16 GiB; GPUs stop at 16384).
+    assert_eq!(
+        error("[canvas]\nwidth = 65536\nheight = 65536\n"),
+        "bad.toml:2: canvas width: must be between 1 and 16384 (got 65536)"
+    );
+    assert_eq!(
+        error("[canvas]\nwidth = 64\nheight = 16385\n"),
+        "bad.toml:3: canvas height: must be between 1 and 16384 (got 16385)"
     );
     assert_eq!(
         error("[canvas]\nwidth = 64\nheight = 36\nfps = 0\n"),
@@ -149,6 +158,10 @@ fn mistakes_name_the_line_and_field() {
     assert_eq!(
         layer("source = { file = \"missing.mp4\" }"),
         "bad.toml:6: layer 1 file: no such file: missing.mp4"
+    );
+    assert_eq!(
+        layer("source = { image = \"/tmp\" }"),
+        "bad.toml:6: layer 1 image: /tmp is a folder, not a file"
     );
     assert_eq!(
         layer("source = { test_pattern = \"bars\", camera = \"/dev/video0\" }"),

@@ -24,8 +24,8 @@ pub use media::{
     AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, CoverArtInfo, DEFAULT_AUDIO_LEAD,
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
     NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Player, PlayerEvent, PlayerSettings,
-    PlayerStats, Playlist, PlaylistSettings, ProbeError, SeekTimestamps, VideoInfo, expand_glob,
-    probe, redact_url,
+    PlayerStats, Playlist, PlaylistSettings, ProbeError, SeekTimestamps, StreamSummary, VideoInfo,
+    expand_glob, probe, redact_url,
 };
 pub use packets::{
     OpenPacketsError, PacketFile, PacketFileSettings, PacketReader, ReadPacketsError,

@@ -187,7 +187,9 @@ impl Events {
         match &event {
             CaptureEvent::Error { device, message } => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(device, message, "capture error");
+                // The one report of it: whoever reads the events need not log it again
+                // (and a capture whose events nobody reads still shows its errors).
+                tracing::warn!("{device}: {message}");
             }
             other => tracing::debug!(event = ?other, "capture event"),
         }

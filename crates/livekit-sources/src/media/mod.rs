@@ -23,7 +23,7 @@ pub use player::{
     PlayerEvent, PlayerSettings, PlayerStats, SeekTimestamps,
 };
 pub use playlist::{Cover, NowPlaying, Playlist, PlaylistSettings, expand_glob};
-pub use probe::{AudioInfo, CoverArtInfo, MediaInfo, VideoInfo, probe};
+pub use probe::{AudioInfo, CoverArtInfo, MediaInfo, StreamSummary, VideoInfo, probe};
 
 /// The sample rate of every audio frame the players write.
 pub const AUDIO_RATE: u32 = 48_000;

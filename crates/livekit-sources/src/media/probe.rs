@@ -32,6 +32,24 @@ pub struct MediaInfo {
     /// The attached picture (an MP3's or M4A's cover art), if the file has one. A playlist
     /// shows it while a song without video plays.
     pub cover_art: Option<CoverArtInfo>,
+    /// Every other stream (a second audio track, subtitles, data), in file order.
+    pub other_streams: Vec<StreamSummary>,
+    /// Whether it was opened as a URL (a stream that may be live), not a local file.
+    pub is_url: bool,
+}
+
+/// A stream of a [`MediaInfo`] other than its main video, main audio and cover art.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StreamSummary {
+    /// The stream's index in the file.
+    pub index: usize,
+    /// "video", "audio", "subtitle", "data", "attachment" or "unknown".
+    pub kind: &'static str,
+    /// The codec's short name ("aac", "mov_text", "subrip").
+    pub codec: String,
+    /// The language tag ("eng"), when the file gives one.
+    pub language: Option<String>,
 }
 
 /// The cover art of a [`MediaInfo`]: an attached picture, not a video stream.
@@ -117,14 +135,29 @@ pub fn probe(path_or_url: impl AsRef<std::path::Path>) -> Result<MediaInfo, Prob
 }
 
 pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeError> {
+    if let Location::File(path) = location {
+        // A FIFO or a device (/dev/stdin, /dev/zero) has no length to check and may never
+        // end: name it for what it is rather than open it.
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+            && !meta.is_dir()
+        {
+            return Err(ProbeError::Io {
+                name: location.shown(),
+                detail: format!("not a regular file ({})", file_kind(&meta)),
+            });
+        }
+    }
     let (input, _interrupt) = open_input(location, &ReaderSettings::default())?;
     let name = location.shown();
+    let mut main = Vec::new();
     let video = input
         .streams()
         .best(MediaType::Video)
         .filter(is_picture_stream)
         .or_else(|| input.streams().find(is_picture_stream))
         .map(|stream| {
+            main.push(stream.index());
             let parameters = stream.parameters();
             let id = parameters.id();
             // SAFETY: the parameters belong to a live stream of `input`.
@@ -163,6 +196,7 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
             }
         });
     let audio = input.streams().best(MediaType::Audio).map(|stream| {
+        main.push(stream.index());
         let parameters = stream.parameters();
         let id = parameters.id();
         // SAFETY: the parameters belong to a live stream of `input`.
@@ -204,6 +238,7 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
                     .contains(ff::format::stream::Disposition::ATTACHED_PIC)
         })
         .map(|stream| {
+            main.push(stream.index());
             let parameters = stream.parameters();
             // SAFETY: the parameters belong to a live stream of `input`.
             let (width, height) = unsafe {
@@ -225,6 +260,27 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
             .map(|s| Duration::from_nanos(to_ns(s.duration(), s.time_base()).max(0) as u64))
             .max();
     }
+    let other_streams = input
+        .streams()
+        .filter(|stream| !main.contains(&stream.index()))
+        .map(|stream| StreamSummary {
+            index: stream.index(),
+            kind: match stream.parameters().medium() {
+                MediaType::Video => "video",
+                MediaType::Audio => "audio",
+                MediaType::Subtitle => "subtitle",
+                MediaType::Data => "data",
+                MediaType::Attachment => "attachment",
+                MediaType::Unknown => "unknown",
+            },
+            codec: codec_name(stream.parameters().id()),
+            language: stream
+                .metadata()
+                .get("language")
+                .filter(|l| !l.trim().is_empty() && *l != "und")
+                .map(str::to_owned),
+        })
+        .collect();
     Ok(MediaInfo {
         name,
         container: input.format().name().to_owned(),
@@ -233,7 +289,32 @@ pub(crate) fn probe_location(location: &Location) -> Result<MediaInfo, ProbeErro
         audio,
         tags,
         cover_art,
+        other_streams,
+        is_url: location.is_url(),
     })
+}
+
+/// What a path that is not a regular file is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = meta;
+    "a special file"
 }
 
 /// The name of an `AVPixelFormat` stored as an integer ("" when unknown).

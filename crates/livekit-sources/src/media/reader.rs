@@ -123,7 +123,10 @@ pub(crate) fn open_input(
                     detail: "it is a directory".into(),
                 });
             }
-            Ok(meta) if meta.len() == 0 => return Err(OpenMediaError::Empty { name }),
+            // A FIFO or a device has no length: FFmpeg reads it.
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                return Err(OpenMediaError::Empty { name });
+            }
             Ok(_) => {}
         }
     }
