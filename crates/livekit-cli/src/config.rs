@@ -777,7 +777,8 @@ pub fn show(config: &Config) -> String {
         }
     }
     let mut out = String::new();
-    match toml::to_string_pretty(&shown) {
+    // Not `to_string_pretty`: that spreads `[0, 0]` over four lines.
+    match toml::to_string(&shown) {
         Ok(text) => out.push_str(&text),
         Err(e) => {
             let _ = writeln!(out, "# cannot show the configuration: {e}");
