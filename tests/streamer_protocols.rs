@@ -63,6 +63,10 @@ fn srt_with_passphrase_reaches_a_listener() {
         probe.duration()
     );
     decodes_cleanly(&output).unwrap();
+    // All 90 frames, the last ones too: SRT's send buffer is drained before closing (live
+    // mode dropped the last half second).
+    let counted = livekit_testkit::probe::ffprobe_count(&output).unwrap();
+    assert_eq!(counted.video().unwrap().nb_read_frames, Some(90.0));
     assert_no_secret(&[passphrase]);
 }
 

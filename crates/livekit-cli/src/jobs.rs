@@ -385,6 +385,23 @@ enum Feed {
     },
 }
 
+/// Refuses a recording file that is one of the inputs: it would be overwritten while read.
+fn not_an_input(record: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
+    let Ok(canonical) = record.canonicalize() else {
+        return Ok(()); // Not there yet: not an input.
+    };
+    if inputs
+        .iter()
+        .any(|input| input.canonicalize().is_ok_and(|input| input == canonical))
+    {
+        return Err(usage(anyhow!(
+            "recording file {}: is also an input (it would be overwritten while it is read)",
+            record.display()
+        )));
+    }
+    Ok(())
+}
+
 /// `--record`: a recorder on a branch of the encode, the streamer on the other.
 struct Recording {
     recorder: RunningRecorder,
@@ -651,6 +668,7 @@ fn stream_playlist(
 ) -> Result<(), Failure> {
     if let Some(path) = record {
         crate::record::check_recording_path(path)?;
+        not_an_input(path, &entries)?;
     }
     let destinations = destinations(config, sites)?;
     // The output picture: the first file with video sets the size and rate; songs alone use
@@ -938,6 +956,7 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
 fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(path) = &args.record.record {
         crate::record::check_recording_path(path)?;
+        not_an_input(path, &[PathBuf::from(&args.file)])?;
     }
     let destinations = destinations(config, &args.sites)?;
     let file = PacketFile::open(

@@ -290,6 +290,27 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         ),
         (
             vec![
+                "stream-file",
+                "ok.mp4",
+                SITE,
+                "--record",
+                "./ok.mp4",
+                "--yes",
+            ],
+            exactly(
+                "recording file ./ok.mp4: is also an input (it would be overwritten while it is read)",
+            ),
+        ),
+        (
+            vec!["stream-file", "ok.mp4", "SECRETKEY123", "--yes"],
+            starts("<redacted>: neither a site nor a URL: this looks like a stream key"),
+        ),
+        (
+            vec!["stream-file", "ok.mp4", "twitch:secret-key-123", "--yes"],
+            starts("twitch:<redacted>: neither a site nor a URL"),
+        ),
+        (
+            vec![
                 "stream-files",
                 "rtmp://127.0.0.1:1/live/secret-key-123",
                 "folder",

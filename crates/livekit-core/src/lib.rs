@@ -69,4 +69,6 @@ pub use port::{
     AudioPort, AudioSource, AudioTarget, FrameSource, FrameTarget, Policy, Port, PortStats, Pull,
     PushError, VideoPort, VideoSource, VideoTarget, WhenFull,
 };
-pub use secret::{REDACTED, redact_url, redact_url_like, register_url_secrets, scrub};
+pub use secret::{
+    REDACTED, looks_like_a_key, redact_url, redact_url_like, register_url_secrets, scrub,
+};

@@ -77,7 +77,12 @@ pub fn redact_url(url: &str) -> String {
     };
     if let Some(path) = path {
         let segments: Vec<&str> = path.split('/').collect();
-        let redact_last = segments.iter().filter(|s| !s.is_empty()).count() >= 2;
+        let non_empty: Vec<&&str> = segments.iter().filter(|s| !s.is_empty()).collect();
+        // The last of two or more segments is the key by RTMP convention; a lone segment is
+        // the application, unless it looks like a key (the application left out by mistake).
+        let redact_last = non_empty.len() >= 2
+            || (streaming_scheme(scheme)
+                && non_empty.first().is_some_and(|only| looks_like_a_key(only)));
         for (i, segment) in segments.iter().enumerate() {
             out.push('/');
             if redact_last && i + 1 == segments.len() && !segment.is_empty() {
@@ -115,8 +120,12 @@ pub fn register_url_secrets(url: &str) {
         }
     }
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.len() >= 2
-        && let Some(last) = segments.last()
+    let scheme = url
+        .trim()
+        .split_once("://")
+        .map_or("", |(scheme, _)| scheme);
+    if let Some(last) = segments.last()
+        && (segments.len() >= 2 || (streaming_scheme(scheme) && looks_like_a_key(last)))
     {
         register_secret(last);
     }
@@ -133,6 +142,30 @@ pub fn register_url_secrets(url: &str) {
     }
 }
 
+/// Whether a URL scheme is one a stream is sent with (where a lone path segment may be a key).
+fn streaming_scheme(scheme: &str) -> bool {
+    matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "rtmp" | "rtmps" | "rtmpt" | "rtmpe" | "srt"
+    )
+}
+
+/// Whether `text` (a lone URL path segment, a name given as a site) looks more like a stream
+/// key than a name: long; shaped like the keys sites hand out (`abcd-efgh-ijkl-mnop`,
+/// `live_123_xyz`); or twelve characters or more mixing letters and digits (application and
+/// site names are short words: `live`, `live2`, `app`, `youtube`).
+pub fn looks_like_a_key(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    let dashed = groups.len() >= 4
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_alphanumeric()));
+    let mixed = text.chars().count() >= 12
+        && text.chars().any(|c| c.is_ascii_digit())
+        && text.chars().any(|c| c.is_alphabetic());
+    text.chars().count() > 20 || text.starts_with("live_") || dashed || mixed
+}
+
 /// Text that names a destination but is not a proper URL (`rtmp:/host/app/KEY` with a slash
 /// missing, `host/app/KEY` without a scheme), as it may be shown: when it has two or more
 /// `/`-separated parts the last one is replaced by `<redacted>`, as is a query string; then
@@ -146,6 +179,19 @@ pub fn redact_url_like(text: &str) -> String {
         None => (text, false),
     };
     let parts: Vec<&str> = rest.split('/').collect();
+    // `twitch:KEY` (a site and its key joined by mistake): what follows the colon goes,
+    // unless it is a port.
+    if parts.len() == 1
+        && let Some((before, after)) = rest.rsplit_once(':')
+        && !after.chars().all(|c| c.is_ascii_digit())
+    {
+        let mut out = format!("{before}:{REDACTED}");
+        if query {
+            out.push('?');
+            out.push_str(REDACTED);
+        }
+        return scrub(&out);
+    }
     let mut out = if parts.iter().filter(|p| !p.is_empty()).count() >= 2 {
         let last = parts.iter().rposition(|p| !p.is_empty()).unwrap_or(0);
         parts
@@ -175,7 +221,18 @@ mod tests {
             "rtmps://<redacted>@h:443/rtmp/<redacted>?<redacted>"
         );
         assert_eq!(redact_url("rtmps://x/app"), "rtmps://x/app");
+        assert_eq!(redact_url("rtmp://x/live2"), "rtmp://x/live2");
+        // The application left out: a lone segment that looks like a key is one.
+        assert_eq!(redact_url("rtmp://x/ZQKEY12345678"), "rtmp://x/<redacted>");
+        assert_eq!(
+            redact_url("rtmp://x/abcd-1234-efgh-5678-ijkl"),
+            "rtmp://x/<redacted>"
+        );
         assert_eq!(redact_url("http://h/b.m3u8"), "http://h/b.m3u8");
+        assert_eq!(
+            redact_url("http://h/episode-2024-12.mp4"),
+            "http://h/episode-2024-12.mp4"
+        );
         assert_eq!(redact_url("/tmp/a.mp4"), "/tmp/a.mp4");
     }
 
@@ -211,6 +268,8 @@ mod tests {
         );
         assert_eq!(redact_url_like("h/app?k=v"), "h/<redacted>?<redacted>");
         assert_eq!(redact_url_like("youtub"), "youtub");
+        assert_eq!(redact_url_like("twitch:abc-key"), "twitch:<redacted>");
+        assert_eq!(redact_url_like("localhost:1935"), "localhost:1935");
         assert_eq!(
             redact_url_like("rtmp://h/app/abc-key"),
             "rtmp://h/app/<redacted>"

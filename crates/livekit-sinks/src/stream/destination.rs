@@ -331,7 +331,7 @@ impl Destination {
         let url = match (config.and_then(|c| c.url.as_deref()), preset) {
             (Some(url), _) => url.to_owned(),
             (None, Some(url)) => url.to_owned(),
-            (None, None) if looks_like_a_key(name) => {
+            (None, None) if livekit_core::looks_like_a_key(name) => {
                 return Err(DestinationError::NotASite {
                     shown: super::key::REDACTED.to_owned(),
                     hint: "this looks like a stream key: keys go in the configuration \
@@ -351,8 +351,22 @@ impl Destination {
             }
         };
         let config = config.cloned().unwrap_or_default();
-        let key = site_key(name, &config)?;
-        let mut destination = Self::from_url(&url, Some(key))?;
+        let configured =
+            config.key_file.is_some() || config.key_env.is_some() || config.key.is_some();
+        let mut destination = if configured {
+            Self::from_url(&url, Some(site_key(name, &config)?))?
+        } else {
+            // No key configured: the site's url may carry it (rtmp://host/app/KEY, an SRT
+            // streamid in the query).
+            let destination = Self::from_url(&url, None)?;
+            let in_query = destination.protocol == Protocol::Srt && url.contains('?');
+            if destination.key.is_none() && !in_query {
+                return Err(DestinationError::NoKey {
+                    site: name.to_owned(),
+                });
+            }
+            destination
+        };
         destination.name = name.to_owned();
         destination.video_kbps = config.video_kbps;
         destination.audio_kbps = config.audio_kbps;
@@ -409,6 +423,9 @@ impl Destination {
             Protocol::Srt => {
                 options.push(("mode", "caller".into()));
                 options.push(("latency", self.srt.latency.as_micros().to_string()));
+                // Closing waits (up to 2 s) for what is still in SRT's send buffer: live mode
+                // drops it at once otherwise, and the end of every stream was lost.
+                options.push(("linger", "2".into()));
                 if let Some(passphrase) = &self.srt.passphrase {
                     options.push(("passphrase", passphrase.expose().to_owned()));
                 }
@@ -450,17 +467,6 @@ fn split_rtmp_key(url: &str) -> (String, Option<StreamKey>) {
         return (base.to_owned(), Some(key));
     }
     (trimmed.to_owned(), None)
-}
-
-/// Whether a name given as a SITE is more likely a stream key than a mistyped site name:
-/// long, or shaped like the keys sites hand out (`abcd-efgh-ijkl-mnop`, `live_123_xyz`).
-fn looks_like_a_key(name: &str) -> bool {
-    let groups: Vec<&str> = name.split('-').collect();
-    let dashed = groups.len() >= 4
-        && groups
-            .iter()
-            .all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_alphanumeric()));
-    name.chars().count() > 20 || name.starts_with("live_") || dashed
 }
 
 /// A site's key: the first of `key_file`, `key_env` and `key` that gives one. When none does,
@@ -584,6 +590,26 @@ mod tests {
             );
             assert!(!error.contains("zq-key"), "{error}");
         }
+        // A site whose url carries its key needs no other key.
+        let mut in_url = BTreeMap::new();
+        in_url.insert(
+            "mine".to_owned(),
+            SiteConfig {
+                url: Some("rtmp://h/app/zq-key-61".into()),
+                ..SiteConfig::default()
+            },
+        );
+        in_url.insert(
+            "srtq".to_owned(),
+            SiteConfig {
+                url: Some("srt://h:9000?streamid=zq-key-62".into()),
+                ..SiteConfig::default()
+            },
+        );
+        let mine = Destination::resolve("mine", &in_url).unwrap();
+        assert_eq!(mine.secret_url(), "rtmp://h/app/zq-key-61");
+        assert_eq!(mine.redacted_url(), "rtmp://h/app/<redacted>");
+        assert!(Destination::resolve("srtq", &in_url).is_ok());
         let error = Destination::resolve("twitch", &sites).unwrap_err();
         assert_eq!(
             error.to_string(),
