@@ -709,6 +709,7 @@ fn stream_playlist(
                 looping,
                 readrate,
                 live.timeout,
+                record,
                 &settings,
                 &destinations
             )
@@ -988,6 +989,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
                 args.looping,
                 args.read.readrate,
                 args.live.timeout,
+                args.record.record.as_deref(),
                 &destinations
             )
         );

@@ -61,7 +61,11 @@ fn shown_url(destination: &Destination) -> String {
 
 /// The output part: one FLV/MPEG-TS output, or the tee muxer with per-destination isolation;
 /// `-t` for a `--timeout`.
-fn outputs(destinations: &[Destination], timeout: Option<Duration>) -> Vec<String> {
+fn outputs(
+    destinations: &[Destination],
+    timeout: Option<Duration>,
+    record: Option<&Path>,
+) -> Vec<String> {
     let format = |d: &Destination| match d.protocol {
         Protocol::Srt => "mpegts",
         _ => "flv",
@@ -70,14 +74,28 @@ fn outputs(destinations: &[Destination], timeout: Option<Duration>) -> Vec<Strin
     if let Some(timeout) = timeout {
         args.extend(["-t".to_owned(), format!("{}", timeout.as_secs_f64())]);
     }
-    args.extend(match destinations {
-        [one] => vec!["-f".into(), format(one).into(), shown_url(one)],
-        many => {
-            let tee = many
+    args.extend(match (destinations, record) {
+        ([one], None) => vec!["-f".into(), format(one).into(), shown_url(one)],
+        (many, record) => {
+            let mut outputs: Vec<String> = many
                 .iter()
                 .map(|d| format!("[f={}:onfail=ignore]{}", format(d), shown_url(d)))
-                .collect::<Vec<_>>()
-                .join("|");
+                .collect();
+            // --record: the file is one more output of the tee.
+            if let Some(path) = record {
+                let extension = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                let muxer = match extension.as_str() {
+                    "mkv" => "matroska",
+                    "mov" => "mov:movflags=+faststart",
+                    "flv" => "flv",
+                    _ => "mp4:movflags=+faststart",
+                };
+                outputs.push(format!("[f={muxer}]{}", path.display()));
+            }
+            let tee = outputs.join("|");
             vec![
                 "-flags:v".into(),
                 "+global_header".into(),
@@ -173,11 +191,13 @@ fn pace(readrate: f64) -> Vec<String> {
 /// `stream-file` / `stream-files`. Entries FFmpeg cannot read are left out (the job skips
 /// them); a single file without video gets the black picture the job sends, one without audio
 /// the silent track.
+#[allow(clippy::too_many_arguments)]
 pub fn for_files(
     entries: &[PathBuf],
     looping: bool,
     readrate: f64,
     timeout: Option<Duration>,
+    record: Option<&Path>,
     settings: &EncoderSettings,
     destinations: &[Destination],
 ) -> String {
@@ -271,7 +291,7 @@ pub fn for_files(
         args.extend(["-map".into(), map]);
     }
     args.extend(encoding(settings));
-    args.extend(outputs(destinations, timeout));
+    args.extend(outputs(destinations, timeout, record));
     let command = line(&args);
     match note {
         Some(note) => format!("{note}\n{command}"),
@@ -285,6 +305,7 @@ pub fn for_copy(
     looping: bool,
     readrate: f64,
     timeout: Option<Duration>,
+    record: Option<&Path>,
     destinations: &[Destination],
 ) -> String {
     let mut args: Vec<String> = vec!["ffmpeg".into()];
@@ -302,7 +323,7 @@ pub fn for_copy(
         "-c".into(),
         "copy".into(),
     ]);
-    args.extend(outputs(destinations, timeout));
+    args.extend(outputs(destinations, timeout, record));
     line(&args)
 }
 
@@ -315,7 +336,7 @@ pub fn for_device(
     let mut args: Vec<String> = vec!["ffmpeg".into()];
     args.extend(input.iter().cloned());
     args.extend(encoding(settings));
-    args.extend(outputs(destinations, None));
+    args.extend(outputs(destinations, None, None));
     line(&args)
 }
 

@@ -172,4 +172,24 @@ fn printed_srt_urls_carry_their_options_redacted() {
         command.contains("'srt://127.0.0.1:9000?mode=caller&latency=200000&streamid=<redacted>'"),
         "{command}"
     );
+    // --record: the file is one more output of FFmpeg's tee.
+    let command = printed(
+        cwd,
+        &[
+            "stream-file",
+            file.to_str().unwrap(),
+            "mysrt",
+            "--record",
+            "kept.mkv",
+        ],
+        "SRTKEY-4242",
+    );
+    assert!(
+        command.contains(" -f tee '[f=mpegts:onfail=ignore]srt://"),
+        "{command}"
+    );
+    assert!(
+        command.trim_end().ends_with("|[f=matroska]kept.mkv'"),
+        "{command}"
+    );
 }
