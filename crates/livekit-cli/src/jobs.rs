@@ -98,7 +98,8 @@ pub struct RecordArgs {
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
-    /// The media file (or URL) to stream.
+    /// The media file (or URL) to stream; `-` reads standard input (with --copy: H.264/AAC in
+    /// MPEG-TS, MKV or FLV).
     pub file: String,
     /// Where to: site names from the configuration or built in (youtube, facebook, twitch,
     /// restream, localhost), or full rtmp://, rtmps:// or srt:// URLs.
@@ -880,13 +881,29 @@ pub fn start_streamer(
 
 /// `livekit stream-file`.
 pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
-    if !args.file.contains("://") && Path::new(&args.file).is_dir() {
+    // `-`: standard input, as with FFmpeg (`cat show.ts | livekit stream-file - SITE --yes`).
+    let stdin = matches!(args.file.as_str(), "-" | "pipe:" | "pipe:0");
+    if stdin && args.looping {
+        return Err(usage(anyhow!(
+            "--loop cannot read standard input twice: give a file"
+        )));
+    }
+    if stdin && !args.copy {
+        // The picture size and rate are read from the input before it plays: a pipe cannot
+        // be read twice.
+        return Err(usage(anyhow!(
+            "standard input (-) streams with --copy only (H.264/AAC in MPEG-TS, MKV or FLV); \
+             to re-encode, save it to a file first"
+        )));
+    }
+    let local = !args.file.contains("://") && !stdin;
+    if local && Path::new(&args.file).is_dir() {
         return Err(usage(anyhow!(
             "{}: is a folder: `livekit stream-files` streams the files of a folder",
             args.file
         )));
     }
-    if !args.file.contains("://") && !Path::new(&args.file).is_file() {
+    if local && !Path::new(&args.file).is_file() {
         return Err(usage(anyhow!(
             "{}: no such file",
             livekit_core::scrub(&args.file)
@@ -897,7 +914,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
     }
     // One file: a file FFmpeg cannot read is this job's error, not a skipped playlist entry.
     let mut looping = args.looping;
-    if !args.file.contains("://") {
+    if local {
         let info = livekit_sources::probe(&args.file).map_err(usage)?;
         // A picture (PNG, JPEG, ...) is one frame: streamed, it stays on screen until Ctrl-C
         // or --timeout, as in OBS, rather than ending after a frame.
@@ -960,8 +977,13 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         not_an_input(path, &[PathBuf::from(&args.file)])?;
     }
     let destinations = destinations(config, &args.sites)?;
+    // FFmpeg's library takes standard input as `pipe:0` (its command line's `-`).
+    let input = match args.file.as_str() {
+        "-" | "pipe:" => "pipe:0",
+        other => other,
+    };
     let file = PacketFile::open(
-        &args.file,
+        input,
         PacketFileSettings {
             readrate: args.read.readrate,
             looping: args.looping,

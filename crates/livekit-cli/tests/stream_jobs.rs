@@ -748,3 +748,50 @@ fn record_keeps_what_is_streamed() {
     let sent = ffprobe(&server.recordings("recorded-key-2")[0]).unwrap();
     assert!((sent.duration() - 2.0).abs() < 0.3, "{} s", sent.duration());
 }
+
+/// `-` is standard input, as with FFmpeg: an MPEG-TS piped in is sent as it is with --copy;
+/// re-encoding it is refused with the reason (the input would be read twice).
+#[test]
+fn standard_input_streams_with_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let ts = dir.path().join("clip.ts");
+    ffmpeg(&[
+        "-i",
+        file.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-f",
+        "mpegts",
+        ts.to_str().unwrap(),
+    ]);
+    let server = NginxRtmp::start();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-q", "stream-file", "-", "--yes"];
+        let url = server.url("piped-key-2c2c2c");
+        args.push(&url);
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .stdin(std::fs::File::open(&ts).unwrap())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--copy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = ffprobe(&server.recordings("piped-key-2c2c2c")[0]).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
+    assert!((got.duration() - 2.0).abs() < 0.3, "{} s", got.duration());
+
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .starts_with("livekit: error: standard input (-) streams with --copy only"),
+        "{}",
+        text(&out.stderr)
+    );
+}

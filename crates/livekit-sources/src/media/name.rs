@@ -14,6 +14,13 @@ pub(crate) enum Location {
 impl Location {
     /// A URL when `input` starts with a scheme (`xyz://`); a path otherwise (`file:` too).
     pub(crate) fn parse(input: &str) -> Self {
+        // `-` (as in FFmpeg's command line) and `pipe:0`: standard input.
+        if input == "-" || input == "pipe:" || input == "pipe:0" {
+            return Self::Url {
+                url: "pipe:0".to_owned(),
+                shown: "standard input".to_owned(),
+            };
+        }
         if let Some(path) = input.strip_prefix("file://") {
             return Self::File(PathBuf::from(path));
         }
@@ -36,7 +43,9 @@ impl Location {
     /// From a path (never taken as a URL).
     pub(crate) fn from_path(path: &Path) -> Self {
         match path.to_str() {
-            Some(text) if text.contains("://") => Self::parse(text),
+            Some(text) if text.contains("://") || matches!(text, "-" | "pipe:" | "pipe:0") => {
+                Self::parse(text)
+            }
             _ => Self::File(path.to_path_buf()),
         }
     }
@@ -92,6 +101,13 @@ mod tests {
     fn tells_urls_from_paths() {
         assert!(Location::parse("rtmp://h/a/b").is_url());
         assert!(!Location::parse("/tmp/a:b.mp4").is_url());
+        assert_eq!(
+            Location::parse("-"),
+            Location::Url {
+                url: "pipe:0".into(),
+                shown: "standard input".into()
+            }
+        );
         assert_eq!(
             Location::parse("file:///tmp/a.mp4"),
             Location::File(PathBuf::from("/tmp/a.mp4"))
