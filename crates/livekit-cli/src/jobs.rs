@@ -333,37 +333,30 @@ pub fn summarize(
             );
         }
     }
-    let why = |d: &livekit_sinks::stream::DestinationStats| {
-        d.last_error
-            .as_deref()
-            .map(|e| format!("{}: {e}", shown(d)))
+    // " (dest: last error; ...)", or nothing when no destination has an error.
+    let why = || {
+        let errors: Vec<String> = report
+            .destinations
+            .iter()
+            .filter_map(|d| {
+                d.last_error
+                    .as_deref()
+                    .map(|e| format!("{}: {e}", shown(d)))
+            })
+            .collect();
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", errors.join("; "))
+        }
     };
     if report.destinations.iter().all(|d| d.bytes == 0) {
-        let why = report
-            .destinations
-            .iter()
-            .filter_map(why)
-            .collect::<Vec<_>>()
-            .join("; ");
-        if why.is_empty() {
-            return Err(anyhow!("no destination received the stream").into());
-        }
-        return Err(anyhow!("no destination received the stream ({why})").into());
+        return Err(anyhow!("no destination received the stream{}", why()).into());
     }
     if report.destinations.iter().all(|d| !d.live_at_end) {
-        let why = report
-            .destinations
-            .iter()
-            .filter_map(why)
-            .collect::<Vec<_>>()
-            .join("; ");
         return Err(anyhow!(
             "the stream was lost: no destination was connected at the end{}",
-            if why.is_empty() {
-                String::new()
-            } else {
-                format!(" ({why})")
-            }
+            why()
         )
         .into());
     }

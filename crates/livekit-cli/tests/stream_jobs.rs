@@ -544,6 +544,17 @@ fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
     );
 }
 
+/// `livekit args` in `cwd` on a thread of its own, while the test does something to a server.
+fn in_background(cwd: &Path, args: &[&str]) -> livekit_core::thread::Worker<Output> {
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    livekit_core::thread::spawn_named("job", move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        livekit(&cwd, &args)
+    })
+    .unwrap()
+}
+
 /// The only server goes away for good mid-stream: the job cannot tell the user "success". It
 /// ends with exit 1 and says the stream was lost.
 #[test]
@@ -553,25 +564,19 @@ fn a_stream_lost_for_good_is_a_failure() {
     clip(&file, &ClipSpec::default());
     let mut server = NginxRtmp::start();
     let url = server.url("lost-key-8e8e8e");
-    let cwd = dir.path().to_path_buf();
-    let args: Vec<String> = [
-        "-q",
-        "stream-file",
-        file.to_str().unwrap(),
-        &url,
-        "--loop",
-        "--yes",
-        "--timeout",
-        "5",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let job = livekit_core::thread::spawn_named("job", move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        livekit(&cwd, &args)
-    })
-    .unwrap();
+    let job = in_background(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &url,
+            "--loop",
+            "--yes",
+            "--timeout",
+            "5",
+        ],
+    );
     std::thread::sleep(std::time::Duration::from_secs(2));
     server.kill();
     let out = job.join().unwrap();
@@ -602,24 +607,18 @@ fn a_file_read_ahead_waits_for_its_server_to_return() {
     let mut server = NginxRtmp::start();
     let key = "back-key-9f9f9f";
     let url = server.url(key);
-    let cwd = dir.path().to_path_buf();
-    let args: Vec<String> = [
-        "-q",
-        "stream-file",
-        file.to_str().unwrap(),
-        &url,
-        "--readrate",
-        "0",
-        "--yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let job = livekit_core::thread::spawn_named("job", move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        livekit(&cwd, &args)
-    })
-    .unwrap();
+    let job = in_background(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &url,
+            "--readrate",
+            "0",
+            "--yes",
+        ],
+    );
     // Stop the server while the file is being read (it is read far faster than real time, but
     // encoding 60 s takes a while), then bring it back 2 s later.
     std::thread::sleep(std::time::Duration::from_millis(700));
