@@ -105,7 +105,7 @@ pub fn redact_url(url: &str) -> String {
 /// path has two or more segments, the last one (the RTMP stream key). Text without `://` is
 /// left alone.
 pub fn register_url_secrets(url: &str) {
-    let Some((_, rest)) = url.trim().split_once("://") else {
+    let Some((scheme, rest)) = url.trim().split_once("://") else {
         return;
     };
     let (rest, query) = match rest.split_once('?') {
@@ -120,10 +120,6 @@ pub fn register_url_secrets(url: &str) {
         }
     }
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let scheme = url
-        .trim()
-        .split_once("://")
-        .map_or("", |(scheme, _)| scheme);
     if let Some(last) = segments.last()
         && (segments.len() >= 2 || (streaming_scheme(scheme) && looks_like_a_key(last)))
     {

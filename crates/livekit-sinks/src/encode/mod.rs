@@ -6,7 +6,7 @@
 //! port (blocking: nothing is lost, a slow reader slows the encoder).
 
 mod audio;
-mod avc;
+pub(crate) mod avc;
 mod hw;
 mod settings;
 mod video;

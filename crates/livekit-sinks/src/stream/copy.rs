@@ -137,17 +137,17 @@ fn unsuitable_format(stream: &StreamInfo) -> Option<String> {
     }
 }
 
-/// The `profile_idc` of H.264 global headers: an avcC record (its second byte) or Annex B
-/// NAL units (the byte after the SPS's header). `None` when there are none (in-band headers).
+/// The `profile_idc` of H.264 global headers: the second byte of the avcC record (Annex B
+/// headers are made into one first). `None` when there are none (in-band headers).
 fn h264_profile(extradata: &[u8]) -> Option<u8> {
-    if extradata.first() == Some(&1) {
-        return extradata.get(1).copied();
+    if crate::encode::avc::is_annex_b(extradata) {
+        return crate::encode::avc::avcc_from_annex_b(extradata)?
+            .get(1)
+            .copied();
     }
-    // Annex B: find an SPS (NAL type 7) after a start code.
-    extradata
-        .windows(4)
-        .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)
-        .and_then(|at| extradata.get(at + 4).copied())
+    (extradata.first() == Some(&1))
+        .then(|| extradata.get(1).copied())
+        .flatten()
 }
 
 #[cfg(test)]

@@ -208,13 +208,18 @@ struct DestinationShared {
     abort: Arc<AtomicBool>,
 }
 
-/// Whether some destination is waiting to reconnect and none is live or connecting.
+/// Whether some destination is waiting to reconnect and none is live or connecting. Called
+/// per packet in the not-live mode: no allocation, one short lock per destination.
 fn all_reconnecting(destinations: &[Arc<DestinationShared>]) -> bool {
-    let states: Vec<DestinationState> = destinations.iter().map(|d| d.stats.lock().state).collect();
-    states.contains(&DestinationState::Retrying)
-        && states
-            .iter()
-            .all(|s| matches!(s, DestinationState::Retrying | DestinationState::Failed))
+    let mut retrying = false;
+    for destination in destinations {
+        match destination.stats.lock().state {
+            DestinationState::Retrying => retrying = true,
+            DestinationState::Failed => {}
+            _ => return false,
+        }
+    }
+    retrying
 }
 
 impl DestinationShared {
