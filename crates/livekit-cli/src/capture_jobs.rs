@@ -652,7 +652,7 @@ pub fn stream_microphone(
 /// `livekit devices`: cameras, microphones, the screen and its windows.
 /// `verbose` keeps what the audio libraries print while probing.
 pub fn devices(verbose: bool) -> Result<(), Failure> {
-    use livekit_core::AudioHost;
+    use livekit_sources::AudioHost;
     use livekit_sources::capture::{describe_display, list_cameras, list_input_devices};
     use std::io::Write;
 

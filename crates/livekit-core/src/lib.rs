@@ -36,7 +36,6 @@
 //! ```
 
 mod audio;
-mod audio_host;
 mod clock;
 pub mod convert;
 mod format;
@@ -53,7 +52,6 @@ pub mod secret;
 pub mod thread;
 
 pub use audio::{AudioFrame, AudioFrameError};
-pub use audio_host::AudioHost;
 pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use format::{ColorMatrix, ColorRange, ColorSpace, PixelFormat};
 pub use frame::{

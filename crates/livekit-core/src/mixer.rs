@@ -231,7 +231,7 @@ impl std::fmt::Debug for Mixer {
 }
 
 impl Mixer {
-    /// Starts the mixing thread (named `audio mixer`). It produces silence until inputs are
+    /// Starts the mixing thread (named `livekit.audio.mixer`). It produces silence until inputs are
     /// added.
     pub fn start(settings: MixerSettings) -> Result<Self, StartMixerError> {
         check(&settings)?;
@@ -247,7 +247,7 @@ impl Mixer {
             let shared = shared.clone();
             let output = output.clone();
             let stop = stop.clone();
-            spawn_named("audio mixer", move || {
+            spawn_named("livekit.audio.mixer", move || {
                 run(&settings, &shared, &output, &stop)
             })
             .map_err(|error| match error {

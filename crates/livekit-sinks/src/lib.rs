@@ -7,10 +7,10 @@
 //! for other programs) and [`IpcTarget`] (frames to other processes through shared memory,
 //! Linux).
 //!
-//! Sinks depend on `livekit-core` only.
+//! Sinks depend on `livekit-core` and `livekit-av` (the FFmpeg and audio glue they share with
+//! the sources) only.
 
 mod encode;
-mod ffmpeg_log;
 #[cfg(target_os = "linux")]
 mod ipc_target;
 mod mkv_duration;
@@ -29,6 +29,7 @@ pub use encode::{
 };
 #[cfg(target_os = "linux")]
 pub use ipc_target::IpcTarget;
+pub use livekit_av::AudioHost;
 pub use png_writer::{PngWriter, WritePngError};
 pub use recorder::{
     Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,

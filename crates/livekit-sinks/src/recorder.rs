@@ -1,7 +1,7 @@
 //! [`Recorder`]: packets (from an [`Encoder`] or any `Port<Packet>`) into an MP4, MKV, MOV or
 //! FLV file, finalized on stop.
 //!
-//! One thread, `livekit-recorder`, reads the packets and muxes them. The file is opened and its
+//! One thread, `livekit.recorder`, reads the packets and muxes them. The file is opened and its
 //! header written before [`Recorder::start`] returns, so a bad path is reported at once.
 //! [`RunningRecorder::stop`] (or dropping the recorder) writes the trailer: the file then plays
 //! with the right duration. In crash-safe mode the file stays playable even if the process is
@@ -11,7 +11,7 @@
 //! their fragments, an MKV's duration element is rewritten in place each time a cluster
 //! reaches the file, and FLV readers take it from the last timestamp.
 
-use std::ffi::{CString, c_int};
+use std::ffi::c_int;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,8 +22,7 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use livekit_core::thread::{SpawnError, Worker, spawn_worker};
 use livekit_core::{
-    AudioSource, Codec, FrameSource, Packet, Port, Pull, StreamInfo, StreamParams, TimeBase,
-    VideoSource,
+    AudioSource, Codec, FrameSource, Packet, Port, Pull, StreamInfo, TimeBase, VideoSource,
 };
 
 use crate::encode::{
@@ -377,7 +376,7 @@ impl Recorder {
         packets: Arc<dyn FrameSource<Packet>>,
         close_on_failure: Option<Port<Packet>>,
     ) -> Result<RunningRecorder, StartRecorderError> {
-        crate::ffmpeg_log::init();
+        livekit_av::ffmpeg::init();
         let container = settings.resolve_container()?;
         let path = settings.path.clone();
         if streams.is_empty() {
@@ -388,7 +387,7 @@ impl Recorder {
         let worker_path = path.clone();
         let crash_safe = settings.crash_safe;
         let worker = spawn_worker(
-            "livekit-recorder",
+            "livekit.recorder",
             move || Muxer::open(&worker_path, container, crash_safe, streams),
             move |muxer| {
                 let result = muxer.run(&*packets, &worker_shared);
@@ -573,68 +572,12 @@ impl Muxer {
                 codec: info.codec.clone(),
                 container,
             };
-            let codec_id = codec_id(&info.codec).ok_or_else(unsupported)?;
-            // SAFETY: the context is ours; the new stream's codec parameters are filled with
-            // plain values, and the extradata is a padded buffer from av_mallocz that the
-            // parameters take over (FFmpeg frees it).
-            unsafe {
-                let stream = ffi::avformat_new_stream(output.as_mut_ptr(), std::ptr::null());
-                if stream.is_null() {
-                    return Err(open_error(ff::Error::Other {
-                        errno: ff::util::error::ENOMEM,
-                    }));
-                }
-                (*stream).time_base = ffi::AVRational {
-                    num: info.time_base.num,
-                    den: info.time_base.den,
-                };
-                let par = (*stream).codecpar;
-                (*par).codec_id = codec_id;
-                (*par).bit_rate = i64::try_from(info.bit_rate).unwrap_or(0);
-                match info.params {
-                    StreamParams::Video {
-                        width,
-                        height,
-                        frame_rate,
-                    } => {
-                        (*par).codec_type = ffi::AVMediaType::AVMEDIA_TYPE_VIDEO;
-                        (*par).width = c_int::try_from(width).unwrap_or(0);
-                        (*par).height = c_int::try_from(height).unwrap_or(0);
-                        let rate = ffi::AVRational {
-                            num: c_int::try_from(frame_rate.0).unwrap_or(0),
-                            den: c_int::try_from(frame_rate.1).unwrap_or(1),
-                        };
-                        (*stream).avg_frame_rate = rate;
-                        (*stream).r_frame_rate = rate;
-                    }
-                    StreamParams::Audio {
-                        sample_rate,
-                        channels,
-                        frame_size,
-                    } => {
-                        (*par).codec_type = ffi::AVMediaType::AVMEDIA_TYPE_AUDIO;
-                        (*par).sample_rate = c_int::try_from(sample_rate).unwrap_or(0);
-                        ffi::av_channel_layout_default(
-                            &mut (*par).ch_layout,
-                            c_int::from(channels),
-                        );
-                        (*par).frame_size = c_int::try_from(frame_size).unwrap_or(0);
-                    }
-                }
-                if !info.extradata.is_empty() {
-                    let size = info.extradata.len();
-                    let buffer = ffi::av_mallocz(size + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize)
-                        .cast::<u8>();
-                    if buffer.is_null() {
-                        return Err(open_error(ff::Error::Other {
-                            errno: ff::util::error::ENOMEM,
-                        }));
-                    }
-                    std::ptr::copy_nonoverlapping(info.extradata.as_ptr(), buffer, size);
-                    (*par).extradata = buffer;
-                    (*par).extradata_size = c_int::try_from(size).unwrap_or(0);
-                }
-            }
+            livekit_av::streams::add_stream(&mut output, info).map_err(|error| match error {
+                livekit_av::streams::AddStreamError::UnknownCodec(_) => unsupported(),
+                livekit_av::streams::AddStreamError::OutOfMemory => open_error(ff::Error::Other {
+                    errno: ff::util::error::ENOMEM,
+                }),
+            })?;
         }
         // MKV and FLV are written in order, so flushing as they go is all they need to
         // survive a crash: they always do.
@@ -821,23 +764,5 @@ impl Muxer {
         let end = nanos(packet.pts.saturating_add(packet.duration.max(0)));
         self.start_nanos = Some(self.start_nanos.map_or(start, |s| s.min(start)));
         self.end_nanos = self.end_nanos.max(end);
-    }
-}
-
-fn codec_id(codec: &Codec) -> Option<ffi::AVCodecID> {
-    match codec {
-        Codec::H264 => Some(ffi::AVCodecID::AV_CODEC_ID_H264),
-        Codec::Aac => Some(ffi::AVCodecID::AV_CODEC_ID_AAC),
-        other => {
-            let name = CString::new(other.name()).ok()?;
-            // SAFETY: a lookup by a NUL-terminated name; the descriptor is static.
-            let descriptor = unsafe { ffi::avcodec_descriptor_get_by_name(name.as_ptr()) };
-            if descriptor.is_null() {
-                None
-            } else {
-                // SAFETY: non-null static descriptor.
-                Some(unsafe { (*descriptor).id })
-            }
-        }
     }
 }

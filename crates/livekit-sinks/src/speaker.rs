@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use livekit_av::AudioHost;
+use livekit_av::audio::{device_id, find_device};
 use livekit_core::resample::{Resampler, remix};
-use livekit_core::{AudioFrame, AudioHost, FrameTarget, PushError, WhenFull};
+use livekit_core::{AudioFrame, FrameTarget, PushError, WhenFull};
 use parking_lot::{Condvar, Mutex};
 
 /// How long a blocked push waits before checking again whether the speaker was closed.
@@ -231,21 +233,19 @@ fn open_cpal(
     wanted: &str,
     shared: &Arc<Shared>,
 ) -> Result<Opened, OpenSpeakerError> {
-    let host = cpal_host(settings.host).map_err(|detail| OpenSpeakerError::HostUnavailable {
-        device: wanted.to_string(),
-        host: settings.host,
-        detail,
+    let host = livekit_av::audio::host(settings.host).map_err(|detail| {
+        OpenSpeakerError::HostUnavailable {
+            device: wanted.to_string(),
+            host: settings.host,
+            detail,
+        }
     })?;
     let device = match &settings.device {
         None => host.default_output_device(),
-        Some(name) => host.output_devices().ok().and_then(|devices| {
-            let devices: Vec<_> = devices.collect();
-            let by =
-                |pick: &dyn Fn(&cpal::Device) -> bool| devices.iter().find(|d| pick(d)).cloned();
-            by(&|d| device_id(d) == *name)
-                .or_else(|| by(&|d| description(d) == *name))
-                .or_else(|| by(&|d| description(d).contains(name.as_str())))
-        }),
+        Some(name) => host
+            .output_devices()
+            .ok()
+            .and_then(|devices| find_device(devices, name)),
     }
     .ok_or_else(|| OpenSpeakerError::NotFound {
         device: wanted.to_string(),
@@ -311,35 +311,6 @@ impl std::fmt::Debug for Speaker {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
-}
-
-fn cpal_host(which: AudioHost) -> Result<cpal::Host, String> {
-    match which {
-        AudioHost::Auto => Ok(cpal::default_host()),
-        #[cfg(target_os = "linux")]
-        AudioHost::PulseAudio => {
-            cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|error| error.to_string())
-        }
-        #[cfg(target_os = "linux")]
-        AudioHost::Alsa => {
-            cpal::host_from_id(cpal::HostId::Alsa).map_err(|error| error.to_string())
-        }
-        other => Err(format!("{other} is not available on this system")),
-    }
-}
-
-fn device_id(device: &cpal::Device) -> String {
-    device
-        .id()
-        .map(|id| id.id().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn description(device: &cpal::Device) -> String {
-    device
-        .description()
-        .map(|d| d.name().to_string())
-        .unwrap_or_default()
 }
 
 impl Speaker {

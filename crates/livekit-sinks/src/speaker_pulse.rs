@@ -41,7 +41,7 @@ pub(crate) fn available() -> bool {
 /// Connects (bounded by [`CONNECT_TIMEOUT`]: a hung server would block the handshake).
 fn connect() -> Result<pulseaudio::Client, String> {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    livekit_core::thread::spawn_named("pulseaudio connect", move || {
+    livekit_core::thread::spawn_named("livekit.speaker.connect", move || {
         let _ = tx.send(pulseaudio::Client::from_env(c"livekit"));
     })
     .map_err(|error| error.to_string())?;

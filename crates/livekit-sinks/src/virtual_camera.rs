@@ -198,7 +198,7 @@ impl VirtualCamera {
         settings: VirtualCameraSettings,
         source: Arc<dyn VideoSource>,
     ) -> Result<RunningVirtualCamera, StartVirtualCameraError> {
-        crate::ffmpeg_log::init();
+        livekit_av::ffmpeg::init();
         let device = settings.device.clone();
         let (width, height) = settings.size();
         if !(2..=MAX_VIRTUAL_CAMERA_SIDE).contains(&width)

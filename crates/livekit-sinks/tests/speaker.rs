@@ -10,7 +10,8 @@ use std::f64::consts::PI;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use livekit_core::{AudioFrame, AudioHost, FrameTarget, PushError, WhenFull};
+use livekit_core::{AudioFrame, FrameTarget, PushError, WhenFull};
+use livekit_sinks::AudioHost;
 use livekit_sinks::{OpenSpeakerError, Speaker, SpeakerSettings};
 use livekit_testkit::pulse::{PulseAudio, SINK, read_f32, tone_amplitude};
 

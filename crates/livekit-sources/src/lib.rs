@@ -5,7 +5,8 @@
 //! file for pass-through ([`PacketFile`]), capture ([`capture`]: cameras, screen, windows,
 //! microphones) and frames from another process ([`IpcSource`], Linux).
 //!
-//! Sources depend on `livekit-core` only.
+//! Sources depend on `livekit-core` and `livekit-av` (the FFmpeg and audio glue they share with
+//! the sinks) only.
 
 pub mod capture;
 mod image_file;
@@ -20,6 +21,7 @@ pub use image_file::{
 };
 #[cfg(target_os = "linux")]
 pub use ipc_source::{IpcSource, IpcSourceSettings, RecvIpcError};
+pub use livekit_av::AudioHost;
 pub use media::{
     AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, CoverArtInfo, DEFAULT_AUDIO_LEAD,
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,

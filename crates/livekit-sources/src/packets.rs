@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ffmpeg::ffi;
 use ffmpeg::media::Type as MediaType;
 use ffmpeg_next as ffmpeg;
+use livekit_av::Interrupt;
+use livekit_av::streams::stream_info;
 use livekit_core::thread::{SpawnError, Worker, spawn_named};
-use livekit_core::{Codec, FrameTarget, Packet, PushError, StreamInfo, StreamParams, TimeBase};
+use livekit_core::{FrameTarget, Packet, PushError, StreamInfo, StreamParams};
 
 /// How a [`PacketFile`] reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,15 +135,14 @@ impl PacketFile {
     /// spacing.
     pub fn open(input: &str, settings: PacketFileSettings) -> Result<Self, OpenPacketsError> {
         let input_name = input.to_owned();
-        crate::media::init();
+        livekit_av::ffmpeg::init();
         let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
-        let ctx =
-            ffmpeg::format::input_with_interrupt(input, move || stop_flag.load(Ordering::Relaxed))
-                .map_err(|error| OpenPacketsError::Open {
-                    input: input_name.clone(),
-                    error,
-                })?;
+        let interrupt = Interrupt::new(Some(stop.clone()));
+        let ctx = ffmpeg::format::input_with_interrupt(input, move || interrupt.should_stop())
+            .map_err(|error| OpenPacketsError::Open {
+                input: input_name.clone(),
+                error,
+            })?;
         let best_video = ctx.streams().best(MediaType::Video).map(|s| s.index());
         let best_audio = ctx.streams().best(MediaType::Audio).map(|s| s.index());
         let mut map = vec![None; ctx.nb_streams() as usize];
@@ -416,59 +416,4 @@ impl PacketReader {
         self.stop.store(true, Ordering::Relaxed);
         self.join()
     }
-}
-
-fn stream_info(stream: &ffmpeg::format::stream::Stream<'_>) -> Option<StreamInfo> {
-    let parameters = stream.parameters();
-    let tb = stream.time_base();
-    // SAFETY: `parameters` wraps the stream's valid `AVCodecParameters`, read only here.
-    let (kind, width, height, sample_rate, channels, frame_size, extradata, bit_rate) = unsafe {
-        let par = &*parameters.as_ptr();
-        let extradata = if par.extradata.is_null() || par.extradata_size <= 0 {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(par.extradata, par.extradata_size as usize).to_vec()
-        };
-        (
-            par.codec_type,
-            par.width,
-            par.height,
-            par.sample_rate,
-            par.ch_layout.nb_channels,
-            par.frame_size,
-            extradata,
-            par.bit_rate,
-        )
-    };
-    let params = match kind {
-        ffi::AVMediaType::AVMEDIA_TYPE_VIDEO => {
-            let rate = stream.avg_frame_rate();
-            let rate = if rate.numerator() > 0 && rate.denominator() > 0 {
-                rate
-            } else {
-                stream.rate()
-            };
-            StreamParams::Video {
-                width: width.max(0) as u32,
-                height: height.max(0) as u32,
-                frame_rate: (
-                    rate.numerator().max(0) as u32,
-                    rate.denominator().max(1) as u32,
-                ),
-            }
-        }
-        ffi::AVMediaType::AVMEDIA_TYPE_AUDIO => StreamParams::Audio {
-            sample_rate: sample_rate.max(0) as u32,
-            channels: channels.clamp(0, u16::MAX as i32) as u16,
-            frame_size: frame_size.max(0) as u32,
-        },
-        _ => return None,
-    };
-    Some(StreamInfo {
-        codec: Codec::from_name(parameters.id().name()),
-        params,
-        time_base: TimeBase::new(tb.numerator(), tb.denominator().max(1)),
-        extradata: Arc::from(extradata),
-        bit_rate: bit_rate.max(0) as u64,
-    })
 }

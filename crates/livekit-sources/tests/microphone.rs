@@ -9,7 +9,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use livekit_core::{AudioFrame, AudioHost, AudioTarget, FrameSource, Port, Pull};
+use livekit_core::{AudioFrame, AudioTarget, FrameSource, Port, Pull};
+use livekit_sources::AudioHost;
 use livekit_sources::capture::{
     Microphone, MicrophoneSettings, OpenMicrophoneError, list_input_devices,
 };

@@ -1,8 +1,8 @@
 //! [`Encoder`]: video (and audio) frames in, H.264 (and AAC) [`Packet`]s out, for the recorder,
 //! the streamer, or anything else that reads a `Port<Packet>`.
 //!
-//! Threads: `livekit-encode-video` and `livekit-encode-audio` each read their source and
-//! encode; `livekit-encode-mux` interleaves their packets in decoding order into the output
+//! Threads: `livekit.encode.video` and `livekit.encode.audio` each read their source and
+//! encode; `livekit.encode.mux` interleaves their packets in decoding order into the output
 //! port (blocking: nothing is lost, a slow reader slows the encoder).
 
 mod audio;
@@ -183,7 +183,7 @@ impl Encoder {
         video: Arc<dyn VideoSource>,
         audio: Option<Arc<dyn AudioSource>>,
     ) -> Result<RunningEncoder, StartEncoderError> {
-        crate::ffmpeg_log::init();
+        livekit_av::ffmpeg::init();
         check(&settings)?;
         let shared = Arc::new(Shared::default());
         let packets = Port::blocking(settings.packet_queue.max(1));
@@ -194,7 +194,7 @@ impl Encoder {
         let video_settings = settings.video.clone();
         let video_shared = Arc::clone(&shared);
         let video_worker = spawn_worker(
-            "livekit-encode-video",
+            "livekit.encode.video",
             move || {
                 let opened = VideoEncoder::open(&video_settings).map_err(|(backend, source)| {
                     StartEncoderError::OpenVideo {
@@ -216,7 +216,7 @@ impl Encoder {
         .map_err(spawn_error)?;
         let Ok((video_info, video_encoder, fallback)) = info_rx.recv() else {
             return Err(StartEncoderError::Thread {
-                name: "livekit-encode-video".into(),
+                name: "livekit.encode.video".into(),
                 source: std::io::Error::other("the video thread did not report its encoder"),
             });
         };
@@ -230,7 +230,7 @@ impl Encoder {
             let audio_settings = settings.audio.clone();
             let audio_shared = Arc::clone(&shared);
             let started = spawn_worker(
-                "livekit-encode-audio",
+                "livekit.encode.audio",
                 move || {
                     let encoder = AudioEncoder::open(&audio_settings).map_err(|source| {
                         StartEncoderError::OpenAudio {
@@ -250,7 +250,7 @@ impl Encoder {
                     .recv()
                     .map(|info| (worker, info))
                     .map_err(|_| StartEncoderError::Thread {
-                        name: "livekit-encode-audio".into(),
+                        name: "livekit.encode.audio".into(),
                         source: std::io::Error::other(
                             "the audio thread did not report its encoder",
                         ),
@@ -274,7 +274,7 @@ impl Encoder {
 
         let mux_shared = Arc::clone(&shared);
         let out = packets.clone();
-        let mux = spawn_named("livekit-encode-mux", move || {
+        let mux = spawn_named("livekit.encode.mux", move || {
             interleave(inputs, &out, &mux_shared);
             Ok::<(), EncodeError>(())
         });

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::key::{StreamKey, redacted_url, route_ffmpeg_logs};
+use super::key::{StreamKey, redacted_url};
 
 /// The built-in sites: name and ingest URL (the key is appended as the last path segment).
 pub const SITE_PRESETS: &[(&str, &str)] = &[
@@ -261,7 +261,7 @@ impl Destination {
     /// the path has two or more segments, the last one is taken as the key
     /// (`rtmp://host/app/KEY`). For `srt://`, a key is sent as the SRT stream id.
     pub fn from_url(url: &str, key: Option<StreamKey>) -> Result<Self, DestinationError> {
-        route_ffmpeg_logs();
+        livekit_av::ffmpeg::init();
         // FFmpeg knows its protocols in lower case only: `RTMP://` is `rtmp://`.
         let url = match url.trim().split_once("://") {
             Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),

@@ -1,18 +1,16 @@
-//! Stream keys as secrets: [`StreamKey`], URL redaction, and FFmpeg's log routed through
-//! `tracing` with every known key scrubbed.
+//! Stream keys as secrets: [`StreamKey`] and URL redaction. Every key made is registered
+//! with `livekit_core::secret`, so FFmpeg's log (routed by `livekit_av::ffmpeg::init`) is
+//! scrubbed of it.
 
-use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
-use std::sync::{Arc, Once};
-
-use ffmpeg_next::ffi;
+use std::sync::Arc;
 
 /// A stream key (or any other secret of a destination, like an SRT passphrase).
 ///
 /// `Debug` and `Display` print `<redacted>`; only [`expose`](Self::expose) gives the text, and
 /// only the code that builds the URL handed to FFmpeg calls it. Every key made is remembered
 /// (for the life of the process) so that FFmpeg's own log lines are scrubbed of it (see
-/// [`route_ffmpeg_logs`]).
+/// [`livekit_av::ffmpeg::init`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StreamKey(Arc<str>);
 
@@ -51,119 +49,11 @@ fn remember_secret(text: &str) {
     livekit_core::secret::register_secret(text);
 }
 
-thread_local! {
-    static LAST_FFMPEG_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Takes the first error line FFmpeg logged on this thread since the last call (scrubbed):
-/// the root cause, before the outer layers repeat it ("Cannot open connection ...").
-pub(crate) fn take_last_ffmpeg_error() -> Option<String> {
-    LAST_FFMPEG_ERROR.with(|last| last.borrow_mut().take())
-}
-
-/// Routes FFmpeg's log (which can contain URLs with stream keys) through `tracing`, under the
-/// target `ffmpeg`, with every known secret scrubbed, instead of FFmpeg printing it to stderr.
-/// FFmpeg errors, warnings, info and verbose lines are logged at `debug` (the caller reports
-/// failures itself, with FFmpeg's root cause), debug and trace lines at `trace`.
-///
-/// FFmpeg's own level is set from `tracing`'s most verbose enabled level at the first call
-/// (trace: everything, debug: verbose, otherwise warnings and errors).
-///
-/// Called by [`Streamer::start`](super::Streamer::start) and when a destination is resolved;
-/// programs that use FFmpeg elsewhere may call it at start-up. Idempotent.
+/// Routes FFmpeg's log through `tracing`, scrubbed of every known secret: the same as
+/// [`livekit_av::ffmpeg::init`], which every livekit type that uses FFmpeg calls itself.
+/// Programs that use FFmpeg elsewhere may call it at start-up. Idempotent.
 pub fn route_ffmpeg_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: `log_callback` matches FFmpeg's callback signature and is thread-safe.
-        let level = match tracing::level_filters::LevelFilter::current() {
-            tracing::level_filters::LevelFilter::TRACE => ffi::AV_LOG_TRACE,
-            tracing::level_filters::LevelFilter::DEBUG => ffi::AV_LOG_VERBOSE,
-            _ => ffi::AV_LOG_WARNING,
-        };
-        unsafe {
-            ffi::av_log_set_level(level);
-            ffi::av_log_set_callback(Some(log_callback));
-        }
-    });
-}
-
-/// FFmpeg's level to ours; `None` for levels we never show.
-fn level_of(level: c_int) -> Option<tracing::Level> {
-    Some(if level <= ffi::AV_LOG_WARNING {
-        tracing::Level::WARN
-    } else if level <= ffi::AV_LOG_VERBOSE {
-        tracing::Level::DEBUG
-    } else if level <= ffi::AV_LOG_TRACE {
-        tracing::Level::TRACE
-    } else {
-        return None;
-    })
-}
-
-unsafe extern "C" fn log_callback(
-    avcl: *mut c_void,
-    level: c_int,
-    fmt: *const c_char,
-    args: *mut ffi::__va_list_tag,
-) {
-    let Some(tracing_level) = level_of(level) else {
-        return;
-    };
-    let is_error = level <= ffi::AV_LOG_ERROR;
-    if !is_error && tracing_level > tracing::level_filters::LevelFilter::current() {
-        return;
-    }
-    let mut buffer = [0 as c_char; 1024];
-    let mut print_prefix: c_int = 1;
-    // SAFETY: FFmpeg hands us a valid format string and argument list for one use; the buffer
-    // is large enough and av_log_format_line2 always terminates it.
-    let written = unsafe {
-        ffi::av_log_format_line2(
-            avcl,
-            level,
-            fmt,
-            args,
-            buffer.as_mut_ptr(),
-            buffer.len() as c_int,
-            &mut print_prefix,
-        )
-    };
-    if written < 0 {
-        return;
-    }
-    // SAFETY: terminated above.
-    let line = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy();
-    let line = line.trim_end();
-    if line.is_empty() {
-        return;
-    }
-    let line = scrub(line);
-    if is_error {
-        LAST_FFMPEG_ERROR.with(|last| {
-            last.borrow_mut().get_or_insert_with(|| strip_prefix(&line));
-        });
-    }
-    // Our own errors report every failure, naming the file, device or (redacted) URL, and
-    // carry FFmpeg's root cause: FFmpeg's own lines are detail for `-v`.
-    match tracing_level {
-        tracing::Level::WARN | tracing::Level::DEBUG => {
-            tracing::debug!(target: "ffmpeg", "{line}")
-        }
-        _ => tracing::trace!(target: "ffmpeg", "{line}"),
-    }
-}
-
-/// `[tls @ 0x55d...] Peer certificate failed verification` -> `Peer certificate failed
-/// verification`.
-fn strip_prefix(line: &str) -> String {
-    let mut rest = line;
-    while let Some(stripped) = rest.strip_prefix('[') {
-        match stripped.split_once("] ") {
-            Some((_, after)) => rest = after,
-            None => break,
-        }
-    }
-    rest.to_owned()
+    livekit_av::ffmpeg::init();
 }
 
 #[cfg(test)]
@@ -200,11 +90,5 @@ mod tests {
             redacted_url("rtmp://127.0.0.1/live"),
             "rtmp://127.0.0.1/live"
         );
-    }
-
-    #[test]
-    fn ffmpeg_prefixes_are_stripped() {
-        assert_eq!(strip_prefix("[tls @ 0x1] Peer failed"), "Peer failed");
-        assert_eq!(strip_prefix("plain"), "plain");
     }
 }

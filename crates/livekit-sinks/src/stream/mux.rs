@@ -2,18 +2,21 @@
 //! the destination's URL, with an interrupt callback so that no network call blocks longer
 //! than its deadline or past a stop.
 
-use std::ffi::{CString, c_int, c_void};
+use std::ffi::{CString, c_int};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use ffmpeg::ffi;
 use ffmpeg_next as ffmpeg;
-use livekit_core::{Codec, Packet, StreamInfo, StreamParams, TimeBase};
+use livekit_av::ffmpeg::take_last_error as take_last_ffmpeg_error;
+use livekit_av::streams::{add_stream, codec_id};
+use livekit_av::{Interrupt, InterruptReason};
+use livekit_core::{Packet, StreamInfo, StreamParams, TimeBase};
 
 use super::destination::{Destination, Protocol};
-use super::key::{scrub, take_last_ffmpeg_error};
+use super::key::scrub;
 
 /// Why a connection failed: FFmpeg's error with FFmpeg's last logged reason, scrubbed.
 #[derive(Debug, Clone)]
@@ -29,12 +32,13 @@ impl MuxError {
     fn interrupted(what: &str, code: c_int, interrupt: Option<&Interrupt>) -> Self {
         if let Some(reason) = interrupt.and_then(|i| i.reason(code)) {
             let _ = take_last_ffmpeg_error();
-            // Stopped before the connection was made: nothing was left unsent by it.
             let reason = match reason {
-                "stopped before everything was sent" if what == "cannot connect" => {
+                // Stopped before the connection was made: nothing was left unsent by it.
+                InterruptReason::Stopped if what == "cannot connect" => {
                     "stopped while connecting (the server had not answered)"
                 }
-                reason => reason,
+                InterruptReason::Stopped => "stopped before everything was sent",
+                InterruptReason::TimedOut => "timed out",
             };
             return Self {
                 message: format!("{what}: {reason}"),
@@ -58,61 +62,6 @@ impl MuxError {
     }
 }
 
-/// Shared with FFmpeg's interrupt callback: abort when asked to, or when the current
-/// operation's deadline has passed.
-pub(crate) struct Interrupt {
-    base: Instant,
-    /// Nanoseconds since `base` after which the current operation is aborted; 0: none.
-    deadline: AtomicU64,
-    /// Abort everything now.
-    pub abort: Arc<AtomicBool>,
-}
-
-impl Interrupt {
-    fn new(abort: Arc<AtomicBool>) -> Self {
-        Self {
-            base: Instant::now(),
-            deadline: AtomicU64::new(0),
-            abort,
-        }
-    }
-
-    fn arm(&self, timeout: Duration) {
-        let at = self.base.elapsed() + timeout;
-        self.deadline.store(
-            at.as_nanos().min(u64::MAX as u128) as u64 | 1,
-            Ordering::Relaxed,
-        );
-    }
-
-    /// Why FFmpeg's call was interrupted, if it was.
-    fn reason(&self, code: c_int) -> Option<&'static str> {
-        if code != ffi::AVERROR_EXIT {
-            return None;
-        }
-        if self.abort.load(Ordering::Relaxed) {
-            Some("stopped before everything was sent")
-        } else {
-            Some("timed out")
-        }
-    }
-
-    fn should_stop(&self) -> bool {
-        if self.abort.load(Ordering::Relaxed) {
-            return true;
-        }
-        let deadline = self.deadline.load(Ordering::Relaxed);
-        deadline != 0 && self.base.elapsed().as_nanos() as u64 > deadline
-    }
-}
-
-unsafe extern "C" fn interrupt_callback(opaque: *mut c_void) -> c_int {
-    // SAFETY: `opaque` is the `Interrupt` boxed in the `Connection`, which outlives the
-    // format context that calls this.
-    let interrupt = unsafe { &*(opaque as *const Interrupt) };
-    c_int::from(interrupt.should_stop())
-}
-
 /// An open, live connection: headers written, packets go in.
 pub(crate) struct Connection {
     // Field order matters: the context (which may call the interrupt callback while closing)
@@ -133,26 +82,6 @@ pub(crate) struct Connection {
 // interrupt state is only read through atomics.
 unsafe impl Send for Connection {}
 
-fn codec_id(codec: &Codec) -> ffi::AVCodecID {
-    match codec {
-        Codec::H264 => ffi::AVCodecID::AV_CODEC_ID_H264,
-        Codec::Aac => ffi::AVCodecID::AV_CODEC_ID_AAC,
-        other => {
-            let Ok(name) = CString::new(other.name()) else {
-                return ffi::AVCodecID::AV_CODEC_ID_NONE;
-            };
-            // SAFETY: a valid C string; the descriptor table is static.
-            let descriptor = unsafe { ffi::avcodec_descriptor_get_by_name(name.as_ptr()) };
-            if descriptor.is_null() {
-                ffi::AVCodecID::AV_CODEC_ID_NONE
-            } else {
-                // SAFETY: non-null descriptors are valid.
-                unsafe { (*descriptor).id }
-            }
-        }
-    }
-}
-
 /// Whether `protocol`'s container can carry every stream.
 pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result<(), String> {
     let Ok(muxer) = CString::new(protocol.muxer()) else {
@@ -164,11 +93,11 @@ pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result
         return Err(format!("FFmpeg has no {} muxer", protocol.muxer()));
     }
     for stream in streams {
-        let id = codec_id(&stream.codec);
         // 1: supported, 0: not, negative: the muxer cannot tell (MPEG-TS), so it is tried.
         // SAFETY: `format` is a valid static output format.
-        let ok = id != ffi::AVCodecID::AV_CODEC_ID_NONE
-            && unsafe { ffi::avformat_query_codec(format, id, ffi::FF_COMPLIANCE_NORMAL) } != 0;
+        let ok = codec_id(&stream.codec).is_some_and(|id| unsafe {
+            ffi::avformat_query_codec(format, id, ffi::FF_COMPLIANCE_NORMAL) != 0
+        });
         if !ok {
             return Err(format!(
                 "{} cannot carry {} (use H.264 video and AAC audio)",
@@ -191,7 +120,7 @@ impl Connection {
         send_buffer: Option<usize>,
     ) -> Result<Self, MuxError> {
         let _ = take_last_ffmpeg_error();
-        let interrupt = Box::new(Interrupt::new(abort));
+        let interrupt = Box::new(Interrupt::new(Some(abort)));
         let url = CString::new(destination.secret_url())
             .map_err(|_| MuxError::other("the URL contains a NUL byte"))?;
         let muxer = CString::new(destination.protocol.muxer())
@@ -225,13 +154,15 @@ impl Connection {
         // SAFETY: the interrupt state is boxed and owned by `connection`, which drops the
         // context first.
         unsafe {
-            (*ps).interrupt_callback = ffi::AVIOInterruptCB {
-                callback: Some(interrupt_callback),
-                opaque: &*connection.interrupt as *const Interrupt as *mut c_void,
-            };
+            (*ps).interrupt_callback = connection.interrupt.callback();
         }
         for info in streams {
-            add_stream(&mut ctx, info)?;
+            add_stream(&mut ctx, info).map_err(|error| {
+                MuxError::other(format!(
+                    "cannot add a {} stream to the muxer: {error}",
+                    info.codec
+                ))
+            })?;
         }
 
         let mut options = ffmpeg::Dictionary::new();
@@ -387,78 +318,10 @@ impl Drop for Connection {
     }
 }
 
-impl Interrupt {
-    fn abort_now(&self) {
-        self.deadline.store(1, Ordering::Relaxed);
-    }
-}
-
 fn libc_seek_cur() -> c_int {
     1 // SEEK_CUR
 }
 
 fn ticks(tb: TimeBase, duration: Duration) -> i64 {
     tb.from_duration(duration)
-}
-
-fn add_stream(
-    ctx: &mut ffmpeg::format::context::Output,
-    info: &StreamInfo,
-) -> Result<(), MuxError> {
-    // SAFETY: a valid output context; the new stream's codecpar is valid and ours to fill;
-    // extradata is allocated with av_mallocz (padded) so FFmpeg can free it.
-    unsafe {
-        let stream = ffi::avformat_new_stream(ctx.as_mut_ptr(), ptr::null());
-        if stream.is_null() {
-            return Err(MuxError::other("cannot add a stream to the muxer"));
-        }
-        (*stream).time_base = ffi::AVRational {
-            num: info.time_base.num,
-            den: info.time_base.den,
-        };
-        let par = &mut *(*stream).codecpar;
-        par.codec_id = codec_id(&info.codec);
-        par.bit_rate = info.bit_rate.min(i64::MAX as u64) as i64;
-        match info.params {
-            StreamParams::Video {
-                width,
-                height,
-                frame_rate,
-            } => {
-                par.codec_type = ffi::AVMediaType::AVMEDIA_TYPE_VIDEO;
-                par.width = width.min(i32::MAX as u32) as c_int;
-                par.height = height.min(i32::MAX as u32) as c_int;
-                if frame_rate.0 > 0 && frame_rate.1 > 0 {
-                    let rate = ffi::AVRational {
-                        num: frame_rate.0.min(i32::MAX as u32) as c_int,
-                        den: frame_rate.1.min(i32::MAX as u32) as c_int,
-                    };
-                    (*stream).avg_frame_rate = rate;
-                    (*stream).r_frame_rate = rate;
-                }
-            }
-            StreamParams::Audio {
-                sample_rate,
-                channels,
-                frame_size,
-            } => {
-                par.codec_type = ffi::AVMediaType::AVMEDIA_TYPE_AUDIO;
-                par.sample_rate = sample_rate.min(i32::MAX as u32) as c_int;
-                ffi::av_channel_layout_default(&mut par.ch_layout, c_int::from(channels.max(1)));
-                par.frame_size = frame_size.min(i32::MAX as u32) as c_int;
-            }
-        }
-        if !info.extradata.is_empty() {
-            let size = info.extradata.len();
-            let data =
-                ffi::av_mallocz(size + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize) as *mut u8;
-            if data.is_null() {
-                return Err(MuxError::other("out of memory"));
-            }
-            ptr::copy_nonoverlapping(info.extradata.as_ptr(), data, size);
-            par.extradata = data;
-            par.extradata_size = size as c_int;
-        }
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use livekit_core::{FrameSource, MediaKind, Packet, Pull, StreamInfo};
 use parking_lot::Mutex;
 
 use super::destination::Destination;
-use super::key::route_ffmpeg_logs;
+
 use super::mux::{Connection, check_codecs};
 use super::queue::{GopQueue, Popped};
 
@@ -309,7 +309,7 @@ impl Streamer {
     where
         S: FrameSource<Packet> + 'static,
     {
-        route_ffmpeg_logs();
+        livekit_av::ffmpeg::init();
         if settings.destinations.is_empty() {
             return Err(StartStreamError::NoDestinations);
         }

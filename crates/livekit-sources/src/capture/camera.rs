@@ -186,7 +186,7 @@ impl Camera {
     ) -> Result<VideoCapture, StartCaptureError> {
         let spec = spec(&settings)?;
         device::start(CaptureConfig {
-            thread_name: format!("camera {}", spec.label),
+            thread_name: format!("livekit.camera.{}", spec.label),
             spec,
             output: settings.output,
             reopen: settings.reopen,

@@ -2,8 +2,8 @@
 //! named thread, then pushed to the targets. Cameras, the screen and windows differ only in
 //! the [`InputSpec`] they open (and a window adds a [`Watcher`]).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use ffmpeg::format::Pixel;
@@ -179,19 +179,9 @@ pub(crate) struct CaptureConfig {
     pub thread_name: String,
 }
 
-pub(crate) fn init_ffmpeg() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        if let Err(error) = ffmpeg::init() {
-            tracing::error!(%error, "FFmpeg failed to initialise");
-        }
-        ffmpeg::device::register_all();
-    });
-}
-
 /// Starts the capture thread; returns once the device is open (or with why it is not).
 pub(crate) fn start(config: CaptureConfig) -> Result<VideoCapture, StartCaptureError> {
-    init_ffmpeg();
+    livekit_av::ffmpeg::init();
     let label = config.spec.label.clone();
     if config.targets.is_empty() {
         return Err(StartCaptureError::InvalidSettings {

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use crossbeam_channel::{Receiver, Sender};
+use livekit_av::AudioHost;
+use livekit_av::audio::{description, device_id, find_device};
 use livekit_core::resample::{Resampler, remix};
 use livekit_core::thread::{Worker, WorkerPanicked, spawn_worker};
-use livekit_core::{AudioFrame, AudioHost, AudioTarget, Clock, PushError, SystemClock};
+use livekit_core::{AudioFrame, AudioTarget, Clock, PushError, SystemClock};
 
 /// A timestamp further than this from the capture clock re-anchors the sample count.
 const RESYNC: Duration = Duration::from_millis(200);
@@ -104,39 +106,9 @@ pub struct InputDeviceInfo {
     pub channels: Option<u16>,
 }
 
-/// Picks the cpal host for `which`.
-pub(crate) fn cpal_host(which: AudioHost) -> Result<cpal::Host, String> {
-    match which {
-        AudioHost::Auto => Ok(cpal::default_host()),
-        #[cfg(target_os = "linux")]
-        AudioHost::PulseAudio => {
-            cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|error| error.to_string())
-        }
-        #[cfg(target_os = "linux")]
-        AudioHost::Alsa => {
-            cpal::host_from_id(cpal::HostId::Alsa).map_err(|error| error.to_string())
-        }
-        other => Err(format!("{other} is not available on this system")),
-    }
-}
-
-fn device_id(device: &cpal::Device) -> String {
-    device
-        .id()
-        .map(|id| id.id().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
-fn description(device: &cpal::Device) -> String {
-    device
-        .description()
-        .map(|d| d.name().to_string())
-        .unwrap_or_default()
-}
-
 /// The input devices of `host`.
 pub fn list_input_devices(host: AudioHost) -> Result<Vec<InputDeviceInfo>, ListAudioDevicesError> {
-    let cpal = cpal_host(host)
+    let cpal = livekit_av::audio::host(host)
         .map_err(|detail| ListAudioDevicesError::HostUnavailable { host, detail })?;
     let default = cpal.default_input_device().map(|d| device_id(&d));
     let devices = cpal
@@ -158,19 +130,6 @@ pub fn list_input_devices(host: AudioHost) -> Result<Vec<InputDeviceInfo>, ListA
             }
         })
         .collect())
-}
-
-/// Finds `name` among `devices`: an exact id, then an exact description, then a description
-/// containing it.
-pub(crate) fn find_device(
-    devices: impl Iterator<Item = cpal::Device>,
-    name: &str,
-) -> Option<cpal::Device> {
-    let devices: Vec<_> = devices.collect();
-    let by = |pick: &dyn Fn(&cpal::Device) -> bool| devices.iter().find(|d| pick(d)).cloned();
-    by(&|d| device_id(d) == name)
-        .or_else(|| by(&|d| description(d) == name))
-        .or_else(|| by(&|d| description(d).contains(name)))
 }
 
 /// Settings of a [`Microphone`].
@@ -312,7 +271,7 @@ impl Microphone {
             clock: settings.clock,
         };
         let worker = spawn_worker(
-            format!("microphone {label}"),
+            format!("livekit.microphone.{label}"),
             || Ok::<_, std::convert::Infallible>(()),
             move |()| capture.run(),
         )
@@ -417,10 +376,12 @@ fn open_cpal(
     counters: &Arc<Counters>,
 ) -> Result<Opened, OpenMicrophoneError> {
     // Auto: cpal's PulseAudio host when a server runs, else ALSA (Linux), CoreAudio, WASAPI.
-    let host = cpal_host(settings.host).map_err(|detail| OpenMicrophoneError::HostUnavailable {
-        device: wanted.to_string(),
-        host: settings.host,
-        detail,
+    let host = livekit_av::audio::host(settings.host).map_err(|detail| {
+        OpenMicrophoneError::HostUnavailable {
+            device: wanted.to_string(),
+            host: settings.host,
+            detail,
+        }
     })?;
     let device = match &settings.device {
         None => host.default_input_device(),

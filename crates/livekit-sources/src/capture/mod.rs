@@ -30,6 +30,7 @@ pub use camera::{
     list_cameras,
 };
 pub use device::StartCaptureError;
+pub use livekit_av::AudioHost;
 pub use microphone::{
     InputDeviceInfo, ListAudioDevicesError, Microphone, MicrophoneSettings, MicrophoneStats,
     OpenMicrophoneError, list_input_devices,

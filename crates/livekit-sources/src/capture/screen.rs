@@ -113,7 +113,7 @@ impl ScreenCapture {
             Box::new(NoWatcher)
         };
         device::start(CaptureConfig {
-            thread_name: format!("screen {}", spec.label),
+            thread_name: format!("livekit.screen.{}", spec.label),
             spec,
             output: settings.output,
             watch_every: settings.reopen.interval.min(Duration::from_millis(500)),

@@ -123,7 +123,7 @@ impl WindowCapture {
             last: state,
         };
         device::start(CaptureConfig {
-            thread_name: format!("window 0x{window:x}"),
+            thread_name: format!("livekit.window.0x{window:x}"),
             spec,
             output: settings.output,
             reopen: ReopenSettings {

@@ -31,16 +31,7 @@ pub const AUDIO_RATE: u32 = 48_000;
 /// The channel count of every audio frame the players write (stereo, interleaved L R).
 pub const AUDIO_CHANNELS: u16 = 2;
 
-/// Initialises FFmpeg once and keeps its own log down to errors: failures reach the caller as
-/// our error types, each naming the file or URL. (Programs route FFmpeg's log into `tracing`,
-/// scrubbed of stream keys, with `livekit_sinks::stream::route_ffmpeg_logs`; the level set
-/// here still lets it see the errors.)
+/// Initialises FFmpeg for the process (see `livekit_av::ffmpeg::init`).
 pub(crate) fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        if let Err(error) = ffmpeg_next::init() {
-            tracing::error!(%error, "FFmpeg failed to initialise");
-        }
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
-    });
+    livekit_av::ffmpeg::init();
 }
