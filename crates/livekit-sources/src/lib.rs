@@ -25,9 +25,9 @@ pub use livekit_av::AudioHost;
 pub use media::{
     AUDIO_CHANNELS, AUDIO_RATE, AudioInfo, ControlError, Cover, CoverArtInfo, DEFAULT_AUDIO_LEAD,
     DEFAULT_OPEN_TIMEOUT, DEFAULT_READ_TIMEOUT, LazyPlayer, LazyPlayerSettings, MediaInfo,
-    NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Player, PlayerEvent, PlayerSettings,
-    PlayerStats, Playlist, PlaylistSettings, ProbeError, SeekTimestamps, StreamSummary, VideoInfo,
-    expand_glob, probe, redact_url,
+    NowPlaying, OpenMediaError, Pacing, PlayError, PlayState, Playback, Player, PlayerEvent,
+    PlayerSettings, PlayerStats, Playlist, PlaylistSettings, ProbeError, SeekTimestamps,
+    StreamSummary, VideoInfo, expand_glob, probe, redact_url,
 };
 pub use packets::{
     OpenPacketsError, PacketFile, PacketFileSettings, PacketReader, ReadPacketsError,

@@ -1,23 +1,22 @@
 //! [`Playlist`]: files played back to back as one continuous stream.
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
-use livekit_core::{
-    AudioTarget, ColorSpace, FrameError, FrameLayout, PixelFormat, VideoFrame, VideoTarget,
-};
+use livekit_core::{ColorSpace, FrameError, FrameLayout, PixelFormat, VideoFrame};
 use parking_lot::Mutex;
 
+use super::engine::Skip;
 use super::error::{ControlError, OpenMediaError};
+use super::events::{EventSink, PlayerEvent};
 use super::name::Location;
-use super::player::{
-    Engine, EventSink, PlayState, PlayerEvent, PlayerSettings, PlayerStats, SeekTimestamps, Skip,
-};
-use super::reader::MediaReader;
+use super::playback::Playback;
+use super::reader::{MediaReader, ReaderSettings};
 use super::sequence::{CoverSource, Sequence, SequenceSettings};
+use super::settings::{PlayerSettings, SeekTimestamps};
 use crate::ImageFile;
 
 /// What a [`Playlist`] shows while an entry without video (a song) plays.
@@ -104,10 +103,11 @@ pub struct NowPlaying {
 /// [`PlayerEvent::Skipped`] (and a warning in the log) naming them; a list with nothing
 /// playable is an error ([`OpenMediaError::NothingPlayable`]) from [`new`](Self::new).
 ///
-/// The thread, pacing, events and controls are the [`Player`](super::Player)'s, plus
-/// [`skip_next`](Self::skip_next), [`skip_previous`](Self::skip_previous),
-/// [`skip_to`](Self::skip_to) and [`seek`](Self::seek) on the list's timeline; none of them
-/// breaks the output's timeline.
+/// The thread, pacing, events and controls are the [`Player`](super::Player)'s: a `Playlist`
+/// dereferences to a [`Playback`] too, whose [`seek`](Playback::seek) goes to a point on the
+/// list's timeline. Its own are [`skip_next`](Self::skip_next),
+/// [`skip_previous`](Self::skip_previous) and [`skip_to`](Self::skip_to); none of them breaks
+/// the output's timeline.
 ///
 /// ```no_run
 /// use livekit_core::{AudioFrame, Port, VideoFrame};
@@ -123,7 +123,7 @@ pub struct NowPlaying {
 /// ```
 #[derive(Debug)]
 pub struct Playlist {
-    engine: Engine,
+    playback: Playback,
     now_playing: Arc<Mutex<Option<NowPlaying>>>,
     len: usize,
 }
@@ -166,7 +166,7 @@ impl Playlist {
                 // Check it now, so a bad cover is an error here and not a surprise later.
                 MediaReader::open(
                     &location,
-                    &super::reader::ReaderSettings {
+                    &ReaderSettings {
                         audio: false,
                         ..Default::default()
                     },
@@ -235,17 +235,17 @@ impl Playlist {
             seek_timestamps: SeekTimestamps::Rising,
             ..settings.player.clone()
         };
-        let engine = Engine::new(
+        let playback = Playback::new(
             format!("playlist of {len}"),
             sequence,
             events,
             stop,
             &player,
             true,
-            "livekit-playlist",
+            "livekit.playlist",
         );
         Ok(Self {
-            engine,
+            playback,
             now_playing,
             len,
         })
@@ -272,42 +272,17 @@ impl Playlist {
         self.now_playing.lock().clone()
     }
 
-    /// Adds a video target (before [`start`](Self::start)).
-    pub fn add_video_target(&self, target: impl VideoTarget + 'static) -> Result<(), ControlError> {
-        self.engine.add_video_target(Box::new(target))
-    }
-
-    /// Adds an audio target (before [`start`](Self::start)).
-    pub fn add_audio_target(&self, target: impl AudioTarget + 'static) -> Result<(), ControlError> {
-        self.engine.add_audio_target(Box::new(target))
-    }
-
-    /// Starts the playback thread (`livekit-playlist`).
-    pub fn start(&self) -> Result<(), ControlError> {
-        self.engine.start()
-    }
-
-    /// Pauses.
-    pub fn pause(&self) -> Result<(), ControlError> {
-        self.engine.pause()
-    }
-
-    /// Resumes.
-    pub fn resume(&self) -> Result<(), ControlError> {
-        self.engine.resume()
-    }
-
     /// Goes on with the next entry in play order now (at the end of a list that does not
     /// loop, the playlist ends). The output goes on without a break: timestamps keep rising
     /// and the next entry starts at its first frame.
     pub fn skip_next(&self) -> Result<(), ControlError> {
-        self.engine.skip(Skip::Next)
+        self.playback.skip(Skip::Next)
     }
 
     /// Goes back to the previous entry in play order, from its start (on the first entry: that
     /// one again, or the last one when the list loops). Timestamps keep rising.
     pub fn skip_previous(&self) -> Result<(), ControlError> {
-        self.engine.skip(Skip::Previous)
+        self.playback.skip(Skip::Previous)
     }
 
     /// Goes on with the entry at `index` of the list (as given, or as sorted for a glob), from
@@ -316,56 +291,27 @@ impl Playlist {
     pub fn skip_to(&self, index: usize) -> Result<(), ControlError> {
         if index >= self.len {
             return Err(ControlError::NoSuchEntry {
-                name: self.engine.name().to_owned(),
+                name: self.playback.name().to_owned(),
                 index,
                 len: self.len,
             });
         }
-        self.engine.skip(Skip::To(index))
-    }
-
-    /// Jumps to `to` on the list's timeline: its entries back to back in play order (this
-    /// pass), each as long as its container says (entries not opened yet are opened to read
-    /// it; those that fail take no time). The output timestamps keep rising: the entry at `to`
-    /// plays from there on without a break. A target past the end, or past an entry of unknown
-    /// length (a live URL), is a [`PlayerEvent::Warning`] and playback goes on.
-    pub fn seek(&self, to: Duration) -> Result<(), ControlError> {
-        self.engine.seek(to)
-    }
-
-    /// Turns looping over the whole list on or off.
-    pub fn set_looping(&self, looping: bool) -> Result<(), ControlError> {
-        self.engine.set_looping(looping)
-    }
-
-    /// Stops and waits for the thread; the targets are ended.
-    pub fn stop(&self) -> Result<(), ControlError> {
-        self.engine.stop()
+        self.playback.skip(Skip::To(index))
     }
 
     /// Where playback is on the output timeline.
     pub fn position(&self) -> Duration {
-        self.engine.timeline_position()
+        self.playback.timeline_position()
     }
+}
 
-    /// The state now.
-    pub fn state(&self) -> PlayState {
-        self.engine.state()
-    }
+impl Deref for Playlist {
+    type Target = Playback;
 
-    /// Counters.
-    pub fn stats(&self) -> PlayerStats {
-        self.engine.stats()
-    }
-
-    /// The event channel: [`PlayerEvent::NowPlaying`] at each entry, skips, warnings, the end.
-    pub fn events(&self) -> Receiver<PlayerEvent> {
-        self.engine.events()
-    }
-
-    /// Waits up to `timeout` for the end; returns whether it came.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        self.engine.wait(timeout)
+    /// The controls: targets, start, pause, resume, seek (on the list's timeline), looping
+    /// (of the whole list), stop, state, counters, events, wait.
+    fn deref(&self) -> &Playback {
+        &self.playback
     }
 }
 

@@ -13,9 +13,10 @@ use std::time::Duration;
 use livekit_core::{AudioFrame, VideoFrame};
 use parking_lot::Mutex;
 
+use super::engine::{Skip, Written};
 use super::error::{OpenMediaError, PlayError};
+use super::events::{EventSink, PlayerEvent};
 use super::name::Location;
-use super::player::{EventSink, PlayerEvent, Skip, Written};
 use super::playlist::NowPlaying;
 use super::reader::{
     Decoded, MediaReader, ReaderSettings, ns_to_duration, ns_to_samples, samples_to_ns,

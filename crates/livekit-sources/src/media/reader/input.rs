@@ -1,0 +1,221 @@
+//! Opening a file or URL: the checks of a local file, FFmpeg's input with its interrupt
+//! callback (a deadline per open or read, and the stop flag), and what the container says
+//! before decoding (its start, duration, cover art, stream kinds, codec names).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ff::media::Type as MediaType;
+use ffmpeg_next as ff;
+
+use super::{ReaderSettings, to_ns};
+use crate::media::error::OpenMediaError;
+use crate::media::name::Location;
+
+/// What FFmpeg's interrupt callback looks at: a stop flag and a deadline.
+#[derive(Debug)]
+struct Interrupt {
+    origin: Instant,
+    /// Milliseconds from `origin`; `u64::MAX` for none.
+    deadline_ms: AtomicU64,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl Interrupt {
+    fn arm(&self, timeout: Duration) {
+        let at = self.origin.elapsed().saturating_add(timeout);
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn should_stop(&self) -> bool {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            return true;
+        }
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now > self.deadline_ms.load(Ordering::Relaxed)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// Opens the container (no decoders yet). Checks local files first so that a missing or empty
+/// file gets its own error.
+pub(crate) fn open_input(
+    location: &Location,
+    settings: &ReaderSettings,
+) -> Result<(ff::format::context::Input, Arc<InterruptHandle>), OpenMediaError> {
+    crate::media::init();
+    let name = location.shown();
+    if let Location::File(path) = location {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OpenMediaError::NotFound { name });
+            }
+            Err(e) => {
+                return Err(OpenMediaError::Io {
+                    name,
+                    detail: e.to_string(),
+                });
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(OpenMediaError::Io {
+                    name,
+                    detail: "it is a directory".into(),
+                });
+            }
+            // A FIFO or a device has no length: FFmpeg reads it.
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                return Err(OpenMediaError::Empty { name });
+            }
+            Ok(_) => {}
+        }
+    }
+    let interrupt = Arc::new(Interrupt {
+        origin: Instant::now(),
+        deadline_ms: AtomicU64::new(u64::MAX),
+        stop: settings.stop.clone(),
+    });
+    interrupt.arm(settings.open_timeout);
+    let callback = interrupt.clone();
+    let mut options = ff::Dictionary::new();
+    if location.is_url() {
+        // Live inputs: keep the probing short so playback starts quickly.
+        options.set("analyzeduration", "2000000");
+    }
+    let opened = ff::format::input_with_interrupt_and_dictionary(
+        &location.ffmpeg_input(),
+        move || callback.should_stop(),
+        options,
+    );
+    let input = opened.map_err(|error| match error {
+        ff::Error::Exit => OpenMediaError::TimedOut {
+            name: name.clone(),
+            after: settings.open_timeout,
+        },
+        ff::Error::Eof if !location.is_url() => OpenMediaError::EndsEarly { name: name.clone() },
+        ff::Error::InvalidData | ff::Error::Eof => OpenMediaError::NotMedia {
+            name: name.clone(),
+            detail: error.to_string(),
+        },
+        ff::Error::Other { errno } if errno == libc_enoent() && !location.is_url() => {
+            OpenMediaError::NotFound { name: name.clone() }
+        }
+        other if location.is_url() => OpenMediaError::Unreachable {
+            name: name.clone(),
+            detail: other.to_string(),
+        },
+        other => OpenMediaError::NotMedia {
+            name: name.clone(),
+            detail: other.to_string(),
+        },
+    })?;
+    // No deadline while nobody reads; `MediaReader` arms it around each read.
+    interrupt.deadline_ms.store(u64::MAX, Ordering::Relaxed);
+    Ok((input, Arc::new(InterruptHandle(interrupt))))
+}
+
+const fn libc_enoent() -> i32 {
+    2
+}
+
+/// The interrupt state of an opened input (kept alive with it).
+#[derive(Debug)]
+pub(crate) struct InterruptHandle(Arc<Interrupt>);
+
+impl InterruptHandle {
+    /// Gives the next blocking call (a read, a seek) at most `timeout`.
+    pub(super) fn arm(&self, timeout: Duration) {
+        self.0.arm(timeout);
+    }
+
+    /// No deadline while nobody reads.
+    pub(super) fn disarm(&self) {
+        self.0.deadline_ms.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// Whether the stop flag is set (an interrupted read was asked for, not timed out).
+    pub(super) fn stopped(&self) -> bool {
+        self.0.stopped()
+    }
+}
+
+/// Container start time in nanoseconds (0 when unknown).
+fn start_time_ns(input: &ff::format::context::Input) -> i64 {
+    // SAFETY: the pointer is the live format context owned by `input`.
+    let start = unsafe { (*input.as_ptr()).start_time };
+    if start == ff::ffi::AV_NOPTS_VALUE {
+        0
+    } else {
+        start.saturating_mul(1000)
+    }
+}
+
+/// The media time that becomes zero: the start of the video stream when there is one (audio
+/// before it, such as an encoder's priming samples, is trimmed), else of the audio stream,
+/// else of the container.
+pub(super) fn zero_of(
+    input: &ff::format::context::Input,
+    video: Option<usize>,
+    audio: Option<usize>,
+) -> i64 {
+    [video, audio]
+        .into_iter()
+        .flatten()
+        .filter_map(|index| input.stream(index))
+        .find(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE)
+        .map_or_else(
+            || start_time_ns(input),
+            |s| to_ns(s.start_time(), s.time_base()),
+        )
+}
+
+/// The container duration, when known.
+pub(crate) fn duration_of(input: &ff::format::context::Input) -> Option<Duration> {
+    let d = input.duration();
+    (d > 0).then(|| Duration::from_micros(d as u64))
+}
+
+/// The video streams worth showing: not cover art.
+pub(crate) fn is_picture_stream(stream: &ff::format::stream::Stream) -> bool {
+    stream.parameters().medium() == MediaType::Video
+        && !stream
+            .disposition()
+            .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+}
+
+/// The encoded picture of an attached-picture stream (cover art), if `stream` is one.
+pub(super) fn attached_picture(stream: &ff::format::stream::Stream) -> Option<Vec<u8>> {
+    if !stream
+        .disposition()
+        .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+    {
+        return None;
+    }
+    // SAFETY: the stream belongs to an open input; FFmpeg fills `attached_pic` when it opens
+    // the file and keeps it until the input is closed. `data` holds `size` bytes.
+    unsafe {
+        let packet = &(*stream.as_ptr()).attached_pic;
+        if packet.data.is_null() || packet.size <= 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(packet.data, packet.size as usize).to_vec())
+    }
+}
+
+/// The codec name FFmpeg gives a codec id ("none" for an unknown one).
+pub(crate) fn codec_name(id: ff::codec::Id) -> String {
+    if id == ff::codec::Id::None {
+        return "none".into();
+    }
+    id.name().to_owned()
+}
