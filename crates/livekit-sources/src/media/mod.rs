@@ -43,8 +43,3 @@ pub const AUDIO_RATE: u32 = 48_000;
 
 /// The channel count of every audio frame the players write (stereo, interleaved L R).
 pub const AUDIO_CHANNELS: u16 = 2;
-
-/// Initialises FFmpeg for the process (see `livekit_av::ffmpeg::init`).
-pub(crate) fn init() {
-    livekit_av::ffmpeg::init();
-}

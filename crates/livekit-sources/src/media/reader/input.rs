@@ -3,58 +3,23 @@
 //! before decoding (its start, duration, cover art, stream kinds, codec names).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ff::media::Type as MediaType;
 use ffmpeg_next as ff;
+use livekit_av::Interrupt;
 
 use super::{ReaderSettings, to_ns};
 use crate::media::error::OpenMediaError;
 use crate::media::name::Location;
-
-/// What FFmpeg's interrupt callback looks at: a stop flag and a deadline.
-#[derive(Debug)]
-struct Interrupt {
-    origin: Instant,
-    /// Milliseconds from `origin`; `u64::MAX` for none.
-    deadline_ms: AtomicU64,
-    stop: Option<Arc<AtomicBool>>,
-}
-
-impl Interrupt {
-    fn arm(&self, timeout: Duration) {
-        let at = self.origin.elapsed().saturating_add(timeout);
-        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
-        self.deadline_ms.store(ms, Ordering::Relaxed);
-    }
-
-    fn should_stop(&self) -> bool {
-        if self
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-        {
-            return true;
-        }
-        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        now > self.deadline_ms.load(Ordering::Relaxed)
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-    }
-}
 
 /// Opens the container (no decoders yet). Checks local files first so that a missing or empty
 /// file gets its own error.
 pub(crate) fn open_input(
     location: &Location,
     settings: &ReaderSettings,
-) -> Result<(ff::format::context::Input, Arc<InterruptHandle>), OpenMediaError> {
-    crate::media::init();
+) -> Result<(ff::format::context::Input, Arc<Interrupt>), OpenMediaError> {
+    livekit_av::ffmpeg::init();
     let name = location.shown();
     if let Location::File(path) = location {
         match std::fs::metadata(path) {
@@ -80,11 +45,7 @@ pub(crate) fn open_input(
             Ok(_) => {}
         }
     }
-    let interrupt = Arc::new(Interrupt {
-        origin: Instant::now(),
-        deadline_ms: AtomicU64::new(u64::MAX),
-        stop: settings.stop.clone(),
-    });
+    let interrupt = Arc::new(Interrupt::new(settings.stop.clone()));
     interrupt.arm(settings.open_timeout);
     let callback = interrupt.clone();
     let mut options = ff::Dictionary::new();
@@ -120,33 +81,12 @@ pub(crate) fn open_input(
         },
     })?;
     // No deadline while nobody reads; `MediaReader` arms it around each read.
-    interrupt.deadline_ms.store(u64::MAX, Ordering::Relaxed);
-    Ok((input, Arc::new(InterruptHandle(interrupt))))
+    interrupt.disarm();
+    Ok((input, interrupt))
 }
 
 const fn libc_enoent() -> i32 {
     2
-}
-
-/// The interrupt state of an opened input (kept alive with it).
-#[derive(Debug)]
-pub(crate) struct InterruptHandle(Arc<Interrupt>);
-
-impl InterruptHandle {
-    /// Gives the next blocking call (a read, a seek) at most `timeout`.
-    pub(super) fn arm(&self, timeout: Duration) {
-        self.0.arm(timeout);
-    }
-
-    /// No deadline while nobody reads.
-    pub(super) fn disarm(&self) {
-        self.0.deadline_ms.store(u64::MAX, Ordering::Relaxed);
-    }
-
-    /// Whether the stop flag is set (an interrupted read was asked for, not timed out).
-    pub(super) fn stopped(&self) -> bool {
-        self.0.stopped()
-    }
 }
 
 /// Container start time in nanoseconds (0 when unknown).

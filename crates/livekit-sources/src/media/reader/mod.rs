@@ -19,7 +19,7 @@ use ffmpeg_next as ff;
 use livekit_core::{AudioFrame, VideoFrame};
 
 use self::audio::{AudioState, open_audio};
-use self::input::{InterruptHandle, attached_picture, zero_of};
+use self::input::{attached_picture, zero_of};
 use self::video::{VideoState, open_video};
 use super::error::OpenMediaError;
 use super::name::Location;
@@ -123,7 +123,8 @@ pub(crate) struct MediaReader {
     name: String,
     is_url: bool,
     input: ff::format::context::Input,
-    interrupt: Arc<InterruptHandle>,
+    /// The input's interrupt (armed around each read and seek; kept alive with the input).
+    interrupt: Arc<livekit_av::Interrupt>,
     read_timeout: Duration,
     start_ns: i64,
     duration: Option<Duration>,
