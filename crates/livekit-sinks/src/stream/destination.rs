@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::key::{StreamKey, redacted_url};
+use super::key::{REDACTED, StreamKey, redacted_url};
 
 /// The built-in sites: name and ingest URL (the key is appended as the last path segment).
 pub const SITE_PRESETS: &[(&str, &str)] = &[
@@ -119,7 +119,7 @@ impl std::fmt::Debug for SiteConfig {
             .field("url", &self.url.as_deref().map(redacted_url))
             .field("key_file", &self.key_file)
             .field("key_env", &self.key_env)
-            .field("key", &self.key.as_ref().map(|_| super::key::REDACTED))
+            .field("key", &self.key.as_ref().map(|_| REDACTED))
             .field("video_kbps", &self.video_kbps)
             .field("audio_kbps", &self.audio_kbps)
             .field("keyframe_sec", &self.keyframe_sec)
@@ -175,6 +175,24 @@ pub enum DestinationError {
         shown: String,
         /// What a site or a URL looks like.
         hint: &'static str,
+    },
+    /// A key (or a URL) holds the placeholder `<redacted>` that `livekit config show` and our
+    /// messages print instead of keys: the real key was never put back.
+    #[error(
+        "{what} is the placeholder \"<redacted>\" (what keys are shown as), not a stream key: put the real key there"
+    )]
+    PlaceholderKey {
+        /// Where it was: `site NAME: the key` or the redacted URL.
+        what: String,
+    },
+    /// A site's url already ends with a stream key, and a key is configured too (the stream
+    /// would go to `.../KEY/KEY`).
+    #[error(
+        "site {site}: its url already ends with a stream key, and key_file, key_env or key gives one too: keep only one"
+    )]
+    UrlHoldsKey {
+        /// The site.
+        site: String,
     },
     /// The key file could not be read.
     #[error("site {site}: cannot read the key file {}", path.display())]
@@ -286,6 +304,14 @@ impl Destination {
                 problem,
             });
         }
+        if url.contains(REDACTED)
+            || url.to_ascii_lowercase().contains("%3credacted%3e")
+            || key.as_ref().is_some_and(|k| k.expose() == REDACTED)
+        {
+            return Err(DestinationError::PlaceholderKey {
+                what: redacted_url(url),
+            });
+        }
         let (url, key) = match (protocol, key) {
             (Protocol::Rtmp | Protocol::Rtmps, None) => split_rtmp_key(url),
             (_, key) => (url.trim_end_matches('/').to_owned(), key),
@@ -333,7 +359,7 @@ impl Destination {
             (None, Some(url)) => url.to_owned(),
             (None, None) if livekit_core::looks_like_a_key(name) => {
                 return Err(DestinationError::NotASite {
-                    shown: super::key::REDACTED.to_owned(),
+                    shown: REDACTED.to_owned(),
                     hint: "this looks like a stream key: keys go in the configuration \
                            (key_file, key_env or key of a site; see `livekit config init`) \
                            or at the end of an rtmp:// URL",
@@ -354,7 +380,13 @@ impl Destination {
         let configured =
             config.key_file.is_some() || config.key_env.is_some() || config.key.is_some();
         let mut destination = if configured {
-            Self::from_url(&url, Some(site_key(name, &config)?))?
+            let key = site_key(name, &config)?;
+            if Self::from_url(&url, None)?.key.is_some() {
+                return Err(DestinationError::UrlHoldsKey {
+                    site: name.to_owned(),
+                });
+            }
+            Self::from_url(&url, Some(key))?
         } else {
             // No key configured: the site's url may carry it (rtmp://host/app/KEY, an SRT
             // streamid in the query).
@@ -388,7 +420,7 @@ impl Destination {
     pub fn redacted_url(&self) -> String {
         match (&self.key, self.protocol) {
             (Some(_), Protocol::Rtmp | Protocol::Rtmps) => {
-                format!("{}/{}", redacted_url(&self.url), super::key::REDACTED)
+                format!("{}/{}", redacted_url(&self.url), REDACTED)
             }
             _ => redacted_url(&self.url),
         }
@@ -472,6 +504,16 @@ fn split_rtmp_key(url: &str) -> (String, Option<StreamKey>) {
 /// A site's key: the first of `key_file`, `key_env` and `key` that gives one. When none does,
 /// the error is the first configured source's (a missing file, an unset variable).
 fn site_key(site: &str, config: &SiteConfig) -> Result<StreamKey, DestinationError> {
+    let key = first_site_key(site, config)?;
+    if key.expose() == REDACTED {
+        return Err(DestinationError::PlaceholderKey {
+            what: format!("site {site}: the key"),
+        });
+    }
+    Ok(key)
+}
+
+fn first_site_key(site: &str, config: &SiteConfig) -> Result<StreamKey, DestinationError> {
     let mut first_error = None;
     if let Some(path) = &config.key_file {
         match read_key_file(site, path) {
@@ -543,6 +585,68 @@ mod tests {
         assert_eq!(d.redacted_url(), "rtmp://127.0.0.1:1935/live/<redacted>");
         assert_eq!(d.secret_url(), "rtmp://127.0.0.1:1935/live/abcd1234");
         assert!(!format!("{d:?}").contains("abcd1234"));
+    }
+
+    #[test]
+    fn the_redaction_placeholder_is_not_a_key() {
+        let error = Destination::from_url("rtmp://127.0.0.1/live/<redacted>", None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "rtmp://127.0.0.1/live/<redacted> is the placeholder \"<redacted>\" (what keys are \
+             shown as), not a stream key: put the real key there"
+        );
+        assert!(matches!(
+            Destination::from_url("srt://127.0.0.1:9000?streamid=%3Credacted%3E", None),
+            Err(DestinationError::PlaceholderKey { .. })
+        ));
+        assert!(matches!(
+            Destination::from_url("rtmp://127.0.0.1/live", StreamKey::new("<redacted>")),
+            Err(DestinationError::PlaceholderKey { .. })
+        ));
+        let mut sites = BTreeMap::new();
+        sites.insert(
+            "pasted".to_owned(),
+            SiteConfig {
+                url: Some("rtmp://127.0.0.1/live".into()),
+                key: Some("<redacted>".into()),
+                ..SiteConfig::default()
+            },
+        );
+        let error = Destination::resolve("pasted", &sites).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "site pasted: the key is the placeholder \"<redacted>\" (what keys are shown as), \
+             not a stream key: put the real key there"
+        );
+    }
+
+    #[test]
+    fn a_site_url_with_a_key_and_a_key_is_refused() {
+        let mut sites = BTreeMap::new();
+        sites.insert(
+            "twice".to_owned(),
+            SiteConfig {
+                url: Some("rtmp://127.0.0.1/live/url-key-1234".into()),
+                key: Some("config-key-5678".into()),
+                ..SiteConfig::default()
+            },
+        );
+        sites.insert(
+            "once".to_owned(),
+            SiteConfig {
+                url: Some("rtmp://127.0.0.1/live/url-key-1234".into()),
+                ..SiteConfig::default()
+            },
+        );
+        let error = Destination::resolve("twice", &sites).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "site twice: its url already ends with a stream key, and key_file, key_env or key \
+             gives one too: keep only one"
+        );
+        assert!(!error.to_string().contains("1234"));
+        let once = Destination::resolve("once", &sites).unwrap();
+        assert_eq!(once.key().unwrap().expose(), "url-key-1234");
     }
 
     #[test]
