@@ -139,6 +139,51 @@ fn refusing_destination_retries_while_others_stream() {
     assert_no_secret(&keys);
 }
 
+#[test]
+fn a_destination_that_never_answers_is_given_up_while_others_stream() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 5.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let keys = ["good-key-31cc42", "never-key-53dd64"];
+    let closed = free_port();
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        Destination::from_url(&format!("rtmp://127.0.0.1:{closed}/live/{}", keys[1]), None)
+            .unwrap(),
+    ];
+    let mut settings = StreamerSettings::new(destinations);
+    settings.reconnect.give_up_unconnected_after = Some(Duration::from_secs(2));
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(settings, streams, port).unwrap();
+    wait_for(&streamer, Duration::from_secs(4), |s| {
+        s[1].state == DestinationState::Failed
+    });
+    let stats = streamer.stats();
+    assert_eq!(stats[0].state, DestinationState::Live);
+    let error = stats[1].last_error.clone().unwrap();
+    assert!(
+        error.starts_with("never connected in 2 s; gave up (cannot connect: Connection refused"),
+        "{error}"
+    );
+    let report = streamer.wait();
+    reader.join().unwrap();
+    assert_eq!(report.destinations[0].dropped_packets, 0);
+    assert!(report.destinations[0].live_at_end);
+    assert_eq!(report.destinations[1].state, DestinationState::Failed);
+    assert!(!report.destinations[1].live_at_end);
+    let (recordings, probe) = wait_recording(&server, keys[0], 4.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (4.5..=5.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    assert_no_secret(&keys);
+}
+
 /// A TCP proxy to `upstream` that passes at most `bytes_per_sec` from the client on, with a
 /// small receive buffer: a slow destination.
 struct SlowProxy {

@@ -30,6 +30,12 @@ pub struct ReconnectSettings {
     /// Give up (state [`DestinationState::Failed`]) after this many failed attempts in a row.
     /// Default `None`: never give up while the source runs.
     pub max_retries: Option<u32>,
+    /// Give up (state [`DestinationState::Failed`]) on a destination that has never connected
+    /// once this long has passed since the streamer started: a wrong address or a server
+    /// that is down does not keep a job retrying for a whole file. A destination that was
+    /// live and lost its connection keeps retrying (see `max_retries`). Default 60 s; `None`:
+    /// never.
+    pub give_up_unconnected_after: Option<Duration>,
 }
 
 impl Default for ReconnectSettings {
@@ -40,6 +46,7 @@ impl Default for ReconnectSettings {
             max_delay: Duration::from_secs(5),
             jitter: 0.2,
             max_retries: None,
+            give_up_unconnected_after: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -127,7 +134,8 @@ pub enum DestinationState {
     Live,
     /// Lost or never got its connection; waiting to try again.
     Retrying,
-    /// Gave up ([`ReconnectSettings::max_retries`]).
+    /// Gave up ([`ReconnectSettings::max_retries`], or
+    /// [`ReconnectSettings::give_up_unconnected_after`] without ever connecting).
     Failed,
     /// Finished: the stream ended or the streamer stopped.
     Stopped,
@@ -549,6 +557,7 @@ impl Sender {
                 "TLS certificate verification is OFF: the stream key may be sent to an impostor"
             );
         }
+        let started = Instant::now();
         let mut failures: u32 = 0;
         let mut attempts: u32 = 0;
         let mut connected_once = false;
@@ -622,6 +631,25 @@ impl Sender {
                     self.drain_unsent();
                     return;
                 }
+            }
+            if let Some(limit) = self.settings.reconnect.give_up_unconnected_after
+                && !connected_once
+                && started.elapsed() >= limit
+            {
+                let mut stats = self.shared.stats.lock();
+                let last = stats.last_error.take();
+                stats.last_error = Some(match last {
+                    Some(last) => format!(
+                        "never connected in {} s; gave up ({last})",
+                        limit.as_secs_f64()
+                    ),
+                    None => format!("never connected in {} s; gave up", limit.as_secs_f64()),
+                });
+                stats.state = DestinationState::Failed;
+                drop(stats);
+                tracing::error!(destination = %url, attempts, "never connected: giving up");
+                self.drain_unsent();
+                return;
             }
             self.shared.set_state(DestinationState::Retrying);
             let delay = self.settings.reconnect.delay(failures.max(1));
