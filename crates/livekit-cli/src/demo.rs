@@ -68,7 +68,7 @@ fn tone(
     out: Arc<Port<AudioFrame>>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<livekit_core::thread::Worker<()>> {
-    let worker = spawn_named("demo-tone", move || {
+    let worker = spawn_named("livekit.demo.tone", move || {
         const RATE: u32 = 48_000;
         const BLOCK: usize = 480;
         let mut n: u64 = 0;

@@ -1042,7 +1042,7 @@ pub fn tee(
     source: Port<Packet>,
     targets: Vec<Port<Packet>>,
 ) -> anyhow::Result<livekit_core::thread::Worker<()>> {
-    spawn_named("demo-tee", move || {
+    spawn_named("livekit.tee", move || {
         while let Pull::Frame(packet) = source.next(Duration::MAX) {
             for target in &targets {
                 let _ = target.push(packet.clone());

@@ -26,7 +26,7 @@ impl StopSignal {
         let seen = Arc::clone(&first);
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
             .map_err(|e| anyhow!("cannot handle Ctrl-C: {e}"))?;
-        livekit_core::thread::spawn_named("signals", move || {
+        livekit_core::thread::spawn_named("livekit.signals", move || {
             for signal in signals.forever() {
                 if seen
                     .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)

@@ -143,14 +143,6 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             ],
             exactly("--timeout -1: must be a number of seconds above 0"),
         ),
-        (
-            vec!["bench", "stream", "--destinations", "0"],
-            exactly("--destinations: each count must be 1 to 16"),
-        ),
-        (
-            vec!["bench", "compositor", "--frames", "0"],
-            exactly("invalid value '0' for '--frames <FRAMES>': 0 is not in 1..=100000"),
-        ),
         // Names and choices.
         (
             vec!["compose", "scene.toml", "--backend", "potato"],
@@ -386,10 +378,6 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             exactly(
                 "media junk.mp4: not a media file FFmpeg can read (Invalid data found when processing input)",
             ),
-        ),
-        (
-            vec!["bench", "decode", "empty.mp4"],
-            exactly("media file empty.mp4: the file is empty"),
         ),
         (
             vec!["demo", "--image", "junk.png", "--no-preview"],

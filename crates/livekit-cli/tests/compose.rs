@@ -1,4 +1,4 @@
-//! `livekit compose`, `livekit preview` and `livekit bench compositor`, run as processes.
+//! `livekit compose` and `livekit preview`, run as processes.
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
@@ -124,22 +124,6 @@ fn preview_without_a_display_is_a_clear_error() {
         text(&out.stderr).trim(),
         "livekit: error: cannot open a preview window: no display (DISPLAY and WAYLAND_DISPLAY are not set)"
     );
-}
-
-#[test]
-fn bench_compositor_runs_the_reference_scene() {
-    for backend in ["cpu", "gpu"] {
-        let out = livekit(&["bench", "compositor", "--frames", "3", "--backend", backend]);
-        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
-        let stdout = text(&out.stdout);
-        let last = stdout.lines().last().unwrap();
-        let fps: f64 = last.strip_prefix("fps=").unwrap().parse().unwrap();
-        assert!(fps > 0.0, "{stdout}");
-        assert!(
-            stdout.starts_with(&format!("backend: {backend}: ")),
-            "{stdout}"
-        );
-    }
 }
 
 #[test]

@@ -52,41 +52,6 @@ fn probe_prints_text_and_json() {
     );
 }
 
-#[test]
-fn bench_decode_decodes_every_frame_ffmpeg_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clip.mp4");
-    clip(&path, &ClipSpec::default()); // 2 s at 30 fps
-    let out = livekit(&["bench", "decode", path.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("ffmpeg -benchmark: 60 frames in "),
-        "{stdout}"
-    );
-    assert!(stdout.contains("livekit: 60 frames in "), "{stdout}");
-    assert!(stdout.contains("ratio="), "{stdout}");
-    assert!(stdout.contains("cpu: ffmpeg "), "{stdout}");
-
-    // A file without video is a clear error.
-    let song = dir.path().join("song.wav");
-    livekit_testkit::media::ffmpeg(&["-f", "lavfi", "-i", "sine=d=0.5", song.to_str().unwrap()]);
-    let out = livekit(&["bench", "decode", song.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stderr.trim(),
-        format!(
-            "livekit: error: {}: no video stream to decode",
-            song.display()
-        )
-    );
-}
-
 /// An MP3's attached picture is listed as cover art, not as its video.
 #[test]
 fn probe_lists_cover_art() {

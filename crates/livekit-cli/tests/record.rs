@@ -44,7 +44,7 @@ fn start(scene: &Path, out: &Path, extra: &[&str]) -> (Child, Instant) {
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("recording "), "{line}");
     let now = Instant::now();
-    spawn_named("stderr", move || {
+    spawn_named("livekit.test.stderr", move || {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
         if !rest.is_empty() {

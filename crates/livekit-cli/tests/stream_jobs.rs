@@ -548,7 +548,7 @@ fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
 fn in_background(cwd: &Path, args: &[&str]) -> livekit_core::thread::Worker<Output> {
     let cwd = cwd.to_path_buf();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    livekit_core::thread::spawn_named("job", move || {
+    livekit_core::thread::spawn_named("livekit.test.job", move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         livekit(&cwd, &args)
     })

@@ -1,4 +1,4 @@
-//! `livekit bench ipc`: two processes, our figures and GStreamer's from the same run. Only
+//! `livekit bench ipc` (`livekit-bench ipc`): two processes, our figures and GStreamer's from the same run. Only
 //! that it runs and reports is checked here; the figures themselves are for people.
 
 #![cfg(target_os = "linux")]
@@ -18,8 +18,8 @@ fn figure(stdout: &str, key: &str) -> f64 {
 
 #[test]
 fn bench_ipc_reports_fps_latency_and_the_gstreamer_reference() {
-    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
-        .args(["bench", "ipc", "--frames", "30", "--runs", "2"])
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit-bench"))
+        .args(["ipc", "--frames", "30", "--runs", "2"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1,23 +1,22 @@
 //! `livekit bench stream`: one file streamed in real time to 1, 3 and 5 destinations on a local
-//! nginx-rtmp, by us and by the reference tools, each measured the same way (`/usr/bin/time`:
-//! CPU seconds of the process and its children, peak resident memory of the largest process).
-//! Each tool runs several times, alternating, so that a busy moment of the machine does not
-//! land on one tool only; the medians are compared.
-//!
-//! `--instructions` counts instructions under valgrind instead: the same count for the same
-//! work whatever else the machine is doing, where CPU seconds on a shared machine vary by tens
-//! of percent from run to run.
+//! nginx-rtmp, by us (`livekit stream-file`, the `livekit` program next to this one) and by the
+//! reference tools, each measured the same way (`measure.rs`), each destination checked for
+//! what it received. Each tool runs several times, alternating, so that a busy moment of the
+//! machine does not land on one tool only; the medians are compared.
+
+mod measure;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use livekit_cli::{Failure, usage};
 use livekit_testkit::NginxRtmp;
 use livekit_testkit::media::ffmpeg;
 use livekit_testkit::probe::ffprobe;
 
-use crate::Failure;
+use crate::peers::peers_dir;
+use measure::{Measure, Usage};
 
 /// `livekit bench stream` options.
 #[derive(Debug, Args)]
@@ -53,169 +52,6 @@ pub struct StreamArgs {
     peers: Option<PathBuf>,
 }
 
-/// What one run cost: CPU seconds and peak memory (`/usr/bin/time`), or billions of
-/// instructions (valgrind, `--instructions`; no memory figure then).
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    /// CPU seconds, or billions of instructions.
-    cost: f64,
-    rss_mb: f64,
-}
-
-/// How runs are measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Measure {
-    /// CPU seconds and peak memory, from `/usr/bin/time`.
-    Time,
-    /// Instructions, from valgrind (billions of them in [`Usage::cost`]).
-    Instructions,
-}
-
-impl Measure {
-    fn run(self, label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
-        match self {
-            Measure::Time => measured(label, program, args),
-            Measure::Instructions => counted(label, program, args),
-        }
-    }
-
-    /// `cpu=1.23s` or `instructions=1.23G`.
-    fn cost(self, value: f64) -> String {
-        match self {
-            Measure::Time => format!("cpu={value:.2}s"),
-            Measure::Instructions => format!("instructions={value:.2}G"),
-        }
-    }
-
-    /// ` rss=123MB`, or nothing when memory is not measured.
-    fn memory(self, rss_mb: f64) -> String {
-        match self {
-            Measure::Time => format!(" rss={rss_mb:.0}MB"),
-            Measure::Instructions => String::new(),
-        }
-    }
-
-    fn ratio_name(self) -> &'static str {
-        match self {
-            Measure::Time => "cpu",
-            Measure::Instructions => "instructions",
-        }
-    }
-}
-
-impl Usage {
-    /// The median cost and the largest peak memory of several runs (at least one).
-    fn summary(runs: &[Usage]) -> Usage {
-        let mut costs: Vec<f64> = runs.iter().map(|u| u.cost).collect();
-        costs.sort_by(f64::total_cmp);
-        let middle = costs.len() / 2;
-        let cost = if costs.len() % 2 == 1 {
-            costs[middle]
-        } else {
-            (costs[middle - 1] + costs[middle]) / 2.0
-        };
-        Usage {
-            cost,
-            rss_mb: runs.iter().map(|u| u.rss_mb).fold(0.0, f64::max),
-        }
-    }
-}
-
-/// Runs `program args` under `/usr/bin/time`; fails with the program's stderr if it fails.
-fn measured(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
-    let dir = tempfile::tempdir()?;
-    let report = dir.path().join("time.txt");
-    let output = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%U %S %M")
-        .arg("-o")
-        .arg(&report)
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| {
-            format!("{label}: cannot run /usr/bin/time (install the `time` package)")
-        })?;
-    if !output.status.success() {
-        bail!(
-            "{label} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let text = std::fs::read_to_string(&report)?;
-    let fields: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let [user, system, rss_kb] = fields[..] else {
-        bail!("{label}: cannot read /usr/bin/time's report {text:?}");
-    };
-    Ok(Usage {
-        cost: user + system,
-        rss_mb: rss_kb / 1024.0,
-    })
-}
-
-/// Runs `program args` under valgrind's cachegrind (children too) and adds up the
-/// instructions of every process; fails with the program's stderr if it fails.
-fn counted(label: &str, program: &Path, args: &[String]) -> anyhow::Result<Usage> {
-    let dir = tempfile::tempdir()?;
-    let output = Command::new("valgrind")
-        .args([
-            "--tool=cachegrind",
-            "--cache-sim=no",
-            "--cachegrind-out-file=/dev/null",
-            "--trace-children=yes",
-        ])
-        .arg(format!(
-            "--log-file={}/valgrind.%p.%n",
-            dir.path().display()
-        ))
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| {
-            format!("{label}: cannot run valgrind (install the `valgrind` package)")
-        })?;
-    if !output.status.success() {
-        bail!(
-            "{label} failed under valgrind ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let mut instructions = 0u64;
-    let mut processes = 0;
-    for entry in std::fs::read_dir(dir.path())? {
-        let text = std::fs::read_to_string(entry?.path())?;
-        if let Some(count) = instruction_count(&text) {
-            instructions += count;
-            processes += 1;
-        }
-    }
-    if processes == 0 {
-        bail!("{label}: valgrind reported no instruction count");
-    }
-    Ok(Usage {
-        cost: instructions as f64 / 1e9,
-        rss_mb: 0.0,
-    })
-}
-
-/// The `I refs: 12,345` total of a cachegrind log.
-fn instruction_count(log: &str) -> Option<u64> {
-    log.lines().find_map(|line| {
-        let (_, count) = line.split_once("I   refs:")?;
-        count.trim().replace(',', "").parse().ok()
-    })
-}
-
 /// Checks that every destination of a run received the whole file (within a second).
 fn check_received(
     server: &NginxRtmp,
@@ -244,23 +80,6 @@ fn check_received(
         shortest = shortest.min(got);
     }
     Ok(shortest)
-}
-
-fn peers_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let dir = match given {
-        Some(dir) => dir.to_path_buf(),
-        None => match std::env::var_os("LIVEKIT_PEERS_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers"),
-        },
-    };
-    if !dir.join("ffmpeg-tee.sh").is_file() {
-        bail!(
-            "bench stream needs the reference scripts: {} has no ffmpeg-tee.sh (give --peers DIR)",
-            dir.display()
-        );
-    }
-    Ok(dir.canonicalize().unwrap_or(dir))
 }
 
 /// Stream keys and URLs of `count` destinations for one tool's run.
@@ -331,16 +150,30 @@ fn compared(measure: Measure, name: &str, ours: &[Usage], theirs: &[Usage]) -> S
     )
 }
 
+/// The `livekit` program whose `stream-file` is measured: the one next to this program.
+fn livekit_program() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the livekit-bench executable")?;
+    let livekit = me.with_file_name(format!("livekit{}", std::env::consts::EXE_SUFFIX));
+    if !livekit.is_file() {
+        bail!(
+            "bench stream: the livekit program was not found next to livekit-bench ({}; build it: cargo build -p livekit-cli)",
+            livekit.display()
+        );
+    }
+    Ok(livekit)
+}
+
+/// Runs the benchmark: the test file, then each destination count with every tool.
 pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     if args.destinations.is_empty() || args.destinations.iter().any(|&n| n == 0 || n > 16) {
-        return Err(crate::usage(anyhow!(
-            "--destinations: each count must be 1 to 16"
-        )));
+        return Err(usage(anyhow!("--destinations: each count must be 1 to 16")));
     }
+    // Before the test file is made: a missing program is found at once.
+    let livekit = livekit_program().map_err(usage)?;
     let peers = if args.no_ffmpeg && args.no_pylivestream {
         None
     } else {
-        Some(peers_dir(args.peers.as_deref()).map_err(crate::usage)?)
+        Some(peers_dir(args.peers.as_deref(), "ffmpeg-tee.sh", "bench stream").map_err(usage)?)
     };
     let work = tempfile::tempdir()?;
     // PyLivestream streams every *.mp4 of a folder: give it a folder with just this file.
@@ -351,7 +184,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         Some(given) => {
             let given = given
                 .canonicalize()
-                .map_err(|e| crate::usage(anyhow!("{}: {e}", given.display())))?;
+                .map_err(|e| usage(anyhow!("{}: {e}", given.display())))?;
             std::os::unix::fs::symlink(&given, &file)?;
         }
         None => {
@@ -388,11 +221,11 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             ]);
         }
     }
-    let info = ffprobe(&file).map_err(|e| crate::usage(anyhow!(e)))?;
+    let info = ffprobe(&file).map_err(|e| usage(anyhow!(e)))?;
     let duration = info.duration();
     let video = info
         .video()
-        .ok_or_else(|| crate::usage(anyhow!("{}: no video stream", file.display())))?;
+        .ok_or_else(|| usage(anyhow!("{}: no video stream", file.display())))?;
     println!(
         "file: {} ({duration:.1} s, {}x{}, {}, audio {})",
         args.file.as_deref().unwrap_or(&file).display(),
@@ -410,7 +243,6 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     };
     // Instruction counts repeat: one run of each tool is enough.
     let runs = if args.instructions { 1 } else { args.runs };
-    let me = std::env::current_exe().context("cannot find the livekit executable")?;
     let file_arg = file.to_string_lossy().into_owned();
     let mut ours_by_count = Vec::new();
     let mut server = NginxRtmp::start();
@@ -434,7 +266,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             if measure == Measure::Instructions {
                 argv.extend(["--readrate".into(), "0".into()]);
             }
-            ours.push(measure.run("livekit stream-file", &me, &argv)?);
+            ours.push(measure.run("livekit stream-file", &livekit, &argv)?);
             // Let nginx close the recordings.
             server.restart();
             check_received(&server, &keys, duration, "livekit")?;
@@ -484,16 +316,4 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     }
     server.stop();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_instruction_total_is_read_from_a_cachegrind_log() {
-        let log = "==26964== Command: ffmpeg -i b4.mp4\n==26964== \n==26964== I   refs:      12,736,665,194\n";
-        assert_eq!(instruction_count(log), Some(12_736_665_194));
-        assert_eq!(instruction_count("==1== Command: sh x.sh\n"), None);
-    }
 }

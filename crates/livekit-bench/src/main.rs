@@ -1,0 +1,71 @@
+//! `livekit-bench`: the benchmarks, our figures beside a reference tool's from the same run.
+//!
+//! A program of its own so that the shipped `livekit` does not carry the test servers and tools
+//! (`livekit-testkit`) the benchmarks use; `livekit bench ARGS...` runs this program, found next
+//! to `livekit`, with the same ARGS. It follows `livekit`'s command-line conventions (the
+//! `livekit_cli` library: `-v`/`-q`, `livekit: error: ...` on one line, exit code 2 for a bad
+//! argument, 1 for a failure while running), so `livekit bench` answers as it always has.
+
+mod compositor;
+mod decode;
+#[cfg(target_os = "linux")]
+mod ipc;
+mod peers;
+mod stream;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use livekit_cli::{Verbosity, exit_code, parse_arguments};
+
+/// Benchmarks: our figure beside a reference tool's from the same run.
+#[derive(Debug, Parser)]
+#[command(name = "livekit-bench", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    verbosity: Verbosity,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// The reference compositing scene: a 1920x1080 canvas, a full-canvas opaque input and three
+    /// 640x360 inputs at opacity 0.8, each input delivering a new frame in system memory for
+    /// every output frame, the output read back to system memory; as fast as possible.
+    Compositor(compositor::CompositorArgs),
+    /// A 720p30 H.264/AAC file streamed in real time to 1, 3 and 5 destinations on a local
+    /// nginx-rtmp: CPU seconds and peak memory beside the FFmpeg tee command and PyLivestream
+    /// (../shared/peers), each run checked for what every destination received.
+    Stream(stream::StreamArgs),
+    /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
+    /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
+    Decode(decode::DecodeArgs),
+    /// 1920x1080 frames from a writer process to a reader process through shared memory
+    /// (IpcTarget -> IpcSource): frames a second as fast as possible, latency (median, p99),
+    /// beside GStreamer's shmsink -> shmsrc in the same run.
+    #[cfg(target_os = "linux")]
+    Ipc(ipc::IpcArgs),
+}
+
+fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any other thread exists. (Run through `livekit
+    // bench`, `livekit` has already done it.)
+    unsafe { livekit_cli::quiet_graphics_stack() };
+    let cli: Cli = match parse_arguments(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    cli.verbosity.init_logging();
+    // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
+    livekit_sinks::stream::route_ffmpeg_logs();
+    let result = match &cli.bench {
+        Bench::Compositor(args) => compositor::run(args),
+        Bench::Stream(args) => stream::run(args),
+        Bench::Decode(args) => decode::run(args),
+        #[cfg(target_os = "linux")]
+        Bench::Ipc(args) => ipc::run(args),
+    };
+    exit_code(result)
+}

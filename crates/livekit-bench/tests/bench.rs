@@ -1,0 +1,134 @@
+//! Each benchmark run as a process (`livekit-bench`, as `livekit bench` runs it): it runs and
+//! reports, its picture or frame count is checked, and bad input is one line naming it with exit
+//! code 2. The figures themselves are for people.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use livekit_testkit::media::{ClipSpec, clip};
+
+fn bench(args: &[&str]) -> Output {
+    bench_in(Path::new("."), args)
+}
+
+fn bench_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livekit-bench"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bench_compositor_runs_the_reference_scene() {
+    for backend in ["cpu", "gpu"] {
+        let out = bench(&["compositor", "--frames", "3", "--backend", backend]);
+        assert!(out.status.success(), "{backend}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let last = stdout.lines().last().unwrap();
+        let fps: f64 = last.strip_prefix("fps=").unwrap().parse().unwrap();
+        assert!(fps > 0.0, "{stdout}");
+        assert!(
+            stdout.starts_with(&format!("backend: {backend}: ")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn bench_decode_decodes_every_frame_ffmpeg_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    clip(&path, &ClipSpec::default()); // 2 s at 30 fps
+    let out = bench(&["decode", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ffmpeg -benchmark: 60 frames in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("livekit: 60 frames in "), "{stdout}");
+    assert!(stdout.contains("ratio="), "{stdout}");
+    assert!(stdout.contains("cpu: ffmpeg "), "{stdout}");
+
+    // A file without video is a clear error.
+    let song = dir.path().join("song.wav");
+    livekit_testkit::media::ffmpeg(&["-f", "lavfi", "-i", "sine=d=0.5", song.to_str().unwrap()]);
+    let out = bench(&["decode", song.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "livekit: error: {}: no video stream to decode",
+            song.display()
+        )
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_naming_it_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("empty.mp4"), b"").unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["stream", "--destinations", "0"],
+            "--destinations: each count must be 1 to 16",
+        ),
+        (
+            &["compositor", "--frames", "0"],
+            "invalid value '0' for '--frames <FRAMES>': 0 is not in 1..=100000",
+        ),
+        (
+            &["decode", "empty.mp4"],
+            "media file empty.mp4: the file is empty",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, want) in cases {
+        let out = bench_in(cwd, args);
+        let stderr = text(&out.stderr);
+        if out.status.code() != Some(2) || stderr.trim_end() != format!("livekit: error: {want}") {
+            failures.push(format!("{args:?} -> {:?}: {stderr}", out.status.code()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `stream` measures `livekit stream-file`: the `livekit` next to `livekit-bench`. Without it,
+/// one line and exit code 2, before any work.
+#[test]
+fn bench_stream_without_livekit_next_to_it_says_so() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let lone = dir.path().join("livekit-bench");
+    // A hard link: the same program, never opened for writing (a copy being written could not
+    // be run while another test's process starts).
+    std::fs::hard_link(env!("CARGO_BIN_EXE_livekit-bench"), &lone).unwrap();
+    let out = Command::new(&lone)
+        .args(["stream", "--no-ffmpeg", "--no-pylivestream"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "livekit: error: bench stream: the livekit program was not found next to livekit-bench ("
+        ) && stderr.ends_with("; build it: cargo build -p livekit-cli)\n"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

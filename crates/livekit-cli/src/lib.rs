@@ -1,0 +1,159 @@
+//! What the livekit programs (`livekit`, and `livekit-bench` behind `livekit bench`) share on
+//! the command line, so that they answer alike: the `-v`/`-q` flags and logging, a bad argument
+//! as ONE line (`livekit: error: ...`) with exit code 2, a failure while running with exit code
+//! 1, and a quiet graphics stack on headless machines.
+//!
+//! The `livekit` command itself is the binary (`src/main.rs`); this library holds only the glue.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Args;
+
+/// `-v` / `-q`, global: how much a program logs.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Verbosity {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Verbosity {
+    /// Logs to stderr through `tracing` at the level the flags ask for (`RUST_LOG` overrides).
+    pub fn init_logging(self) {
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        };
+        // wgpu's probe of the GL backend logs an error on machines without a GL driver
+        // (headless servers) even though Vulkan or the CPU backend then works: not something a
+        // user can act on.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{level},wgpu_hal::gles=off"))
+        });
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .init();
+    }
+}
+
+/// How a command failed, which sets the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// A bad argument, file or setting given by the user: exit code 2.
+    Usage(anyhow::Error),
+    /// Something went wrong while running: exit code 1.
+    Runtime(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self::Runtime(error.into())
+    }
+}
+
+/// A usage failure (exit code 2): the user's argument, file or setting is wrong.
+pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
+    Failure::Usage(error.into())
+}
+
+/// How a command ends: exit code 0, or its error on one line (`livekit: error: ...`) with exit
+/// code 2 ([`Failure::Usage`]) or 1 ([`Failure::Runtime`]).
+pub fn exit_code(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(error)) => {
+            eprintln!("livekit: error: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(error)) => {
+            eprintln!("livekit: error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses a command line. Help and version print as usual; a bad argument prints ONE line
+/// (`livekit: error: ...`, clap's message without its usage block) and gives exit code 2.
+/// Negative numbers reach their parsers (which explain the allowed range) instead of being
+/// taken for flags.
+pub fn parse_arguments<C: clap::Parser>(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<C, ExitCode> {
+    use clap::error::ErrorKind;
+    fn negative_numbers(command: clap::Command) -> clap::Command {
+        command
+            .allow_negative_numbers(true)
+            .mut_subcommands(negative_numbers)
+    }
+    let parsed = negative_numbers(C::command())
+        .try_get_matches_from(args)
+        .and_then(|matches| C::from_arg_matches(&matches));
+    parsed.map_err(|error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            eprintln!("livekit: error: {}", one_line(&error.to_string()));
+            ExitCode::from(2)
+        }
+    })
+}
+
+/// Clap's error text on one line: its message and any "tip", without the usage block.
+fn one_line(text: &str) -> String {
+    let mut parts = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        // "tip: to pass '--x' as a value, use '-- --x'" misleads more than it helps.
+        if !line.is_empty() && !line.starts_with("tip: to pass") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    parts.join(" ")
+}
+
+/// Without `XDG_RUNTIME_DIR`, the Vulkan drivers' Wayland probe prints "error: XDG_RUNTIME_DIR
+/// is invalid" on every adapter request (headless servers, containers, `sudo`). Gives it a
+/// private directory, as a login session would.
+///
+/// # Safety
+///
+/// It sets an environment variable: call it first thing in `main`, before any other thread
+/// exists.
+pub unsafe fn quiet_graphics_stack() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("livekit-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a directory of ours that nobody else can enter.
+        let made = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0 && m.uid() == uid);
+        if made {
+            // SAFETY: no other thread exists (this function's contract).
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
