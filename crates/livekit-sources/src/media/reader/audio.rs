@@ -5,7 +5,7 @@
 use ffmpeg_next as ff;
 use livekit_core::AudioFrame;
 
-use super::{Decoded, MediaReader, codec_name, ns_to_duration, to_ns};
+use super::{Decoded, MediaReader, decoder_for, ns_to_duration, to_ns};
 use crate::media::error::OpenMediaError;
 use crate::media::{AUDIO_CHANNELS, AUDIO_RATE};
 
@@ -124,25 +124,7 @@ pub(super) fn open_audio(
     name: &str,
     stream: &ff::format::stream::Stream,
 ) -> Result<AudioState, OpenMediaError> {
-    let parameters = stream.parameters();
-    let id = parameters.id();
-    let codec = codec_name(id);
-    if id == ff::codec::Id::None || ff::decoder::find(id).is_none() {
-        return Err(OpenMediaError::UnsupportedCodec {
-            name: name.to_owned(),
-            kind: "audio",
-            codec,
-        });
-    }
-    let decoder_error = |e: ff::Error| OpenMediaError::Decoder {
-        name: name.to_owned(),
-        kind: "audio",
-        codec: codec.clone(),
-        detail: e.to_string(),
-    };
-    let context = ff::codec::Context::from_parameters(parameters).map_err(decoder_error)?;
-    let mut decoder = context.decoder();
-    decoder.set_packet_time_base(stream.time_base());
+    let (decoder, decoder_error) = decoder_for(name, stream, "audio")?;
     let decoder = decoder.audio().map_err(decoder_error)?;
     Ok(AudioState {
         index: stream.index(),

@@ -152,6 +152,43 @@ pub(super) fn attached_picture(stream: &ff::format::stream::Stream) -> Option<Ve
     }
 }
 
+/// A decoder for `stream` of `name` (`kind`: "video" or "audio"), not yet opened: its codec
+/// found, its parameters and packet time base set. With it, the error that a failure to open
+/// it becomes, naming the media, the kind and the codec.
+pub(crate) fn decoder_for(
+    name: &str,
+    stream: &ff::format::stream::Stream,
+    kind: &'static str,
+) -> Result<
+    (
+        ff::decoder::Decoder,
+        impl Fn(ff::Error) -> OpenMediaError + use<>,
+    ),
+    OpenMediaError,
+> {
+    let parameters = stream.parameters();
+    let id = parameters.id();
+    let codec = codec_name(id);
+    if id == ff::codec::Id::None || ff::decoder::find(id).is_none() {
+        return Err(OpenMediaError::UnsupportedCodec {
+            name: name.to_owned(),
+            kind,
+            codec,
+        });
+    }
+    let name = name.to_owned();
+    let decoder_error = move |e: ff::Error| OpenMediaError::Decoder {
+        name: name.clone(),
+        kind,
+        codec: codec.clone(),
+        detail: e.to_string(),
+    };
+    let context = ff::codec::Context::from_parameters(parameters).map_err(&decoder_error)?;
+    let mut decoder = context.decoder();
+    decoder.set_packet_time_base(stream.time_base());
+    Ok((decoder, decoder_error))
+}
+
 /// The codec name FFmpeg gives a codec id ("none" for an unknown one).
 pub(crate) fn codec_name(id: ff::codec::Id) -> String {
     if id == ff::codec::Id::None {

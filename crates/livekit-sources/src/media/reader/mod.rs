@@ -19,7 +19,7 @@ use ffmpeg_next as ff;
 use livekit_core::{AudioFrame, VideoFrame};
 
 use self::audio::{AudioState, open_audio};
-use self::input::{attached_picture, zero_of};
+use self::input::{attached_picture, decoder_for, zero_of};
 use self::video::{VideoState, open_video};
 use super::error::OpenMediaError;
 use super::name::Location;

@@ -13,7 +13,7 @@ use livekit_core::{
 };
 
 use super::{
-    Decoded, FALLBACK_FRAME_DURATION, MAX_WARNINGS, MediaReader, codec_name, ns_to_duration, to_ns,
+    Decoded, FALLBACK_FRAME_DURATION, MAX_WARNINGS, MediaReader, decoder_for, ns_to_duration, to_ns,
 };
 use crate::media::error::OpenMediaError;
 
@@ -91,30 +91,12 @@ pub(super) fn open_video(
     stream: &ff::format::stream::Stream,
     threads: usize,
 ) -> Result<VideoState, OpenMediaError> {
-    let parameters = stream.parameters();
-    let id = parameters.id();
-    let codec = codec_name(id);
-    if id == ff::codec::Id::None || ff::decoder::find(id).is_none() {
-        return Err(OpenMediaError::UnsupportedCodec {
-            name: name.to_owned(),
-            kind: "video",
-            codec,
-        });
-    }
-    let decoder_error = |e: ff::Error| OpenMediaError::Decoder {
-        name: name.to_owned(),
-        kind: "video",
-        codec: codec.clone(),
-        detail: e.to_string(),
-    };
-    let context = ff::codec::Context::from_parameters(parameters).map_err(decoder_error)?;
-    let mut decoder = context.decoder();
-    decoder.set_packet_time_base(stream.time_base());
+    let (decoder, decoder_error) = decoder_for(name, stream, "video")?;
     // As the ffmpeg CLI does: FFmpeg's default thread types (frame and slice: codecs without
     // frame threads still use slices) and `threads` of them, 0 meaning one per core.
     let mut options = ff::Dictionary::new();
     options.set("threads", &threads.to_string());
-    let codec = ff::decoder::find(id).ok_or(ff::Error::DecoderNotFound);
+    let codec = ff::decoder::find(decoder.id()).ok_or(ff::Error::DecoderNotFound);
     let decoder = codec
         .and_then(|codec| decoder.open_as_with(codec, options))
         .and_then(|opened| opened.video())
