@@ -1,11 +1,13 @@
 //! The pure render core: a scene model and a backend. No threads, clock or I/O: the caller
 //! gives the time and the input frames, and gets one frame per canvas back. The runner
-//! ([`Compositor::start`]) is what paces it.
+//! ([`Compositor::start`]) is what paces it, and it owns where the frames go (see
+//! `targets.rs`): targets given here before the start only wait to be handed over.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use livekit_core::{MAX_DIMENSION, VideoFrame};
+use livekit_core::{MAX_DIMENSION, VideoFrame, VideoTarget};
 
 /// The largest canvas side, in pixels: what GPUs render to (`max_texture_dimension_2d` is
 /// 16384 on current hardware) and what fits in memory on the CPU backend (a 16384x16384 RGBA
@@ -19,6 +21,7 @@ use crate::scene::{
     CanvasId, CanvasSettings, InputId, InvalidLayer, Layer, LayerId, LayerSource, Transition,
     VideoInput,
 };
+use crate::targets::{Output, Targets};
 
 /// The frames of the inputs for one render: the latest frame of each [`VideoInput`].
 #[derive(Debug, Clone, Default)]
@@ -111,12 +114,8 @@ struct Fade {
     start: Option<Duration>,
 }
 
-/// Where a running compositor writes a canvas's frames.
-pub(crate) type Targets = Vec<(std::sync::Arc<dyn livekit_core::VideoTarget>, String)>;
-
 struct CanvasState {
     settings: CanvasSettings,
-    targets: Targets,
     scenes: Vec<SceneState>,
     active: usize,
     fade: Option<Fade>,
@@ -163,6 +162,9 @@ impl CanvasState {
 pub struct Compositor {
     canvases: Vec<CanvasState>,
     backend: Box<dyn Backend>,
+    /// Targets given to [`add_target`](Self::add_target), not used here: the runner takes them
+    /// ([`take_pending_targets`](Self::take_pending_targets)) when it starts, or after an edit.
+    pending_targets: Targets,
 }
 
 impl std::fmt::Debug for Compositor {
@@ -183,6 +185,7 @@ impl Compositor {
         Ok(Self {
             canvases: Vec::new(),
             backend: backend::create(backend)?,
+            pending_targets: Targets::default(),
         })
     }
 
@@ -215,7 +218,6 @@ impl Compositor {
         }
         self.canvases.push(CanvasState {
             settings,
-            targets: Vec::new(),
             scenes: vec![SceneState {
                 name: MAIN_SCENE.to_owned(),
                 layers: Vec::new(),
@@ -251,39 +253,31 @@ impl Compositor {
     /// Sends a canvas's frames to `target` once the compositor runs ([`start`](Self::start)):
     /// a preview, a recorder, a port. A target that closes is dropped; one that fails is dropped
     /// with a warning naming `name`. ([`render`](Self::render) does not use targets.)
+    ///
+    /// The compositor only keeps the target until the runner takes it over, at `start` (or,
+    /// called through [`CompositorHandle::edit`](crate::CompositorHandle::edit), when the edit
+    /// returns); a running compositor's targets are the runner's.
     pub fn add_target(
         &mut self,
         canvas: CanvasId,
         name: impl Into<String>,
-        target: std::sync::Arc<dyn livekit_core::VideoTarget>,
+        target: Arc<dyn VideoTarget>,
     ) -> Result<(), SceneError> {
-        self.canvas_mut(canvas)?.targets.push((target, name.into()));
+        self.canvas_state(canvas)?;
+        self.pending_targets.add(
+            canvas,
+            Output {
+                target,
+                name: name.into(),
+            },
+        );
         Ok(())
     }
 
-    pub(crate) fn targets(&self, canvas: CanvasId) -> Targets {
-        self.canvases
-            .get(canvas.0)
-            .map(|c| c.targets.clone())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn drop_targets(
-        &mut self,
-        canvas: CanvasId,
-        gone: &[std::sync::Arc<dyn livekit_core::VideoTarget>],
-    ) {
-        if let Some(c) = self.canvases.get_mut(canvas.0) {
-            c.targets
-                .retain(|(t, _)| !gone.iter().any(|g| std::sync::Arc::ptr_eq(g, t)));
-        }
-    }
-
-    pub(crate) fn all_targets(&self) -> Targets {
-        self.canvases
-            .iter()
-            .flat_map(|c| c.targets.clone())
-            .collect()
+    /// The targets given to [`add_target`](Self::add_target) since the last call, for the
+    /// runner to own.
+    pub(crate) fn take_pending_targets(&mut self) -> Targets {
+        std::mem::take(&mut self.pending_targets)
     }
 
     /// Adds an empty scene to a canvas.

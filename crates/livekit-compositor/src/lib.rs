@@ -29,6 +29,7 @@ mod pools;
 mod runner;
 mod scene;
 mod scene_file;
+mod targets;
 mod text;
 
 pub use backend::{BackendChoice, BackendInfo, BackendKind, CreateBackendError, RenderError};

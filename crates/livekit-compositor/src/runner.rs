@@ -1,5 +1,6 @@
 //! The runner: a named thread that ticks each canvas at its frame rate on a [`Clock`], reads
-//! the latest frame of every input, renders, and writes each canvas's frame to its targets.
+//! the latest frame of every input, renders, and writes each canvas's frame to its targets,
+//! which it owns (a [`Targets`] next to the [`Compositor`], under the same lock).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,19 +8,39 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use livekit_core::thread::{SpawnError, Worker, WorkerPanicked, spawn_named};
-use livekit_core::{Clock, FrameSource, FrameTarget, Pull, PushError, VideoTarget};
+use livekit_core::{Clock, FrameSource, FrameTarget, Pull, VideoTarget};
 use parking_lot::Mutex;
 
 use crate::compositor::{Compositor, InputFrames, SceneError};
 use crate::scene::{CanvasId, Layer, LayerId, Rect, Transition};
+use crate::targets::{Output, Targets, push_to_all};
 
+/// What the handles and the thread share.
 struct Shared {
-    compositor: Mutex<Compositor>,
+    state: Mutex<State>,
     stop: AtomicBool,
     rendered: AtomicU64,
     render_nanos: AtomicU64,
     late: AtomicU64,
     render_errors: AtomicU64,
+}
+
+/// The scenes and where their frames go, changed together between two frames.
+struct State {
+    compositor: Compositor,
+    /// Each canvas's targets: the runner's, never the compositor's.
+    targets: Targets,
+}
+
+impl State {
+    /// Takes over the targets added to the compositor itself (before the start, or in an
+    /// edit).
+    fn adopt_pending_targets(&mut self) {
+        let pending = self.compositor.take_pending_targets();
+        if !pending.is_empty() {
+            self.targets.append(pending);
+        }
+    }
 }
 
 /// A cheap-to-clone handle that edits a running compositor from any thread. Every change shows
@@ -39,7 +60,11 @@ impl CompositorHandle {
     /// Runs `edit` on the compositor (between two frames) and returns what it returns. Use it for
     /// anything the shortcuts below do not cover.
     pub fn edit<R>(&self, edit: impl FnOnce(&mut Compositor) -> R) -> R {
-        edit(&mut self.shared.compositor.lock())
+        let mut state = self.shared.state.lock();
+        let result = edit(&mut state.compositor);
+        // `Compositor::add_target` called in the edit.
+        state.adopt_pending_targets();
+        result
     }
 
     /// Adds a layer to a canvas's active scene.
@@ -99,7 +124,17 @@ impl CompositorHandle {
         name: impl Into<String>,
         target: Arc<dyn VideoTarget>,
     ) -> Result<(), SceneError> {
-        self.edit(|c| c.add_target(canvas, name, target))
+        let mut state = self.shared.state.lock();
+        // Checks the canvas.
+        state.compositor.canvas(canvas)?;
+        state.targets.add(
+            canvas,
+            Output {
+                target,
+                name: name.into(),
+            },
+        );
+        Ok(())
     }
 
     /// Frames rendered so far, frames skipped because rendering fell behind the clock, and
@@ -171,15 +206,21 @@ impl Drop for RunningCompositor {
 }
 
 impl Compositor {
-    /// Starts rendering on a thread named `livekit-compositor`, each canvas at its frame rate
+    /// Starts rendering on a thread named `livekit.compositor`, each canvas at its frame rate
     /// on `clock` (frame `n` of a canvas is due at `start + n / fps`, its pts is `n / fps`).
-    /// When rendering falls behind, late frames are skipped (and counted), never queued.
+    /// When rendering falls behind, late frames are skipped (and counted), never queued. The
+    /// targets given to [`add_target`](Self::add_target) go to the runner.
     pub fn start(
         self,
         clock: Arc<dyn Clock>,
     ) -> Result<RunningCompositor, SpawnError<std::convert::Infallible>> {
+        let mut state = State {
+            compositor: self,
+            targets: Targets::default(),
+        };
+        state.adopt_pending_targets();
         let shared = Arc::new(Shared {
-            compositor: Mutex::new(self),
+            state: Mutex::new(state),
             stop: AtomicBool::new(false),
             rendered: AtomicU64::new(0),
             render_nanos: AtomicU64::new(0),
@@ -188,7 +229,7 @@ impl Compositor {
         });
         let worker_shared = Arc::clone(&shared);
         let start = clock.now();
-        let worker = spawn_named("livekit-compositor", move || {
+        let worker = spawn_named(THREAD_NAME, move || {
             run(&worker_shared, &*clock, start);
         })?;
         Ok(RunningCompositor {
@@ -197,6 +238,9 @@ impl Compositor {
         })
     }
 }
+
+/// The name of the runner's thread.
+const THREAD_NAME: &str = "livekit.compositor";
 
 /// How long a wait for the next frame lasts before checking for a stop.
 const STOP_POLL: Duration = Duration::from_millis(20);
@@ -207,7 +251,8 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
     let mut frames = InputFrames::new();
     while !shared.stop.load(Ordering::SeqCst) {
         let canvases: Vec<_> = {
-            let c = shared.compositor.lock();
+            let state = shared.state.lock();
+            let c = &state.compositor;
             c.canvases()
                 .into_iter()
                 .filter_map(|id| c.canvas(id).ok().map(|s| (id, s.fps)))
@@ -238,8 +283,8 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
 
         let render_started = Instant::now();
         let (rendered, targets) = {
-            let mut compositor = shared.compositor.lock();
-            let inputs = compositor.inputs();
+            let mut state = shared.state.lock();
+            let inputs = state.compositor.inputs();
             for input in &inputs {
                 // Ended inputs keep showing their last frame.
                 if let Pull::Frame(frame) = input.source().latest() {
@@ -248,8 +293,8 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
             }
             frames.retain(|id| inputs.iter().any(|i| i.id() == id));
             (
-                compositor.render_canvas(canvas, pts, &frames),
-                compositor.targets(canvas),
+                state.compositor.render_canvas(canvas, pts, &frames),
+                state.targets.of(canvas),
             )
         };
         shared.render_nanos.fetch_add(
@@ -259,19 +304,10 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
         match rendered {
             Ok(frame) => {
                 shared.rendered.fetch_add(1, Ordering::Relaxed);
-                let mut gone = Vec::new();
-                for (target, name) in &targets {
-                    match target.push(frame.clone()) {
-                        Ok(()) => {}
-                        Err(PushError::Closed | PushError::Ended) => gone.push(Arc::clone(target)),
-                        Err(error) => {
-                            tracing::warn!("compositor output {name} failed, dropping it: {error}");
-                            gone.push(Arc::clone(target));
-                        }
-                    }
-                }
+                // Pushed without the lock: a target may block (its own policy).
+                let gone = targets.map_or_else(Vec::new, |targets| push_to_all(&targets, &frame));
                 if !gone.is_empty() {
-                    shared.compositor.lock().drop_targets(canvas, &gone);
+                    shared.state.lock().targets.remove(canvas, &gone);
                 }
             }
             Err(error) => {
@@ -281,8 +317,8 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
             }
         }
     }
-    let targets = shared.compositor.lock().all_targets();
-    for (target, _) in targets {
+    let targets = shared.state.lock().targets.take_all();
+    for Output { target, .. } in targets {
         target.end();
     }
 }

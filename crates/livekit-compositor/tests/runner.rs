@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livekit_compositor::{
-    BackendChoice, CanvasSettings, Color, Compositor, Layer, Rect, Transition,
+    BackendChoice, CanvasSettings, Color, Compositor, Layer, Rect, SceneError, Transition,
 };
 use livekit_core::{FrameSource, FrameTarget, ManualClock, Port, Pull, VideoFrame};
 
@@ -184,4 +184,47 @@ fn several_canvases_at_their_own_rates() {
     );
     assert_eq!(fb.len(), 6);
     assert_eq!(fb[3].pts(), Duration::from_millis(600));
+}
+
+#[test]
+fn targets_added_while_running_get_the_next_frames() {
+    let mut c = Compositor::new(BackendChoice::Cpu).unwrap();
+    let canvas = c.add_canvas(CanvasSettings::new(16, 9, 10)).unwrap();
+    let first = Arc::new(Port::<VideoFrame>::blocking(16));
+    c.add_target(canvas, "before start", first.clone()).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let running = c.start(clock.clone()).unwrap();
+    let handle = running.handle();
+    assert_eq!(next(&first).pts(), Duration::ZERO);
+
+    // Through the handle, and through `Compositor::add_target` in an edit: both are the
+    // runner's from the next frame on.
+    let second = Arc::new(Port::<VideoFrame>::blocking(16));
+    handle.add_target(canvas, "handle", second.clone()).unwrap();
+    let third = Arc::new(Port::<VideoFrame>::blocking(16));
+    handle
+        .edit(|c| c.add_target(canvas, "edit", third.clone()))
+        .unwrap();
+    // A canvas this compositor does not have is refused, either way.
+    let mut other = Compositor::new(BackendChoice::Cpu).unwrap();
+    other.add_canvas(CanvasSettings::new(16, 9, 10)).unwrap();
+    let missing = other.add_canvas(CanvasSettings::new(16, 9, 10)).unwrap();
+    let port = Arc::new(Port::<VideoFrame>::latest());
+    assert_eq!(
+        handle.add_target(missing, "missing", port.clone()),
+        Err(SceneError::UnknownCanvas(missing))
+    );
+    assert_eq!(
+        handle.edit(|c| c.add_target(missing, "missing", port.clone())),
+        Err(SceneError::UnknownCanvas(missing))
+    );
+
+    // A target that closes is dropped; the others go on.
+    first.close();
+    clock.advance(Duration::from_millis(100));
+    for port in [&second, &third] {
+        assert_eq!(next(port).pts(), Duration::from_millis(100));
+    }
+    running.stop().unwrap();
+    assert!(second.next(WAIT).is_ended() && third.next(WAIT).is_ended());
 }

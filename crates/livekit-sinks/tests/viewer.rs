@@ -582,7 +582,7 @@ fn show_feeds_a_source_and_keeps_the_last_frame() {
 
 #[test]
 fn the_shader_is_valid_wgsl() {
-    let source = include_str!("../src/viewer.wgsl");
+    let source = include_str!("../src/viewer/viewer.wgsl");
     let module = naga::front::wgsl::parse_str(source).unwrap();
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),

@@ -43,7 +43,7 @@ impl CpuBackend {
         let thread_count = std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(thread_count)
-            .thread_name(|i| format!("livekit-compositor-cpu-{i}"))
+            .thread_name(|i| format!("livekit.compositor.cpu.{i}"))
             .build()
             .map_err(|e| CreateBackendError::Threads(e.to_string()))?;
         Ok(Self {
