@@ -38,8 +38,8 @@ pub use compositor::{Compositor, InputFrames, MAIN_SCENE, MAX_CANVAS_SIDE, Scene
 pub use pattern::render as render_pattern;
 pub use runner::{CompositorHandle, RunStats, RunningCompositor};
 pub use scene::{
-    CanvasId, CanvasSettings, Crop, Fit, Fps, InputId, InvalidLayer, Layer, LayerId, LayerSource,
-    OutputFormat, Rect, TestPattern, Transition, VideoInput,
+    Align, CanvasId, CanvasSettings, Crop, Fit, Fps, InputId, InvalidLayer, Layer, LayerId,
+    LayerSource, OutputFormat, Rect, TestPattern, Transition, VideoInput,
 };
 pub use scene_file::{LayerSpec, SceneFile, SceneFileError, SourceSpec};
 pub use text::{MAX_TEXT_CHARS, MAX_TEXT_SIZE, Text};

@@ -100,8 +100,10 @@ pub(crate) struct RenderJob<'a> {
 
 /// Where a layer goes when it has no rectangle.
 pub(crate) fn default_rect(layer: &Layer, natural: Option<(u32, u32)>, canvas: (u32, u32)) -> Rect {
-    match (&layer.source, natural) {
-        (crate::scene::LayerSource::Text(_), Some((w, h))) => {
+    match (layer.position, &layer.source, natural) {
+        (Some((x, y)), _, Some((w, h))) => Rect::new(x, y, w as f32, h as f32),
+        (Some((x, y)), _, None) => Rect::new(x, y, canvas.0 as f32 - x, canvas.1 as f32 - y),
+        (None, crate::scene::LayerSource::Text(_), Some((w, h))) => {
             Rect::new(0.0, 0.0, w as f32, h as f32)
         }
         _ => Rect::new(0.0, 0.0, canvas.0 as f32, canvas.1 as f32),
@@ -174,8 +176,9 @@ pub(crate) fn layer_draw<'a>(
                 let s = (rect.w / ew).min(rect.h / eh);
                 bw = ew * s;
                 bh = eh * s;
-                bx = rect.x + (rect.w - bw) / 2.0;
-                by = rect.y + (rect.h - bh) / 2.0;
+                let (ax, ay) = layer.align.factors();
+                bx = rect.x + (rect.w - bw) * ax;
+                by = rect.y + (rect.h - bh) * ay;
             }
             Fit::Cover => {
                 let s = (rect.w / ew).max(rect.h / eh);
@@ -255,6 +258,56 @@ mod tests {
         assert_eq!((d.quad.hw, d.quad.hh), (50.0, 50.0));
         assert_eq!(d.src, [50.0, 0.0, 150.0, 100.0]);
         let _ = FrameLayout::new(1, 1, PixelFormat::Rgba8);
+    }
+
+    #[test]
+    fn text_keeps_its_shape_in_its_rect_where_aligned() {
+        // A 200x100 text picture in a 100x100 rect: half as high, at the top, left or centre.
+        let f = frame(200, 100);
+        let text = Layer::text(crate::Text::new("x")).rect(10.0, 20.0, 100.0, 100.0);
+        let d = layer_draw(&text, Content::Frame(&f), (400, 400), 1.0).expect("draw");
+        assert_eq!(
+            (d.quad.cx, d.quad.cy, d.quad.hw, d.quad.hh),
+            (60.0, 70.0, 50.0, 25.0)
+        );
+        let d = layer_draw(
+            &text.clone().align(crate::Align::TopLeft),
+            Content::Frame(&f),
+            (400, 400),
+            1.0,
+        )
+        .expect("draw");
+        assert_eq!((d.quad.cx, d.quad.cy), (60.0, 45.0));
+        let d = layer_draw(
+            &text.clone().align(crate::Align::BottomRight),
+            Content::Frame(&f),
+            (400, 400),
+            1.0,
+        )
+        .expect("draw");
+        assert_eq!((d.quad.cx, d.quad.cy), (60.0, 95.0));
+        // Stretching stays possible when asked for.
+        let d =
+            layer_draw(&text.fit(Fit::Stretch), Content::Frame(&f), (400, 400), 1.0).expect("draw");
+        assert_eq!((d.quad.hw, d.quad.hh), (50.0, 50.0));
+    }
+
+    #[test]
+    fn a_position_alone_places_the_source_in_its_own_size() {
+        let f = frame(64, 36);
+        let layer = Layer::new(LayerSource::Image(f.clone())).at(100.0, 50.0);
+        let d = layer_draw(&layer, Content::Frame(&f), (1280, 720), 1.0).expect("draw");
+        assert_eq!(
+            (d.quad.cx, d.quad.cy, d.quad.hw, d.quad.hh),
+            (132.0, 68.0, 32.0, 18.0)
+        );
+        // A colour has no size of its own: it fills the canvas from there.
+        let colour = Layer::color(crate::Color::WHITE).at(1000.0, 600.0);
+        let d = layer_draw(&colour, Content::Solid([255; 4]), (1280, 720), 1.0).expect("draw");
+        assert_eq!(
+            (d.quad.cx, d.quad.cy, d.quad.hw, d.quad.hh),
+            (1140.0, 660.0, 140.0, 60.0)
+        );
     }
 
     #[test]

@@ -174,21 +174,83 @@ pub enum Fit {
     Cover,
 }
 
+/// Where a source that does not fill its layer's rectangle ([`Fit::Contain`]) sits in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Align {
+    /// Top left corner.
+    TopLeft,
+    /// Top edge, centred.
+    Top,
+    /// Top right corner.
+    TopRight,
+    /// Left edge, centred.
+    Left,
+    /// Centred both ways (the default).
+    #[default]
+    Center,
+    /// Right edge, centred.
+    Right,
+    /// Bottom left corner.
+    BottomLeft,
+    /// Bottom edge, centred.
+    Bottom,
+    /// Bottom right corner.
+    BottomRight,
+}
+
+impl Align {
+    /// All of them with their scene-file names.
+    pub const NAMES: [(&'static str, Align); 9] = [
+        ("top-left", Align::TopLeft),
+        ("top", Align::Top),
+        ("top-right", Align::TopRight),
+        ("left", Align::Left),
+        ("center", Align::Center),
+        ("right", Align::Right),
+        ("bottom-left", Align::BottomLeft),
+        ("bottom", Align::Bottom),
+        ("bottom-right", Align::BottomRight),
+    ];
+
+    /// How far along the free space the source sits: 0 (left/top), 0.5 or 1 (right/bottom).
+    pub(crate) fn factors(self) -> (f32, f32) {
+        let x = match self {
+            Self::TopLeft | Self::Left | Self::BottomLeft => 0.0,
+            Self::Top | Self::Center | Self::Bottom => 0.5,
+            Self::TopRight | Self::Right | Self::BottomRight => 1.0,
+        };
+        let y = match self {
+            Self::TopLeft | Self::Top | Self::TopRight => 0.0,
+            Self::Left | Self::Center | Self::Right => 0.5,
+            Self::BottomLeft | Self::Bottom | Self::BottomRight => 1.0,
+        };
+        (x, y)
+    }
+}
+
 /// One layer of a scene.
 #[derive(Debug, Clone)]
 pub struct Layer {
     /// What the layer shows.
     pub source: LayerSource,
-    /// Where it goes on the canvas. `None`: the whole canvas (text: its own size at the top left).
+    /// Where it goes on the canvas. `None`: at [`position`](Self::position) in its own size
+    /// when that is set, else the whole canvas (text: its own size at the top left).
     pub rect: Option<Rect>,
+    /// Where its top left corner goes when it has no [`rect`](Self::rect): the layer then has
+    /// its source's own size (a colour, which has none, fills the canvas from there).
+    pub position: Option<(f32, f32)>,
     /// The part of the source shown. `None`: all of it.
     pub crop: Option<Crop>,
     /// Stacking order: higher is in front; equal values keep the order layers were added in.
     pub z: i32,
     /// 0 (invisible) to 1 (opaque); multiplies the source's own alpha.
     pub opacity: f32,
-    /// How the source fills [`rect`](Self::rect).
+    /// How the source fills [`rect`](Self::rect). [`Fit::Stretch`] by default, but
+    /// [`Fit::Contain`] for text, which keeps its proportions.
     pub fit: Fit,
+    /// Where the source sits in [`rect`](Self::rect) when it does not fill it
+    /// ([`Fit::Contain`]). Default [`Align::Center`].
+    pub align: Align,
     /// Clockwise rotation in degrees about the rectangle's centre. Multiples of 90 are exact, and
     /// for 90 and 270 the fit uses the turned picture's shape.
     pub rotation: f32,
@@ -206,10 +268,12 @@ impl Layer {
         Self {
             source,
             rect: None,
+            position: None,
             crop: None,
             z: 0,
             opacity: 1.0,
             fit: Fit::Stretch,
+            align: Align::Center,
             rotation: 0.0,
             flip_horizontal: false,
             flip_vertical: false,
@@ -227,9 +291,10 @@ impl Layer {
         Self::new(LayerSource::Color(color))
     }
 
-    /// A text layer.
+    /// A text layer: its own size at the top left, or placed in a [`rect`](Self::rect)
+    /// keeping its proportions ([`Fit::Contain`], centred: see [`align`](Self::align)).
     pub fn text(text: Text) -> Self {
-        Self::new(LayerSource::Text(text))
+        Self::new(LayerSource::Text(text)).fit(Fit::Contain)
     }
 
     /// A still picture.
@@ -245,6 +310,18 @@ impl Layer {
     /// Sets [`rect`](Self::rect).
     pub fn rect(mut self, x: f32, y: f32, w: f32, h: f32) -> Self {
         self.rect = Some(Rect::new(x, y, w, h));
+        self
+    }
+
+    /// Places the layer at `(x, y)` in its source's own size (see [`position`](Self::position)).
+    pub fn at(mut self, x: f32, y: f32) -> Self {
+        self.position = Some((x, y));
+        self
+    }
+
+    /// Sets [`align`](Self::align).
+    pub fn align(mut self, align: Align) -> Self {
+        self.align = align;
         self
     }
 
@@ -304,6 +381,11 @@ impl Layer {
                     format!("width and height must be > 0 (got {} x {})", r.w, r.h),
                 ));
             }
+        }
+        if let Some((x, y)) = self.position
+            && !(x.is_finite() && y.is_finite())
+        {
+            return Err(InvalidLayer::new("position", "must be finite numbers"));
         }
         if let Some(c) = self.crop
             && (c.w == 0 || c.h == 0)

@@ -20,13 +20,20 @@
 //!
 //! [[layer]]
 //! source = { text = "LIVE", size = 48, color = "#ffffff", background = "#c00000" }
-//! rect = [20, 20, 160, 70]
+//! rect = [20, 20, 160, 70]                # text keeps its proportions in its rect
+//! align = "left"                          # where in it: "center" (default), "top-left", ...
 //! z = 10
+//!
+//! [[layer]]
+//! source = { image = "logo.png" }
+//! position = [1100, 20]                   # x, y: its own size, no rect needed
 //! ```
 //!
 //! Other sources: `{ color = "#rrggbb" }`, `{ image = "logo.png" }`, `{ camera = "/dev/video0" }`,
 //! `{ screen = ":0", region = [x, y, w, h] }`, `{ window = "title" }`. Other layer fields:
-//! `crop = [x, y, w, h]` (source pixels), `rotation` (degrees, clockwise), `flip_horizontal`,
+//! `crop = [x, y, w, h]` (source pixels), `align` (where a source that does not fill its rect
+//! sits: `"top-left"`, `"top"`, `"top-right"`, `"left"`, `"center"`, `"right"`, `"bottom-left"`,
+//! `"bottom"`, `"bottom-right"`), `rotation` (degrees, clockwise), `flip_horizontal`,
 //! `flip_vertical`, `visible`, and `scene` (layers of other scenes than `"main"`). Relative
 //! paths are relative to the scene file.
 
@@ -198,6 +205,8 @@ enum RawFps {
 struct RawLayer {
     source: Spanned<RawSource>,
     rect: Option<Spanned<Vec<f64>>>,
+    position: Option<Spanned<Vec<f64>>>,
+    align: Option<Spanned<String>>,
     crop: Option<Spanned<Vec<i64>>>,
     z: Option<Spanned<i64>>,
     opacity: Option<Spanned<f64>>,
@@ -387,6 +396,42 @@ fn parse_layer(
             v[3] as f32,
         ));
     }
+    if let Some(position) = &raw.position {
+        let v = position.get_ref();
+        if v.len() != 2 || v.iter().any(|x| !x.is_finite()) {
+            return Err(ctx.error(
+                &position.span(),
+                format!("layer {n} position: expected [x, y]"),
+            ));
+        }
+        if raw.rect.is_some() {
+            return Err(ctx.error(
+                &position.span(),
+                format!("layer {n}: give either rect (position and size) or position (its own size), not both"),
+            ));
+        }
+        layer.position = Some((v[0] as f32, v[1] as f32));
+    }
+    if let Some(align) = &raw.align {
+        let name = align.get_ref().as_str();
+        layer.align = crate::scene::Align::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                let names: Vec<String> = crate::scene::Align::NAMES
+                    .iter()
+                    .map(|(n, _)| format!("{n:?}"))
+                    .collect();
+                ctx.error(
+                    &align.span(),
+                    format!(
+                        "layer {n} align: unknown value {name:?}: expected one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+    }
     if let Some(crop) = &raw.crop {
         let v = crop.get_ref();
         let parts: Option<Vec<u32>> = v.iter().map(|&x| u32::try_from(x).ok()).collect();
@@ -415,6 +460,10 @@ fn parse_layer(
             ));
         }
         layer.opacity = v as f32;
+    }
+    if matches!(source, SourceSpec::Text(_)) {
+        // Text keeps its proportions unless told to stretch.
+        layer.fit = Fit::Contain;
     }
     if let Some(fit) = &raw.fit {
         layer.fit = match fit.get_ref().as_str() {

@@ -140,6 +140,18 @@ fn mistakes_name_the_line_and_field() {
         "bad.toml:7: layer 1 rect: expected [x, y, width, height]"
     );
     assert_eq!(
+        layer("source = { color = \"#ff0000\" }\nposition = [1]"),
+        "bad.toml:7: layer 1 position: expected [x, y]"
+    );
+    assert_eq!(
+        layer("source = { color = \"#ff0000\" }\nrect = [0, 0, 8, 8]\nposition = [1, 2]"),
+        "bad.toml:8: layer 1: give either rect (position and size) or position (its own size), not both"
+    );
+    assert_eq!(
+        layer("source = { color = \"#ff0000\" }\nalign = \"middle\""),
+        "bad.toml:7: layer 1 align: unknown value \"middle\": expected one of \"top-left\", \"top\", \"top-right\", \"left\", \"center\", \"right\", \"bottom-left\", \"bottom\", \"bottom-right\""
+    );
+    assert_eq!(
         layer("source = { color = \"#ff0000\" }\ncrop = [0, 0, -3, 10]"),
         "bad.toml:7: layer 1 crop: expected [x, y, width, height] with x, y >= 0 and width, height > 0"
     );
@@ -243,4 +255,36 @@ fn sources_for_the_caller_and_relative_paths() {
             path.display()
         )
     );
+}
+
+#[test]
+fn text_keeps_its_shape_and_layers_can_be_placed_by_position() {
+    // A wide text in a tall rect: kept in proportion (not stretched to fill the rect), at the
+    // left edge as asked; a red square placed by position alone, in its own size.
+    let text = format!(
+        "{CANVAS}\n[[layer]]\nsource = {{ text = \"WWWWWW\", size = 10, color = \"#ffffff\", background = \"#00ff00\" }}\nrect = [0, 0, 30, 36]\nalign = \"top-left\"\n\n[[layer]]\nsource = {{ color = \"#ff0000\" }}\nposition = [50, 20]\n"
+    );
+    let file = SceneFile::parse(Path::new("shape.toml"), &text).unwrap();
+    let layer = file.layers[0].layer(LayerSource::Color(Color::WHITE));
+    assert_eq!(layer.fit, Fit::Contain);
+    assert_eq!(layer.align, livekit_compositor::Align::TopLeft);
+    let mut c = Compositor::new(BackendChoice::Cpu).unwrap();
+    let canvas = file
+        .apply(Path::new("shape.toml"), &mut c, |spec| {
+            Err(format!("unexpected {spec:?}"))
+        })
+        .unwrap();
+    let frame = c
+        .render_canvas(canvas, Duration::ZERO, &InputFrames::new())
+        .unwrap();
+    // The text's green background starts at the top left and ends well above the rect's bottom.
+    assert_eq!(frame.rgba_at(0, 0), Some([0, 255, 0, 255]));
+    assert_eq!(
+        frame.rgba_at(1, 34),
+        Some([0, 0, 0, 255]),
+        "below the text: the canvas"
+    );
+    assert_eq!(frame.rgba_at(49, 25), Some([0, 0, 0, 255]));
+    assert_eq!(frame.rgba_at(50, 20), Some([255, 0, 0, 255]));
+    assert_eq!(frame.rgba_at(63, 35), Some([255, 0, 0, 255]));
 }
