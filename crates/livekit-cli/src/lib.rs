@@ -52,7 +52,7 @@ impl Verbosity {
         });
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(|| StatusAwareWriter::default())
+            .with_writer(StatusAwareWriter::default)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false);
         if detailed {

@@ -156,7 +156,7 @@ impl StatusLine {
             // Log lines go above the line, not onto it.
             let shown = bar.clone();
             livekit_cli::set_status_line(Some(Box::new(move |print: &mut dyn FnMut()| {
-                shown.suspend(|| print())
+                shown.suspend(&mut *print)
             })));
         }
         Self {

@@ -848,7 +848,41 @@ fn destinations_that_never_answer_are_given_up() {
         );
         assert!(error.starts_with(&expected), "{args:?}: {stderr}");
         assert!(!all_output(&out).contains("NEVERKEY"), "{stderr}");
+        // Without -v, the streamer's log lines read like the errors, labelled, untimestamped.
+        let warning = format!(
+            "livekit: warning: #1 rtmp://127.0.0.1:{port}/live/<redacted>: connection failed: "
+        );
+        assert!(stderr.lines().any(|l| l.starts_with(&warning)), "{stderr}");
+        for line in stderr.lines() {
+            assert!(
+                line.starts_with("livekit: ") || line.starts_with("  #1 "),
+                "{line:?}"
+            );
+        }
     }
+    // With -v, tracing's own format: a level and the fields.
+    let out = livekit(
+        dir.path(),
+        &[
+            "-v",
+            "--config",
+            config.to_str().unwrap(),
+            "stream-file",
+            f,
+            &url,
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let verbose = text(&out.stderr);
+    assert!(
+        verbose.lines().any(|l| l.contains(" WARN ")
+            && l.contains("connection failed")
+            && l.contains(&format!(
+                "destination=#1 rtmp://127.0.0.1:{port}/live/<redacted>"
+            ))),
+        "{verbose}"
+    );
     // 0: never give up; a bad value is a one-line usage error.
     let out = livekit(
         dir.path(),
