@@ -13,10 +13,11 @@ mod ipc;
 mod peers;
 mod stream;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use livekit_cli::{Verbosity, exit_code, parse_arguments};
+use livekit_cli::{Failure, Verbosity, exit_code, parse_arguments, usage};
 
 /// Benchmarks: our figure beside a reference tool's from the same run.
 #[derive(Debug, Parser)]
@@ -24,8 +25,31 @@ use livekit_cli::{Verbosity, exit_code, parse_arguments};
 struct Cli {
     #[command(flatten)]
     verbosity: Verbosity,
+    /// `livekit`'s configuration file: accepted as `livekit` accepts it (an explicit file that
+    /// cannot be read is an error), though no benchmark uses it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     bench: Bench,
+}
+
+/// An explicit `--config` must be a file that can be read, as for every `livekit` command,
+/// in `livekit`'s words.
+fn check_config(path: &Path) -> Result<(), Failure> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(usage(anyhow::anyhow!(
+            "{shown}: is a folder, not a configuration file"
+        )));
+    }
+    if !path.exists() {
+        return Err(usage(anyhow::anyhow!(
+            "{shown}: no such configuration file"
+        )));
+    }
+    std::fs::read(path)
+        .map(drop)
+        .map_err(|e| usage(anyhow::anyhow!("{shown}: cannot read: {e}")))
 }
 
 /// Benchmarks.
@@ -58,6 +82,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     cli.verbosity.init_logging();
+    if let Some(path) = &cli.config
+        && let Err(error) = check_config(path)
+    {
+        return exit_code(Err(error));
+    }
     // FFmpeg's own log can hold URLs with stream keys: route it through tracing, scrubbed.
     livekit_sinks::stream::route_ffmpeg_logs();
     let result = match &cli.bench {

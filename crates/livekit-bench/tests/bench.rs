@@ -132,3 +132,36 @@ fn bench_stream_without_livekit_next_to_it_says_so() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `--config FILE` is accepted as `livekit` accepts it (`livekit bench stream --config x.toml`
+/// worked when the benchmarks were part of `livekit`): a file that can be read is ignored, one
+/// that cannot is one line naming it with exit code 2.
+#[test]
+fn an_explicit_config_is_accepted_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    clip(&path, &ClipSpec::default());
+    let config = dir.path().join("x.toml");
+    std::fs::write(&config, "[defaults]\nfps = 30\n").unwrap();
+    let (clip_path, config_path) = (path.to_str().unwrap(), config.to_str().unwrap());
+    let out = bench(&["decode", clip_path, "--config", config_path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ffmpeg -benchmark: 60 frames in "));
+    let missing = dir.path().join("missing.toml");
+    let folder = dir.path().to_str().unwrap();
+    for (args, line) in [
+        (
+            vec!["--config", missing.to_str().unwrap(), "decode", clip_path],
+            format!("{}: no such configuration file", missing.display()),
+        ),
+        (
+            vec!["decode", clip_path, "--config", folder],
+            format!("{folder}: is a folder, not a configuration file"),
+        ),
+    ] {
+        let out = bench(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), format!("livekit: error: {line}\n"));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -99,6 +99,10 @@ pub struct CaptureScreenArgs {
     /// Keep the file playable even if the process is killed (fragmented MP4/MOV).
     #[arg(long)]
     pub crash_safe: bool,
+    /// Overwrite an existing file (without it, livekit asks on a terminal and refuses without
+    /// one).
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many seconds (without it: at Ctrl-C).
     #[arg(long, value_name = "SECONDS", value_parser = crate::jobs::parse_seconds)]
     pub timeout: Option<Duration>,
@@ -169,7 +173,7 @@ fn run_capture(
     ) -> Result<VideoCapture, StartCaptureError>,
 ) -> Result<(), Failure> {
     if let Output::Stream { destinations, live } = &output {
-        let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+        let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(live.yes, what, &shown).map_err(usage)?;
     }
     let stop = StopSignal::install()?;
@@ -207,6 +211,7 @@ fn run_capture(
                 encoder.streams().to_vec(),
                 encoder.packets(),
                 true,
+                crate::jobs::give_up_after(config, live.give_up_after),
             )?;
             let ended = run_until(&stop, live.timeout, || {
                 log_events(&capture);
@@ -408,6 +413,7 @@ pub fn capture_screen(
     quiet: bool,
 ) -> Result<(), Failure> {
     crate::record::check_recording_path(&args.outfile)?;
+    crate::record::check_overwrite(&args.outfile, args.force)?;
     let (settings, fps) = screen_settings(config, &args.screen)?;
     run_capture(
         config,
@@ -571,22 +577,31 @@ pub fn stream_microphone(
         ),
         None => None,
     };
-    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
     let what = format!("microphone {}", device.as_deref().unwrap_or("default"));
     confirm_go_live(args.live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
     // Live audio: the microphone never waits; blocks the encoder cannot take are dropped.
     let audio: Arc<Port<AudioFrame>> = Arc::new(Port::drop_oldest(64));
-    let microphone = Microphone::start(
-        MicrophoneSettings {
-            device: device.clone(),
-            sample_rate: d.audio_rate,
-            clock: Arc::clone(&clock),
-            ..MicrophoneSettings::default()
-        },
-        vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
-    )
-    .map_err(|error| match error {
+    let open = || {
+        Microphone::start(
+            MicrophoneSettings {
+                device: device.clone(),
+                sample_rate: d.audio_rate,
+                clock: Arc::clone(&clock),
+                ..MicrophoneSettings::default()
+            },
+            vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
+        )
+    };
+    // ALSA's C library prints its probes to stderr (a dozen lines on a machine without a
+    // sound server) before our own one-line error: shown with -v only, as in `devices`.
+    let opened = if livekit_cli::detailed_logs() {
+        open()
+    } else {
+        without_stderr(open)
+    };
+    let microphone = opened.map_err(|error| match error {
         OpenMicrophoneError::NotFound { .. } => {
             usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
         }
@@ -619,6 +634,7 @@ pub fn stream_microphone(
         encoder.streams().to_vec(),
         encoder.packets(),
         true,
+        crate::jobs::give_up_after(config, args.live.give_up_after),
     )?;
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();

@@ -42,6 +42,10 @@ pub struct ComposeArgs {
     /// silent AAC track, in MP4, MKV, MOV or FLV by the extension. Ctrl-C stops and finalizes.
     #[arg(long, value_name = "FILE")]
     pub(crate) record: Option<PathBuf>,
+    /// With --record: overwrite an existing file (without it, livekit asks on a terminal and
+    /// refuses without one; --yes does not answer this).
+    #[arg(long, requires = "record")]
+    pub(crate) force: bool,
     /// Stream the canvas live to this site (a configured or built-in site, or a full rtmp://,
     /// rtmps:// or srt:// URL); repeat for more. One encode serves the recording and every site.
     #[arg(long, value_name = "SITE")]
@@ -57,6 +61,11 @@ pub struct ComposeArgs {
     /// With --stream: go live without asking (needed without a terminal).
     #[arg(short = 'y', long)]
     pub(crate) yes: bool,
+    /// With --stream: give up on a site that has not connected after this many seconds (0:
+    /// never); when every site gave up, the job ends with exit 1 [default: the
+    /// configuration's defaults.give_up_after, 60].
+    #[arg(long, value_name = "SECONDS", requires = "stream", value_parser = crate::jobs::parse_give_up)]
+    pub(crate) give_up_after: Option<f64>,
     /// With --record: keep the file playable even if the process is killed (fragmented MP4/MOV;
     /// MKV and FLV are always written in order).
     #[arg(long, requires = "record")]
@@ -123,7 +132,11 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
         }
     }
     let stats = running.stop().map_err(|e| anyhow!("{e}"))?;
-    eprintln!("rendered {} frames ({} late)", stats.rendered, stats.late);
+    eprintln!(
+        "rendered {} ({} late)",
+        crate::live::count(stats.rendered, "frame"),
+        stats.late
+    );
     Ok(())
 }
 

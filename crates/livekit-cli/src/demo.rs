@@ -55,6 +55,11 @@ pub struct DemoArgs {
     /// Go live without asking (with --stream).
     #[arg(short = 'y', long)]
     yes: bool,
+    /// With --stream: give up on a site that has not connected after this many seconds (0:
+    /// never); when every site gave up, the demo ends with exit 1 [default: the
+    /// configuration's defaults.give_up_after, 60].
+    #[arg(long, value_name = "SECONDS", requires = "stream", value_parser = crate::jobs::parse_give_up)]
+    give_up_after: Option<f64>,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
@@ -113,7 +118,7 @@ pub fn display_present() -> bool {
 pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.stream)?;
     if !destinations.is_empty() {
-        let shown: Vec<String> = destinations.iter().map(|d| d.redacted_url()).collect();
+        let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, "the demo", &shown).map_err(usage)?;
     }
     std::fs::create_dir_all(&args.out).map_err(|e| {
@@ -221,6 +226,7 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
             streams.clone(),
             to_stream,
             true,
+            crate::jobs::give_up_after(config, args.give_up_after),
         )?)
     };
     let recorder =
@@ -253,6 +259,14 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         if viewer.as_ref().is_some_and(|v| v.is_closed()) {
             break;
         }
+        if streamer.as_ref().is_some_and(|s| {
+            s.stats()
+                .iter()
+                .all(|d| d.state == livekit_sinks::stream::DestinationState::Failed)
+        }) {
+            // Every site gave up (--give-up-after): the summary says which.
+            break;
+        }
         if recorder.is_finished() {
             // Writing failed (a full disk): the error comes from `recorder.wait()` below.
             break;
@@ -280,10 +294,10 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         viewer.close();
     }
     println!(
-        "wrote {} ({:.1} s, {WIDTH}x{HEIGHT} H.264 + AAC tone; {} frames composed on {}, {} late)",
+        "wrote {} ({:.1} s, {WIDTH}x{HEIGHT} H.264 + AAC tone; {} composed on {}, {} late)",
         mp4.display(),
         summary.duration.as_secs_f64(),
-        stats.rendered,
+        crate::live::count(stats.rendered, "frame"),
         args.backend,
         stats.late
     );

@@ -47,6 +47,29 @@ pub struct LiveArgs {
     /// Print an equivalent ffmpeg command line (keys redacted) and exit.
     #[arg(long)]
     pub print_command: bool,
+    /// Give up on a destination that has not connected after this many seconds (0: never);
+    /// when every destination gave up, the job ends with exit 1. A destination that was live
+    /// and lost its connection keeps retrying [default: the configuration's
+    /// defaults.give_up_after, 60].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_give_up)]
+    pub give_up_after: Option<f64>,
+}
+
+/// `--give-up-after`: a number of seconds, 0 for never.
+pub fn parse_give_up(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.0..=1e7).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds: give 0 (never give up) to 10000000"
+        )),
+    }
+}
+
+/// How long a destination that never connected is tried: `flag` (`--give-up-after`), else
+/// the configuration's `defaults.give_up_after`; `None` (0): for ever.
+pub fn give_up_after(config: &Config, flag: Option<f64>) -> Option<Duration> {
+    let seconds = flag.unwrap_or(config.defaults.give_up_after);
+    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -93,6 +116,10 @@ pub struct RecordArgs {
     /// fails (a full disk) ends with an error; the streaming goes on.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// With --record: overwrite an existing file (without it, livekit asks on a terminal and
+    /// refuses without one; --yes answers only the go-live question, not this one).
+    #[arg(long, requires = "record")]
+    pub force: bool,
 }
 
 /// `livekit stream-file FILE SITE...`
@@ -172,21 +199,16 @@ fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
         .collect()
 }
 
-/// Resolves every SITE (usage errors name the site).
+/// Resolves every SITE (usage errors name the site) and labels each destination
+/// ([`Destination::name`]): a site by its name, a URL by its position among the job's
+/// destinations and its redacted URL (`#2 rtmp://host/app/<redacted>`), so that two URLs on one
+/// server can be told apart in the status line, the summary and the logs.
 pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination>, Failure> {
     let known = site_configs(config);
-    let resolved: Vec<Destination> = sites
+    let mut resolved: Vec<Destination> = sites
         .iter()
         .map(|site| Destination::resolve(site, &known).map_err(usage))
         .collect::<Result<_, _>>()?;
-    for destination in &resolved {
-        if destination.key().is_none() && destination.protocol != Protocol::Srt {
-            tracing::warn!(
-                "{}: no stream key (rtmp://host/app/KEY): the server gets an empty stream name",
-                destination.redacted_url()
-            );
-        }
-    }
     // The same place twice would be refused by the server ("already publishing") after the
     // first one connected.
     for (i, destination) in resolved.iter().enumerate() {
@@ -205,7 +227,35 @@ pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination
             )));
         }
     }
+    for (position, destination) in (1..).zip(resolved.iter_mut()) {
+        if destination.name == destination.redacted_url() {
+            destination.name = format!("#{position} {}", destination.name);
+        }
+    }
+    for destination in &resolved {
+        if destination.key().is_none() && destination.protocol != Protocol::Srt {
+            tracing::warn!(
+                "{}: no stream key (rtmp://host/app/KEY): the server gets an empty stream name",
+                shown(destination)
+            );
+        }
+    }
     Ok(resolved)
+}
+
+/// A destination as the user is shown it: its label, with its redacted URL when the label
+/// is a site name (`youtube (rtmp://a.rtmp.youtube.com/live2/<redacted>)`).
+pub fn shown(destination: &Destination) -> String {
+    with_url(&destination.name, &destination.redacted_url())
+}
+
+/// `label`, followed by `(url)` unless the label holds it already.
+fn with_url(label: &str, url: &str) -> String {
+    if label.contains(url) {
+        label.to_owned()
+    } else {
+        format!("{label} ({url})")
+    }
 }
 
 /// How far x264 may look ahead when streaming.
@@ -243,7 +293,7 @@ pub fn encoder_settings(
     }) {
         tracing::warn!(
             "the sites ask for different bit rates or keyframe spacings; one encode serves all, with {}'s",
-            first.map(|f| f.redacted_url()).unwrap_or_default()
+            first.map(|f| f.name.as_str()).unwrap_or_default()
         );
     }
     Ok(settings)
@@ -285,11 +335,15 @@ pub fn describe(stats: &[DestinationStats]) -> String {
                 DestinationState::Failed => "failed",
                 DestinationState::Stopped => "stopped",
             };
-            // Short: the line must fit a terminal (the scheme goes; the key is never there).
-            let name = d
-                .name
-                .split_once("://")
-                .map_or(d.name.as_str(), |(_, rest)| rest);
+            // Short: the line must fit a terminal (the scheme goes, the label stays; the key is
+            // never there).
+            let name = match d.name.split_once("://") {
+                Some((before, rest)) => match before.rsplit_once(' ') {
+                    Some((label, _scheme)) => format!("{label} {rest}"),
+                    None => rest.to_owned(),
+                },
+                None => d.name.clone(),
+            };
             format!("{name} {state} {} kb/s", d.bitrate / 1000)
         })
         .collect::<Vec<_>>()
@@ -304,23 +358,17 @@ pub fn summarize(
     elapsed: Duration,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let shown = |d: &livekit_sinks::stream::DestinationStats| {
-        if d.name == d.url {
-            d.url.clone()
-        } else {
-            format!("{} ({})", d.name, d.url)
-        }
-    };
+    let shown = |d: &DestinationStats| with_url(&d.name, &d.url);
     if !quiet {
         let how = ended.describe("finished");
         eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
         for d in &report.destinations {
             eprintln!(
-                "  {}: {:.1} MB sent, {} reconnects, {} packets dropped{}{}",
+                "  {}: {:.1} MB sent, {}, {} dropped{}{}",
                 shown(d),
                 d.bytes as f64 / 1e6,
-                d.reconnects,
-                d.dropped_packets,
+                crate::live::count(d.reconnects, "reconnect"),
+                crate::live::count(d.dropped_packets, "packet"),
                 if d.bytes > 0 && !d.live_at_end {
                     ", not connected at the end"
                 } else {
@@ -333,9 +381,9 @@ pub fn summarize(
             );
         }
     }
-    // " (dest: last error; ...)", or nothing when no destination has an error.
-    let why = || {
-        let errors: Vec<String> = report
+    // "dest: last error; ..." of the destinations with an error.
+    let errors = || {
+        report
             .destinations
             .iter()
             .filter_map(|d| {
@@ -343,13 +391,22 @@ pub fn summarize(
                     .as_deref()
                     .map(|e| format!("{}: {e}", shown(d)))
             })
-            .collect();
-        if errors.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", errors.join("; "))
-        }
+            .collect::<Vec<String>>()
+            .join("; ")
     };
+    // " (dest: last error; ...)", or nothing when no destination has an error.
+    let why = || match errors() {
+        errors if errors.is_empty() => errors,
+        errors => format!(" ({errors})"),
+    };
+    if report
+        .destinations
+        .iter()
+        .all(|d| d.bytes == 0 && d.state == DestinationState::Failed)
+    {
+        // Every destination gave up without ever connecting (`--give-up-after`).
+        return Err(anyhow!("no destination answered: {}", errors()).into());
+    }
     if report.destinations.iter().all(|d| d.bytes == 0) {
         return Err(anyhow!("no destination received the stream{}", why()).into());
     }
@@ -587,7 +644,8 @@ fn drive(
     let report = streamer.wait();
     if late_frames > 0 && !quiet {
         eprintln!(
-            "livekit: {late_frames} video frames dropped: encoding could not keep up with real time"
+            "livekit: {} dropped: encoding could not keep up with real time",
+            crate::live::count(late_frames, "video frame")
         );
     }
     let streamed = match source_failed {
@@ -619,6 +677,10 @@ fn playlist_entries(args: &StreamFilesArgs) -> Result<Vec<PathBuf>, Failure> {
         return Ok(vec![args.path.clone()]);
     }
     if !args.path.is_dir() {
+        if args.path.exists() {
+            // A FIFO or a device: refused in `probe`'s words ("not a regular file (a FIFO)").
+            livekit_sources::probe(&args.path).map_err(usage)?;
+        }
         let typed = args.path.to_string_lossy();
         if typed.contains("://") {
             return Err(usage(anyhow!(
@@ -656,13 +718,18 @@ fn stream_playlist(
     cover: Cover,
     captions: bool,
     readrate: f64,
-    record: Option<&Path>,
+    record: &RecordArgs,
     live: &LiveArgs,
     quiet: bool,
 ) -> Result<(), Failure> {
+    let force = record.force;
+    let record = record.record.as_deref();
     if let Some(path) = record {
         crate::record::check_recording_path(path)?;
         not_an_input(path, &entries)?;
+        if !live.print_command {
+            crate::record::check_overwrite(path, force)?;
+        }
     }
     let destinations = destinations(config, sites)?;
     // The output picture: the first file with video sets the size and rate; songs alone use
@@ -694,7 +761,7 @@ fn stream_playlist(
         )));
     }
     let settings = encoder_settings(config, &destinations, size, fps)?;
-    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    let shown: Vec<String> = destinations.iter().map(shown).collect();
     if live.print_command {
         println!(
             "{}",
@@ -770,6 +837,7 @@ fn stream_playlist(
         encoder.streams().to_vec(),
         packets,
         readrate == 1.0,
+        give_up_after(config, live.give_up_after),
     )?;
     list.start()?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
@@ -860,15 +928,18 @@ fn caption_text(text: &str) -> Text {
 
 /// The streamer of a job. `live`: the source runs in real time, and a destination that falls
 /// behind drops GOPs; otherwise (a file read faster or slower than real time) the source waits
-/// for the destinations ([`StreamerSettings::wait_for_destinations`]).
+/// for the destinations ([`StreamerSettings::wait_for_destinations`]). `give_up`: how long a
+/// destination that never connected is tried ([`give_up_after`]).
 pub fn start_streamer(
     destinations: Vec<Destination>,
     streams: Vec<StreamInfo>,
     packets: Port<Packet>,
     live: bool,
+    give_up: Option<Duration>,
 ) -> Result<Streamer, Failure> {
     let mut settings = StreamerSettings::new(destinations);
     settings.wait_for_destinations = !live;
+    settings.reconnect.give_up_unconnected_after = give_up;
     Ok(Streamer::start(settings, streams, packets)?)
 }
 
@@ -896,11 +967,18 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
             args.file
         )));
     }
-    if local && !Path::new(&args.file).is_file() {
+    if local && !Path::new(&args.file).exists() {
+        // `probe`'s words.
         return Err(usage(anyhow!(
-            "{}: no such file",
+            "media file {}: no such file",
             livekit_core::scrub(&args.file)
         )));
+    }
+    // A FIFO or a device: --copy reads it once, as it reads standard input; anything else is
+    // refused in `probe`'s words ("not a regular file (a FIFO)").
+    let special = local && !Path::new(&args.file).is_file();
+    if special && (!args.copy || args.looping) {
+        livekit_sources::probe(&args.file).map_err(usage)?;
     }
     if args.copy {
         return stream_copy(config, args, quiet);
@@ -930,7 +1008,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         Cover::Black,
         true,
         args.read.readrate,
-        args.record.record.as_deref(),
+        &args.record,
         &args.live,
         quiet,
     )
@@ -957,7 +1035,7 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
         cover,
         !args.no_meta,
         args.read.readrate,
-        args.record.record.as_deref(),
+        &args.record,
         &args.live,
         quiet,
     )
@@ -968,6 +1046,9 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     if let Some(path) = &args.record.record {
         crate::record::check_recording_path(path)?;
         not_an_input(path, &[PathBuf::from(&args.file)])?;
+        if !args.live.print_command {
+            crate::record::check_overwrite(path, args.record.force)?;
+        }
     }
     let destinations = destinations(config, &args.sites)?;
     // FFmpeg's library takes standard input as `pipe:0` (its command line's `-`).
@@ -995,7 +1076,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         limit,
     )
     .map_err(usage)?;
-    let shown: Vec<String> = destinations.iter().map(Destination::redacted_url).collect();
+    let shown: Vec<String> = destinations.iter().map(shown).collect();
     if args.live.print_command {
         println!(
             "{}",
@@ -1021,6 +1102,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         streams,
         to_streamer,
         args.read.readrate == 1.0,
+        give_up_after(config, args.live.give_up_after),
     )?;
     let reader = file
         .start(packets)

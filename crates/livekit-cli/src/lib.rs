@@ -23,6 +23,9 @@ pub struct Verbosity {
 
 impl Verbosity {
     /// Logs to stderr through `tracing` at the level the flags ask for (`RUST_LOG` overrides).
+    /// Without `-v` (and without `RUST_LOG`) a log line reads like the errors, `livekit:
+    /// warning: ...`; with them, tracing's own format (time, level, fields). Either way a line
+    /// is printed above the status line, never on it ([`set_status_line`]).
     pub fn init_logging(self) {
         let level = match (self.quiet, self.verbose) {
             (true, _) => "error",
@@ -33,15 +36,161 @@ impl Verbosity {
         // wgpu's probe of the GL backend logs an error on machines without a GL driver
         // (headless servers) even though Vulkan or the CPU backend then works: not something a
         // user can act on.
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("{level},wgpu_hal::gles=off"))
+        let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
+        let detailed = self.verbose > 0 || from_env.is_some();
+        DETAILED.store(detailed, std::sync::atomic::Ordering::Relaxed);
+        // Without -v, third-party noise a user cannot act on is hidden too: winit's warnings at
+        // every preview window (XSETTINGS and the like on a bare X server), and the PulseAudio
+        // client's "Reactor error: Client disconnected" when a microphone stream ends.
+        let noise = if detailed {
+            ""
+        } else {
+            ",winit=error,pulseaudio=off"
+        };
+        let filter = from_env.unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new(format!("{level},wgpu_hal::gles=off{noise}"))
         });
-        tracing_subscriber::fmt()
+        let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(StatusAwareWriter::default)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_target(false)
-            .init();
+            .with_target(false);
+        if detailed {
+            builder.init();
+        } else {
+            builder.event_format(PlainFormat).init();
+        }
+    }
+}
+
+static DETAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the user asked for details (`-v`, or `RUST_LOG`): then third-party libraries'
+/// own messages (ALSA's, winit's) are shown too.
+pub fn detailed_logs() -> bool {
+    DETAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What prints a line while a status line is shown: it hides the status line, runs the given
+/// print, and draws the status line again (indicatif's `ProgressBar::suspend`).
+pub type StatusGuard = Box<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
+static STATUS_LINE: std::sync::Mutex<Option<StatusGuard>> = std::sync::Mutex::new(None);
+
+/// Sets (or, with `None`, removes) the status line that log lines must be printed above.
+pub fn set_status_line(guard: Option<StatusGuard>) {
+    if let Ok(mut slot) = STATUS_LINE.lock() {
+        *slot = guard;
+    }
+}
+
+/// Prints `text` to stderr above the status line, if one is shown.
+pub fn print_above_status(text: &[u8]) {
+    use std::io::Write;
+    let mut write = || {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text);
+        let _ = stderr.flush();
+    };
+    match STATUS_LINE.lock() {
+        Ok(slot) => match slot.as_ref() {
+            Some(guard) => guard(&mut write),
+            None => write(),
+        },
+        Err(_) => write(),
+    }
+}
+
+/// One log event's text, printed when it is complete ([`print_above_status`]).
+#[derive(Default)]
+struct StatusAwareWriter {
+    line: Vec<u8>,
+}
+
+impl std::io::Write for StatusAwareWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for StatusAwareWriter {
+    fn drop(&mut self) {
+        if !self.line.is_empty() {
+            print_above_status(&self.line);
+        }
+    }
+}
+
+/// The log format without `-v`: `livekit: warning: DESTINATION: MESSAGE: ERROR (k=v, ...)`.
+struct PlainFormat;
+
+/// The fields of one event, as [`PlainFormat`] shows them.
+#[derive(Default)]
+struct PlainFields {
+    message: String,
+    destination: Option<String>,
+    error: Option<String>,
+    others: Vec<String>,
+}
+
+impl tracing::field::Visit for PlainFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record(field.name(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record(field.name(), format!("{value:?}"));
+    }
+}
+
+impl PlainFields {
+    fn record(&mut self, name: &str, value: String) {
+        match name {
+            "message" => self.message = value,
+            "destination" => self.destination = Some(value),
+            "error" => self.error = Some(value),
+            other => self.others.push(format!("{other}={value}")),
+        }
+    }
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        let mut fields = PlainFields::default();
+        event.record(&mut fields);
+        write!(writer, "livekit: {level}: ")?;
+        if let Some(destination) = &fields.destination {
+            write!(writer, "{destination}: ")?;
+        }
+        write!(writer, "{}", fields.message)?;
+        if let Some(error) = &fields.error {
+            write!(writer, ": {error}")?;
+        }
+        if !fields.others.is_empty() {
+            write!(writer, " ({})", fields.others.join(", "))?;
+        }
+        writeln!(writer)
     }
 }
 

@@ -152,6 +152,12 @@ impl StatusLine {
         }
         if quiet || !std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
+        } else {
+            // Log lines go above the line, not onto it.
+            let shown = bar.clone();
+            livekit_cli::set_status_line(Some(Box::new(move |print: &mut dyn FnMut()| {
+                shown.suspend(&mut *print)
+            })));
         }
         Self {
             bar,
@@ -175,7 +181,14 @@ impl StatusLine {
 
     /// Removes the line.
     pub fn finish(&self) {
+        livekit_cli::set_status_line(None);
         self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        livekit_cli::set_status_line(None);
     }
 }
 
@@ -278,6 +291,15 @@ impl Meter {
     }
 }
 
+/// A count and its noun, singular or plural: `1 video frame`, `2 video frames`, `0 reconnects`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A byte count for people: `950 B`, `13.6 kB`, `1.2 MB`, `3.40 GB`.
 pub fn bytes(count: u64) -> String {
     let n = count as f64;
@@ -292,6 +314,13 @@ pub fn bytes(count: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_their_plural_but_one() {
+        assert_eq!(count(1, "video frame"), "1 video frame");
+        assert_eq!(count(0, "reconnect"), "0 reconnects");
+        assert_eq!(count(60, "packet"), "60 packets");
+    }
 
     #[test]
     fn byte_counts_for_people() {

@@ -39,11 +39,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     // Refuse a wrong extension or an unknown site before anything starts.
     if let Some(path) = path {
         check_recording_path(path)?;
+        check_overwrite(path, args.force)?;
     }
     let destinations = crate::jobs::destinations(config, &args.stream)?;
     let file = SceneFile::load(&args.scene).map_err(usage)?;
     if !destinations.is_empty() {
-        let shown: Vec<String> = destinations.iter().map(|d| d.redacted_url()).collect();
+        let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
     }
     let mut compositor = Compositor::new(args.backend)?;
@@ -170,6 +171,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
                 streams,
                 branch,
                 true,
+                crate::jobs::give_up_after(config, args.give_up_after),
             )?);
         }
         tee = Some(crate::jobs::tee(started.packets(), branches)?);
@@ -277,8 +279,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let device = camera.device().to_path_buf();
         let sent = camera.wait()?;
         println!(
-            "sent {} frames of {} to virtual camera {} ({}x{}; {why})",
-            sent.frames,
+            "sent {} of {} to virtual camera {} ({}x{}; {why})",
+            crate::live::count(sent.frames, "frame"),
             args.scene.display(),
             device.display(),
             settings.width & !1,
@@ -290,9 +292,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let (width, height) = encoded_size.unwrap_or((settings.width & !1, settings.height & !1));
         match recorder.wait() {
             Ok(summary) => println!(
-                "recorded {:.2} s ({} frames, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
+                "recorded {:.2} s ({}, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
                 summary.duration.as_secs_f64(),
-                encoded.video_frames,
+                crate::live::count(encoded.video_frames, "frame"),
                 frames.dropped() + rendered.late,
                 args.scene.display(),
                 summary.path.display(),
@@ -307,12 +309,18 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     }
     if let Some(streamer) = streamer {
         let report = streamer.wait();
-        crate::jobs::summarize(
-            &report,
-            ended,
-            Duration::from_secs_f64(rendered.rendered as f64 / settings.fps.as_f64().max(1.0)),
-            quiet,
-        )?;
+        // Frames lost on the way to the encoder: the streams lack them too.
+        let dropped = frames.dropped() + rendered.late;
+        if dropped > 0 && !quiet {
+            eprintln!(
+                "livekit: {} dropped: rendering or encoding could not keep up with real time",
+                crate::live::count(dropped, "video frame")
+            );
+        }
+        // The wall clock, as for the recording (whose length is its frames' real-time
+        // timestamps): not the rendered frames over the frame rate, which is short by every
+        // frame the compositor skipped.
+        crate::jobs::summarize(&report, ended, status.elapsed(), quiet)?;
     }
     match recording_error {
         Some(error) => Err(Failure::Runtime(error.into())),
@@ -343,6 +351,41 @@ pub(crate) fn check_recording_path(path: &std::path::Path) -> Result<(), Failure
         )));
     }
     Ok(())
+}
+
+/// Refuses to overwrite an existing recording file silently, as `config init` does: with
+/// `force` it is overwritten; on a terminal the user is asked (y/N); without one it is a usage
+/// error naming the file. (`--yes` answers the go-live question only, not this one.) Only a
+/// regular file holds something to lose: a device (`/dev/null`) is written to as asked.
+pub(crate) fn check_overwrite(path: &std::path::Path, force: bool) -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if force || !path.is_file() {
+        return Ok(());
+    }
+    let refused = || {
+        usage(anyhow!(
+            "recording file {}: already exists (add --force to overwrite it)",
+            path.display()
+        ))
+    };
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(refused());
+    }
+    eprint!(
+        "Recording file {} already exists. Overwrite it? [y/N] ",
+        path.display()
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| usage(anyhow!(e)))?;
+    match line.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" if read > 0 => Ok(()),
+        _ => Err(refused()),
+    }
 }
 
 /// Passes frames on to the outputs' ports until `left` runs out, then ends them.

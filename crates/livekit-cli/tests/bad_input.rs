@@ -228,13 +228,13 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         (
             vec!["stream-file", "ok.mp4", SITE],
             exactly(format!(
-                "not asking to go live without a terminal: add --yes to stream ok.mp4 to {secret}"
+                "not asking to go live without a terminal: add --yes to stream ok.mp4 to #1 {secret}"
             )),
         ),
         // Paths.
         (
             vec!["stream-file", "missing.mp4", SITE, "--yes"],
-            exactly("missing.mp4: no such file"),
+            exactly("media file missing.mp4: no such file"),
         ),
         (
             vec!["stream-file", "folder", SITE, "--yes"],

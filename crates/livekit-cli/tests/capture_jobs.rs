@@ -294,6 +294,18 @@ fn stream_microphone_sends_what_the_microphone_hears() {
     player.stop();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("MICKEY"));
+    // No third-party noise (the PulseAudio client's "Reactor error: Client disconnected" at
+    // the end) and no timestamped log lines without -v: every line is livekit's own.
+    for line in text(&out.stderr).lines() {
+        assert!(
+            line.starts_with("livekit: ") || line.starts_with("  "),
+            "{line:?}"
+        );
+        assert!(
+            !line.contains("ERROR") && !line.contains("Reactor"),
+            "{line:?}"
+        );
+    }
     let recordings = server.recordings("MICKEY");
     assert_eq!(recordings.len(), 1);
     let probe = ffprobe(&recordings[0]).unwrap();
@@ -330,6 +342,26 @@ fn devices_lists_the_screen_and_its_windows() {
         assert!(stdout.contains(section), "{stdout}");
     }
     assert!(stdout.contains("  640x480"), "{stdout}");
+}
+
+/// Without a sound server, the microphone's error is the one line printed: ALSA's probes
+/// (printed by its C library) are hidden unless -v.
+#[test]
+fn stream_microphone_without_a_sound_server_prints_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args(["stream-microphone", "rtmp://127.0.0.1:1/live/k", "--yes"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("PULSE_SERVER", "unix:/nonexistent/livekit-test")
+        .env_remove("DISPLAY")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("livekit: error: microphone"), "{stderr}");
 }
 
 #[test]

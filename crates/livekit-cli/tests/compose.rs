@@ -214,6 +214,27 @@ fn compose_records_and_streams_one_encode() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(!all.contains("COMPOSEKEY"), "{all}");
+    // One clock: the summary's time is the recording's length (both the wall clock), not the
+    // rendered frames over the frame rate (short by every frame the compositor skipped).
+    let stderr = text(&out.stderr);
+    let after: f64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("livekit: stopped at --timeout after "))
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .parse()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let seconds: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("recorded "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .parse()
+        .unwrap();
+    assert!((after - seconds).abs() < 0.3, "{stderr}{stdout}");
+    let line = format!("  #1 {}/<redacted>: ", server.app_url());
+    assert!(stderr.lines().any(|l| l.starts_with(&line)), "{stderr}");
     let recorded = livekit_testkit::probe::ffprobe(&file).unwrap();
     let recordings = server.recordings("COMPOSEKEY");
     assert_eq!(recordings.len(), 1);

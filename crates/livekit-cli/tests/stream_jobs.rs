@@ -49,7 +49,18 @@ fn stream_file_reaches_two_destinations_with_video_and_audio() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = all_output(&out);
     assert!(!all.contains("SECRETKEY"), "a key was shown: {all}");
-    assert!(all.contains("/live/<redacted>"), "{all}");
+    // Two URLs on one server: each is labelled by its position, in the summary as elsewhere.
+    let stderr = text(&out.stderr);
+    for label in ["#1", "#2"] {
+        let line = format!("  {label} {}/<redacted>: ", server.app_url());
+        let found: Vec<&str> = stderr.lines().filter(|l| l.starts_with(&line)).collect();
+        assert_eq!(found.len(), 1, "{label}: {stderr}");
+        assert!(
+            found[0].contains(" MB sent, 0 reconnects, "),
+            "{}",
+            found[0]
+        );
+    }
     for key in ["SECRETKEYAAA", "SECRETKEYBBB"] {
         let recordings = server.recordings(key);
         assert_eq!(recordings.len(), 1, "{key}: {recordings:?}");
@@ -253,7 +264,7 @@ fn bad_input_gives_one_line_errors() {
         (
             vec!["stream-file", "missing.mp4", "rtmp://127.0.0.1/live/k", "--yes"],
             2,
-            "livekit: error: missing.mp4: no such file".into(),
+            "livekit: error: media file missing.mp4: no such file".into(),
         ),
         (
             vec!["stream-file", f, "nosuchsite", "--yes"],
@@ -274,7 +285,7 @@ fn bad_input_gives_one_line_errors() {
             vec!["stream-file", f, "rtmp://127.0.0.1/live/k"],
             2,
             format!(
-                "livekit: error: not asking to go live without a terminal: add --yes to stream {f} to rtmp://127.0.0.1/live/<redacted>"
+                "livekit: error: not asking to go live without a terminal: add --yes to stream {f} to #1 rtmp://127.0.0.1/live/<redacted>"
             ),
         ),
         (
@@ -793,4 +804,216 @@ fn standard_input_streams_with_copy() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A destination that never answers is given up after `--give-up-after` (or the
+/// configuration's `defaults.give_up_after`): a 30 s file to a closed port ends in seconds, with
+/// exit 1 and a line naming the destination by its label, not after the whole file.
+#[test]
+fn destinations_that_never_answer_are_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 30.0,
+            ..ClipSpec::default()
+        },
+    );
+    let port = livekit_testkit::net::free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/NEVERKEY");
+    let config = dir.path().join("give-up.toml");
+    std::fs::write(&config, "[defaults]\ngive_up_after = 2\n").unwrap();
+    let f = file.to_str().unwrap();
+    let from_flag = ["stream-file", f, &url, "--yes", "--give-up-after", "2"];
+    let from_config = [
+        "--config",
+        config.to_str().unwrap(),
+        "stream-file",
+        f,
+        &url,
+        "--yes",
+    ];
+    for args in [&from_flag[..], &from_config[..]] {
+        let started = std::time::Instant::now();
+        let out = livekit(dir.path(), args);
+        let took = started.elapsed().as_secs_f64();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(took < 10.0, "{args:?}: took {took:.1} s: {stderr}");
+        let error = stderr.lines().last().unwrap();
+        let expected = format!(
+            "livekit: error: no destination answered: #1 rtmp://127.0.0.1:{port}/live/<redacted>: \
+             never connected in 2 s; gave up ("
+        );
+        assert!(error.starts_with(&expected), "{args:?}: {stderr}");
+        assert!(!all_output(&out).contains("NEVERKEY"), "{stderr}");
+        // Without -v, the streamer's log lines read like the errors, labelled, untimestamped.
+        let warning = format!(
+            "livekit: warning: #1 rtmp://127.0.0.1:{port}/live/<redacted>: connection failed: "
+        );
+        assert!(stderr.lines().any(|l| l.starts_with(&warning)), "{stderr}");
+        for line in stderr.lines() {
+            assert!(
+                line.starts_with("livekit: ") || line.starts_with("  #1 "),
+                "{line:?}"
+            );
+        }
+    }
+    // With -v, tracing's own format: a level and the fields.
+    let out = livekit(
+        dir.path(),
+        &[
+            "-v",
+            "--config",
+            config.to_str().unwrap(),
+            "stream-file",
+            f,
+            &url,
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let verbose = text(&out.stderr);
+    assert!(
+        verbose.lines().any(|l| l.contains(" WARN ")
+            && l.contains("connection failed")
+            && l.contains(&format!(
+                "destination=#1 rtmp://127.0.0.1:{port}/live/<redacted>"
+            ))),
+        "{verbose}"
+    );
+    // 0: never give up; a bad value is a one-line usage error.
+    let out = livekit(
+        dir.path(),
+        &["stream-file", f, &url, "--yes", "--give-up-after", "-1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: invalid value '-1' for '--give-up-after <SECONDS>': \"-1\" is not a number of seconds: give 0 (never give up) to 10000000"
+    );
+}
+
+/// An existing recording file is not overwritten silently: without a terminal to ask on, every
+/// job that records refuses (exit 2, one line naming the file) and leaves it as it was, unless
+/// `--force`; `--yes` answers only the go-live question.
+#[test]
+fn recordings_do_not_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let kept = dir.path().join("kept.mkv");
+    std::fs::write(&kept, "precious").unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(&scene, "[canvas]\nwidth = 64\nheight = 36\n").unwrap();
+    let server = NginxRtmp::start();
+    let url = server.url("overwrite-key");
+    let (f, k) = (file.to_str().unwrap(), kept.to_str().unwrap());
+    let refused =
+        format!("livekit: error: recording file {k}: already exists (add --force to overwrite it)");
+    for args in [
+        vec!["stream-file", f, &url, "--record", k, "--yes"],
+        vec!["stream-files", f, &url, "--record", k, "--yes"],
+        vec![
+            "compose",
+            scene.to_str().unwrap(),
+            "--record",
+            k,
+            "--timeout",
+            "1",
+        ],
+        vec!["capture-screen", k, "--timeout", "1"],
+    ] {
+        let out = livekit(dir.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr).trim(), refused, "{args:?}");
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "precious");
+    }
+    assert!(server.recordings("overwrite-key").is_empty());
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            f,
+            &url,
+            "--record",
+            k,
+            "--yes",
+            "--force",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let local = ffprobe(&kept).unwrap();
+    assert_eq!(local.video().unwrap().codec_name, "h264");
+    assert!(
+        (local.duration() - 2.0).abs() < 0.3,
+        "{} s",
+        local.duration()
+    );
+}
+
+/// A FIFO is named the same way by every command that refuses it (as `probe` does); with
+/// `--copy` it is read once, like standard input.
+#[test]
+fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let ts = dir.path().join("clip.ts");
+    ffmpeg(&[
+        "-i",
+        file.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-f",
+        "mpegts",
+        ts.to_str().unwrap(),
+    ]);
+    let fifo = dir.path().join("fifo.mp4");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let server = NginxRtmp::start();
+    let url = server.url("fifo-key-4d4d4d");
+    let f = fifo.to_str().unwrap();
+    let refused =
+        format!("livekit: error: media file {f}: cannot read: not a regular file (a FIFO)");
+    for args in [
+        vec!["probe", f],
+        vec!["stream-file", f, &url, "--yes"],
+        vec!["stream-file", f, &url, "--yes", "--copy", "--loop"],
+        vec!["stream-files", f, &url, "--yes"],
+    ] {
+        let out = livekit(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr).trim(), refused, "{args:?}");
+    }
+    assert!(server.recordings("fifo-key-4d4d4d").is_empty());
+    let (from, to) = (ts.clone(), fifo.clone());
+    let writer = livekit_core::thread::spawn_named("livekit.test.fifo", move || {
+        let mut input = std::fs::File::open(from).unwrap();
+        let mut output = std::fs::OpenOptions::new().write(true).open(to).unwrap();
+        let _ = std::io::copy(&mut input, &mut output);
+    })
+    .unwrap();
+    let out = livekit(
+        dir.path(),
+        &["-q", "stream-file", f, &url, "--yes", "--copy"],
+    );
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = ffprobe(&server.recordings("fifo-key-4d4d4d")[0]).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
+    assert!((got.duration() - 2.0).abs() < 0.3, "{} s", got.duration());
 }

@@ -59,6 +59,10 @@ pub struct Defaults {
     pub encoder: String,
     /// Seconds between keyframes.
     pub keyframe_sec: f64,
+    /// Seconds a destination that has never connected is tried before it is given up (a job
+    /// whose destinations all gave up ends with exit 1); 0: never give up. A destination that
+    /// was live and lost its connection keeps retrying. `--give-up-after` overrides.
+    pub give_up_after: f64,
 }
 
 impl Default for Defaults {
@@ -73,6 +77,7 @@ impl Default for Defaults {
             preset: "veryfast".into(),
             encoder: "auto".into(),
             keyframe_sec: 2.0,
+            give_up_after: 60.0,
         }
     }
 }
@@ -264,6 +269,7 @@ audio_kbps = 128
 preset = "veryfast"    # x264 preset
 encoder = "auto"       # auto | x264 | nvenc | vaapi (hardware falls back to x264, with a message)
 keyframe_sec = 2.0
+give_up_after = 60     # seconds a destination that never connected is tried (0: for ever)
 
 [capture.linux]
 # screen = ":0.0"

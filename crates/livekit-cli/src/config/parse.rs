@@ -83,6 +83,12 @@ pub(super) fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> 
     if !(d.keyframe_sec > 0.0 && d.keyframe_sec <= 20.0) {
         return bad("defaults.keyframe_sec", "must be above 0 and at most 20");
     }
+    if !(d.give_up_after >= 0.0 && d.give_up_after <= 1e7) {
+        return bad(
+            "defaults.give_up_after",
+            "must be 0 (never give up) to 10000000 seconds",
+        );
+    }
     if !["auto", "x264", "nvenc", "vaapi"].contains(&d.encoder.as_str()) {
         return bad(
             "defaults.encoder",

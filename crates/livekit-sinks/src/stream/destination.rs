@@ -232,7 +232,10 @@ pub enum DestinationError {
 /// replaced by `<redacted>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
-    /// A name for logs and stats: the site name, or the redacted URL.
+    /// The label that names it in logs, stats and errors: the site name, or (from a URL) the
+    /// redacted URL. A program may set its own to tell destinations apart (the `livekit`
+    /// command labels URLs by position: `#2 rtmp://host/app/<redacted>`); never any part of
+    /// the key.
     pub name: String,
     /// The ingest URL without the key.
     url: String,

@@ -144,7 +144,8 @@ pub enum DestinationState {
 /// Counters of one destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationStats {
-    /// The destination's name (site name or redacted URL).
+    /// The destination's label ([`Destination::name`]: a site name, or a label with the
+    /// redacted URL).
     pub name: String,
     /// The URL with the key redacted.
     pub url: String,
@@ -187,7 +188,7 @@ pub enum StartStreamError {
     /// A destination's container cannot carry a stream's codec.
     #[error("{destination}: {reason}")]
     Codec {
-        /// The destination (redacted).
+        /// The destination's label ([`Destination::name`]: never its key).
         destination: String,
         /// Which codec and why.
         reason: String,
@@ -327,7 +328,7 @@ impl Streamer {
         for destination in &settings.destinations {
             check_codecs(destination.protocol, &streams).map_err(|reason| {
                 StartStreamError::Codec {
-                    destination: destination.redacted_url(),
+                    destination: destination.name.clone(),
                     reason,
                 }
             })?;
@@ -548,12 +549,13 @@ enum Session {
 
 impl Sender {
     fn run(self) {
-        let url = self.destination.redacted_url();
+        // The destination's label (a site name, or `#N` and the redacted URL): never the key.
+        let label = self.destination.name.clone();
         if self.destination.protocol == super::destination::Protocol::Rtmps
             && !self.destination.tls.verify
         {
             tracing::warn!(
-                destination = %url,
+                destination = %label,
                 "TLS certificate verification is OFF: the stream key may be sent to an impostor"
             );
         }
@@ -568,7 +570,7 @@ impl Sender {
                 break;
             }
             attempts += 1;
-            tracing::debug!(destination = %url, "connecting");
+            tracing::debug!(destination = %label, "connecting");
             let opened = Connection::open(
                 &self.destination,
                 &self.streams,
@@ -587,7 +589,7 @@ impl Sender {
                         }
                         stats.state = DestinationState::Live;
                     }
-                    tracing::info!(destination = %url, "live");
+                    tracing::info!(destination = %label, "live");
                     // What is queued is stale after a failure: a live stream resumes as fresh as
                     // it can. The first connection sends everything from the start instead
                     // (what was queued while it connected: a second or two), like FFmpeg, which
@@ -598,11 +600,11 @@ impl Sender {
                     if attempts > 1 && (!self.settings.wait_for_destinations || dropped_meanwhile) {
                         let skipped = self.shared.queue.skip_to_newest_gop();
                         if skipped > 0 {
-                            tracing::debug!(destination = %url, skipped, "skipped to the newest keyframe");
+                            tracing::debug!(destination = %label, skipped, "skipped to the newest keyframe");
                         }
                     }
                     connected_once = true;
-                    match self.send(connection, &url) {
+                    match self.send(connection, &label) {
                         Session::Finished => {
                             self.shared.stats.lock().live_at_end = true;
                             break;
@@ -612,7 +614,7 @@ impl Sender {
                 }
                 Err(error) => {
                     failures += 1;
-                    tracing::warn!(destination = %url, error = %error.message, "connection failed");
+                    tracing::warn!(destination = %label, error = %error.message, "connection failed");
                     let mut stats = self.shared.stats.lock();
                     stats.failed_attempts += 1;
                     stats.last_error = Some(error.message);
@@ -627,7 +629,7 @@ impl Sender {
             {
                 {
                     self.shared.set_state(DestinationState::Failed);
-                    tracing::error!(destination = %url, attempts = failures, "giving up");
+                    tracing::error!(destination = %label, attempts = failures, "giving up");
                     self.drain_unsent();
                     return;
                 }
@@ -647,13 +649,13 @@ impl Sender {
                 });
                 stats.state = DestinationState::Failed;
                 drop(stats);
-                tracing::error!(destination = %url, attempts, "never connected: giving up");
+                tracing::error!(destination = %label, attempts, "never connected: giving up");
                 self.drain_unsent();
                 return;
             }
             self.shared.set_state(DestinationState::Retrying);
             let delay = self.settings.reconnect.delay(failures.max(1));
-            tracing::info!(destination = %url, delay_ms = delay.as_millis() as u64, "retrying");
+            tracing::info!(destination = %label, delay_ms = delay.as_millis() as u64, "retrying");
             let until = Instant::now() + delay;
             while Instant::now() < until {
                 if self.abort.load(Ordering::Relaxed) || self.shared.queue.is_ended() {
@@ -675,7 +677,7 @@ impl Sender {
     }
 
     /// Sends queued packets until the stream ends or the connection fails.
-    fn send(&self, mut connection: Connection, url: &str) -> Session {
+    fn send(&self, mut connection: Connection, label: &str) -> Session {
         let mut window_start = Instant::now();
         let mut window_bytes = connection.bytes();
         let mut last_bytes = window_bytes;
@@ -707,7 +709,7 @@ impl Sender {
                     Ok(false) => self.shared.stats.lock().dropped_packets += 1,
                     Err(error) => {
                         account(&mut connection, &mut sent);
-                        tracing::warn!(destination = %url, error = %error.message, "connection lost");
+                        tracing::warn!(destination = %label, error = %error.message, "connection lost");
                         let mut stats = self.shared.stats.lock();
                         stats.last_error = Some(error.message);
                         stats.dropped_packets += 1;
@@ -722,10 +724,10 @@ impl Sender {
                     let mut stats = self.shared.stats.lock();
                     stats.bitrate = 0;
                     if let Err(error) = result {
-                        tracing::warn!(destination = %url, error = %error.message, "closing failed");
+                        tracing::warn!(destination = %label, error = %error.message, "closing failed");
                         stats.last_error = Some(error.message);
                     } else {
-                        tracing::info!(destination = %url, "stream finished");
+                        tracing::info!(destination = %label, "stream finished");
                     }
                     return Session::Finished;
                 }
