@@ -359,8 +359,13 @@ pub fn summarize(
     quiet: bool,
 ) -> Result<(), Failure> {
     let shown = |d: &DestinationStats| with_url(&d.name, &d.url);
+    // Every destination gave up without ever connecting (`--give-up-after`).
+    let none_answered = report
+        .destinations
+        .iter()
+        .all(|d| d.bytes == 0 && d.state == DestinationState::Failed);
     if !quiet {
-        let how = ended.describe("finished");
+        let how = ended.describe(if none_answered { "gave up" } else { "finished" });
         eprintln!("livekit: {how} after {:.1} s", elapsed.as_secs_f64());
         for d in &report.destinations {
             eprintln!(
@@ -399,12 +404,7 @@ pub fn summarize(
         errors if errors.is_empty() => errors,
         errors => format!(" ({errors})"),
     };
-    if report
-        .destinations
-        .iter()
-        .all(|d| d.bytes == 0 && d.state == DestinationState::Failed)
-    {
-        // Every destination gave up without ever connecting (`--give-up-after`).
+    if none_answered {
         return Err(anyhow!("no destination answered: {}", errors()).into());
     }
     if report.destinations.iter().all(|d| d.bytes == 0) {

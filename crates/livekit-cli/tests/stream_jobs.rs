@@ -847,6 +847,12 @@ fn destinations_that_never_answer_are_given_up() {
              never connected in 2 s; gave up ("
         );
         assert!(error.starts_with(&expected), "{args:?}: {stderr}");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with("livekit: gave up after ")),
+            "{args:?}: {stderr}"
+        );
         assert!(!all_output(&out).contains("NEVERKEY"), "{stderr}");
         // Without -v, the streamer's log lines read like the errors, labelled, untimestamped.
         let warning = format!(
