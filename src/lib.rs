@@ -42,7 +42,7 @@ pub mod av {
 /// let port = Port::<VideoFrame>::latest();
 /// let frame = VideoFrame::solid_rgba(64, 36, [255, 0, 0, 255], std::time::Duration::ZERO)?;
 /// port.push(frame)?;
-/// assert_eq!(port.latest().map(|f| f.width()), Some(64));
+/// assert_eq!(port.latest().frame().map(|f| f.width()), Some(64));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub mod prelude {
