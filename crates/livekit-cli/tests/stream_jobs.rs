@@ -759,14 +759,11 @@ fn record_keeps_what_is_streamed() {
     assert!((sent.duration() - 2.0).abs() < 0.3, "{} s", sent.duration());
 }
 
-/// `-` is standard input, as with FFmpeg: an MPEG-TS piped in is sent as it is with --copy;
-/// re-encoding it is refused with the reason (the input would be read twice).
-#[test]
-fn standard_input_streams_with_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("clip.mp4");
+/// The default test clip remuxed to MPEG-TS (what can be read once from a pipe), in `dir`.
+fn ts_clip(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("clip.mp4");
     clip(&file, &ClipSpec::default());
-    let ts = dir.path().join("clip.ts");
+    let ts = dir.join("clip.ts");
     ffmpeg(&[
         "-i",
         file.to_str().unwrap(),
@@ -776,6 +773,15 @@ fn standard_input_streams_with_copy() {
         "mpegts",
         ts.to_str().unwrap(),
     ]);
+    ts
+}
+
+/// `-` is standard input, as with FFmpeg: an MPEG-TS piped in is sent as it is with --copy;
+/// re-encoding it is refused with the reason (the input would be read twice).
+#[test]
+fn standard_input_streams_with_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = ts_clip(dir.path());
     let server = NginxRtmp::start();
     let run = |extra: &[&str]| {
         let mut args = vec!["-q", "stream-file", "-", "--yes"];
@@ -970,18 +976,7 @@ fn recordings_do_not_overwrite_without_force() {
 #[test]
 fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("clip.mp4");
-    clip(&file, &ClipSpec::default());
-    let ts = dir.path().join("clip.ts");
-    ffmpeg(&[
-        "-i",
-        file.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        ts.to_str().unwrap(),
-    ]);
+    let ts = ts_clip(dir.path());
     let fifo = dir.path().join("fifo.mp4");
     assert!(
         Command::new("mkfifo")

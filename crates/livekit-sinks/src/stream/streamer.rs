@@ -11,7 +11,6 @@ use livekit_core::{FrameSource, MediaKind, Packet, Pull, StreamInfo};
 use parking_lot::Mutex;
 
 use super::destination::Destination;
-
 use super::mux::{Connection, check_codecs};
 use super::queue::{GopQueue, Popped};
 
