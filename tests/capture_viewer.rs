@@ -17,7 +17,7 @@ fn the_viewer_window_is_captured() {
     let exe = std::env::current_exe().unwrap();
     let runtime_dir = tempfile::tempdir().unwrap();
     let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 640x480x24 -nolisten tcp"])
+        .args(["-a", "-s", "-screen 0 640x480x24 -nolisten tcp -noreset"])
         .arg(exe)
         .args(["--exact", "inner", "--include-ignored", "--nocapture"])
         .env("LIVEKIT_CAPTURE_VIEWER_INNER", "1")

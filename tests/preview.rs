@@ -17,7 +17,7 @@ fn preview_while_recording() {
     let exe = std::env::current_exe().unwrap();
     let runtime_dir = tempfile::tempdir().unwrap();
     let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24 -nolisten tcp"])
+        .args(["-a", "-s", "-screen 0 1280x720x24 -nolisten tcp -noreset"])
         .arg(exe)
         .args(["--exact", "inner", "--include-ignored", "--nocapture"])
         .env("LIVEKIT_PREVIEW_INNER", "1")

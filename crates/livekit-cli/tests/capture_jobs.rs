@@ -32,7 +32,7 @@ fn livekit_on_xvfb(cwd: &Path, args: &[&str]) -> Command {
         .args([
             "-a",
             "-s",
-            "-screen 0 640x480x24",
+            "-screen 0 640x480x24 -noreset",
             env!("CARGO_BIN_EXE_livekit"),
         ])
         .args(args)
@@ -225,7 +225,7 @@ fn a_lost_display_is_warned_about_once() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let mut xvfb = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "320x240x24"])
+        .args(["-displayfd", "1", "-screen", "0", "320x240x24", "-noreset"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

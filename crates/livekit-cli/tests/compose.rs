@@ -282,7 +282,7 @@ fn compose_waits_for_the_first_frame_of_a_screen() {
         .args([
             "-a",
             "-s",
-            "-screen 0 1920x1080x24 -wr",
+            "-screen 0 1920x1080x24 -wr -noreset",
             "sh",
             "-c",
             &script,

@@ -67,7 +67,7 @@ fn start_xvfb() -> Xvfb {
         let display = format!(":{n}");
         // The watcher: runs Xvfb, and kills it when this test process is gone (or when told
         // to with SIGTERM). It ends by itself if Xvfb does (display taken after all).
-        let script = r#"Xvfb "$1" -screen 0 1280x720x24 -nolisten tcp -br >/dev/null 2>&1 &
+        let script = r#"Xvfb "$1" -screen 0 1280x720x24 -nolisten tcp -noreset -br >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill "$xvfb" 2>/dev/null; exit 1' TERM
 while kill -0 "$2" 2>/dev/null && kill -0 "$xvfb" 2>/dev/null; do sleep 0.2; done
