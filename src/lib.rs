@@ -15,6 +15,12 @@ pub mod compositor {
     pub use livekit_compositor::*;
 }
 
+/// The live show as one object, changed while it runs by commands (the `livekit-studio`
+/// crate).
+pub mod studio {
+    pub use livekit_studio::*;
+}
+
 /// Where frames and packets go: PNG snapshots, the preview window, the encoder, the recorder,
 /// the streamer (RTMP/RTMPS/SRT destinations), the speaker, the virtual camera and IPC (the
 /// `livekit-sinks` crate).

@@ -90,6 +90,10 @@ const RULES: &[(&str, &[&str])] = &[
             "livekit-compositor",
         ],
     ),
+    (
+        "livekit-studio",
+        &["livekit-cli", "livekit-testkit", "livekit-bench"],
+    ),
     ("livekit-cli", &["livekit-testkit", "livekit-bench"]),
     (
         "livekit",

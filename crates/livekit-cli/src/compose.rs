@@ -314,13 +314,7 @@ fn held(port: Arc<Port<VideoFrame>>, owner: impl Send + 'static) -> LayerSource 
 
 /// `--device`-style camera names: an index, `lavfi:GRAPH`, or a path.
 pub(crate) fn camera_device(text: &str) -> CameraDevice {
-    if let Ok(index) = text.parse::<u32>() {
-        CameraDevice::Index(index)
-    } else if let Some(graph) = text.strip_prefix("lavfi:") {
-        CameraDevice::Lavfi(graph.to_owned())
-    } else {
-        CameraDevice::Path(std::path::PathBuf::from(text))
-    }
+    CameraDevice::parse(text)
 }
 
 /// Opens the sources the compositor does not draw itself, on `clock`: images, media files

@@ -3,8 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// An 8-bit sRGB colour with straight (not premultiplied) alpha.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// An 8-bit sRGB colour with straight (not premultiplied) alpha. In scene files and studio
+/// commands (serde) it is the text `"#rrggbb"` or `"#rrggbbaa"`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Color {
     /// Red.
     pub r: u8,
@@ -63,6 +67,20 @@ impl FromStr for Color {
         let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| error());
         let a = if hex.len() == 8 { byte(6)? } else { 255 };
         Ok(Self::rgba(byte(0)?, byte(2)?, byte(4)?, a))
+    }
+}
+
+impl TryFrom<String> for Color {
+    type Error = ParseColorError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<Color> for String {
+    fn from(color: Color) -> Self {
+        color.to_string()
     }
 }
 

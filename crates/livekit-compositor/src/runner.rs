@@ -261,7 +261,12 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
         // The canvas due first.
         let Some((canvas, fps, index)) = canvases
             .iter()
-            .map(|&(id, fps)| (id, fps, *next.entry(id).or_insert(0)))
+            .map(|&(id, fps)| {
+                // A canvas added while running starts at the current frame, not at the
+                // runner's first (those frames were never due: they are not late).
+                let first = || fps.frame_index(clock.now().saturating_sub(start));
+                (id, fps, *next.entry(id).or_insert_with(first))
+            })
             .min_by_key(|&(_, fps, index)| fps.frame_time(index))
         else {
             clock.wait_until(clock.now() + STOP_POLL, STOP_POLL);

@@ -74,8 +74,10 @@ impl fmt::Display for LayerId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CanvasId(pub(crate) usize);
 
-/// A built-in test pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A built-in test pattern. Its name in scene files and studio commands is in lower case
+/// (`"smpte"`, `"bars"`, `"gradient"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TestPattern {
     /// SMPTE colour bars (seven bars over the castellations and the PLUGE row).
     Smpte,
@@ -160,8 +162,12 @@ impl Crop {
     }
 }
 
-/// How a source fills its layer's rectangle when their shapes differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// How a source fills its layer's rectangle when their shapes differ. Its name in scene files
+/// and studio commands is in lower case (`"stretch"`, `"contain"`, `"cover"`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Fill the rectangle exactly, distorting the picture if the shapes differ (the default, as in
     /// GStreamer's and FFmpeg's compositors).
@@ -174,8 +180,12 @@ pub enum Fit {
     Cover,
 }
 
-/// Where a source that does not fill its layer's rectangle ([`Fit::Contain`]) sits in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Where a source that does not fill its layer's rectangle ([`Fit::Contain`]) sits in it. Its
+/// name in scene files and studio commands is as in [`Align::NAMES`] (`"top-left"`, ...).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Align {
     /// Top left corner.
     TopLeft,

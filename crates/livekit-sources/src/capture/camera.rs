@@ -24,6 +24,19 @@ pub enum CameraDevice {
     Lavfi(String),
 }
 
+impl CameraDevice {
+    /// A camera as people write it: an index (`0`), `lavfi:GRAPH`, or a device path.
+    pub fn parse(text: &str) -> Self {
+        if let Ok(index) = text.parse::<u32>() {
+            Self::Index(index)
+        } else if let Some(graph) = text.strip_prefix("lavfi:") {
+            Self::Lavfi(graph.to_owned())
+        } else {
+            Self::Path(PathBuf::from(text))
+        }
+    }
+}
+
 impl Default for CameraDevice {
     fn default() -> Self {
         Self::Index(0)

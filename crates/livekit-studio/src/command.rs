@@ -1,0 +1,471 @@
+//! [`Command`]: the one way to change a show. The Rust API ([`Studio::apply`]), scene files and
+//! the HTTP API all go through it, with the same names: the JSON form of a command is an object
+//! with one field, the command's name in snake case, holding the command's fields.
+//!
+//! ```json
+//! {"add_input": {"id": "clip", "input": {"kind": "file", "path": "intro.mp4", "loop": true}}}
+//! {"add_layer": {"id": "corner", "input": "clip", "rect": [960, 540, 320, 180]}}
+//! {"update_layer": {"id": "corner", "visible": false}}
+//! {"switch_scene": {"scene": "break", "transition": {"fade": 500}}}
+//! {"start_output": {"id": "window", "output": {"kind": "preview"}}}
+//! ```
+//!
+//! Versioned: [`API_VERSION`] is the version of these names and fields. A change that would
+//! make an existing command mean something else gets a new version; new commands and new
+//! optional fields do not.
+//!
+//! [`Studio::apply`]: crate::Studio::apply
+
+use std::path::PathBuf;
+
+use livekit_compositor::{Align, Color, Fit, TestPattern};
+use serde::{Deserialize, Serialize};
+
+/// The version of the command names and fields (and of the state document).
+pub const API_VERSION: u32 = 1;
+
+/// The canvas a command means when it names none.
+pub const MAIN_CANVAS: &str = "main";
+
+/// The scene a canvas starts with, and the scene a command means when it names none: the
+/// canvas's live scene.
+pub const MAIN_SCENE: &str = livekit_compositor::MAIN_SCENE;
+
+fn main_canvas() -> String {
+    MAIN_CANVAS.to_owned()
+}
+
+/// A change to a show. See the [module documentation](self) for the JSON form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum Command {
+    /// Opens an input under a new id. Its layers (added with [`AddLayer`](Self::AddLayer))
+    /// show it; its sound, if any, goes into the program mix.
+    AddInput {
+        /// The new input's id: letters, digits, `-`, `_`, `.`; unique among inputs.
+        id: String,
+        /// What it is.
+        input: InputSpec,
+        /// Its place in the program mix (inputs with sound).
+        #[serde(default)]
+        audio: AudioSettings,
+        /// What its layers show if it fails. Default: its last frame.
+        #[serde(default)]
+        when_failed: WhenFailed,
+    },
+    /// Opens something else under an existing input's id: its layers show the new one from
+    /// the next frame, its mix settings carry over. If the new one cannot be opened, the old
+    /// one goes on and the command is an error.
+    ReplaceInput {
+        /// The input.
+        id: String,
+        /// What it becomes.
+        input: InputSpec,
+    },
+    /// Closes an input, and removes the layers that show it.
+    RemoveInput {
+        /// The input.
+        id: String,
+    },
+    /// Pauses a file or playlist input (its layers hold the frame, its sound stops).
+    PauseInput {
+        /// The input.
+        id: String,
+    },
+    /// Resumes a paused file or playlist input.
+    ResumeInput {
+        /// The input.
+        id: String,
+    },
+    /// Seeks a file input (to this many seconds from the start of the file) or the playlist
+    /// entry playing now.
+    SeekInput {
+        /// The input.
+        id: String,
+        /// Where to, in seconds (>= 0).
+        seconds: f64,
+    },
+    /// Skips a playlist input to its next entry (`by` = 1, the default) or its previous one
+    /// (`by` = -1).
+    SkipInput {
+        /// The input.
+        id: String,
+        /// 1 or -1.
+        #[serde(default = "one")]
+        by: i32,
+    },
+    /// Changes an input's place in the program mix.
+    SetAudio {
+        /// The input.
+        id: String,
+        /// Linear gain, 0 to 10 (1: unchanged).
+        #[serde(default)]
+        gain: Option<f32>,
+        /// Silences it (true) or lets it be heard again (false).
+        #[serde(default)]
+        muted: Option<bool>,
+    },
+    /// Adds a canvas: a picture of its own size and frame rate, with its own scenes and
+    /// outputs. A studio made from a scene file has the canvas [`MAIN_CANVAS`].
+    AddCanvas {
+        /// The new canvas's id.
+        id: String,
+        /// Width in pixels (even, 2 to 8192).
+        width: u32,
+        /// Height in pixels (even, 2 to 8192).
+        height: u32,
+        /// Frames a second, 1 to 240. Default 30.
+        #[serde(default = "thirty")]
+        fps: u32,
+        /// What shows where no layer covers it. Default black.
+        #[serde(default)]
+        background: Option<Color>,
+    },
+    /// Adds an empty scene to a canvas.
+    AddScene {
+        /// The canvas (default [`MAIN_CANVAS`]).
+        #[serde(default = "main_canvas")]
+        canvas: String,
+        /// The new scene's name, unique in the canvas.
+        scene: String,
+    },
+    /// Makes a scene the one a canvas shows.
+    SwitchScene {
+        /// The canvas (default [`MAIN_CANVAS`]).
+        #[serde(default = "main_canvas")]
+        canvas: String,
+        /// The scene.
+        scene: String,
+        /// How: a cut (default) or a fade.
+        #[serde(default)]
+        transition: TransitionSpec,
+    },
+    /// Adds a layer showing an input to a scene: `id` and `input` are needed, `canvas`
+    /// defaults to [`MAIN_CANVAS`] and `scene` to the scene the canvas shows now; what else is
+    /// not given takes the layer defaults (the whole canvas, opaque, in front of the layers
+    /// added before).
+    AddLayer(LayerFields),
+    /// Changes a layer: only the fields given change. `input` makes it show another input;
+    /// `canvas` and `scene` cannot change.
+    UpdateLayer(LayerFields),
+    /// Removes a layer.
+    RemoveLayer {
+        /// The layer.
+        id: String,
+    },
+    /// Starts an output of a canvas under a new id: a recording, a stream, a preview window, a
+    /// virtual camera, frames shared with other processes. The others go on undisturbed.
+    StartOutput {
+        /// The new output's id, unique in the studio.
+        id: String,
+        /// The canvas (default [`MAIN_CANVAS`]).
+        #[serde(default = "main_canvas")]
+        canvas: String,
+        /// What it is.
+        output: OutputSpec,
+    },
+    /// Stops an output (a recording is finalized; a stream's destinations send what they hold
+    /// and close) while the others go on.
+    StopOutput {
+        /// The output.
+        id: String,
+    },
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn thirty() -> u32 {
+    30
+}
+
+impl Command {
+    /// The command's name, as in its JSON form (`"add_input"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AddInput { .. } => "add_input",
+            Self::ReplaceInput { .. } => "replace_input",
+            Self::RemoveInput { .. } => "remove_input",
+            Self::PauseInput { .. } => "pause_input",
+            Self::ResumeInput { .. } => "resume_input",
+            Self::SeekInput { .. } => "seek_input",
+            Self::SkipInput { .. } => "skip_input",
+            Self::SetAudio { .. } => "set_audio",
+            Self::AddCanvas { .. } => "add_canvas",
+            Self::AddScene { .. } => "add_scene",
+            Self::SwitchScene { .. } => "switch_scene",
+            Self::AddLayer { .. } => "add_layer",
+            Self::UpdateLayer { .. } => "update_layer",
+            Self::RemoveLayer { .. } => "remove_layer",
+            Self::StartOutput { .. } => "start_output",
+            Self::StopOutput { .. } => "stop_output",
+        }
+    }
+
+    /// Reads a command from its JSON form. The error names the field at fault
+    /// (`add_layer.rect: invalid type ...`, `add_input: missing field \`id\``).
+    pub fn from_json(json: &str) -> Result<Self, crate::CommandError> {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let command: Command = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| crate::CommandError::malformed(describe_json_error(&e)))?;
+        deserializer
+            .end()
+            .map_err(|e| crate::CommandError::malformed(e.to_string()))?;
+        Ok(command)
+    }
+
+    /// The command's JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+fn describe_json_error(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let inner = error.inner().to_string();
+    if path == "." || path.is_empty() {
+        inner
+    } else {
+        format!("{path}: {inner}")
+    }
+}
+
+/// What an input is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum InputSpec {
+    /// A media file or URL (rtmp://, srt://, http://, ...), played in real time.
+    File {
+        /// The file or URL.
+        path: String,
+        /// Start again at the end.
+        #[serde(default, rename = "loop")]
+        looping: bool,
+        /// Use its sound (default true).
+        #[serde(default = "yes")]
+        audio: bool,
+    },
+    /// Media files played one after another.
+    Playlist {
+        /// The files, in order.
+        paths: Vec<PathBuf>,
+        /// Start the list again at its end.
+        #[serde(default, rename = "loop")]
+        looping: bool,
+        /// Play in a random order.
+        #[serde(default)]
+        shuffle: bool,
+        /// Use their sound (default true).
+        #[serde(default = "yes")]
+        audio: bool,
+    },
+    /// A camera: an index, a device path, or `lavfi:GRAPH` (FFmpeg's test sources).
+    Camera {
+        /// The device.
+        device: String,
+    },
+    /// An X11 display, or a region of it.
+    Screen {
+        /// The display (default: `$DISPLAY`).
+        #[serde(default)]
+        display: Option<String>,
+        /// `[x, y, width, height]`, if only part of it.
+        #[serde(default)]
+        region: Option<[u32; 4]>,
+    },
+    /// An X11 window, found by (part of) its title.
+    Window {
+        /// The title.
+        title: String,
+    },
+    /// A picture file (PNG, JPEG, GIF (animated), WebP, BMP).
+    Image {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A test pattern.
+    Pattern {
+        /// Which.
+        pattern: TestPattern,
+    },
+    /// A solid colour.
+    Color {
+        /// The colour, `"#rrggbb"` or `"#rrggbbaa"`.
+        color: Color,
+    },
+    /// Text drawn with the bundled font.
+    Text {
+        /// The text (`\n` for a new line).
+        text: String,
+        /// Line height in pixels (default 48).
+        #[serde(default)]
+        size: Option<f32>,
+        /// Colour of the letters (default white).
+        #[serde(default)]
+        color: Option<Color>,
+        /// A box behind the text.
+        #[serde(default)]
+        background: Option<Color>,
+    },
+    /// Frames another process shares (`IpcTarget`, `livekit ... --ipc NAME`).
+    Ipc {
+        /// The shared name.
+        name: String,
+    },
+    /// A microphone (sound only): a device id or description; default the system's.
+    Microphone {
+        /// The device.
+        #[serde(default)]
+        device: Option<String>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl InputSpec {
+    /// The kind's name, as in the JSON form (`"file"`, `"camera"`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::File { .. } => "file",
+            Self::Playlist { .. } => "playlist",
+            Self::Camera { .. } => "camera",
+            Self::Screen { .. } => "screen",
+            Self::Window { .. } => "window",
+            Self::Image { .. } => "image",
+            Self::Pattern { .. } => "pattern",
+            Self::Color { .. } => "color",
+            Self::Text { .. } => "text",
+            Self::Ipc { .. } => "ipc",
+            Self::Microphone { .. } => "microphone",
+        }
+    }
+}
+
+/// An input's place in the program mix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSettings {
+    /// Linear gain, 0 to 10 (default 1).
+    #[serde(default = "unity")]
+    pub gain: f32,
+    /// Silenced (default false).
+    #[serde(default)]
+    pub muted: bool,
+}
+
+fn unity() -> f32 {
+    1.0
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        Self {
+            gain: 1.0,
+            muted: false,
+        }
+    }
+}
+
+/// What the layers of an input show once it has failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFailed {
+    /// Its last frame (default).
+    #[default]
+    Hold,
+    /// Nothing (the layers below show through).
+    Hide,
+}
+
+/// How a canvas changes scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionSpec {
+    /// At once (`"cut"`).
+    #[default]
+    Cut,
+    /// A cross-fade over this many milliseconds (`{"fade": 500}`), 1 to 60000.
+    Fade(u64),
+}
+
+/// A layer: which one, what it shows, where and how ([`Command::AddLayer`],
+/// [`Command::UpdateLayer`], and the state document's layers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerFields {
+    /// The layer's id: letters, digits, `-`, `_`, `.`; unique in the studio.
+    pub id: String,
+    /// The canvas (default [`MAIN_CANVAS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canvas: Option<String>,
+    /// The scene (default: the one the canvas shows now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<String>,
+    /// The input it shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// `[x, y, width, height]` on the canvas, in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rect: Option<[f32; 4]>,
+    /// `[x, y]` of the top left corner: without a `rect`, the source keeps its own size; in
+    /// an update of a layer that has a `rect`, it moves the rect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<[f32; 2]>,
+    /// `[x, y, width, height]` of the source to show, in source pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<[u32; 4]>,
+    /// Stacking order: higher is in front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<i32>,
+    /// 0 (invisible) to 1 (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opacity: Option<f32>,
+    /// How the source fills its rectangle: `"stretch"`, `"contain"` or `"cover"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<Fit>,
+    /// Where a source that does not fill its rectangle sits in it: `"top-left"`, `"top"`,
+    /// ..., `"center"`, ..., `"bottom-right"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<Align>,
+    /// Clockwise rotation in degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f32>,
+    /// Mirrored left-right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_horizontal: Option<bool>,
+    /// Mirrored top-bottom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_vertical: Option<bool>,
+    /// Shown (true) or hidden (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<bool>,
+}
+
+/// What an output is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum OutputSpec {
+    /// A preview window (needs a display).
+    Preview {
+        /// The window's title (default: the studio's and the canvas's names).
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// The canvas's frames shared with other processes under a name (`IpcSource`,
+    /// `livekit ... --ipc NAME`).
+    Ipc {
+        /// The shared name.
+        name: String,
+    },
+    /// A V4L2 output device other programs pick as a webcam (v4l2loopback).
+    VirtualCamera {
+        /// The device, such as `/dev/video10`.
+        device: PathBuf,
+    },
+}

@@ -1,0 +1,487 @@
+//! Inputs: opening what an [`InputSpec`] names, the slot its layers read through (so an input
+//! can be replaced without touching its layers), and its state.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use livekit_compositor::{LayerSource, Text, VideoInput};
+use livekit_core::{
+    AudioFrame, Clock, FrameSource, MixerInput, Port, Pull, VideoFrame, VideoSource, VideoTarget,
+};
+use livekit_sources::capture::{
+    CameraDevice, CameraSettings, CaptureEvent, Microphone, MicrophoneSettings, Region,
+    ScreenCapture, ScreenSettings, VideoCapture, WindowCapture, WindowSelector, WindowSettings,
+};
+use livekit_sources::{
+    ImageFile, ImageSettings, IpcSource, IpcSourceSettings, PlayState, Player, PlayerEvent,
+    PlayerSettings, Playlist, PlaylistSettings,
+};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::command::{AudioSettings, InputSpec, WhenFailed};
+use crate::error::CommandError;
+
+/// Where an input is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum InputState {
+    /// Opened; its first frame (or sound) has not come yet.
+    Starting,
+    /// Delivering.
+    Live,
+    /// Paused (a file or playlist).
+    Paused,
+    /// Finished (a file played to its end, a closed window).
+    Ended,
+    /// Failed; its layers hold their last frame or show nothing ([`WhenFailed`]). A capture
+    /// that fails keeps trying to reopen its device and is live again when it succeeds.
+    Failed {
+        /// What went wrong, in one line.
+        error: String,
+    },
+}
+
+/// What an input's layers read: the current source, swapped on replace; while hidden (failed
+/// with [`WhenFailed::Hide`]) a transparent frame.
+pub(crate) struct Slot {
+    source: Mutex<Arc<dyn VideoSource>>,
+    hidden: AtomicBool,
+    transparent: VideoFrame,
+}
+
+impl Slot {
+    fn new(source: Arc<dyn VideoSource>) -> Arc<Self> {
+        Arc::new(Self {
+            source: Mutex::new(source),
+            hidden: AtomicBool::new(false),
+            transparent: VideoFrame::solid_rgba(2, 2, [0, 0, 0, 0], Duration::ZERO)
+                .expect("a 2x2 frame is valid"),
+        })
+    }
+
+    fn replace(&self, source: Arc<dyn VideoSource>) {
+        *self.source.lock() = source;
+        self.hidden.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_hidden(&self, hidden: bool) {
+        self.hidden.store(hidden, Ordering::Relaxed);
+    }
+}
+
+impl FrameSource<VideoFrame> for Slot {
+    fn latest(&self) -> Pull<VideoFrame> {
+        if self.hidden.load(Ordering::Relaxed) {
+            return Pull::Frame(self.transparent.clone());
+        }
+        let source = self.source.lock().clone();
+        source.latest()
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<VideoFrame> {
+        let source = self.source.lock().clone();
+        source.next(timeout)
+    }
+}
+
+/// What keeps an input running (dropped: stopped).
+pub(crate) enum Running {
+    /// Drawn by the compositor itself, or read on the compositor's thread (image, IPC).
+    Nothing,
+    Player(Box<Player>),
+    Playlist(Box<Playlist>),
+    Capture(VideoCapture),
+    /// Held: dropping it stops the capture.
+    Microphone(#[allow(dead_code)] Microphone),
+}
+
+/// An opened input: what its layers show and what makes its sound.
+pub(crate) struct Opened {
+    pub(crate) running: Running,
+    /// What its layers show (builtins), or the video source for its slot.
+    pub(crate) picture: Picture,
+    /// Its sound, for the program mix.
+    pub(crate) sound: Option<Arc<Port<AudioFrame>>>,
+    /// Whether it is live at once (builtins, pictures).
+    pub(crate) live_at_once: bool,
+}
+
+pub(crate) enum Picture {
+    None,
+    Builtin(LayerSource),
+    Video(Arc<dyn VideoSource>),
+}
+
+/// One input of a studio.
+pub(crate) struct Input {
+    pub(crate) id: String,
+    pub(crate) spec: InputSpec,
+    pub(crate) running: Running,
+    /// Builtin inputs: what layers show.
+    builtin: Option<LayerSource>,
+    /// Video inputs: the slot and the compositor input over it (shared by all its layers).
+    slot: Option<(Arc<Slot>, VideoInput)>,
+    pub(crate) audio: AudioSettings,
+    pub(crate) mix: Option<MixerInput>,
+    pub(crate) when_failed: WhenFailed,
+    pub(crate) state: InputState,
+}
+
+/// Sound buffered between an input and the mixer: 2 s of 10 ms blocks (decoders write ahead).
+const SOUND_CAPACITY: usize = 200;
+
+impl Input {
+    pub(crate) fn new(
+        id: String,
+        spec: InputSpec,
+        opened: Opened,
+        audio: AudioSettings,
+        when_failed: WhenFailed,
+    ) -> Self {
+        let mut input = Self {
+            id,
+            spec,
+            running: Running::Nothing,
+            builtin: None,
+            slot: None,
+            audio,
+            mix: None,
+            when_failed,
+            state: InputState::Starting,
+        };
+        input.take(opened);
+        input
+    }
+
+    /// Takes over `opened` (a new input, or a replacement): the slot is kept if there is one.
+    /// The sound is the caller's to wire.
+    pub(crate) fn take(&mut self, opened: Opened) {
+        self.running = opened.running;
+        self.state = if opened.live_at_once {
+            InputState::Live
+        } else {
+            InputState::Starting
+        };
+        match opened.picture {
+            Picture::None => {
+                self.builtin = None;
+                self.slot = None;
+            }
+            Picture::Builtin(source) => {
+                self.builtin = Some(source);
+                self.slot = None;
+            }
+            Picture::Video(source) => {
+                self.builtin = None;
+                match &self.slot {
+                    Some((slot, _)) => slot.replace(source),
+                    None => {
+                        let slot = Slot::new(source);
+                        let input = VideoInput::new(slot.clone() as Arc<dyn VideoSource>);
+                        self.slot = Some((slot, input));
+                    }
+                }
+            }
+        }
+    }
+
+    /// What a layer of this input shows; `None` for inputs without a picture (a microphone).
+    pub(crate) fn layer_source(&self) -> Option<LayerSource> {
+        if let Some(builtin) = &self.builtin {
+            return Some(builtin.clone());
+        }
+        self.slot
+            .as_ref()
+            .map(|(_, input)| LayerSource::Video(input.clone()))
+    }
+
+    /// Looks at the running source and updates the state; returns the new state when it
+    /// changed.
+    pub(crate) fn poll(&mut self) -> Option<InputState> {
+        let state = match &self.running {
+            Running::Nothing | Running::Microphone(_) => None,
+            Running::Player(player) => play_state(player, &self.state),
+            Running::Playlist(playlist) => play_state(playlist, &self.state),
+            Running::Capture(capture) => capture_state(capture, &self.state),
+        };
+        let state = match state {
+            Some(state) => state,
+            None if self.state == InputState::Starting => InputState::Live,
+            None => return None,
+        };
+        if state == self.state {
+            return None;
+        }
+        if let Some((slot, _)) = &self.slot {
+            slot.set_hidden(
+                matches!(state, InputState::Failed { .. }) && self.when_failed == WhenFailed::Hide,
+            );
+        }
+        self.state = state.clone();
+        Some(state)
+    }
+}
+
+fn play_state(playback: &livekit_sources::Playback, now: &InputState) -> Option<InputState> {
+    let mut failed = None;
+    while let Ok(event) = playback.events().try_recv() {
+        if let PlayerEvent::Failed(error) = event {
+            failed = Some(error.to_string());
+        }
+    }
+    if let Some(error) = failed {
+        return Some(InputState::Failed { error });
+    }
+    if matches!(now, InputState::Failed { .. }) {
+        return None;
+    }
+    Some(match playback.state() {
+        PlayState::Ready => InputState::Starting,
+        PlayState::Playing
+            if playback.stats().video_frames + playback.stats().audio_frames == 0 =>
+        {
+            InputState::Starting
+        }
+        PlayState::Playing => InputState::Live,
+        PlayState::Paused => InputState::Paused,
+        PlayState::Ended | PlayState::Stopped => InputState::Ended,
+    })
+}
+
+fn capture_state(capture: &VideoCapture, now: &InputState) -> Option<InputState> {
+    let mut state = None;
+    while let Ok(event) = capture.events().try_recv() {
+        state = match event {
+            CaptureEvent::Started { .. } | CaptureEvent::WindowShown { .. } => {
+                Some(InputState::Live)
+            }
+            CaptureEvent::Error { message, .. } => Some(InputState::Failed { error: message }),
+            CaptureEvent::WindowClosed { .. } | CaptureEvent::Ended { .. } => {
+                Some(InputState::Ended)
+            }
+            _ => state,
+        };
+    }
+    if state.is_none() && *now == InputState::Starting && capture.stats().frames > 0 {
+        return Some(InputState::Live);
+    }
+    state
+}
+
+/// Opens what `spec` names, on `clock`.
+pub(crate) fn open(
+    id: &str,
+    spec: &InputSpec,
+    clock: &Arc<dyn Clock>,
+) -> Result<Opened, CommandError> {
+    let failed =
+        |error: &dyn std::fmt::Display| CommandError::invalid(format!("input {id:?}: {error}"));
+    let live_port = || Arc::new(Port::<VideoFrame>::latest());
+    let sound_port = || Arc::new(Port::<AudioFrame>::drop_oldest(SOUND_CAPACITY));
+    let builtin = |source: LayerSource| Opened {
+        running: Running::Nothing,
+        picture: Picture::Builtin(source),
+        sound: None,
+        live_at_once: true,
+    };
+    match spec {
+        InputSpec::Color { color } => Ok(builtin(LayerSource::Color(*color))),
+        InputSpec::Pattern { pattern } => Ok(builtin(LayerSource::Pattern(*pattern))),
+        InputSpec::Text {
+            text,
+            size,
+            color,
+            background,
+        } => {
+            let mut t = Text::new(text.clone());
+            if let Some(size) = size {
+                if !(1.0..=livekit_compositor::MAX_TEXT_SIZE).contains(size) {
+                    return Err(CommandError::invalid(format!(
+                        "input {id:?}: size {size} is out of range (1 to {})",
+                        livekit_compositor::MAX_TEXT_SIZE
+                    )));
+                }
+                t = t.size(*size);
+            }
+            if let Some(color) = color {
+                t.color = *color;
+            }
+            t.background = *background;
+            Ok(builtin(LayerSource::Text(t)))
+        }
+        InputSpec::Image { path } => {
+            let settings = ImageSettings {
+                clock: Arc::clone(clock),
+                ..ImageSettings::default()
+            };
+            let image = ImageFile::open_with(path, settings).map_err(|e| failed(&e))?;
+            Ok(Opened {
+                running: Running::Nothing,
+                picture: Picture::Video(Arc::new(image)),
+                sound: None,
+                live_at_once: true,
+            })
+        }
+        InputSpec::Ipc { name } => {
+            let source =
+                IpcSource::open(name, IpcSourceSettings::default()).map_err(|e| failed(&e))?;
+            Ok(Opened {
+                running: Running::Nothing,
+                picture: Picture::Video(Arc::new(source)),
+                sound: None,
+                live_at_once: true,
+            })
+        }
+        InputSpec::File {
+            path,
+            looping,
+            audio,
+        } => {
+            let settings = PlayerSettings {
+                clock: Arc::clone(clock),
+                looping: *looping,
+                audio: *audio,
+                ..PlayerSettings::default()
+            };
+            let player = Player::open(path, settings).map_err(|e| failed(&e))?;
+            let has_video = player.info().is_some_and(|i| i.video.is_some());
+            let has_audio = *audio && player.info().is_some_and(|i| i.audio.is_some());
+            let video = live_port();
+            if has_video {
+                player
+                    .add_video_target(Arc::clone(&video))
+                    .map_err(|e| failed(&e))?;
+            }
+            let sound = has_audio.then(sound_port);
+            if let Some(sound) = &sound {
+                player
+                    .add_audio_target(Arc::clone(sound))
+                    .map_err(|e| failed(&e))?;
+            }
+            player.start().map_err(|e| failed(&e))?;
+            Ok(Opened {
+                running: Running::Player(Box::new(player)),
+                picture: if has_video {
+                    Picture::Video(video)
+                } else {
+                    Picture::None
+                },
+                sound,
+                live_at_once: false,
+            })
+        }
+        InputSpec::Playlist {
+            paths,
+            looping,
+            shuffle,
+            audio,
+        } => {
+            if paths.is_empty() {
+                return Err(CommandError::invalid(format!(
+                    "input {id:?}: paths is empty"
+                )));
+            }
+            let settings = PlaylistSettings {
+                player: PlayerSettings {
+                    clock: Arc::clone(clock),
+                    looping: *looping,
+                    audio: *audio,
+                    ..PlayerSettings::default()
+                },
+                shuffle: *shuffle,
+                ..PlaylistSettings::default()
+            };
+            let playlist = Playlist::new(paths, settings).map_err(|e| failed(&e))?;
+            let video = live_port();
+            playlist
+                .add_video_target(Arc::clone(&video))
+                .map_err(|e| failed(&e))?;
+            let sound = audio.then(sound_port);
+            if let Some(sound) = &sound {
+                playlist
+                    .add_audio_target(Arc::clone(sound))
+                    .map_err(|e| failed(&e))?;
+            }
+            playlist.start().map_err(|e| failed(&e))?;
+            Ok(Opened {
+                running: Running::Playlist(Box::new(playlist)),
+                picture: Picture::Video(video),
+                sound,
+                live_at_once: false,
+            })
+        }
+        InputSpec::Camera { device } => {
+            let port = live_port();
+            let capture = livekit_sources::capture::Camera::start(
+                CameraSettings {
+                    device: CameraDevice::parse(device),
+                    clock: Arc::clone(clock),
+                    ..CameraSettings::default()
+                },
+                vec![Arc::clone(&port) as Arc<dyn VideoTarget>],
+            )
+            .map_err(|e| failed(&e))?;
+            Ok(capture_opened(capture, port))
+        }
+        InputSpec::Screen { display, region } => {
+            let port = live_port();
+            let capture = ScreenCapture::start(
+                ScreenSettings {
+                    display: display.clone(),
+                    region: region.map(|[x, y, width, height]| Region {
+                        x,
+                        y,
+                        width,
+                        height,
+                    }),
+                    clock: Arc::clone(clock),
+                    ..ScreenSettings::default()
+                },
+                vec![Arc::clone(&port) as Arc<dyn VideoTarget>],
+            )
+            .map_err(|e| failed(&e))?;
+            Ok(capture_opened(capture, port))
+        }
+        InputSpec::Window { title } => {
+            let port = live_port();
+            let capture = WindowCapture::start(
+                WindowSettings {
+                    clock: Arc::clone(clock),
+                    ..WindowSettings::new(WindowSelector::Title(title.clone()))
+                },
+                vec![Arc::clone(&port) as Arc<dyn VideoTarget>],
+            )
+            .map_err(|e| failed(&e))?;
+            Ok(capture_opened(capture, port))
+        }
+        InputSpec::Microphone { device } => {
+            let sound = sound_port();
+            let microphone = Microphone::start(
+                MicrophoneSettings {
+                    device: device.clone(),
+                    clock: Arc::clone(clock),
+                    ..MicrophoneSettings::default()
+                },
+                vec![Arc::clone(&sound) as Arc<dyn livekit_core::AudioTarget>],
+            )
+            .map_err(|e| failed(&e))?;
+            Ok(Opened {
+                running: Running::Microphone(microphone),
+                picture: Picture::None,
+                sound: Some(sound),
+                live_at_once: true,
+            })
+        }
+    }
+}
+
+fn capture_opened(capture: VideoCapture, port: Arc<Port<VideoFrame>>) -> Opened {
+    Opened {
+        running: Running::Capture(capture),
+        picture: Picture::Video(port),
+        sound: None,
+        live_at_once: false,
+    }
+}

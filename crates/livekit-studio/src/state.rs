@@ -1,0 +1,148 @@
+//! The state document: the whole show as one serializable value ([`Studio::state`]).
+//!
+//! [`Studio::state`]: crate::Studio::state
+
+use serde::Serialize;
+
+use crate::command::{AudioSettings, InputSpec, LayerFields, OutputSpec, WhenFailed};
+use crate::inputs::InputState;
+
+/// The whole show. Keys never appear in it (destinations show redacted URLs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudioState {
+    /// [`API_VERSION`](crate::API_VERSION).
+    pub version: u32,
+    /// Commands applied so far.
+    pub commands_applied: u64,
+    /// The inputs, in the order they were added.
+    pub inputs: Vec<InputDoc>,
+    /// The canvases, in the order they were added.
+    pub canvases: Vec<CanvasDoc>,
+    /// The outputs, in the order they were started.
+    pub outputs: Vec<OutputDoc>,
+    /// Running statistics.
+    pub stats: Stats,
+}
+
+/// One input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputDoc {
+    /// Its id.
+    pub id: String,
+    /// What it is, as given.
+    pub input: InputSpec,
+    /// Where it is.
+    #[serde(flatten)]
+    pub state: InputState,
+    /// Its place in the program mix (`None`: it has no sound).
+    pub audio: Option<AudioSettings>,
+    /// What its layers show if it fails.
+    pub when_failed: WhenFailed,
+    /// Its layers' ids.
+    pub layers: Vec<String>,
+}
+
+/// One canvas.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanvasDoc {
+    /// Its id.
+    pub id: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames a second.
+    pub fps: f64,
+    /// The background colour.
+    pub background: String,
+    /// The scene it shows now.
+    pub scene: String,
+    /// Its scenes, in the order they were added.
+    pub scenes: Vec<SceneDoc>,
+}
+
+/// One scene.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SceneDoc {
+    /// Its name.
+    pub name: String,
+    /// Its layers, back to front, with all their settings (defaults included; `canvas` and
+    /// `scene` left out).
+    pub layers: Vec<LayerFields>,
+}
+
+/// Where an output is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OutputState {
+    /// Started; nothing delivered yet.
+    Starting,
+    /// Delivering.
+    Live,
+    /// Stopped by a command, or the studio stopped.
+    Stopped,
+    /// Ended by a failure (a full disk, a closed window).
+    Failed {
+        /// What went wrong, in one line.
+        error: String,
+    },
+}
+
+/// One output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputDoc {
+    /// Its id.
+    pub id: String,
+    /// The canvas it shows.
+    pub canvas: String,
+    /// What it is, as given.
+    pub output: OutputSpec,
+    /// Where it is.
+    #[serde(flatten)]
+    pub state: OutputState,
+    /// Frames it was given.
+    pub frames: u64,
+    /// Frames it dropped (it fell behind).
+    pub dropped_frames: u64,
+    /// Stream outputs: each destination.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<DestinationStateDoc>,
+}
+
+/// One destination of a stream output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DestinationStateDoc {
+    /// Its label: a site name, or `#N` and the redacted URL.
+    pub name: String,
+    /// The URL with its key redacted.
+    pub url: String,
+    /// `connecting`, `live`, `retrying`, `failed` or `stopped`.
+    pub state: String,
+    /// Bits a second over the last second.
+    pub bitrate: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Packets it lost (queue full, reconnections).
+    pub dropped_packets: u64,
+    /// Connections after the first.
+    pub reconnects: u64,
+    /// The last error, key redacted.
+    pub last_error: Option<String>,
+}
+
+/// Running statistics of a studio.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Stats {
+    /// Seconds since the studio started (its clock).
+    pub uptime_seconds: f64,
+    /// Canvas frames rendered, all canvases.
+    pub frames: u64,
+    /// Canvas frames a second over the last second, all canvases.
+    pub fps: f64,
+    /// Mean time a frame took to render over the last second, in milliseconds.
+    pub render_ms: f64,
+    /// Canvas frames skipped because rendering fell behind.
+    pub late_frames: u64,
+    /// Peak level of the program audio over the last second, in dBFS (-100 for silence).
+    pub audio_peak_db: f64,
+}

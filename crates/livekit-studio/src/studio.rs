@@ -1,0 +1,982 @@
+//! [`Studio`]: the show. Every change goes through [`Studio::apply`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use livekit_compositor::{
+    BackendChoice, BackendInfo, CanvasId, CanvasSettings, Compositor, CompositorHandle, Crop,
+    Layer, LayerId, Rect, RunningCompositor, Transition,
+};
+use livekit_core::thread::{Worker, spawn_named};
+use livekit_core::{Clock, Port, SystemClock, VideoFrame, VideoTarget};
+use parking_lot::Mutex;
+
+use crate::audio::{Program, decibels};
+use crate::command::{
+    API_VERSION, AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, MAIN_SCENE,
+    OutputSpec, TransitionSpec, WhenFailed,
+};
+use crate::error::CommandError;
+use crate::events::{DEFAULT_EVENT_CAPACITY, Event, Hub, Subscription};
+use crate::inputs::{self, Input, Running};
+use crate::outputs::Output;
+use crate::state::{CanvasDoc, InputDoc, OutputDoc, SceneDoc, Stats, StudioState};
+
+/// How often the studio looks at its inputs and outputs for state changes.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Settings of a [`Studio`].
+#[derive(Debug, Clone)]
+pub struct StudioSettings {
+    /// The studio's name (window titles, messages). Default `"livekit studio"`.
+    pub name: String,
+    /// Where canvases are rendered. Default [`BackendChoice::Auto`].
+    pub backend: BackendChoice,
+    /// The clock everything runs on: canvases, players, captures, the audio mix. Default a
+    /// [`SystemClock`]; tests step a [`ManualClock`](livekit_core::ManualClock).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StudioSettings {
+    fn default() -> Self {
+        Self {
+            name: "livekit studio".into(),
+            backend: BackendChoice::Auto,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+}
+
+/// Why a studio could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartStudioError {
+    /// No rendering backend.
+    #[error(transparent)]
+    Backend(#[from] livekit_compositor::CreateBackendError),
+    /// A thread could not be started.
+    #[error("cannot start the studio: {0}")]
+    Start(String),
+}
+
+/// The live show as one object: inputs by id, canvases with scenes of layers, the program
+/// audio, and outputs, all changed while it runs by [`Command`]s given to
+/// [`apply`](Self::apply), and read back whole with [`state`](Self::state) or as they happen
+/// with [`subscribe`](Self::subscribe).
+///
+/// ```no_run
+/// use livekit_studio::{Command, Studio, StudioSettings};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let studio = Studio::start(StudioSettings::default())?;
+/// for json in [
+///     r#"{"add_canvas": {"id": "main", "width": 1280, "height": 720}}"#,
+///     r#"{"add_input": {"id": "bars", "input": {"kind": "pattern", "pattern": "smpte"}}}"#,
+///     r#"{"add_layer": {"id": "background", "input": "bars"}}"#,
+///     r#"{"start_output": {"id": "window", "output": {"kind": "preview"}}}"#,
+/// ] {
+///     studio.apply(Command::from_json(json)?)?;
+/// }
+/// println!("{}", serde_json::to_string_pretty(&studio.state())?);
+/// studio.stop();
+/// # Ok(())
+/// # }
+/// ```
+pub struct Studio {
+    inner: Arc<Inner>,
+    compositor: Option<RunningCompositor>,
+    monitor: Option<Worker<()>>,
+}
+
+impl std::fmt::Debug for Studio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Studio")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    name: String,
+    clock: Arc<dyn Clock>,
+    started: Duration,
+    handle: CompositorHandle,
+    backend: BackendInfo,
+    show: Mutex<Show>,
+    hub: Hub,
+    program: Mutex<Option<Program>>,
+    stop: AtomicBool,
+}
+
+#[derive(Default)]
+struct Show {
+    inputs: Vec<Input>,
+    canvases: Vec<CanvasEntry>,
+    layers: Vec<LayerEntry>,
+    outputs: Vec<Output>,
+    applied: u64,
+    stats: Stats,
+}
+
+struct CanvasEntry {
+    id: String,
+    canvas: CanvasId,
+    settings: CanvasSettings,
+    scenes: Vec<String>,
+}
+
+struct LayerEntry {
+    id: String,
+    canvas: String,
+    scene: String,
+    input: String,
+    layer: LayerId,
+}
+
+impl Show {
+    fn input(&self, id: &str) -> Result<usize, CommandError> {
+        self.inputs
+            .iter()
+            .position(|i| i.id == id)
+            .ok_or_else(|| CommandError::not_found("input", id))
+    }
+
+    fn canvas(&self, id: &str) -> Result<usize, CommandError> {
+        self.canvases
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| CommandError::not_found("canvas", id))
+    }
+
+    fn layer(&self, id: &str) -> Result<usize, CommandError> {
+        self.layers
+            .iter()
+            .position(|l| l.id == id)
+            .ok_or_else(|| CommandError::not_found("layer", id))
+    }
+
+    fn output(&self, id: &str) -> Result<usize, CommandError> {
+        self.outputs
+            .iter()
+            .position(|o| o.id == id)
+            .ok_or_else(|| CommandError::not_found("output", id))
+    }
+}
+
+/// Ids are 1 to 64 letters, digits, `-`, `_` or `.`.
+fn check_id(what: &str, id: &str) -> Result<(), CommandError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CommandError::invalid(format!(
+            "{what} id {id:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn check_gain(gain: f32) -> Result<(), CommandError> {
+    if gain.is_finite() && (0.0..=10.0).contains(&gain) {
+        Ok(())
+    } else {
+        Err(CommandError::invalid(format!(
+            "gain {gain} is out of range (0 to 10)"
+        )))
+    }
+}
+
+impl Studio {
+    /// Starts an empty studio: no canvas, no input, no output. Its threads: the compositor's
+    /// runner (`livekit.compositor`), the program mix (`livekit.audio.mixer`,
+    /// `livekit.studio.audio`) and the watcher of states (`livekit.studio`).
+    pub fn start(settings: StudioSettings) -> Result<Self, StartStudioError> {
+        let compositor = Compositor::new(settings.backend)?;
+        let backend = compositor.backend();
+        let running = compositor
+            .start(settings.clock.clone())
+            .map_err(|e| StartStudioError::Start(e.to_string()))?;
+        let program = Program::start(settings.clock.clone()).map_err(StartStudioError::Start)?;
+        let inner = Arc::new(Inner {
+            name: settings.name,
+            started: settings.clock.now(),
+            clock: settings.clock,
+            handle: running.handle(),
+            backend,
+            show: Mutex::new(Show::default()),
+            hub: Hub::default(),
+            program: Mutex::new(Some(program)),
+            stop: AtomicBool::new(false),
+        });
+        let monitor = {
+            let inner = inner.clone();
+            spawn_named("livekit.studio", move || watch(&inner))
+                .map_err(|e| StartStudioError::Start(e.to_string()))?
+        };
+        Ok(Self {
+            inner,
+            compositor: Some(running),
+            monitor: Some(monitor),
+        })
+    }
+
+    /// The backend canvases are rendered with.
+    pub fn backend(&self) -> &BackendInfo {
+        &self.inner.backend
+    }
+
+    /// Applies one command. It shows in the next frame rendered. A command that cannot be
+    /// applied is an error naming the id or field, and changes nothing.
+    pub fn apply(&self, command: Command) -> Result<(), CommandError> {
+        let name = command.name();
+        let mut show = self.inner.show.lock();
+        let switched = self.inner.apply(&mut show, command)?;
+        show.applied += 1;
+        let seq = show.applied;
+        drop(show);
+        self.inner.hub.send(Event::CommandApplied {
+            seq,
+            command: name.to_owned(),
+        });
+        if let Some((canvas, scene)) = switched {
+            self.inner.hub.send(Event::SceneSwitched { canvas, scene });
+        }
+        Ok(())
+    }
+
+    /// The whole show now.
+    pub fn state(&self) -> StudioState {
+        let show = self.inner.show.lock();
+        self.inner.state(&show)
+    }
+
+    /// Events from now on, [`DEFAULT_EVENT_CAPACITY`] kept for a slow reader.
+    pub fn subscribe(&self) -> Subscription {
+        self.subscribe_with(DEFAULT_EVENT_CAPACITY)
+    }
+
+    /// Events from now on, `capacity` kept for a slow reader (the oldest are lost first,
+    /// counted by [`Subscription::lost`]).
+    pub fn subscribe_with(&self, capacity: usize) -> Subscription {
+        self.inner.hub.subscribe(capacity)
+    }
+
+    /// A port that receives a canvas's frames from the next one on (a drop-oldest queue of
+    /// `capacity`): for a program monitor, a snapshot, a test. Close it to stop.
+    pub fn frames(
+        &self,
+        canvas: &str,
+        capacity: usize,
+    ) -> Result<Arc<Port<VideoFrame>>, CommandError> {
+        let show = self.inner.show.lock();
+        let entry = &show.canvases[show.canvas(canvas)?];
+        let port = Arc::new(Port::drop_oldest(capacity.max(1)));
+        self.inner
+            .handle
+            .add_target(entry.canvas, "frames", port.clone() as Arc<dyn VideoTarget>)
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        Ok(port)
+    }
+
+    /// A copy of the program audio (every input with sound, mixed) from now on: a
+    /// drop-oldest port of about a second. For an encoder, a meter, a test. Close it to stop.
+    pub fn program_audio(&self) -> Arc<Port<livekit_core::AudioFrame>> {
+        let program = self.inner.program.lock();
+        match program.as_ref() {
+            Some(program) => program.tap(),
+            None => {
+                let port = Arc::new(Port::drop_oldest(1));
+                livekit_core::FrameTarget::end(&*port);
+                port
+            }
+        }
+    }
+
+    /// Stops everything: outputs first (recordings finalized), then the canvases, the inputs
+    /// and the audio mix. Subscriptions end.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.inner.stop.store(true, Ordering::Relaxed);
+        if let Some(monitor) = self.monitor.take()
+            && let Err(error) = monitor.join()
+        {
+            tracing::error!("{error}");
+        }
+        let outputs = std::mem::take(&mut self.inner.show.lock().outputs);
+        for mut output in outputs {
+            if let Err(error) = output.stop() {
+                tracing::warn!(output = %output.id, "{error}");
+            }
+        }
+        if let Some(compositor) = self.compositor.take()
+            && let Err(error) = compositor.stop()
+        {
+            tracing::error!("{error}");
+        }
+        let inputs = std::mem::take(&mut self.inner.show.lock().inputs);
+        drop(inputs);
+        if let Some(mut program) = self.inner.program.lock().take() {
+            program.stop();
+        }
+        self.inner.hub.end();
+    }
+}
+
+impl Drop for Studio {
+    fn drop(&mut self) {
+        if self.compositor.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+/// Watches inputs and outputs for state changes and keeps the statistics.
+fn watch(inner: &Inner) {
+    let mut last_stats_at = inner.clock.now();
+    let mut last = inner.handle.stats();
+    while !inner.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+        let mut events = Vec::new();
+        {
+            let mut show = inner.show.lock();
+            for input in &mut show.inputs {
+                if let Some(state) = input.poll() {
+                    events.push(Event::Input {
+                        id: input.id.clone(),
+                        state,
+                    });
+                }
+            }
+            for output in &mut show.outputs {
+                if let Some(state) = output.poll() {
+                    events.push(Event::Output {
+                        id: output.id.clone(),
+                        state,
+                    });
+                }
+            }
+            let now = inner.clock.now();
+            let elapsed = now.saturating_sub(last_stats_at);
+            if elapsed >= Duration::from_secs(1) {
+                let stats = inner.handle.stats();
+                let frames = stats.rendered - last.rendered;
+                let render = stats.render_time.saturating_sub(last.render_time);
+                let peak = inner.program.lock().as_ref().map_or(0.0, |p| p.take_peak());
+                show.stats = Stats {
+                    uptime_seconds: now.saturating_sub(inner.started).as_secs_f64(),
+                    frames: stats.rendered,
+                    fps: frames as f64 / elapsed.as_secs_f64(),
+                    render_ms: if frames == 0 {
+                        0.0
+                    } else {
+                        render.as_secs_f64() * 1000.0 / frames as f64
+                    },
+                    late_frames: stats.late,
+                    audio_peak_db: decibels(peak),
+                };
+                events.push(Event::Stats(show.stats));
+                last = stats;
+                last_stats_at = now;
+            }
+        }
+        for event in events {
+            inner.hub.send(event);
+        }
+    }
+}
+
+impl Inner {
+    fn edit<R>(
+        &self,
+        edit: impl FnOnce(&mut Compositor) -> Result<R, livekit_compositor::SceneError>,
+    ) -> Result<R, CommandError> {
+        self.handle
+            .edit(edit)
+            .map_err(|e| CommandError::invalid(e.to_string()))
+    }
+
+    /// Applies `command`; returns the canvas and scene it switched to, if it did.
+    fn apply(
+        &self,
+        show: &mut Show,
+        command: Command,
+    ) -> Result<Option<(String, String)>, CommandError> {
+        match command {
+            Command::AddInput {
+                id,
+                input,
+                audio,
+                when_failed,
+            } => self.add_input(show, id, input, audio, when_failed)?,
+            Command::ReplaceInput { id, input } => self.replace_input(show, &id, input)?,
+            Command::RemoveInput { id } => self.remove_input(show, &id)?,
+            Command::PauseInput { id } => {
+                let input = &show.inputs[show.input(&id)?];
+                playback(input)?
+                    .pause()
+                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+            }
+            Command::ResumeInput { id } => {
+                let input = &show.inputs[show.input(&id)?];
+                playback(input)?
+                    .resume()
+                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+            }
+            Command::SeekInput { id, seconds } => {
+                let input = &show.inputs[show.input(&id)?];
+                if !(seconds.is_finite() && seconds >= 0.0) {
+                    return Err(CommandError::invalid(format!(
+                        "seconds {seconds} is out of range (0 or more)"
+                    )));
+                }
+                playback(input)?
+                    .seek(Duration::from_secs_f64(seconds))
+                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+            }
+            Command::SkipInput { id, by } => {
+                let input = &show.inputs[show.input(&id)?];
+                let Running::Playlist(playlist) = &input.running else {
+                    return Err(CommandError::conflict(format!(
+                        "input {id:?} is not a playlist"
+                    )));
+                };
+                let result = match by {
+                    1 => playlist.skip_next(),
+                    -1 => playlist.skip_previous(),
+                    other => {
+                        return Err(CommandError::invalid(format!(
+                            "by {other}: use 1 (next) or -1 (previous)"
+                        )));
+                    }
+                };
+                result.map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+            }
+            Command::SetAudio { id, gain, muted } => {
+                let index = show.input(&id)?;
+                if let Some(gain) = gain {
+                    check_gain(gain)?;
+                }
+                let input = &mut show.inputs[index];
+                let Some(mix) = &input.mix else {
+                    return Err(CommandError::conflict(format!("input {id:?} has no sound")));
+                };
+                if let Some(gain) = gain {
+                    mix.set_gain(gain);
+                    input.audio.gain = gain;
+                }
+                if let Some(muted) = muted {
+                    mix.set_muted(muted);
+                    input.audio.muted = muted;
+                }
+            }
+            Command::AddCanvas {
+                id,
+                width,
+                height,
+                fps,
+                background,
+            } => {
+                check_id("canvas", &id)?;
+                if show.canvas(&id).is_ok() {
+                    return Err(CommandError::conflict(format!(
+                        "canvas {id:?} exists already"
+                    )));
+                }
+                if !(1..=240).contains(&fps) {
+                    return Err(CommandError::invalid(format!(
+                        "fps {fps} is out of range (1 to 240)"
+                    )));
+                }
+                let mut settings = CanvasSettings::new(width, height, fps).name(id.clone());
+                if let Some(background) = background {
+                    settings = settings.background(background);
+                }
+                let canvas = self.edit(|c| c.add_canvas(settings.clone()))?;
+                show.canvases.push(CanvasEntry {
+                    id,
+                    canvas,
+                    settings,
+                    scenes: vec![MAIN_SCENE.to_owned()],
+                });
+            }
+            Command::AddScene { canvas, scene } => {
+                let index = show.canvas(&canvas)?;
+                if scene.is_empty() || scene.len() > 64 {
+                    return Err(CommandError::invalid(
+                        "scene: a name of 1 to 64 characters".to_owned(),
+                    ));
+                }
+                let entry = &mut show.canvases[index];
+                if entry.scenes.contains(&scene) {
+                    return Err(CommandError::conflict(format!(
+                        "canvas {canvas:?}: scene {scene:?} exists already"
+                    )));
+                }
+                let id = entry.canvas;
+                self.edit(|c| c.add_scene(id, &scene))?;
+                entry.scenes.push(scene);
+            }
+            Command::SwitchScene {
+                canvas,
+                scene,
+                transition,
+            } => {
+                let entry = &show.canvases[show.canvas(&canvas)?];
+                if !entry.scenes.contains(&scene) {
+                    return Err(CommandError::not_found(
+                        &format!("scene in canvas {canvas:?} named"),
+                        &scene,
+                    ));
+                }
+                let transition = match transition {
+                    TransitionSpec::Cut => Transition::Cut,
+                    TransitionSpec::Fade(ms) if (1..=60_000).contains(&ms) => {
+                        Transition::Fade(Duration::from_millis(ms))
+                    }
+                    TransitionSpec::Fade(ms) => {
+                        return Err(CommandError::invalid(format!(
+                            "transition.fade {ms} is out of range (1 to 60000 ms)"
+                        )));
+                    }
+                };
+                let id = entry.canvas;
+                self.edit(|c| c.switch_scene(id, &scene, transition))?;
+                return Ok(Some((canvas, scene)));
+            }
+            Command::AddLayer(fields) => self.add_layer(show, fields)?,
+            Command::UpdateLayer(fields) => self.update_layer(show, fields)?,
+            Command::RemoveLayer { id } => {
+                let index = show.layer(&id)?;
+                let layer_id = show.layers[index].layer;
+                self.edit(|c| c.remove_layer(layer_id))?;
+                show.layers.remove(index);
+            }
+            Command::StartOutput { id, canvas, output } => {
+                self.start_output(show, id, canvas, output)?
+            }
+            Command::StopOutput { id } => {
+                let index = show.output(&id)?;
+                let output = &mut show.outputs[index];
+                if !matches!(
+                    output.state,
+                    crate::state::OutputState::Starting | crate::state::OutputState::Live
+                ) {
+                    return Err(CommandError::conflict(format!(
+                        "output {id:?} is not running"
+                    )));
+                }
+                output
+                    .stop()
+                    .map_err(|e| CommandError::conflict(format!("output {id:?}: {e}")))?;
+                let state = output.state.clone();
+                self.hub.send(Event::Output { id, state });
+            }
+        }
+        Ok(None)
+    }
+
+    fn add_input(
+        &self,
+        show: &mut Show,
+        id: String,
+        spec: InputSpec,
+        audio: AudioSettings,
+        when_failed: WhenFailed,
+    ) -> Result<(), CommandError> {
+        check_id("input", &id)?;
+        check_gain(audio.gain)?;
+        if show.input(&id).is_ok() {
+            return Err(CommandError::conflict(format!(
+                "input {id:?} exists already"
+            )));
+        }
+        let opened = inputs::open(&id, &spec, &self.clock)?;
+        let sound = opened.sound.clone();
+        let mut input = Input::new(id, spec, opened, audio, when_failed);
+        if let Some(sound) = sound {
+            input.mix = Some(self.mix(&input.id, sound, audio));
+        }
+        show.inputs.push(input);
+        Ok(())
+    }
+
+    fn mix(
+        &self,
+        id: &str,
+        sound: Arc<Port<livekit_core::AudioFrame>>,
+        audio: AudioSettings,
+    ) -> livekit_core::MixerInput {
+        let program = self.program.lock();
+        let program = program
+            .as_ref()
+            .expect("the mix runs until the studio stops");
+        let mix = program.add(id, sound, audio.gain);
+        mix.set_muted(audio.muted);
+        mix
+    }
+
+    fn replace_input(
+        &self,
+        show: &mut Show,
+        id: &str,
+        spec: InputSpec,
+    ) -> Result<(), CommandError> {
+        let index = show.input(id)?;
+        let uses: Vec<LayerId> = show
+            .layers
+            .iter()
+            .filter(|l| l.input == id)
+            .map(|l| l.layer)
+            .collect();
+        let opened = inputs::open(id, &spec, &self.clock)?;
+        if !uses.is_empty() && matches!(opened.picture, inputs::Picture::None) {
+            return Err(CommandError::conflict(format!(
+                "input {id:?} has layers, and a {} has no picture",
+                spec.kind()
+            )));
+        }
+        let sound = opened.sound.clone();
+        let input = &mut show.inputs[index];
+        if let Some(mix) = input.mix.take() {
+            mix.remove();
+        }
+        let old = std::mem::replace(&mut input.running, Running::Nothing);
+        input.take(opened);
+        input.spec = spec;
+        drop(old);
+        if let Some(sound) = sound {
+            let audio = input.audio;
+            let mix = self.mix(id, sound, audio);
+            show.inputs[index].mix = Some(mix);
+        }
+        let input = &show.inputs[index];
+        if let Some(source) = input.layer_source() {
+            for layer in uses {
+                let source = source.clone();
+                self.edit(|c| c.update_layer(layer, |l| l.source = source))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_input(&self, show: &mut Show, id: &str) -> Result<(), CommandError> {
+        let index = show.input(id)?;
+        let layers: Vec<LayerId> = show
+            .layers
+            .iter()
+            .filter(|l| l.input == id)
+            .map(|l| l.layer)
+            .collect();
+        self.edit(|c| {
+            for layer in &layers {
+                c.remove_layer(*layer)?;
+            }
+            Ok(())
+        })?;
+        show.layers.retain(|l| l.input != id);
+        let input = show.inputs.remove(index);
+        if let Some(mix) = &input.mix {
+            mix.remove();
+        }
+        drop(input);
+        Ok(())
+    }
+
+    fn add_layer(&self, show: &mut Show, fields: LayerFields) -> Result<(), CommandError> {
+        let id = fields.id.clone();
+        check_id("layer", &id)?;
+        if show.layer(&id).is_ok() {
+            return Err(CommandError::conflict(format!(
+                "layer {id:?} exists already"
+            )));
+        }
+        let Some(input) = fields.input.clone() else {
+            return Err(CommandError::malformed(format!(
+                "add_layer: missing field `input` (layer {id:?})"
+            )));
+        };
+        let canvas = fields
+            .canvas
+            .clone()
+            .unwrap_or_else(|| MAIN_CANVAS.to_owned());
+        let canvas_entry = &show.canvases[show.canvas(&canvas)?];
+        let source = show.inputs[show.input(&input)?]
+            .layer_source()
+            .ok_or_else(|| {
+                CommandError::conflict(format!("input {input:?} has no picture to show"))
+            })?;
+        let canvas_id = canvas_entry.canvas;
+        let scene = match fields.scene.clone() {
+            Some(scene) => {
+                if !canvas_entry.scenes.contains(&scene) {
+                    return Err(CommandError::not_found(
+                        &format!("scene in canvas {canvas:?} named"),
+                        &scene,
+                    ));
+                }
+                scene
+            }
+            None => self.edit(|c| c.active_scene(canvas_id).map(str::to_owned))?,
+        };
+        let mut layer = Layer::new(source);
+        set_props(&mut layer, &fields, false)
+            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+        let layer_id = self.edit(|c| c.add_layer(canvas_id, Some(&scene), layer))?;
+        show.layers.push(LayerEntry {
+            id,
+            canvas,
+            scene,
+            input,
+            layer: layer_id,
+        });
+        Ok(())
+    }
+
+    fn update_layer(&self, show: &mut Show, fields: LayerFields) -> Result<(), CommandError> {
+        let id = &fields.id;
+        let index = show.layer(id)?;
+        let entry = &show.layers[index];
+        if fields.canvas.as_ref().is_some_and(|c| *c != entry.canvas)
+            || fields.scene.as_ref().is_some_and(|s| *s != entry.scene)
+        {
+            return Err(CommandError::conflict(format!(
+                "layer {id:?}: a layer stays in its canvas and scene (remove it and add another)"
+            )));
+        }
+        let layer_id = entry.layer;
+        let mut layer = self
+            .handle
+            .edit(|c| c.layer(layer_id).cloned())
+            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+        if let Some(input) = &fields.input {
+            layer.source = show.inputs[show.input(input)?]
+                .layer_source()
+                .ok_or_else(|| {
+                    CommandError::conflict(format!("input {input:?} has no picture to show"))
+                })?;
+        }
+        set_props(&mut layer, &fields, true)
+            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+        self.edit(|c| c.update_layer(layer_id, |l| *l = layer))?;
+        if let Some(input) = fields.input {
+            show.layers[index].input = input;
+        }
+        Ok(())
+    }
+
+    fn start_output(
+        &self,
+        show: &mut Show,
+        id: String,
+        canvas: String,
+        spec: OutputSpec,
+    ) -> Result<(), CommandError> {
+        check_id("output", &id)?;
+        if let Ok(index) = show.output(&id) {
+            // A stopped output's id can be used again.
+            if matches!(
+                show.outputs[index].state,
+                crate::state::OutputState::Starting | crate::state::OutputState::Live
+            ) {
+                return Err(CommandError::conflict(format!("output {id:?} is running")));
+            }
+            show.outputs.remove(index);
+        }
+        let entry = &show.canvases[show.canvas(&canvas)?];
+        let settings = &entry.settings;
+        let output = Output::open(
+            &id,
+            &canvas,
+            &spec,
+            (settings.width, settings.height),
+            (settings.fps.num, settings.fps.den),
+            &self.name,
+        )?;
+        self.handle
+            .add_target(
+                entry.canvas,
+                format!("output {id}"),
+                output.gate.clone() as Arc<dyn VideoTarget>,
+            )
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        show.outputs.push(output);
+        Ok(())
+    }
+
+    fn state(&self, show: &Show) -> StudioState {
+        let layers_of = |input: &str| {
+            show.layers
+                .iter()
+                .filter(|l| l.input == input)
+                .map(|l| l.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let inputs = show
+            .inputs
+            .iter()
+            .map(|input| InputDoc {
+                id: input.id.clone(),
+                input: input.spec.clone(),
+                state: input.state.clone(),
+                audio: input.mix.as_ref().map(|_| input.audio),
+                when_failed: input.when_failed,
+                layers: layers_of(&input.id),
+            })
+            .collect();
+        let canvases = self.handle.edit(|c| {
+            show.canvases
+                .iter()
+                .map(|canvas| CanvasDoc {
+                    id: canvas.id.clone(),
+                    width: canvas.settings.width,
+                    height: canvas.settings.height,
+                    fps: canvas.settings.fps.as_f64(),
+                    background: canvas.settings.background.to_string(),
+                    scene: c
+                        .active_scene(canvas.canvas)
+                        .map(str::to_owned)
+                        .unwrap_or_default(),
+                    scenes: canvas
+                        .scenes
+                        .iter()
+                        .map(|scene| SceneDoc {
+                            name: scene.clone(),
+                            layers: scene_layers(c, show, &canvas.id, scene),
+                        })
+                        .collect(),
+                })
+                .collect()
+        });
+        let outputs = show
+            .outputs
+            .iter()
+            .map(|output| OutputDoc {
+                id: output.id.clone(),
+                canvas: output.canvas.clone(),
+                output: output.spec.clone(),
+                state: output.state.clone(),
+                frames: output.gate.frames(),
+                dropped_frames: output.dropped_frames(),
+                destinations: Vec::new(),
+            })
+            .collect();
+        StudioState {
+            version: API_VERSION,
+            commands_applied: show.applied,
+            inputs,
+            canvases,
+            outputs,
+            stats: show.stats,
+        }
+    }
+}
+
+/// A scene's layers, back to front (by z, then the order they were added in).
+fn scene_layers(c: &Compositor, show: &Show, canvas: &str, scene: &str) -> Vec<LayerFields> {
+    let mut layers: Vec<(i32, usize, LayerFields)> = show
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.canvas == canvas && l.scene == scene)
+        .filter_map(|(order, l)| {
+            let layer = c.layer(l.layer).ok()?;
+            Some((
+                layer.z,
+                order,
+                LayerFields {
+                    id: l.id.clone(),
+                    input: Some(l.input.clone()),
+                    ..fields_of(layer)
+                },
+            ))
+        })
+        .collect();
+    layers.sort_by_key(|(z, order, _)| (*z, *order));
+    layers.into_iter().map(|(_, _, doc)| doc).collect()
+}
+
+/// The playback of a file or playlist input.
+fn playback(input: &Input) -> Result<&livekit_sources::Playback, CommandError> {
+    match &input.running {
+        Running::Player(player) => Ok(player),
+        Running::Playlist(playlist) => Ok(playlist),
+        _ => Err(CommandError::conflict(format!(
+            "input {:?} is a {}: only files and playlists pause, resume and seek",
+            input.id,
+            input.spec.kind()
+        ))),
+    }
+}
+
+/// Sets what `props` gives on `layer`, then checks the result. In an update, a `position`
+/// given to a layer that has a rectangle moves the rectangle.
+fn set_props(layer: &mut Layer, props: &LayerFields, update: bool) -> Result<(), String> {
+    if let Some([x, y, w, h]) = props.rect {
+        layer.rect = Some(Rect::new(x, y, w, h));
+    }
+    if let Some([x, y]) = props.position {
+        match (&mut layer.rect, update && props.rect.is_none()) {
+            (Some(rect), true) => {
+                rect.x = x;
+                rect.y = y;
+            }
+            _ => layer.position = Some((x, y)),
+        }
+    }
+    if let Some([x, y, w, h]) = props.crop {
+        layer.crop = Some(Crop::new(x, y, w, h));
+    }
+    if let Some(z) = props.z {
+        layer.z = z;
+    }
+    if let Some(opacity) = props.opacity {
+        layer.opacity = opacity;
+    }
+    if let Some(fit) = props.fit {
+        layer.fit = fit;
+    }
+    if let Some(align) = props.align {
+        layer.align = align;
+    }
+    if let Some(rotation) = props.rotation {
+        layer.rotation = rotation;
+    }
+    if let Some(flip) = props.flip_horizontal {
+        layer.flip_horizontal = flip;
+    }
+    if let Some(flip) = props.flip_vertical {
+        layer.flip_vertical = flip;
+    }
+    if let Some(visible) = props.visible {
+        layer.visible = visible;
+    }
+    layer.validate().map_err(|e| e.to_string())
+}
+
+/// Every setting of a layer, as [`LayerFields`] (without id, canvas, scene and input).
+fn fields_of(layer: &Layer) -> LayerFields {
+    LayerFields {
+        id: String::new(),
+        canvas: None,
+        scene: None,
+        input: None,
+        rect: layer.rect.map(|r| [r.x, r.y, r.w, r.h]),
+        position: layer.position.map(|(x, y)| [x, y]),
+        crop: layer.crop.map(|c| [c.x, c.y, c.w, c.h]),
+        z: Some(layer.z),
+        opacity: Some(layer.opacity),
+        fit: Some(layer.fit),
+        align: Some(layer.align),
+        rotation: Some(layer.rotation),
+        flip_horizontal: Some(layer.flip_horizontal),
+        flip_vertical: Some(layer.flip_vertical),
+        visible: Some(layer.visible),
+    }
+}
