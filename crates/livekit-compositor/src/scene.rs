@@ -441,13 +441,64 @@ impl InvalidLayer {
     }
 }
 
-/// Frames per second as a ratio (`30/1`, `30000/1001`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Frames per second as a ratio (`30/1`, `30000/1001`). In scene files and studio commands
+/// (serde) a whole number (`30`) or the text `"30000/1001"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "FpsText", into = "FpsText")]
 pub struct Fps {
     /// Numerator, > 0.
     pub num: u32,
     /// Denominator, > 0.
     pub den: u32,
+}
+
+/// [`Fps`] as written: a whole number or `"num/den"`.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum FpsText {
+    Whole(u32),
+    Ratio(String),
+}
+
+impl TryFrom<FpsText> for Fps {
+    type Error = String;
+
+    fn try_from(text: FpsText) -> Result<Self, String> {
+        let fps = match text {
+            FpsText::Whole(fps) => Fps::new(fps),
+            FpsText::Ratio(text) => text.parse()?,
+        };
+        if fps.num == 0 || fps.den == 0 || fps.as_f64() > 240.0 {
+            return Err(format!("fps {fps} is out of range (above 0, at most 240)"));
+        }
+        Ok(fps)
+    }
+}
+
+impl From<Fps> for FpsText {
+    fn from(fps: Fps) -> Self {
+        if fps.den == 1 {
+            FpsText::Whole(fps.num)
+        } else {
+            FpsText::Ratio(fps.to_string())
+        }
+    }
+}
+
+impl std::str::FromStr for Fps {
+    type Err = String;
+
+    /// `"30"` or `"30000/1001"`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("invalid frame rate {text:?}: expected 30 or \"30000/1001\"");
+        let (num, den) = match text.split_once('/') {
+            Some((num, den)) => (num.trim(), den.trim()),
+            None => (text.trim(), "1"),
+        };
+        let num: u32 = num.parse().map_err(|_| bad())?;
+        let den: u32 = den.parse().map_err(|_| bad())?;
+        Ok(Fps::ratio(num, den))
+    }
 }
 
 impl Fps {

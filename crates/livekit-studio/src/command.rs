@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 
-use livekit_compositor::{Align, Color, Fit, TestPattern};
+use livekit_compositor::{Align, Color, Fit, Fps, TestPattern};
 use serde::{Deserialize, Serialize};
 
 /// The version of the command names and fields (and of the state document).
@@ -115,9 +115,9 @@ pub enum Command {
         width: u32,
         /// Height in pixels (even, 2 to 8192).
         height: u32,
-        /// Frames a second, 1 to 240. Default 30.
+        /// Frames a second: a whole number or `"30000/1001"`, at most 240. Default 30.
         #[serde(default = "thirty")]
-        fps: u32,
+        fps: Fps,
         /// What shows where no layer covers it. Default black.
         #[serde(default)]
         background: Option<Color>,
@@ -177,8 +177,8 @@ fn one() -> i32 {
     1
 }
 
-fn thirty() -> u32 {
-    30
+fn thirty() -> Fps {
+    Fps::new(30)
 }
 
 impl Command {

@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod inputs;
 mod outputs;
+mod scene;
 mod state;
 mod studio;
 
@@ -34,6 +35,7 @@ pub use command::{
 pub use error::{CommandError, ErrorKind};
 pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};
 pub use inputs::InputState;
+pub use scene::scene_commands;
 pub use state::{
     CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputState, SceneDoc, Stats, StudioState,
 };

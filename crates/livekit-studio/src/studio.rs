@@ -489,12 +489,9 @@ impl Inner {
                         "canvas {id:?} exists already"
                     )));
                 }
-                if !(1..=240).contains(&fps) {
-                    return Err(CommandError::invalid(format!(
-                        "fps {fps} is out of range (1 to 240)"
-                    )));
-                }
-                let mut settings = CanvasSettings::new(width, height, fps).name(id.clone());
+                let mut settings = CanvasSettings::new(width, height, 30)
+                    .fps(fps)
+                    .name(id.clone());
                 if let Some(background) = background {
                     settings = settings.background(background);
                 }
@@ -961,7 +958,7 @@ fn set_props(layer: &mut Layer, props: &LayerFields, update: bool) -> Result<(),
 }
 
 /// Every setting of a layer, as [`LayerFields`] (without id, canvas, scene and input).
-fn fields_of(layer: &Layer) -> LayerFields {
+pub(crate) fn fields_of(layer: &Layer) -> LayerFields {
     LayerFields {
         id: String::new(),
         canvas: None,
