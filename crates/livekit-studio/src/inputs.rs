@@ -348,6 +348,7 @@ pub(crate) fn open(
             let player = Player::open(path, settings).map_err(|e| failed(&e))?;
             let has_video = player.info().is_some_and(|i| i.video.is_some());
             let has_audio = *audio && player.info().is_some_and(|i| i.audio.is_some());
+            // Layers may show a file without a picture (a song): they show nothing.
             let video = live_port();
             if has_video {
                 player
@@ -363,11 +364,7 @@ pub(crate) fn open(
             player.start().map_err(|e| failed(&e))?;
             Ok(Opened {
                 running: Running::Player(Box::new(player)),
-                picture: if has_video {
-                    Picture::Video(video)
-                } else {
-                    Picture::None
-                },
+                picture: Picture::Video(video),
                 sound,
                 live_at_once: false,
             })
