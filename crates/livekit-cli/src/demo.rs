@@ -22,7 +22,7 @@ use livekit_sinks::{Encoder, PngWriter, Recorder, RecorderSettings, Viewer, View
 use livekit_sources::{ImageFile, ImageSettings};
 
 use crate::config::Config;
-use crate::jobs::{destinations, encoder_settings, start_streamer};
+use crate::jobs::{destinations, encoder_settings, start_streamer_recording};
 use crate::live::{StopSignal, confirm_go_live};
 use crate::{Failure, usage};
 
@@ -214,24 +214,23 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         Some(Arc::clone(&audio) as Arc<dyn AudioSource>),
     )?;
     let streams = encoder.streams().to_vec();
-    let to_file = Port::blocking(256);
-    let mut branches = vec![to_file.clone()];
-    let streamer = if destinations.is_empty() {
-        None
+    // Streaming too: the file is a recording branch of the streamer (the same encode).
+    let (streamer, recorder) = if destinations.is_empty() {
+        let recorder =
+            Recorder::from_packets(RecorderSettings::new(&mp4), streams, encoder.packets())
+                .map_err(usage)?;
+        (None, Some(recorder))
     } else {
-        let to_stream = Port::blocking(256);
-        branches.push(to_stream.clone());
-        Some(start_streamer(
+        let streamer = start_streamer_recording(
             destinations,
-            streams.clone(),
-            to_stream,
+            streams,
+            encoder.packets(),
             true,
             crate::jobs::give_up_after(config, args.give_up_after),
-        )?)
+            vec![RecorderSettings::new(&mp4)],
+        )?;
+        (Some(streamer), None)
     };
-    let recorder =
-        Recorder::from_packets(RecorderSettings::new(&mp4), streams, to_file).map_err(usage)?;
-    let tee_worker = crate::jobs::tee(encoder.packets(), branches)?;
     let running = c.start(Arc::clone(&clock))?;
     let stop_tone = Arc::new(AtomicBool::new(false));
     let tone_worker = tone(Arc::clone(&clock), audio, Arc::clone(&stop_tone))?;
@@ -267,8 +266,14 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
             // Every site gave up (--give-up-after): the summary says which.
             break;
         }
-        if recorder.is_finished() {
-            // Writing failed (a full disk): the error comes from `recorder.wait()` below.
+        if recorder.as_ref().is_some_and(|r| r.is_finished())
+            || streamer.as_ref().is_some_and(|s| {
+                s.recording_stats()
+                    .iter()
+                    .any(|r| r.state == livekit_sinks::stream::RecordingState::Failed)
+            })
+        {
+            // Writing failed (a full disk): the error comes from the recording's end below.
             break;
         }
         std::thread::sleep(Duration::from_millis(33));
@@ -279,10 +284,16 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
     if let Err(error) = encoder.wait() {
         return Err(anyhow!("encoding the demo: {error}").into());
     }
-    let _ = tee_worker.join();
-    let summary = recorder.wait()?;
-    if let Some(streamer) = streamer {
-        let report = streamer.wait();
+    let mut report = streamer.map(|s| s.wait());
+    let summary = match (recorder, report.as_mut()) {
+        (Some(recorder), _) => recorder.wait()?,
+        (None, Some(report)) => match report.recordings.pop() {
+            Some(recording) => recording.result?,
+            None => return Err(anyhow!("the demo was not recorded").into()),
+        },
+        (None, None) => return Err(anyhow!("the demo was not recorded").into()),
+    };
+    if let Some(report) = report {
         crate::jobs::summarize(
             &report,
             crate::live::Ended::Finished,

@@ -12,18 +12,17 @@ use livekit_compositor::{
     BackendChoice, CanvasSettings, Color, Compositor, Fit, Layer, LayerId, LayerSource,
     RunningCompositor, Text,
 };
-use livekit_core::thread::spawn_named;
 use livekit_core::{
-    AudioFrame, AudioSource, FrameSource, FrameTarget, Packet, Port, Pull, ScaledClock, StreamInfo,
-    SystemClock, VideoFrame, VideoSource, VideoTarget,
+    AudioFrame, AudioSource, Packet, Port, ScaledClock, StreamInfo, SystemClock, VideoFrame,
+    VideoSource, VideoTarget,
 };
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, Protocol, SiteConfig,
-    StreamReport, copy_compatible,
+    StartStreamError, StreamReport, copy_compatible,
 };
 use livekit_sinks::{
-    Destination, Encoder, EncoderSettings, H264Encoder, Recorder, RecorderSettings, RunningEncoder,
-    RunningRecorder, StartRecorderError, Streamer, StreamerSettings,
+    Destination, Encoder, EncoderSettings, H264Encoder, RecorderSettings, RunningEncoder,
+    StartRecorderError, Streamer, StreamerSettings,
 };
 use livekit_sources::{
     Cover, Pacing, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings,
@@ -453,60 +452,37 @@ fn not_an_input(record: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `--record`: a recorder on a branch of the encode, the streamer on the other.
-struct Recording {
-    recorder: RunningRecorder,
-    tee: livekit_core::thread::Worker<()>,
-}
+/// `--record`: a recording branch of the streamer (the same encode, through its own queue: a
+/// failed recording ends alone, the streaming goes on).
+struct Recording;
 
 impl Recording {
-    /// Splits `packets` between a new recorder to `path` and the returned port (for the
-    /// streamer); without a path, `packets` is returned as it is.
-    fn start(
-        path: Option<&Path>,
-        streams: &[StreamInfo],
-        packets: Port<Packet>,
-    ) -> Result<(Port<Packet>, Option<Self>), Failure> {
-        let Some(path) = path else {
-            return Ok((packets, None));
-        };
-        let to_recorder = Port::blocking(256);
-        let recorder = Recorder::from_packets(
-            RecorderSettings::new(path),
-            streams.to_vec(),
-            to_recorder.clone(),
-        )
-        .map_err(|error| match error {
-            StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. } => {
-                usage(error)
-            }
-            other => Failure::Runtime(other.into()),
-        })?;
-        let to_streamer = Port::blocking(256);
-        let tee = tee(packets, vec![to_recorder, to_streamer.clone()])?;
-        Ok((to_streamer, Some(Self { recorder, tee })))
+    /// The recording to `path` the streamer makes, if any.
+    fn settings(path: Option<&Path>) -> Vec<RecorderSettings> {
+        path.map(RecorderSettings::new).into_iter().collect()
     }
 
-    /// Waits for the recorder to finalize the file (the packets have ended); prints what was
-    /// recorded unless `quiet`.
-    fn finish(self, quiet: bool) -> Result<(), Failure> {
-        let _ = self.tee.join();
-        match self.recorder.wait() {
-            Ok(summary) => {
-                if !quiet {
-                    eprintln!(
-                        "  recorded {:.1} s to {} ({}, {:.1} MB)",
-                        summary.duration.as_secs_f64(),
-                        summary.path.display(),
-                        summary.container,
-                        summary.file_bytes as f64 / 1e6
-                    );
+    /// Prints what was recorded (the streamer has finalized the file) unless `quiet`; a
+    /// recording that failed is the error.
+    fn finish(report: &StreamReport, quiet: bool) -> Result<(), Failure> {
+        for recording in &report.recordings {
+            match &recording.result {
+                Ok(summary) => {
+                    if !quiet {
+                        eprintln!(
+                            "  recorded {:.1} s to {} ({}, {:.1} MB)",
+                            summary.duration.as_secs_f64(),
+                            summary.path.display(),
+                            summary.container,
+                            summary.file_bytes as f64 / 1e6
+                        );
+                    }
                 }
-                Ok(())
+                // "recording file X: cannot write: No space left on device".
+                Err(error) => return Err(Failure::Runtime(error.clone().into())),
             }
-            // "recording file X: cannot write: No space left on device".
-            Err(error) => Err(Failure::Runtime(error.into())),
         }
+        Ok(())
     }
 }
 
@@ -515,7 +491,6 @@ impl Recording {
 fn drive(
     feed: Feed,
     streamer: Streamer,
-    recording: Option<Recording>,
     live: &LiveArgs,
     quiet: bool,
     stop: &StopSignal,
@@ -660,7 +635,7 @@ fn drive(
         }
         None => summarize(&report, ended, status.elapsed(), quiet),
     };
-    let recorded = recording.map_or(Ok(()), |r| r.finish(quiet));
+    let recorded = Recording::finish(&report, quiet);
     match (streamed, recorded) {
         (Err(error), Err(Failure::Usage(also) | Failure::Runtime(also))) => {
             tracing::error!("{also:#}");
@@ -831,13 +806,13 @@ fn stream_playlist(
         video as Arc<dyn VideoSource>,
         Some(audio as Arc<dyn AudioSource>),
     )?;
-    let (packets, recording) = Recording::start(record, encoder.streams(), encoder.packets())?;
-    let streamer = start_streamer(
+    let streamer = start_streamer_recording(
         destinations,
         encoder.streams().to_vec(),
-        packets,
+        encoder.packets(),
         readrate == 1.0,
         give_up_after(config, live.give_up_after),
+        Recording::settings(record),
     )?;
     list.start()?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
@@ -849,7 +824,6 @@ fn stream_playlist(
             captioner,
         },
         streamer,
-        recording,
         live,
         quiet,
         &stop,
@@ -937,10 +911,31 @@ pub fn start_streamer(
     live: bool,
     give_up: Option<Duration>,
 ) -> Result<Streamer, Failure> {
+    start_streamer_recording(destinations, streams, packets, live, give_up, Vec::new())
+}
+
+/// [`start_streamer`], also recording the same packets to each of `recordings` (branches of
+/// the streamer, from its first packet; their files are opened here: a bad path is a usage
+/// error). `live`: a recording whose disk cannot keep up drops GOPs instead of holding up the
+/// stream; otherwise the source waits for it.
+pub fn start_streamer_recording(
+    destinations: Vec<Destination>,
+    streams: Vec<StreamInfo>,
+    packets: Port<Packet>,
+    live: bool,
+    give_up: Option<Duration>,
+    recordings: Vec<RecorderSettings>,
+) -> Result<Streamer, Failure> {
     let mut settings = StreamerSettings::new(destinations);
     settings.wait_for_destinations = !live;
     settings.reconnect.give_up_unconnected_after = give_up;
-    Ok(Streamer::start(settings, streams, packets)?)
+    settings.recordings = recordings;
+    Streamer::start(settings, streams, packets).map_err(|error| match error {
+        StartStreamError::Recording(
+            error @ (StartRecorderError::Open { .. } | StartRecorderError::UnknownExtension { .. }),
+        ) => usage(error),
+        other => Failure::Runtime(other.into()),
+    })
 }
 
 /// `livekit stream-file`.
@@ -1095,44 +1090,17 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);
-    let (to_streamer, recording) =
-        Recording::start(args.record.record.as_deref(), &streams, packets.clone())?;
-    let streamer = start_streamer(
+    let streamer = start_streamer_recording(
         destinations,
         streams,
-        to_streamer,
+        packets.clone(),
         args.read.readrate == 1.0,
         give_up_after(config, args.live.give_up_after),
+        Recording::settings(args.record.record.as_deref()),
     )?;
     let reader = file
         .start(packets)
         .map_err(|e| anyhow!("{e}"))
         .context("cannot start reading packets")?;
-    drive(
-        Feed::Copied { reader },
-        streamer,
-        recording,
-        &args.live,
-        quiet,
-        &stop,
-    )
-}
-
-/// Copies every packet of `source` into each of `targets` (bounded, blocking ports); ends them
-/// at the end. One encode feeds the recorder and the streamer.
-pub fn tee(
-    source: Port<Packet>,
-    targets: Vec<Port<Packet>>,
-) -> anyhow::Result<livekit_core::thread::Worker<()>> {
-    spawn_named("livekit.tee", move || {
-        while let Pull::Frame(packet) = source.next(Duration::MAX) {
-            for target in &targets {
-                let _ = target.push(packet.clone());
-            }
-        }
-        for target in &targets {
-            target.end();
-        }
-    })
-    .map_err(|e| anyhow!("{e}"))
+    drive(Feed::Copied { reader }, streamer, &args.live, quiet, &stop)
 }

@@ -109,7 +109,6 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut running_encoder = None;
     let mut recorder = None;
     let mut streamer = None;
-    let mut tee = None;
     // The size the encoder writes (even sizes, at least 2x2), for the summary.
     let mut encoded_size = None;
     if encoding {
@@ -143,38 +142,32 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             livekit_core::StreamParams::Video { width, height, .. } => Some((width, height)),
             _ => None,
         });
-        let mut branches = Vec::new();
-        if let Some(path) = path {
-            let branch = Port::blocking(256);
-            branches.push(branch.clone());
+        let recording = path.map(|path| RecorderSettings {
+            crash_safe: args.crash_safe,
+            ..RecorderSettings::new(path)
+        });
+        if !destinations.is_empty() {
+            // Recording too: a branch of the streamer (its own queue: a slow or full disk
+            // never holds up the stream).
+            streamer = Some(crate::jobs::start_streamer_recording(
+                destinations,
+                streams,
+                started.packets(),
+                true,
+                crate::jobs::give_up_after(config, args.give_up_after),
+                recording.into_iter().collect(),
+            )?);
+        } else if let Some(recording) = recording {
             recorder = Some(
-                Recorder::from_packets(
-                    RecorderSettings {
-                        crash_safe: args.crash_safe,
-                        ..RecorderSettings::new(path)
-                    },
-                    streams.clone(),
-                    branch,
-                )
-                .map_err(|error| match error {
-                    StartRecorderError::Open { .. }
-                    | StartRecorderError::UnknownExtension { .. } => usage(error),
-                    other => Failure::Runtime(other.into()),
+                Recorder::from_packets(recording, streams, started.packets()).map_err(|error| {
+                    match error {
+                        StartRecorderError::Open { .. }
+                        | StartRecorderError::UnknownExtension { .. } => usage(error),
+                        other => Failure::Runtime(other.into()),
+                    }
                 })?,
             );
         }
-        if !destinations.is_empty() {
-            let branch = Port::blocking(256);
-            branches.push(branch.clone());
-            streamer = Some(crate::jobs::start_streamer(
-                destinations,
-                streams,
-                branch,
-                true,
-                crate::jobs::give_up_after(config, args.give_up_after),
-            )?);
-        }
-        tee = Some(crate::jobs::tee(started.packets(), branches)?);
         running_encoder = Some(started);
     }
     let video_encoder = running_encoder
@@ -215,7 +208,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut meter = Meter::default();
     let handle = running.handle();
     // Nothing but the recording: a recording that failed (a full disk) ends the job. With
-    // more outputs the job goes on: the failed recorder closed its branch of the tee.
+    // more outputs the job goes on: the failed recording was one branch of the streamer.
     let recording_only = streamer.is_none() && virtual_camera.is_none() && viewer.is_none();
     let ended = run_until(&stop, limit, || {
         let rendering = handle.stats();
@@ -241,6 +234,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
                 "{} recorded",
                 crate::live::bytes(recorder.stats().bytes)
             ));
+        }
+        if let Some(recording) = streamer
+            .as_ref()
+            .and_then(|s| s.recording_stats().into_iter().next())
+        {
+            parts.push(format!("{} recorded", crate::live::bytes(recording.bytes)));
         }
         parts.push(meter.line(reading));
         status.update(None, parts.join(" | "));
@@ -269,9 +268,6 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         silence.end();
     }
     let encoded = running_encoder.map(|e| e.wait()).transpose()?;
-    if let Some(tee) = tee {
-        let _ = tee.join();
-    }
     if let Some(viewer) = viewer {
         viewer.close();
     }
@@ -287,10 +283,17 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             settings.height & !1,
         );
     }
+    // The packets have ended: the streamer finishes (and finalizes its recording).
+    let mut report = streamer.map(|s| s.wait());
+    let recorded = match (recorder, report.as_mut()) {
+        (Some(recorder), _) => Some(recorder.wait()),
+        (None, Some(report)) => report.recordings.pop().map(|r| r.result),
+        (None, None) => None,
+    };
     let mut recording_error = None;
-    if let (Some(recorder), Some(encoded)) = (recorder, &encoded) {
+    if let (Some(recorded), Some(encoded)) = (recorded, &encoded) {
         let (width, height) = encoded_size.unwrap_or((settings.width & !1, settings.height & !1));
-        match recorder.wait() {
+        match recorded {
             Ok(summary) => println!(
                 "recorded {:.2} s ({}, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
                 summary.duration.as_secs_f64(),
@@ -307,8 +310,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             Err(error) => recording_error = Some(error),
         }
     }
-    if let Some(streamer) = streamer {
-        let report = streamer.wait();
+    if let Some(report) = report {
         // Frames lost on the way to the encoder: the streams lack them too.
         let dropped = frames.dropped() + rendered.late;
         if dropped > 0 && !quiet {

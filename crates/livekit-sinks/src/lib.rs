@@ -24,8 +24,9 @@ mod viewer;
 mod virtual_camera;
 
 pub use encode::{
-    AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder, RateControl,
-    RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings, default_video_kbps,
+    AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder,
+    KeyframeRequest, RateControl, RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings,
+    default_video_kbps,
 };
 #[cfg(target_os = "linux")]
 pub use ipc_target::IpcTarget;

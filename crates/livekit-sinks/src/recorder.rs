@@ -209,10 +209,17 @@ pub enum StartRecorderError {
         #[source]
         source: std::io::Error,
     },
+    /// [`Streamer::add_recording`](crate::stream::Streamer::add_recording) came after the
+    /// stream had ended.
+    #[error("recording file {}: the stream has ended", path.display())]
+    StreamEnded {
+        /// The file (opened, with its header, and closed again).
+        path: PathBuf,
+    },
 }
 
 /// Why a recording ended badly. Names the file. The file is finalized as far as possible.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
     /// A packet could not be written (disk full, file removed, ...).
@@ -248,6 +255,13 @@ pub enum RecordError {
         /// The file.
         path: PathBuf,
     },
+    /// [`Streamer::stop_recording`](crate::stream::Streamer::stop_recording) was given a
+    /// recording it does not have (stopped already, or of another streamer).
+    #[error("recording {id}: no such recording in this stream")]
+    NoSuchRecording {
+        /// The id given.
+        id: crate::stream::RecordingId,
+    },
 }
 
 /// Counters of a running recorder.
@@ -278,12 +292,42 @@ pub struct RecordingSummary {
     pub encoder: Option<EncoderStats>,
 }
 
+/// The counters a recorder thread keeps (and its stop flag), shared with whoever watches it.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     stop: AtomicBool,
     packets: AtomicU64,
     bytes: AtomicU64,
     duration_nanos: AtomicU64,
+}
+
+impl Shared {
+    /// The counters now.
+    pub(crate) fn stats(&self) -> RecorderStats {
+        RecorderStats {
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            duration: Duration::from_nanos(self.duration_nanos.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A start-up failure of a recorder thread, in the recorder's words.
+pub(crate) fn spawn_error(
+    error: SpawnError<StartRecorderError>,
+    path: &Path,
+) -> StartRecorderError {
+    match error {
+        SpawnError::Start { source, .. } => source,
+        SpawnError::Os { source, .. } => StartRecorderError::Thread {
+            path: path.to_path_buf(),
+            source,
+        },
+        SpawnError::Panicked { .. } => StartRecorderError::Thread {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("panicked while starting"),
+        },
+    }
 }
 
 /// Starts recordings. See [`Recorder::start`] and [`Recorder::from_packets`].
@@ -399,17 +443,7 @@ impl Recorder {
                 result
             },
         )
-        .map_err(|error| match error {
-            SpawnError::Start { source, .. } => source,
-            SpawnError::Os { source, .. } => StartRecorderError::Thread {
-                path: path.clone(),
-                source,
-            },
-            SpawnError::Panicked { .. } => StartRecorderError::Thread {
-                path: path.clone(),
-                source: std::io::Error::other("panicked while starting"),
-            },
-        })?;
+        .map_err(|error| spawn_error(error, &path))?;
         tracing::debug!("recording to {} ({container})", path.display());
         Ok(RunningRecorder {
             path,
@@ -458,11 +492,7 @@ impl RunningRecorder {
 
     /// The counters now.
     pub fn stats(&self) -> RecorderStats {
-        RecorderStats {
-            packets: self.shared.packets.load(Ordering::Relaxed),
-            bytes: self.shared.bytes.load(Ordering::Relaxed),
-            duration: Duration::from_nanos(self.shared.duration_nanos.load(Ordering::Relaxed)),
-        }
+        self.shared.stats()
     }
 
     /// Whether the recording has ended by itself (its source ended, or writing failed).
@@ -533,8 +563,9 @@ impl Drop for RunningRecorder {
     }
 }
 
-/// The muxer, owned by the recorder thread.
-struct Muxer {
+/// The muxer, owned by the recorder thread (of a [`Recorder`], or of a recording branch of a
+/// [`Streamer`](crate::stream::Streamer)).
+pub(crate) struct Muxer {
     path: PathBuf,
     output: ff::format::context::Output,
     streams: Vec<StreamInfo>,
@@ -548,10 +579,13 @@ struct Muxer {
     live_duration: Option<LiveDuration>,
     /// Bytes the muxer had written to the file after the last packet.
     written: i64,
+    /// Time zero of the file, in nanoseconds of the incoming timestamps, when the recording
+    /// joins a stream already running: `Some(None)` until the first packet sets it.
+    rebase: Option<Option<i128>>,
 }
 
 impl Muxer {
-    fn open(
+    pub(crate) fn open(
         path: &Path,
         container: Container,
         crash_safe: bool,
@@ -627,12 +661,39 @@ impl Muxer {
             end_nanos: 0,
             live_duration,
             written: 0,
+            rebase: None,
         };
         muxer.written = muxer.position();
         Ok(muxer)
     }
 
-    fn run(
+    /// Makes the file start at zero: the first packet's time is taken off every packet (for a
+    /// recording that joins a stream already running, whose timestamps do not start at 0).
+    pub(crate) fn start_at_zero(&mut self) {
+        self.rebase = Some(None);
+    }
+
+    /// `packet` with the file's time zero taken off (see [`start_at_zero`](Self::start_at_zero)).
+    fn rebased(&mut self, mut packet: Packet) -> Packet {
+        let Some(rebase) = &mut self.rebase else {
+            return packet;
+        };
+        let time_base = self.streams[packet.stream].time_base;
+        let (num, den) = (
+            i128::from(time_base.num.max(1)),
+            i128::from(time_base.den.max(1)),
+        );
+        let zero = *rebase
+            .get_or_insert(i128::from(packet.dts.min(packet.pts)) * num * 1_000_000_000 / den);
+        let ticks = i64::try_from(zero * den / (num * 1_000_000_000)).unwrap_or(0);
+        packet.pts = packet.pts.saturating_sub(ticks);
+        packet.dts = packet.dts.saturating_sub(ticks);
+        packet
+    }
+
+    /// Writes the packets of `packets` until it ends (or `shared`'s stop, once what is queued
+    /// is written), then the trailer.
+    pub(crate) fn run(
         mut self,
         packets: &dyn FrameSource<Packet>,
         shared: &Shared,
@@ -658,6 +719,7 @@ impl Muxer {
                 }
                 continue;
             }
+            let packet = self.rebased(packet);
             let bytes = packet.data.len() as u64;
             let end_before = self.end_nanos;
             if let Err(source) = self.write(&packet) {

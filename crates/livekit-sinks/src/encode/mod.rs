@@ -126,9 +126,46 @@ pub struct EncoderStats {
     pub video_encode_time: Duration,
 }
 
+/// A request for a keyframe on the encoder's next video frame: a cheap handle (clone it freely)
+/// from [`RunningEncoder::keyframe_request`].
+///
+/// [`request`](Self::request) marks the next frame the video thread takes as a picture to
+/// encode as a keyframe (an IDR frame: a decoder can start there), so that a viewer or a
+/// recording that joins mid-stream does not wait a whole keyframe interval. Requests made
+/// before that frame is taken count as one. The regular keyframe interval then goes on from
+/// the forced keyframe.
+#[derive(Debug, Clone, Default)]
+pub struct KeyframeRequest(Arc<AtomicBool>);
+
+impl KeyframeRequest {
+    /// A request not tied to an encoder yet (tests, or an encoder made elsewhere that reads
+    /// [`take`](Self::take)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks for a keyframe on the next video frame.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a keyframe was asked for and not taken yet.
+    pub fn is_pending(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Takes the request: true (once) when a keyframe was asked for since the last take.
+    /// What the encoder's video thread calls per frame.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     stop: AtomicBool,
+    /// Set to make the next video frame a keyframe.
+    keyframe: KeyframeRequest,
     /// The pts of the first frame of either kind: time zero of the output.
     origin: OnceLock<Duration>,
     /// Set when the video thread has finished; audio then ends at `video_end`.
@@ -401,6 +438,14 @@ impl RunningEncoder {
         self.shared.stats()
     }
 
+    /// A handle that asks for a keyframe on the next video frame (see [`KeyframeRequest`]):
+    /// give it to a [`Streamer`](crate::stream::Streamer)
+    /// ([`StreamerSettings::keyframe_request`](crate::stream::StreamerSettings::keyframe_request))
+    /// so that destinations and recordings added while live start at once.
+    pub fn keyframe_request(&self) -> KeyframeRequest {
+        self.shared.keyframe.clone()
+    }
+
     /// Whether every worker has finished (the video source ended, or a failure).
     pub fn is_finished(&self) -> bool {
         self.workers.iter().all(Worker::is_finished)
@@ -485,7 +530,11 @@ fn run_video(
             pts = last + 1;
         }
         let started = Instant::now();
-        let encoded = encoder.encode(&frame, pts, &mut out);
+        let keyframe = shared.keyframe.take();
+        if keyframe {
+            tracing::debug!("keyframe asked for: this frame is one");
+        }
+        let encoded = encoder.encode(&frame, pts, keyframe, &mut out);
         shared
             .video_encode_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);

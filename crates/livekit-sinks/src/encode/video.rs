@@ -273,28 +273,39 @@ impl VideoEncoder {
     }
 
     /// Converts `frame` (any size and format) and encodes it with presentation time `pts`
-    /// (in the stream's time base; the caller keeps it strictly increasing). Packets that come
-    /// out go to `out`.
+    /// (in the stream's time base; the caller keeps it strictly increasing), as a keyframe
+    /// (IDR) when `keyframe` is set. Packets that come out go to `out`.
     pub(crate) fn encode(
         &mut self,
         frame: &VideoFrame,
         pts: i64,
+        keyframe: bool,
         out: &mut dyn FnMut(Packet),
     ) -> Result<Result<(), ConvertError>, ff::Error> {
+        // Every encoder we open takes a frame whose picture type is I as an order for an IDR
+        // frame (libx264 and NVENC with `forced-idr`, VA-API always); otherwise it decides.
+        let kind = if keyframe {
+            ff::picture::Type::I
+        } else {
+            ff::picture::Type::None
+        };
         if self.hw.is_none() && self.fitter.passes_through(frame, self.frame.format()) {
             // Already what the encoder takes: lend it the frame's own planes (x264 copies
             // them into its own picture; no copy of ours before that).
             let mut lent = lend(frame)?;
             lent.set_pts(Some(pts));
+            lent.set_kind(kind);
             self.encoder.send_frame(&lent)?;
         } else {
             if let Err(error) = self.fill(frame) {
                 return Ok(Err(error));
             }
             self.frame.set_pts(Some(pts));
+            self.frame.set_kind(kind);
             match &self.hw {
                 Some(hw) => {
-                    let uploaded = hw.upload(&self.frame)?;
+                    let mut uploaded = hw.upload(&self.frame)?;
+                    uploaded.set_kind(kind);
                     self.encoder.send_frame(&uploaded)?;
                 }
                 None => self.encoder.send_frame(&self.frame)?,
@@ -650,6 +661,9 @@ fn options(backend: Backend, settings: &VideoSettings) -> ff::Dictionary<'static
             }
             // Keyframes at the interval only, not on scene cuts.
             options.set("sc_threshold", "0");
+            // A frame marked I (a keyframe asked for) becomes an IDR frame, where a decoder
+            // joining mid-stream can start.
+            options.set("forced-idr", "1");
             if cbr {
                 options.set("nal-hrd", "cbr");
             }

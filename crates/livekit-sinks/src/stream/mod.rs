@@ -1,11 +1,13 @@
 //! Streaming: one packet stream (from an encoder, or a file for pass-through) sent to many
-//! destinations over RTMP, RTMPS or SRT. See [`Streamer`].
+//! destinations over RTMP, RTMPS or SRT, and recorded to files, with destinations and
+//! recordings added and removed while it runs. See [`Streamer`].
 
 mod copy;
 mod destination;
 mod key;
 mod mux;
 mod queue;
+mod recording;
 mod streamer;
 
 pub use copy::{CopyError, copy_compatible};
@@ -14,7 +16,8 @@ pub use destination::{
     SiteConfig, SrtSettings, TlsSettings,
 };
 pub use key::{REDACTED, StreamKey, redacted_url, route_ffmpeg_logs, scrub};
+pub use recording::{RecordingId, RecordingReport, RecordingState, RecordingStats};
 pub use streamer::{
-    DestinationState, DestinationStats, ReconnectSettings, StartStreamError, StreamReport,
-    Streamer, StreamerSettings,
+    DestinationId, DestinationState, DestinationStats, ReconnectSettings, StartStreamError,
+    StreamReport, Streamer, StreamerSettings,
 };

@@ -29,6 +29,9 @@ struct State {
     bytes: usize,
     /// Dropping every packet until the next GOP starts.
     dropping: bool,
+    /// A branch added mid-stream: everything before the first GOP start is let go, not
+    /// counted as dropped (it never was this branch's).
+    awaiting_keyframe: bool,
     ended: bool,
     closed: bool,
     dropped: Dropped,
@@ -62,6 +65,7 @@ impl GopQueue {
                 packets: VecDeque::with_capacity(max_packets),
                 bytes: 0,
                 dropping: false,
+                awaiting_keyframe: false,
                 ended: false,
                 closed: false,
                 dropped: Dropped::default(),
@@ -70,6 +74,12 @@ impl GopQueue {
             readable: Condvar::new(),
             writable: Condvar::new(),
         }
+    }
+
+    /// Lets every packet before the next GOP start go without counting it: for a branch that
+    /// joins a stream already running, whose first packet must be a keyframe.
+    pub fn await_keyframe(&self) {
+        self.state.lock().awaiting_keyframe = true;
     }
 
     fn starts_gop(&self, packet: &Packet) -> bool {
@@ -110,6 +120,12 @@ impl GopQueue {
         let mut state = self.state.lock();
         if state.ended || state.closed {
             return false;
+        }
+        if state.awaiting_keyframe {
+            if !starts_gop {
+                return false;
+            }
+            state.awaiting_keyframe = false;
         }
         let full = state.packets.len() >= self.max_packets
             || state.bytes + packet.data.len() > self.max_bytes;
@@ -306,6 +322,19 @@ mod tests {
         let audio_only = GopQueue::new(None, 100, 1 << 20);
         assert!(audio_only.queue(packet(0, true, 0)));
         assert!(audio_only.queue(packet(0, true, 1)));
+    }
+
+    #[test]
+    fn a_branch_that_joins_late_starts_on_a_keyframe_and_counts_nothing_before_it() {
+        let queue = GopQueue::new(Some(0), 100, 1 << 20);
+        queue.await_keyframe();
+        queue.offer(packet(1, true, 0)); // audio
+        queue.offer(packet(0, false, 1));
+        queue.offer(packet(0, true, 2));
+        queue.offer(packet(1, true, 3));
+        queue.offer(packet(0, false, 4));
+        assert_eq!(drain(&queue), vec![2, 3, 4]);
+        assert_eq!(queue.dropped().packets, 0);
     }
 
     #[test]

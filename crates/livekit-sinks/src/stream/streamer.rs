@@ -1,9 +1,10 @@
-//! [`Streamer`]: one packet stream fanned out to N destinations, each with its own thread,
-//! queue, reconnection and stats.
+//! [`Streamer`]: one packet stream fanned out to N destinations and recordings (branches),
+//! each with its own thread, queue and stats; branches come and go while it runs.
 
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use livekit_core::thread::{SpawnError, Worker, spawn_named};
@@ -13,6 +14,23 @@ use parking_lot::Mutex;
 use super::destination::Destination;
 use super::mux::{Connection, check_codecs};
 use super::queue::{GopQueue, Popped};
+use super::recording::{
+    RecordingBranch, RecordingId, RecordingReport, RecordingShared, RecordingStats,
+};
+use crate::encode::KeyframeRequest;
+use crate::recorder::{RecordError, RecorderSettings, RecordingSummary, StartRecorderError};
+
+/// Identifies a destination of one [`Streamer`]: those of [`StreamerSettings::destinations`]
+/// are 0, 1, ... in order, and each one [`Streamer::add_destination`] adds gets the next
+/// number. Never reused by that streamer. Its thread is `livekit.stream.N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestinationId(pub u64);
+
+impl fmt::Display for DestinationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// When and how often a destination reconnects.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,12 +92,30 @@ impl ReconnectSettings {
 /// Settings of a [`Streamer`].
 #[derive(Debug, Clone)]
 pub struct StreamerSettings {
-    /// Where the stream goes (at least one).
+    /// Where the stream goes from the start (at least one, or a recording, unless
+    /// `allow_no_outputs`). More can be added while it runs ([`Streamer::add_destination`]).
     pub destinations: Vec<Destination>,
-    /// The most packets waiting for one destination. Default 900 (about 10 s of 30 fps video
+    /// Recordings of the stream from its first packet on (the same packets the destinations
+    /// get: no second encode), opened (header written) by [`Streamer::start`]: a bad path
+    /// fails the start. Their ids are 0, 1, ... in order. More can be added while it runs
+    /// ([`Streamer::add_recording`]). Default none.
+    pub recordings: Vec<RecorderSettings>,
+    /// Start (and go on) with no destination and no recording at all: the source is still
+    /// read (and its packets let go), so the encoder never waits, until outputs are added
+    /// with [`Streamer::add_destination`] and [`Streamer::add_recording`]. For a show whose
+    /// outputs are started and stopped while it runs. Default `false`: [`Streamer::start`]
+    /// without any output is [`StartStreamError::NoDestinations`].
+    pub allow_no_outputs: bool,
+    /// Whom to ask for a keyframe when a destination or recording joins the stream while it
+    /// runs ([`RunningEncoder::keyframe_request`](crate::RunningEncoder::keyframe_request)):
+    /// the newcomer, which starts on a keyframe, then starts at once instead of after up to a
+    /// whole keyframe interval. Default `None`: it waits for the next keyframe that comes
+    /// (a file's own, in pass-through).
+    pub keyframe_request: Option<KeyframeRequest>,
+    /// The most packets waiting for one destination or recording. Default 900 (about 10 s of 30 fps video
     /// with AAC audio). When full, whole GOPs are dropped.
     pub queue_packets: usize,
-    /// The most bytes waiting for one destination. Default 32 MiB.
+    /// The most bytes waiting for one destination or recording. Default 32 MiB.
     pub queue_bytes: usize,
     /// Reconnection timing.
     pub reconnect: ReconnectSettings,
@@ -103,7 +139,9 @@ pub struct StreamerSettings {
     /// it drops GOPs meanwhile and resumes on the newest keyframe, as usual. When every
     /// destination is reconnecting, the source waits for them, and a destination that dropped
     /// nothing meanwhile resumes where it was (on the next keyframe): the stream goes on
-    /// without a jump. Default `false` (live: never wait).
+    /// without a jump. Recordings are waited for like live destinations (until one fails):
+    /// a recording of a file loses nothing. Default `false` (live: never wait; a recording
+    /// whose disk is too slow drops whole GOPs, counted in its [`RecordingStats`]).
     pub wait_for_destinations: bool,
 }
 
@@ -112,6 +150,9 @@ impl StreamerSettings {
     pub fn new(destinations: Vec<Destination>) -> Self {
         Self {
             destinations,
+            recordings: Vec::new(),
+            allow_no_outputs: false,
+            keyframe_request: None,
             queue_packets: 900,
             queue_bytes: 32 << 20,
             reconnect: ReconnectSettings::default(),
@@ -136,13 +177,15 @@ pub enum DestinationState {
     /// Gave up ([`ReconnectSettings::max_retries`], or
     /// [`ReconnectSettings::give_up_unconnected_after`] without ever connecting).
     Failed,
-    /// Finished: the stream ended or the streamer stopped.
+    /// Finished: the stream ended, the streamer stopped, or the destination was removed.
     Stopped,
 }
 
 /// Counters of one destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationStats {
+    /// Which destination of its streamer.
+    pub id: DestinationId,
     /// The destination's label ([`Destination::name`]: a site name, or a label with the
     /// redacted URL).
     pub name: String,
@@ -178,7 +221,8 @@ pub struct DestinationStats {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartStreamError {
-    /// No destination was given.
+    /// No destination (nor recording) was given, and
+    /// [`StreamerSettings::allow_no_outputs`] was not set.
     #[error("no destination to stream to")]
     NoDestinations,
     /// The packet source has no streams.
@@ -198,18 +242,33 @@ pub enum StartStreamError {
         /// The thread.
         name: String,
     },
+    /// A recording of [`StreamerSettings::recordings`] could not start (its message names
+    /// the file).
+    #[error(transparent)]
+    Recording(#[from] StartRecorderError),
+    /// [`Streamer::add_destination`] came after the stream had ended.
+    #[error("{destination}: the stream has ended")]
+    Ended {
+        /// The destination's label.
+        destination: String,
+    },
 }
 
-/// What the streamer did, per destination, when it finished.
-#[derive(Debug, Clone, PartialEq)]
+/// What the streamer did, per destination and recording, when it finished.
+#[derive(Debug, Clone)]
 pub struct StreamReport {
-    /// Final stats of each destination, in the order given.
+    /// Final stats of each destination it still had at the end, in the order added (those
+    /// removed before, [`Streamer::remove_destination`] returned).
     pub destinations: Vec<DestinationStats>,
     /// Packets read from the source.
     pub packets_in: u64,
+    /// Each recording it still had at the end, finalized, in the order added (those stopped
+    /// before, [`Streamer::stop_recording`] returned).
+    pub recordings: Vec<RecordingReport>,
 }
 
 struct DestinationShared {
+    id: DestinationId,
     stats: Mutex<DestinationStats>,
     queue: GopQueue,
     /// Interrupts this destination's network calls and ends its thread.
@@ -218,9 +277,12 @@ struct DestinationShared {
 
 /// Whether some destination is waiting to reconnect and none is live or connecting. Called
 /// per packet in the not-live mode: no allocation, one short lock per destination.
-fn all_reconnecting(destinations: &[Arc<DestinationShared>]) -> bool {
+fn all_reconnecting(branches: &[Branch]) -> bool {
     let mut retrying = false;
-    for destination in destinations {
+    for branch in branches {
+        let Branch::Destination(destination) = branch else {
+            continue;
+        };
         match destination.stats.lock().state {
             DestinationState::Retrying => retrying = true,
             DestinationState::Failed => {}
@@ -250,23 +312,112 @@ impl DestinationShared {
     }
 }
 
-/// One encode, many destinations.
+/// One branch of the fan-out: what the reader offers each packet to.
+#[derive(Clone)]
+enum Branch {
+    Destination(Arc<DestinationShared>),
+    Recording(Arc<RecordingShared>),
+}
+
+impl Branch {
+    fn offer(&self, packet: Packet, wait: bool, stop: &AtomicBool) {
+        match (self, wait) {
+            (Self::Destination(d), true) => d.offer_waiting(packet, stop),
+            (Self::Destination(d), false) => d.queue.offer(packet),
+            (Self::Recording(r), true) => r.offer_waiting(packet, stop),
+            (Self::Recording(r), false) => r.queue.offer(packet),
+        }
+    }
+
+    /// End of the stream for this branch: what is queued is still sent or written.
+    fn end(&self) {
+        match self {
+            Self::Destination(d) => {
+                let mut stats = d.stats.lock();
+                stats.live_at_end |= stats.state == DestinationState::Live;
+                drop(stats);
+                d.queue.end();
+            }
+            Self::Recording(r) => r.queue.end(),
+        }
+    }
+
+    fn is(&self, other: &Branch) -> bool {
+        match (self, other) {
+            (Self::Destination(a), Self::Destination(b)) => Arc::ptr_eq(a, b),
+            (Self::Recording(a), Self::Recording(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The branches the reader offers packets to, shared by the reader and the streamer's
+/// methods. The list is replaced (never changed in place) when a branch comes or goes, so the
+/// reader holds the lock only to count a packet and take the list.
+#[derive(Default)]
+struct Branches {
+    list: Arc<Vec<Branch>>,
+    /// Packets taken from the source so far: a branch added after the first one joins on a
+    /// keyframe.
+    packets: u64,
+    /// The reader has ended every branch: nothing more can join.
+    ended: bool,
+}
+
+impl Branches {
+    fn add(&mut self, branch: Branch) {
+        let mut list = Vec::clone(&self.list);
+        list.push(branch);
+        self.list = Arc::new(list);
+    }
+
+    fn remove(&mut self, branch: &Branch) {
+        let list: Vec<Branch> = self
+            .list
+            .iter()
+            .filter(|b| !b.is(branch))
+            .cloned()
+            .collect();
+        self.list = Arc::new(list);
+    }
+}
+
+/// A destination of a running streamer: its shared part and its thread.
+struct DestinationEntry {
+    shared: Arc<DestinationShared>,
+    worker: Option<Worker<()>>,
+}
+
+/// One encode, many destinations and recordings, added and removed while it runs.
 ///
 /// A reader thread (`livekit.stream.in`) takes packets from the source and offers each to
-/// every destination's bounded queue without waiting; each destination has its own thread
-/// (`livekit.stream.N`) with its own FFmpeg muxer and connection, so a dead or slow destination
-/// never blocks the source or the others. A destination whose queue is full drops whole GOPs
-/// (counted in its [`DestinationStats`]); one whose connection fails reconnects by itself
-/// ([`ReconnectSettings`]) and resumes on a keyframe with the headers sent again.
+/// every branch's bounded queue without waiting. Each destination has its own thread
+/// (`livekit.stream.N`) with its own FFmpeg muxer and connection, so a dead or slow
+/// destination never blocks the source or the others. A destination whose queue is full drops
+/// whole GOPs (counted in its [`DestinationStats`]); one whose connection fails reconnects by
+/// itself ([`ReconnectSettings`]) and resumes on a keyframe with the headers sent again.
 ///
-/// End of stream from the source ends every destination cleanly (queued packets sent, trailer
+/// Recordings ([`StreamerSettings::recordings`], [`add_recording`](Self::add_recording)) are
+/// branches too, each on its own thread (`livekit.stream.rec.N`) with its own queue: a
+/// recording whose disk is slow drops GOPs (counted), one that cannot write (a full disk)
+/// ends with its reason ([`RecordingStats::error`]); the destinations see nothing of it.
+///
+/// Destinations and recordings can be added ([`add_destination`](Self::add_destination),
+/// [`add_recording`](Self::add_recording)) and removed
+/// ([`remove_destination`](Self::remove_destination),
+/// [`stop_recording`](Self::stop_recording)) while the stream runs, without a gap for the
+/// others. One that joins a running stream starts on its next video keyframe (what comes
+/// before is let go, not counted as dropped); with
+/// [`StreamerSettings::keyframe_request`] the encoder is asked for one at once.
+///
+/// End of stream from the source ends every branch cleanly (queued packets sent, trailers
 /// written); [`stop`](Self::stop) ends it early.
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use livekit_core::{Port, VideoFrame, VideoSource};
 /// use livekit_sinks::stream::{Destination, Streamer, StreamerSettings};
-/// use livekit_sinks::{Encoder, EncoderSettings};
+/// use livekit_sinks::{Encoder, EncoderSettings, RecorderSettings};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let canvas = Arc::new(Port::<VideoFrame>::drop_oldest(30)); // a compositor writes here
@@ -276,39 +427,52 @@ impl DestinationShared {
 ///     Destination::resolve("rtmp://127.0.0.1/live/KEY", &sites)?,
 ///     Destination::resolve("srt://127.0.0.1:9000", &sites)?,
 /// ];
-/// let streamer = Streamer::start(
-///     StreamerSettings::new(destinations),
-///     encoder.streams().to_vec(),
-///     encoder.packets(),
-/// )?;
+/// let mut settings = StreamerSettings::new(destinations);
+/// settings.keyframe_request = Some(encoder.keyframe_request());
+/// let streamer = Streamer::start(settings, encoder.streams().to_vec(), encoder.packets())?;
 /// for d in streamer.stats() {
 ///     println!("{} {:?} {} kb/s", d.name, d.state, d.bitrate / 1000); // keys redacted
 /// }
+/// // Later, while it runs: one more site, and a recording of the same encode.
+/// let late = streamer.add_destination(Destination::resolve("rtmp://127.0.0.1/live/KEY2", &sites)?)?;
+/// let recording = streamer.add_recording(RecorderSettings::new("/tmp/show.mkv"))?;
+/// let summary = streamer.stop_recording(recording)?; // finalized; the stream goes on
+/// let stats = streamer.remove_destination(late); // it sent what it had, and closed
 /// encoder.stop()?; // the packets end: every destination finishes cleanly
 /// let report = streamer.wait();
 /// # Ok(())
 /// # }
 /// ```
 pub struct Streamer {
-    shared: Vec<Arc<DestinationShared>>,
+    streams: Arc<Vec<StreamInfo>>,
+    video: Option<usize>,
+    /// What new destinations and recordings are made with (its own lists are not used).
+    settings: StreamerSettings,
     stop: Arc<AtomicBool>,
-    stop_timeout: Duration,
+    branches: Arc<Mutex<Branches>>,
+    /// In the order added.
+    destinations: Mutex<Vec<DestinationEntry>>,
+    /// In the order added.
+    recordings: Mutex<Vec<RecordingBranch>>,
+    next_destination: AtomicU64,
+    next_recording: AtomicU64,
     reader: Option<Worker<u64>>,
-    senders: Vec<Worker<()>>,
 }
 
 impl std::fmt::Debug for Streamer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Streamer")
             .field("destinations", &self.stats())
+            .field("recordings", &self.recording_stats())
             .finish()
     }
 }
 
 impl Streamer {
     /// Starts streaming the packets of `source` (described by `streams`) to every destination
-    /// of `settings`. Returns at once: connections are made by the destinations' threads
-    /// (watch [`stats`](Self::stats)).
+    /// of `settings`, and recording them to each of its recordings (their files are opened
+    /// before this returns). Returns at once: connections are made by the destinations'
+    /// threads (watch [`stats`](Self::stats)).
     pub fn start<S>(
         settings: StreamerSettings,
         streams: Vec<StreamInfo>,
@@ -318,7 +482,10 @@ impl Streamer {
         S: FrameSource<Packet> + 'static,
     {
         livekit_av::ffmpeg::init();
-        if settings.destinations.is_empty() {
+        if settings.destinations.is_empty()
+            && settings.recordings.is_empty()
+            && !settings.allow_no_outputs
+        {
             return Err(StartStreamError::NoDestinations);
         }
         if streams.is_empty() {
@@ -333,54 +500,31 @@ impl Streamer {
             })?;
         }
         let video = streams.iter().position(|s| s.kind() == MediaKind::Video);
-        let streams = Arc::new(streams);
-        let stop = Arc::new(AtomicBool::new(false));
-        let shared: Vec<Arc<DestinationShared>> = settings
-            .destinations
-            .iter()
-            .map(|d| {
-                Arc::new(DestinationShared {
-                    stats: Mutex::new(DestinationStats {
-                        name: d.name.clone(),
-                        url: d.redacted_url(),
-                        state: DestinationState::Connecting,
-                        bytes: 0,
-                        bitrate: 0,
-                        packets: 0,
-                        dropped_packets: 0,
-                        dropped_gops: 0,
-                        reconnects: 0,
-                        failed_attempts: 0,
-                        last_error: None,
-                        live_at_end: false,
-                    }),
-                    queue: GopQueue::new(video, settings.queue_packets, settings.queue_bytes),
-                    abort: Arc::new(AtomicBool::new(false)),
-                })
-            })
-            .collect();
-
-        let mut streamer = Self {
-            shared: shared.clone(),
-            stop: stop.clone(),
-            stop_timeout: settings.stop_timeout,
+        let mut own = settings.clone();
+        own.destinations.clear();
+        own.recordings.clear();
+        let streamer = Self {
+            streams: Arc::new(streams),
+            video,
+            settings: own,
+            stop: Arc::new(AtomicBool::new(false)),
+            branches: Arc::new(Mutex::new(Branches::default())),
+            destinations: Mutex::new(Vec::new()),
+            recordings: Mutex::new(Vec::new()),
+            next_destination: AtomicU64::new(0),
+            next_recording: AtomicU64::new(0),
             reader: None,
-            senders: Vec::new(),
         };
-        for (index, destination) in settings.destinations.iter().enumerate() {
-            let sender = Sender {
-                destination: destination.clone(),
-                streams: streams.clone(),
-                shared: shared[index].clone(),
-                abort: shared[index].abort.clone(),
-                settings: settings.clone(),
-            };
-            let name = format!("livekit.stream.{index}");
-            let worker = spawn_named(name.clone(), move || sender.run())
-                .map_err(|_: SpawnError<_>| StartStreamError::Thread { name })?;
-            streamer.senders.push(worker);
+        // Recordings first: a bad path fails the start before any connection is made.
+        for recording in settings.recordings {
+            streamer.open_recording(recording, false)?;
         }
-        let queues = shared.clone();
+        for destination in settings.destinations {
+            streamer.open_destination(destination)?;
+        }
+        let mut streamer = streamer;
+        let branches = Arc::clone(&streamer.branches);
+        let stop = Arc::clone(&streamer.stop);
         let wait = settings.wait_for_destinations;
         let reader = spawn_named("livekit.stream.in", move || {
             let mut packets = 0u64;
@@ -391,30 +535,36 @@ impl Streamer {
                 if wait {
                     // Not live: while every destination is reconnecting, reading on would only
                     // fill their queues and drop GOPs; the file waits for them instead.
-                    while !stop.load(Ordering::Relaxed) && all_reconnecting(&queues) {
+                    while !stop.load(Ordering::Relaxed)
+                        && all_reconnecting(&Arc::clone(&branches.lock().list))
+                    {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
                 match source.next(Duration::from_millis(100)) {
                     Pull::Frame(packet) => {
                         packets += 1;
-                        for destination in &queues {
-                            if wait {
-                                destination.offer_waiting(packet.clone(), &stop);
-                            } else {
-                                destination.queue.offer(packet.clone());
-                            }
+                        let list = {
+                            let mut branches = branches.lock();
+                            branches.packets += 1;
+                            Arc::clone(&branches.list)
+                        };
+                        // With no branch at all the packet is let go: the source never waits.
+                        for branch in list.iter() {
+                            branch.offer(packet.clone(), wait, &stop);
                         }
                     }
                     Pull::Pending => {}
                     Pull::Ended => break,
                 }
             }
-            for destination in &queues {
-                let mut stats = destination.stats.lock();
-                stats.live_at_end |= stats.state == DestinationState::Live;
-                drop(stats);
-                destination.queue.end();
+            let list = {
+                let mut branches = branches.lock();
+                branches.ended = true;
+                Arc::clone(&branches.list)
+            };
+            for branch in list.iter() {
+                branch.end();
             }
             tracing::debug!(packets, "stream source finished");
             packets
@@ -426,17 +576,243 @@ impl Streamer {
         Ok(streamer)
     }
 
-    /// The stats of every destination, in the order given.
+    /// Adds a destination to the running stream: it gets its own queue and thread
+    /// (`livekit.stream.N`), connects, and starts on the next video keyframe (asked for at
+    /// once when [`StreamerSettings::keyframe_request`] is set); the others see nothing.
+    /// Its codecs are checked as at [`start`](Self::start).
+    pub fn add_destination(
+        &self,
+        destination: Destination,
+    ) -> Result<DestinationId, StartStreamError> {
+        check_codecs(destination.protocol, &self.streams).map_err(|reason| {
+            StartStreamError::Codec {
+                destination: destination.name.clone(),
+                reason,
+            }
+        })?;
+        self.open_destination(destination)
+    }
+
+    fn open_destination(
+        &self,
+        destination: Destination,
+    ) -> Result<DestinationId, StartStreamError> {
+        let id = DestinationId(self.next_destination.fetch_add(1, Ordering::Relaxed));
+        let shared = Arc::new(DestinationShared {
+            id,
+            stats: Mutex::new(DestinationStats {
+                id,
+                name: destination.name.clone(),
+                url: destination.redacted_url(),
+                state: DestinationState::Connecting,
+                bytes: 0,
+                bitrate: 0,
+                packets: 0,
+                dropped_packets: 0,
+                dropped_gops: 0,
+                reconnects: 0,
+                failed_attempts: 0,
+                last_error: None,
+                live_at_end: false,
+            }),
+            queue: GopQueue::new(
+                self.video,
+                self.settings.queue_packets,
+                self.settings.queue_bytes,
+            ),
+            abort: Arc::new(AtomicBool::new(false)),
+        });
+        let label = destination.name.clone();
+        let mut branches = self.branches.lock();
+        if branches.ended {
+            return Err(StartStreamError::Ended { destination: label });
+        }
+        let joining = branches.packets > 0;
+        if joining {
+            shared.queue.await_keyframe();
+        }
+        let sender = Sender {
+            destination,
+            streams: Arc::clone(&self.streams),
+            shared: Arc::clone(&shared),
+            abort: Arc::clone(&shared.abort),
+            settings: self.settings.clone(),
+        };
+        let name = format!("livekit.stream.{}", id.0);
+        let worker = spawn_named(name.clone(), move || sender.run())
+            .map_err(|_: SpawnError<_>| StartStreamError::Thread { name })?;
+        branches.add(Branch::Destination(Arc::clone(&shared)));
+        drop(branches);
+        if joining {
+            self.ask_for_keyframe();
+            tracing::info!(destination = %label, "joins the stream on the next keyframe");
+        }
+        self.destinations.lock().push(DestinationEntry {
+            shared,
+            worker: Some(worker),
+        });
+        Ok(id)
+    }
+
+    /// Removes a destination from the running stream: it gets no more packets, sends what it
+    /// has queued (for up to [`StreamerSettings::stop_timeout`]; at once if it is not live),
+    /// writes its trailer and closes; its thread is joined. The others see nothing (no gap,
+    /// no reconnection). Returns its final stats, or `None` when this streamer has no such
+    /// destination (removed already).
+    pub fn remove_destination(&self, id: DestinationId) -> Option<DestinationStats> {
+        let mut entry = {
+            let mut destinations = self.destinations.lock();
+            let index = destinations.iter().position(|d| d.shared.id == id)?;
+            destinations.remove(index)
+        };
+        let shared = Arc::clone(&entry.shared);
+        self.branches
+            .lock()
+            .remove(&Branch::Destination(Arc::clone(&shared)));
+        if shared.stats.lock().state != DestinationState::Live {
+            shared.abort.store(true, Ordering::Relaxed);
+        }
+        Branch::Destination(Arc::clone(&shared)).end();
+        if let Some(worker) = entry.worker.take() {
+            let deadline = Instant::now() + self.settings.stop_timeout;
+            while !worker.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Past the time allowed, pending network calls are interrupted.
+            shared.abort.store(true, Ordering::Relaxed);
+            if worker.join().is_err() {
+                tracing::error!(destination = %id, "a stream destination thread panicked");
+            }
+        }
+        tracing::info!(destination = %shared.stats.lock().name, "removed from the stream");
+        Some(shared.snapshot())
+    }
+
+    /// Records the running stream to a file: the same packets the destinations get, through
+    /// its own bounded queue and thread (`livekit.stream.rec.N`). The file is opened and its
+    /// header written before this returns (a bad path is an error here). A recording added
+    /// before the first packet starts with it; later, it starts on the next video keyframe
+    /// (asked for at once when [`StreamerSettings::keyframe_request`] is set), and the file's
+    /// time starts at zero there.
+    ///
+    /// It is isolated like a destination: a write error (a full disk) ends this recording
+    /// only (state [`RecordingState::Failed`](super::RecordingState::Failed), with its reason), and in a live stream a
+    /// recording whose queue is full drops whole GOPs rather than holding up the source. With
+    /// [`StreamerSettings::wait_for_destinations`] the source waits for it instead.
+    pub fn add_recording(
+        &self,
+        settings: RecorderSettings,
+    ) -> Result<RecordingId, StartRecorderError> {
+        self.open_recording(settings, true)
+    }
+
+    fn open_recording(
+        &self,
+        settings: RecorderSettings,
+        start_at_zero: bool,
+    ) -> Result<RecordingId, StartRecorderError> {
+        let id = RecordingId(self.next_recording.fetch_add(1, Ordering::Relaxed));
+        let queue = GopQueue::new(
+            self.video,
+            self.settings.queue_packets,
+            self.settings.queue_bytes,
+        );
+        // The file is opened (on the branch's thread) before the branch is visible: a slow
+        // disk never holds up the reader.
+        let path = settings.path.clone();
+        let branch =
+            RecordingBranch::start(id, settings, self.streams.to_vec(), queue, start_at_zero)?;
+        let shared = Arc::clone(&branch.shared);
+        let mut branches = self.branches.lock();
+        if branches.ended {
+            drop(branches);
+            // Its header was written: the file is finalized, empty.
+            let _ = branch.finish();
+            return Err(StartRecorderError::StreamEnded { path });
+        }
+        let joining = branches.packets > 0;
+        if joining {
+            shared.queue.await_keyframe();
+        }
+        branches.add(Branch::Recording(shared));
+        drop(branches);
+        if joining {
+            self.ask_for_keyframe();
+            tracing::info!(
+                "recording {id} to {} joins on the next keyframe",
+                path.display()
+            );
+        }
+        self.recordings.lock().push(branch);
+        Ok(id)
+    }
+
+    /// Stops a recording while the stream goes on: it gets no more packets, writes what it
+    /// has queued, then its trailer (the file plays with the right duration). Its summary,
+    /// or why writing failed ([`RecordError::NoSuchRecording`] when this streamer has no such
+    /// recording: stopped already).
+    pub fn stop_recording(&self, id: RecordingId) -> Result<RecordingSummary, RecordError> {
+        self.finish_recording(id)
+            .ok_or(RecordError::NoSuchRecording { id })?
+            .result
+    }
+
+    /// [`stop_recording`](Self::stop_recording), with the recording's final counters as well;
+    /// `None` when this streamer has no such recording.
+    pub fn finish_recording(&self, id: RecordingId) -> Option<RecordingReport> {
+        let branch = {
+            let mut recordings = self.recordings.lock();
+            let index = recordings.iter().position(|r| r.shared.id == id)?;
+            recordings.remove(index)
+        };
+        self.branches
+            .lock()
+            .remove(&Branch::Recording(Arc::clone(&branch.shared)));
+        branch.shared.queue.end();
+        Some(branch.finish())
+    }
+
+    fn ask_for_keyframe(&self) {
+        if let Some(request) = &self.settings.keyframe_request {
+            request.request();
+        }
+    }
+
+    /// The stats of every destination, in the order added.
     pub fn stats(&self) -> Vec<DestinationStats> {
-        self.shared.iter().map(|d| d.snapshot()).collect()
+        self.destinations
+            .lock()
+            .iter()
+            .map(|d| d.shared.snapshot())
+            .collect()
     }
 
-    /// Whether every destination has finished (the source ended, or they failed).
+    /// The counters of every recording, in the order added: path, bytes, packets, duration
+    /// so far, state and error.
+    pub fn recording_stats(&self) -> Vec<RecordingStats> {
+        self.recordings
+            .lock()
+            .iter()
+            .map(|r| r.shared.stats())
+            .collect()
+    }
+
+    /// Whether every destination and recording has finished (the source ended, or they
+    /// failed); with none, whether the source has ended.
     pub fn is_finished(&self) -> bool {
-        self.senders.iter().all(|s| s.is_finished())
+        let destinations = self.destinations.lock();
+        let recordings = self.recordings.lock();
+        if destinations.is_empty() && recordings.is_empty() {
+            return self.reader.as_ref().is_none_or(Worker::is_finished);
+        }
+        destinations
+            .iter()
+            .all(|d| d.worker.as_ref().is_none_or(Worker::is_finished))
+            && recordings.iter().all(RecordingBranch::is_finished)
     }
 
-    /// Waits until the source ends and every destination has sent what it had.
+    /// Waits until the source ends and every destination has sent what it had (and every
+    /// recording is finalized).
     pub fn wait(mut self) -> StreamReport {
         self.join()
     }
@@ -447,7 +823,8 @@ impl Streamer {
     /// limit) before [`wait`](Self::wait): a server that does not answer does not hold it up
     /// for the connection time-out.
     pub fn give_up_connecting(&self) {
-        for destination in &self.shared {
+        for destination in self.destinations.lock().iter() {
+            let destination = &destination.shared;
             if destination.stats.lock().state != DestinationState::Live {
                 destination.abort.store(true, Ordering::Relaxed);
             }
@@ -456,12 +833,18 @@ impl Streamer {
 
     /// Stops: no more packets are taken from the source; destinations that are live send what
     /// is queued (for up to [`StreamerSettings::stop_timeout`]), write their trailers and close;
-    /// the others end at once ([`give_up_connecting`](Self::give_up_connecting)).
+    /// the others end at once ([`give_up_connecting`](Self::give_up_connecting)). Recordings
+    /// write what is queued and are finalized.
     pub fn stop(mut self) -> StreamReport {
         self.stop.store(true, Ordering::Relaxed);
         self.give_up_connecting();
-        let shared = self.shared.clone();
-        let timeout = self.stop_timeout;
+        let shared: Vec<Arc<DestinationShared>> = self
+            .destinations
+            .lock()
+            .iter()
+            .map(|d| Arc::clone(&d.shared))
+            .collect();
+        let timeout = self.settings.stop_timeout;
         let deadline = Instant::now() + timeout;
         // A watchdog: past the deadline, pending network calls are interrupted.
         let senders_done = Arc::new(AtomicBool::new(false));
@@ -491,28 +874,52 @@ impl Streamer {
             .take()
             .map(|r| r.join().unwrap_or(0))
             .unwrap_or(0);
-        for sender in self.senders.drain(..) {
-            let name = sender.name().to_owned();
-            if sender.join().is_err() {
+        let workers: Vec<Worker<()>> = self
+            .destinations
+            .lock()
+            .iter_mut()
+            .filter_map(|d| d.worker.take())
+            .collect();
+        for worker in workers {
+            let name = worker.name().to_owned();
+            if worker.join().is_err() {
                 tracing::error!(thread = %name, "a stream destination thread panicked");
             }
         }
+        let recordings: Vec<RecordingBranch> = self.recordings.lock().drain(..).collect();
+        let recordings = recordings
+            .into_iter()
+            .map(|branch| {
+                // The reader ended its queue (or never started).
+                branch.shared.queue.end();
+                branch.finish()
+            })
+            .collect();
         StreamReport {
             destinations: self.stats(),
             packets_in,
+            recordings,
         }
     }
 }
 
 impl Drop for Streamer {
     fn drop(&mut self) {
-        if self.reader.is_some() || !self.senders.is_empty() {
+        let running = self.reader.is_some()
+            || self.destinations.lock().iter().any(|d| d.worker.is_some())
+            || !self.recordings.lock().is_empty();
+        if running {
             self.stop.store(true, Ordering::Relaxed);
-            for destination in &self.shared {
-                destination.abort.store(true, Ordering::Relaxed);
-                destination.queue.close();
+            for destination in self.destinations.lock().iter() {
+                destination.shared.abort.store(true, Ordering::Relaxed);
+                destination.shared.queue.close();
             }
-            self.join();
+            let report = self.join();
+            for recording in report.recordings {
+                if let Err(error) = recording.result {
+                    tracing::error!("{error}");
+                }
+            }
         }
     }
 }
