@@ -24,7 +24,9 @@ pub(crate) struct Program {
 }
 
 impl Program {
-    pub(crate) fn start(clock: Arc<dyn Clock>) -> Result<Self, String> {
+    /// Starts the mix on `clock`; the copies' timestamps are the clock's time less `origin`
+    /// (the canvases' time zero), so that sound and pictures share one time line.
+    pub(crate) fn start(clock: Arc<dyn Clock>, origin: Duration) -> Result<Self, String> {
         let mixer = Mixer::start(MixerSettings {
             clock,
             end_with_inputs: false,
@@ -43,6 +45,8 @@ impl Program {
                 while !stop.load(Ordering::Relaxed) {
                     match output.next(Duration::from_millis(50)) {
                         Pull::Frame(frame) => {
+                            let pts = frame.pts().saturating_sub(origin);
+                            let frame = frame.with_pts(pts);
                             let loudest =
                                 frame.samples().iter().fold(0.0f32, |m, s| m.max(s.abs()));
                             peak.fetch_max(loudest.to_bits(), Ordering::Relaxed);

@@ -323,6 +323,19 @@ pub enum InputSpec {
     },
 }
 
+impl OutputSpec {
+    /// The same, with every stream key redacted: as shown in the state document, events and
+    /// messages.
+    pub fn redacted(&self) -> Self {
+        match self {
+            Self::Stream { to } => Self::Stream {
+                to: to.iter().map(|t| livekit_core::secret::redact_url_like(t)).collect(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -467,5 +480,24 @@ pub enum OutputSpec {
     VirtualCamera {
         /// The device, such as `/dev/video10`.
         device: PathBuf,
+    },
+    /// A recording of the canvas with the program audio (H.264 and AAC), in MP4, MKV, MOV or
+    /// FLV by the file's extension. It shares the canvas's one encode with its streams and
+    /// starts on a keyframe asked for at once. A failure (a full disk) ends it with its
+    /// reason; the rest goes on.
+    Record {
+        /// The file (its folder must exist; an existing file is replaced).
+        path: PathBuf,
+        /// Keep the file playable if the process is killed (fragmented MP4/MOV; MKV and FLV
+        /// always are). Default false.
+        #[serde(default)]
+        crash_safe: bool,
+    },
+    /// A stream of the canvas with the program audio to one or more sites (from the
+    /// configuration, or built in) or rtmp://, rtmps:// and srt:// URLs, sharing the canvas's
+    /// one encode. Each destination connects, reconnects and fails on its own.
+    Stream {
+        /// Sites or URLs.
+        to: Vec<String>,
     },
 }

@@ -20,6 +20,7 @@
 
 mod audio;
 mod command;
+mod encode;
 mod error;
 mod events;
 mod inputs;
@@ -37,6 +38,7 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};
 pub use inputs::InputState;
 pub use scene::scene_commands;
 pub use state::{
-    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputState, SceneDoc, Stats, StudioState,
+    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputState, RecordingDoc, SceneDoc,
+    Stats, StudioState,
 };
 pub use studio::{StartStudioError, Studio, StudioSettings};

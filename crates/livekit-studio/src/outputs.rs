@@ -10,9 +10,12 @@ use livekit_sinks::{
     IpcTarget, RunningVirtualCamera, Viewer, ViewerSettings, VirtualCamera, VirtualCameraSettings,
 };
 
+use livekit_sinks::stream::{DestinationId, RecordingId};
+
 use crate::command::OutputSpec;
+use crate::encode::{CanvasEncode, destination_doc, recording_state, stream_state};
 use crate::error::CommandError;
-use crate::state::OutputState;
+use crate::state::{DestinationStateDoc, OutputState};
 
 /// Frames kept for an output's own thread (a virtual camera) before the oldest are dropped.
 const OUTPUT_QUEUE: usize = 4;
@@ -75,6 +78,10 @@ pub(crate) enum Running {
         camera: Option<RunningVirtualCamera>,
         port: Arc<Port<VideoFrame>>,
     },
+    /// A branch of the canvas's encode.
+    Recording(RecordingId),
+    /// Destinations of the canvas's encode.
+    Stream(Vec<DestinationId>),
 }
 
 /// One output of a studio.
@@ -83,8 +90,11 @@ pub(crate) struct Output {
     pub(crate) canvas: String,
     pub(crate) spec: OutputSpec,
     pub(crate) state: OutputState,
-    pub(crate) gate: Arc<Gate>,
+    /// Outputs fed frames directly: their gate (encoded outputs are fed by the encode's).
+    pub(crate) gate: Option<Arc<Gate>>,
     running: Running,
+    /// The destinations as last reported (events on change).
+    reported: Vec<DestinationStateDoc>,
 }
 
 impl Output {
@@ -119,6 +129,11 @@ impl Output {
                 let target = IpcTarget::create(name).map_err(|e| failed(&e))?;
                 (Running::Ipc, Arc::new(target))
             }
+            OutputSpec::Record { .. } | OutputSpec::Stream { .. } => {
+                return Err(CommandError::invalid(format!(
+                    "output {id:?}: encoded outputs open through the canvas's encode"
+                )));
+            }
             OutputSpec::VirtualCamera { device } => {
                 let port = Arc::new(Port::drop_oldest(OUTPUT_QUEUE));
                 let settings = VirtualCameraSettings {
@@ -141,60 +156,133 @@ impl Output {
             canvas: canvas.to_owned(),
             spec: spec.clone(),
             state: OutputState::Starting,
-            gate: Gate::new(target),
+            gate: Some(Gate::new(target)),
             running,
+            reported: Vec::new(),
         })
     }
 
+    /// An output of the canvas's encode (a recording or a stream), started by the caller.
+    pub(crate) fn encoded(id: &str, canvas: &str, spec: &OutputSpec, running: Running) -> Self {
+        Self {
+            id: id.to_owned(),
+            canvas: canvas.to_owned(),
+            spec: spec.clone(),
+            state: OutputState::Starting,
+            gate: None,
+            running,
+            reported: Vec::new(),
+        }
+    }
+
+    /// Whether it is a branch of its canvas's encode.
+    pub(crate) fn is_encoded(&self) -> bool {
+        matches!(self.running, Running::Recording(_) | Running::Stream(_))
+    }
+
+    /// Whether it runs (starting or live).
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self.state, OutputState::Starting | OutputState::Live)
+    }
+
+    /// Its destinations now (streams).
+    pub(crate) fn destinations(&self, encode: Option<&CanvasEncode>) -> Vec<DestinationStateDoc> {
+        match (&self.running, encode) {
+            (Running::Stream(ids), Some(encode)) => encode
+                .destinations(ids)
+                .iter()
+                .map(destination_doc)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The destinations whose state changed since the last call.
+    pub(crate) fn changed_destinations(
+        &mut self,
+        encode: Option<&CanvasEncode>,
+    ) -> Vec<DestinationStateDoc> {
+        let now = self.destinations(encode);
+        let changed = now
+            .iter()
+            .filter(|d| {
+                !self
+                    .reported
+                    .iter()
+                    .any(|r| r.name == d.name && r.state == d.state)
+            })
+            .cloned()
+            .collect();
+        self.reported = now;
+        changed
+    }
+
     /// Looks at the output; returns its new state when it changed.
-    pub(crate) fn poll(&mut self) -> Option<OutputState> {
-        if matches!(
-            self.state,
-            OutputState::Stopped | OutputState::Failed { .. }
-        ) {
+    pub(crate) fn poll(&mut self, encode: Option<&CanvasEncode>) -> Option<OutputState> {
+        if !self.is_running() {
             return None;
         }
-        let state = if let Some(error) = self.gate.failed.lock().clone() {
+        let failed = self.gate.as_ref().and_then(|g| g.failed.lock().clone());
+        let state = if let Some(error) = failed {
             OutputState::Failed { error }
         } else {
-            match &self.running {
-                Running::Preview(viewer) if viewer.is_closed() => OutputState::Stopped,
-                Running::VirtualCamera {
-                    camera: Some(camera),
-                    ..
-                } if camera.is_finished() => OutputState::Failed {
+            match (&self.running, encode) {
+                (Running::Preview(viewer), _) if viewer.is_closed() => OutputState::Stopped,
+                (
+                    Running::VirtualCamera {
+                        camera: Some(camera),
+                        ..
+                    },
+                    _,
+                ) if camera.is_finished() => OutputState::Failed {
                     error: "the virtual camera stopped".into(),
                 },
-                _ if self.gate.frames() > 0 => OutputState::Live,
+                (Running::Recording(id), Some(encode)) => {
+                    recording_state(encode.recording(*id).as_ref())
+                }
+                (Running::Stream(ids), Some(encode)) => stream_state(&encode.destinations(ids)),
+                (Running::Recording(_) | Running::Stream(_), None) => OutputState::Stopped,
+                _ if self.frames(None) > 0 => OutputState::Live,
                 _ => return None,
             }
         };
         if state == self.state {
             return None;
         }
-        if !matches!(state, OutputState::Live) {
-            self.gate.close();
+        if !matches!(state, OutputState::Live | OutputState::Starting)
+            && let Some(gate) = &self.gate
+        {
+            gate.close();
         }
         self.state = state.clone();
         Some(state)
     }
 
-    /// Stops the output (its frames stop at once; a virtual camera's device is closed).
-    pub(crate) fn stop(&mut self) -> Result<(), String> {
-        self.gate.close();
-        let result = match &mut self.running {
-            Running::Preview(viewer) => {
+    /// Stops the output: its frames stop at once; a virtual camera's device is closed, a
+    /// recording finalized, a stream's destinations send what they hold and close.
+    pub(crate) fn stop(&mut self, encode: Option<&CanvasEncode>) -> Result<(), String> {
+        if let Some(gate) = &self.gate {
+            gate.close();
+        }
+        let result = match (&mut self.running, encode) {
+            (Running::Preview(viewer), _) => {
                 viewer.close();
                 Ok(())
             }
-            Running::Ipc => Ok(()),
-            Running::VirtualCamera { camera, port } => {
+            (Running::Ipc, _) => Ok(()),
+            (Running::VirtualCamera { camera, port }, _) => {
                 port.end();
                 match camera.take() {
                     Some(camera) => camera.stop().map(|_| ()).map_err(|e| e.to_string()),
                     None => Ok(()),
                 }
             }
+            (Running::Recording(id), Some(encode)) => encode.stop_recording(*id),
+            (Running::Stream(ids), Some(encode)) => {
+                encode.stop_stream(ids);
+                Ok(())
+            }
+            (Running::Recording(_) | Running::Stream(_), None) => Ok(()),
         };
         if !matches!(self.state, OutputState::Failed { .. }) {
             self.state = OutputState::Stopped;
@@ -202,12 +290,33 @@ impl Output {
         result
     }
 
+    /// A recording output's counters.
+    pub(crate) fn recording(
+        &self,
+        encode: Option<&CanvasEncode>,
+    ) -> Option<livekit_sinks::stream::RecordingStats> {
+        match (&self.running, encode) {
+            (Running::Recording(id), Some(encode)) => encode.recording(*id),
+            _ => None,
+        }
+    }
+
+    /// Frames it was given (encoded outputs: the canvas's encode's).
+    pub(crate) fn frames(&self, encode: Option<&CanvasEncode>) -> u64 {
+        match (&self.gate, encode) {
+            (Some(gate), _) => gate.frames(),
+            (None, Some(encode)) => encode.frames().0,
+            (None, None) => 0,
+        }
+    }
+
     /// Frames the output dropped because it fell behind.
-    pub(crate) fn dropped_frames(&self) -> u64 {
-        match &self.running {
-            Running::VirtualCamera { port, .. } => port.dropped(),
-            Running::Preview(viewer) => viewer.stats().dropped,
-            Running::Ipc => 0,
+    pub(crate) fn dropped_frames(&self, encode: Option<&CanvasEncode>) -> u64 {
+        match (&self.running, encode) {
+            (Running::VirtualCamera { port, .. }, _) => port.dropped(),
+            (Running::Preview(viewer), _) => viewer.stats().dropped,
+            (Running::Recording(_) | Running::Stream(_), Some(encode)) => encode.frames().1,
+            _ => 0,
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct StudioState {
     pub canvases: Vec<CanvasDoc>,
     /// The outputs, in the order they were started.
     pub outputs: Vec<OutputDoc>,
+    /// Video encodes running: one per canvas that has recordings or streams, however many
+    /// it has.
+    pub encodes: usize,
     /// Running statistics.
     pub stats: Stats,
 }
@@ -107,6 +110,22 @@ pub struct OutputDoc {
     /// Stream outputs: each destination.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<DestinationStateDoc>,
+    /// Recording outputs: what is written so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingDoc>,
+}
+
+/// What a recording output has written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingDoc {
+    /// The file.
+    pub path: String,
+    /// Compressed bytes written.
+    pub bytes: u64,
+    /// Media time recorded, in seconds.
+    pub seconds: f64,
+    /// Packets lost because the disk fell behind.
+    pub dropped_packets: u64,
 }
 
 /// One destination of a stream output.

@@ -1,5 +1,6 @@
 //! [`Studio`]: the show. Every change goes through [`Studio::apply`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,6 +11,8 @@ use livekit_compositor::{
 };
 use livekit_core::thread::{Worker, spawn_named};
 use livekit_core::{Clock, Port, SystemClock, VideoFrame, VideoTarget};
+use livekit_sinks::stream::SiteConfig;
+use livekit_sinks::{EncoderSettings, RecorderSettings};
 use parking_lot::Mutex;
 
 use crate::audio::{Program, decibels};
@@ -17,11 +20,12 @@ use crate::command::{
     API_VERSION, AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, MAIN_SCENE,
     OutputSpec, TransitionSpec, WhenFailed,
 };
+use crate::encode::CanvasEncode;
 use crate::error::CommandError;
 use crate::events::{DEFAULT_EVENT_CAPACITY, Event, Hub, Subscription};
 use crate::inputs::{self, Input, Running};
-use crate::outputs::Output;
-use crate::state::{CanvasDoc, InputDoc, OutputDoc, SceneDoc, Stats, StudioState};
+use crate::outputs::{self, Output};
+use crate::state::{CanvasDoc, InputDoc, OutputDoc, RecordingDoc, SceneDoc, Stats, StudioState};
 
 /// How often the studio looks at its inputs and outputs for state changes.
 const POLL: Duration = Duration::from_millis(50);
@@ -36,6 +40,12 @@ pub struct StudioSettings {
     /// The clock everything runs on: canvases, players, captures, the audio mix. Default a
     /// [`SystemClock`]; tests step a [`ManualClock`](livekit_core::ManualClock).
     pub clock: Arc<dyn Clock>,
+    /// The sites stream outputs may name (the configuration's `[sites.NAME]` tables); the
+    /// built-in ones and full URLs always work.
+    pub sites: BTreeMap<String, SiteConfig>,
+    /// How canvases are encoded for recordings and streams. The size and frame rate are each
+    /// canvas's own; the bit rate, when not set, follows the canvas's height and rate.
+    pub encoder: EncoderSettings,
 }
 
 impl Default for StudioSettings {
@@ -44,6 +54,8 @@ impl Default for StudioSettings {
             name: "livekit studio".into(),
             backend: BackendChoice::Auto,
             clock: Arc::new(SystemClock::new()),
+            sites: BTreeMap::new(),
+            encoder: EncoderSettings::default(),
         }
     }
 }
@@ -99,6 +111,8 @@ impl std::fmt::Debug for Studio {
 
 struct Inner {
     name: String,
+    sites: BTreeMap<String, SiteConfig>,
+    encoder: EncoderSettings,
     clock: Arc<dyn Clock>,
     started: Duration,
     handle: CompositorHandle,
@@ -115,6 +129,8 @@ struct Show {
     canvases: Vec<CanvasEntry>,
     layers: Vec<LayerEntry>,
     outputs: Vec<Output>,
+    /// Each canvas's one encode, while it has recordings or streams.
+    encodes: Vec<CanvasEncode>,
     applied: u64,
     stats: Stats,
 }
@@ -154,6 +170,20 @@ impl Show {
             .iter()
             .position(|l| l.id == id)
             .ok_or_else(|| CommandError::not_found("layer", id))
+    }
+
+    fn encode(&self, canvas: &str) -> Option<&CanvasEncode> {
+        self.encodes.iter().find(|e| e.canvas == canvas)
+    }
+
+    /// Ends the encodes no running output uses any more.
+    fn drop_idle_encodes(&mut self) {
+        let outputs = &self.outputs;
+        self.encodes.retain(|encode| {
+            outputs
+                .iter()
+                .any(|o| o.is_encoded() && o.is_running() && o.canvas == encode.canvas)
+        });
     }
 
     fn output(&self, id: &str) -> Result<usize, CommandError> {
@@ -197,12 +227,18 @@ impl Studio {
     pub fn start(settings: StudioSettings) -> Result<Self, StartStudioError> {
         let compositor = Compositor::new(settings.backend)?;
         let backend = compositor.backend();
+        // The canvases' time zero (their frames' timestamps count from it; the program
+        // audio's are made to).
+        let origin = settings.clock.now();
         let running = compositor
             .start(settings.clock.clone())
             .map_err(|e| StartStudioError::Start(e.to_string()))?;
-        let program = Program::start(settings.clock.clone()).map_err(StartStudioError::Start)?;
+        let program =
+            Program::start(settings.clock.clone(), origin).map_err(StartStudioError::Start)?;
         let inner = Arc::new(Inner {
             name: settings.name,
+            sites: settings.sites,
+            encoder: settings.encoder,
             started: settings.clock.now(),
             clock: settings.clock,
             handle: running.handle(),
@@ -309,11 +345,18 @@ impl Studio {
         {
             tracing::error!("{error}");
         }
-        let outputs = std::mem::take(&mut self.inner.show.lock().outputs);
-        for mut output in outputs {
-            if let Err(error) = output.stop() {
-                tracing::warn!(output = %output.id, "{error}");
+        {
+            let mut show = self.inner.show.lock();
+            let mut outputs = std::mem::take(&mut show.outputs);
+            for output in &mut outputs {
+                if let Err(error) = output.stop(show.encode(&output.canvas)) {
+                    tracing::warn!(output = %output.id, "{error}");
+                }
             }
+            // Each encode finishes its branches: recordings finalized, destinations closed.
+            let encodes = std::mem::take(&mut show.encodes);
+            drop(show);
+            drop(encodes);
         }
         if let Some(compositor) = self.compositor.take()
             && let Err(error) = compositor.stop()
@@ -354,14 +397,23 @@ fn watch(inner: &Inner) {
                     });
                 }
             }
+            let show = &mut *show;
             for output in &mut show.outputs {
-                if let Some(state) = output.poll() {
+                let encode = show.encodes.iter().find(|e| e.canvas == output.canvas);
+                for destination in output.changed_destinations(encode) {
+                    events.push(Event::Destination {
+                        output: output.id.clone(),
+                        destination,
+                    });
+                }
+                if let Some(state) = output.poll(encode) {
                     events.push(Event::Output {
                         id: output.id.clone(),
                         state,
                     });
                 }
             }
+            show.drop_idle_encodes();
             let now = inner.clock.now();
             let elapsed = now.saturating_sub(last_stats_at);
             if elapsed >= Duration::from_secs(1) {
@@ -569,11 +621,15 @@ impl Inner {
                         "output {id:?} is not running"
                     )));
                 }
-                output
-                    .stop()
-                    .map_err(|e| CommandError::conflict(format!("output {id:?}: {e}")))?;
+                let encode = show.encodes.iter().find(|e| e.canvas == output.canvas);
+                let stopped = output.stop(encode);
                 let state = output.state.clone();
-                self.hub.send(Event::Output { id, state });
+                show.drop_idle_encodes();
+                self.hub.send(Event::Output {
+                    id: id.clone(),
+                    state,
+                });
+                stopped.map_err(|e| CommandError::conflict(format!("output {id:?}: {e}")))?;
             }
         }
         Ok(None)
@@ -787,6 +843,9 @@ impl Inner {
             show.outputs.remove(index);
         }
         let entry = &show.canvases[show.canvas(&canvas)?];
+        if matches!(spec, OutputSpec::Record { .. } | OutputSpec::Stream { .. }) {
+            return self.start_encoded(show, id, canvas, spec);
+        }
         let settings = &entry.settings;
         let output = Output::open(
             &id,
@@ -796,15 +855,75 @@ impl Inner {
             (settings.fps.num, settings.fps.den),
             &self.name,
         )?;
+        let gate = output.gate.clone().expect("a direct output has a gate");
         self.handle
             .add_target(
                 entry.canvas,
                 format!("output {id}"),
-                output.gate.clone() as Arc<dyn VideoTarget>,
+                gate as Arc<dyn VideoTarget>,
             )
             .map_err(|e| CommandError::invalid(e.to_string()))?;
         show.outputs.push(output);
         Ok(())
+    }
+
+    /// A recording or a stream: a branch of the canvas's encode (started with the first).
+    fn start_encoded(
+        &self,
+        show: &mut Show,
+        id: String,
+        canvas: String,
+        spec: OutputSpec,
+    ) -> Result<(), CommandError> {
+        if show.encode(&canvas).is_none() {
+            let entry = &show.canvases[show.canvas(&canvas)?];
+            let mut settings = self.encoder.clone();
+            settings.video.width = entry.settings.width;
+            settings.video.height = entry.settings.height;
+            settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
+            let audio = self
+                .program
+                .lock()
+                .as_ref()
+                .map(|p| p.tap())
+                .ok_or_else(|| CommandError::conflict("the studio is stopping"))?;
+            let encode = CanvasEncode::start(&canvas, settings, audio)?;
+            self.handle
+                .add_target(
+                    entry.canvas,
+                    format!("encode of {canvas}"),
+                    encode.video.clone() as Arc<dyn VideoTarget>,
+                )
+                .map_err(|e| CommandError::invalid(e.to_string()))?;
+            show.encodes.push(encode);
+        }
+        let encode = show.encode(&canvas).expect("started above");
+        let running = match &spec {
+            OutputSpec::Record { path, crash_safe } => {
+                let settings = RecorderSettings {
+                    crash_safe: *crash_safe,
+                    ..RecorderSettings::new(path.clone())
+                };
+                encode
+                    .record(&id, settings)
+                    .map(outputs::Running::Recording)
+            }
+            OutputSpec::Stream { to } => encode
+                .stream(&id, to, &self.sites)
+                .map(outputs::Running::Stream),
+            _ => unreachable!("only recordings and streams are encoded"),
+        };
+        match running {
+            Ok(running) => {
+                show.outputs
+                    .push(Output::encoded(&id, &canvas, &spec, running));
+                Ok(())
+            }
+            Err(error) => {
+                show.drop_idle_encodes();
+                Err(error)
+            }
+        }
     }
 
     fn state(&self, show: &Show) -> StudioState {
@@ -854,14 +973,23 @@ impl Inner {
         let outputs = show
             .outputs
             .iter()
-            .map(|output| OutputDoc {
-                id: output.id.clone(),
-                canvas: output.canvas.clone(),
-                output: output.spec.clone(),
-                state: output.state.clone(),
-                frames: output.gate.frames(),
-                dropped_frames: output.dropped_frames(),
-                destinations: Vec::new(),
+            .map(|output| {
+                let encode = show.encode(&output.canvas);
+                OutputDoc {
+                    id: output.id.clone(),
+                    canvas: output.canvas.clone(),
+                    output: output.spec.redacted(),
+                    state: output.state.clone(),
+                    frames: output.frames(encode),
+                    dropped_frames: output.dropped_frames(encode),
+                    destinations: output.destinations(encode),
+                    recording: output.recording(encode).map(|r| RecordingDoc {
+                        path: r.path.display().to_string(),
+                        bytes: r.bytes,
+                        seconds: r.duration.as_secs_f64(),
+                        dropped_packets: r.dropped_packets,
+                    }),
+                }
             })
             .collect();
         StudioState {
@@ -870,6 +998,7 @@ impl Inner {
             inputs,
             canvases,
             outputs,
+            encodes: show.encodes.len(),
             stats: show.stats,
         }
     }

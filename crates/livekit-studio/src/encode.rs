@@ -1,0 +1,251 @@
+//! One encode per canvas, shared by every recording and stream of that canvas: the canvas's
+//! frames and the program audio go through one H.264/AAC [`Encoder`], whose packets one
+//! [`Streamer`] fans out to each destination and each recording (isolated branches, each
+//! joining on a keyframe it asks the encoder for).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use livekit_core::{AudioFrame, AudioSource, Port, VideoFrame, VideoSource};
+use livekit_sinks::stream::{
+    DestinationId, DestinationState, DestinationStats, RecordingId, RecordingState, RecordingStats,
+    SiteConfig,
+};
+use livekit_sinks::{
+    Destination, Encoder, EncoderSettings, RecorderSettings, RunningEncoder, Streamer,
+    StreamerSettings,
+};
+
+use crate::error::CommandError;
+use crate::state::{DestinationStateDoc, OutputState};
+
+/// Canvas frames kept for the encoder before the oldest are dropped (it fell behind).
+const VIDEO_QUEUE: usize = 8;
+
+/// A canvas's encode and its fan-out.
+pub(crate) struct CanvasEncode {
+    pub(crate) canvas: String,
+    /// What the compositor writes the canvas's frames to.
+    pub(crate) video: Arc<Port<VideoFrame>>,
+    audio: Arc<Port<AudioFrame>>,
+    encoder: Option<RunningEncoder>,
+    streamer: Option<Streamer>,
+}
+
+impl CanvasEncode {
+    /// Starts the encoder and an empty fan-out. `settings` has the canvas's size and rate.
+    pub(crate) fn start(
+        canvas: &str,
+        settings: EncoderSettings,
+        audio: Arc<Port<AudioFrame>>,
+    ) -> Result<Self, CommandError> {
+        let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
+        let failed = |e: &dyn std::fmt::Display| {
+            CommandError::invalid(format!("canvas {canvas:?}: cannot encode: {e}"))
+        };
+        let encoder = Encoder::start(
+            settings,
+            video.clone() as Arc<dyn VideoSource>,
+            Some(audio.clone() as Arc<dyn AudioSource>),
+        )
+        .map_err(|e| failed(&e))?;
+        let streamer = Streamer::start(
+            StreamerSettings {
+                allow_no_outputs: true,
+                keyframe_request: Some(encoder.keyframe_request()),
+                ..StreamerSettings::new(Vec::new())
+            },
+            encoder.streams().to_vec(),
+            encoder.packets(),
+        )
+        .map_err(|e| failed(&e))?;
+        Ok(Self {
+            canvas: canvas.to_owned(),
+            video,
+            audio,
+            encoder: Some(encoder),
+            streamer: Some(streamer),
+        })
+    }
+
+    fn streamer(&self) -> &Streamer {
+        self.streamer
+            .as_ref()
+            .expect("a running encode has its streamer")
+    }
+
+    /// Starts recording to a file (it joins on the next keyframe).
+    pub(crate) fn record(
+        &self,
+        output: &str,
+        settings: RecorderSettings,
+    ) -> Result<RecordingId, CommandError> {
+        self.streamer()
+            .add_recording(settings)
+            .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))
+    }
+
+    /// Starts streaming to sites or URLs (each joins on the next keyframe). All or none.
+    pub(crate) fn stream(
+        &self,
+        output: &str,
+        to: &[String],
+        sites: &BTreeMap<String, SiteConfig>,
+    ) -> Result<Vec<DestinationId>, CommandError> {
+        if to.is_empty() {
+            return Err(CommandError::invalid(format!(
+                "output {output:?}: `to` names no site or URL"
+            )));
+        }
+        let destinations = to
+            .iter()
+            .map(|name| {
+                Destination::resolve(name, sites)
+                    .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = Vec::new();
+        for destination in destinations {
+            match self.streamer().add_destination(destination) {
+                Ok(id) => ids.push(id),
+                Err(error) => {
+                    for id in ids {
+                        self.streamer().remove_destination(id);
+                    }
+                    return Err(CommandError::invalid(format!("output {output:?}: {error}")));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Finalizes a recording; the stream goes on.
+    pub(crate) fn stop_recording(&self, id: RecordingId) -> Result<(), String> {
+        self.streamer()
+            .stop_recording(id)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Ends some destinations (they send what they hold and close); the others go on.
+    pub(crate) fn stop_stream(&self, ids: &[DestinationId]) {
+        for id in ids {
+            self.streamer().remove_destination(*id);
+        }
+    }
+
+    pub(crate) fn recording(&self, id: RecordingId) -> Option<RecordingStats> {
+        self.streamer()
+            .recording_stats()
+            .into_iter()
+            .find(|r| r.id == id)
+    }
+
+    pub(crate) fn destinations(&self, ids: &[DestinationId]) -> Vec<DestinationStats> {
+        self.streamer()
+            .stats()
+            .into_iter()
+            .filter(|d| ids.contains(&d.id))
+            .collect()
+    }
+
+    /// Frames the encoder was given, and dropped because it fell behind.
+    pub(crate) fn frames(&self) -> (u64, u64) {
+        let stats = self.video.stats();
+        (stats.pushed, stats.dropped)
+    }
+
+    /// Ends the encode: the streamer finishes every branch left (recordings finalized).
+    pub(crate) fn stop(&mut self) {
+        if let Some(encoder) = self.encoder.take()
+            && let Err(error) = encoder.stop()
+        {
+            tracing::warn!(canvas = %self.canvas, "encoder: {error}");
+        }
+        // Closed from the reader's side: the compositor and the audio copy let them go.
+        self.video.close();
+        self.audio.close();
+        if let Some(streamer) = self.streamer.take() {
+            let report = streamer.wait();
+            for recording in report.recordings {
+                if let Err(error) = recording.result {
+                    tracing::warn!(canvas = %self.canvas, "{error}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for CanvasEncode {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A recording's state as an output's.
+pub(crate) fn recording_state(stats: Option<&RecordingStats>) -> OutputState {
+    match stats {
+        None => OutputState::Stopped,
+        Some(stats) => match stats.state {
+            RecordingState::Recording if stats.packets == 0 => OutputState::Starting,
+            RecordingState::Recording => OutputState::Live,
+            RecordingState::Finished => OutputState::Stopped,
+            RecordingState::Failed => OutputState::Failed {
+                error: stats
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "writing failed".to_owned()),
+            },
+        },
+    }
+}
+
+/// A stream's state as an output's: live while any destination is; failed when all gave up.
+pub(crate) fn stream_state(destinations: &[DestinationStats]) -> OutputState {
+    if destinations
+        .iter()
+        .any(|d| d.state == DestinationState::Live)
+    {
+        OutputState::Live
+    } else if !destinations.is_empty()
+        && destinations
+            .iter()
+            .all(|d| d.state == DestinationState::Failed)
+    {
+        OutputState::Failed {
+            error: destinations
+                .iter()
+                .filter_map(|d| d.last_error.as_ref().map(|e| format!("{}: {e}", d.name)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    } else if destinations
+        .iter()
+        .all(|d| d.state == DestinationState::Stopped)
+    {
+        OutputState::Stopped
+    } else {
+        OutputState::Starting
+    }
+}
+
+/// A destination as the state document shows it (its key redacted).
+pub(crate) fn destination_doc(stats: &DestinationStats) -> DestinationStateDoc {
+    DestinationStateDoc {
+        name: stats.name.clone(),
+        url: stats.url.clone(),
+        state: match stats.state {
+            DestinationState::Connecting => "connecting",
+            DestinationState::Live => "live",
+            DestinationState::Retrying => "retrying",
+            DestinationState::Failed => "failed",
+            DestinationState::Stopped => "stopped",
+        }
+        .to_owned(),
+        bitrate: stats.bitrate,
+        bytes: stats.bytes,
+        dropped_packets: stats.dropped_packets,
+        reconnects: stats.reconnects,
+        last_error: stats.last_error.clone(),
+    }
+}
