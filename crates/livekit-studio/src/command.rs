@@ -329,7 +329,10 @@ impl OutputSpec {
     pub fn redacted(&self) -> Self {
         match self {
             Self::Stream { to } => Self::Stream {
-                to: to.iter().map(|t| livekit_core::secret::redact_url_like(t)).collect(),
+                to: to
+                    .iter()
+                    .map(|t| livekit_core::secret::redact_url_like(t))
+                    .collect(),
             },
             other => other.clone(),
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use livekit_core::{AudioFrame, AudioSource, Port, VideoFrame, VideoSource};
 use livekit_sinks::stream::{
-    DestinationId, DestinationState, DestinationStats, RecordingId, RecordingState, RecordingStats,
-    SiteConfig,
+    DestinationId, DestinationState, DestinationStats, RecordingId, RecordingReport,
+    RecordingState, RecordingStats, SiteConfig, StreamReport,
 };
 use livekit_sinks::{
     Destination, Encoder, EncoderSettings, RecorderSettings, RunningEncoder, Streamer,
@@ -37,6 +37,7 @@ impl CanvasEncode {
     pub(crate) fn start(
         canvas: &str,
         settings: EncoderSettings,
+        streaming: &StreamerSettings,
         audio: Arc<Port<AudioFrame>>,
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
@@ -51,9 +52,11 @@ impl CanvasEncode {
         .map_err(|e| failed(&e))?;
         let streamer = Streamer::start(
             StreamerSettings {
+                destinations: Vec::new(),
+                recordings: Vec::new(),
                 allow_no_outputs: true,
                 keyframe_request: Some(encoder.keyframe_request()),
-                ..StreamerSettings::new(Vec::new())
+                ..streaming.clone()
             },
             encoder.streams().to_vec(),
             encoder.packets(),
@@ -120,18 +123,15 @@ impl CanvasEncode {
     }
 
     /// Finalizes a recording; the stream goes on.
-    pub(crate) fn stop_recording(&self, id: RecordingId) -> Result<(), String> {
-        self.streamer()
-            .stop_recording(id)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    pub(crate) fn stop_recording(&self, id: RecordingId) -> Option<RecordingReport> {
+        self.streamer().finish_recording(id)
     }
 
     /// Ends some destinations (they send what they hold and close); the others go on.
-    pub(crate) fn stop_stream(&self, ids: &[DestinationId]) {
-        for id in ids {
-            self.streamer().remove_destination(*id);
-        }
+    pub(crate) fn stop_stream(&self, ids: &[DestinationId]) -> Vec<DestinationStats> {
+        ids.iter()
+            .filter_map(|id| self.streamer().remove_destination(*id))
+            .collect()
     }
 
     pub(crate) fn recording(&self, id: RecordingId) -> Option<RecordingStats> {
@@ -155,8 +155,9 @@ impl CanvasEncode {
         (stats.pushed, stats.dropped)
     }
 
-    /// Ends the encode: the streamer finishes every branch left (recordings finalized).
-    pub(crate) fn stop(&mut self) {
+    /// Ends the encode: the streamer finishes every branch left (recordings finalized, their
+    /// reports returned).
+    pub(crate) fn stop(&mut self) -> Option<StreamReport> {
         if let Some(encoder) = self.encoder.take()
             && let Err(error) = encoder.stop()
         {
@@ -165,20 +166,24 @@ impl CanvasEncode {
         // Closed from the reader's side: the compositor and the audio copy let them go.
         self.video.close();
         self.audio.close();
-        if let Some(streamer) = self.streamer.take() {
-            let report = streamer.wait();
+        self.streamer.take().map(Streamer::wait)
+    }
+
+    /// The encoder's name and counters (while it runs).
+    pub(crate) fn encoder(&self) -> Option<&RunningEncoder> {
+        self.encoder.as_ref()
+    }
+}
+
+impl Drop for CanvasEncode {
+    fn drop(&mut self) {
+        if let Some(report) = self.stop() {
             for recording in report.recordings {
                 if let Err(error) = recording.result {
                     tracing::warn!(canvas = %self.canvas, "{error}");
                 }
             }
         }
-    }
-}
-
-impl Drop for CanvasEncode {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -38,7 +38,7 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};
 pub use inputs::InputState;
 pub use scene::scene_commands;
 pub use state::{
-    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputState, RecordingDoc, SceneDoc,
-    Stats, StudioState,
+    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputReport, OutputState, RecordingDoc,
+    SceneDoc, Stats, StudioReport, StudioState,
 };
 pub use studio::{StartStudioError, Studio, StudioSettings};

@@ -10,7 +10,9 @@ use livekit_sinks::{
     IpcTarget, RunningVirtualCamera, Viewer, ViewerSettings, VirtualCamera, VirtualCameraSettings,
 };
 
-use livekit_sinks::stream::{DestinationId, RecordingId};
+use livekit_sinks::stream::{
+    DestinationId, DestinationStats, RecordingId, RecordingReport, StreamReport,
+};
 
 use crate::command::OutputSpec;
 use crate::encode::{CanvasEncode, destination_doc, recording_state, stream_state};
@@ -95,6 +97,11 @@ pub(crate) struct Output {
     running: Running,
     /// The destinations as last reported (events on change).
     reported: Vec<DestinationStateDoc>,
+    /// Once stopped: how its recording ended, and its destinations' final counters.
+    pub(crate) final_recording: Option<RecordingReport>,
+    pub(crate) final_destinations: Vec<DestinationStats>,
+    /// Encoded outputs: the video encoder used (`libx264`, `h264_nvenc`, ...).
+    pub(crate) video_encoder: Option<&'static str>,
 }
 
 impl Output {
@@ -159,6 +166,9 @@ impl Output {
             gate: Some(Gate::new(target)),
             running,
             reported: Vec::new(),
+            final_recording: None,
+            final_destinations: Vec::new(),
+            video_encoder: None,
         })
     }
 
@@ -172,6 +182,35 @@ impl Output {
             gate: None,
             running,
             reported: Vec::new(),
+            final_recording: None,
+            final_destinations: Vec::new(),
+            video_encoder: None,
+        }
+    }
+
+    /// Takes this output's part of its encode's final report.
+    pub(crate) fn take_report(&mut self, report: &mut StreamReport) {
+        match &self.running {
+            Running::Recording(id) => {
+                if let Some(index) = report.recordings.iter().position(|r| r.id == *id) {
+                    self.final_recording = Some(report.recordings.remove(index));
+                }
+            }
+            Running::Stream(ids) => {
+                let (mine, others) = std::mem::take(&mut report.destinations)
+                    .into_iter()
+                    .partition(|d| ids.contains(&d.id));
+                report.destinations = others;
+                self.final_destinations
+                    .extend::<Vec<DestinationStats>>(mine);
+            }
+            _ => {}
+        }
+        if self.is_running() {
+            self.state = match (&self.final_recording, &self.running) {
+                (Some(report), _) => recording_state(Some(&report.stats)),
+                _ => OutputState::Stopped,
+            };
         }
     }
 
@@ -185,15 +224,19 @@ impl Output {
         matches!(self.state, OutputState::Starting | OutputState::Live)
     }
 
-    /// Its destinations now (streams).
+    /// Its destinations now (streams), or as they ended.
     pub(crate) fn destinations(&self, encode: Option<&CanvasEncode>) -> Vec<DestinationStateDoc> {
         match (&self.running, encode) {
-            (Running::Stream(ids), Some(encode)) => encode
+            (Running::Stream(ids), Some(encode)) if self.is_running() => encode
                 .destinations(ids)
                 .iter()
                 .map(destination_doc)
                 .collect(),
-            _ => Vec::new(),
+            _ => self
+                .final_destinations
+                .iter()
+                .map(destination_doc)
+                .collect(),
         }
     }
 
@@ -277,9 +320,21 @@ impl Output {
                     None => Ok(()),
                 }
             }
-            (Running::Recording(id), Some(encode)) => encode.stop_recording(*id),
+            (Running::Recording(id), Some(encode)) => {
+                let report = encode.stop_recording(*id);
+                let result = match &report {
+                    Some(report) => report
+                        .result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                self.final_recording = report;
+                result
+            }
             (Running::Stream(ids), Some(encode)) => {
-                encode.stop_stream(ids);
+                self.final_destinations = encode.stop_stream(ids);
                 Ok(())
             }
             (Running::Recording(_) | Running::Stream(_), None) => Ok(()),
@@ -296,8 +351,10 @@ impl Output {
         encode: Option<&CanvasEncode>,
     ) -> Option<livekit_sinks::stream::RecordingStats> {
         match (&self.running, encode) {
-            (Running::Recording(id), Some(encode)) => encode.recording(*id),
-            _ => None,
+            (Running::Recording(id), Some(encode)) if self.final_recording.is_none() => {
+                encode.recording(*id)
+            }
+            _ => self.final_recording.as_ref().map(|r| r.stats.clone()),
         }
     }
 

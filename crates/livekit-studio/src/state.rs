@@ -113,6 +113,9 @@ pub struct OutputDoc {
     /// Recording outputs: what is written so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingDoc>,
+    /// Recordings and streams: the video encoder of their canvas's encode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
 }
 
 /// What a recording output has written.
@@ -164,4 +167,36 @@ pub struct Stats {
     pub late_frames: u64,
     /// Peak level of the program audio over the last second, in dBFS (-100 for silence).
     pub audio_peak_db: f64,
+}
+
+/// How a studio's outputs ended ([`Studio::stop`](crate::Studio::stop)), for a summary.
+#[derive(Debug, Clone)]
+pub struct StudioReport {
+    /// Every output the studio had, in the order started (stopped ones included).
+    pub outputs: Vec<OutputReport>,
+    /// The statistics at the end.
+    pub stats: Stats,
+}
+
+/// How one output ended.
+#[derive(Debug, Clone)]
+pub struct OutputReport {
+    /// Its id.
+    pub id: String,
+    /// Its canvas.
+    pub canvas: String,
+    /// What it was (keys redacted).
+    pub output: OutputSpec,
+    /// How it ended ([`OutputState::Stopped`] or [`OutputState::Failed`]).
+    pub state: OutputState,
+    /// Frames it was given.
+    pub frames: u64,
+    /// Frames it dropped.
+    pub dropped_frames: u64,
+    /// Streams: each destination's final counters (keys redacted).
+    pub destinations: Vec<livekit_sinks::stream::DestinationStats>,
+    /// Recordings: the finished file, or why writing it failed.
+    pub recording: Option<livekit_sinks::stream::RecordingReport>,
+    /// Recordings and streams: the video encoder used.
+    pub encoder: Option<String>,
 }

@@ -12,7 +12,7 @@ use livekit_compositor::{
 use livekit_core::thread::{Worker, spawn_named};
 use livekit_core::{Clock, Port, SystemClock, VideoFrame, VideoTarget};
 use livekit_sinks::stream::SiteConfig;
-use livekit_sinks::{EncoderSettings, RecorderSettings};
+use livekit_sinks::{EncoderSettings, RecorderSettings, StreamerSettings};
 use parking_lot::Mutex;
 
 use crate::audio::{Program, decibels};
@@ -25,7 +25,10 @@ use crate::error::CommandError;
 use crate::events::{DEFAULT_EVENT_CAPACITY, Event, Hub, Subscription};
 use crate::inputs::{self, Input, Running};
 use crate::outputs::{self, Output};
-use crate::state::{CanvasDoc, InputDoc, OutputDoc, RecordingDoc, SceneDoc, Stats, StudioState};
+use crate::state::{
+    CanvasDoc, InputDoc, OutputDoc, OutputReport, RecordingDoc, SceneDoc, Stats, StudioReport,
+    StudioState,
+};
 
 /// How often the studio looks at its inputs and outputs for state changes.
 const POLL: Duration = Duration::from_millis(50);
@@ -46,6 +49,9 @@ pub struct StudioSettings {
     /// How canvases are encoded for recordings and streams. The size and frame rate are each
     /// canvas's own; the bit rate, when not set, follows the canvas's height and rate.
     pub encoder: EncoderSettings,
+    /// How streams reconnect, give up and stop, and how much their queues hold (its
+    /// destinations and recordings are ignored: outputs add them).
+    pub streaming: StreamerSettings,
 }
 
 impl Default for StudioSettings {
@@ -56,6 +62,7 @@ impl Default for StudioSettings {
             clock: Arc::new(SystemClock::new()),
             sites: BTreeMap::new(),
             encoder: EncoderSettings::default(),
+            streaming: StreamerSettings::new(Vec::new()),
         }
     }
 }
@@ -113,6 +120,7 @@ struct Inner {
     name: String,
     sites: BTreeMap<String, SiteConfig>,
     encoder: EncoderSettings,
+    streaming: StreamerSettings,
     clock: Arc<dyn Clock>,
     started: Duration,
     handle: CompositorHandle,
@@ -176,14 +184,34 @@ impl Show {
         self.encodes.iter().find(|e| e.canvas == canvas)
     }
 
-    /// Ends the encodes no running output uses any more.
+    /// Ends the encodes no running output uses any more (each output that had a part in one
+    /// takes its part of the final report).
     fn drop_idle_encodes(&mut self) {
-        let outputs = &self.outputs;
-        self.encodes.retain(|encode| {
-            outputs
+        let mut index = 0;
+        while index < self.encodes.len() {
+            let canvas = self.encodes[index].canvas.clone();
+            let used = self
+                .outputs
                 .iter()
-                .any(|o| o.is_encoded() && o.is_running() && o.canvas == encode.canvas)
-        });
+                .any(|o| o.is_encoded() && o.is_running() && o.canvas == canvas);
+            if used {
+                index += 1;
+                continue;
+            }
+            let mut encode = self.encodes.remove(index);
+            self.end_encode(&mut encode);
+        }
+    }
+
+    /// Stops an encode and hands its final report to its outputs.
+    fn end_encode(&mut self, encode: &mut CanvasEncode) {
+        if let Some(mut report) = encode.stop() {
+            for output in &mut self.outputs {
+                if output.is_encoded() && output.canvas == encode.canvas {
+                    output.take_report(&mut report);
+                }
+            }
+        }
     }
 
     fn output(&self, id: &str) -> Result<usize, CommandError> {
@@ -239,6 +267,7 @@ impl Studio {
             name: settings.name,
             sites: settings.sites,
             encoder: settings.encoder,
+            streaming: settings.streaming,
             started: settings.clock.now(),
             clock: settings.clock,
             handle: running.handle(),
@@ -332,32 +361,37 @@ impl Studio {
         }
     }
 
-    /// Stops everything: outputs first (recordings finalized), then the canvases, the inputs
-    /// and the audio mix. Subscriptions end.
-    pub fn stop(mut self) {
-        self.shutdown();
+    /// Stops everything: outputs first (recordings finalized, streams closed), then the
+    /// canvases, the inputs and the audio mix. Subscriptions end. Says how every output ended.
+    pub fn stop(mut self) -> StudioReport {
+        self.shutdown()
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self) -> StudioReport {
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(monitor) = self.monitor.take()
             && let Err(error) = monitor.join()
         {
             tracing::error!("{error}");
         }
-        {
+        let mut outputs = {
             let mut show = self.inner.show.lock();
-            let mut outputs = std::mem::take(&mut show.outputs);
-            for output in &mut outputs {
-                if let Err(error) = output.stop(show.encode(&output.canvas)) {
+            let show = &mut *show;
+            // Direct outputs stop; each encode finishes its branches (recordings finalized,
+            // destinations closed) and hands each output its part of the report.
+            for output in &mut show.outputs {
+                if !output.is_encoded()
+                    && output.is_running()
+                    && let Err(error) = output.stop(None)
+                {
                     tracing::warn!(output = %output.id, "{error}");
                 }
             }
-            // Each encode finishes its branches: recordings finalized, destinations closed.
-            let encodes = std::mem::take(&mut show.encodes);
-            drop(show);
-            drop(encodes);
-        }
+            for mut encode in std::mem::take(&mut show.encodes) {
+                show.end_encode(&mut encode);
+            }
+            std::mem::take(&mut show.outputs)
+        };
         if let Some(compositor) = self.compositor.take()
             && let Err(error) = compositor.stop()
         {
@@ -369,13 +403,31 @@ impl Studio {
             program.stop();
         }
         self.inner.hub.end();
+        let stats = self.inner.show.lock().stats;
+        StudioReport {
+            outputs: outputs
+                .iter_mut()
+                .map(|output| OutputReport {
+                    id: output.id.clone(),
+                    canvas: output.canvas.clone(),
+                    output: output.spec.redacted(),
+                    state: output.state.clone(),
+                    frames: output.frames(None),
+                    dropped_frames: output.dropped_frames(None),
+                    destinations: std::mem::take(&mut output.final_destinations),
+                    recording: output.final_recording.take(),
+                    encoder: output.video_encoder.map(str::to_owned),
+                })
+                .collect(),
+            stats,
+        }
     }
 }
 
 impl Drop for Studio {
     fn drop(&mut self) {
         if self.compositor.is_some() {
-            self.shutdown();
+            let _ = self.shutdown();
         }
     }
 }
@@ -887,7 +939,7 @@ impl Inner {
                 .as_ref()
                 .map(|p| p.tap())
                 .ok_or_else(|| CommandError::conflict("the studio is stopping"))?;
-            let encode = CanvasEncode::start(&canvas, settings, audio)?;
+            let encode = CanvasEncode::start(&canvas, settings, &self.streaming, audio)?;
             self.handle
                 .add_target(
                     entry.canvas,
@@ -915,8 +967,9 @@ impl Inner {
         };
         match running {
             Ok(running) => {
-                show.outputs
-                    .push(Output::encoded(&id, &canvas, &spec, running));
+                let mut output = Output::encoded(&id, &canvas, &spec, running);
+                output.video_encoder = encode.encoder().map(|e| e.video_encoder());
+                show.outputs.push(output);
                 Ok(())
             }
             Err(error) => {
@@ -989,6 +1042,7 @@ impl Inner {
                         seconds: r.duration.as_secs_f64(),
                         dropped_packets: r.dropped_packets,
                     }),
+                    encoder: output.video_encoder.map(str::to_owned),
                 }
             })
             .collect();

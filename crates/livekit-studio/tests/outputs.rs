@@ -191,8 +191,23 @@ fn outputs_start_and_stop_while_live_on_one_encode() {
     // "a" still runs: the encode with it.
     assert_eq!(output_state(&studio, "a"), OutputState::Live);
     assert_eq!(studio.state().encodes, 1);
-    studio.stop();
+    let report = studio.stop();
     let a_for = started.elapsed().as_secs_f64();
+    // The report: every output, how it ended, keys redacted.
+    let ids: Vec<_> = report.outputs.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["a", "rec", "b"]);
+    let rec = &report.outputs[1];
+    let summary = rec.recording.as_ref().unwrap().result.as_ref().unwrap();
+    assert_eq!(summary.path, recording);
+    assert!(rec.encoder.as_deref().is_some_and(|e| e.contains("264")), "{:?}", rec.encoder);
+    for output in [&report.outputs[0], &report.outputs[2]] {
+        assert_eq!(output.state, OutputState::Stopped);
+        let [destination] = output.destinations.as_slice() else {
+            panic!("{output:?}");
+        };
+        assert!(destination.bytes > 0 && destination.live_at_end, "{destination:?}");
+        assert!(!format!("{output:?}").contains("studio-"), "a key in {output:?}");
+    }
 
     // The recording: playable, about as long as it ran, with the clip's tone in it.
     let probe = ffprobe(&recording).unwrap();
