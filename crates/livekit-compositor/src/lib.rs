@@ -41,5 +41,7 @@ pub use scene::{
     Align, CanvasId, CanvasSettings, Crop, Fit, Fps, InputId, InvalidLayer, Layer, LayerId,
     LayerSource, OutputFormat, Rect, TestPattern, Transition, VideoInput,
 };
-pub use scene_file::{LayerSpec, SceneFile, SceneFileError, SourceSpec};
+pub use scene_file::{
+    AudioSourceSpec, AudioSpec, LayerSpec, SceneFile, SceneFileError, SourceSpec,
+};
 pub use text::{MAX_TEXT_CHARS, MAX_TEXT_SIZE, Text};

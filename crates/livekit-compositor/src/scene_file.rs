@@ -29,6 +29,20 @@
 //! position = [1100, 20]                   # x, y: its own size, no rect needed
 //! ```
 //!
+//! Sound without a picture goes in `[[audio]]` tables, mixed into the program audio by a
+//! studio (a file layer's own sound is mixed too):
+//!
+//! ```toml
+//! [[audio]]
+//! microphone = "default"                  # or a device id or description
+//! gain = 0.8                              # linear, 0 to 10 (default 1)
+//!
+//! [[audio]]
+//! file = "music.mp3"
+//! loop = true
+//! muted = false
+//! ```
+//!
 //! Other sources: `{ color = "#rrggbb" }`, `{ image = "logo.png" }`, `{ camera = "/dev/video0" }`,
 //! `{ screen = ":0", region = [x, y, w, h] }`, `{ window = "title" }`. Other layer fields:
 //! `crop = [x, y, w, h]` (source pixels), `align` (where a source that does not fill its rect
@@ -126,6 +140,34 @@ impl LayerSpec {
     }
 }
 
+/// What an `[[audio]]` table of a scene file plays.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AudioSourceSpec {
+    /// A microphone; `None`: the system's default input.
+    Microphone(Option<String>),
+    /// A media file's sound (checked to exist), played in a loop or once.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Start again at the end.
+        looping: bool,
+    },
+}
+
+/// One `[[audio]]` table: sound for the program mix, without a picture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioSpec {
+    /// What plays.
+    pub source: AudioSourceSpec,
+    /// Linear gain, 0 to 10 (default 1).
+    pub gain: f32,
+    /// Silenced at the start.
+    pub muted: bool,
+    /// The line of its `[[audio]]` header, for messages.
+    pub line: usize,
+}
+
 /// A parsed scene file.
 #[derive(Debug, Clone)]
 pub struct SceneFile {
@@ -133,6 +175,8 @@ pub struct SceneFile {
     pub canvas: CanvasSettings,
     /// The layers, in file order.
     pub layers: Vec<LayerSpec>,
+    /// The sound without a picture, in file order.
+    pub audio: Vec<AudioSpec>,
 }
 
 impl SceneFile {
@@ -178,6 +222,19 @@ struct RawFile {
     canvas: Spanned<RawCanvas>,
     #[serde(default)]
     layer: Vec<Spanned<RawLayer>>,
+    #[serde(default)]
+    audio: Vec<Spanned<RawAudio>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudio {
+    microphone: Option<String>,
+    file: Option<Spanned<String>>,
+    #[serde(rename = "loop")]
+    looping: Option<bool>,
+    gain: Option<Spanned<f64>>,
+    muted: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +361,17 @@ impl SceneFile {
             .enumerate()
             .map(|(i, layer)| parse_layer(&ctx, i + 1, layer))
             .collect::<Result<_, _>>()?;
-        Ok(Self { canvas, layers })
+        let audio = raw
+            .audio
+            .iter()
+            .enumerate()
+            .map(|(i, audio)| parse_audio(&ctx, i + 1, audio))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            canvas,
+            layers,
+            audio,
+        })
     }
 }
 
@@ -362,6 +429,54 @@ fn parse_canvas(ctx: &Ctx<'_>, raw: &RawCanvas) -> Result<CanvasSettings, SceneF
         settings = settings.name(name.clone());
     }
     Ok(settings)
+}
+
+fn parse_audio(
+    ctx: &Ctx<'_>,
+    n: usize,
+    spanned: &Spanned<RawAudio>,
+) -> Result<AudioSpec, SceneFileError> {
+    let raw = spanned.get_ref();
+    let span = spanned.span();
+    let source = match (&raw.microphone, &raw.file) {
+        (Some(device), None) => {
+            if raw.looping.is_some() {
+                return Err(ctx.error(&span, format!("audio {n}: loop goes with file")));
+            }
+            AudioSourceSpec::Microphone(
+                Some(device.clone()).filter(|d| !d.is_empty() && d != "default"),
+            )
+        }
+        (None, Some(file)) => AudioSourceSpec::File {
+            path: ctx.resolve(file, &format!("audio {n} file"))?,
+            looping: raw.looping.unwrap_or(false),
+        },
+        _ => {
+            return Err(ctx.error(
+                &span,
+                format!("audio {n}: give one of microphone = \"DEVICE\" or file = \"PATH\""),
+            ));
+        }
+    };
+    let gain = match &raw.gain {
+        Some(gain) => {
+            let value = *gain.get_ref();
+            if !(value.is_finite() && (0.0..=10.0).contains(&value)) {
+                return Err(ctx.error(
+                    &gain.span(),
+                    format!("audio {n} gain: must be between 0 and 10 (got {value})"),
+                ));
+            }
+            value as f32
+        }
+        None => 1.0,
+    };
+    Ok(AudioSpec {
+        source,
+        gain,
+        muted: raw.muted.unwrap_or(false),
+        line: ctx.line(&span),
+    })
 }
 
 fn parse_layer(

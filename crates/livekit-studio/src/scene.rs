@@ -1,11 +1,13 @@
 //! Scene files on a studio: what a scene file describes becomes [`Command`]s, applied like any
-//! others. Today's scene files (a canvas and its layers) keep working: the canvas is
-//! [`MAIN_CANVAS`], each `[[layer]]` N becomes an input and a layer both named `layer-N`, and
-//! a file layer's sound goes into the program mix.
+//! others. The canvas is [`MAIN_CANVAS`]; each `[[layer]]` N becomes an input and a layer both
+//! named `layer-N` (a file layer's sound goes into the program mix); each `[[audio]]` N an
+//! input named `audio-N` (a microphone, or a file's sound).
 
 use std::path::Path;
 
-use livekit_compositor::{Color, LayerSource, SceneFile, SceneFileError, SourceSpec};
+use livekit_compositor::{
+    AudioSourceSpec, Color, LayerSource, SceneFile, SceneFileError, SourceSpec,
+};
 
 use crate::command::{
     AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, MAIN_SCENE, WhenFailed,
@@ -46,6 +48,29 @@ pub fn scene_commands(file: &SceneFile) -> Vec<Command> {
             input: Some(id),
             ..fields_of(&layer)
         }));
+    }
+    for (n, audio) in file.audio.iter().enumerate() {
+        let input = match &audio.source {
+            AudioSourceSpec::Microphone(device) => InputSpec::Microphone {
+                device: device.clone(),
+            },
+            AudioSourceSpec::File { path, looping } => InputSpec::File {
+                path: path.display().to_string(),
+                looping: *looping,
+                audio: true,
+            },
+            // Kinds added to scene files later.
+            _ => continue,
+        };
+        commands.push(Command::AddInput {
+            id: format!("audio-{}", n + 1),
+            input,
+            audio: AudioSettings {
+                gain: audio.gain,
+                muted: audio.muted,
+            },
+            when_failed: WhenFailed::default(),
+        });
     }
     commands
 }
@@ -108,13 +133,17 @@ impl Studio {
     }
 }
 
-/// The line of the `[[layer]]` a command comes from.
+/// The line of the `[[layer]]` or `[[audio]]` a command comes from.
 fn layer_line(file: &SceneFile, command: &Command) -> Option<usize> {
     let id = match command {
         Command::AddInput { id, .. } => id,
         Command::AddLayer(fields) => &fields.id,
         _ => return None,
     };
+    if let Some(n) = id.strip_prefix("audio-") {
+        let n: usize = n.parse().ok()?;
+        return file.audio.get(n.checked_sub(1)?).map(|a| a.line);
+    }
     let n: usize = id.strip_prefix("layer-")?.parse().ok()?;
     file.layers.get(n.checked_sub(1)?).map(|l| l.line)
 }

@@ -199,14 +199,24 @@ fn outputs_start_and_stop_while_live_on_one_encode() {
     let rec = &report.outputs[1];
     let summary = rec.recording.as_ref().unwrap().result.as_ref().unwrap();
     assert_eq!(summary.path, recording);
-    assert!(rec.encoder.as_deref().is_some_and(|e| e.contains("264")), "{:?}", rec.encoder);
+    assert!(
+        rec.encoder.as_deref().is_some_and(|e| e.contains("264")),
+        "{:?}",
+        rec.encoder
+    );
     for output in [&report.outputs[0], &report.outputs[2]] {
         assert_eq!(output.state, OutputState::Stopped);
         let [destination] = output.destinations.as_slice() else {
             panic!("{output:?}");
         };
-        assert!(destination.bytes > 0 && destination.live_at_end, "{destination:?}");
-        assert!(!format!("{output:?}").contains("studio-"), "a key in {output:?}");
+        assert!(
+            destination.bytes > 0 && destination.live_at_end,
+            "{destination:?}"
+        );
+        assert!(
+            !format!("{output:?}").contains("studio-"),
+            "a key in {output:?}"
+        );
     }
 
     // The recording: playable, about as long as it ran, with the clip's tone in it.
