@@ -179,7 +179,7 @@ pub struct StreamFilesArgs {
 }
 
 /// The sites of the configuration in the streamer's terms.
-fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
+pub fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
     config
         .sites
         .iter()
@@ -203,34 +203,7 @@ fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
 /// destinations and its redacted URL (`#2 rtmp://host/app/<redacted>`), so that two URLs on one
 /// server can be told apart in the status line, the summary and the logs.
 pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination>, Failure> {
-    let known = site_configs(config);
-    let mut resolved: Vec<Destination> = sites
-        .iter()
-        .map(|site| Destination::resolve(site, &known).map_err(usage))
-        .collect::<Result<_, _>>()?;
-    // The same place twice would be refused by the server ("already publishing") after the
-    // first one connected.
-    for (i, destination) in resolved.iter().enumerate() {
-        if let Some(first) = resolved[..i]
-            .iter()
-            .find(|d| d.url() == destination.url() && d.key() == destination.key())
-        {
-            if first.name == destination.name {
-                return Err(usage(anyhow!("{}: given twice", destination.name)));
-            }
-            return Err(usage(anyhow!(
-                "{} and {} are the same destination ({}): give it once",
-                first.name,
-                destination.name,
-                destination.redacted_url()
-            )));
-        }
-    }
-    for (position, destination) in (1..).zip(resolved.iter_mut()) {
-        if destination.name == destination.redacted_url() {
-            destination.name = format!("#{position} {}", destination.name);
-        }
-    }
+    let resolved = Destination::resolve_all(sites, &site_configs(config)).map_err(usage)?;
     for destination in &resolved {
         if destination.key().is_none() && destination.protocol != Protocol::Srt {
             tracing::warn!(

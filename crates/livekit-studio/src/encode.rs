@@ -100,13 +100,8 @@ impl CanvasEncode {
                 "output {output:?}: `to` names no site or URL"
             )));
         }
-        let destinations = to
-            .iter()
-            .map(|name| {
-                Destination::resolve(name, sites)
-                    .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let destinations = Destination::resolve_all(to, sites)
+            .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))?;
         let mut ids = Vec::new();
         for destination in destinations {
             match self.streamer().add_destination(destination) {

@@ -205,6 +205,23 @@ pub enum DestinationError {
         #[source]
         source: std::io::Error,
     },
+    /// The same destination was given twice under one name.
+    #[error("{name}: given twice")]
+    GivenTwice {
+        /// Its label.
+        name: String,
+    },
+    /// Two names lead to the same place (URL and key): a server would refuse the second
+    /// ("already publishing") once the first connected.
+    #[error("{first} and {second} are the same destination ({url}): give it once")]
+    SameDestination {
+        /// The first one's label.
+        first: String,
+        /// The second one's label.
+        second: String,
+        /// The URL, redacted.
+        url: String,
+    },
     /// The key file is empty, or its first line is blank.
     #[error("site {site}: the key file {} has no key on its first line", path.display())]
     EmptyKeyFile {
@@ -333,6 +350,43 @@ impl Destination {
         };
         destination.name = destination.redacted_url();
         Ok(destination)
+    }
+
+    /// Resolves every name (site or URL) as [`resolve`](Self::resolve) does, refuses the same
+    /// place given twice, and labels each ([`Destination::name`]): a site by its name, a URL by
+    /// its position among `names` and its redacted URL (`#2 rtmp://host/app/<redacted>`), so
+    /// that two URLs on one server can be told apart wherever they are shown.
+    pub fn resolve_all(
+        names: &[String],
+        sites: &BTreeMap<String, SiteConfig>,
+    ) -> Result<Vec<Self>, DestinationError> {
+        let mut resolved: Vec<Self> = names
+            .iter()
+            .map(|name| Self::resolve(name, sites))
+            .collect::<Result<_, _>>()?;
+        for (i, destination) in resolved.iter().enumerate() {
+            if let Some(first) = resolved[..i]
+                .iter()
+                .find(|d| d.url() == destination.url() && d.key() == destination.key())
+            {
+                if first.name == destination.name {
+                    return Err(DestinationError::GivenTwice {
+                        name: destination.name.clone(),
+                    });
+                }
+                return Err(DestinationError::SameDestination {
+                    first: first.name.clone(),
+                    second: destination.name.clone(),
+                    url: destination.redacted_url(),
+                });
+            }
+        }
+        for (position, destination) in (1..).zip(resolved.iter_mut()) {
+            if destination.name == destination.redacted_url() {
+                destination.name = format!("#{position} {}", destination.name);
+            }
+        }
+        Ok(resolved)
     }
 
     /// A destination from a full URL (see [`from_url`](Self::from_url)) or a site name: a
