@@ -12,24 +12,29 @@ use livekit_sinks::stream::{
     RecordingState, RecordingStats, SiteConfig, StreamReport,
 };
 use livekit_sinks::{
-    Destination, Encoder, EncoderSettings, RecorderSettings, RunningEncoder, Streamer,
-    StreamerSettings,
+    Destination, Encoder, EncoderSettings, EncoderStats, RecorderSettings, RunningEncoder,
+    Streamer, StreamerSettings,
 };
 
 use crate::error::CommandError;
+use crate::outputs::Gate;
 use crate::state::{DestinationStateDoc, OutputState};
 
-/// Canvas frames kept for the encoder before the oldest are dropped (it fell behind).
-const VIDEO_QUEUE: usize = 8;
+/// Canvas frames kept for the encoder before the oldest are dropped (it fell behind): a
+/// second at 30 fps, so that a slow start of the encoder loses nothing.
+const VIDEO_QUEUE: usize = 30;
 
 /// A canvas's encode and its fan-out.
 pub(crate) struct CanvasEncode {
     pub(crate) canvas: String,
-    /// What the compositor writes the canvas's frames to.
-    pub(crate) video: Arc<Port<VideoFrame>>,
-    audio: Arc<Port<AudioFrame>>,
+    /// What the compositor writes the canvas's frames to (at most the studio's frame limit).
+    pub(crate) gate: Arc<Gate>,
+    video: Arc<Port<VideoFrame>>,
+    audio: Option<Arc<Port<AudioFrame>>>,
     encoder: Option<RunningEncoder>,
     streamer: Option<Streamer>,
+    /// The encoder's counters when it finished.
+    pub(crate) final_stats: Option<EncoderStats>,
 }
 
 impl CanvasEncode {
@@ -38,7 +43,8 @@ impl CanvasEncode {
         canvas: &str,
         settings: EncoderSettings,
         streaming: &StreamerSettings,
-        audio: Arc<Port<AudioFrame>>,
+        audio: Option<Arc<Port<AudioFrame>>>,
+        frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
         let failed = |e: &dyn std::fmt::Display| {
@@ -47,7 +53,7 @@ impl CanvasEncode {
         let encoder = Encoder::start(
             settings,
             video.clone() as Arc<dyn VideoSource>,
-            Some(audio.clone() as Arc<dyn AudioSource>),
+            audio.clone().map(|a| a as Arc<dyn AudioSource>),
         )
         .map_err(|e| failed(&e))?;
         let streamer = Streamer::start(
@@ -64,10 +70,12 @@ impl CanvasEncode {
         .map_err(|e| failed(&e))?;
         Ok(Self {
             canvas: canvas.to_owned(),
+            gate: Gate::new(video.clone(), frame_limit),
             video,
             audio,
             encoder: Some(encoder),
             streamer: Some(streamer),
+            final_stats: None,
         })
     }
 
@@ -150,18 +158,49 @@ impl CanvasEncode {
         (stats.pushed, stats.dropped)
     }
 
+    /// Frames it dropped because it fell behind.
+    pub(crate) fn dropped_frames(&self) -> u64 {
+        self.video.dropped()
+    }
+
     /// Ends the encode: the streamer finishes every branch left (recordings finalized, their
     /// reports returned).
     pub(crate) fn stop(&mut self) -> Option<StreamReport> {
-        if let Some(encoder) = self.encoder.take()
-            && let Err(error) = encoder.stop()
-        {
-            tracing::warn!(canvas = %self.canvas, "encoder: {error}");
+        // The frames given so far are encoded, then the packets end.
+        self.gate.close();
+        livekit_core::FrameTarget::end(&*self.video);
+        if let Some(encoder) = self.encoder.take() {
+            match encoder.wait() {
+                Ok(stats) => self.final_stats = Some(stats),
+                Err(error) => tracing::warn!(canvas = %self.canvas, "encoder: {error}"),
+            }
         }
-        // Closed from the reader's side: the compositor and the audio copy let them go.
-        self.video.close();
-        self.audio.close();
-        self.streamer.take().map(Streamer::wait)
+        // Closed from the reader's side: the audio copy lets it go.
+        if let Some(audio) = &self.audio {
+            audio.close();
+        }
+        let streamer = self.streamer.take()?;
+        // The show is over: a destination still trying to connect is not waited for.
+        streamer.give_up_connecting();
+        Some(streamer.wait())
+    }
+
+    /// The encoder's counters now (or when it finished).
+    pub(crate) fn encoder_stats(&self) -> Option<EncoderStats> {
+        self.encoder
+            .as_ref()
+            .map(RunningEncoder::stats)
+            .or(self.final_stats)
+    }
+
+    /// The size the encoder writes.
+    pub(crate) fn size(&self) -> Option<(u32, u32)> {
+        self.encoder.as_ref().and_then(|e| {
+            e.streams().iter().find_map(|s| match s.params {
+                livekit_core::StreamParams::Video { width, height, .. } => Some((width, height)),
+                _ => None,
+            })
+        })
     }
 
     /// The encoder's name and counters (while it runs).

@@ -28,17 +28,26 @@ pub(crate) struct Gate {
     inner: Arc<dyn FrameTarget<VideoFrame>>,
     closed: AtomicBool,
     frames: AtomicU64,
+    /// After this many frames the inner target is ended.
+    limit: u64,
     failed: parking_lot::Mutex<Option<String>>,
 }
 
 impl Gate {
-    fn new(inner: Arc<dyn FrameTarget<VideoFrame>>) -> Arc<Self> {
+    /// A gate that passes at most `limit` frames (then ends `inner`).
+    pub(crate) fn new(inner: Arc<dyn FrameTarget<VideoFrame>>, limit: Option<u64>) -> Arc<Self> {
         Arc::new(Self {
             inner,
             closed: AtomicBool::new(false),
             frames: AtomicU64::new(0),
+            limit: limit.unwrap_or(u64::MAX),
             failed: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// Whether it passed all the frames it may.
+    pub(crate) fn reached_limit(&self) -> bool {
+        self.frames() >= self.limit
     }
 
     pub(crate) fn close(&self) {
@@ -55,9 +64,14 @@ impl FrameTarget<VideoFrame> for Gate {
         if self.closed.load(Ordering::Relaxed) {
             return Err(PushError::Closed);
         }
+        if self.frames() >= self.limit {
+            return Err(PushError::Ended);
+        }
         match self.inner.push(frame) {
             Ok(()) => {
-                self.frames.fetch_add(1, Ordering::Relaxed);
+                if self.frames.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
+                    self.inner.end();
+                }
                 Ok(())
             }
             Err(error) => {
@@ -102,6 +116,12 @@ pub(crate) struct Output {
     pub(crate) final_destinations: Vec<DestinationStats>,
     /// Encoded outputs: the video encoder used (`libx264`, `h264_nvenc`, ...).
     pub(crate) video_encoder: Option<&'static str>,
+    /// A virtual camera, once stopped: the frames it sent.
+    pub(crate) sent_frames: Option<u64>,
+    /// Encoded outputs: the size encoded, and the encoder's final counters and drops.
+    pub(crate) size: Option<(u32, u32)>,
+    pub(crate) encoded: Option<livekit_sinks::EncoderStats>,
+    pub(crate) encode_dropped: Option<u64>,
 }
 
 impl Output {
@@ -114,6 +134,7 @@ impl Output {
         size: (u32, u32),
         fps: (u32, u32),
         studio_name: &str,
+        frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
         let failed =
             |e: &dyn std::fmt::Display| CommandError::invalid(format!("output {id:?}: {e}"));
@@ -163,12 +184,16 @@ impl Output {
             canvas: canvas.to_owned(),
             spec: spec.clone(),
             state: OutputState::Starting,
-            gate: Some(Gate::new(target)),
+            gate: Some(Gate::new(target, frame_limit)),
             running,
             reported: Vec::new(),
             final_recording: None,
             final_destinations: Vec::new(),
             video_encoder: None,
+            sent_frames: None,
+            size: None,
+            encoded: None,
+            encode_dropped: None,
         })
     }
 
@@ -185,6 +210,10 @@ impl Output {
             final_recording: None,
             final_destinations: Vec::new(),
             video_encoder: None,
+            sent_frames: None,
+            size: None,
+            encoded: None,
+            encode_dropped: None,
         }
     }
 
@@ -285,6 +314,13 @@ impl Output {
                 }
                 (Running::Stream(ids), Some(encode)) => stream_state(&encode.destinations(ids)),
                 (Running::Recording(_) | Running::Stream(_), None) => OutputState::Stopped,
+                _ if self.gate.as_ref().is_some_and(|g| g.reached_limit()) => {
+                    // Every frame it may have was given: it finishes.
+                    if let Err(error) = self.stop(None) {
+                        tracing::warn!(output = %self.id, "{error}");
+                    }
+                    return Some(self.state.clone());
+                }
                 _ if self.frames(None) > 0 => OutputState::Live,
                 _ => return None,
             }
@@ -314,9 +350,13 @@ impl Output {
             }
             (Running::Ipc, _) => Ok(()),
             (Running::VirtualCamera { camera, port }, _) => {
+                // What is queued still goes out, then the device is closed.
                 port.end();
                 match camera.take() {
-                    Some(camera) => camera.stop().map(|_| ()).map_err(|e| e.to_string()),
+                    Some(camera) => camera
+                        .wait()
+                        .map(|stats| self.sent_frames = Some(stats.frames))
+                        .map_err(|e| e.to_string()),
                     None => Ok(()),
                 }
             }
@@ -372,7 +412,7 @@ impl Output {
         match (&self.running, encode) {
             (Running::VirtualCamera { port, .. }, _) => port.dropped(),
             (Running::Preview(viewer), _) => viewer.stats().dropped,
-            (Running::Recording(_) | Running::Stream(_), Some(encode)) => encode.frames().1,
+            (Running::Recording(_) | Running::Stream(_), Some(encode)) => encode.dropped_frames(),
             _ => 0,
         }
     }

@@ -189,10 +189,12 @@ pub struct OutputReport {
     pub output: OutputSpec,
     /// How it ended ([`OutputState::Stopped`] or [`OutputState::Failed`]).
     pub state: OutputState,
-    /// Frames it was given.
+    /// Frames it delivered: encoded (recordings, streams), sent (a virtual camera), or given.
     pub frames: u64,
-    /// Frames it dropped.
+    /// Frames it dropped because it fell behind.
     pub dropped_frames: u64,
+    /// Recordings and streams: the size encoded.
+    pub size: Option<(u32, u32)>,
     /// Streams: each destination's final counters (keys redacted).
     pub destinations: Vec<livekit_sinks::stream::DestinationStats>,
     /// Recordings: the finished file, or why writing it failed.

@@ -52,6 +52,12 @@ pub struct StudioSettings {
     /// How streams reconnect, give up and stop, and how much their queues hold (its
     /// destinations and recordings are ignored: outputs add them).
     pub streaming: StreamerSettings,
+    /// Whether recordings and streams carry the program audio (default true: an AAC track,
+    /// silent when no input has sound, as streaming sites expect one).
+    pub encode_audio: bool,
+    /// Give each output (and each canvas's encode) at most this many frames, then end it: a
+    /// recording of exactly N frames. Default none.
+    pub frame_limit: Option<u64>,
 }
 
 impl Default for StudioSettings {
@@ -63,6 +69,8 @@ impl Default for StudioSettings {
             sites: BTreeMap::new(),
             encoder: EncoderSettings::default(),
             streaming: StreamerSettings::new(Vec::new()),
+            encode_audio: true,
+            frame_limit: None,
         }
     }
 }
@@ -121,6 +129,8 @@ struct Inner {
     sites: BTreeMap<String, SiteConfig>,
     encoder: EncoderSettings,
     streaming: StreamerSettings,
+    encode_audio: bool,
+    frame_limit: Option<u64>,
     clock: Arc<dyn Clock>,
     started: Duration,
     handle: CompositorHandle,
@@ -205,7 +215,18 @@ impl Show {
 
     /// Stops an encode and hands its final report to its outputs.
     fn end_encode(&mut self, encode: &mut CanvasEncode) {
-        if let Some(mut report) = encode.stop() {
+        let report = encode.stop();
+        let stats = encode.final_stats;
+        let dropped = encode.dropped_frames();
+        for output in &mut self.outputs {
+            if output.is_encoded() && output.canvas == encode.canvas {
+                if let Some(stats) = stats {
+                    output.encoded.get_or_insert(stats);
+                }
+                output.encode_dropped.get_or_insert(dropped);
+            }
+        }
+        if let Some(mut report) = report {
             for output in &mut self.outputs {
                 if output.is_encoded() && output.canvas == encode.canvas {
                     output.take_report(&mut report);
@@ -268,6 +289,8 @@ impl Studio {
             sites: settings.sites,
             encoder: settings.encoder,
             streaming: settings.streaming,
+            encode_audio: settings.encode_audio,
+            frame_limit: settings.frame_limit,
             started: settings.clock.now(),
             clock: settings.clock,
             handle: running.handle(),
@@ -347,6 +370,25 @@ impl Studio {
         Ok(port)
     }
 
+    /// The compositor's counters: frames rendered, skipped late, render time.
+    pub fn render_stats(&self) -> livekit_compositor::RunStats {
+        self.inner.handle.stats()
+    }
+
+    /// The counters of a canvas's encode (while it has recordings or streams), and the
+    /// frames it dropped because it fell behind.
+    pub fn encoder_stats(&self, canvas: &str) -> Option<(livekit_sinks::EncoderStats, u64)> {
+        let show = self.inner.show.lock();
+        let encode = show.encode(canvas)?;
+        Some((encode.encoder_stats()?, encode.dropped_frames()))
+    }
+
+    /// Whether no output runs any more (each stopped, failed, or given all its frames).
+    pub fn is_idle(&self) -> bool {
+        let show = self.inner.show.lock();
+        !show.outputs.iter().any(Output::is_running)
+    }
+
     /// A copy of the program audio (every input with sound, mixed) from now on: a
     /// drop-oldest port of about a second. For an encoder, a meter, a test. Close it to stop.
     pub fn program_audio(&self) -> Arc<Port<livekit_core::AudioFrame>> {
@@ -412,11 +454,18 @@ impl Studio {
                     canvas: output.canvas.clone(),
                     output: output.spec.redacted(),
                     state: output.state.clone(),
-                    frames: output.frames(None),
-                    dropped_frames: output.dropped_frames(None),
+                    frames: output
+                        .encoded
+                        .map(|e| e.video_frames)
+                        .or(output.sent_frames)
+                        .unwrap_or_else(|| output.frames(None)),
+                    dropped_frames: output
+                        .encode_dropped
+                        .unwrap_or_else(|| output.dropped_frames(None)),
                     destinations: std::mem::take(&mut output.final_destinations),
                     recording: output.final_recording.take(),
                     encoder: output.video_encoder.map(str::to_owned),
+                    size: output.size,
                 })
                 .collect(),
             stats,
@@ -906,6 +955,7 @@ impl Inner {
             (settings.width, settings.height),
             (settings.fps.num, settings.fps.den),
             &self.name,
+            self.frame_limit,
         )?;
         let gate = output.gate.clone().expect("a direct output has a gate");
         self.handle
@@ -933,18 +983,19 @@ impl Inner {
             settings.video.width = entry.settings.width;
             settings.video.height = entry.settings.height;
             settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
-            let audio = self
-                .program
-                .lock()
-                .as_ref()
-                .map(|p| p.tap())
-                .ok_or_else(|| CommandError::conflict("the studio is stopping"))?;
-            let encode = CanvasEncode::start(&canvas, settings, &self.streaming, audio)?;
+            let audio = if self.encode_audio {
+                let tap = self.program.lock().as_ref().map(|p| p.tap());
+                Some(tap.ok_or_else(|| CommandError::conflict("the studio is stopping"))?)
+            } else {
+                None
+            };
+            let encode =
+                CanvasEncode::start(&canvas, settings, &self.streaming, audio, self.frame_limit)?;
             self.handle
                 .add_target(
                     entry.canvas,
                     format!("encode of {canvas}"),
-                    encode.video.clone() as Arc<dyn VideoTarget>,
+                    encode.gate.clone() as Arc<dyn VideoTarget>,
                 )
                 .map_err(|e| CommandError::invalid(e.to_string()))?;
             show.encodes.push(encode);
@@ -969,6 +1020,7 @@ impl Inner {
             Ok(running) => {
                 let mut output = Output::encoded(&id, &canvas, &spec, running);
                 output.video_encoder = encode.encoder().map(|e| e.video_encoder());
+                output.size = encode.size();
                 show.outputs.push(output);
                 Ok(())
             }
