@@ -50,7 +50,7 @@ pub struct ComposeArgs {
     /// rtmps:// or srt:// URL); repeat for more. One encode serves the recording and every site.
     #[arg(long, value_name = "SITE")]
     pub(crate) stream: Vec<String>,
-    /// Show the canvas in a preview window while it is recorded or streamed.
+    /// Show the canvas in a preview window (alone, or while it is recorded or streamed).
     #[arg(long)]
     pub(crate) preview: bool,
     /// Send the canvas live to this V4L2 output device, a virtual camera other programs can
@@ -58,7 +58,8 @@ pub struct ComposeArgs {
     /// video_nr=10` makes /dev/video10). Goes with --record, --stream and --preview or alone.
     #[arg(long, value_name = "DEVICE")]
     pub(crate) virtual_camera: Option<PathBuf>,
-    /// With --stream: go live without asking (needed without a terminal).
+    /// With --stream: go live without asking (needed without a terminal). Accepted, and
+    /// without effect, by the other outputs.
     #[arg(short = 'y', long)]
     pub(crate) yes: bool,
     /// With --stream: give up on a site that has not connected after this many seconds (0:
@@ -140,35 +141,32 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses options that would have no effect: each goes with the outputs it names.
+/// Refuses options that would have no effect: each goes with the outputs it names. (`--yes`
+/// is accepted everywhere, so that a script can pass it to every job.)
 fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
-    let live = args.record.is_some() || !args.stream.is_empty() || args.virtual_camera.is_some();
+    let live = args.record.is_some()
+        || !args.stream.is_empty()
+        || args.virtual_camera.is_some()
+        || args.preview;
     let encoding = args.record.is_some() || !args.stream.is_empty();
     let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
         let here = if live {
-            "a virtual camera alone encodes nothing"
+            "a virtual camera or a preview encodes nothing"
         } else {
-            "without --record, --stream or --virtual-camera compose writes PNGs"
+            "without --record, --stream, --virtual-camera or --preview compose writes PNGs"
         };
         Err(usage(anyhow!("{option} goes with {goes_with} ({here})")))
     };
     if live && args.out.is_some() {
         return Err(usage(anyhow!(
-            "--out is the PNG folder: it does not go with --record, --stream or --virtual-camera"
+            "--out is the PNG folder: it does not go with --record, --stream, --virtual-camera or --preview"
         )));
     }
-    if !live {
-        if args.preview {
-            return Err(usage(anyhow!(
-                "--preview goes with --record, --stream or --virtual-camera (`livekit preview SCENE` shows a scene alone)"
-            )));
-        }
-        if args.timeout.is_some() {
-            return refuse("--timeout", "--record, --stream or --virtual-camera");
-        }
-        if args.yes {
-            return refuse("--yes", "--stream");
-        }
+    if !live && args.timeout.is_some() {
+        return refuse(
+            "--timeout",
+            "--record, --stream, --virtual-camera or --preview",
+        );
     }
     if !encoding {
         if args.kbps.is_some() {
@@ -186,7 +184,11 @@ fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
 
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
     check_options(args)?;
-    if args.record.is_some() || !args.stream.is_empty() || args.virtual_camera.is_some() {
+    if args.record.is_some()
+        || !args.stream.is_empty()
+        || args.virtual_camera.is_some()
+        || args.preview
+    {
         return crate::record::run(config, args, quiet);
     }
     let frames = args.frames.unwrap_or(1);

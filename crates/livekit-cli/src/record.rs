@@ -1,31 +1,56 @@
 //! `livekit compose SCENE.toml --record FILE --stream SITE --virtual-camera DEVICE --preview`:
-//! the canvas live (real time), encoded once for the recording and the sites, and/or sent to a
-//! virtual camera, until Ctrl-C (or SIGTERM), `--frames N` or `--timeout SECONDS`; the file is
-//! finalized either way and a one-line summary printed.
+//! the scene on a [`Studio`], live (real time), until Ctrl-C (or SIGTERM), `--frames N` or
+//! `--timeout SECONDS`; every output is finalized either way and a one-line summary printed.
 //!
-//! Graph: compositor (SystemClock) -> Port (drop-oldest: a slow encoder loses frames, never
-//! stalls the compositor) -> Encoder (+ a silent AAC track) -> Recorder and Streamer; and
-//! -> Port (drop-oldest, 2) -> VirtualCamera; and -> Viewer.
+//! The studio encodes the canvas once (with the program audio: the scene's file layers and
+//! `[[audio]]` inputs, silence without them) for the recording and every site; the virtual
+//! camera and the preview window get the canvas's frames as they are.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use livekit_compositor::{Compositor, SceneFile};
-use livekit_core::{
-    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, PushError, SystemClock,
-    VideoFrame, VideoSource, VideoTarget,
-};
-use livekit_sinks::{
-    Encoder, Recorder, RecorderSettings, StartRecorderError, Viewer, ViewerSettings, VirtualCamera,
-    VirtualCameraSettings,
+use livekit_compositor::SceneFile;
+use livekit_core::SystemClock;
+use livekit_sinks::stream::StreamReport;
+use livekit_sinks::{RecorderSettings, StreamerSettings};
+use livekit_studio::{
+    Command, CommandError, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
+    StudioSettings,
 };
 
 use crate::compose::ComposeArgs;
 use crate::config::Config;
 use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
+
+/// The ids of the outputs a compose job starts.
+const RECORD: &str = "record";
+const STREAM: &str = "stream";
+const VIRTUAL_CAMERA: &str = "virtual-camera";
+const PREVIEW: &str = "preview";
+
+/// A studio's refusal as the command line says it: the thing at fault first, without the
+/// output id the job chose.
+fn refused(error: CommandError) -> Failure {
+    let message = match error.message.strip_prefix("output \"") {
+        Some(rest) => rest
+            .split_once("\": ")
+            .map_or(error.message.clone(), |(_, why)| why.to_owned()),
+        None => error.message,
+    };
+    usage(anyhow!(message))
+}
+
+fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
+    studio
+        .apply(Command::StartOutput {
+            id: id.to_owned(),
+            canvas: MAIN_CANVAS.to_owned(),
+            output,
+        })
+        .map_err(refused)
+}
 
 pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(timeout) = args.timeout
@@ -47,149 +72,84 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
     }
-    let mut compositor = Compositor::new(args.backend)?;
-    let system = SystemClock::new();
-    let clock: Arc<dyn Clock> = Arc::new(system);
-    let canvas = file
-        .apply(&args.scene, &mut compositor, |spec| {
-            crate::compose::open(spec, &clock)
-        })
-        .map_err(usage)?;
-    let settings = &file.canvas;
+    let canvas = &file.canvas;
     let encoding = path.is_some() || !destinations.is_empty();
-    // Each output reads its own port. The encoder's: if it falls behind, frames are dropped
-    // (and counted) rather than held up. The virtual camera's: only the newest frames matter.
-    let frames = Port::<VideoFrame>::drop_oldest(30);
-    let mut ports = Vec::new();
-    if encoding {
-        ports.push(frames.clone());
+    let mut encoder = crate::jobs::encoder_settings(
+        config,
+        &destinations,
+        (canvas.width, canvas.height),
+        (canvas.fps.num, canvas.fps.den),
+    )?;
+    // --encoder, else the configuration's defaults.encoder (encoder_settings set it).
+    if let Some(choice) = args.encoder {
+        encoder.video.encoder = choice;
     }
-    // The device is opened before anything starts: a missing one is a usage error.
-    let virtual_camera = match &args.virtual_camera {
-        Some(device) => {
-            let port = Port::<VideoFrame>::drop_oldest(2);
-            ports.push(port.clone());
-            let camera = VirtualCamera::start(
-                VirtualCameraSettings {
-                    frame_rate: (settings.fps.num, settings.fps.den),
-                    ..VirtualCameraSettings::new(device, settings.width, settings.height)
-                },
-                Arc::new(port),
-            )
-            .map_err(usage)?;
-            Some(camera)
-        }
-        None => None,
-    };
-    let target = Arc::new(Limit {
-        ports,
-        left: AtomicU64::new(args.frames.unwrap_or(u64::MAX)),
-    });
-    compositor.add_target(canvas, "outputs", target)?;
-    let viewer = if args.preview {
-        let viewer = Arc::new(
-            Viewer::open(ViewerSettings {
-                title: format!("livekit: {}", args.scene.display()),
-                ..ViewerSettings::default()
-            })
-            .map_err(usage)?,
-        );
-        compositor.add_target(
-            canvas,
-            "preview",
-            Arc::clone(&viewer) as Arc<dyn VideoTarget>,
-        )?;
-        Some(viewer)
-    } else {
-        None
-    };
-    let backend = compositor.backend();
+    if args.kbps.is_some() {
+        encoder.video.kbps = args.kbps;
+    }
+    let mut streaming = StreamerSettings::new(Vec::new());
+    streaming.reconnect.give_up_unconnected_after =
+        crate::jobs::give_up_after(config, args.give_up_after);
+    let studio = Studio::start(StudioSettings {
+        name: "livekit".into(),
+        backend: args.backend,
+        clock: Arc::new(SystemClock::new()),
+        sites: crate::jobs::site_configs(config),
+        encoder,
+        streaming,
+        encode_audio: !args.no_audio,
+        frame_limit: args.frames,
+    })?;
+    studio.load_scene(&args.scene, &file).map_err(usage)?;
 
-    let mut silence = None;
-    let mut running_encoder = None;
-    let mut recorder = None;
-    let mut streamer = None;
-    // The size the encoder writes (even sizes, at least 2x2), for the summary.
-    let mut encoded_size = None;
-    if encoding {
-        let mut encoder = crate::jobs::encoder_settings(
-            config,
-            &destinations,
-            (settings.width, settings.height),
-            (settings.fps.num, settings.fps.den),
+    // The outputs, each opened before the job says it runs: a missing device, display or
+    // folder is a usage error. The recording and the streams are added together, before the
+    // first packet: both start with it.
+    if let Some(device) = &args.virtual_camera {
+        let device = device.clone();
+        start_output(
+            &studio,
+            VIRTUAL_CAMERA,
+            OutputSpec::VirtualCamera { device },
         )?;
-        // --encoder, else the configuration's defaults.encoder (encoder_settings set it).
-        if let Some(choice) = args.encoder {
-            encoder.video.encoder = choice;
-        }
-        if args.kbps.is_some() {
-            encoder.video.kbps = args.kbps;
-        }
-        silence = (!args.no_audio).then(|| {
-            Arc::new(Silence::new(
-                system,
-                encoder.audio.sample_rate,
-                encoder.audio.channels,
-            ))
-        });
-        let started = Encoder::start(
-            encoder,
-            Arc::new(frames.clone()) as Arc<dyn VideoSource>,
-            silence.clone().map(|s| s as Arc<dyn AudioSource>),
-        )?;
-        let streams = started.streams().to_vec();
-        encoded_size = streams.iter().find_map(|stream| match stream.params {
-            livekit_core::StreamParams::Video { width, height, .. } => Some((width, height)),
-            _ => None,
-        });
-        let recording = path.map(|path| RecorderSettings {
-            crash_safe: args.crash_safe,
-            ..RecorderSettings::new(path)
-        });
-        if !destinations.is_empty() {
-            // Recording too: a branch of the streamer (its own queue: a slow or full disk
-            // never holds up the stream).
-            streamer = Some(crate::jobs::start_streamer_recording(
-                destinations,
-                streams,
-                started.packets(),
-                true,
-                crate::jobs::give_up_after(config, args.give_up_after),
-                recording.into_iter().collect(),
-            )?);
-        } else if let Some(recording) = recording {
-            recorder = Some(
-                Recorder::from_packets(recording, streams, started.packets()).map_err(|error| {
-                    match error {
-                        StartRecorderError::Open { .. }
-                        | StartRecorderError::UnknownExtension { .. } => usage(error),
-                        other => Failure::Runtime(other.into()),
-                    }
-                })?,
-            );
-        }
-        running_encoder = Some(started);
     }
-    let video_encoder = running_encoder
-        .as_ref()
-        .map(|e| e.video_encoder())
-        .unwrap_or_default();
+    if args.preview {
+        let title = Some(format!("livekit: {}", args.scene.display()));
+        start_output(&studio, PREVIEW, OutputSpec::Preview { title })?;
+    }
+    if let Some(path) = path {
+        let output = OutputSpec::Record {
+            path: path.to_path_buf(),
+            crash_safe: args.crash_safe,
+        };
+        start_output(&studio, RECORD, output)?;
+    }
+    if !args.stream.is_empty() {
+        let to = args.stream.clone();
+        start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+    }
 
     // Ctrl-C / SIGTERM: the first stops cleanly, a second exits at once.
     let stop = StopSignal::install()?;
-    let running = compositor.start(clock).map_err(|e| anyhow!("{e}"))?;
-    if let Some(silence) = &silence {
-        silence.restart();
-    }
+    let backend = studio.backend().to_string();
+    let video_encoder = studio
+        .state()
+        .outputs
+        .iter()
+        .find_map(|o| o.encoder.clone())
+        .unwrap_or_default();
     let mut what = Vec::new();
     if let Some(path) = path {
         what.push(format!("recording to {}", path.display()));
     }
-    if streamer.is_some() {
+    if !destinations.is_empty() {
         what.push("streaming".to_owned());
     }
-    if let Some(camera) = &virtual_camera {
-        what.push(format!("virtual camera {}", camera.device().display()));
+    if let Some(device) = &args.virtual_camera {
+        what.push(format!("virtual camera {}", device.display()));
+    }
+    if what.is_empty() {
+        what.push("previewing".to_owned());
     }
     let encoded_with = if encoding {
         format!(", {video_encoder}")
@@ -206,99 +166,67 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let limit = args.timeout.map(Duration::from_secs_f64);
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
-    let handle = running.handle();
     // Nothing but the recording: a recording that failed (a full disk) ends the job. With
-    // more outputs the job goes on: the failed recording was one branch of the streamer.
-    let recording_only = streamer.is_none() && virtual_camera.is_none() && viewer.is_none();
+    // more outputs the job goes on: the failed recording was one branch of the encode.
+    let recording_only =
+        path.is_some() && destinations.is_empty() && args.virtual_camera.is_none() && !args.preview;
     let ended = run_until(&stop, limit, || {
-        let rendering = handle.stats();
-        let mut reading = match &running_encoder {
-            Some(encoder) => Reading::encoder(&encoder.stats()),
-            // A virtual camera alone: the canvas's frames are what goes out.
+        let rendering = studio.render_stats();
+        let reading = match studio.encoder_stats(MAIN_CANVAS) {
+            Some((stats, dropped)) => Reading::encoder(&stats).with_dropped(dropped),
+            // A virtual camera or a preview alone: the canvas's frames are what goes out.
             None => Reading {
                 frames: rendering.rendered,
                 ..Reading::default()
             },
         }
-        .with_compositor(&rendering)
-        .with_dropped(frames.dropped());
-        if let Some(camera) = &virtual_camera {
-            reading.dropped += camera.stats().skipped;
-        }
+        .with_compositor(&rendering);
+        let state = studio.state();
+        let output = |id: &str| state.outputs.iter().find(|o| o.id == id);
         let mut parts = Vec::new();
-        if let Some(streamer) = &streamer {
-            parts.push(crate::jobs::describe(&streamer.stats()));
+        if let Some(stream) = output(STREAM) {
+            parts.push(describe(&stream.destinations));
         }
-        if let Some(recorder) = &recorder {
-            parts.push(format!(
-                "{} recorded",
-                crate::live::bytes(recorder.stats().bytes)
-            ));
-        }
-        if let Some(recording) = streamer
-            .as_ref()
-            .and_then(|s| s.recording_stats().into_iter().next())
-        {
+        if let Some(recording) = output(RECORD).and_then(|o| o.recording.as_ref()) {
             parts.push(format!("{} recorded", crate::live::bytes(recording.bytes)));
         }
         parts.push(meter.line(reading));
         status.update(None, parts.join(" | "));
-        (recording_only && recorder.as_ref().is_some_and(|r| r.is_finished()))
-            || running_encoder.as_ref().is_some_and(|e| e.is_finished())
-            || virtual_camera.as_ref().is_some_and(|c| c.is_finished())
-            || viewer.as_ref().is_some_and(|v| v.is_closed())
-            || streamer.as_ref().is_some_and(|s| {
-                s.stats()
-                    .iter()
-                    .all(|d| d.state == livekit_sinks::stream::DestinationState::Failed)
-            })
+        let failed =
+            |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
+        studio.is_idle()
+            || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
+            || failed(STREAM)
+            || failed(VIRTUAL_CAMERA)
+            || (recording_only && failed(RECORD))
     });
     status.finish();
-    if let Some(streamer) = &streamer
-        && ended != Ended::Finished
-    {
-        // Asked to end: a destination still trying to connect is not waited for.
-        streamer.give_up_connecting();
-    }
     let why = ended.describe("stopped at --frames");
-    // Ends the canvas's stream: the encoder flushes, the recorder finalizes, the virtual
-    // camera closes its device.
-    let rendered = running.stop().map_err(|e| anyhow!("{e}"))?;
-    if let Some(silence) = &silence {
-        silence.end();
-    }
-    let encoded = running_encoder.map(|e| e.wait()).transpose()?;
-    if let Some(viewer) = viewer {
-        viewer.close();
-    }
-    if let Some(camera) = virtual_camera {
-        let device = camera.device().to_path_buf();
-        let sent = camera.wait()?;
+    let late = studio.render_stats().late;
+    // Every output ends: the recording is finalized, the streams close, the virtual camera
+    // sends what it holds and closes its device.
+    let report = studio.stop();
+    let output = |id: &str| report.outputs.iter().find(|o| o.id == id);
+    let (width, height) = (canvas.width & !1, canvas.height & !1);
+    if let (Some(camera), Some(device)) = (output(VIRTUAL_CAMERA), &args.virtual_camera) {
         println!(
-            "sent {} of {} to virtual camera {} ({}x{}; {why})",
-            crate::live::count(sent.frames, "frame"),
+            "sent {} of {} to virtual camera {} ({width}x{height}; {why})",
+            crate::live::count(camera.frames, "frame"),
             args.scene.display(),
             device.display(),
-            settings.width & !1,
-            settings.height & !1,
         );
     }
-    // The packets have ended: the streamer finishes (and finalizes its recording).
-    let mut report = streamer.map(|s| s.wait());
-    let recorded = match (recorder, report.as_mut()) {
-        (Some(recorder), _) => Some(recorder.wait()),
-        (None, Some(report)) => report.recordings.pop().map(|r| r.result),
-        (None, None) => None,
-    };
     let mut recording_error = None;
-    if let (Some(recorded), Some(encoded)) = (recorded, &encoded) {
-        let (width, height) = encoded_size.unwrap_or((settings.width & !1, settings.height & !1));
-        match recorded {
+    if let Some(recorded) = output(RECORD)
+        && let Some(recording) = &recorded.recording
+    {
+        let (width, height) = recorded.size.unwrap_or((width, height));
+        match &recording.result {
             Ok(summary) => println!(
                 "recorded {:.2} s ({}, {} dropped) of {} to {} ({}, {}x{}, {video_encoder}, {} bytes; {why})",
                 summary.duration.as_secs_f64(),
-                crate::live::count(encoded.video_frames, "frame"),
-                frames.dropped() + rendered.late,
+                crate::live::count(recorded.frames, "frame"),
+                recorded.dropped_frames + late,
                 args.scene.display(),
                 summary.path.display(),
                 summary.container,
@@ -307,27 +235,62 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
                 summary.file_bytes,
             ),
             // The streams still get their summary first.
-            Err(error) => recording_error = Some(error),
+            Err(error) => recording_error = Some(error.clone()),
         }
     }
-    if let Some(report) = report {
-        // Frames lost on the way to the encoder: the streams lack them too.
-        let dropped = frames.dropped() + rendered.late;
-        if dropped > 0 && !quiet {
-            eprintln!(
-                "livekit: {} dropped: rendering or encoding could not keep up with real time",
-                crate::live::count(dropped, "video frame")
-            );
-        }
-        // The wall clock, as for the recording (whose length is its frames' real-time
-        // timestamps): not the rendered frames over the frame rate, which is short by every
-        // frame the compositor skipped.
-        crate::jobs::summarize(&report, ended, status.elapsed(), quiet)?;
+    if let Some(stream) = output(STREAM) {
+        summarize_stream(stream, late, ended, status.elapsed(), quiet)?;
     }
     match recording_error {
         Some(error) => Err(Failure::Runtime(error.into())),
         None => Ok(()),
     }
+}
+
+/// The stream's summary, as every streaming job prints it.
+fn summarize_stream(
+    stream: &OutputReport,
+    late: u64,
+    ended: Ended,
+    elapsed: Duration,
+    quiet: bool,
+) -> Result<(), Failure> {
+    // Frames lost on the way to the encoder: the streams lack them too.
+    let dropped = stream.dropped_frames + late;
+    if dropped > 0 && !quiet {
+        eprintln!(
+            "livekit: {} dropped: rendering or encoding could not keep up with real time",
+            crate::live::count(dropped, "video frame")
+        );
+    }
+    let report = StreamReport {
+        destinations: stream.destinations.clone(),
+        packets_in: 0,
+        recordings: Vec::new(),
+    };
+    // The wall clock, as for the recording (whose length is its frames' real-time
+    // timestamps): not the rendered frames over the frame rate, which is short by every
+    // frame the compositor skipped.
+    crate::jobs::summarize(&report, ended, elapsed, quiet)
+}
+
+/// The destinations for the status line: label, state and bit rate (never a key).
+fn describe(destinations: &[livekit_studio::DestinationStateDoc]) -> String {
+    destinations
+        .iter()
+        .map(|d| {
+            // Short: the line must fit a terminal (the scheme goes, the label stays).
+            let name = match d.name.split_once("://") {
+                Some((before, rest)) => match before.rsplit_once(' ') {
+                    Some((label, _scheme)) => format!("{label} {rest}"),
+                    None => rest.to_owned(),
+                },
+                None => d.name.clone(),
+            };
+            format!("{name} {} {} kb/s", d.state, d.bitrate / 1000)
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Refuses a recording path that is a folder or whose extension names no container we write.
@@ -387,111 +350,5 @@ pub(crate) fn check_overwrite(path: &std::path::Path, force: bool) -> Result<(),
     match line.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" if read > 0 => Ok(()),
         _ => Err(refused()),
-    }
-}
-
-/// Passes frames on to the outputs' ports until `left` runs out, then ends them.
-struct Limit {
-    ports: Vec<Port<VideoFrame>>,
-    left: AtomicU64,
-}
-
-impl FrameTarget<VideoFrame> for Limit {
-    fn push(&self, frame: VideoFrame) -> Result<(), PushError> {
-        let took = self
-            .left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            });
-        let Ok(left) = took else {
-            return Err(PushError::Ended);
-        };
-        // One output that stopped reading (a closed port) does not stop the others.
-        let mut result = Err(PushError::Closed);
-        for port in &self.ports {
-            if port.push(frame.clone()).is_ok() {
-                result = Ok(());
-            }
-            if left == 1 {
-                port.end();
-            }
-        }
-        result
-    }
-
-    fn end(&self) {
-        for port in &self.ports {
-            port.end();
-        }
-    }
-}
-
-/// Silence in real time: a block of 1024 sample frames whenever one is due on the clock.
-struct Silence {
-    clock: SystemClock,
-    rate: u32,
-    channels: u16,
-    /// Time zero on the clock (none before [`restart`](Self::restart)) and samples sent.
-    state: std::sync::Mutex<(Option<Duration>, u64)>,
-    ended: std::sync::atomic::AtomicBool,
-}
-
-const BLOCK: u64 = 1024;
-
-impl Silence {
-    fn new(clock: SystemClock, rate: u32, channels: u16) -> Self {
-        Self {
-            clock,
-            rate,
-            channels,
-            state: std::sync::Mutex::new((None, 0)),
-            ended: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    /// Starts: time zero is now (when the compositor starts).
-    fn restart(&self) {
-        *self.state() = (Some(self.clock.now()), 0);
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, (Option<Duration>, u64)> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn end(&self) {
-        self.ended.store(true, Ordering::SeqCst);
-    }
-
-    fn take(&self, wait: Duration) -> Pull<AudioFrame> {
-        if self.ended.load(Ordering::SeqCst) {
-            return Pull::Ended;
-        }
-        let (Some(origin), sent) = *self.state() else {
-            std::thread::sleep(wait.min(Duration::from_millis(10)));
-            return Pull::Pending;
-        };
-        let rate = u64::from(self.rate);
-        let due = origin + Duration::from_nanos((sent + BLOCK) * 1_000_000_000 / rate);
-        if !self.clock.wait_until(due, wait) {
-            return Pull::Pending;
-        }
-        let pts = Duration::from_nanos(sent * 1_000_000_000 / rate);
-        self.state().1 = sent + BLOCK;
-        match AudioFrame::silence(BLOCK as usize, self.rate, self.channels, pts) {
-            Ok(frame) => Pull::Frame(frame),
-            Err(_) => Pull::Ended,
-        }
-    }
-}
-
-impl FrameSource<AudioFrame> for Silence {
-    fn latest(&self) -> Pull<AudioFrame> {
-        self.take(Duration::ZERO)
-    }
-
-    fn next(&self, timeout: Duration) -> Pull<AudioFrame> {
-        self.take(timeout)
     }
 }

@@ -249,11 +249,23 @@ fn compose_records_and_streams_one_encode() {
             probe.duration()
         );
     }
-    // --preview alone is refused with the reason.
-    let out = livekit(&["compose", scene.to_str().unwrap(), "--preview"]);
+    // --preview alone runs a preview (here without a display: a clear error).
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "compose",
+            scene.to_str().unwrap(),
+            "--preview",
+            "--backend",
+            "cpu",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--preview goes with --record, --stream or --virtual-camera")
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: cannot open a preview window: no display (DISPLAY and WAYLAND_DISPLAY are not set)"
     );
 }
 
@@ -337,4 +349,49 @@ fn compose_refuses_bad_outputs_and_huge_canvases() {
             scene.display()
         )
     );
+}
+
+/// A composed show carries its sound: a file layer's 440 Hz tone (amplitude 1/8, -18 dBFS) is
+/// in the recording at its level (it used to be silent, at -91 dB).
+#[test]
+fn compose_records_a_file_layers_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    livekit_testkit::media::clip(
+        &dir.path().join("tone.mp4"),
+        &livekit_testkit::media::ClipSpec {
+            seconds: 3.0,
+            ..Default::default()
+        },
+    );
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 320\nheight = 180\nfps = 25\n\n[[layer]]\nsource = { file = \"tone.mp4\", loop = true }\n",
+    )
+    .unwrap();
+    let file = dir.path().join("show.mkv");
+    let out = livekit(&[
+        "compose",
+        scene.to_str().unwrap(),
+        "--record",
+        file.to_str().unwrap(),
+        "--timeout",
+        "2",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let volume = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(&file)
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let report = text(&volume.stderr);
+    let max: f64 = report
+        .lines()
+        .find_map(|l| l.split("max_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!((-21.0..=-15.0).contains(&max), "the tone at {max} dB");
 }

@@ -241,32 +241,31 @@ fn options_without_effect_and_bad_bit_rates_are_refused() {
     let scene = scene.to_str().unwrap();
     let record = dir.path().join("r.mp4");
     let record = record.to_str().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--record", record, "--kbps", "0"],
             "invalid value '0' for '--kbps <KBPS>': 0 is not in 50..=100000",
         ),
         (
             &["--timeout", "3"],
-            "--timeout goes with --record, --stream or --virtual-camera (without --record, --stream or --virtual-camera compose writes PNGs)",
+            "--timeout goes with --record, --stream, --virtual-camera or --preview (without --record, --stream, --virtual-camera or --preview compose writes PNGs)",
         ),
         (
             &["--kbps", "3000"],
-            "--kbps goes with --record or --stream (without --record, --stream or --virtual-camera compose writes PNGs)",
+            "--kbps goes with --record or --stream (without --record, --stream, --virtual-camera or --preview compose writes PNGs)",
         ),
         (&["--no-audio"], "--no-audio goes with --record or --stream"),
         (
             &["--encoder", "x264"],
             "--encoder goes with --record or --stream",
         ),
-        (&["--yes"], "--yes goes with --stream"),
         (
             &["--record", record, "--out", "pngs"],
-            "--out is the PNG folder: it does not go with --record, --stream or --virtual-camera",
+            "--out is the PNG folder: it does not go with --record, --stream, --virtual-camera or --preview",
         ),
         (
             &["--virtual-camera", "/dev/null", "--kbps", "3000"],
-            "--kbps goes with --record or --stream (a virtual camera alone encodes nothing)",
+            "--kbps goes with --record or --stream (a virtual camera or a preview encodes nothing)",
         ),
     ];
     for (extra, expected) in cases {

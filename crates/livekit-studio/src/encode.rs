@@ -16,7 +16,7 @@ use livekit_sinks::{
     Streamer, StreamerSettings,
 };
 
-use crate::error::CommandError;
+use crate::error::{CommandError, chain};
 use crate::outputs::Gate;
 use crate::state::{DestinationStateDoc, OutputState};
 
@@ -47,8 +47,8 @@ impl CanvasEncode {
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
-        let failed = |e: &dyn std::fmt::Display| {
-            CommandError::invalid(format!("canvas {canvas:?}: cannot encode: {e}"))
+        let failed = |e: &dyn std::error::Error| {
+            CommandError::invalid(format!("canvas {canvas:?}: cannot encode: {}", chain(e)))
         };
         let encoder = Encoder::start(
             settings,
@@ -93,7 +93,7 @@ impl CanvasEncode {
     ) -> Result<RecordingId, CommandError> {
         self.streamer()
             .add_recording(settings)
-            .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))
+            .map_err(|e| CommandError::invalid(format!("output {output:?}: {}", chain(&e))))
     }
 
     /// Starts streaming to sites or URLs (each joins on the next keyframe). All or none.
@@ -109,7 +109,7 @@ impl CanvasEncode {
             )));
         }
         let destinations = Destination::resolve_all(to, sites)
-            .map_err(|e| CommandError::invalid(format!("output {output:?}: {e}")))?;
+            .map_err(|e| CommandError::invalid(format!("output {output:?}: {}", chain(&e))))?;
         let mut ids = Vec::new();
         for destination in destinations {
             match self.streamer().add_destination(destination) {
@@ -118,7 +118,10 @@ impl CanvasEncode {
                     for id in ids {
                         self.streamer().remove_destination(id);
                     }
-                    return Err(CommandError::invalid(format!("output {output:?}: {error}")));
+                    return Err(CommandError::invalid(format!(
+                        "output {output:?}: {}",
+                        chain(&error)
+                    )));
                 }
             }
         }

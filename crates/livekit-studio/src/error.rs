@@ -69,3 +69,19 @@ impl CommandError {
         }
     }
 }
+
+/// An error with its causes, on one line (`cannot open for writing: No such file or
+/// directory`), as a message names them.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::command::{AudioSettings, InputSpec, WhenFailed};
-use crate::error::CommandError;
+use crate::error::{CommandError, chain};
 
 /// Where an input is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -276,8 +276,9 @@ pub(crate) fn open(
     spec: &InputSpec,
     clock: &Arc<dyn Clock>,
 ) -> Result<Opened, CommandError> {
-    let failed =
-        |error: &dyn std::fmt::Display| CommandError::invalid(format!("input {id:?}: {error}"));
+    let failed = |error: &dyn std::error::Error| {
+        CommandError::invalid(format!("input {id:?}: {}", chain(error)))
+    };
     let live_port = || Arc::new(Port::<VideoFrame>::latest());
     let sound_port = || Arc::new(Port::<AudioFrame>::drop_oldest(SOUND_CAPACITY));
     let builtin = |source: LayerSource| Opened {

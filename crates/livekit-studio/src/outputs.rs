@@ -16,7 +16,7 @@ use livekit_sinks::stream::{
 
 use crate::command::OutputSpec;
 use crate::encode::{CanvasEncode, destination_doc, recording_state, stream_state};
-use crate::error::CommandError;
+use crate::error::{CommandError, chain};
 use crate::state::{DestinationStateDoc, OutputState};
 
 /// Frames kept for an output's own thread (a virtual camera) before the oldest are dropped.
@@ -136,8 +136,9 @@ impl Output {
         studio_name: &str,
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
-        let failed =
-            |e: &dyn std::fmt::Display| CommandError::invalid(format!("output {id:?}: {e}"));
+        let failed = |e: &dyn std::error::Error| {
+            CommandError::invalid(format!("output {id:?}: {}", chain(e)))
+        };
         let (running, target): (Running, Arc<dyn FrameTarget<VideoFrame>>) = match spec {
             OutputSpec::Preview { title } => {
                 let viewer = Arc::new(
