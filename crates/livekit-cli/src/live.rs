@@ -43,6 +43,13 @@ impl StopSignal {
         Ok(Self { first })
     }
 
+    /// Asks for a clean stop from within the job (the `q` key), as a first signal does.
+    pub fn request(&self) {
+        let _ = self
+            .first
+            .compare_exchange(0, QUIT_KEY, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
     /// Whether a stop was asked for.
     pub fn stopped(&self) -> bool {
         self.first.load(Ordering::SeqCst) != 0
@@ -53,10 +60,14 @@ impl StopSignal {
         match self.first.load(Ordering::SeqCst) {
             SIGTERM => "SIGTERM",
             SIGHUP => "SIGHUP",
+            QUIT_KEY => "q",
             _ => "Ctrl-C",
         }
     }
 }
+
+/// What [`StopSignal::request`] records: not a signal number.
+const QUIT_KEY: i32 = -1;
 
 /// Why [`run_until`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +183,11 @@ impl StatusLine {
         }
         self.bar.set_message(message);
         self.bar.tick();
+    }
+
+    /// Prints a line for the user (`livekit: ...` on standard error) above the status line.
+    pub fn say(&self, text: &str) {
+        self.bar.suspend(|| eprintln!("livekit: {text}"));
     }
 
     /// Time since the job started.

@@ -6,6 +6,7 @@ mod compose;
 mod config;
 mod demo;
 mod jobs;
+mod keys;
 mod live;
 mod print_command;
 mod probe;

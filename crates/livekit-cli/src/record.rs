@@ -21,6 +21,7 @@ use livekit_studio::{
 
 use crate::compose::ComposeArgs;
 use crate::config::Config;
+use crate::keys::{Key, KeyHelp, Keys, help_line};
 use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
@@ -29,6 +30,16 @@ const RECORD: &str = "record";
 const STREAM: &str = "stream";
 const VIRTUAL_CAMERA: &str = "virtual-camera";
 const PREVIEW: &str = "preview";
+
+/// What the keys do in `compose`.
+const COMPOSE_KEYS: KeyHelp = &[
+    ("1-9", "switch scene"),
+    ("r", "start/stop recording"),
+    ("p", "pause/resume files"),
+    ("n", "next playlist entry"),
+    ("q", "stop"),
+    ("?", "keys"),
+];
 
 /// A studio's refusal as the command line says it: the thing at fault first, without the
 /// output id the job chose.
@@ -156,13 +167,33 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     } else {
         String::new()
     };
+    let keys = Keys::start();
     if !quiet {
+        let how = if keys.is_some() {
+            "press q or Ctrl-C to stop, ? for keys"
+        } else {
+            "press Ctrl-C to stop"
+        };
         eprintln!(
-            "{}: {} ({backend}{encoded_with}); press Ctrl-C to stop",
+            "{}: {} ({backend}{encoded_with}); {how}",
             what.join(", "),
             args.scene.display(),
         );
     }
+    let scenes: Vec<String> = studio
+        .state()
+        .canvases
+        .first()
+        .map(|c| c.scenes.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
+    let mut live = Live {
+        studio: &studio,
+        record: path.map(std::path::Path::to_path_buf),
+        crash_safe: args.crash_safe,
+        recordings: usize::from(path.is_some()),
+        scenes,
+        stopped_by_key: Vec::new(),
+    };
     let limit = args.timeout.map(Duration::from_secs_f64);
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
@@ -171,6 +202,13 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let recording_only =
         path.is_some() && destinations.is_empty() && args.virtual_camera.is_none() && !args.preview;
     let ended = run_until(&stop, limit, || {
+        while let Some(key) = keys.as_ref().and_then(Keys::next) {
+            if key == Key::Quit {
+                stop.request();
+            } else if let Some(said) = live.act(key) {
+                status.say(&said);
+            }
+        }
         let rendering = studio.render_stats();
         let reading = match studio.encoder_stats(MAIN_CANVAS) {
             Some((stats, dropped)) => Reading::encoder(&stats).with_dropped(dropped),
@@ -194,15 +232,20 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         status.update(None, parts.join(" | "));
         let failed =
             |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
-        studio.is_idle()
+        // Idle: every output got its frames (--frames) or stopped, unless the recording was
+        // stopped with `r` (the show goes on until `r` again or `q`).
+        (studio.is_idle() && !live.recording_paused())
             || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
             || failed(STREAM)
             || failed(VIRTUAL_CAMERA)
             || (recording_only && failed(RECORD))
     });
     status.finish();
+    drop(keys);
     let why = ended.describe("stopped at --frames");
     let late = studio.render_stats().late;
+    let stopped_by_key = std::mem::take(&mut live.stopped_by_key);
+    drop(live);
     // Every output ends: the recording is finalized, the streams close, the virtual camera
     // sends what it holds and closes its device.
     let report = studio.stop();
@@ -217,9 +260,19 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         );
     }
     let mut recording_error = None;
-    if let Some(recorded) = output(RECORD)
-        && let Some(recording) = &recorded.recording
+    for recorded in report
+        .outputs
+        .iter()
+        .filter(|o| o.id == RECORD || o.id.starts_with("record-"))
     {
+        let Some(recording) = &recorded.recording else {
+            continue;
+        };
+        let why = if stopped_by_key.contains(&recorded.id) {
+            "stopped by r"
+        } else {
+            why.as_str()
+        };
         let (width, height) = recorded.size.unwrap_or((width, height));
         match &recording.result {
             Ok(summary) => println!(
@@ -245,6 +298,160 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         Some(error) => Err(Failure::Runtime(error.into())),
         None => Ok(()),
     }
+}
+
+/// What the keys act on in a running compose job.
+struct Live<'a> {
+    studio: &'a Studio,
+    /// `--record`: where `r` records (a second recording goes to NAME-2.EXT, and so on).
+    record: Option<std::path::PathBuf>,
+    crash_safe: bool,
+    /// Recordings started so far.
+    recordings: usize,
+    /// The canvas's scenes, in the scene file's order.
+    scenes: Vec<String>,
+    /// The recordings stopped with `r`.
+    stopped_by_key: Vec<String>,
+}
+
+impl Live<'_> {
+    /// The output id of recording number `n` (1 for the first).
+    fn recording_id(n: usize) -> String {
+        if n <= 1 {
+            RECORD.to_owned()
+        } else {
+            format!("record-{n}")
+        }
+    }
+
+    /// Whether a recording was stopped with `r` and none runs now.
+    fn recording_paused(&self) -> bool {
+        self.record.is_some() && !self.recording_runs()
+    }
+
+    fn recording_runs(&self) -> bool {
+        let id = Self::recording_id(self.recordings);
+        self.studio
+            .state()
+            .outputs
+            .iter()
+            .any(|o| o.id == id && matches!(o.state, OutputState::Starting | OutputState::Live))
+    }
+
+    /// Does what `key` asks; returns what to tell the user.
+    fn act(&mut self, key: Key) -> Option<String> {
+        let apply = |command: Command| self.studio.apply(command).map_err(|e| e.message);
+        let result = match key {
+            Key::Scene(n) => match self.scenes.get(n - 1) {
+                Some(scene) => apply(Command::SwitchScene {
+                    canvas: MAIN_CANVAS.to_owned(),
+                    scene: scene.clone(),
+                    transition: Default::default(),
+                })
+                .map(|()| format!("scene {n}: {scene}")),
+                None => Err(format!(
+                    "no scene {n}: the scene file has {}",
+                    crate::live::count(self.scenes.len() as u64, "scene")
+                )),
+            },
+            Key::Record => self.toggle_recording(),
+            Key::Pause => self.each_media(false, |id, paused| {
+                if paused {
+                    Command::ResumeInput { id }
+                } else {
+                    Command::PauseInput { id }
+                }
+            }),
+            Key::Next => self.each_media(true, |id, _| Command::SkipInput { id, by: 1 }),
+            Key::Help => Ok(help_line(COMPOSE_KEYS)),
+            Key::Quit => return None,
+        };
+        Some(result.unwrap_or_else(|error| error))
+    }
+
+    fn toggle_recording(&mut self) -> Result<String, String> {
+        let Some(path) = &self.record else {
+            return Err("no recording: give --record FILE to record with r".to_owned());
+        };
+        if self.recording_runs() {
+            let id = Self::recording_id(self.recordings);
+            self.studio
+                .apply(Command::StopOutput { id: id.clone() })
+                .map_err(|e| e.message)?;
+            self.stopped_by_key.push(id);
+            return Ok("recording stopped (r records again)".to_owned());
+        }
+        let n = self.recordings + 1;
+        let path = if n == 1 {
+            path.clone()
+        } else {
+            numbered(path, n)
+        };
+        check_overwrite(&path, false)
+            .map_err(|_| format!("recording file {}: already exists", path.display()))?;
+        self.studio
+            .apply(Command::StartOutput {
+                id: Self::recording_id(n),
+                canvas: MAIN_CANVAS.to_owned(),
+                output: OutputSpec::Record {
+                    path: path.clone(),
+                    crash_safe: self.crash_safe,
+                },
+            })
+            .map_err(|e| e.message)?;
+        self.recordings = n;
+        Ok(format!("recording to {}", path.display()))
+    }
+
+    /// Applies the command `make` gives for each playlist input, and each file input unless
+    /// `playlists_only` (with whether it is paused now).
+    fn each_media(
+        &self,
+        playlists_only: bool,
+        make: impl Fn(String, bool) -> Command,
+    ) -> Result<String, String> {
+        let state = self.studio.state();
+        let media: Vec<_> = state
+            .inputs
+            .iter()
+            .filter(|i| match i.input {
+                livekit_studio::InputSpec::Playlist { .. } => true,
+                livekit_studio::InputSpec::File { .. } => !playlists_only,
+                _ => false,
+            })
+            .collect();
+        if media.is_empty() {
+            return Err(if playlists_only {
+                "no playlist in the scene".to_owned()
+            } else {
+                "no file or playlist in the scene".to_owned()
+            });
+        }
+        let mut done = Vec::new();
+        for input in media {
+            let paused = input.state == livekit_studio::InputState::Paused;
+            let command = make(input.id.clone(), paused);
+            let name = command.name();
+            match self.studio.apply(command) {
+                Ok(()) => done.push(format!("{} {}", name.trim_end_matches("_input"), input.id)),
+                Err(error) => done.push(error.message),
+            }
+        }
+        Ok(done.join("; "))
+    }
+}
+
+/// `show.mkv` -> `show-2.mkv`.
+fn numbered(path: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(extension) => format!("{stem}-{n}.{}", extension.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
 }
 
 /// The stream's summary, as every streaming job prints it.

@@ -27,6 +27,9 @@ const VIDEO_QUEUE: usize = 30;
 /// A canvas's encode and its fan-out.
 pub(crate) struct CanvasEncode {
     pub(crate) canvas: String,
+    /// Which encode of the studio this is: a canvas's encode that ended and a later one
+    /// number their branches alike, so outputs remember whose they are.
+    pub(crate) serial: u64,
     /// What the compositor writes the canvas's frames to (at most the studio's frame limit).
     pub(crate) gate: Arc<Gate>,
     video: Arc<Port<VideoFrame>>,
@@ -68,8 +71,10 @@ impl CanvasEncode {
             encoder.packets(),
         )
         .map_err(|e| failed(&e))?;
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Self {
             canvas: canvas.to_owned(),
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             gate: Gate::new(video.clone(), frame_limit),
             video,
             audio,

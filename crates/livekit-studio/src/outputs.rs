@@ -118,6 +118,8 @@ pub(crate) struct Output {
     pub(crate) video_encoder: Option<&'static str>,
     /// A virtual camera, once stopped: the frames it sent.
     pub(crate) sent_frames: Option<u64>,
+    /// Encoded outputs: the serial of the encode they are a branch of.
+    pub(crate) encode_serial: Option<u64>,
     /// Encoded outputs: the size encoded, and the encoder's final counters and drops.
     pub(crate) size: Option<(u32, u32)>,
     pub(crate) encoded: Option<livekit_sinks::EncoderStats>,
@@ -192,6 +194,7 @@ impl Output {
             final_destinations: Vec::new(),
             video_encoder: None,
             sent_frames: None,
+            encode_serial: None,
             size: None,
             encoded: None,
             encode_dropped: None,
@@ -212,6 +215,7 @@ impl Output {
             final_destinations: Vec::new(),
             video_encoder: None,
             sent_frames: None,
+            encode_serial: None,
             size: None,
             encoded: None,
             encode_dropped: None,

@@ -194,16 +194,22 @@ impl Show {
         self.encodes.iter().find(|e| e.canvas == canvas)
     }
 
+    /// The encode `output` is a branch of, while it runs.
+    fn encode_of<'a>(encodes: &'a [CanvasEncode], output: &Output) -> Option<&'a CanvasEncode> {
+        let serial = output.encode_serial?;
+        encodes.iter().find(|e| e.serial == serial)
+    }
+
     /// Ends the encodes no running output uses any more (each output that had a part in one
     /// takes its part of the final report).
     fn drop_idle_encodes(&mut self) {
         let mut index = 0;
         while index < self.encodes.len() {
-            let canvas = self.encodes[index].canvas.clone();
+            let serial = self.encodes[index].serial;
             let used = self
                 .outputs
                 .iter()
-                .any(|o| o.is_encoded() && o.is_running() && o.canvas == canvas);
+                .any(|o| o.is_running() && o.encode_serial == Some(serial));
             if used {
                 index += 1;
                 continue;
@@ -219,7 +225,7 @@ impl Show {
         let stats = encode.final_stats;
         let dropped = encode.dropped_frames();
         for output in &mut self.outputs {
-            if output.is_encoded() && output.canvas == encode.canvas {
+            if output.encode_serial == Some(encode.serial) {
                 if let Some(stats) = stats {
                     output.encoded.get_or_insert(stats);
                 }
@@ -228,7 +234,7 @@ impl Show {
         }
         if let Some(mut report) = report {
             for output in &mut self.outputs {
-                if output.is_encoded() && output.canvas == encode.canvas {
+                if output.encode_serial == Some(encode.serial) {
                     output.take_report(&mut report);
                 }
             }
@@ -500,7 +506,7 @@ fn watch(inner: &Inner) {
             }
             let show = &mut *show;
             for output in &mut show.outputs {
-                let encode = show.encodes.iter().find(|e| e.canvas == output.canvas);
+                let encode = Show::encode_of(&show.encodes, output);
                 for destination in output.changed_destinations(encode) {
                     events.push(Event::Destination {
                         output: output.id.clone(),
@@ -722,7 +728,7 @@ impl Inner {
                         "output {id:?} is not running"
                     )));
                 }
-                let encode = show.encodes.iter().find(|e| e.canvas == output.canvas);
+                let encode = Show::encode_of(&show.encodes, output);
                 let stopped = output.stop(encode);
                 let state = output.state.clone();
                 show.drop_idle_encodes();
@@ -1020,6 +1026,7 @@ impl Inner {
             Ok(running) => {
                 let mut output = Output::encoded(&id, &canvas, &spec, running);
                 output.video_encoder = encode.encoder().map(|e| e.video_encoder());
+                output.encode_serial = Some(encode.serial);
                 output.size = encode.size();
                 show.outputs.push(output);
                 Ok(())
@@ -1079,7 +1086,7 @@ impl Inner {
             .outputs
             .iter()
             .map(|output| {
-                let encode = show.encode(&output.canvas);
+                let encode = Show::encode_of(&show.encodes, output);
                 OutputDoc {
                     id: output.id.clone(),
                     canvas: output.canvas.clone(),
