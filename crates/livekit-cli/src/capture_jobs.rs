@@ -21,7 +21,9 @@ use livekit_sources::capture::{
 };
 
 use crate::config::Config;
-use crate::jobs::{LiveArgs, destinations, encoder_settings, start_streamer};
+use crate::jobs::{
+    LiveArgs, destinations, encoder_settings, parse_size, start_streamer, with_kbps,
+};
 use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
@@ -31,12 +33,18 @@ pub struct ScreenArgs {
     /// Top-left corner of the captured area [default: the configuration's, or 0,0].
     #[arg(long, value_name = "X,Y", value_parser = parse_origin, allow_hyphen_values = true)]
     pub origin: Option<(u32, u32)>,
-    /// Size of the captured area [default: the configuration's, or the whole screen].
+    /// Size of the captured area, which is the size sent (even numbers) [default: the
+    /// configuration's screen_size, or the whole screen].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Frames a second [default: the configuration's, or 30].
+    /// Frames a second captured and sent [default: the configuration's screen_fps, else
+    /// defaults.fps, 30].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     /// The X11 display [default: the configuration's screen, or $DISPLAY].
     #[arg(long)]
     pub display: Option<String>,
@@ -57,24 +65,6 @@ fn parse_origin(text: &str) -> Result<(u32, u32), String> {
             .parse()
             .map_err(|_| format!("{text:?}: Y must be a whole number of pixels, 0 or more"))?,
     ))
-}
-
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("{text:?}: expected WxH (for example 1280x720)"))?;
-    let w: u32 = w
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?}: bad width"))?;
-    let h: u32 = h
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?}: bad height"))?;
-    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
-        return Err(format!("{text}: must be 16x16 to 7680x4320"));
-    }
-    Ok((w, h))
 }
 
 /// `livekit stream-screen SITE...`
@@ -118,12 +108,19 @@ pub struct StreamCameraArgs {
     /// [default: the configuration's camera, or 0].
     #[arg(long, value_name = "DEV")]
     pub device: Option<String>,
-    /// Requested size [default: the configuration's, or the camera's current one].
+    /// Size asked of the camera, which is the size sent (even numbers; a camera that cannot
+    /// give it sends its nearest) [default: the configuration's camera_size, or the camera's
+    /// current one].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Requested frames a second [default: the configuration's, or the camera's].
+    /// Frames a second asked of the camera [default: the configuration's camera_fps, or the
+    /// camera's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -165,6 +162,7 @@ fn run_capture(
     config: &Config,
     what: &str,
     fps: u32,
+    kbps: Option<u32>,
     output: Output,
     quiet: bool,
     start: impl FnOnce(
@@ -199,7 +197,7 @@ fn run_capture(
         Output::Stream { destinations, .. } => destinations,
         Output::Record { .. } => &no_destinations,
     };
-    let settings = encoder_settings(config, sites, size, (fps, 1))?;
+    let settings = with_kbps(encoder_settings(config, sites, size, (fps, 1))?, kbps);
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
     let video_port = Arc::clone(&video);
@@ -371,9 +369,15 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             "-framerate".into(),
             fps.to_string(),
         ];
+        // The whole screen is sent at its own size.
         let (w, h) = settings
             .region
             .map(|r| (r.width, r.height))
+            .or_else(|| {
+                livekit_sources::capture::describe_display(settings.display.as_deref())
+                    .ok()
+                    .map(|screen| (screen.width, screen.height))
+            })
             .unwrap_or((config.defaults.width, config.defaults.height));
         let (x, y) = settings.region.map(|r| (r.x, r.y)).unwrap_or((0, 0));
         input.extend([
@@ -386,7 +390,10 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             "-i".into(),
             "anullsrc".into(),
         ]);
-        let enc = encoder_settings(config, &destinations, (w, h), (fps, 1))?;
+        let enc = with_kbps(
+            encoder_settings(config, &destinations, (w, h), (fps, 1))?,
+            args.screen.kbps,
+        );
         println!(
             "{}",
             crate::print_command::for_device(&input, &enc, &destinations)
@@ -397,6 +404,7 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
         config,
         &format!("the screen {display}"),
         fps,
+        args.screen.kbps,
         Output::Stream {
             destinations,
             live: args.live.clone(),
@@ -419,6 +427,7 @@ pub fn capture_screen(
         config,
         "the screen",
         fps,
+        args.screen.kbps,
         Output::Record {
             path: args.outfile.clone(),
             crash_safe: args.crash_safe,
@@ -469,12 +478,15 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
             "anullsrc".into(),
         ]);
         let (w, h) = size.unwrap_or((config.defaults.width, config.defaults.height));
-        let enc = encoder_settings(
-            config,
-            &destinations,
-            (w, h),
-            (fps.unwrap_or(config.defaults.fps), 1),
-        )?;
+        let enc = with_kbps(
+            encoder_settings(
+                config,
+                &destinations,
+                (w, h),
+                (fps.unwrap_or(config.defaults.fps), 1),
+            )?,
+            args.kbps,
+        );
         println!(
             "{}",
             crate::print_command::for_device(&input, &enc, &destinations)
@@ -491,6 +503,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         config,
         &format!("camera {device}"),
         fps.unwrap_or(config.defaults.fps),
+        args.kbps,
         Output::Stream {
             destinations,
             live: args.live.clone(),
@@ -513,6 +526,17 @@ pub struct StreamMicrophoneArgs {
     /// configuration's, or the system's default input].
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Size of the picture sent, WxH (even numbers; the image is scaled to fit, letterboxed)
+    /// [default: the configuration's defaults.width x height, 1280x720].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames a second of the picture sent [default: the configuration's defaults.fps, 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -535,7 +559,12 @@ pub fn stream_microphone(
         .clone()
         .or(config.capture.current().microphone.clone());
     let d = &config.defaults;
-    let settings = encoder_settings(config, &destinations, (d.width, d.height), (d.fps, 1))?;
+    let (width, height) = args.size.unwrap_or((d.width, d.height));
+    let fps = args.fps.unwrap_or(d.fps);
+    let settings = with_kbps(
+        encoder_settings(config, &destinations, (width, height), (fps, 1))?,
+        args.kbps,
+    );
     if args.live.print_command {
         let mut input = vec![
             "-f".to_owned(),
@@ -554,7 +583,7 @@ pub fn stream_microphone(
                 "-f".into(),
                 "lavfi".into(),
                 "-i".into(),
-                format!("color=c=black:s={}x{}:r={}", d.width, d.height, d.fps),
+                format!("color=c=black:s={width}x{height}:r={fps}"),
             ]),
         }
         println!(
@@ -608,7 +637,7 @@ pub fn stream_microphone(
         other => usage(other),
     })?;
     let mut compositor = Compositor::new(BackendChoice::Auto)?;
-    let canvas = compositor.add_canvas(CanvasSettings::new(d.width, d.height, d.fps))?;
+    let canvas = compositor.add_canvas(CanvasSettings::new(width, height, fps))?;
     if let Some(image) = image {
         compositor.add_layer(
             canvas,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use livekit_compositor::{Compositor, SceneFile};
+use livekit_compositor::Compositor;
 use livekit_core::{
     AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, PushError, SystemClock,
     VideoFrame, VideoSource, VideoTarget,
@@ -42,7 +42,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         check_overwrite(path, args.force)?;
     }
     let destinations = crate::jobs::destinations(config, &args.stream)?;
-    let file = SceneFile::load(&args.scene).map_err(usage)?;
+    let file = crate::compose::load_scene(args)?;
     if !destinations.is_empty() {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
@@ -116,7 +116,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let mut encoder = crate::jobs::encoder_settings(
             config,
             &destinations,
-            (settings.width, settings.height),
+            args.size.unwrap_or((settings.width, settings.height)),
             (settings.fps.num, settings.fps.den),
         )?;
         // --encoder, else the configuration's defaults.encoder (encoder_settings set it).
