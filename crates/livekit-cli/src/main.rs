@@ -23,7 +23,8 @@ use livekit_cli::{Failure, Verbosity, exit_code, parse_arguments, usage};
 struct Cli {
     #[command(flatten)]
     verbosity: Verbosity,
-    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini to import).
+    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini, converted
+    /// on every run: `livekit config import` writes a livekit.toml from it once).
     /// Default: ./livekit.toml, then $XDG_CONFIG_HOME/livekit/livekit.toml, then built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,

@@ -910,6 +910,36 @@ fn output_size_rate_and_bit_rate_come_from_flags_then_the_configuration() {
         line.contains("scale=320:180:") && line.contains(" -r 5/1 "),
         "{line}"
     );
+    // The capture jobs: --size is what is captured and sent, --kbps the bit rate.
+    let line = printed(&[
+        "stream-screen",
+        url,
+        "--size",
+        "320x240",
+        "--fps",
+        "12",
+        "--kbps",
+        "900",
+    ]);
+    assert!(
+        line.contains("-video_size 320x240") && line.contains(" -r 12/1 "),
+        "{line}"
+    );
+    assert!(line.contains(" -b:v 900k "), "{line}");
+    let line = printed(&[
+        "stream-camera",
+        url,
+        "--device",
+        "lavfi:testsrc",
+        "--size",
+        "320x240",
+        "--kbps",
+        "800",
+    ]);
+    assert!(
+        line.contains("scale=320:240:") && line.contains(" -b:v 800k "),
+        "{line}"
+    );
     // Bad values and --copy: one line naming the flag, exit 2.
     for (args, said) in [
         (

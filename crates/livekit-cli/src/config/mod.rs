@@ -240,11 +240,14 @@ pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
     // A PyLivestream file used as it is: what it lacks is said once, at `config import`, not
     // on every run.
     if !warnings.is_empty() {
+        let settings = match warnings.len() {
+            1 => "1 of its settings has".to_owned(),
+            n => format!("{n} of its settings have"),
+        };
         warnings = vec![format!(
-            "{}: {} of its settings have no livekit equivalent (ignored); `livekit config import {}` \
+            "{}: {settings} no livekit equivalent (ignored); `livekit config import {}` \
              names them and writes a livekit.toml once",
             path.display(),
-            warnings.len(),
             path.display()
         )];
     }
