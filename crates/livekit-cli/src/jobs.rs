@@ -114,7 +114,7 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
         return Err(format!("{text}: must be 16x16 to 7680x4320"));
     }
-    if w % 2 != 0 || h % 2 != 0 {
+    if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
         return Err(format!(
             "{text}: width and height must be even (H.264 halves them for colour), such as {}x{}",
             w & !1,
