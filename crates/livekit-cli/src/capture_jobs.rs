@@ -73,6 +73,11 @@ pub struct StreamScreenArgs {
     /// Where to (see `stream-file`).
     #[arg(required = true)]
     pub sites: Vec<String>,
+    /// Send a microphone as the sound (instead of a silent track): `--microphone` alone for
+    /// the configuration's microphone or the system's default input, `--microphone=DEVICE`
+    /// for another (an id or description from `livekit devices`).
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub microphone: Option<String>,
     #[command(flatten)]
     pub screen: ScreenArgs,
     #[command(flatten)]
@@ -108,6 +113,11 @@ pub struct StreamCameraArgs {
     /// [default: the configuration's camera, or 0].
     #[arg(long, value_name = "DEV")]
     pub device: Option<String>,
+    /// Send a microphone as the sound (instead of a silent track): `--microphone` alone for
+    /// the configuration's microphone or the system's default input, `--microphone=DEVICE`
+    /// for another (an id or description from `livekit devices`).
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub microphone: Option<String>,
     /// Size asked of the camera, which is the size sent (even numbers; a camera that cannot
     /// give it sends its nearest) [default: the configuration's camera_size, or the camera's
     /// current one].
@@ -130,6 +140,8 @@ enum Output {
     Stream {
         destinations: Vec<Destination>,
         live: LiveArgs,
+        /// `--microphone`: `Some(None)` for the default input.
+        microphone: Option<Option<String>>,
     },
     Record {
         path: PathBuf,
@@ -170,7 +182,10 @@ fn run_capture(
         Vec<Arc<dyn VideoTarget>>,
     ) -> Result<VideoCapture, StartCaptureError>,
 ) -> Result<(), Failure> {
-    if let Output::Stream { destinations, live } = &output {
+    if let Output::Stream {
+        destinations, live, ..
+    } = &output
+    {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(live.yes, what, &shown).map_err(usage)?;
     }
@@ -185,12 +200,38 @@ fn run_capture(
     )
     .map_err(usage)?;
     let size = wait_started(&capture)?;
-    // A silent track: sites expect audio, and a microphone can be mixed in later.
+    // A silent track: sites expect audio; a microphone is mixed into it.
+    let microphone_clock = Arc::clone(&clock);
     let mixer = Mixer::start(MixerSettings {
         sample_rate: config.defaults.audio_rate,
         clock,
         ..MixerSettings::default()
     })?;
+    let microphone = match &output {
+        Output::Stream {
+            microphone: Some(device),
+            ..
+        } => {
+            let port: Arc<Port<livekit_core::AudioFrame>> = Arc::new(Port::drop_oldest(64));
+            let microphone = open_microphone(
+                device.clone(),
+                config.defaults.audio_rate,
+                microphone_clock,
+                Arc::clone(&port),
+            );
+            let microphone = match microphone {
+                Ok(microphone) => microphone,
+                Err(error) => {
+                    let _ = capture.stop();
+                    let _ = mixer.stop();
+                    return Err(error);
+                }
+            };
+            mixer.add_input("microphone", port, 1.0);
+            Some(microphone)
+        }
+        _ => None,
+    };
     let audio = Arc::new(mixer.output()) as Arc<dyn AudioSource>;
     let no_destinations: Vec<Destination> = Vec::new();
     let sites = match &output {
@@ -202,7 +243,9 @@ fn run_capture(
     let mut meter = Meter::default();
     let video_port = Arc::clone(&video);
     let result = match output {
-        Output::Stream { destinations, live } => {
+        Output::Stream {
+            destinations, live, ..
+        } => {
             let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
             let streamer = start_streamer(
                 destinations,
@@ -287,8 +330,67 @@ fn run_capture(
             Ok(())
         }
     };
+    if let Some(microphone) = microphone {
+        let _ = microphone.stop();
+    }
     let _ = mixer.stop();
     result
+}
+
+/// Opens a microphone (`None`: the system's default input) writing to `port`. ALSA's C
+/// library prints its probes to stderr (a dozen lines on a machine without a sound server)
+/// before our own one-line error: shown with -v only, as in `devices`.
+fn open_microphone(
+    device: Option<String>,
+    sample_rate: u32,
+    clock: Arc<dyn Clock>,
+    port: Arc<Port<livekit_core::AudioFrame>>,
+) -> Result<livekit_sources::capture::Microphone, Failure> {
+    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
+    let open = || {
+        Microphone::start(
+            MicrophoneSettings {
+                device: device.clone(),
+                sample_rate,
+                clock: Arc::clone(&clock),
+                ..MicrophoneSettings::default()
+            },
+            vec![port as Arc<dyn livekit_core::AudioTarget>],
+        )
+    };
+    let opened = if livekit_cli::detailed_logs() {
+        open()
+    } else {
+        without_stderr(open)
+    };
+    opened.map_err(|error| match error {
+        OpenMicrophoneError::NotFound { .. } => {
+            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
+        }
+        other => usage(other),
+    })
+}
+
+/// `--microphone[=DEVICE]` as the job opens it: `None` without the flag, `Some(None)` for the
+/// default input (the configuration's microphone, or the system's).
+fn microphone_choice(config: &Config, flag: Option<&str>) -> Option<Option<String>> {
+    flag.map(|device| match device {
+        "" => config.capture.current().microphone.clone(),
+        device => Some(device.to_owned()),
+    })
+}
+
+/// The audio input of a capture job's `--print-command`: the microphone, or silence.
+fn printed_audio(microphone: &Option<Option<String>>) -> Vec<String> {
+    match microphone {
+        Some(device) => vec![
+            "-f".into(),
+            "pulse".into(),
+            "-i".into(),
+            device.clone().unwrap_or_else(|| "default".into()),
+        ],
+        None => vec!["-f".into(), "lavfi".into(), "-i".into(), "anullsrc".into()],
+    }
 }
 
 fn log_events(capture: &VideoCapture) {
@@ -360,6 +462,7 @@ fn screen_settings(config: &Config, args: &ScreenArgs) -> Result<(ScreenSettings
 /// `livekit stream-screen`.
 pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
+    let microphone = microphone_choice(config, args.microphone.as_deref());
     let (settings, fps) = screen_settings(config, &args.screen)?;
     let display = settings.display.clone().unwrap_or_else(|| ":0".into());
     if args.live.print_command {
@@ -385,11 +488,8 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             format!("{w}x{h}"),
             "-i".into(),
             format!("{display}+{x},{y}"),
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            "anullsrc".into(),
         ]);
+        input.extend(printed_audio(&microphone));
         let enc = with_kbps(
             encoder_settings(config, &destinations, (w, h), (fps, 1))?,
             args.screen.kbps,
@@ -408,6 +508,7 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
         Output::Stream {
             destinations,
             live: args.live.clone(),
+            microphone,
         },
         quiet,
         |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
@@ -441,6 +542,7 @@ pub fn capture_screen(
 /// `livekit stream-camera`.
 pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
+    let microphone = microphone_choice(config, args.microphone.as_deref());
     let platform = config.capture.current();
     let device = args
         .device
@@ -469,14 +571,8 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
                 input.extend(["-video_size".into(), format!("{w}x{h}")]);
             }
         }
-        input.extend([
-            "-i".into(),
-            path,
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            "anullsrc".into(),
-        ]);
+        input.extend(["-i".into(), path]);
+        input.extend(printed_audio(&microphone));
         let (w, h) = size.unwrap_or((config.defaults.width, config.defaults.height));
         let enc = with_kbps(
             encoder_settings(
@@ -507,6 +603,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         Output::Stream {
             destinations,
             live: args.live.clone(),
+            microphone,
         },
         quiet,
         |clock, targets| Camera::start(CameraSettings { clock, ..settings }, targets),
@@ -549,8 +646,7 @@ pub fn stream_microphone(
     quiet: bool,
 ) -> Result<(), Failure> {
     use livekit_compositor::{BackendChoice, CanvasSettings, Compositor, Fit, Layer};
-    use livekit_core::{AudioFrame, AudioTarget};
-    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
+    use livekit_core::AudioFrame;
     use livekit_sources::{ImageFile, ImageSettings};
 
     let destinations = destinations(config, &args.sites)?;
@@ -612,30 +708,12 @@ pub fn stream_microphone(
     let stop = StopSignal::install()?;
     // Live audio: the microphone never waits; blocks the encoder cannot take are dropped.
     let audio: Arc<Port<AudioFrame>> = Arc::new(Port::drop_oldest(64));
-    let open = || {
-        Microphone::start(
-            MicrophoneSettings {
-                device: device.clone(),
-                sample_rate: d.audio_rate,
-                clock: Arc::clone(&clock),
-                ..MicrophoneSettings::default()
-            },
-            vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
-        )
-    };
-    // ALSA's C library prints its probes to stderr (a dozen lines on a machine without a
-    // sound server) before our own one-line error: shown with -v only, as in `devices`.
-    let opened = if livekit_cli::detailed_logs() {
-        open()
-    } else {
-        without_stderr(open)
-    };
-    let microphone = opened.map_err(|error| match error {
-        OpenMicrophoneError::NotFound { .. } => {
-            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
-        }
-        other => usage(other),
-    })?;
+    let microphone = open_microphone(
+        device.clone(),
+        d.audio_rate,
+        Arc::clone(&clock),
+        Arc::clone(&audio),
+    )?;
     let mut compositor = Compositor::new(BackendChoice::Auto)?;
     let canvas = compositor.add_canvas(CanvasSettings::new(width, height, fps))?;
     if let Some(image) = image {
