@@ -103,8 +103,9 @@ pub struct ComposeArgs {
 pub struct PreviewArgs {
     /// The scene file (TOML; see the README).
     scene: PathBuf,
-    /// Close by itself after this many seconds (default: when the window is closed).
-    #[arg(long)]
+    /// Close by itself after this many seconds (default: when the window is closed);
+    /// --timeout is the same, as for the other jobs.
+    #[arg(long, visible_alias = "timeout")]
     seconds: Option<f64>,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
