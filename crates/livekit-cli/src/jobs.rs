@@ -187,8 +187,9 @@ pub struct RecordArgs {
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
-    /// The media file (or URL) to stream; `-` reads standard input (a stream FFmpeg reads from
-    /// a pipe, such as MPEG-TS; with --copy: H.264/AAC in MPEG-TS, MKV or FLV).
+    /// The media file (or URL) to stream; `-` reads standard input, and a FIFO is read once
+    /// the same way (a stream FFmpeg reads from a pipe, such as MPEG-TS; with --copy: H.264/AAC
+    /// in MPEG-TS, MKV or FLV).
     pub file: String,
     /// Where to: site names from the configuration or built in (youtube, facebook, twitch,
     /// restream, localhost), or full rtmp://, rtmps:// or srt:// URLs.
@@ -822,15 +823,15 @@ fn stream_playlist(
     // The output picture: `--size` and `--fps`, else one file's own (`stream-file`), else the
     // configured ones (a playlist, standard input, a song alone), as PyLivestream does: a
     // playlist's look does not depend on which file sorts first.
-    let own = output.own && !entries.iter().any(|e| is_stdin(e));
+    let own = output.own && !entries.iter().any(|e| read_once(e));
     let mut size = (config.defaults.width, config.defaults.height);
     let mut fps = (config.defaults.fps, 1);
     // Frames are thinned to `fps` unless the file's own rate is kept.
     let mut thin = true;
     // Songs (entries without video) get a caption layer when captions are on. Standard input
-    // is not probed: it can be read only once, by the player.
+    // and FIFOs are not probed: they can be read only once, by the player.
     let mut songs = false;
-    for entry in entries.iter().filter(|e| !is_stdin(e)) {
+    for entry in entries.iter().filter(|e| !read_once(e)) {
         let Ok(info) = probe(entry) else { continue };
         match &info.video {
             Some(video) if own => {
@@ -958,9 +959,11 @@ fn stream_playlist(
     )
 }
 
-/// `-` (and FFmpeg's `pipe:`, `pipe:0`): standard input.
-fn is_stdin(entry: &Path) -> bool {
+/// Input that can be read only once: standard input (`-`, FFmpeg's `pipe:`, `pipe:0`) or a
+/// FIFO (or another file that is not a regular one).
+pub fn read_once(entry: &Path) -> bool {
     matches!(entry.to_str(), Some("-" | "pipe:" | "pipe:0"))
+        || std::fs::metadata(entry).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// At most `fps` frames a second from a port, for the encoder: a frame that comes less than
@@ -1126,10 +1129,10 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
             livekit_core::scrub(&args.file)
         )));
     }
-    // A FIFO or a device: --copy reads it once, as it reads standard input; anything else is
-    // refused in `probe`'s words ("not a regular file (a FIFO)").
+    // A FIFO or a device is read once, as standard input is; looping it is refused in
+    // `probe`'s words ("not a regular file (a FIFO)").
     let special = local && !Path::new(&args.file).is_file();
-    if special && (!args.copy || args.looping) {
+    if special && args.looping {
         livekit_sources::probe(&args.file).map_err(usage)?;
     }
     let output = Output {
@@ -1144,7 +1147,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
     }
     // One file: a file FFmpeg cannot read is this job's error, not a skipped playlist entry.
     let mut looping = args.looping;
-    if local {
+    if local && !special {
         let info = livekit_sources::probe(&args.file).map_err(usage)?;
         // A picture (PNG, JPEG, ...) is one frame: streamed, it stays on screen until Ctrl-C
         // or --timeout, as in OBS, rather than ending after a frame.

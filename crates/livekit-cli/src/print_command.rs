@@ -188,9 +188,9 @@ fn pace(readrate: f64) -> Vec<String> {
     }
 }
 
-/// `-`, `pipe:` or `pipe:0`: standard input.
+/// Standard input or a FIFO: not probed, it can be read only once.
 fn stdin(entry: &Path) -> bool {
-    matches!(entry.to_str(), Some("-" | "pipe:" | "pipe:0"))
+    crate::jobs::read_once(entry)
 }
 
 /// `stream-file` / `stream-files`. Entries FFmpeg cannot read are left out (the job skips
@@ -208,7 +208,7 @@ pub fn for_files(
 ) -> String {
     let infos: Vec<(PathBuf, Option<MediaInfo>)> = entries
         .iter()
-        // Standard input is not probed: it can be read only once.
+        // Standard input and FIFOs are not probed: they can be read only once.
         .map(|e| {
             (
                 e.clone(),

@@ -1169,6 +1169,7 @@ fn recordings_do_not_overwrite_without_force() {
 /// `--copy` it is read once, like standard input.
 #[test]
 fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
+    // (and without --copy: read once, like standard input)
     let dir = tempfile::tempdir().unwrap();
     let ts = ts_clip(dir.path());
     let fifo = dir.path().join("fifo.mp4");
@@ -1186,7 +1187,7 @@ fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
         format!("livekit: error: media file {f}: cannot read: not a regular file (a FIFO)");
     for args in [
         vec!["probe", f],
-        vec!["stream-file", f, &url, "--yes"],
+        vec!["stream-file", f, &url, "--yes", "--loop"],
         vec!["stream-file", f, &url, "--yes", "--copy", "--loop"],
         vec!["stream-files", f, &url, "--yes"],
     ] {
@@ -1211,4 +1212,20 @@ fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
     let got = ffprobe(&server.recordings("fifo-key-4d4d4d")[0]).unwrap();
     assert_eq!(got.video().unwrap().codec_name, "h264");
     assert!((got.duration() - 2.0).abs() < 0.3, "{} s", got.duration());
+
+    // Re-encoded: the FIFO is opened once, by the player (nothing probes it first).
+    let url = server.url("fifo-key-5e5e5e");
+    let (from, to) = (ts.clone(), fifo.clone());
+    let writer = livekit_core::thread::spawn_named("livekit.test.fifo", move || {
+        let mut input = std::fs::File::open(from).unwrap();
+        let mut output = std::fs::OpenOptions::new().write(true).open(to).unwrap();
+        let _ = std::io::copy(&mut input, &mut output);
+    })
+    .unwrap();
+    let out = livekit(dir.path(), &["-q", "stream-file", f, &url, "--yes"]);
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = ffprobe(&server.recordings("fifo-key-5e5e5e")[0]).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
+    assert!((got.duration() - 2.0).abs() < 0.4, "{} s", got.duration());
 }
