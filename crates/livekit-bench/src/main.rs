@@ -12,6 +12,7 @@ mod decode;
 mod ipc;
 mod peers;
 mod stream;
+mod studio;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +64,11 @@ enum Bench {
     /// nginx-rtmp: CPU seconds and peak memory beside the FFmpeg tee command and PyLivestream
     /// (../shared/peers), each run checked for what every destination received.
     Stream(stream::StreamArgs),
+    /// The reference scene on a Studio, recorded and streamed to 3 local nginx-rtmp
+    /// destinations, beside the same scene and outputs wired directly with the library types
+    /// in the same run: CPU time per encoded frame, and the command-to-frame latency (a layer
+    /// change until the first frame out that shows it) p50/p99.
+    Studio(studio::StudioArgs),
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(decode::DecodeArgs),
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
         Bench::Compositor(args) => compositor::run(args),
         Bench::Stream(args) => stream::run(args),
         Bench::Decode(args) => decode::run(args),
+        Bench::Studio(args) => studio::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
     };

@@ -21,7 +21,9 @@ use livekit_sources::capture::{
 };
 
 use crate::config::Config;
-use crate::jobs::{LiveArgs, destinations, encoder_settings, start_streamer};
+use crate::jobs::{
+    LiveArgs, destinations, encoder_settings, parse_size, start_streamer, with_kbps,
+};
 use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
@@ -31,12 +33,18 @@ pub struct ScreenArgs {
     /// Top-left corner of the captured area [default: the configuration's, or 0,0].
     #[arg(long, value_name = "X,Y", value_parser = parse_origin, allow_hyphen_values = true)]
     pub origin: Option<(u32, u32)>,
-    /// Size of the captured area [default: the configuration's, or the whole screen].
+    /// Size of the captured area, which is the size sent (even numbers) [default: the
+    /// configuration's screen_size, or the whole screen].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Frames a second [default: the configuration's, or 30].
+    /// Frames a second captured and sent [default: the configuration's screen_fps, else
+    /// defaults.fps, 30].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     /// The X11 display [default: the configuration's screen, or $DISPLAY].
     #[arg(long)]
     pub display: Option<String>,
@@ -59,30 +67,17 @@ fn parse_origin(text: &str) -> Result<(u32, u32), String> {
     ))
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("{text:?}: expected WxH (for example 1280x720)"))?;
-    let w: u32 = w
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?}: bad width"))?;
-    let h: u32 = h
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?}: bad height"))?;
-    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
-        return Err(format!("{text}: must be 16x16 to 7680x4320"));
-    }
-    Ok((w, h))
-}
-
 /// `livekit stream-screen SITE...`
 #[derive(Debug, Args)]
 pub struct StreamScreenArgs {
     /// Where to (see `stream-file`).
     #[arg(required = true)]
     pub sites: Vec<String>,
+    /// Send a microphone as the sound (instead of a silent track): `--microphone` alone for
+    /// the configuration's microphone or the system's default input, `--microphone=DEVICE`
+    /// for another (an id or description from `livekit devices`).
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub microphone: Option<String>,
     #[command(flatten)]
     pub screen: ScreenArgs,
     #[command(flatten)]
@@ -118,12 +113,24 @@ pub struct StreamCameraArgs {
     /// [default: the configuration's camera, or 0].
     #[arg(long, value_name = "DEV")]
     pub device: Option<String>,
-    /// Requested size [default: the configuration's, or the camera's current one].
+    /// Send a microphone as the sound (instead of a silent track): `--microphone` alone for
+    /// the configuration's microphone or the system's default input, `--microphone=DEVICE`
+    /// for another (an id or description from `livekit devices`).
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub microphone: Option<String>,
+    /// Size asked of the camera, which is the size sent (even numbers; a camera that cannot
+    /// give it sends its nearest) [default: the configuration's camera_size, or the camera's
+    /// current one].
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
-    /// Requested frames a second [default: the configuration's, or the camera's].
+    /// Frames a second asked of the camera [default: the configuration's camera_fps, or the
+    /// camera's].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -133,6 +140,8 @@ enum Output {
     Stream {
         destinations: Vec<Destination>,
         live: LiveArgs,
+        /// `--microphone`: `Some(None)` for the default input.
+        microphone: Option<Option<String>>,
     },
     Record {
         path: PathBuf,
@@ -165,6 +174,7 @@ fn run_capture(
     config: &Config,
     what: &str,
     fps: u32,
+    kbps: Option<u32>,
     output: Output,
     quiet: bool,
     start: impl FnOnce(
@@ -172,7 +182,10 @@ fn run_capture(
         Vec<Arc<dyn VideoTarget>>,
     ) -> Result<VideoCapture, StartCaptureError>,
 ) -> Result<(), Failure> {
-    if let Output::Stream { destinations, live } = &output {
+    if let Output::Stream {
+        destinations, live, ..
+    } = &output
+    {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(live.yes, what, &shown).map_err(usage)?;
     }
@@ -187,24 +200,52 @@ fn run_capture(
     )
     .map_err(usage)?;
     let size = wait_started(&capture)?;
-    // A silent track: sites expect audio, and a microphone can be mixed in later.
+    // A silent track: sites expect audio; a microphone is mixed into it.
+    let microphone_clock = Arc::clone(&clock);
     let mixer = Mixer::start(MixerSettings {
         sample_rate: config.defaults.audio_rate,
         clock,
         ..MixerSettings::default()
     })?;
+    let microphone = match &output {
+        Output::Stream {
+            microphone: Some(device),
+            ..
+        } => {
+            let port: Arc<Port<livekit_core::AudioFrame>> = Arc::new(Port::drop_oldest(64));
+            let microphone = open_microphone(
+                device.clone(),
+                config.defaults.audio_rate,
+                microphone_clock,
+                Arc::clone(&port),
+            );
+            let microphone = match microphone {
+                Ok(microphone) => microphone,
+                Err(error) => {
+                    let _ = capture.stop();
+                    let _ = mixer.stop();
+                    return Err(error);
+                }
+            };
+            mixer.add_input("microphone", port, 1.0);
+            Some(microphone)
+        }
+        _ => None,
+    };
     let audio = Arc::new(mixer.output()) as Arc<dyn AudioSource>;
     let no_destinations: Vec<Destination> = Vec::new();
     let sites = match &output {
         Output::Stream { destinations, .. } => destinations,
         Output::Record { .. } => &no_destinations,
     };
-    let settings = encoder_settings(config, sites, size, (fps, 1))?;
+    let settings = with_kbps(encoder_settings(config, sites, size, (fps, 1))?, kbps);
     let status = StatusLine::new(quiet, None);
     let mut meter = Meter::default();
     let video_port = Arc::clone(&video);
     let result = match output {
-        Output::Stream { destinations, live } => {
+        Output::Stream {
+            destinations, live, ..
+        } => {
             let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
             let streamer = start_streamer(
                 destinations,
@@ -289,8 +330,67 @@ fn run_capture(
             Ok(())
         }
     };
+    if let Some(microphone) = microphone {
+        let _ = microphone.stop();
+    }
     let _ = mixer.stop();
     result
+}
+
+/// Opens a microphone (`None`: the system's default input) writing to `port`. ALSA's C
+/// library prints its probes to stderr (a dozen lines on a machine without a sound server)
+/// before our own one-line error: shown with -v only, as in `devices`.
+fn open_microphone(
+    device: Option<String>,
+    sample_rate: u32,
+    clock: Arc<dyn Clock>,
+    port: Arc<Port<livekit_core::AudioFrame>>,
+) -> Result<livekit_sources::capture::Microphone, Failure> {
+    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
+    let open = || {
+        Microphone::start(
+            MicrophoneSettings {
+                device: device.clone(),
+                sample_rate,
+                clock: Arc::clone(&clock),
+                ..MicrophoneSettings::default()
+            },
+            vec![port as Arc<dyn livekit_core::AudioTarget>],
+        )
+    };
+    let opened = if livekit_cli::detailed_logs() {
+        open()
+    } else {
+        without_stderr(open)
+    };
+    opened.map_err(|error| match error {
+        OpenMicrophoneError::NotFound { .. } => {
+            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
+        }
+        other => usage(other),
+    })
+}
+
+/// `--microphone[=DEVICE]` as the job opens it: `None` without the flag, `Some(None)` for the
+/// default input (the configuration's microphone, or the system's).
+fn microphone_choice(config: &Config, flag: Option<&str>) -> Option<Option<String>> {
+    flag.map(|device| match device {
+        "" => config.capture.current().microphone.clone(),
+        device => Some(device.to_owned()),
+    })
+}
+
+/// The audio input of a capture job's `--print-command`: the microphone, or silence.
+fn printed_audio(microphone: &Option<Option<String>>) -> Vec<String> {
+    match microphone {
+        Some(device) => vec![
+            "-f".into(),
+            "pulse".into(),
+            "-i".into(),
+            device.clone().unwrap_or_else(|| "default".into()),
+        ],
+        None => vec!["-f".into(), "lavfi".into(), "-i".into(), "anullsrc".into()],
+    }
 }
 
 fn log_events(capture: &VideoCapture) {
@@ -362,6 +462,7 @@ fn screen_settings(config: &Config, args: &ScreenArgs) -> Result<(ScreenSettings
 /// `livekit stream-screen`.
 pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
+    let microphone = microphone_choice(config, args.microphone.as_deref());
     let (settings, fps) = screen_settings(config, &args.screen)?;
     let display = settings.display.clone().unwrap_or_else(|| ":0".into());
     if args.live.print_command {
@@ -371,9 +472,15 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             "-framerate".into(),
             fps.to_string(),
         ];
+        // The whole screen is sent at its own size.
         let (w, h) = settings
             .region
             .map(|r| (r.width, r.height))
+            .or_else(|| {
+                livekit_sources::capture::describe_display(settings.display.as_deref())
+                    .ok()
+                    .map(|screen| (screen.width, screen.height))
+            })
             .unwrap_or((config.defaults.width, config.defaults.height));
         let (x, y) = settings.region.map(|r| (r.x, r.y)).unwrap_or((0, 0));
         input.extend([
@@ -381,12 +488,12 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             format!("{w}x{h}"),
             "-i".into(),
             format!("{display}+{x},{y}"),
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            "anullsrc".into(),
         ]);
-        let enc = encoder_settings(config, &destinations, (w, h), (fps, 1))?;
+        input.extend(printed_audio(&microphone));
+        let enc = with_kbps(
+            encoder_settings(config, &destinations, (w, h), (fps, 1))?,
+            args.screen.kbps,
+        );
         println!(
             "{}",
             crate::print_command::for_device(&input, &enc, &destinations)
@@ -397,9 +504,11 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
         config,
         &format!("the screen {display}"),
         fps,
+        args.screen.kbps,
         Output::Stream {
             destinations,
             live: args.live.clone(),
+            microphone,
         },
         quiet,
         |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
@@ -419,6 +528,7 @@ pub fn capture_screen(
         config,
         "the screen",
         fps,
+        args.screen.kbps,
         Output::Record {
             path: args.outfile.clone(),
             crash_safe: args.crash_safe,
@@ -432,6 +542,7 @@ pub fn capture_screen(
 /// `livekit stream-camera`.
 pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.sites)?;
+    let microphone = microphone_choice(config, args.microphone.as_deref());
     let platform = config.capture.current();
     let device = args
         .device
@@ -460,21 +571,18 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
                 input.extend(["-video_size".into(), format!("{w}x{h}")]);
             }
         }
-        input.extend([
-            "-i".into(),
-            path,
-            "-f".into(),
-            "lavfi".into(),
-            "-i".into(),
-            "anullsrc".into(),
-        ]);
+        input.extend(["-i".into(), path]);
+        input.extend(printed_audio(&microphone));
         let (w, h) = size.unwrap_or((config.defaults.width, config.defaults.height));
-        let enc = encoder_settings(
-            config,
-            &destinations,
-            (w, h),
-            (fps.unwrap_or(config.defaults.fps), 1),
-        )?;
+        let enc = with_kbps(
+            encoder_settings(
+                config,
+                &destinations,
+                (w, h),
+                (fps.unwrap_or(config.defaults.fps), 1),
+            )?,
+            args.kbps,
+        );
         println!(
             "{}",
             crate::print_command::for_device(&input, &enc, &destinations)
@@ -491,9 +599,11 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         config,
         &format!("camera {device}"),
         fps.unwrap_or(config.defaults.fps),
+        args.kbps,
         Output::Stream {
             destinations,
             live: args.live.clone(),
+            microphone,
         },
         quiet,
         |clock, targets| Camera::start(CameraSettings { clock, ..settings }, targets),
@@ -513,6 +623,17 @@ pub struct StreamMicrophoneArgs {
     /// configuration's, or the system's default input].
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Size of the picture sent, WxH (even numbers; the image is scaled to fit, letterboxed)
+    /// [default: the configuration's defaults.width x height, 1280x720].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames a second of the picture sent [default: the configuration's defaults.fps, 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -525,8 +646,7 @@ pub fn stream_microphone(
     quiet: bool,
 ) -> Result<(), Failure> {
     use livekit_compositor::{BackendChoice, CanvasSettings, Compositor, Fit, Layer};
-    use livekit_core::{AudioFrame, AudioTarget};
-    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
+    use livekit_core::AudioFrame;
     use livekit_sources::{ImageFile, ImageSettings};
 
     let destinations = destinations(config, &args.sites)?;
@@ -535,7 +655,12 @@ pub fn stream_microphone(
         .clone()
         .or(config.capture.current().microphone.clone());
     let d = &config.defaults;
-    let settings = encoder_settings(config, &destinations, (d.width, d.height), (d.fps, 1))?;
+    let (width, height) = args.size.unwrap_or((d.width, d.height));
+    let fps = args.fps.unwrap_or(d.fps);
+    let settings = with_kbps(
+        encoder_settings(config, &destinations, (width, height), (fps, 1))?,
+        args.kbps,
+    );
     if args.live.print_command {
         let mut input = vec![
             "-f".to_owned(),
@@ -554,7 +679,7 @@ pub fn stream_microphone(
                 "-f".into(),
                 "lavfi".into(),
                 "-i".into(),
-                format!("color=c=black:s={}x{}:r={}", d.width, d.height, d.fps),
+                format!("color=c=black:s={width}x{height}:r={fps}"),
             ]),
         }
         println!(
@@ -583,32 +708,14 @@ pub fn stream_microphone(
     let stop = StopSignal::install()?;
     // Live audio: the microphone never waits; blocks the encoder cannot take are dropped.
     let audio: Arc<Port<AudioFrame>> = Arc::new(Port::drop_oldest(64));
-    let open = || {
-        Microphone::start(
-            MicrophoneSettings {
-                device: device.clone(),
-                sample_rate: d.audio_rate,
-                clock: Arc::clone(&clock),
-                ..MicrophoneSettings::default()
-            },
-            vec![Arc::clone(&audio) as Arc<dyn AudioTarget>],
-        )
-    };
-    // ALSA's C library prints its probes to stderr (a dozen lines on a machine without a
-    // sound server) before our own one-line error: shown with -v only, as in `devices`.
-    let opened = if livekit_cli::detailed_logs() {
-        open()
-    } else {
-        without_stderr(open)
-    };
-    let microphone = opened.map_err(|error| match error {
-        OpenMicrophoneError::NotFound { .. } => {
-            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
-        }
-        other => usage(other),
-    })?;
+    let microphone = open_microphone(
+        device.clone(),
+        d.audio_rate,
+        Arc::clone(&clock),
+        Arc::clone(&audio),
+    )?;
     let mut compositor = Compositor::new(BackendChoice::Auto)?;
-    let canvas = compositor.add_canvas(CanvasSettings::new(d.width, d.height, d.fps))?;
+    let canvas = compositor.add_canvas(CanvasSettings::new(width, height, fps))?;
     if let Some(image) = image {
         compositor.add_layer(
             canvas,

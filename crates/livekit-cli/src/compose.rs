@@ -82,6 +82,17 @@ pub struct ComposeArgs {
     /// site's, or from the canvas height and frame rate).
     #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
     pub(crate) kbps: Option<u32>,
+    /// With --record or --stream: the size encoded, WxH (even numbers). The scene keeps its
+    /// canvas (layers stay where its file puts them, the preview and a virtual camera get the
+    /// canvas as it is); the encoder scales the canvas to this size, letterboxed if the shape
+    /// differs [default: the scene's canvas size; the configuration's width and height do not
+    /// apply to scenes].
+    #[arg(long, value_name = "WxH", value_parser = crate::jobs::parse_size)]
+    pub(crate) size: Option<(u32, u32)>,
+    /// Frames a second: replaces the scene's canvas fps, for every output [default: the
+    /// scene's, 30 when it names none].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub(crate) fps: Option<u32>,
     /// With --record or --stream: no audio track (the default is a silent AAC track, as
     /// streaming sites expect one).
     #[arg(long)]
@@ -93,8 +104,9 @@ pub struct ComposeArgs {
 pub struct PreviewArgs {
     /// The scene file (TOML; see the README).
     scene: PathBuf,
-    /// Close by itself after this many seconds (default: when the window is closed).
-    #[arg(long)]
+    /// Close by itself after this many seconds (default: when the window is closed);
+    /// --timeout is the same, as for the other jobs.
+    #[arg(long, visible_alias = "timeout")]
     seconds: Option<f64>,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
@@ -172,6 +184,9 @@ fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
         if args.kbps.is_some() {
             return refuse("--kbps", "--record or --stream");
         }
+        if args.size.is_some() {
+            return refuse("--size", "--record or --stream");
+        }
         if args.encoder.is_some() {
             return refuse("--encoder", "--record or --stream");
         }
@@ -193,7 +208,7 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
     }
     let frames = args.frames.unwrap_or(1);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
-    let file = SceneFile::load(&args.scene).map_err(usage)?;
+    let file = load_scene(args)?;
     output_folder(&out)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.
@@ -235,6 +250,15 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
         compositor.backend()
     );
     Ok(())
+}
+
+/// Loads the scene file, its canvas at `--fps` when given.
+pub(crate) fn load_scene(args: &ComposeArgs) -> Result<SceneFile, Failure> {
+    let mut file = SceneFile::load(&args.scene).map_err(usage)?;
+    if let Some(fps) = args.fps {
+        file.canvas = file.canvas.fps(livekit_compositor::Fps::new(fps));
+    }
+    Ok(file)
 }
 
 /// Makes the folder PNGs go into, or says why it cannot be one (a usage error).

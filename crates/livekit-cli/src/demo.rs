@@ -42,8 +42,8 @@ pub struct DemoArgs {
     /// Image to show instead of the built-in logo (PNG, JPEG, GIF, WebP or BMP).
     #[arg(long)]
     image: Option<PathBuf>,
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 10.0, value_parser = crate::jobs::parse_seconds_f64)]
+    /// How long to run, in seconds (--timeout is the same, as for the other jobs).
+    #[arg(long, visible_alias = "timeout", default_value_t = 10.0, value_parser = crate::jobs::parse_seconds_f64)]
     seconds: f64,
     /// Also stream it to this site (a configured or built-in site, or a full URL); repeat for
     /// more.

@@ -13,8 +13,8 @@ use livekit_compositor::{
     RunningCompositor, Text,
 };
 use livekit_core::{
-    AudioFrame, AudioSource, Packet, Port, ScaledClock, StreamInfo, SystemClock, VideoFrame,
-    VideoSource, VideoTarget,
+    AudioFrame, AudioSource, FrameSource, Packet, Port, Pull, ScaledClock, StreamInfo, SystemClock,
+    VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, Protocol, SiteConfig,
@@ -96,6 +96,68 @@ pub fn parse_readrate(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--size WxH`: a picture size H.264 can take (4:2:0 halves each side for colour, so both
+/// are even), 16x16 to 7680x4320.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?}: expected WxH (for example 1280x720)"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: bad width"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: bad height"))?;
+    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
+        return Err(format!("{text}: must be 16x16 to 7680x4320"));
+    }
+    if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
+        return Err(format!(
+            "{text}: width and height must be even (H.264 halves them for colour), such as {}x{}",
+            w & !1,
+            h & !1
+        ));
+    }
+    Ok((w, h))
+}
+
+/// The picture and bit rate a job sends, as the user asked (`--size`, `--fps`, `--kbps`);
+/// `None`: the job's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub size: Option<(u32, u32)>,
+    pub fps: Option<u32>,
+    pub kbps: Option<u32>,
+    /// Without `size` and `fps`: keep the input's own (`stream-file` of one file) rather
+    /// than the configured ones.
+    pub own: bool,
+}
+
+impl Output {
+    /// Refuses the flags that were given, for a job that encodes nothing (`--copy`).
+    fn refuse_with(&self, why: &str) -> Result<(), Failure> {
+        let given = [
+            ("--size", self.size.is_some()),
+            ("--fps", self.fps.is_some()),
+            ("--kbps", self.kbps.is_some()),
+        ];
+        match given.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(usage(anyhow!("{flag} does not go with {why}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `--kbps` wins over the sites' and the configuration's bit rates.
+pub fn with_kbps(mut settings: EncoderSettings, kbps: Option<u32>) -> EncoderSettings {
+    if kbps.is_some() {
+        settings.video.kbps = kbps;
+    }
+    settings
+}
+
 /// How fast the file jobs read their input.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
@@ -124,8 +186,9 @@ pub struct RecordArgs {
 /// `livekit stream-file FILE SITE...`
 #[derive(Debug, Args)]
 pub struct StreamFileArgs {
-    /// The media file (or URL) to stream; `-` reads standard input (with --copy: H.264/AAC in
-    /// MPEG-TS, MKV or FLV).
+    /// The media file (or URL) to stream; `-` reads standard input, and a FIFO is read once
+    /// the same way (a stream FFmpeg reads from a pipe, such as MPEG-TS; with --copy: H.264/AAC
+    /// in MPEG-TS, MKV or FLV).
     pub file: String,
     /// Where to: site names from the configuration or built in (youtube, facebook, twitch,
     /// restream, localhost), or full rtmp://, rtmps:// or srt:// URLs.
@@ -138,6 +201,18 @@ pub struct StreamFileArgs {
     /// when its codecs, their formats or its keyframe spacing do not suit the destinations).
     #[arg(long)]
     pub copy: bool,
+    /// Size sent, WxH (even numbers); the picture is scaled to fit, letterboxed [default: the
+    /// file's own; standard input: the configuration's defaults.width x height, 1280x720].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames a second sent, at most (faster video drops frames) [default: the file's own;
+    /// standard input: the configuration's defaults.fps, 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -170,6 +245,18 @@ pub struct StreamFilesArgs {
     /// Do not caption songs with "Title - Artist" from their tags.
     #[arg(long)]
     pub no_meta: bool,
+    /// Size sent, WxH (even numbers); each file is scaled to fit, letterboxed [default: the
+    /// configuration's defaults.width x height, 1280x720, whatever the files' own sizes].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames a second sent, at most (faster files drop frames) [default: the
+    /// configuration's defaults.fps, 30].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
+    /// Video bit rate in kb/s, 50 to 100000 [default: the site's video_kbps, else the
+    /// configuration's defaults.video_kbps, else from the size and frame rate].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    pub kbps: Option<u32>,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]
@@ -666,6 +753,7 @@ fn stream_playlist(
     cover: Cover,
     captions: bool,
     readrate: f64,
+    output: Output,
     record: &RecordArgs,
     live: &LiveArgs,
     quiet: bool,
@@ -680,27 +768,38 @@ fn stream_playlist(
         }
     }
     let destinations = destinations(config, sites)?;
-    // The output picture: the first file with video sets the size and rate; songs alone use
-    // the configured canvas.
+    // The output picture: `--size` and `--fps`, else one file's own (`stream-file`), else the
+    // configured ones (a playlist, standard input, a song alone), as PyLivestream does: a
+    // playlist's look does not depend on which file sorts first.
+    let own = output.own && !entries.iter().any(|e| read_once(e));
     let mut size = (config.defaults.width, config.defaults.height);
     let mut fps = (config.defaults.fps, 1);
-    let mut sized = false;
-    // Songs (entries without video) get a caption layer when captions are on.
+    // Frames are thinned to `fps` unless the file's own rate is kept.
+    let mut thin = true;
+    // Songs (entries without video) get a caption layer when captions are on. Standard input
+    // and FIFOs are not probed: they can be read only once, by the player.
     let mut songs = false;
-    for entry in &entries {
+    for entry in entries.iter().filter(|e| !read_once(e)) {
         let Ok(info) = probe(entry) else { continue };
         match &info.video {
-            Some(video) if !sized => {
+            Some(video) if own => {
                 size = info.display_size().unwrap_or((video.width, video.height));
                 fps = fps_ratio(video.frame_rate);
-                sized = true;
+                thin = false;
             }
             Some(_) => {}
             None => songs = info.audio.is_some(),
         }
-        if sized && (songs || !captions) {
+        if songs || !captions {
             break;
         }
+    }
+    if let Some(chosen) = output.size {
+        size = chosen;
+    }
+    if let Some(chosen) = output.fps {
+        fps = (chosen, 1);
+        thin = true;
     }
     let songs = songs && captions;
     if songs && readrate == 0.0 {
@@ -708,7 +807,10 @@ fn stream_playlist(
             "--readrate 0 cannot caption songs (captions follow the clock): add --no-meta or give a rate above 0"
         )));
     }
-    let settings = encoder_settings(config, &destinations, size, fps)?;
+    let settings = with_kbps(
+        encoder_settings(config, &destinations, size, fps)?,
+        output.kbps,
+    );
     let shown: Vec<String> = destinations.iter().map(shown).collect();
     if live.print_command {
         println!(
@@ -774,11 +876,12 @@ fn stream_playlist(
         list.add_video_target(Arc::clone(&video))?;
         (video, None)
     };
-    let encoder = Encoder::start(
-        settings,
-        video as Arc<dyn VideoSource>,
-        Some(audio as Arc<dyn AudioSource>),
-    )?;
+    let video: Arc<dyn VideoSource> = if thin && captioner.is_none() {
+        Arc::new(AtMostRate::new(video, fps))
+    } else {
+        video as Arc<dyn VideoSource>
+    };
+    let encoder = Encoder::start(settings, video, Some(audio as Arc<dyn AudioSource>))?;
     let streamer = start_streamer_recording(
         destinations,
         encoder.streams().to_vec(),
@@ -801,6 +904,66 @@ fn stream_playlist(
         quiet,
         &stop,
     )
+}
+
+/// Input that can be read only once: standard input (`-`, FFmpeg's `pipe:`, `pipe:0`) or a
+/// FIFO (or another file that is not a regular one).
+pub fn read_once(entry: &Path) -> bool {
+    matches!(entry.to_str(), Some("-" | "pipe:" | "pipe:0"))
+        || std::fs::metadata(entry).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// At most `fps` frames a second from a port, for the encoder: a frame that comes less than
+/// three quarters of a frame's time after the previous slot is skipped (a 60 fps file sent at
+/// 30 keeps every other frame); slower video is not padded (a 25 fps file stays at 25).
+struct AtMostRate {
+    inner: Arc<Port<VideoFrame>>,
+    interval: Duration,
+    /// When the next frame is due.
+    due: parking_lot::Mutex<Option<Duration>>,
+}
+
+impl AtMostRate {
+    fn new(inner: Arc<Port<VideoFrame>>, (num, den): (u32, u32)) -> Self {
+        let interval = Duration::from_secs_f64(f64::from(den.max(1)) / f64::from(num.max(1)));
+        Self {
+            inner,
+            interval,
+            due: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+impl FrameSource<VideoFrame> for AtMostRate {
+    fn latest(&self) -> Pull<VideoFrame> {
+        self.inner.latest()
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<VideoFrame> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(std::time::Instant::now())
+            });
+            let frame = match self.inner.next(left) {
+                Pull::Frame(frame) => frame,
+                other => return other,
+            };
+            let pts = frame.pts();
+            let mut due = self.due.lock();
+            if let Some(at) = *due
+                && pts + self.interval / 4 < at
+            {
+                continue;
+            }
+            *due = Some(match *due {
+                // On time: the next slot; after a gap (or at the start): from this frame.
+                Some(at) if pts < at + self.interval => at + self.interval,
+                _ => pts + self.interval,
+            });
+            return Pull::Frame(frame);
+        }
+    }
 }
 
 /// The compositor of a playlist with songs: the playlist's picture letterboxed on the output
@@ -920,14 +1083,6 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
             "--loop cannot read standard input twice: give a file"
         )));
     }
-    if stdin && !args.copy {
-        // The picture size and rate are read from the input before it plays: a pipe cannot
-        // be read twice.
-        return Err(usage(anyhow!(
-            "standard input (-) streams with --copy only (H.264/AAC in MPEG-TS, MKV or FLV); \
-             to re-encode, save it to a file first"
-        )));
-    }
     let local = !args.file.contains("://") && !stdin;
     if local && Path::new(&args.file).is_dir() {
         return Err(usage(anyhow!(
@@ -942,18 +1097,25 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
             livekit_core::scrub(&args.file)
         )));
     }
-    // A FIFO or a device: --copy reads it once, as it reads standard input; anything else is
-    // refused in `probe`'s words ("not a regular file (a FIFO)").
+    // A FIFO or a device is read once, as standard input is; looping it is refused in
+    // `probe`'s words ("not a regular file (a FIFO)").
     let special = local && !Path::new(&args.file).is_file();
-    if special && (!args.copy || args.looping) {
+    if special && args.looping {
         livekit_sources::probe(&args.file).map_err(usage)?;
     }
+    let output = Output {
+        size: args.size,
+        fps: args.fps,
+        kbps: args.kbps,
+        own: true,
+    };
     if args.copy {
+        output.refuse_with("--copy (nothing is encoded: the file's own packets are sent)")?;
         return stream_copy(config, args, quiet);
     }
     // One file: a file FFmpeg cannot read is this job's error, not a skipped playlist entry.
     let mut looping = args.looping;
-    if local {
+    if local && !special {
         let info = livekit_sources::probe(&args.file).map_err(usage)?;
         // A picture (PNG, JPEG, ...) is one frame: streamed, it stays on screen until Ctrl-C
         // or --timeout, as in OBS, rather than ending after a frame.
@@ -976,6 +1138,7 @@ pub fn stream_file(config: &Config, args: &StreamFileArgs, quiet: bool) -> Resul
         Cover::Black,
         true,
         args.read.readrate,
+        output,
         &args.record,
         &args.live,
         quiet,
@@ -1003,6 +1166,12 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
         cover,
         !args.no_meta,
         args.read.readrate,
+        Output {
+            size: args.size,
+            fps: args.fps,
+            kbps: args.kbps,
+            own: false,
+        },
         &args.record,
         &args.live,
         quiet,

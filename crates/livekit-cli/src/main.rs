@@ -24,7 +24,8 @@ use livekit_cli::{Failure, Verbosity, exit_code, parse_arguments, usage};
 struct Cli {
     #[command(flatten)]
     verbosity: Verbosity,
-    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini to import).
+    /// Configuration file (livekit.toml, or PyLivestream's pylivestream.json / .ini, converted
+    /// on every run: `livekit config import` writes a livekit.toml from it once).
     /// Default: ./livekit.toml, then $XDG_CONFIG_HOME/livekit/livekit.toml, then built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -82,6 +83,20 @@ enum ConfigCommand {
     },
     /// Print the configuration in effect (keys redacted) and where it came from.
     Show,
+    /// Write a livekit.toml once from PyLivestream's pylivestream.json (or .ini): each site's
+    /// key goes into NAME.key beside it (mode 600, named by the site's key_file; never in the
+    /// TOML, never printed); the settings with no livekit equivalent are named once, here.
+    Import {
+        /// PyLivestream's pylivestream.json (2.x) or pylivestream.ini (1.x).
+        file: PathBuf,
+        /// The configuration file to write, in the current folder unless a path is given (the
+        /// key files go beside it).
+        #[arg(long, value_name = "FILE", default_value = "livekit.toml")]
+        out: PathBuf,
+        /// Overwrite an existing configuration file or key file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 impl Command {
@@ -190,6 +205,16 @@ fn config_command(
             };
             config::init(&path, *force).map_err(usage)?;
             println!("wrote {}", path.display());
+        }
+        ConfigCommand::Import { file, out, force } => {
+            let imported = config::import(file, out, *force).map_err(usage)?;
+            for warning in &imported.warnings {
+                tracing::warn!("{warning}");
+            }
+            println!("wrote {}", imported.config.display());
+            for key_file in &imported.key_files {
+                println!("wrote {} (mode 600)", key_file.display());
+            }
         }
         ConfigCommand::Show => {
             let loaded = load_config(explicit)?;

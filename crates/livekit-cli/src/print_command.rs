@@ -188,6 +188,11 @@ fn pace(readrate: f64) -> Vec<String> {
     }
 }
 
+/// Standard input or a FIFO: not probed, it can be read only once.
+fn stdin(entry: &Path) -> bool {
+    crate::jobs::read_once(entry)
+}
+
 /// `stream-file` / `stream-files`. Entries FFmpeg cannot read are left out (the job skips
 /// them); a single file without video gets the black picture the job sends, one without audio
 /// the silent track.
@@ -203,11 +208,19 @@ pub fn for_files(
 ) -> String {
     let infos: Vec<(PathBuf, Option<MediaInfo>)> = entries
         .iter()
-        .map(|e| (e.clone(), livekit_sources::probe(e).ok()))
+        // Standard input and FIFOs are not probed: they can be read only once.
+        .map(|e| {
+            (
+                e.clone(),
+                (!stdin(e))
+                    .then(|| livekit_sources::probe(e).ok())
+                    .flatten(),
+            )
+        })
         .collect();
     let playable: Vec<PathBuf> = infos
         .iter()
-        .filter(|(e, info)| info.is_some() || e.to_string_lossy().contains("://"))
+        .filter(|(e, info)| info.is_some() || e.to_string_lossy().contains("://") || stdin(e))
         .map(|(e, _)| e.clone())
         .collect();
     let entries = if playable.is_empty() {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use livekit_compositor::SceneFile;
 use livekit_core::SystemClock;
 use livekit_sinks::stream::StreamReport;
 use livekit_sinks::{RecorderSettings, StreamerSettings};
@@ -78,17 +77,18 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         check_overwrite(path, args.force)?;
     }
     let destinations = crate::jobs::destinations(config, &args.stream)?;
-    let file = SceneFile::load(&args.scene).map_err(usage)?;
+    let file = crate::compose::load_scene(args)?;
     if !destinations.is_empty() {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
     }
     let canvas = &file.canvas;
     let encoding = path.is_some() || !destinations.is_empty();
+    // --size scales what is encoded; the scene keeps its layout.
     let mut encoder = crate::jobs::encoder_settings(
         config,
         &destinations,
-        (canvas.width, canvas.height),
+        args.size.unwrap_or((canvas.width, canvas.height)),
         (canvas.fps.num, canvas.fps.den),
     )?;
     // --encoder, else the configuration's defaults.encoder (encoder_settings set it).
@@ -110,6 +110,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         streaming,
         encode_audio: !args.no_audio,
         frame_limit: args.frames,
+        encode_size: args.size,
     })?;
     studio.load_scene(&args.scene, &file).map_err(usage)?;
 

@@ -385,3 +385,118 @@ fn devices_without_a_sound_server_prints_no_library_noise() {
     assert!(!stderr.contains("ALSA lib"), "{stderr}");
     assert!(!stderr.contains("jack"), "{stderr}");
 }
+
+/// The level of 1 kHz in the last second of a recording's audio.
+fn tone_level(dir: &Path, recording: &Path) -> f64 {
+    let pcm = dir.join("tone.f32");
+    livekit_testkit::media::ffmpeg(&[
+        "-y",
+        "-i",
+        recording.to_str().unwrap(),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        "48000",
+        "-f",
+        "f32le",
+        pcm.to_str().unwrap(),
+    ]);
+    let samples = livekit_testkit::pulse::read_f32(&pcm);
+    assert!(samples.len() > 48_000, "{} samples", samples.len());
+    let tail = &samples[samples.len() - 48_000..];
+    livekit_testkit::pulse::tone_amplitude(tail, 48_000, 1000.0)
+}
+
+/// `stream-camera --microphone` (the configuration's microphone) sends what the microphone
+/// hears instead of silence; `stream-screen --microphone=DEVICE` prints it in its command; a
+/// missing microphone is one line.
+#[test]
+fn capture_jobs_send_a_microphone_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulse = livekit_testkit::pulse::PulseAudio::start();
+    let wav = livekit_testkit::pulse::sine_wav(dir.path(), 1000, 6.0);
+    let config = dir.path().join("mic.toml");
+    std::fs::write(
+        &config,
+        "[capture.linux]\nmicrophone = \"nullsink.monitor\"\n",
+    )
+    .unwrap();
+    let server = NginxRtmp::start();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env("XDG_RUNTIME_DIR", pulse.runtime_dir())
+            .env_remove("PULSE_SERVER")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let c = config.to_str().unwrap();
+    let camera = "lavfi:testsrc2=size=320x240:rate=30,realtime";
+    let mut player = pulse.play(&wav);
+    let url = server.url("CAMMIC");
+    let out = run(&[
+        "--config",
+        c,
+        "stream-camera",
+        &url,
+        "--device",
+        camera,
+        "--microphone",
+        "--timeout",
+        "3",
+        "--yes",
+    ]);
+    player.stop();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("CAMMIC"));
+    let recordings = server.recordings("CAMMIC");
+    assert_eq!(recordings.len(), 1);
+    let level = tone_level(dir.path(), &recordings[0]);
+    assert!(level > 0.05, "1 kHz at {level}");
+    // Without --microphone: silence.
+    let url = server.url("CAMSILENT");
+    let out = run(&[
+        "stream-camera",
+        &url,
+        "--device",
+        camera,
+        "--timeout",
+        "2",
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let level = tone_level(dir.path(), &server.recordings("CAMSILENT")[0]);
+    assert!(level < 0.01, "1 kHz at {level} in silence");
+
+    let out = run(&[
+        "stream-screen",
+        "rtmp://127.0.0.1:1/live/k",
+        "--microphone=nullsink.monitor",
+        "--size",
+        "320x240",
+        "--print-command",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(line.contains("-f pulse -i nullsink.monitor"), "{line}");
+    assert!(!line.contains("anullsrc"), "{line}");
+
+    let out = run(&[
+        "stream-camera",
+        "rtmp://127.0.0.1:1/live/k",
+        "--device",
+        camera,
+        "--microphone=no-such-microphone",
+        "--timeout",
+        "2",
+        "--yes",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no-such-microphone"), "{stderr}");
+}

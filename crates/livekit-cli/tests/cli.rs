@@ -271,3 +271,40 @@ fn listing_into_a_closed_pipe_is_no_panic() {
         );
     }
 }
+
+/// Every job takes `--timeout` (demo and preview: the same as their `--seconds`), and every
+/// job that can go live takes `--yes`.
+#[test]
+fn every_job_takes_timeout_and_the_live_ones_yes() {
+    let live = [
+        "demo",
+        "compose",
+        "stream-file",
+        "stream-files",
+        "stream-screen",
+        "stream-camera",
+        "stream-microphone",
+    ];
+    for job in live.iter().chain(&["preview", "capture-screen"]) {
+        let out = livekit(&[job, "--help"]);
+        assert!(out.status.success(), "{job}");
+        let help = text(&out.stdout);
+        assert!(help.contains("--timeout"), "{job}: {help}");
+        if live.contains(job) {
+            assert!(help.contains("--yes"), "{job}: {help}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = livekit(&[
+        "demo",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--timeout",
+        "0.5",
+        "--no-preview",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

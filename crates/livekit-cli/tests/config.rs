@@ -179,9 +179,44 @@ fn pylivestream_json_is_imported_with_warnings_for_unmapped_keys() {
     );
     assert_eq!(youtube["key"].as_str(), Some("<redacted>"));
     assert!(config["sites"].get("file").is_none());
-    // The key never shows; the unmapped keys are each named.
+    // The key never shows; what has no equivalent is said in one line pointing at `config
+    // import` (which names each setting, once).
     let stderr = text(&out.stderr);
     assert!(!shown.contains("SECRETKEY123") && !stderr.contains("SECRETKEY123"));
+    assert_eq!(
+        stderr.trim(),
+        "livekit: warning: pylivestream.json: 7 of its settings have no livekit equivalent \
+         (ignored); `livekit config import pylivestream.json` names them and writes a \
+         livekit.toml once"
+    );
+}
+
+/// `livekit config import`: our TOML written once, each key in a mode-600 key file beside it
+/// (never in the TOML, never printed), what has no equivalent named once; a second import is
+/// refused without --force and changes nothing; the result streams without a warning.
+#[test]
+fn config_import_writes_toml_and_private_key_files_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let json = PYLIVESTREAM_JSON.replace(
+        r#""localhost": { "keyframe_sec": 2, "url": "rtmp://localhost" },"#,
+        r#""localhost": { "keyframe_sec": 2, "url": "rtmp://127.0.0.1:PORT/live", "streamid": "LOCALKEY456" },"#,
+    );
+    let server = livekit_testkit::NginxRtmp::start();
+    let json = json.replace("rtmp://127.0.0.1:PORT/live", &server.app_url());
+    std::fs::write(cwd.join("pylivestream.json"), &json).unwrap();
+    let out = livekit_in(cwd, cwd, &["config", "import", "pylivestream.json"]);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for secret in ["SECRETKEY123", "LOCALKEY456"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    assert_eq!(
+        stdout,
+        "wrote livekit.toml\nwrote localhost.key (mode 600)\nwrote youtube.key (mode 600)\n"
+    );
     for key in [
         "exe",
         "ffprobe_exe",
@@ -189,11 +224,123 @@ fn pylivestream_json_is_imported_with_warnings_for_unmapped_keys() {
         "linux.video_format",
         "sites.file",
     ] {
-        assert!(
-            stderr.contains(&format!("pylivestream.json: {key}")),
-            "no warning for {key}: {stderr}"
+        let said = format!("livekit: warning: pylivestream.json: {key}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with(&said)).count(),
+            1,
+            "{key}: {stderr}"
         );
     }
+    let written = std::fs::read_to_string(cwd.join("livekit.toml")).unwrap();
+    assert!(!written.contains("SECRETKEY123") && !written.contains("LOCALKEY456"));
+    let config: toml::Value = toml::from_str(&written).unwrap();
+    let youtube = &config["sites"]["youtube"];
+    assert_eq!(youtube["key_file"].as_str(), Some("youtube.key"));
+    assert!(youtube.get("key").is_none());
+    assert_eq!(config["defaults"]["encoder"].as_str(), Some("x264"));
+    for (file, key) in [
+        ("youtube.key", "SECRETKEY123"),
+        ("localhost.key", "LOCALKEY456"),
+    ] {
+        let path = cwd.join(file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{key}\n"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+
+    // Again: refused in the recorder's words, nothing changed; --force overwrites.
+    std::fs::write(cwd.join("youtube.key"), "NEWER\n").unwrap();
+    let out = livekit_in(cwd, cwd, &["config", "import", "pylivestream.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: configuration file livekit.toml: already exists (add --force to overwrite it)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("livekit.toml")).unwrap(),
+        written
+    );
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("youtube.key")).unwrap(),
+        "NEWER\n"
+    );
+    std::fs::create_dir_all(cwd.join("other")).unwrap();
+    std::fs::write(cwd.join("other/youtube.key"), "MINE\n").unwrap();
+    let out = livekit_in(
+        cwd,
+        cwd,
+        &[
+            "config",
+            "import",
+            "pylivestream.json",
+            "--out",
+            "other/live.toml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: key file other/youtube.key: already exists (add --force to overwrite it)"
+    );
+    assert!(!cwd.join("other/live.toml").exists());
+    assert!(!cwd.join("other/localhost.key").exists());
+    let out = livekit_in(
+        cwd,
+        cwd,
+        &["config", "import", "pylivestream.json", "--force"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("youtube.key")).unwrap(),
+        "SECRETKEY123\n"
+    );
+
+    // The imported configuration resolves and streams, from another folder, with no warning.
+    let elsewhere = cwd.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let clip = elsewhere.join("clip.mp4");
+    livekit_testkit::media::clip(&clip, &livekit_testkit::media::ClipSpec::default());
+    let config = cwd.join("livekit.toml");
+    let c = config.to_str().unwrap();
+    let out = livekit_in(
+        &elsewhere,
+        &elsewhere,
+        &[
+            "--config",
+            c,
+            "stream-file",
+            "clip.mp4",
+            "youtube",
+            "--print-command",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let line = text(&out.stdout);
+    assert!(
+        line.contains("rtmp://a.rtmp.youtube.com/live2/<redacted>"),
+        "{line}"
+    );
+    assert!(!line.contains("SECRETKEY123"));
+    let out = livekit_in(
+        &elsewhere,
+        &elsewhere,
+        &[
+            "-q",
+            "--config",
+            c,
+            "stream-file",
+            "clip.mp4",
+            "localhost",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("LOCALKEY456"));
+    let recordings = server.recordings("LOCALKEY456");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let got = livekit_testkit::probe::ffprobe(&recordings[0]).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
 }
 
 /// PyLivestream 1.x's `pylivestream.ini` (abridged, same syntax).
@@ -262,6 +409,13 @@ fn pylivestream_ini_is_imported() {
         config["sites"]["youtube"]["key_file"].as_str(),
         Some("~/youtube.key")
     );
+    // Imported once, each setting with no equivalent is named.
+    let out = livekit_in(
+        cwd,
+        cwd,
+        &["config", "import", "pylivestream.ini", "--out", "ini.toml"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("pylivestream.ini: [DEFAULT] exe has no livekit equivalent"),

@@ -182,6 +182,40 @@ fn frames_and_timeout_end_the_recording_by_themselves() {
     assert!((duration - 1.0).abs() < 0.2, "{duration}");
 }
 
+/// `--size` scales the encoded canvas (the scene keeps its layout), `--fps` replaces the
+/// scene's rate.
+#[test]
+fn size_and_fps_set_what_compose_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = scene(dir.path());
+    let out = dir.path().join("sized.mkv");
+    let (mut child, _) = start(
+        &scene,
+        &out,
+        &[
+            "--size",
+            "640x360",
+            "--fps",
+            "10",
+            "--frames",
+            "20",
+            "--no-audio",
+        ],
+    );
+    assert!(child.wait().unwrap().success());
+    let said = stdout(&mut child);
+    let probe = ffprobe_count(&out).unwrap();
+    let video = probe.video().unwrap();
+    assert_eq!(
+        (video.width, video.height),
+        (Some(640), Some(360)),
+        "{said}"
+    );
+    assert_eq!(video.nb_read_frames, Some(20.0));
+    // 20 frames at 10 fps: 2 s (at the scene's 30 fps it would be 0.67 s).
+    assert!((probe.duration() - 2.0).abs() < 0.3, "{}", probe.duration());
+}
+
 #[test]
 fn bad_record_paths_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,7 +275,7 @@ fn options_without_effect_and_bad_bit_rates_are_refused() {
     let scene = scene.to_str().unwrap();
     let record = dir.path().join("r.mp4");
     let record = record.to_str().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--record", record, "--kbps", "0"],
             "invalid value '0' for '--kbps <KBPS>': 0 is not in 50..=100000",
@@ -266,6 +300,14 @@ fn options_without_effect_and_bad_bit_rates_are_refused() {
         (
             &["--virtual-camera", "/dev/null", "--kbps", "3000"],
             "--kbps goes with --record or --stream (a virtual camera or a preview encodes nothing)",
+        ),
+        (
+            &["--size", "640x360"],
+            "--size goes with --record or --stream (without --record, --stream, --virtual-camera or --preview compose writes PNGs)",
+        ),
+        (
+            &["--record", record, "--size", "641x360"],
+            "invalid value '641x360' for '--size <WxH>': 641x360: width and height must be even",
         ),
     ];
     for (extra, expected) in cases {

@@ -119,7 +119,9 @@ fn stream_files_sends_one_continuous_stream() {
     let recordings = server.recordings("list");
     assert_eq!(recordings.len(), 1, "{recordings:?}");
     let probe = ffprobe(&recordings[0]).unwrap();
-    assert_eq!(probe.video().unwrap().width, Some(320));
+    // A playlist is sent at the configured size (here the built-in 1280x720), not the first
+    // file's.
+    assert_eq!(probe.video().unwrap().width, Some(1280));
     assert!(
         (probe.duration() - 4.0).abs() < 0.6,
         "{} s",
@@ -776,16 +778,17 @@ fn ts_clip(dir: &Path) -> std::path::PathBuf {
     ts
 }
 
-/// `-` is standard input, as with FFmpeg: an MPEG-TS piped in is sent as it is with --copy;
-/// re-encoding it is refused with the reason (the input would be read twice).
+/// `-` is standard input, as with FFmpeg: an MPEG-TS piped in is sent as it is with --copy,
+/// and re-encoded without it (read once: the player probes what it opened, nothing reads the
+/// pipe before it), at the configured size as nothing can be probed ahead.
 #[test]
-fn standard_input_streams_with_copy() {
+fn standard_input_streams_with_and_without_copy() {
     let dir = tempfile::tempdir().unwrap();
     let ts = ts_clip(dir.path());
     let server = NginxRtmp::start();
-    let run = |extra: &[&str]| {
+    let run = |key: &str, extra: &[&str]| {
         let mut args = vec!["-q", "stream-file", "-", "--yes"];
-        let url = server.url("piped-key-2c2c2c");
+        let url = server.url(key);
         args.push(&url);
         args.extend_from_slice(extra);
         Command::new(env!("CARGO_BIN_EXE_livekit"))
@@ -796,20 +799,211 @@ fn standard_input_streams_with_copy() {
             .output()
             .unwrap()
     };
-    let out = run(&["--copy"]);
+    let out = run("piped-key-2c2c2c", &["--copy"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = ffprobe(&server.recordings("piped-key-2c2c2c")[0]).unwrap();
     assert_eq!(got.video().unwrap().codec_name, "h264");
     assert!((got.duration() - 2.0).abs() < 0.3, "{} s", got.duration());
 
-    let out = run(&[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr)
-            .starts_with("livekit: error: standard input (-) streams with --copy only"),
-        "{}",
-        text(&out.stderr)
+    // Re-encoded: at --size (the input is 320x240), with its audio, the whole input.
+    let out = run("piped-key-3d3d3d", &["--size", "256x144"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!all_output(&out).contains("piped-key"), "a key was shown");
+    let recordings = server.recordings("piped-key-3d3d3d");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let got = ffprobe(&recordings[0]).unwrap();
+    let video = got.video().unwrap();
+    assert_eq!(video.codec_name, "h264");
+    assert_eq!((video.width, video.height), (Some(256), Some(144)));
+    assert_eq!(got.audio().unwrap().codec_name, "aac");
+    assert!((got.duration() - 2.0).abs() < 0.4, "{} s", got.duration());
+    decodes_cleanly(&recordings[0]).unwrap();
+}
+
+/// `--size`, `--fps` and `--kbps`: a playlist is sent at the configured size and rate (not
+/// the first file's, whatever the order), a flag wins over the configuration, one file keeps
+/// its own size and rate, and `--print-command` shows what is chosen.
+#[test]
+fn output_size_rate_and_bit_rate_come_from_flags_then_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    clip(&media.join("a.mp4"), &ClipSpec::default());
+    clip(
+        &media.join("b.mp4"),
+        &ClipSpec {
+            width: 480,
+            height: 270,
+            fps: 60,
+            gop: 60,
+            ..ClipSpec::default()
+        },
     );
+    let config = dir.path().join("big.toml");
+    std::fs::write(
+        &config,
+        "[defaults]\nwidth = 640\nheight = 360\nfps = 24\nvideo_kbps = 700\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let m = media.to_str().unwrap();
+    let a = media.join("a.mp4");
+    let a = a.to_str().unwrap();
+    let url = "rtmp://127.0.0.1:1/live/SIZEKEY";
+    let printed = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("--print-command");
+        let out = livekit(dir.path(), &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(!all_output(&out).contains("SIZEKEY"));
+        text(&out.stdout)
+    };
+    // The configuration's size and rate for a playlist, shuffled or not.
+    for shuffle in [&[][..], &["--shuffle"][..]] {
+        let mut args = vec!["--config", c, "stream-files", m, url];
+        args.extend_from_slice(shuffle);
+        let line = printed(&args);
+        assert!(line.contains("scale=640:360:"), "{line}");
+        assert!(line.contains(" -r 24/1 "), "{line}");
+        assert!(line.contains(" -b:v 700k "), "{line}");
+    }
+    // Without a configuration: the built-in 1280x720 at 30.
+    let line = printed(&["stream-files", m, url]);
+    assert!(
+        line.contains("scale=1280:720:") && line.contains(" -r 30/1 "),
+        "{line}"
+    );
+    // Flags win.
+    let line = printed(&[
+        "--config",
+        c,
+        "stream-files",
+        m,
+        url,
+        "--size",
+        "320x180",
+        "--fps",
+        "15",
+        "--kbps",
+        "300",
+    ]);
+    assert!(line.contains("scale=320:180:"), "{line}");
+    assert!(
+        line.contains(" -r 15/1 ") && line.contains(" -b:v 300k "),
+        "{line}"
+    );
+    // One file keeps its own size and rate, unless told otherwise.
+    let line = printed(&["--config", c, "stream-file", a, url]);
+    assert!(
+        line.contains("scale=320:240:") && line.contains(" -r 30/1 "),
+        "{line}"
+    );
+    let line = printed(&["stream-file", a, url, "--size", "640x480", "--fps", "10"]);
+    assert!(
+        line.contains("scale=640:480:") && line.contains(" -r 10/1 "),
+        "{line}"
+    );
+    // The microphone job's picture.
+    let line = printed(&["stream-microphone", url, "--size", "320x180", "--fps", "5"]);
+    assert!(line.contains("color=c=black:s=320x180:r=5"), "{line}");
+    assert!(
+        line.contains("scale=320:180:") && line.contains(" -r 5/1 "),
+        "{line}"
+    );
+    // The capture jobs: --size is what is captured and sent, --kbps the bit rate.
+    let line = printed(&[
+        "stream-screen",
+        url,
+        "--size",
+        "320x240",
+        "--fps",
+        "12",
+        "--kbps",
+        "900",
+    ]);
+    assert!(
+        line.contains("-video_size 320x240") && line.contains(" -r 12/1 "),
+        "{line}"
+    );
+    assert!(line.contains(" -b:v 900k "), "{line}");
+    let line = printed(&[
+        "stream-camera",
+        url,
+        "--device",
+        "lavfi:testsrc",
+        "--size",
+        "320x240",
+        "--kbps",
+        "800",
+    ]);
+    assert!(
+        line.contains("scale=320:240:") && line.contains(" -b:v 800k "),
+        "{line}"
+    );
+    // Bad values and --copy: one line naming the flag, exit 2.
+    for (args, said) in [
+        (
+            vec!["stream-file", a, url, "--size", "0x0"],
+            "'--size <WxH>'",
+        ),
+        (
+            vec!["stream-files", m, url, "--size", "abc"],
+            "'--size <WxH>'",
+        ),
+        (
+            vec!["stream-file", a, url, "--size", "641x360"],
+            "641x360: width and height must be even",
+        ),
+        (vec!["stream-file", a, url, "--fps", "0"], "'--fps <FPS>'"),
+        (vec!["stream-screen", url, "--kbps", "0"], "'--kbps <KBPS>'"),
+        (
+            vec!["stream-microphone", url, "--size", "1x1"],
+            "'--size <WxH>'",
+        ),
+        (
+            vec!["stream-file", a, url, "--copy", "--size", "640x360"],
+            "--size does not go with --copy",
+        ),
+        (
+            vec!["stream-file", a, url, "--copy", "--kbps", "900"],
+            "--kbps does not go with --copy",
+        ),
+    ] {
+        let out = livekit(dir.path(), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(!stderr.contains("SIZEKEY"), "{stderr}");
+    }
+    // Streamed for real: the configured size, and the 60 fps file thinned to --fps 24 (a flag
+    // and the configuration agree here); nginx records what arrived.
+    let server = NginxRtmp::start();
+    let url = server.url("sized");
+    let b = media.join("b.mp4");
+    let out = livekit(
+        dir.path(),
+        &[
+            "--config",
+            c,
+            "stream-files",
+            m,
+            &url,
+            "--glob",
+            "b.mp4",
+            "--yes",
+            "--readrate",
+            "0",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recordings = server.recordings("sized");
+    let got = livekit_testkit::probe::ffprobe_count(&recordings[0]).unwrap();
+    let video = got.video().unwrap();
+    assert_eq!((video.width, video.height), (Some(640), Some(360)));
+    let frames = video.nb_read_frames.unwrap();
+    // 2 s at 24 fps: 48 frames (the file has 120).
+    assert!((40.0..=56.0).contains(&frames), "{frames} frames of {b:?}");
 }
 
 /// A destination that never answers is given up after `--give-up-after` (or the
@@ -975,6 +1169,7 @@ fn recordings_do_not_overwrite_without_force() {
 /// `--copy` it is read once, like standard input.
 #[test]
 fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
+    // (and without --copy: read once, like standard input)
     let dir = tempfile::tempdir().unwrap();
     let ts = ts_clip(dir.path());
     let fifo = dir.path().join("fifo.mp4");
@@ -992,7 +1187,7 @@ fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
         format!("livekit: error: media file {f}: cannot read: not a regular file (a FIFO)");
     for args in [
         vec!["probe", f],
-        vec!["stream-file", f, &url, "--yes"],
+        vec!["stream-file", f, &url, "--yes", "--loop"],
         vec!["stream-file", f, &url, "--yes", "--copy", "--loop"],
         vec!["stream-files", f, &url, "--yes"],
     ] {
@@ -1017,4 +1212,20 @@ fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
     let got = ffprobe(&server.recordings("fifo-key-4d4d4d")[0]).unwrap();
     assert_eq!(got.video().unwrap().codec_name, "h264");
     assert!((got.duration() - 2.0).abs() < 0.3, "{} s", got.duration());
+
+    // Re-encoded: the FIFO is opened once, by the player (nothing probes it first).
+    let url = server.url("fifo-key-5e5e5e");
+    let (from, to) = (ts.clone(), fifo.clone());
+    let writer = livekit_core::thread::spawn_named("livekit.test.fifo", move || {
+        let mut input = std::fs::File::open(from).unwrap();
+        let mut output = std::fs::OpenOptions::new().write(true).open(to).unwrap();
+        let _ = std::io::copy(&mut input, &mut output);
+    })
+    .unwrap();
+    let out = livekit(dir.path(), &["-q", "stream-file", f, &url, "--yes"]);
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = ffprobe(&server.recordings("fifo-key-5e5e5e")[0]).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
+    assert!((got.duration() - 2.0).abs() < 0.4, "{} s", got.duration());
 }

@@ -58,6 +58,9 @@ pub struct StudioSettings {
     /// Give each output (and each canvas's encode) at most this many frames, then end it: a
     /// recording of exactly N frames. Default none.
     pub frame_limit: Option<u64>,
+    /// Encode recordings and streams at this size (each canvas scaled to fit, letterboxed if
+    /// the shape differs) instead of the canvas's own. Default none.
+    pub encode_size: Option<(u32, u32)>,
 }
 
 impl Default for StudioSettings {
@@ -71,6 +74,7 @@ impl Default for StudioSettings {
             streaming: StreamerSettings::new(Vec::new()),
             encode_audio: true,
             frame_limit: None,
+            encode_size: None,
         }
     }
 }
@@ -131,6 +135,7 @@ struct Inner {
     streaming: StreamerSettings,
     encode_audio: bool,
     frame_limit: Option<u64>,
+    encode_size: Option<(u32, u32)>,
     clock: Arc<dyn Clock>,
     started: Duration,
     handle: CompositorHandle,
@@ -297,6 +302,7 @@ impl Studio {
             streaming: settings.streaming,
             encode_audio: settings.encode_audio,
             frame_limit: settings.frame_limit,
+            encode_size: settings.encode_size,
             started: settings.clock.now(),
             clock: settings.clock,
             handle: running.handle(),
@@ -986,8 +992,9 @@ impl Inner {
         if show.encode(&canvas).is_none() {
             let entry = &show.canvases[show.canvas(&canvas)?];
             let mut settings = self.encoder.clone();
-            settings.video.width = entry.settings.width;
-            settings.video.height = entry.settings.height;
+            (settings.video.width, settings.video.height) = self
+                .encode_size
+                .unwrap_or((entry.settings.width, entry.settings.height));
             settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
             let audio = if self.encode_audio {
                 let tap = self.program.lock().as_ref().map(|p| p.tap());

@@ -40,12 +40,14 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Defaults {
-    /// Frames per second of what livekit draws (stills, songs, the screen); a video file is
-    /// sent at its own rate.
+    /// Frames per second sent by playlists (`stream-files`), standard input and what livekit
+    /// draws (stills, songs, `stream-microphone`'s picture, the screen); one video file
+    /// (`stream-file`) is sent at its own rate. `--fps` overrides.
     pub fps: u32,
-    /// Output width for jobs that compose (stills, audio-only files, screen).
+    /// Output width of playlists, standard input and what livekit draws; one video file is
+    /// sent at its own size. `--size` overrides.
     pub width: u32,
-    /// Output height for jobs that compose.
+    /// Output height (see `width`).
     pub height: u32,
     /// Audio sample rate of what is sent.
     pub audio_rate: u32,
@@ -230,11 +232,25 @@ pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let (config, warnings) = match ext.as_deref() {
+    let (config, mut warnings) = match ext.as_deref() {
         Some("json") => from_pylivestream_json(path, &text)?,
         Some("ini") => from_pylivestream_ini(path, &text)?,
         _ => (parse_toml(path, &text)?, Vec::new()),
     };
+    // A PyLivestream file used as it is: what it lacks is said once, at `config import`, not
+    // on every run.
+    if !warnings.is_empty() {
+        let settings = match warnings.len() {
+            1 => "1 of its settings has".to_owned(),
+            n => format!("{n} of its settings have"),
+        };
+        warnings = vec![format!(
+            "{}: {settings} no livekit equivalent (ignored); `livekit config import {}` \
+             names them and writes a livekit.toml once",
+            path.display(),
+            path.display()
+        )];
+    }
     validate(path, &config)?;
     let mut config = config;
     // A relative key file is next to the configuration file, wherever livekit runs from.
@@ -259,13 +275,14 @@ pub const DEFAULT_FILE: &str = r#"# livekit configuration. Looked up in: --confi
 # $XDG_CONFIG_HOME/livekit/livekit.toml (~/.config/livekit/livekit.toml), then built-in defaults.
 
 [defaults]
-fps = 30               # frames per second of what livekit draws (stills, songs, screen);
-                       # a video file is sent at its own rate
-width = 1280           # output size for jobs that compose (stills, audio-only files, screen)
-height = 720
+fps = 30               # frames per second of playlists (stream-files), standard input and
+                       # what livekit draws (stills, songs, microphone picture); one video
+                       # file (stream-file) is sent at its own rate; --fps overrides
+width = 1280           # output size of the same (one video file keeps its own); --size
+height = 720           # overrides
 audio_rate = 44100     # Hz
 audio_kbps = 128
-# video_kbps = 2500    # unset: chosen from the output height and frame rate
+# video_kbps = 2500    # unset: chosen from the output height and frame rate; --kbps overrides
 preset = "veryfast"    # x264 preset
 encoder = "auto"       # auto | x264 | nvenc | vaapi (hardware falls back to x264, with a message)
 keyframe_sec = 2.0
@@ -325,6 +342,138 @@ pub fn init(path: &Path, force: bool) -> Result<(), ConfigError> {
     }
     std::fs::write(path, DEFAULT_FILE)
         .map_err(|e| ConfigError::new(path, format!("cannot write: {e}")))
+}
+
+/// What `livekit config import` wrote: the configuration file, the key files, and a warning
+/// per setting of the imported file that livekit has no equivalent for.
+#[derive(Debug)]
+pub struct Imported {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// The key files (mode 600), one per site that had a key.
+    pub key_files: Vec<PathBuf>,
+    /// Settings with no equivalent, ignored.
+    pub warnings: Vec<String>,
+}
+
+/// `livekit config import FILE --out OUT`: converts PyLivestream's `pylivestream.json` (or
+/// `.ini`) into our TOML at `out`, each site's key moved into `NAME.key` beside it (mode 600,
+/// referenced by the site's `key_file`; never in the TOML). Refuses to overwrite the output or
+/// a key file unless `force`; checks everything before writing anything.
+pub fn import(from: &Path, out: &Path, force: bool) -> anyhow::Result<Imported> {
+    let text = std::fs::read_to_string(from).map_err(|e| {
+        let why = if from.is_dir() {
+            "is a folder, not a PyLivestream file".to_owned()
+        } else if !from.exists() {
+            "no such file".to_owned()
+        } else {
+            format!("cannot read: {e}")
+        };
+        ConfigError::new(from, why)
+    })?;
+    let ext = |path: &Path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+    };
+    let (mut config, warnings) = match ext(from).as_deref() {
+        Some("json") => from_pylivestream_json(from, &text)?,
+        Some("ini") => from_pylivestream_ini(from, &text)?,
+        _ => {
+            return Err(ConfigError::new(
+                from,
+                "not a PyLivestream file: expected pylivestream.json (2.x) or pylivestream.ini (1.x)",
+            )
+            .into());
+        }
+    };
+    validate(from, &config)?;
+    if ext(out).as_deref() != Some("toml") {
+        return Err(ConfigError::new(out, "the configuration file must end in .toml").into());
+    }
+    if out.is_dir() {
+        return Err(
+            ConfigError::new(out, "is a folder (give a file name, such as livekit.toml)").into(),
+        );
+    }
+    let folder = out.parent().unwrap_or(Path::new(""));
+    // Each site's key: out of the TOML, into NAME.key beside it.
+    let mut keys = Vec::new();
+    for (name, site) in &mut config.sites {
+        let Some(key) = site.key.take() else { continue };
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = format!("{file}.key");
+        site.key_file = Some(PathBuf::from(&file));
+        keys.push((folder.join(file), key));
+    }
+    let exists = |path: &Path, what: &str| {
+        if path.exists() && !force {
+            // The recorder's words.
+            Err(anyhow::anyhow!(
+                "{what} {}: already exists (add --force to overwrite it)",
+                path.display()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    exists(out, "configuration file")?;
+    for (path, _) in &keys {
+        exists(path, "key file")?;
+    }
+    let body = toml::to_string(&config)
+        .map_err(|e| ConfigError::new(out, format!("cannot write: {e}")))?;
+    let header = format!(
+        "# livekit configuration, imported from {} by `livekit config import`.\n\
+         # Keys are in the key files named below (mode 600), never in this file.\n\n",
+        from.display()
+    );
+    if !folder.as_os_str().is_empty() {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| ConfigError::new(folder, format!("cannot create the folder: {e}")))?;
+    }
+    let mut key_files = Vec::new();
+    for (path, key) in keys {
+        write_private(&path, &format!("{key}\n"))
+            .map_err(|e| ConfigError::new(&path, format!("cannot write: {e}")))?;
+        key_files.push(path);
+    }
+    std::fs::write(out, header + &body)
+        .map_err(|e| ConfigError::new(out, format!("cannot write: {e}")))?;
+    Ok(Imported {
+        config: out.to_owned(),
+        key_files,
+        warnings,
+    })
+}
+
+/// Writes `text` to `path`, readable by its owner only (mode 600, also when it existed).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // An existing file keeps its mode on open: set it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(text.as_bytes())
+    }
 }
 
 /// Expands a leading `~/` to the home directory.
