@@ -325,9 +325,11 @@ impl Live<'_> {
         }
     }
 
-    /// Whether a recording was stopped with `r` and none runs now.
+    /// Whether the last recording was stopped with `r` (and none runs now): the show goes on
+    /// until `r` again or `q`.
     fn recording_paused(&self) -> bool {
-        self.record.is_some() && !self.recording_runs()
+        self.stopped_by_key
+            .contains(&Self::recording_id(self.recordings))
     }
 
     fn recording_runs(&self) -> bool {
