@@ -287,7 +287,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     let mut report = streamer.map(|s| s.wait());
     let recorded = match (recorder, report.as_mut()) {
         (Some(recorder), _) => Some(recorder.wait()),
-        (None, Some(report)) => report.recordings.pop().map(|r| r.result),
+        (None, Some(report)) => report.recordings.pop().map(|r| {
+            crate::jobs::warn_recording_losses(&r.stats);
+            r.result
+        }),
         (None, None) => None,
     };
     let mut recording_error = None;

@@ -401,7 +401,7 @@ fn idr(mut data: &[u8]) -> bool {
 }
 
 #[test]
-fn a_streamer_without_outputs_drains_its_source_until_one_is_added() {
+fn a_streamer_without_outputs_drains_its_source_and_takes_none_after_the_end() {
     let (video, feed) = video_source(VideoFeed {
         size_at: |_| (160, 120),
         ..gradient(90)
@@ -423,6 +423,27 @@ fn a_streamer_without_outputs_drains_its_source_until_one_is_added() {
     // Nothing reads the packets but the streamer: the encoder finishes all the same.
     let encoded = encoder.wait().unwrap();
     feed.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !streamer.is_finished() {
+        assert!(Instant::now() < deadline, "the reader never saw the end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing joins a stream that has ended.
+    let server = NginxRtmp::start();
+    let late = streamer.add_destination(destination(&server, "too-late-key-g7"));
+    assert!(
+        matches!(&late, Err(StartStreamError::Ended { destination }) if !destination.contains("too-late-key")),
+        "{late:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let too_late = streamer.add_recording(RecorderSettings::new(dir.path().join("late.mkv")));
+    assert!(
+        matches!(
+            too_late,
+            Err(livekit_sinks::StartRecorderError::StreamEnded { .. })
+        ),
+        "{too_late:?}"
+    );
     let report = streamer.wait();
     assert_eq!(report.packets_in, encoded.packets);
     assert!(report.destinations.is_empty() && report.recordings.is_empty());
