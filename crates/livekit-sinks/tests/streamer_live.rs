@@ -480,3 +480,52 @@ fn a_recording_of_a_file_read_fast_loses_nothing() {
     let probe = ffprobe_count(&path).unwrap();
     assert_eq!(probe.video().unwrap().nb_read_frames, Some(150.0));
 }
+
+#[test]
+fn outputs_come_and_go_on_a_streamer_that_began_with_none() {
+    // A show: the encode runs from the start, its outputs start and stop while it runs.
+    let server = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (encoder, feed) = live_encode(6.0, Duration::from_secs(10));
+    let settings = StreamerSettings {
+        allow_no_outputs: true,
+        keyframe_request: Some(encoder.keyframe_request()),
+        ..StreamerSettings::new(Vec::new())
+    };
+    let streamer =
+        Streamer::start(settings, encoder.streams().to_vec(), encoder.packets()).unwrap();
+    let path = dir.path().join("segment.mkv");
+    let recording_from = wait_encoded(&encoder, 1.5);
+    let recording = streamer
+        .add_recording(RecorderSettings::new(&path))
+        .unwrap();
+    let streaming_from = wait_encoded(&encoder, 2.5);
+    streamer
+        .add_destination(destination(&server, "joins-show-key-h8"))
+        .unwrap();
+    let recording_to = wait_encoded(&encoder, 4.5);
+    let summary = streamer.stop_recording(recording).unwrap();
+    let report = streamer.wait();
+    encoder.wait().unwrap();
+    feed.join().unwrap();
+
+    let expected = recording_to - recording_from;
+    let recorded = summary.duration.as_secs_f64();
+    assert!(
+        (recorded - expected).abs() < 0.7,
+        "{recorded} s recorded, {expected} s expected"
+    );
+    decodes_cleanly(&path).unwrap();
+    assert!(video_packet_flags(&path)[0].starts_with('K'));
+
+    assert_eq!(report.destinations.len(), 1);
+    assert_eq!(report.destinations[0].state, DestinationState::Stopped);
+    let sent = recording_of(&server, "joins-show-key-h8");
+    assert!(video_packet_flags(&sent)[0].starts_with('K'));
+    let expected = 6.0 - streaming_from;
+    let duration = ffprobe(&sent).unwrap().duration();
+    assert!(
+        duration > expected - 1.5 && duration <= expected + 0.5,
+        "{duration} s sent, from {streaming_from} s"
+    );
+}
