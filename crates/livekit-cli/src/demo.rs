@@ -288,7 +288,10 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
     let summary = match (recorder, report.as_mut()) {
         (Some(recorder), _) => recorder.wait()?,
         (None, Some(report)) => match report.recordings.pop() {
-            Some(recording) => recording.result?,
+            Some(recording) => {
+                crate::jobs::warn_recording_losses(&recording.stats);
+                recording.result?
+            }
             None => return Err(anyhow!("the demo was not recorded").into()),
         },
         (None, None) => return Err(anyhow!("the demo was not recorded").into()),

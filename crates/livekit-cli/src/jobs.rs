@@ -526,6 +526,7 @@ impl Recording {
     /// recording that failed is the error.
     fn finish(report: &StreamReport, quiet: bool) -> Result<(), Failure> {
         for recording in &report.recordings {
+            warn_recording_losses(&recording.stats);
             match &recording.result {
                 Ok(summary) => {
                     if !quiet {
@@ -543,6 +544,18 @@ impl Recording {
             }
         }
         Ok(())
+    }
+}
+
+/// Warns when a recording branch lost packets: in a live job its disk could not keep up, and
+/// whole GOPs were left out of the file rather than holding up the stream.
+pub(crate) fn warn_recording_losses(stats: &livekit_sinks::stream::RecordingStats) {
+    if stats.dropped_gops > 0 {
+        tracing::warn!(
+            "recording file {}: {} not recorded: the disk could not keep up",
+            stats.path.display(),
+            crate::live::count(stats.dropped_packets, "packet")
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 //! Where frames go: [`PngWriter`] (frames to PNG files), [`Viewer`] (a preview window with winit
 //! and wgpu), [`Encoder`] (H.264 + AAC packets into a `Port<Packet>`), [`Recorder`] (packets
 //! into MP4, MKV, MOV or FLV), [`stream::Streamer`] (one packet stream to many
-//! RTMP/RTMPS/SRT destinations), [`Speaker`] (audio to a sound device), [`VirtualCamera`]
+//! RTMP/RTMPS/SRT destinations and recordings, added and removed while it runs), [`Speaker`] (audio to a sound device), [`VirtualCamera`]
 //! (frames to a v4l2loopback device, a webcam for other programs) and [`IpcTarget`] (frames to other processes through shared memory,
 //! Linux).
 //!

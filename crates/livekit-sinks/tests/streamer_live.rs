@@ -401,7 +401,7 @@ fn idr(mut data: &[u8]) -> bool {
 }
 
 #[test]
-fn a_streamer_without_outputs_drains_its_source_until_one_is_added() {
+fn a_streamer_without_outputs_drains_its_source_and_takes_none_after_the_end() {
     let (video, feed) = video_source(VideoFeed {
         size_at: |_| (160, 120),
         ..gradient(90)
@@ -423,6 +423,27 @@ fn a_streamer_without_outputs_drains_its_source_until_one_is_added() {
     // Nothing reads the packets but the streamer: the encoder finishes all the same.
     let encoded = encoder.wait().unwrap();
     feed.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !streamer.is_finished() {
+        assert!(Instant::now() < deadline, "the reader never saw the end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing joins a stream that has ended.
+    let server = NginxRtmp::start();
+    let late = streamer.add_destination(destination(&server, "too-late-key-g7"));
+    assert!(
+        matches!(&late, Err(StartStreamError::Ended { destination }) if !destination.contains("too-late-key")),
+        "{late:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let too_late = streamer.add_recording(RecorderSettings::new(dir.path().join("late.mkv")));
+    assert!(
+        matches!(
+            too_late,
+            Err(livekit_sinks::StartRecorderError::StreamEnded { .. })
+        ),
+        "{too_late:?}"
+    );
     let report = streamer.wait();
     assert_eq!(report.packets_in, encoded.packets);
     assert!(report.destinations.is_empty() && report.recordings.is_empty());
@@ -458,4 +479,53 @@ fn a_recording_of_a_file_read_fast_loses_nothing() {
     );
     let probe = ffprobe_count(&path).unwrap();
     assert_eq!(probe.video().unwrap().nb_read_frames, Some(150.0));
+}
+
+#[test]
+fn outputs_come_and_go_on_a_streamer_that_began_with_none() {
+    // A show: the encode runs from the start, its outputs start and stop while it runs.
+    let server = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (encoder, feed) = live_encode(6.0, Duration::from_secs(10));
+    let settings = StreamerSettings {
+        allow_no_outputs: true,
+        keyframe_request: Some(encoder.keyframe_request()),
+        ..StreamerSettings::new(Vec::new())
+    };
+    let streamer =
+        Streamer::start(settings, encoder.streams().to_vec(), encoder.packets()).unwrap();
+    let path = dir.path().join("segment.mkv");
+    let recording_from = wait_encoded(&encoder, 1.5);
+    let recording = streamer
+        .add_recording(RecorderSettings::new(&path))
+        .unwrap();
+    let streaming_from = wait_encoded(&encoder, 2.5);
+    streamer
+        .add_destination(destination(&server, "joins-show-key-h8"))
+        .unwrap();
+    let recording_to = wait_encoded(&encoder, 4.5);
+    let summary = streamer.stop_recording(recording).unwrap();
+    let report = streamer.wait();
+    encoder.wait().unwrap();
+    feed.join().unwrap();
+
+    let expected = recording_to - recording_from;
+    let recorded = summary.duration.as_secs_f64();
+    assert!(
+        (recorded - expected).abs() < 0.7,
+        "{recorded} s recorded, {expected} s expected"
+    );
+    decodes_cleanly(&path).unwrap();
+    assert!(video_packet_flags(&path)[0].starts_with('K'));
+
+    assert_eq!(report.destinations.len(), 1);
+    assert_eq!(report.destinations[0].state, DestinationState::Stopped);
+    let sent = recording_of(&server, "joins-show-key-h8");
+    assert!(video_packet_flags(&sent)[0].starts_with('K'));
+    let expected = 6.0 - streaming_from;
+    let duration = ffprobe(&sent).unwrap().duration();
+    assert!(
+        duration > expected - 1.5 && duration <= expected + 0.5,
+        "{duration} s sent, from {streaming_from} s"
+    );
 }

@@ -233,9 +233,10 @@ impl RecordingBranch {
         })
     }
 
-    /// Waits for the thread (its queue was ended: what is queued is written, then the
-    /// trailer) and reports.
+    /// Ends its queue (what is queued is still written), waits for the thread to write the
+    /// trailer, and reports.
     pub(crate) fn finish(mut self) -> RecordingReport {
+        self.shared.queue.end();
         let written = match self.worker.take() {
             Some(worker) => worker.join().unwrap_or_else(|_| {
                 Err(RecordError::Panicked {

@@ -768,7 +768,6 @@ impl Streamer {
         self.branches
             .lock()
             .remove(&Branch::Recording(Arc::clone(&branch.shared)));
-        branch.shared.queue.end();
         Some(branch.finish())
     }
 
@@ -889,11 +888,7 @@ impl Streamer {
         let recordings: Vec<RecordingBranch> = self.recordings.lock().drain(..).collect();
         let recordings = recordings
             .into_iter()
-            .map(|branch| {
-                // The reader ended its queue (or never started).
-                branch.shared.queue.end();
-                branch.finish()
-            })
+            .map(RecordingBranch::finish)
             .collect();
         StreamReport {
             destinations: self.stats(),
