@@ -35,7 +35,16 @@ fn main_canvas() -> String {
     MAIN_CANVAS.to_owned()
 }
 
-/// A change to a show. See the [module documentation](self) for the JSON form.
+/// A change to a show. Its JSON form is an object with one field, the command's name in snake
+/// case, holding the command's fields:
+///
+/// ```json
+/// {"add_input": {"id": "clip", "input": {"kind": "file", "path": "intro.mp4", "loop": true}}}
+/// {"add_layer": {"id": "corner", "input": "clip", "rect": [960, 540, 320, 180]}}
+/// {"update_layer": {"id": "corner", "visible": false}}
+/// {"switch_scene": {"scene": "break", "transition": {"fade": 500}}}
+/// {"start_output": {"id": "window", "output": {"kind": "preview"}}}
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
