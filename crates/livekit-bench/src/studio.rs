@@ -33,6 +33,10 @@ pub struct StudioArgs {
     /// places and sizes).
     #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
     size: (u32, u32),
+    /// Frames a second (the reference scene's is 30; a machine that cannot render and encode
+    /// it in real time measures saturation, not cost: lower it there).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
+    fps: u32,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
@@ -55,18 +59,16 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     Ok(size)
 }
 
-const FPS: u32 = 30;
-
 /// The reference scene's inputs as FFmpeg test sources (a live pace, a new frame every frame):
 /// a full-canvas blue and three 640x360 SMPTE bars.
-fn lavfi_inputs((width, height): (u32, u32)) -> Vec<(String, Option<[f32; 4]>)> {
+fn lavfi_inputs((width, height): (u32, u32), fps: u32) -> Vec<(String, Option<[f32; 4]>)> {
     let mut inputs = vec![(
-        format!("lavfi:color=c=blue:size={width}x{height}:rate={FPS}"),
+        format!("lavfi:color=c=blue:size={width}x{height}:rate={fps}"),
         None,
     )];
     for x in [40.0, 700.0, 1240.0] {
         inputs.push((
-            format!("lavfi:smptebars=size=640x360:rate={FPS}"),
+            format!("lavfi:smptebars=size=640x360:rate={fps}"),
             Some([x, 40.0, 640.0, 360.0]),
         ));
     }
@@ -93,11 +95,11 @@ fn cpu_time() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
-fn encoder_settings((width, height): (u32, u32)) -> EncoderSettings {
+fn encoder_settings((width, height): (u32, u32), fps: u32) -> EncoderSettings {
     let mut settings = EncoderSettings::default();
     settings.video.width = width;
     settings.video.height = height;
-    settings.video.fps = (FPS, 1);
+    settings.video.fps = (fps, 1);
     settings.video.preset = "veryfast".into();
     settings.video.kbps = Some(2500);
     settings.video.keyframe_interval = Duration::from_secs(2);
@@ -112,11 +114,13 @@ struct Run {
 
 /// The scene and outputs wired by hand, as the README's sample does.
 fn direct(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> anyhow::Result<Run> {
+    // Counted from before anything is made, as for the studio.
+    let started = cpu_time()?;
     let clock = Arc::new(SystemClock::new());
     let mut compositor = Compositor::new(args.backend)?;
-    let canvas = compositor.add_canvas(CanvasSettings::new(args.size.0, args.size.1, FPS))?;
+    let canvas = compositor.add_canvas(CanvasSettings::new(args.size.0, args.size.1, args.fps))?;
     let mut cameras = Vec::new();
-    for (device, rect) in lavfi_inputs(args.size) {
+    for (device, rect) in lavfi_inputs(args.size, args.fps) {
         let port = Arc::new(Port::<VideoFrame>::latest());
         cameras.push(Camera::start(
             CameraSettings {
@@ -139,10 +143,9 @@ fn direct(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> anyho
         end_with_inputs: false,
         ..MixerSettings::default()
     })?;
-    let started = cpu_time()?;
     let running = compositor.start(clock).map_err(|e| anyhow!("{e}"))?;
     let encoder = Encoder::start(
-        encoder_settings(args.size),
+        encoder_settings(args.size, args.fps),
         frames.clone() as Arc<dyn VideoSource>,
         Some(Arc::new(mixer.output()) as Arc<dyn AudioSource>),
     )?;
@@ -181,17 +184,17 @@ fn apply(studio: &Studio, command: Command) -> anyhow::Result<()> {
 fn scene_on_studio(args: &StudioArgs) -> anyhow::Result<Studio> {
     let mut settings = StudioSettings {
         backend: args.backend,
-        encoder: encoder_settings(args.size),
+        encoder: encoder_settings(args.size, args.fps),
         ..StudioSettings::default()
     };
     settings.encoder.video.kbps = Some(2500);
     let studio = Studio::start(settings)?;
     let json = format!(
-        r#"{{"add_canvas": {{"id": "main", "width": {}, "height": {}, "fps": {FPS}}}}}"#,
-        args.size.0, args.size.1
+        r#"{{"add_canvas": {{"id": "main", "width": {}, "height": {}, "fps": {}}}}}"#,
+        args.size.0, args.size.1, args.fps
     );
     apply(&studio, Command::from_json(&json)?)?;
-    for (n, (device, rect)) in lavfi_inputs(args.size).into_iter().enumerate() {
+    for (n, (device, rect)) in lavfi_inputs(args.size, args.fps).into_iter().enumerate() {
         let json = format!(
             r#"{{"add_input": {{"id": "in{n}", "input": {{"kind": "camera", "device": "{device}"}}}}}}"#
         );
@@ -304,8 +307,8 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
     let server = NginxRtmp::start();
     let dir = tempfile::tempdir()?;
     println!(
-        "reference scene {}x{} at {FPS} fps, recorded (MKV) and streamed to 3 local nginx-rtmp destinations, {} s each",
-        args.size.0, args.size.1, args.seconds
+        "reference scene {}x{} at {} fps, recorded (MKV) and streamed to 3 local nginx-rtmp destinations, {} s each",
+        args.size.0, args.size.1, args.fps, args.seconds
     );
     let direct = direct(args, &server, dir.path())?;
     let studio = on_studio(args, &server, dir.path())?;
@@ -332,7 +335,7 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
         times.len(),
         at(0.5).as_secs_f64() * 1000.0,
         at(0.99).as_secs_f64() * 1000.0,
-        1000.0 / f64::from(FPS)
+        1000.0 / f64::from(args.fps)
     );
     Ok(())
 }
