@@ -571,3 +571,57 @@ fn a_silent_server_does_not_hold_up_a_stop() {
     assert_no_secret(&keys);
     drop(listener);
 }
+
+/// A job whose input has ended gives a destination slower than the stream a few seconds to
+/// send what it holds, then closes it and says what it missed; the fast one has everything.
+#[test]
+fn the_end_waits_at_most_the_drain_time_for_a_slow_destination() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(dir.path(), 6.0, 30);
+    let (file, streams) = open_clip(&path);
+    let server = NginxRtmp::start();
+    let proxy = SlowProxy::start(server.port(), 16_000);
+    let keys = ["fast-key-1d1d1d", "slow-key-6f6f6f"];
+    let destinations = vec![
+        Destination::from_url(&server.url(keys[0]), None).unwrap(),
+        Destination::from_url(
+            &format!("rtmp://127.0.0.1:{}/live/{}", proxy.port, keys[1]),
+            None,
+        )
+        .unwrap(),
+    ];
+    // The default queue (about 10 s): the slow destination holds most of the file at the end.
+    let mut settings = StreamerSettings::new(destinations);
+    settings.send_buffer = Some(16 << 10);
+    let port = livekit::Port::blocking(64);
+    let reader = file.start(port.clone()).unwrap();
+    let streamer = Streamer::start(settings, streams, port.clone()).unwrap();
+    reader.join().unwrap();
+    let ended = Instant::now();
+    let report = streamer.wait_at_most(Duration::from_secs(2));
+    assert!(
+        ended.elapsed() < Duration::from_secs(6),
+        "the end took {:?}",
+        ended.elapsed()
+    );
+    let (fast, slow) = (&report.destinations[0], &report.destinations[1]);
+    eprintln!("{fast:?}\n{slow:?}");
+    assert!(fast.live_at_end && fast.dropped_packets == 0, "{fast:?}");
+    // What it missed is counted.
+    assert!(slow.dropped_packets > 0, "{slow:?}");
+    assert_eq!(
+        slow.last_error.as_deref(),
+        Some("still sending 2 s after the end of the stream: closed")
+    );
+    assert!(report.packets_in > 0);
+    let (recordings, probe) = wait_recording(&server, keys[0], 5.5);
+    assert_eq!(recordings.len(), 1);
+    assert!(
+        (5.5..=6.5).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
+    drop(proxy);
+    assert_no_secret(&keys);
+}

@@ -59,16 +59,16 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
     Ok(size)
 }
 
-/// The reference scene's inputs as FFmpeg test sources (a live pace, a new frame every frame):
+/// The reference scene's inputs as FFmpeg test sources at a live pace (`realtime`), a new frame every frame:
 /// a full-canvas blue and three 640x360 SMPTE bars.
 fn lavfi_inputs((width, height): (u32, u32), fps: u32) -> Vec<(String, Option<[f32; 4]>)> {
     let mut inputs = vec![(
-        format!("lavfi:color=c=blue:size={width}x{height}:rate={fps}"),
+        format!("lavfi:color=c=blue:size={width}x{height}:rate={fps},realtime"),
         None,
     )];
     for x in [40.0, 700.0, 1240.0] {
         inputs.push((
-            format!("lavfi:smptebars=size=640x360:rate={fps}"),
+            format!("lavfi:smptebars=size=640x360:rate={fps},realtime"),
             Some([x, 40.0, 640.0, 360.0]),
         ));
     }

@@ -567,6 +567,7 @@ fn drive(
     live: &LiveArgs,
     quiet: bool,
     stop: &StopSignal,
+    drain: Duration,
 ) -> Result<(), Failure> {
     let total = match &feed {
         Feed::Encoded { total, .. } => *total,
@@ -689,7 +690,9 @@ fn drive(
             }
         }
     }
-    let report = streamer.wait();
+    // The input has ended: a destination slower than the stream gets a few seconds to catch
+    // up, then is closed (what it missed is in the summary).
+    let report = streamer.wait_at_most(drain);
     if late_frames > 0 && !quiet {
         eprintln!(
             "livekit: {} dropped: encoding could not keep up with real time",
@@ -916,6 +919,7 @@ fn stream_playlist(
         live,
         quiet,
         &stop,
+        Duration::from_secs_f64(config.defaults.drain_after),
     )
 }
 
@@ -1257,5 +1261,12 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         .start(packets)
         .map_err(|e| anyhow!("{e}"))
         .context("cannot start reading packets")?;
-    drive(Feed::Copied { reader }, streamer, &args.live, quiet, &stop)
+    drive(
+        Feed::Copied { reader },
+        streamer,
+        &args.live,
+        quiet,
+        &stop,
+        Duration::from_secs_f64(config.defaults.drain_after),
+    )
 }

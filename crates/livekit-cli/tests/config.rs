@@ -92,7 +92,7 @@ fn bad_configuration_files_are_usage_errors_naming_file_and_line() {
     };
     assert_eq!(
         run("[defaults]\nfps = 30\ncolour = 1\n"),
-        "livekit: error: bad.toml:3: unknown field `colour`, expected one of `fps`, `width`, `height`, `audio_rate`, `audio_kbps`, `video_kbps`, `preset`, `encoder`, `keyframe_sec`, `give_up_after`"
+        "livekit: error: bad.toml:3: unknown field `colour`, expected one of `fps`, `width`, `height`, `audio_rate`, `audio_kbps`, `video_kbps`, `preset`, `encoder`, `keyframe_sec`, `give_up_after`, `drain_after`"
     );
     assert_eq!(
         run("[defaults]\nfps = 0\n"),

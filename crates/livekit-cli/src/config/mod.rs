@@ -65,6 +65,9 @@ pub struct Defaults {
     /// whose destinations all gave up ends with exit 1); 0: never give up. A destination that
     /// was live and lost its connection keeps retrying. `--give-up-after` overrides.
     pub give_up_after: f64,
+    /// Seconds the destinations of a job whose input has ended may take to send what they
+    /// still hold; a slower one is then closed and what it missed reported.
+    pub drain_after: f64,
 }
 
 impl Default for Defaults {
@@ -80,6 +83,7 @@ impl Default for Defaults {
             encoder: "auto".into(),
             keyframe_sec: 2.0,
             give_up_after: 60.0,
+            drain_after: 5.0,
         }
     }
 }
@@ -287,6 +291,7 @@ preset = "veryfast"    # x264 preset
 encoder = "auto"       # auto | x264 | nvenc | vaapi (hardware falls back to x264, with a message)
 keyframe_sec = 2.0
 give_up_after = 60     # seconds a destination that never connected is tried (0: for ever)
+drain_after = 5        # seconds destinations may take to send what they hold once the input ends
 
 [capture.linux]
 # screen = ":0.0"

@@ -89,6 +89,12 @@ pub(super) fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> 
             "must be 0 (never give up) to 10000000 seconds",
         );
     }
+    if !(d.drain_after > 0.0 && d.drain_after <= 3600.0) {
+        return bad(
+            "defaults.drain_after",
+            "must be above 0 and at most 3600 seconds",
+        );
+    }
     if !["auto", "x264", "nvenc", "vaapi"].contains(&d.encoder.as_str()) {
         return bad(
             "defaults.encoder",

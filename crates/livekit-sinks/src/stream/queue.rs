@@ -217,6 +217,11 @@ impl GopQueue {
         state.ended || state.closed
     }
 
+    /// Whether nothing is left to send.
+    pub fn is_drained(&self) -> bool {
+        self.state.lock().packets.is_empty()
+    }
+
     /// Closes: queued packets are dropped, readers see the end.
     pub fn close(&self) {
         let mut state = self.state.lock();

@@ -837,21 +837,58 @@ impl Streamer {
     pub fn stop(mut self) -> StreamReport {
         self.stop.store(true, Ordering::Relaxed);
         self.give_up_connecting();
+        let timeout = self.settings.stop_timeout;
+        self.finish_within(timeout, None)
+    }
+
+    /// Waits until the source ends, then gives the destinations at most `drain` to send what
+    /// they still hold: a destination slower than the stream (a slow link) does not hold up
+    /// the end of a job for long. One still sending then is closed, with what it had not sent
+    /// counted in its `dropped_packets` and its `last_error` saying so; a destination still
+    /// waiting to reconnect when the source ends is not waited for at all.
+    /// Recordings are finalized as by [`wait`](Self::wait), never cut short.
+    pub fn wait_at_most(mut self, drain: Duration) -> StreamReport {
+        let packets_in = self
+            .reader
+            .take()
+            .map(|r| r.join().unwrap_or(0))
+            .unwrap_or(0);
+        self.give_up_connecting();
+        let message = format!(
+            "still sending {} s after the end of the stream: closed",
+            drain.as_secs_f64()
+        );
+        let mut report = self.finish_within(drain, Some(message));
+        report.packets_in = packets_in;
+        report
+    }
+
+    /// Joins everything; past `timeout` from now, pending network calls are interrupted (and
+    /// the destinations cut off that way get `cut_off` as their last error).
+    fn finish_within(&mut self, timeout: Duration, cut_off: Option<String>) -> StreamReport {
         let shared: Vec<Arc<DestinationShared>> = self
             .destinations
             .lock()
             .iter()
             .map(|d| Arc::clone(&d.shared))
             .collect();
-        let timeout = self.settings.stop_timeout;
         let deadline = Instant::now() + timeout;
-        // A watchdog: past the deadline, pending network calls are interrupted.
+        // A watchdog: past the deadline, pending network calls are interrupted. It notes the
+        // destinations it cut off while they still had packets to send.
+        let cut: Arc<Mutex<Vec<DestinationId>>> = Arc::default();
         let senders_done = Arc::new(AtomicBool::new(false));
         let done = senders_done.clone();
+        let noted = Arc::clone(&cut);
         let watchdog = spawn_named("livekit.stream.stop", move || {
             while !done.load(Ordering::Relaxed) {
                 if Instant::now() >= deadline {
                     for destination in &shared {
+                        let state = destination.stats.lock().state;
+                        let sending =
+                            matches!(state, DestinationState::Live | DestinationState::Connecting);
+                        if sending && !destination.queue.is_drained() {
+                            noted.lock().push(destination.id);
+                        }
                         destination.abort.store(true, Ordering::Relaxed);
                     }
                     break;
@@ -859,10 +896,19 @@ impl Streamer {
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        let report = self.join();
+        let mut report = self.join();
         senders_done.store(true, Ordering::Relaxed);
         if let Ok(watchdog) = watchdog {
             let _ = watchdog.join();
+        }
+        // Why they stopped short, rather than the write the interruption failed.
+        if let Some(message) = cut_off {
+            let cut = cut.lock();
+            for destination in &mut report.destinations {
+                if cut.contains(&destination.id) {
+                    destination.last_error = Some(message.clone());
+                }
+            }
         }
         report
     }
