@@ -95,6 +95,50 @@ fn cpu_time() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
+/// CPU time of each live thread of this process, by name (names are cut at 15 characters).
+fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
+    let mut threads = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields
+            .get(11..13)
+            .map(|f| f.iter().map(|v| v.parse::<u64>().unwrap_or(0)).sum())
+            .unwrap_or(0);
+        *threads.entry(name.trim().to_owned()).or_default() += Duration::from_millis(ticks * 10);
+    }
+    threads
+}
+
+/// Where the CPU went during a run: each thread name's time between two samples.
+fn spent(
+    before: &std::collections::BTreeMap<String, Duration>,
+    after: &std::collections::BTreeMap<String, Duration>,
+) -> Vec<(String, Duration)> {
+    let mut spent: Vec<(String, Duration)> = after
+        .iter()
+        .map(|(name, time)| {
+            let base = before.get(name).copied().unwrap_or_default();
+            (name.clone(), time.saturating_sub(base))
+        })
+        .filter(|(_, time)| *time >= Duration::from_millis(100))
+        .collect();
+    spent.sort_by_key(|(_, time)| std::cmp::Reverse(*time));
+    spent
+}
+
 fn encoder_settings((width, height): (u32, u32), fps: u32) -> EncoderSettings {
     let mut settings = EncoderSettings::default();
     settings.video.width = width;
@@ -110,6 +154,8 @@ struct Run {
     cpu: Duration,
     frames: u64,
     recorded: f64,
+    /// CPU by thread over the steady part of the run.
+    threads: Vec<(String, Duration)>,
 }
 
 /// The scene and outputs wired by hand, as the README's sample does.
@@ -157,7 +203,9 @@ fn direct(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> anyho
     settings.recordings = vec![RecorderSettings::new(&recording)];
     settings.keyframe_request = Some(encoder.keyframe_request());
     let streamer = Streamer::start(settings, encoder.streams().to_vec(), encoder.packets())?;
+    let steady = thread_cpu();
     std::thread::sleep(Duration::from_secs(args.seconds));
+    let threads = spent(&steady, &thread_cpu());
     running.stop().map_err(|e| anyhow!("{e}"))?;
     let encoded = encoder.wait()?;
     let report = streamer.wait();
@@ -173,6 +221,7 @@ fn direct(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> anyho
         cpu,
         frames: encoded.video_frames,
         recorded: ffprobe(&recording).map_err(|e| anyhow!(e))?.duration(),
+        threads,
     })
 }
 
@@ -226,7 +275,9 @@ fn on_studio(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> an
         recording.display().to_string()
     );
     apply(&studio, Command::from_json(&json)?)?;
+    let steady = thread_cpu();
     std::thread::sleep(Duration::from_secs(args.seconds));
+    let threads = spent(&steady, &thread_cpu());
     let report = studio.stop();
     let cpu = cpu_time()? - started;
     let stream = report
@@ -243,6 +294,7 @@ fn on_studio(args: &StudioArgs, server: &NginxRtmp, dir: &std::path::Path) -> an
         cpu,
         frames: stream.frames,
         recorded: ffprobe(&recording).map_err(|e| anyhow!(e))?.duration(),
+        threads,
     })
 }
 
@@ -320,6 +372,12 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
             run.frames,
             run.recorded
         );
+        let threads: Vec<String> = run
+            .threads
+            .iter()
+            .map(|(name, time)| format!("{name} {:.1}", time.as_secs_f64()))
+            .collect();
+        println!("{:>14}  by thread (s): {}", "", threads.join(", "));
     }
     let per_frame = |run: &Run| run.cpu.as_secs_f64() / run.frames.max(1) as f64;
     println!(

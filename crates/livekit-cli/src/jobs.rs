@@ -479,6 +479,35 @@ pub fn summarize(
     Ok(())
 }
 
+/// What the keys do in `stream-file` and `stream-files`.
+const STREAM_KEYS: crate::keys::KeyHelp = &[
+    ("p", "pause/resume"),
+    ("n", "next file"),
+    ("q", "stop"),
+    ("?", "keys"),
+];
+
+/// Does what `key` asks of a file job; returns what to tell the user.
+fn act_on_playlist(feed: &Feed, key: crate::keys::Key) -> Option<String> {
+    use crate::keys::Key;
+    if key == Key::Help {
+        return Some(crate::keys::help_line(STREAM_KEYS));
+    }
+    let Feed::Encoded { playlist, .. } = feed else {
+        return Some("a file sent as it is (--copy) cannot be paused or skipped".to_owned());
+    };
+    let result = match key {
+        Key::Pause if playlist.state() == PlayState::Paused => {
+            playlist.resume().map(|()| "resumed".to_owned())
+        }
+        Key::Pause => playlist.pause().map(|()| "paused (p resumes)".to_owned()),
+        Key::Next => playlist.skip_next().map(|()| "next file".to_owned()),
+        Key::Scene(_) | Key::Record => return Some(crate::keys::help_line(STREAM_KEYS)),
+        Key::Help | Key::Quit => return None,
+    };
+    Some(result.unwrap_or_else(|e| e.to_string()))
+}
+
 /// What feeds the streamer.
 #[allow(clippy::large_enum_variant)] // one per job, never moved around
 enum Feed {
@@ -584,7 +613,18 @@ fn drive(
     let mut source_failed: Option<String> = None;
     // Video frames the player dropped because encoding fell behind real time.
     let mut late_frames = 0u64;
+    let keys = crate::keys::Keys::start();
+    if keys.is_some() && !quiet {
+        status.say("press q or Ctrl-C to stop, ? for keys");
+    }
     let ended = run_until(stop, live.timeout, || {
+        while let Some(key) = keys.as_ref().and_then(crate::keys::Keys::next) {
+            if key == crate::keys::Key::Quit {
+                stop.request();
+            } else if let Some(said) = act_on_playlist(&feed, key) {
+                status.say(&said);
+            }
+        }
         if let Some(events) = &events {
             while let Ok(event) = events.try_recv() {
                 match event {
@@ -656,6 +696,7 @@ fn drive(
                 .all(|d| d.state == DestinationState::Failed)
     });
     status.finish();
+    drop(keys);
     if ended != Ended::Finished {
         // Asked to end: a destination still trying to connect is not waited for.
         streamer.give_up_connecting();

@@ -117,3 +117,74 @@ fn keys_switch_scenes_toggle_the_recording_and_quit() {
         );
     }
 }
+
+/// `n` skips `stream-files` to the next file and `q` stops it cleanly: what nginx received
+/// starts red (the first file) and ends blue (the second), about as long as the job ran.
+#[test]
+fn keys_skip_to_the_next_file_and_quit_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("videos");
+    std::fs::create_dir(&folder).unwrap();
+    for (name, colour) in [("a.mp4", "red"), ("b.mp4", "blue")] {
+        livekit_testkit::media::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c={colour}:size=160x90:rate=25"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            folder.join(name).to_str().unwrap(),
+        ]);
+    }
+    let server = livekit_testkit::NginxRtmp::start();
+    let command = format!(
+        "{} stream-files {} {} --yes --size 160x90 --timeout 60",
+        env!("CARGO_BIN_EXE_livekit"),
+        folder.display(),
+        server.url("keys-stream")
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    let mut press = |key: &str, wait: f64| {
+        std::thread::sleep(Duration::from_secs_f64(wait));
+        keys.write_all(key.as_bytes()).unwrap();
+        keys.flush().unwrap();
+    };
+    press("n", 4.0);
+    press("?", 1.0);
+    press("q", 2.0);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("next file"), "{text}");
+    assert!(
+        text.contains("keys: p pause/resume, n next file, q stop"),
+        "{text}"
+    );
+    assert!(text.contains("stopped by q"), "{text}");
+    let recordings = server.recordings("keys-stream");
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let colours = frame_colours(&recordings[0]);
+    assert!(is_red(colours[0]), "{:?}", colours[0]);
+    assert!(is_blue(*colours.last().unwrap()), "{:?}", colours.last());
+    // Far shorter than the 40 s of the two files.
+    assert!(colours.len() < 25 * 15, "{} frames", colours.len());
+}

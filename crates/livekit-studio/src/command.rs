@@ -332,6 +332,31 @@ pub enum InputSpec {
     },
 }
 
+impl std::fmt::Debug for OutputSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Preview { title } => f.debug_struct("Preview").field("title", title).finish(),
+            Self::Ipc { name } => f.debug_struct("Ipc").field("name", name).finish(),
+            Self::VirtualCamera { device } => f
+                .debug_struct("VirtualCamera")
+                .field("device", device)
+                .finish(),
+            Self::Record { path, crash_safe } => f
+                .debug_struct("Record")
+                .field("path", path)
+                .field("crash_safe", crash_safe)
+                .finish(),
+            Self::Stream { to } => {
+                let redacted: Vec<String> = to
+                    .iter()
+                    .map(|t| livekit_core::secret::redact_url_like(t))
+                    .collect();
+                f.debug_struct("Stream").field("to", &redacted).finish()
+            }
+        }
+    }
+}
+
 impl OutputSpec {
     /// The same, with every stream key redacted: as shown in the state document, events and
     /// messages.
@@ -471,8 +496,8 @@ pub struct LayerFields {
     pub visible: Option<bool>,
 }
 
-/// What an output is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What an output is. Its `Debug` form redacts stream keys (a command may be logged).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum OutputSpec {

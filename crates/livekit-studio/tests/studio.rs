@@ -382,6 +382,16 @@ fn malformed_commands_name_the_field() {
         assert_eq!(error.kind, ErrorKind::Malformed, "{json}");
         assert!(error.message.contains(names), "{json}: {error}");
     }
+    // A command may be logged: its Debug form keeps keys out.
+    let stream = Command::from_json(
+        r#"{"start_output": {"id": "s", "output": {"kind": "stream", "to": ["rtmp://h/app/SECRETKEY123"]}}}"#,
+    )
+    .unwrap();
+    let shown = format!("{stream:?}");
+    assert!(
+        !shown.contains("SECRETKEY123") && shown.contains("<redacted>"),
+        "{shown}"
+    );
     // And back: a command's JSON form reads as the same command.
     let json = r#"{"add_layer": {"id": "b", "input": "x", "rect": [1, 2, 3, 4], "fit": "contain", "align": "top-left"}}"#;
     let command = Command::from_json(json).unwrap();
