@@ -40,6 +40,9 @@ pub struct StudioArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// Pairs of runs (each side once per pair, the order alternating between pairs).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pairs: u32,
     /// Layer changes timed for the command-to-frame latency.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=10_000))]
     changes: u32,
@@ -362,29 +365,52 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
         "reference scene {}x{} at {} fps, recorded (MKV) and streamed to 3 local nginx-rtmp destinations, {} s each",
         args.size.0, args.size.1, args.fps, args.seconds
     );
-    let direct = direct(args, &server, dir.path())?;
-    let studio = on_studio(args, &server, dir.path())?;
-    for (name, run) in [("direct wiring", &direct), ("studio", &studio)] {
-        println!(
-            "{name:>14}: cpu {:.2} s ({:.0}% of one core), {} frames encoded, recording {:.2} s",
-            run.cpu.as_secs_f64(),
-            run.cpu.as_secs_f64() * 100.0 / args.seconds as f64,
-            run.frames,
-            run.recorded
-        );
-        let threads: Vec<String> = run
-            .threads
-            .iter()
-            .map(|(name, time)| format!("{name} {:.1}", time.as_secs_f64()))
-            .collect();
-        println!("{:>14}  by thread (s): {}", "", threads.join(", "));
+    // Alternately (direct, studio, studio, direct, ...): neither side always runs first.
+    let mut directs = Vec::new();
+    let mut studios = Vec::new();
+    for pair in 0..args.pairs {
+        if pair % 2 == 0 {
+            directs.push(direct(args, &server, dir.path())?);
+            studios.push(on_studio(args, &server, dir.path())?);
+        } else {
+            studios.push(on_studio(args, &server, dir.path())?);
+            directs.push(direct(args, &server, dir.path())?);
+        }
     }
     let per_frame = |run: &Run| run.cpu.as_secs_f64() / run.frames.max(1) as f64;
+    for (pair, (direct, studio)) in directs.iter().zip(&studios).enumerate() {
+        println!("pair {}:", pair + 1);
+        for (name, run) in [("direct wiring", direct), ("studio", studio)] {
+            println!(
+                "{name:>14}: cpu {:.2} s ({:.0}% of one core), {} frames encoded, recording {:.2} s",
+                run.cpu.as_secs_f64(),
+                run.cpu.as_secs_f64() * 100.0 / args.seconds as f64,
+                run.frames,
+                run.recorded
+            );
+            let threads: Vec<String> = run
+                .threads
+                .iter()
+                .map(|(name, time)| format!("{name} {:.1}", time.as_secs_f64()))
+                .collect();
+            println!("{:>14}  by thread (s): {}", "", threads.join(", "));
+        }
+        println!(
+            "{:>14}  cpu per encoded frame: studio / direct = {:.3}",
+            "",
+            per_frame(studio) / per_frame(direct)
+        );
+    }
+    let total = |runs: &[Run]| {
+        let cpu: f64 = runs.iter().map(|r| r.cpu.as_secs_f64()).sum();
+        let frames: u64 = runs.iter().map(|r| r.frames).sum();
+        cpu / frames.max(1) as f64
+    };
     println!(
-        "cpu per encoded frame: studio {:.2} ms, direct {:.2} ms: ratio {:.3} (goal <= 1.02)",
-        per_frame(&studio) * 1000.0,
-        per_frame(&direct) * 1000.0,
-        per_frame(&studio) / per_frame(&direct)
+        "cpu per encoded frame, all pairs: studio {:.2} ms, direct {:.2} ms: ratio {:.3} (goal <= 1.02)",
+        total(&studios) * 1000.0,
+        total(&directs) * 1000.0,
+        total(&studios) / total(&directs)
     );
     let times = latency(args)?;
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
