@@ -552,7 +552,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
     let fps = args.fps.or(platform.camera_fps);
     let size = args.size.or(platform.camera_size.map(|[w, h]| (w, h)));
     if args.live.print_command {
-        let (format, path) = match crate::compose::camera_device(&device) {
+        let (format, path) = match livekit_sources::capture::CameraDevice::parse(&device) {
             CameraDevice::Index(n) => ("v4l2", format!("/dev/video{n}")),
             // A virtual camera is a filter graph: `-re` paces it as a real camera would be.
             CameraDevice::Lavfi(graph) => ("lavfi", graph),
@@ -590,7 +590,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         return Ok(());
     }
     let settings = CameraSettings {
-        device: crate::compose::camera_device(&device),
+        device: livekit_sources::capture::CameraDevice::parse(&device),
         size,
         frame_rate: fps,
         ..CameraSettings::default()

@@ -338,11 +338,6 @@ fn held(port: Arc<Port<VideoFrame>>, owner: impl Send + 'static) -> LayerSource 
     })))
 }
 
-/// `--device`-style camera names: an index, `lavfi:GRAPH`, or a path.
-pub(crate) fn camera_device(text: &str) -> CameraDevice {
-    CameraDevice::parse(text)
-}
-
 /// Opens the sources the compositor does not draw itself, on `clock`: images, media files
 /// (decoded on the compositor's thread for its clock; a looping file plays on its own thread),
 /// cameras, screens and windows.
@@ -391,7 +386,7 @@ pub(crate) fn open(spec: &SourceSpec, clock: &Arc<dyn Clock>) -> Result<LayerSou
             let port = live();
             let capture = Camera::start(
                 CameraSettings {
-                    device: camera_device(device),
+                    device: CameraDevice::parse(device),
                     clock: Arc::clone(clock),
                     ..CameraSettings::default()
                 },

@@ -386,27 +386,22 @@ pub fn fps_ratio(fps: f64) -> (u32, u32) {
 pub fn describe(stats: &[DestinationStats]) -> String {
     stats
         .iter()
-        .map(|d| {
-            let state = match d.state {
-                DestinationState::Connecting => "connecting",
-                DestinationState::Live => "live",
-                DestinationState::Retrying => "retrying",
-                DestinationState::Failed => "failed",
-                DestinationState::Stopped => "stopped",
-            };
-            // Short: the line must fit a terminal (the scheme goes, the label stays; the key is
-            // never there).
-            let name = match d.name.split_once("://") {
-                Some((before, rest)) => match before.rsplit_once(' ') {
-                    Some((label, _scheme)) => format!("{label} {rest}"),
-                    None => rest.to_owned(),
-                },
-                None => d.name.clone(),
-            };
-            format!("{name} {state} {} kb/s", d.bitrate / 1000)
-        })
+        .map(|d| status_part(&d.name, d.state.as_str(), d.bitrate))
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+/// One destination in the status line: its label, state and bit rate. Short: the line must
+/// fit a terminal (the scheme goes, the label stays; the key is never there).
+pub fn status_part(label: &str, state: &str, bitrate: u64) -> String {
+    let name = match label.split_once("://") {
+        Some((before, rest)) => match before.rsplit_once(' ') {
+            Some((label, _scheme)) => format!("{label} {rest}"),
+            None => rest.to_owned(),
+        },
+        None => label.to_owned(),
+    };
+    format!("{name} {state} {} kb/s", bitrate / 1000)
 }
 
 /// Prints the end-of-job summary (unless `quiet`); fails (exit 1) when no destination received

@@ -235,7 +235,11 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
         // Idle: every output got its frames (--frames) or stopped, unless the recording was
         // stopped with `r` (the show goes on until `r` again or `q`).
-        (studio.is_idle() && !live.recording_paused())
+        let idle = !state
+            .outputs
+            .iter()
+            .any(|o| matches!(o.state, OutputState::Starting | OutputState::Live));
+        (idle && !live.recording_paused())
             || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
             || failed(STREAM)
             || failed(VIRTUAL_CAMERA)
@@ -488,17 +492,7 @@ fn summarize_stream(
 fn describe(destinations: &[livekit_studio::DestinationStateDoc]) -> String {
     destinations
         .iter()
-        .map(|d| {
-            // Short: the line must fit a terminal (the scheme goes, the label stays).
-            let name = match d.name.split_once("://") {
-                Some((before, rest)) => match before.rsplit_once(' ') {
-                    Some((label, _scheme)) => format!("{label} {rest}"),
-                    None => rest.to_owned(),
-                },
-                None => d.name.clone(),
-            };
-            format!("{name} {} {} kb/s", d.state, d.bitrate / 1000)
-        })
+        .map(|d| crate::jobs::status_part(&d.name, &d.state, d.bitrate))
         .collect::<Vec<_>>()
         .join(" | ")
 }

@@ -4,10 +4,76 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A command on a pseudo-terminal (`script`): keys typed into it once its output shows what
+/// the test waits for (conditions, not fixed delays: CI machines are loaded).
+struct Terminal {
+    child: Child,
+    keys: ChildStdin,
+    seen: Arc<Mutex<String>>,
+    reader: livekit_core::thread::Worker<()>,
+}
+
+impl Terminal {
+    fn run(command: &str) -> Self {
+        let mut child = Command::new("script")
+            .args(["-q", "-f", "-e", "-c", command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux) runs commands on a pseudo-terminal");
+        let keys = child.stdin.take().unwrap();
+        let mut output = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        let shared = Arc::clone(&seen);
+        let reader = livekit_core::thread::spawn_named("test.terminal", move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = output.read(&mut buffer) {
+                shared
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+        .unwrap();
+        Self {
+            child,
+            keys,
+            seen,
+            reader,
+        }
+    }
+
+    /// Waits (up to a minute) until the output holds `text`, then `settle` more seconds (what
+    /// the step needs to show in the recording), then types `key`.
+    fn after(&mut self, text: &str, settle: f64, key: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.seen.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in:\n{}",
+                self.seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_secs_f64(settle));
+        self.keys.write_all(key.as_bytes()).unwrap();
+        self.keys.flush().unwrap();
+    }
+
+    fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let text = self.seen.lock().unwrap().clone();
+        (status, text)
+    }
+}
 
 /// The mean colour of each frame of `path` (scaled to one pixel), as RGB.
 fn frame_colours(path: &Path) -> Vec<[u8; 3]> {
@@ -62,29 +128,16 @@ fn keys_switch_scenes_toggle_the_recording_and_quit() {
         scene.display(),
         record.display()
     );
-    // `script` runs the command on a pseudo-terminal and passes what it reads to it.
-    let mut child = Command::new("script")
-        .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs commands on a pseudo-terminal");
-    let mut keys = child.stdin.take().unwrap();
-    let mut press = |key: &str, wait: f64| {
-        std::thread::sleep(Duration::from_secs_f64(wait));
-        keys.write_all(key.as_bytes()).unwrap();
-        keys.flush().unwrap();
-    };
-    press("2", 2.5);
-    press("r", 1.0);
-    press("r", 1.0);
-    press("?", 0.5);
-    press("1", 0.5);
-    press("q", 1.0);
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}");
+    let mut terminal = Terminal::run(&command);
+    // Red for a moment in the recording (its first kilobyte written), then the second scene.
+    terminal.after("kB recorded", 0.5, "2");
+    terminal.after("scene 2: break", 1.0, "r");
+    terminal.after("recording stopped", 0.5, "r");
+    terminal.after("show-2.mkv", 1.0, "?");
+    terminal.after("keys: ", 0.0, "1");
+    terminal.after("scene 1: main", 1.0, "q");
+    let (status, text) = terminal.finish();
+    assert!(status.success(), "{text}");
     assert!(
         text.contains("press q or Ctrl-C to stop, ? for keys"),
         "{text}"
@@ -155,25 +208,13 @@ fn keys_skip_to_the_next_file_and_quit_a_stream() {
         folder.display(),
         server.url("keys-stream")
     );
-    let mut child = Command::new("script")
-        .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut keys = child.stdin.take().unwrap();
-    let mut press = |key: &str, wait: f64| {
-        std::thread::sleep(Duration::from_secs_f64(wait));
-        keys.write_all(key.as_bytes()).unwrap();
-        keys.flush().unwrap();
-    };
-    press("n", 4.0);
-    press("?", 1.0);
-    press("q", 2.0);
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}");
+    let mut terminal = Terminal::run(&command);
+    // Two seconds into the first file (the progress bar's "1/2 2 s"), then the next one.
+    terminal.after("1/2 2 s", 0.0, "n");
+    terminal.after("next file", 0.0, "?");
+    terminal.after("keys: ", 2.0, "q");
+    let (status, text) = terminal.finish();
+    assert!(status.success(), "{text}");
     assert!(text.contains("next file"), "{text}");
     assert!(
         text.contains("keys: p pause/resume, n next file, q stop"),

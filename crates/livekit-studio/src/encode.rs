@@ -281,14 +281,7 @@ pub(crate) fn destination_doc(stats: &DestinationStats) -> DestinationStateDoc {
     DestinationStateDoc {
         name: stats.name.clone(),
         url: stats.url.clone(),
-        state: match stats.state {
-            DestinationState::Connecting => "connecting",
-            DestinationState::Live => "live",
-            DestinationState::Retrying => "retrying",
-            DestinationState::Failed => "failed",
-            DestinationState::Stopped => "stopped",
-        }
-        .to_owned(),
+        state: stats.state.as_str().to_owned(),
         bitrate: stats.bitrate,
         bytes: stats.bytes,
         dropped_packets: stats.dropped_packets,

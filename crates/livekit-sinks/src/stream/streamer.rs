@@ -181,6 +181,20 @@ pub enum DestinationState {
     Stopped,
 }
 
+impl DestinationState {
+    /// Its name in lower case (`connecting`, `live`, `retrying`, `failed`, `stopped`), as status
+    /// lines and state documents show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 /// Counters of one destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationStats {
