@@ -97,6 +97,10 @@ pub struct ComposeArgs {
     /// streaming sites expect one).
     #[arg(long)]
     pub(crate) no_audio: bool,
+    /// --listen ADDR runs the scene live and serves it over HTTP (control page, API, events,
+    /// metrics) until Ctrl-C, with or without other outputs.
+    #[command(flatten)]
+    pub(crate) control: crate::control::ControlArgs,
 }
 
 /// `livekit preview` options.
@@ -156,11 +160,14 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 /// Refuses options that would have no effect: each goes with the outputs it names. (`--yes`
 /// is accepted everywhere, so that a script can pass it to every job.)
 fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
+    let served = args.control.listen.is_some();
     let live = args.record.is_some()
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
-        || args.preview;
-    let encoding = args.record.is_some() || !args.stream.is_empty();
+        || args.preview
+        || served;
+    // Served: recordings and streams may be started over the API.
+    let encoding = args.record.is_some() || !args.stream.is_empty() || served;
     let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
         let here = if live {
             "a virtual camera or a preview encodes nothing"
@@ -203,6 +210,7 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
         || args.preview
+        || args.control.listen.is_some()
     {
         return crate::record::run(config, args, quiet);
     }

@@ -4,6 +4,7 @@ mod bench;
 mod capture_jobs;
 mod compose;
 mod config;
+mod control;
 mod demo;
 mod jobs;
 mod keys;
@@ -11,6 +12,7 @@ mod live;
 mod print_command;
 mod probe;
 mod record;
+mod studio_job;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,9 @@ enum Command {
     Compose(compose::ComposeArgs),
     /// Show a scene file live in a preview window.
     Preview(compose::PreviewArgs),
+    /// Run a studio (empty, or from a scene file) driven over HTTP: a control page in the
+    /// browser, a JSON API, WebSocket events, Prometheus metrics; until Ctrl-C.
+    Studio(studio_job::StudioArgs),
     /// Stream one media file (or URL) to one or more sites at once.
     StreamFile(jobs::StreamFileArgs),
     /// Stream a folder of media files (or one file) as ONE continuous stream to one or more
@@ -161,6 +166,8 @@ fn main() -> ExitCode {
         Command::Compose(args) => load_config(cli.config.as_deref())
             .and_then(|loaded| compose::run(&loaded.config, &args, quiet)),
         Command::Preview(args) => compose::preview(&args),
+        Command::Studio(args) => load_config(cli.config.as_deref())
+            .and_then(|loaded| studio_job::run(&loaded.config, &args, quiet)),
         Command::Probe(args) => probe::run(&args),
         Command::Config(command) => config_command(&command, cli.config.as_deref()),
         Command::StreamFile(args) => load_config(cli.config.as_deref())

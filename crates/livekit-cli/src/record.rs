@@ -141,6 +141,18 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         start_output(&studio, STREAM, OutputSpec::Stream { to })?;
     }
 
+    // --listen: the show served over HTTP; it runs until stopped, whatever its outputs do.
+    let studio = Arc::new(studio);
+    let server = match args.control.start(&studio, None) {
+        Ok(server) => server,
+        Err(error) => {
+            if let Some(studio) = Arc::into_inner(studio) {
+                studio.stop();
+            }
+            return Err(error);
+        }
+    };
+    let served = server.is_some();
     // Ctrl-C / SIGTERM: the first stops cleanly, a second exits at once.
     let stop = StopSignal::install()?;
     let backend = studio.backend().to_string();
@@ -159,6 +171,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     }
     if let Some(device) = &args.virtual_camera {
         what.push(format!("virtual camera {}", device.display()));
+    }
+    if let Some(server) = &server {
+        what.push(format!("serving at {}", server.url()));
     }
     if what.is_empty() {
         what.push("previewing".to_owned());
@@ -239,7 +254,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             .outputs
             .iter()
             .any(|o| matches!(o.state, OutputState::Starting | OutputState::Live));
-        (idle && !live.recording_paused())
+        (idle && !live.recording_paused() && !served)
             || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
             || failed(STREAM)
             || failed(VIRTUAL_CAMERA)
@@ -253,7 +268,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     drop(live);
     // Every output ends: the recording is finalized, the streams close, the virtual camera
     // sends what it holds and closes its device.
-    let report = studio.stop();
+    let report = crate::control::take_back(studio, server)?.stop();
     let output = |id: &str| report.outputs.iter().find(|o| o.id == id);
     let (width, height) = (canvas.width & !1, canvas.height & !1);
     if let (Some(camera), Some(device)) = (output(VIRTUAL_CAMERA), &args.virtual_camera) {

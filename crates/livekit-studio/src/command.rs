@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use livekit_compositor::{Align, Color, Fit, Fps, TestPattern};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The version of the command names and fields (and of the state document).
 pub const API_VERSION: u32 = 1;
@@ -45,7 +46,7 @@ fn main_canvas() -> String {
 /// {"switch_scene": {"scene": "break", "transition": {"fade": 500}}}
 /// {"start_output": {"id": "window", "output": {"kind": "preview"}}}
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Command {
@@ -126,9 +127,11 @@ pub enum Command {
         height: u32,
         /// Frames a second: a whole number or `"30000/1001"`, at most 240. Default 30.
         #[serde(default = "thirty")]
+        #[schema(schema_with = crate::schema::fps)]
         fps: Fps,
         /// What shows where no layer covers it. Default black.
         #[serde(default)]
+        #[schema(schema_with = crate::schema::optional_color)]
         background: Option<Color>,
     },
     /// Adds an empty scene to a canvas.
@@ -242,7 +245,7 @@ fn describe_json_error(error: &serde_path_to_error::Error<serde_json::Error>) ->
 }
 
 /// What an input is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum InputSpec {
@@ -260,6 +263,7 @@ pub enum InputSpec {
     /// Media files played one after another.
     Playlist {
         /// The files, in order.
+        #[schema(value_type = Vec<String>)]
         paths: Vec<PathBuf>,
         /// Start the list again at its end.
         #[serde(default, rename = "loop")]
@@ -293,16 +297,19 @@ pub enum InputSpec {
     /// A picture file (PNG, JPEG, GIF (animated), WebP, BMP).
     Image {
         /// The file.
+        #[schema(schema_with = crate::schema::path)]
         path: PathBuf,
     },
     /// A test pattern.
     Pattern {
         /// Which.
+        #[schema(schema_with = crate::schema::test_pattern)]
         pattern: TestPattern,
     },
     /// A solid colour.
     Color {
         /// The colour, `"#rrggbb"` or `"#rrggbbaa"`.
+        #[schema(schema_with = crate::schema::color)]
         color: Color,
     },
     /// Text drawn with the bundled font.
@@ -314,9 +321,11 @@ pub enum InputSpec {
         size: Option<f32>,
         /// Colour of the letters (default white).
         #[serde(default)]
+        #[schema(schema_with = crate::schema::optional_color)]
         color: Option<Color>,
         /// A box behind the text.
         #[serde(default)]
+        #[schema(schema_with = crate::schema::optional_color)]
         background: Option<Color>,
     },
     /// Frames another process shares (`IpcTarget`, `livekit ... --ipc NAME`).
@@ -358,6 +367,17 @@ impl std::fmt::Debug for OutputSpec {
 }
 
 impl OutputSpec {
+    /// The kind's name, as in the JSON form (`"record"`, `"stream"`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Preview { .. } => "preview",
+            Self::Ipc { .. } => "ipc",
+            Self::VirtualCamera { .. } => "virtual_camera",
+            Self::Record { .. } => "record",
+            Self::Stream { .. } => "stream",
+        }
+    }
+
     /// The same, with every stream key redacted: as shown in the state document, events and
     /// messages.
     pub fn redacted(&self) -> Self {
@@ -397,7 +417,7 @@ impl InputSpec {
 }
 
 /// An input's place in the program mix.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AudioSettings {
     /// Linear gain, 0 to 10 (default 1).
@@ -422,7 +442,7 @@ impl Default for AudioSettings {
 }
 
 /// What the layers of an input show once it has failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFailed {
     /// Its last frame (default).
@@ -433,7 +453,7 @@ pub enum WhenFailed {
 }
 
 /// How a canvas changes scene.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransitionSpec {
     /// At once (`"cut"`).
@@ -445,7 +465,7 @@ pub enum TransitionSpec {
 
 /// A layer: which one, what it shows, where and how ([`Command::AddLayer`],
 /// [`Command::UpdateLayer`], and the state document's layers).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayerFields {
     /// The layer's id: letters, digits, `-`, `_`, `.`; unique in the studio.
@@ -477,10 +497,12 @@ pub struct LayerFields {
     pub opacity: Option<f32>,
     /// How the source fills its rectangle: `"stretch"`, `"contain"` or `"cover"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::optional_fit)]
     pub fit: Option<Fit>,
     /// Where a source that does not fill its rectangle sits in it: `"top-left"`, `"top"`,
     /// ..., `"center"`, ..., `"bottom-right"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schema::optional_align)]
     pub align: Option<Align>,
     /// Clockwise rotation in degrees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -497,7 +519,7 @@ pub struct LayerFields {
 }
 
 /// What an output is. Its `Debug` form redacts stream keys (a command may be logged).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum OutputSpec {
@@ -516,6 +538,7 @@ pub enum OutputSpec {
     /// A V4L2 output device other programs pick as a webcam (v4l2loopback).
     VirtualCamera {
         /// The device, such as `/dev/video10`.
+        #[schema(schema_with = crate::schema::path)]
         device: PathBuf,
     },
     /// A recording of the canvas with the program audio (H.264 and AAC), in MP4, MKV, MOV or
@@ -524,6 +547,7 @@ pub enum OutputSpec {
     /// reason; the rest goes on.
     Record {
         /// The file (its folder must exist; an existing file is replaced).
+        #[schema(schema_with = crate::schema::path)]
         path: PathBuf,
         /// Keep the file playable if the process is killed (fragmented MP4/MOV; MKV and FLV
         /// always are). Default false.

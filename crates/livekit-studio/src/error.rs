@@ -1,9 +1,10 @@
 //! [`CommandError`]: why a command was not applied. A command that fails changes nothing.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// What kind of failure a [`CommandError`] is (the HTTP API answers 400, 404 or 409).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// Not a command: malformed JSON, an unknown command or field, a value of the wrong type.
@@ -31,7 +32,7 @@ impl ErrorKind {
 
 /// Why a command was not applied, in one line naming the id or field at fault. Never holds a
 /// stream key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, ToSchema)]
 #[error("{message}")]
 pub struct CommandError {
     /// What kind of failure.

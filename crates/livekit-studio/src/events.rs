@@ -7,13 +7,14 @@ use std::time::Duration;
 use livekit_core::{FrameSource, FrameTarget, Port, Pull};
 use parking_lot::Mutex;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::inputs::InputState;
 use crate::state::{DestinationStateDoc, OutputState, Stats};
 
 /// Something that happened to a show. Its JSON form is an object whose `"event"` field names
 /// it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {

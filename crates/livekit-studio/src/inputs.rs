@@ -19,12 +19,13 @@ use livekit_sources::{
 };
 use parking_lot::Mutex;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::command::{AudioSettings, InputSpec, WhenFailed};
 use crate::error::{CommandError, chain};
 
 /// Where an input is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum InputState {
     /// Opened; its first frame (or sound) has not come yet.

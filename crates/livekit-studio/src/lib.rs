@@ -26,6 +26,7 @@ mod events;
 mod inputs;
 mod outputs;
 mod scene;
+mod schema;
 mod state;
 mod studio;
 

@@ -3,12 +3,13 @@
 //! [`Studio::state`]: crate::Studio::state
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::command::{AudioSettings, InputSpec, LayerFields, OutputSpec, WhenFailed};
 use crate::inputs::InputState;
 
 /// The whole show. Keys never appear in it (destinations show redacted URLs).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StudioState {
     /// [`API_VERSION`](crate::API_VERSION).
     pub version: u32,
@@ -28,7 +29,7 @@ pub struct StudioState {
 }
 
 /// One input.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct InputDoc {
     /// Its id.
     pub id: String,
@@ -46,7 +47,7 @@ pub struct InputDoc {
 }
 
 /// One canvas.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CanvasDoc {
     /// Its id.
     pub id: String,
@@ -65,7 +66,7 @@ pub struct CanvasDoc {
 }
 
 /// One scene.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SceneDoc {
     /// Its name.
     pub name: String,
@@ -75,7 +76,7 @@ pub struct SceneDoc {
 }
 
 /// Where an output is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum OutputState {
     /// Started; nothing delivered yet.
@@ -92,7 +93,7 @@ pub enum OutputState {
 }
 
 /// One output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct OutputDoc {
     /// Its id.
     pub id: String,
@@ -119,7 +120,7 @@ pub struct OutputDoc {
 }
 
 /// What a recording output has written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RecordingDoc {
     /// The file.
     pub path: String,
@@ -132,7 +133,7 @@ pub struct RecordingDoc {
 }
 
 /// One destination of a stream output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DestinationStateDoc {
     /// Its label: a site name, or `#N` and the redacted URL.
     pub name: String,
@@ -153,7 +154,7 @@ pub struct DestinationStateDoc {
 }
 
 /// Running statistics of a studio.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default, ToSchema)]
 pub struct Stats {
     /// Seconds since the studio started (its clock).
     pub uptime_seconds: f64,

@@ -1,0 +1,583 @@
+//! The control API over real HTTP and WebSocket against a running studio: every family of
+//! calls, the errors (400/404/409/413 naming what is wrong), the token, the origin and host
+//! checks, a scene switch asked over HTTP showing in the next frames of an IPC output, a
+//! destination added over HTTP playing at a local nginx-rtmp while a recording stays whole,
+//! and a late WebSocket client getting the state first.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use livekit_compositor::BackendChoice;
+use livekit_control::{ControlServer, ControlSettings, StartControlError, Token};
+use livekit_core::{FrameSource, Pull, VideoFrame};
+use livekit_sources::{IpcSource, IpcSourceSettings};
+use livekit_studio::{Studio, StudioSettings};
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::probe::ffprobe;
+use serde_json::{Value, json};
+use tungstenite::client::IntoClientRequest;
+
+struct Served {
+    studio: Arc<Studio>,
+    server: Option<ControlServer>,
+    agent: ureq::Agent,
+    base: String,
+    addr: SocketAddr,
+}
+
+impl Served {
+    fn start(token: Option<&str>) -> Self {
+        let studio = Arc::new(
+            Studio::start(StudioSettings {
+                backend: BackendChoice::Cpu,
+                ..StudioSettings::default()
+            })
+            .unwrap(),
+        );
+        let settings = ControlSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token: token.map(|t| Token::new(t).unwrap()),
+            ..ControlSettings::default()
+        };
+        let server = ControlServer::start(studio.clone(), settings).unwrap();
+        let addr = server.local_addr();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        Self {
+            studio,
+            server: Some(server),
+            agent,
+            base: format!("http://{addr}"),
+            addr,
+        }
+    }
+
+    /// A show of two scenes: `one` all red, `two` all blue.
+    fn with_scenes() -> Self {
+        let served = Self::start(None);
+        for command in [
+            json!({"add_canvas": {"id": "main", "width": 160, "height": 90, "fps": 30}}),
+            json!({"add_input": {"id": "red", "input": {"kind": "color", "color": "#ff0000"}}}),
+            json!({"add_input": {"id": "blue", "input": {"kind": "color", "color": "#0000ff"}}}),
+            json!({"add_scene": {"scene": "one"}}),
+            json!({"add_scene": {"scene": "two"}}),
+            json!({"add_layer": {"id": "r", "scene": "one", "input": "red"}}),
+            json!({"add_layer": {"id": "b", "scene": "two", "input": "blue"}}),
+            json!({"switch_scene": {"scene": "one"}}),
+        ] {
+            let (status, body) = served.command(&command);
+            assert_eq!(status, 200, "{command}: {body}");
+        }
+        served
+    }
+
+    fn command(&self, command: &Value) -> (u16, Value) {
+        self.post("/api/command", &command.to_string(), &[])
+    }
+
+    fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.send(body).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.call().unwrap();
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(50 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        (status, text)
+    }
+
+    fn state(&self) -> Value {
+        let (status, text) = self.get("/api/state", &[]);
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn websocket(
+        &self,
+        headers: &[(&str, &str)],
+    ) -> Result<
+        tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+        tungstenite::Error,
+    > {
+        let mut request = format!("ws://{}/api/events", self.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let (socket, _) = tungstenite::connect(request)?;
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+        }
+        Ok(socket)
+    }
+
+    fn stop(self) -> livekit_studio::StudioReport {
+        let Self { studio, server, .. } = self;
+        server.unwrap().stop();
+        Arc::into_inner(studio)
+            .map(Studio::stop)
+            .expect("the server let go of the studio")
+    }
+}
+
+fn next_json(
+    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+) -> Value {
+    loop {
+        match socket.read().unwrap() {
+            tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            tungstenite::Message::Close(_) => panic!("the socket closed"),
+            _ => {}
+        }
+    }
+}
+
+fn centre(frame: &VideoFrame) -> [u8; 3] {
+    let rgba = livekit_core::convert::to_rgba(frame);
+    let p = rgba.rgba_at(rgba.width() / 2, rgba.height() / 2).unwrap();
+    [p[0], p[1], p[2]]
+}
+
+fn is_red(c: [u8; 3]) -> bool {
+    c[0] > 200 && c[1] < 50 && c[2] < 50
+}
+
+fn is_blue(c: [u8; 3]) -> bool {
+    c[2] > 200 && c[0] < 50 && c[1] < 50
+}
+
+#[test]
+fn a_scene_switch_over_http_shows_in_the_next_frames_of_an_ipc_output() {
+    let served = Served::with_scenes();
+    let name = format!("lk-control-{}", std::process::id());
+    let (status, body) = served.command(
+        &json!({"start_output": {"id": "shared", "output": {"kind": "ipc", "name": name}}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let source = IpcSource::open(&name, IpcSourceSettings::default()).unwrap();
+    let next = || loop {
+        match source.next(Duration::from_secs(5)) {
+            Pull::Frame(frame) => return frame,
+            Pull::Pending => continue,
+            Pull::Ended => panic!("the IPC output ended"),
+        }
+    };
+    // Red until the switch.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_red(centre(&next())) {
+        assert!(Instant::now() < deadline, "the IPC output never showed red");
+    }
+    let (status, body) = served.command(&json!({"switch_scene": {"scene": "two"}}));
+    assert_eq!((status, body), (200, json!({"applied": "switch_scene"})));
+    // The frame being rendered as the command landed may still be red (and the IPC reader
+    // gives the newest it has); every one after is blue.
+    let colours: Vec<[u8; 3]> = (0..6).map(|_| centre(&next())).collect();
+    assert!(
+        colours[2..].iter().all(|&c| is_blue(c)),
+        "frames after the switch: {colours:?}"
+    );
+    assert_eq!(served.state()["canvases"][0]["scene"], "two");
+    served.stop();
+}
+
+#[test]
+fn a_destination_added_over_http_plays_and_stopping_it_leaves_the_recording_whole() {
+    let nginx = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::with_scenes();
+    let recording = dir.path().join("show.mkv");
+    let (status, body) = served.command(&json!({"start_output": {"id": "rec", "output": {
+        "kind": "record", "path": recording}}}));
+    assert_eq!(status, 200, "{body}");
+    let url = nginx.url("secretkey0123");
+    let (status, body) = served.command(
+        &json!({"start_output": {"id": "live", "output": {"kind": "stream", "to": [url]}}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Live at nginx, as the state says.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = served.state();
+        let live = state["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == "live")
+            .unwrap();
+        if live["destinations"][0]["state"] == "live"
+            && live["destinations"][0]["bytes"].as_u64() > Some(20_000)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never live: {live}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The key is never read back: not in the state, the metrics, nor the events.
+    for path in ["/api/state", "/metrics"] {
+        let (status, text) = served.get(path, &[]);
+        assert_eq!(status, 200);
+        assert!(
+            !text.contains("secretkey0123"),
+            "{path} shows the key: {text}"
+        );
+        assert!(text.contains("live"), "{path}: {text}");
+    }
+    let (status, body) = served.command(&json!({"stop_output": {"id": "live"}}));
+    assert_eq!(status, 200, "{body}");
+    // The recording goes on after the stream stopped.
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = served.command(&json!({"stop_output": {"id": "live"}}));
+    assert_eq!(status, 409, "stopping a stopped output: {body}");
+    let report = served.stop();
+    let rec = report.outputs.iter().find(|o| o.id == "rec").unwrap();
+    assert!(rec.recording.as_ref().unwrap().result.is_ok());
+    let received = nginx.recordings("secretkey0123");
+    assert_eq!(received.len(), 1, "one publish: {received:?}");
+    let streamed = ffprobe(&received[0]).unwrap();
+    assert_eq!(streamed.video().unwrap().codec_name, "h264");
+    assert!(streamed.duration() > 0.5, "{}", streamed.duration());
+    let recorded = ffprobe(&recording).unwrap();
+    assert!(
+        recorded.duration() > streamed.duration() + 1.0,
+        "the recording ({} s) outlasts the stream ({} s)",
+        recorded.duration(),
+        streamed.duration()
+    );
+}
+
+#[test]
+fn a_late_websocket_client_gets_the_state_first_then_events() {
+    let served = Served::with_scenes();
+    let mut socket = served.websocket(&[]).unwrap();
+    let first = next_json(&mut socket);
+    assert_eq!(first["type"], "state", "{first}");
+    assert_eq!(
+        first["state"]["canvases"][0]["scenes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(first["state"]["canvases"][0]["scene"], "one");
+    let (status, _) = served.command(&json!({"switch_scene": {"scene": "two"}}));
+    assert_eq!(status, 200);
+    // The command and the switch, in order (stats may come between).
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 && Instant::now() < deadline {
+        let message = next_json(&mut socket);
+        assert_eq!(message["type"], "event", "{message}");
+        match message["event"].as_str().unwrap() {
+            "stats" => assert!(message["fps"].is_number(), "{message}"),
+            other => seen.push((other.to_owned(), message)),
+        }
+    }
+    assert_eq!(seen[0].0, "command_applied");
+    assert_eq!(seen[0].1["command"], "switch_scene");
+    assert_eq!(seen[1].0, "scene_switched");
+    assert_eq!(seen[1].1["scene"], "two");
+    drop(socket);
+    served.stop();
+}
+
+#[test]
+fn refused_calls_answer_400_404_409_413_naming_what_is_wrong() {
+    let served = Served::with_scenes();
+    let before = served.state();
+    let cases = [
+        (
+            "{\"add_layer\": {\"id\": 3}}",
+            400,
+            "malformed",
+            "add_layer.id",
+        ),
+        ("{not json", 400, "malformed", "key must be a string"),
+        ("{\"fly\": {}}", 400, "malformed", "unknown variant `fly`"),
+        (
+            "{\"update_layer\": {\"id\": \"nope\", \"visible\": false}}",
+            404,
+            "not_found",
+            "nope",
+        ),
+        (
+            "{\"switch_scene\": {\"scene\": \"nowhere\"}}",
+            404,
+            "not_found",
+            "nowhere",
+        ),
+        (
+            "{\"add_layer\": {\"id\": \"r\", \"input\": \"red\"}}",
+            409,
+            "conflict",
+            "\"r\"",
+        ),
+        (
+            "{\"pause_input\": {\"id\": \"red\"}}",
+            409,
+            "conflict",
+            "red",
+        ),
+    ];
+    for (body, status, kind, names) in cases {
+        let (got, answer) = served.post("/api/command", body, &[]);
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["kind"], kind, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(names), "{body}: {message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+    let huge = format!(
+        "{{\"add_input\": {{\"id\": \"t\", \"input\": {{\"kind\": \"text\", \"text\": \"{}\"}}}}}}",
+        "x".repeat(100_000)
+    );
+    let (got, answer) = served.post("/api/command", &huge, &[]);
+    assert_eq!(got, 413, "{answer}");
+    assert_eq!(answer["kind"], "too_large");
+    let (got, answer) = served.post("/api/nothing", "{}", &[]);
+    assert_eq!(got, 404, "{answer}");
+    // Nothing changed (but the count of commands and the statistics).
+    let after = served.state();
+    assert_eq!(before["canvases"], after["canvases"]);
+    assert_eq!(before["inputs"], after["inputs"]);
+    assert_eq!(before["commands_applied"], after["commands_applied"]);
+    served.stop();
+}
+
+#[test]
+fn other_origins_and_host_names_are_refused() {
+    let served = Served::with_scenes();
+    let switch = json!({"switch_scene": {"scene": "two"}}).to_string();
+    let (status, answer) = served.post(
+        "/api/command",
+        &switch,
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("cross-origin"));
+    // A page's own origin may.
+    let own = format!("http://{}", served.addr);
+    let (status, answer) = served.post("/api/command", &switch, &[("Origin", &own)]);
+    assert_eq!(status, 200, "{answer}");
+    // DNS rebinding: a name of the attacker's that resolves to 127.0.0.1.
+    let (status, _) = served.get("/api/state", &[("Host", "evil.example")]);
+    assert_eq!(status, 403);
+    let (status, _) = served.get(
+        "/api/state",
+        &[("Host", &format!("localhost:{}", served.addr.port()))],
+    );
+    assert_eq!(status, 200);
+    // The WebSocket checks the origin too.
+    let refused = served.websocket(&[("Origin", "http://evil.example")]);
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!(
+            "a cross-origin WebSocket was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    served.stop();
+}
+
+#[test]
+fn a_token_is_needed_for_every_call_and_off_loopback() {
+    // No token on an address other than loopback: refused before anything is served.
+    let studio = Arc::new(
+        Studio::start(StudioSettings {
+            backend: BackendChoice::Cpu,
+            ..StudioSettings::default()
+        })
+        .unwrap(),
+    );
+    let error = ControlServer::start(
+        studio.clone(),
+        ControlSettings {
+            listen: "0.0.0.0:0".parse().unwrap(),
+            ..ControlSettings::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(error, StartControlError::TokenNeeded(_)));
+    assert_eq!(
+        error.to_string(),
+        "--listen 0.0.0.0:0: not a loopback address, so a token is needed (--token-file FILE or LIVEKIT_TOKEN)"
+    );
+    Arc::into_inner(studio).unwrap().stop();
+
+    let token = "letmein-0123456789";
+    let served = Served::start(Some(token));
+    let canvas = json!({"add_canvas": {"id": "main", "width": 64, "height": 36}}).to_string();
+    for headers in [vec![], vec![("Authorization", "Bearer wrong-token-xyz")]] {
+        let (status, answer) = served.post("/api/command", &canvas, &headers);
+        assert_eq!(status, 401, "{answer}");
+        let (status, _) = served.get("/api/state", &headers);
+        assert_eq!(status, 401);
+        let (status, _) = served.get("/metrics", &headers);
+        assert_eq!(status, 401);
+        match served.websocket(&headers) {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            other => panic!("a WebSocket without the token: {:?}", other.map(|_| ())),
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    let (status, answer) = served.post("/api/command", &canvas, &[("Authorization", &bearer)]);
+    assert_eq!(status, 200, "{answer}");
+    let mut socket = served.websocket(&[("Authorization", &bearer)]).unwrap();
+    assert_eq!(next_json(&mut socket)["type"], "state");
+    // The page's login: a wrong token is 401, the right one sets the cookie, which works.
+    let (status, _) = served.post(
+        "/api/login",
+        &json!({"token": "nope-nope-nope"}).to_string(),
+        &[],
+    );
+    assert_eq!(status, 401);
+    let mut response = served
+        .agent
+        .post(format!("{}/api/login", served.base))
+        .header("Content-Type", "application/json")
+        .send(json!({"token": token}).to_string())
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let _ = response.body_mut().read_to_string();
+    let pair = cookie.split(';').next().unwrap();
+    let (status, _) = served.get("/api/state", &[("Cookie", pair)]);
+    assert_eq!(status, 200);
+    // The page itself and the OpenAPI document hold no data: served to anyone.
+    let (status, page) = served.get("/", &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("livekit studio"));
+    let (status, _) = served.get("/openapi.json", &[]);
+    assert_eq!(status, 200);
+    drop(socket);
+    served.stop();
+}
+
+#[test]
+fn stats_metrics_preview_and_the_openapi_document() {
+    let served = Served::with_scenes();
+    // Statistics move once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, text) = served.get("/api/stats", &[]);
+    assert_eq!(status, 200);
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    assert!(stats["fps"].as_f64().unwrap() > 5.0, "{stats}");
+    let (status, metrics) = served.get("/metrics", &[]);
+    assert_eq!(status, 200);
+    for line in [
+        "# TYPE livekit_fps gauge",
+        "livekit_input_state{input=\"red\",kind=\"color\",state=\"live\"} 1",
+        "livekit_commands_applied_total 8",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in:\n{metrics}");
+    }
+    // A snapshot: a JPEG of the live scene (red).
+    let mut response = served
+        .agent
+        .get(format!("{}/api/canvases/main/snapshot.jpg", served.base))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let jpeg = response.body_mut().read_to_vec().unwrap();
+    let picture = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+    assert_eq!(picture.dimensions(), (160, 90));
+    let p = picture.get_pixel(80, 45).0;
+    assert!(is_red(p), "{p:?}");
+    let (status, answer) = served.get("/api/canvases/nope/snapshot.jpg", &[]);
+    assert_eq!(status, 404, "{answer}");
+    // The MJPEG stream: parts of JPEG pictures.
+    let mut response = served
+        .agent
+        .get(format!("{}/api/canvases/main/preview.mjpeg", served.base))
+        .call()
+        .unwrap();
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "multipart/x-mixed-replace; boundary=livekit-frame"
+    );
+    let mut reader = response.body_mut().as_reader();
+    let mut head = vec![0u8; 4096];
+    let mut got = 0;
+    while got < head.len() {
+        let n = std::io::Read::read(&mut reader, &mut head[got..]).unwrap();
+        assert!(n > 0, "the preview stream ended");
+        got += n;
+    }
+    let text = String::from_utf8_lossy(&head);
+    assert!(
+        text.starts_with("--livekit-frame\r\nContent-Type: image/jpeg\r\n"),
+        "{text}"
+    );
+    drop(reader);
+    // The OpenAPI document names every call, with the commands' schema.
+    let (status, text) = served.get("/openapi.json", &[]);
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    for path in [
+        "/api/command",
+        "/api/state",
+        "/api/stats",
+        "/api/events",
+        "/api/canvases/{canvas}/preview.mjpeg",
+        "/api/canvases/{canvas}/snapshot.jpg",
+        "/api/login",
+        "/metrics",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "Command",
+        "StudioState",
+        "InputSpec",
+        "OutputSpec",
+        "LayerFields",
+        "Stats",
+    ] {
+        assert!(schemas[name].is_object(), "schema {name} missing");
+    }
+    served.stop();
+}
