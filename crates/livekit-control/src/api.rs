@@ -335,8 +335,14 @@ async fn post_login(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
-    let login: Login = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed", e.to_string()))?;
+    let malformed = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "malformed", message);
+    // An object, as documented (serde alone would also take `["TOKEN"]`).
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+    if !value.is_object() {
+        return Err(malformed("expected an object {\"token\": ...}".to_owned()));
+    }
+    let login: Login = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
     let Some(token) = &guard.token else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

@@ -328,6 +328,12 @@ fn refused_calls_answer_400_404_409_413_naming_what_is_wrong() {
         ("{not json", 400, "malformed", "key must be a string"),
         ("{\"fly\": {}}", 400, "malformed", "unknown variant `fly`"),
         (
+            "{\"add_canvas\": [\"x\", 64, 36]}",
+            400,
+            "malformed",
+            "add_canvas: expected an object of fields",
+        ),
+        (
             "{\"update_layer\": {\"id\": \"nope\", \"visible\": false}}",
             404,
             "not_found",

@@ -54,6 +54,7 @@ pub enum Command {
     /// show it; its sound, if any, goes into the program mix.
     AddInput {
         /// The new input's id: letters, digits, `-`, `_`, `.`; unique among inputs.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// What it is.
         input: InputSpec,
@@ -69,6 +70,7 @@ pub enum Command {
     /// one goes on and the command is an error.
     ReplaceInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// What it becomes.
         input: InputSpec,
@@ -76,22 +78,26 @@ pub enum Command {
     /// Closes an input, and removes the layers that show it.
     RemoveInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
     /// Pauses a file or playlist input (its layers hold the frame, its sound stops).
     PauseInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
     /// Resumes a paused file or playlist input.
     ResumeInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
     /// Seeks a file input (to this many seconds from the start of the file) or the playlist
     /// entry playing now.
     SeekInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// Where to, in seconds (>= 0).
         seconds: f64,
@@ -100,6 +106,7 @@ pub enum Command {
     /// (`by` = -1).
     SkipInput {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// 1 or -1.
         #[serde(default = "one")]
@@ -108,6 +115,7 @@ pub enum Command {
     /// Changes an input's place in the program mix.
     SetAudio {
         /// The input.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// Linear gain, 0 to 10 (1: unchanged).
         #[serde(default)]
@@ -120,10 +128,13 @@ pub enum Command {
     /// outputs. A studio made from a scene file has the canvas [`MAIN_CANVAS`].
     AddCanvas {
         /// The new canvas's id.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// Width in pixels (even, 2 to 8192).
+        #[schema(minimum = 2, maximum = 8192, multiple_of = 2)]
         width: u32,
         /// Height in pixels (even, 2 to 8192).
+        #[schema(minimum = 2, maximum = 8192, multiple_of = 2)]
         height: u32,
         /// Frames a second: a whole number or `"30000/1001"`, at most 240. Default 30.
         #[serde(default = "thirty")]
@@ -140,6 +151,7 @@ pub enum Command {
         #[serde(default = "main_canvas")]
         canvas: String,
         /// The new scene's name, unique in the canvas.
+        #[schema(min_length = 1, max_length = 64)]
         scene: String,
     },
     /// Makes a scene the one a canvas shows.
@@ -164,12 +176,14 @@ pub enum Command {
     /// Removes a layer.
     RemoveLayer {
         /// The layer.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
     /// Starts an output of a canvas under a new id: a recording, a stream, a preview window, a
     /// virtual camera, frames shared with other processes. The others go on undisturbed.
     StartOutput {
         /// The new output's id, unique in the studio.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
         /// The canvas (default [`MAIN_CANVAS`]).
         #[serde(default = "main_canvas")]
@@ -181,6 +195,7 @@ pub enum Command {
     /// and close) while the others go on.
     StopOutput {
         /// The output.
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
 }
@@ -219,6 +234,17 @@ impl Command {
     /// Reads a command from its JSON form. The error names the field at fault
     /// (`add_layer.rect: invalid type ...`, `add_input: missing field \`id\``).
     pub fn from_json(json: &str) -> Result<Self, crate::CommandError> {
+        // `{"name": {fields}}` and nothing else (serde alone would also take a command's
+        // fields as an array).
+        if let Ok(serde_json::Value::Object(outer)) = serde_json::from_str(json)
+            && let Some((name, fields)) = outer.iter().next()
+            && outer.len() == 1
+            && !fields.is_object()
+        {
+            return Err(crate::CommandError::malformed(format!(
+                "{name}: expected an object of fields"
+            )));
+        }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let command: Command = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|e| crate::CommandError::malformed(describe_json_error(&e)))?;
@@ -469,6 +495,7 @@ pub enum TransitionSpec {
 #[serde(deny_unknown_fields)]
 pub struct LayerFields {
     /// The layer's id: letters, digits, `-`, `_`, `.`; unique in the studio.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: String,
     /// The canvas (default [`MAIN_CANVAS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

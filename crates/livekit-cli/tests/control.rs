@@ -1,0 +1,267 @@
+//! `livekit studio --listen`: the control page in a real browser (Debian's chromium driven by
+//! playwright-core, installed by `./dev setup`), the OpenAPI document checked against the
+//! server by schemathesis (from PyPI, installed by `./dev setup`), and the command's refusals.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use livekit_testkit::ChildGuard;
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::net::{free_port, wait_for_port};
+use livekit_testkit::probe::ffprobe;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A tool `./dev setup` installs, or a failure saying so.
+fn tool(path: &str) -> PathBuf {
+    let path = workspace().join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: run ./dev setup (it installs the browser test's and schemathesis's tools)",
+        path.display()
+    );
+    path
+}
+
+/// Two scenes: `main` all red, `break` all blue.
+const SCENE: &str = r##"
+[canvas]
+width = 320
+height = 180
+fps = 25
+
+[[layer]]
+source = { color = "#ff0000" }
+
+[[layer]]
+scene = "break"
+source = { color = "#0000ff" }
+"##;
+
+struct Running {
+    child: ChildGuard,
+    port: u16,
+    stderr: PathBuf,
+    stdout: PathBuf,
+}
+
+fn start_studio(dir: &Path, extra: &[&str]) -> Running {
+    let scene = dir.join("scene.toml");
+    std::fs::write(&scene, SCENE).unwrap();
+    let port = free_port();
+    let stdout = dir.join("studio.out");
+    let stderr = dir.join("studio.err");
+    let child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .arg("studio")
+        .arg(&scene)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--backend", "cpu"])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let child = ChildGuard::new("livekit studio", child);
+    assert!(
+        wait_for_port(port, Duration::from_secs(30)),
+        "the studio never listened: {}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    Running {
+        child,
+        port,
+        stderr,
+        stdout,
+    }
+}
+
+impl Running {
+    /// Stops it with Ctrl-C; its exit status, standard output and error.
+    fn stop(mut self) -> (std::process::ExitStatus, String, String) {
+        let status = self
+            .child
+            .stop_with("INT", Duration::from_secs(20))
+            .expect("the studio stops on Ctrl-C");
+        (
+            status,
+            std::fs::read_to_string(&self.stdout).unwrap(),
+            std::fs::read_to_string(&self.stderr).unwrap(),
+        )
+    }
+}
+
+/// `GET path` over plain HTTP/1.1: the status and the body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_control_page_drives_the_show_in_a_real_browser() {
+    let node_modules = tool("tests/browser/node_modules/playwright-core");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "chromium is missing: run ./dev setup"
+    );
+    let nginx = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &["-v"]);
+    let recording = dir.path().join("from-the-page.mkv");
+    let key = "pagekey0123456";
+    let script = node_modules.join("../../control_page.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{}/", studio.port))
+        .arg(&recording)
+        .arg(nginx.url(key))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (status, stdout, stderr) = studio.stop();
+    assert!(
+        output.status.success(),
+        "the page test failed:\n{said}\n{}\nstudio:\n{stderr}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.ends_with("ok\n"), "{said}");
+    assert!(status.success(), "{status}: {stderr}");
+    // The recording started and stopped from the page is a playable file of about its length.
+    let probe = ffprobe(&recording).unwrap();
+    assert_eq!(probe.video().unwrap().codec_name, "h264");
+    let seconds = probe.duration();
+    assert!((1.5..8.0).contains(&seconds), "recorded {seconds} s");
+    // The stream started from the page reached nginx.
+    let received = nginx.recordings(key);
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        ffprobe(&received[0]).unwrap().video().unwrap().codec_name,
+        "h264"
+    );
+    // The summary names both; the key is nowhere, not even in -v's log.
+    assert!(stdout.contains("record: recorded"), "{stdout}");
+    assert!(stdout.contains("stream: streamed"), "{stdout}");
+    for text in [&stdout, &stderr, &said] {
+        assert!(!text.contains(key), "the key leaked:\n{text}");
+    }
+}
+
+#[test]
+fn the_openapi_document_matches_the_server_under_schemathesis() {
+    let schemathesis = tool(".tools/venv/bin/schemathesis");
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &[]);
+    let url = format!("http://127.0.0.1:{}/openapi.json", studio.port);
+    // The checks the API promises: no 5xx, every status, content type, header and body as
+    // the document says. (Not `positive_data_acceptance`: a command can be valid JSON for
+    // the schema and still name a file or device that does not exist, which is a 400.)
+    let output = Command::new(&schemathesis)
+        .args(["run", &url, "--no-color", "-w", "1", "--seed", "20261203"])
+        .args(["--max-time", "45", "--request-timeout", "10"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+        ])
+        // An endless stream and a WebSocket: tested in crates/livekit-control/tests/api.rs.
+        .args(["--exclude-path", "/api/canvases/{canvas}/preview.mjpeg"])
+        .args(["--exclude-path", "/api/events"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains("Test cases:"), "{said}");
+    // The show went on: still rendering, still answering.
+    let (status, body) = http_get(studio.port, "/api/stats");
+    assert_eq!(status, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(stats["fps"].as_f64().unwrap() > 10.0, "{stats}");
+    let (status, _, stderr) = studio.stop();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn refusals_of_livekit_studio_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_livekit"));
+        command
+            .arg("studio")
+            .args(args)
+            .args(["--backend", "cpu", "--timeout", "5"])
+            .current_dir(dir.path())
+            .env_remove("LIVEKIT_TOKEN");
+        if let Some(token) = token {
+            command.env("LIVEKIT_TOKEN", token);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        )
+    };
+    assert_eq!(
+        run(&["--listen", "0.0.0.0:0"], None),
+        (
+            Some(2),
+            "livekit: error: --listen 0.0.0.0:0: not a loopback address, so a token is needed (--token-file FILE or LIVEKIT_TOKEN)".to_owned()
+        )
+    );
+    let (code, said) = run(
+        &["--listen", "127.0.0.1:0", "--token-file", "nope.txt"],
+        None,
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        said.starts_with("livekit: error: --token-file nope.txt: "),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert_eq!(
+        run(&["--listen", "127.0.0.1:0"], Some("short")),
+        (
+            Some(2),
+            "livekit: error: LIVEKIT_TOKEN: the token is too short: at least 8 characters"
+                .to_owned()
+        )
+    );
+    // A port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, said) = run(&["--listen", &addr], None);
+    assert_eq!(code, Some(2));
+    assert!(
+        said.starts_with(&format!("livekit: error: --listen {addr}: ")) && said.contains("in use"),
+        "{said}"
+    );
+}
