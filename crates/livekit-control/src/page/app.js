@@ -255,10 +255,13 @@ function onEvent(e) {
   if (!state) return;
   switch (e.event) {
     case "stats":
+      // Once a second: the statistics, and the counters that move without an event of their
+      // own (bytes recorded, each destination's bit rate).
       Object.assign(state.stats, e);
       delete state.stats.type;
       delete state.stats.event;
       renderStats();
+      if (state.outputs.length) reload();
       break;
     case "scene_switched": {
       const c = state.canvases.find((x) => x.id === e.canvas);
