@@ -7,6 +7,7 @@
 //! argument, 1 for a failure while running), so `livekit bench` answers as it always has.
 
 mod compositor;
+mod control;
 mod decode;
 #[cfg(target_os = "linux")]
 mod ipc;
@@ -69,6 +70,10 @@ enum Bench {
     /// in the same run: CPU time per encoded frame, and the command-to-frame latency (a layer
     /// change until the first frame out that shows it) p50/p99.
     Studio(studio::StudioArgs),
+    /// The reference scene on a studio served over HTTP (recorded, streamed to 3 local
+    /// nginx-rtmp destinations) under 200 mixed API requests a second: API latency p50/p99,
+    /// frames the outputs lost with and without the load, and the MJPEG preview's CPU.
+    Control(control::ControlArgs),
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(decode::DecodeArgs),
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Bench::Stream(args) => stream::run(args),
         Bench::Decode(args) => decode::run(args),
         Bench::Studio(args) => studio::run(args),
+        Bench::Control(args) => control::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
     };

@@ -28,27 +28,27 @@ use livekit_testkit::probe::ffprobe;
 pub struct StudioArgs {
     /// Seconds each side runs.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
-    seconds: u64,
+    pub(crate) seconds: u64,
     /// Canvas size, WIDTHxHEIGHT (the reference scene's is 1920x1080; its layers keep their
     /// places and sizes).
     #[arg(long, default_value = "1920x1080", value_parser = parse_size)]
-    size: (u32, u32),
+    pub(crate) size: (u32, u32),
     /// Frames a second (the reference scene's is 30; a machine that cannot render and encode
     /// it in real time measures saturation, not cost: lower it there).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
-    fps: u32,
+    pub(crate) fps: u32,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
-    backend: BackendChoice,
+    pub(crate) backend: BackendChoice,
     /// Pairs of runs (each side once per pair, the order alternating between pairs).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
-    pairs: u32,
+    pub(crate) pairs: u32,
     /// Layer changes timed for the command-to-frame latency.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=10_000))]
-    changes: u32,
+    pub(crate) changes: u32,
 }
 
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once('x')
         .ok_or_else(|| format!("{text:?}: expected WIDTHxHEIGHT"))?;
@@ -64,7 +64,10 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 
 /// The reference scene's inputs as FFmpeg test sources at a live pace (`realtime`), a new frame every frame:
 /// a full-canvas blue and three 640x360 SMPTE bars.
-fn lavfi_inputs((width, height): (u32, u32), fps: u32) -> Vec<(String, Option<[f32; 4]>)> {
+pub(crate) fn lavfi_inputs(
+    (width, height): (u32, u32),
+    fps: u32,
+) -> Vec<(String, Option<[f32; 4]>)> {
     let mut inputs = vec![(
         format!("lavfi:color=c=blue:size={width}x{height}:rate={fps},realtime"),
         None,
@@ -79,7 +82,7 @@ fn lavfi_inputs((width, height): (u32, u32), fps: u32) -> Vec<(String, Option<[f
 }
 
 /// CPU time of this process so far (user + system, all threads), from /proc/self/stat.
-fn cpu_time() -> anyhow::Result<Duration> {
+pub(crate) fn cpu_time() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = stat
@@ -99,7 +102,7 @@ fn cpu_time() -> anyhow::Result<Duration> {
 }
 
 /// CPU time of each live thread of this process, by name (names are cut at 15 characters).
-fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
+pub(crate) fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
     let mut threads = std::collections::BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return threads;
@@ -126,7 +129,7 @@ fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
 }
 
 /// Where the CPU went during a run: each thread name's time between two samples.
-fn spent(
+pub(crate) fn spent(
     before: &std::collections::BTreeMap<String, Duration>,
     after: &std::collections::BTreeMap<String, Duration>,
 ) -> Vec<(String, Duration)> {
@@ -142,7 +145,7 @@ fn spent(
     spent
 }
 
-fn encoder_settings((width, height): (u32, u32), fps: u32) -> EncoderSettings {
+pub(crate) fn encoder_settings((width, height): (u32, u32), fps: u32) -> EncoderSettings {
     let mut settings = EncoderSettings::default();
     settings.video.width = width;
     settings.video.height = height;
@@ -233,7 +236,7 @@ fn apply(studio: &Studio, command: Command) -> anyhow::Result<()> {
 }
 
 /// The same scene and outputs on a studio, given as commands.
-fn scene_on_studio(args: &StudioArgs) -> anyhow::Result<Studio> {
+pub(crate) fn scene_on_studio(args: &StudioArgs) -> anyhow::Result<Studio> {
     let mut settings = StudioSettings {
         backend: args.backend,
         encoder: encoder_settings(args.size, args.fps),

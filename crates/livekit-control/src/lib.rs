@@ -29,9 +29,9 @@
 //! can be given in commands but never come back: the state, events, metrics and logs show them
 //! redacted.
 //!
-//! Threads: the server's (`livekit.control`, a small Tokio runtime), one reading the studio's
-//! events for every WebSocket client (`livekit.control.events`), and one per canvas with
-//! preview viewers (`livekit.control.preview`), stopped when its last viewer leaves. A client
+//! Threads: the server's (`livekit.api`, a small Tokio runtime), one reading the studio's
+//! events for every WebSocket client (`livekit.api.events`), and one per canvas with
+//! preview viewers (`livekit.preview`), stopped when its last viewer leaves. A client
 //! that reads slowly loses old events (it is told how many); the show never waits for it.
 //!
 //! [`Command`]: livekit_studio::Command
@@ -207,7 +207,7 @@ impl ControlServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .max_blocking_threads(16)
-            .thread_name("livekit.control")
+            .thread_name("livekit.api")
             .enable_all()
             .build()
             .map_err(StartControlError::Start)?;

@@ -1,7 +1,7 @@
 //! The live preview of a canvas: JPEG pictures of its frames, small and a few a second, as an
 //! MJPEG stream (`multipart/x-mixed-replace`, what an `<img>` plays) and as single snapshots.
 //!
-//! One thread per canvas being watched (`livekit.control.preview`) takes the canvas's frames
+//! One thread per canvas being watched (`livekit.preview`) takes the canvas's frames
 //! through a one-frame drop-oldest port, encodes at most [`PreviewSettings::fps`] pictures a
 //! second and publishes the newest; every viewer reads the newest (a slow viewer skips
 //! pictures, it never holds the others or the show). The thread stops a few seconds after its
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use livekit_core::thread::spawn_named;
-use livekit_core::{FrameSource, Pull, VideoFrame};
+use livekit_core::{FrameSource, PixelFormat, Pull, VideoFrame};
 use livekit_studio::{CommandError, Studio};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -81,7 +81,7 @@ impl Previews {
         let thread_stop = stop.clone();
         let thread_feeds = self.feeds.clone();
         let name = canvas.to_owned();
-        let spawned = spawn_named("livekit.control.preview", move || {
+        let spawned = spawn_named("livekit.preview", move || {
             let interval = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
             let mut last: Option<Instant> = None;
             let mut unwatched_since: Option<Instant> = None;
@@ -145,29 +145,97 @@ impl Previews {
     }
 }
 
-/// A frame as a JPEG picture no larger than the settings allow.
-pub(crate) fn jpeg(frame: &VideoFrame, settings: &PreviewSettings) -> Result<Vec<u8>, String> {
-    let rgba = livekit_core::convert::to_rgba(frame);
-    let (width, height) = (rgba.width(), rgba.height());
-    let image = image::RgbaImage::from_raw(width, height, rgba.to_packed_vec())
-        .ok_or_else(|| "a frame of the wrong size".to_owned())?;
-    let (max_w, max_h) = settings.max_size;
+/// The size a `width` x `height` frame is shown at: scaled down to fit `max`, its shape kept.
+fn fitted((width, height): (u32, u32), (max_w, max_h): (u32, u32)) -> (u32, u32) {
     let scale = f64::min(
         f64::from(max_w) / f64::from(width),
         f64::from(max_h) / f64::from(height),
     )
     .min(1.0);
-    let image = if scale < 1.0 {
-        let w = ((f64::from(width) * scale).round() as u32).max(1);
-        let h = ((f64::from(height) * scale).round() as u32).max(1);
-        image::imageops::thumbnail(&image, w, h)
-    } else {
-        image
+    (
+        ((f64::from(width) * scale).round() as u32).max(1),
+        ((f64::from(height) * scale).round() as u32).max(1),
+    )
+}
+
+/// An RGBA or BGRA frame sampled down to `size` (the nearest pixel: a monitor's picture, read
+/// straight from the frame with no full-size conversion); `None` for other formats.
+fn sampled(frame: &VideoFrame, (width, height): (u32, u32)) -> Option<image::RgbImage> {
+    let bgra = match frame.format() {
+        PixelFormat::Rgba8 => false,
+        PixelFormat::Bgra8 => true,
+        _ => return None,
     };
-    let rgb = image::DynamicImage::ImageRgba8(image).to_rgb8();
+    let (source_w, source_h) = (u64::from(frame.width()), u64::from(frame.height()));
+    // The centre of each output pixel, in source pixels.
+    let columns: Vec<usize> = (0..u64::from(width))
+        .map(|x| ((2 * x + 1) * source_w / (2 * u64::from(width))) as usize * 4)
+        .collect();
+    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..u64::from(height) {
+        let row = frame.row(
+            0,
+            ((2 * y + 1) * source_h / (2 * u64::from(height))) as usize,
+        );
+        for &i in &columns {
+            let p = row.get(i..i + 4)?;
+            if bgra {
+                out.extend_from_slice(&[p[2], p[1], p[0]]);
+            } else {
+                out.extend_from_slice(&p[..3]);
+            }
+        }
+    }
+    image::RgbImage::from_raw(width, height, out)
+}
+
+/// A frame as a JPEG picture no larger than the settings allow.
+pub(crate) fn jpeg(frame: &VideoFrame, settings: &PreviewSettings) -> Result<Vec<u8>, String> {
+    let size = fitted((frame.width(), frame.height()), settings.max_size);
+    let rgb = match sampled(frame, size) {
+        Some(rgb) => rgb,
+        None => {
+            // YUV: converted whole, then scaled.
+            let rgba = livekit_core::convert::to_rgba(frame);
+            let image =
+                image::RgbaImage::from_raw(rgba.width(), rgba.height(), rgba.to_packed_vec())
+                    .ok_or_else(|| "a frame of the wrong size".to_owned())?;
+            let image = if size == (rgba.width(), rgba.height()) {
+                image
+            } else {
+                image::imageops::thumbnail(&image, size.0, size.1)
+            };
+            image::DynamicImage::ImageRgba8(image).to_rgb8()
+        }
+    };
     let mut out = Vec::with_capacity(32 * 1024);
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, settings.quality.clamp(1, 100))
         .encode_image(&rgb)
         .map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_fitted_and_sampled_in_their_colours() {
+        assert_eq!(fitted((1920, 1080), (640, 360)), (640, 360));
+        assert_eq!(fitted((1080, 1920), (640, 360)), (203, 360));
+        assert_eq!(fitted((320, 180), (640, 360)), (320, 180));
+        let frame =
+            VideoFrame::solid_rgba(1920, 1080, [10, 200, 30, 255], std::time::Duration::ZERO)
+                .expect("a frame");
+        let rgb = sampled(&frame, (640, 360)).expect("RGBA is sampled");
+        assert_eq!(rgb.dimensions(), (640, 360));
+        assert_eq!(rgb.get_pixel(639, 359).0, [10, 200, 30]);
+        let picture = jpeg(&frame, &PreviewSettings::default()).expect("a JPEG");
+        let decoded = image::load_from_memory(&picture)
+            .expect("decodes")
+            .to_rgb8();
+        assert_eq!(decoded.dimensions(), (640, 360));
+        let p = decoded.get_pixel(320, 180).0;
+        assert!(p[1] > 180 && p[0] < 40 && p[2] < 60, "{p:?}");
+    }
 }

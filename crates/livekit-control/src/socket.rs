@@ -1,7 +1,7 @@
 //! Events over a WebSocket (`/api/events`): the studio's events as JSON, one message each.
 //! A client first gets the state document, then every event from the moment it connected.
 //!
-//! One thread (`livekit.control.events`) reads the studio's subscription and hands each
+//! One thread (`livekit.api.events`) reads the studio's subscription and hands each
 //! event, serialized once, to a broadcast queue of [`EVENTS_KEPT`]; each client reads it at its
 //! own pace. A client that falls further behind loses its oldest events and is sent
 //! `{"type": "lost", "count": N}`: the show never waits for a client.
@@ -64,7 +64,7 @@ impl EventFeed {
         let thread = {
             let stop = stop.clone();
             let studio = studio.clone();
-            spawn_named("livekit.control.events", move || {
+            spawn_named("livekit.api.events", move || {
                 let forward = |event: livekit_studio::Event| {
                     let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&event) else {
                         return;
