@@ -227,6 +227,7 @@ const BOUNDARY: &str = "livekit-frame";
         (status = 200, description = "JPEG pictures, each a part", content_type = "multipart/x-mixed-replace"),
         (status = 401, description = "No token, or a wrong one", body = ApiError),
         (status = 404, description = "No such canvas", body = ApiError),
+        (status = 503, description = "The preview could not start", body = ApiError),
     ),
 )]
 async fn get_preview(

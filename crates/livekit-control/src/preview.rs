@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use livekit_core::thread::spawn_named;
 use livekit_core::{FrameSource, PixelFormat, Pull, VideoFrame};
-use livekit_studio::{CommandError, Studio};
+use livekit_studio::Studio;
+
+use crate::api::ApiError;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
@@ -67,7 +69,7 @@ impl Previews {
         &self,
         studio: &Studio,
         canvas: &str,
-    ) -> Result<watch::Receiver<Option<Bytes>>, CommandError> {
+    ) -> Result<watch::Receiver<Option<Bytes>>, ApiError> {
         let mut feeds = self.feeds.lock();
         if let Some(feed) = feeds.get(canvas)
             && !feed.stop.load(Ordering::Relaxed)
@@ -122,10 +124,11 @@ impl Previews {
             }
         });
         if let Err(error) = spawned {
-            return Err(CommandError {
-                kind: livekit_studio::ErrorKind::Conflict,
-                message: format!("cannot start the preview of canvas {canvas:?}: {error}"),
-            });
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("cannot start the preview of canvas {canvas:?}: {error}"),
+            ));
         }
         feeds.insert(
             canvas.to_owned(),
