@@ -265,3 +265,57 @@ fn refusals_of_livekit_studio_are_one_line_errors() {
         "{said}"
     );
 }
+
+#[test]
+fn compose_listen_serves_the_running_scene_and_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(&scene, SCENE).unwrap();
+    let port = free_port();
+    let recording = dir.path().join("show.mkv");
+    let stdout = dir.path().join("compose.out");
+    let stderr = dir.path().join("compose.err");
+    let child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .arg("compose")
+        .arg(&scene)
+        .arg("--record")
+        .arg(&recording)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--backend", "cpu"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard::new("livekit compose --listen", child);
+    assert!(
+        wait_for_port(port, Duration::from_secs(30)),
+        "compose never listened: {}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = http_get(port, "/api/state");
+    assert_eq!(status, 200, "{body}");
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        state["canvases"][0]["scenes"][1]["name"], "break",
+        "{state}"
+    );
+    let record = &state["outputs"][0];
+    assert_eq!(
+        (&record["id"], &record["state"]),
+        (&"record".into(), &"live".into()),
+        "{state}"
+    );
+    let status = child
+        .stop_with("INT", Duration::from_secs(20))
+        .expect("compose stops on Ctrl-C");
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(status.success(), "{status}: {said}");
+    assert!(
+        said.contains(&format!("serving at http://127.0.0.1:{port}/")),
+        "{said}"
+    );
+    let probe = ffprobe(&recording).unwrap();
+    assert!(probe.duration() > 1.5, "{}", probe.duration());
+}
