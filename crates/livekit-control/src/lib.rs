@@ -170,6 +170,26 @@ pub enum StartControlError {
     Start(std::io::Error),
 }
 
+/// Each connection's kernel send buffer: what a client that does not read can leave queued
+/// in the kernel (it inherits it from the listening socket). The rest waits in its event queue,
+/// where it is counted when lost.
+const SEND_BUFFER: usize = 64 * 1024;
+
+/// The listening socket, non-blocking, its connections' send buffers bounded.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 /// What the handlers share.
 pub(crate) struct Shared {
     pub(crate) studio: Arc<Studio>,
@@ -211,12 +231,15 @@ impl ControlServer {
             .enable_all()
             .build()
             .map_err(StartControlError::Start)?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(settings.listen))
-            .map_err(|source| StartControlError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let bind_error = |source| StartControlError::Bind {
+            addr: settings.listen,
+            source,
+        };
+        let listener = listen(settings.listen).map_err(bind_error)?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_error)?
+        };
         let addr = listener
             .local_addr()
             .map_err(|source| StartControlError::Bind {

@@ -166,6 +166,16 @@ fn next_json(
     }
 }
 
+fn next_plain(socket: &mut tungstenite::WebSocket<std::net::TcpStream>) -> Value {
+    loop {
+        match socket.read().unwrap() {
+            tungstenite::Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            tungstenite::Message::Close(_) => panic!("the socket closed"),
+            _ => {}
+        }
+    }
+}
+
 fn centre(frame: &VideoFrame) -> [u8; 3] {
     let rgba = livekit_core::convert::to_rgba(frame);
     let p = rgba.rgba_at(rgba.width() / 2, rgba.height() / 2).unwrap();
@@ -585,5 +595,63 @@ fn stats_metrics_preview_and_the_openapi_document() {
     ] {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
+    served.stop();
+}
+
+#[test]
+fn a_websocket_client_that_does_not_read_loses_old_events_and_the_show_goes_on() {
+    let served = Served::with_scenes();
+    // A client whose socket holds little: what it does not read stays on the server's side.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&served.addr.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("ws://{}/api/events", served.addr)
+        .into_client_request()
+        .unwrap();
+    let (mut slow, _) = tungstenite::client(request, stream).unwrap();
+    assert_eq!(next_plain(&mut slow)["type"], "state");
+    let frames_before = served.state()["stats"]["frames"].as_u64().unwrap();
+    // Far more events than a client's queue keeps (each command is two: applied, switched),
+    // while the slow client reads nothing.
+    for n in 0..1500 {
+        let scene = if n % 2 == 0 { "two" } else { "one" };
+        let (status, body) = served.command(&json!({"switch_scene": {"scene": scene}}));
+        assert_eq!(status, 200, "{body}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let state = served.state();
+    assert!(
+        state["stats"]["frames"].as_u64().unwrap() > frames_before + 20,
+        "the show stalled: {state}"
+    );
+    // The client is told what it lost, then gets the newest events.
+    let mut lost = 0;
+    let mut events = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && (lost == 0 || events == 0) {
+        let message = next_plain(&mut slow);
+        match message["type"].as_str().unwrap() {
+            "lost" => lost += message["count"].as_u64().unwrap(),
+            "event" => events += 1,
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+    assert!(lost > 0, "no loss reported ({events} events read)");
+    let (status, metrics) = served.get("/metrics", &[]);
+    assert_eq!(status, 200);
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("livekit_control_events_lost_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(
+        counted >= lost as f64,
+        "metrics count {counted}, client saw {lost}"
+    );
+    drop(slow);
     served.stop();
 }
