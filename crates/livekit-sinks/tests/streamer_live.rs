@@ -529,3 +529,52 @@ fn outputs_come_and_go_on_a_streamer_that_began_with_none() {
         "{duration} s sent, from {streaming_from} s"
     );
 }
+
+#[test]
+fn a_destination_whose_key_is_refused_is_rejected_retries_slowly_and_the_other_is_whole() {
+    let server = NginxRtmp::start();
+    let (encoder, feed) = live_encode(6.0, Duration::from_secs(1));
+    let refused = Destination::from_url(&server.rejecting_url("wrong-key-e5"), None).unwrap();
+    let mut settings = StreamerSettings::new(vec![destination(&server, "good-key-e6"), refused]);
+    settings.reconnect.after_rejection = Duration::from_secs(2);
+    let streamer =
+        Streamer::start(settings, encoder.streams().to_vec(), encoder.packets()).unwrap();
+    // Rejected, said once it is known, with the reason.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let stats = streamer.stats();
+        if stats[1].state == DestinationState::Rejected {
+            break stats[1].clone();
+        }
+        assert!(Instant::now() < deadline, "never rejected: {:?}", stats[1]);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let said = seen.last_error.clone().unwrap_or_default();
+    assert!(
+        said.starts_with("the server refused the stream (is the stream key right?)"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("wrong-key-e5"),
+        "the key in a message: {said}"
+    );
+    let report = streamer.wait();
+    encoder.wait().unwrap();
+    feed.join().unwrap();
+    let rejected = &report.destinations[1];
+    // Over 6 s, tried every 2 s (not every second or faster, as a server that is down is).
+    assert!(
+        (2..=4).contains(&rejected.failed_attempts),
+        "{} attempts: {rejected:?}",
+        rejected.failed_attempts
+    );
+    assert_eq!(rejected.bytes, 0);
+    let good = &report.destinations[0];
+    assert_eq!((good.dropped_packets, good.reconnects), (0, 0), "{good:?}");
+    let whole = ffprobe(&recording_of(&server, "good-key-e6")).unwrap();
+    assert!(
+        (5.5..=6.5).contains(&whole.duration()),
+        "{}",
+        whole.duration()
+    );
+}

@@ -11,11 +11,15 @@ const MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 /// A real RTMP server on 127.0.0.1 (nginx + libnginx-mod-rtmp) that records every publish
 /// (`record all`, one `<key>-<time>.flv` per publish under [`record_dir`](Self::record_dir)).
+/// Its application `reject` refuses every publish (`on_publish` answered 403 by the same
+/// nginx's HTTP side), as a platform refuses a wrong stream key: [`rejecting_url`](Self::rejecting_url).
 /// Stopped when dropped.
 #[derive(Debug)]
 pub struct NginxRtmp {
     dir: tempfile::TempDir,
     port: u16,
+    /// The HTTP port `on_publish` asks.
+    http_port: u16,
     child: Option<ChildGuard>,
 }
 
@@ -26,6 +30,7 @@ impl NginxRtmp {
         let mut server = Self {
             dir,
             port: free_port(),
+            http_port: free_port(),
             child: None,
         };
         server.launch();
@@ -44,10 +49,14 @@ impl NginxRtmp {
              daemon off; master_process off; worker_processes 1;\n\
              error_log {dir}/error.log info; pid {dir}/nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {dir}/body;\n\
+               server {{ listen 127.0.0.1:{http_port}; location /deny {{ return 403; }} }} }}\n\
              rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-               application live {{ live on; record all; record_path {dir}/rec; record_unique on; }} }} }}\n",
+               application live {{ live on; record all; record_path {dir}/rec; record_unique on; }}\n\
+               application reject {{ live on; on_publish http://127.0.0.1:{http_port}/deny; }} }} }}\n",
             dir = dir.display(),
-            port = self.port
+            port = self.port,
+            http_port = self.http_port
         );
         let guard = run_nginx(dir, &conf, self.port, "nginx");
         self.child = Some(guard);
@@ -66,6 +75,12 @@ impl NginxRtmp {
     /// `rtmp://127.0.0.1:PORT/live/KEY`.
     pub fn url(&self, key: &str) -> String {
         format!("{}/{key}", self.app_url())
+    }
+
+    /// `rtmp://127.0.0.1:PORT/reject/KEY`: the server takes the connection and refuses the
+    /// publish, as a platform refuses a wrong key.
+    pub fn rejecting_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/reject/{key}", self.port)
     }
 
     /// Where recordings go.

@@ -18,10 +18,17 @@ use livekit_core::{Packet, StreamInfo, StreamParams, TimeBase};
 use super::destination::{Destination, Protocol};
 use super::key::scrub;
 
+/// FFmpeg's AVERROR(EIO): an I/O error (EIO is 5 on Linux and the BSDs).
+const AVERROR_EIO: c_int = -5;
+
 /// Why a connection failed: FFmpeg's error with FFmpeg's last logged reason, scrubbed.
 #[derive(Debug, Clone)]
 pub(crate) struct MuxError {
     pub message: String,
+    /// The server took the connection and refused the stream (an RTMP publish answered with an
+    /// error or a hang-up: nginx-rtmp's `on_publish` saying no, a platform that does not know
+    /// the key).
+    pub refused: bool,
 }
 
 impl MuxError {
@@ -42,6 +49,7 @@ impl MuxError {
             };
             return Self {
                 message: format!("{what}: {reason}"),
+                refused: false,
             };
         }
         let error = ffmpeg::Error::from(code);
@@ -52,12 +60,14 @@ impl MuxError {
         };
         Self {
             message: scrub(&message),
+            refused: false,
         }
     }
 
     fn other(message: impl Into<String>) -> Self {
         Self {
             message: scrub(&message.into()),
+            refused: false,
         }
     }
 }
@@ -192,11 +202,23 @@ impl Connection {
             ret
         };
         if ret < 0 {
-            return Err(MuxError::interrupted(
-                "cannot connect",
-                ret,
-                Some(&connection.interrupt),
-            ));
+            let timed_out_or_stopped = connection.interrupt.reason(ret).is_some();
+            let mut error =
+                MuxError::interrupted("cannot connect", ret, Some(&connection.interrupt));
+            // RTMP: a server that is down refuses the TCP connection (ECONNREFUSED) or does
+            // not answer (timed out); one that took the connection and then answered the
+            // publish with an error or a hang-up gives EIO: it refused this stream.
+            if matches!(destination.protocol, Protocol::Rtmp | Protocol::Rtmps)
+                && !timed_out_or_stopped
+                && ret == AVERROR_EIO
+            {
+                error.refused = true;
+                error.message = scrub(&format!(
+                    "the server refused the stream (is the stream key right?): {}",
+                    error.message
+                ));
+            }
+            return Err(error);
         }
         let mut muxer_options = ffmpeg::Dictionary::new();
         if destination.protocol.muxer() == "flv" {

@@ -53,6 +53,10 @@ pub struct ReconnectSettings {
     /// live and lost its connection keeps retrying (see `max_retries`). Default 60 s; `None`:
     /// never.
     pub give_up_unconnected_after: Option<Duration>,
+    /// The wait before trying again a server that refused the stream
+    /// ([`DestinationState::Rejected`]): a refused key is not retried every few seconds.
+    /// Default 30 s.
+    pub after_rejection: Duration,
 }
 
 impl Default for ReconnectSettings {
@@ -64,6 +68,7 @@ impl Default for ReconnectSettings {
             jitter: 0.2,
             max_retries: None,
             give_up_unconnected_after: Some(Duration::from_secs(60)),
+            after_rejection: Duration::from_secs(30),
         }
     }
 }
@@ -174,6 +179,10 @@ pub enum DestinationState {
     Live,
     /// Lost or never got its connection; waiting to try again.
     Retrying,
+    /// The server took the connection and refused the stream (a wrong or expired stream key,
+    /// a publish its rules do not allow); trying again slowly
+    /// ([`ReconnectSettings::after_rejection`]).
+    Rejected,
     /// Gave up ([`ReconnectSettings::max_retries`], or
     /// [`ReconnectSettings::give_up_unconnected_after`] without ever connecting).
     Failed,
@@ -182,13 +191,15 @@ pub enum DestinationState {
 }
 
 impl DestinationState {
-    /// Its name in lower case (`connecting`, `live`, `retrying`, `failed`, `stopped`), as status
+    /// Its name in lower case (`connecting`, `live`, `retrying`, `rejected`, `failed`,
+    /// `stopped`), as status
     /// lines and state documents show it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Retrying => "retrying",
+            Self::Rejected => "rejected",
             Self::Failed => "failed",
             Self::Stopped => "stopped",
         }
@@ -298,7 +309,7 @@ fn all_reconnecting(branches: &[Branch]) -> bool {
             continue;
         };
         match destination.stats.lock().state {
-            DestinationState::Retrying => retrying = true,
+            DestinationState::Retrying | DestinationState::Rejected => retrying = true,
             DestinationState::Failed => {}
             _ => return false,
         }
@@ -1031,6 +1042,8 @@ impl Sender {
                 break;
             }
             attempts += 1;
+            // Whether this attempt's server refused the stream.
+            let mut rejected = false;
             tracing::debug!(destination = %label, "connecting");
             let opened = Connection::open(
                 &self.destination,
@@ -1075,6 +1088,7 @@ impl Sender {
                 }
                 Err(error) => {
                     failures += 1;
+                    rejected = error.refused;
                     tracing::warn!(destination = %label, error = %error.message, "connection failed");
                     let mut stats = self.shared.stats.lock();
                     stats.failed_attempts += 1;
@@ -1114,8 +1128,13 @@ impl Sender {
                 self.drain_unsent();
                 return;
             }
-            self.shared.set_state(DestinationState::Retrying);
-            let delay = self.settings.reconnect.delay(failures.max(1));
+            let delay = if rejected {
+                self.shared.set_state(DestinationState::Rejected);
+                self.settings.reconnect.after_rejection
+            } else {
+                self.shared.set_state(DestinationState::Retrying);
+                self.settings.reconnect.delay(failures.max(1))
+            };
             tracing::info!(destination = %label, delay_ms = delay.as_millis() as u64, "retrying");
             let until = Instant::now() + delay;
             while Instant::now() < until {
