@@ -14,7 +14,7 @@ use livekit_core::SystemClock;
 use livekit_sinks::stream::StreamReport;
 use livekit_sinks::{RecorderSettings, StreamerSettings};
 use livekit_studio::{
-    Command, CommandError, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
+    Command, CommandError, ErrorKind, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
     StudioSettings,
 };
 
@@ -40,14 +40,13 @@ const COMPOSE_KEYS: KeyHelp = &[
     ("?", "keys"),
 ];
 
-/// A studio's refusal as the command line says it: the thing at fault first, without the
-/// output id the job chose.
+/// A studio's refusal as the command line says it: an output that cannot open is named by
+/// what it opens (the reason names the file, device or site), not by the output id the job
+/// chose.
 fn refused(error: CommandError) -> Failure {
-    let message = match error.message.strip_prefix("output \"") {
-        Some(rest) => rest
-            .split_once("\": ")
-            .map_or(error.message.clone(), |(_, why)| why.to_owned()),
-        None => error.message,
+    let message = match error.target {
+        Some(target) if target.what == "output" && error.kind == ErrorKind::Invalid => error.reason,
+        _ => error.message,
     };
     usage(anyhow!(message))
 }
