@@ -155,12 +155,14 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 
 /// Refuses options that would have no effect: each goes with the outputs it names. (`--yes`
 /// is accepted everywhere, so that a script can pass it to every job.)
-fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
+/// `file_outputs`: the scene file starts outputs of its own (`[[output]]`), so the job is live.
+fn check_options(args: &ComposeArgs, file_outputs: bool) -> Result<(), Failure> {
     let live = args.record.is_some()
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
-        || args.preview;
-    let encoding = args.record.is_some() || !args.stream.is_empty();
+        || args.preview
+        || file_outputs;
+    let encoding = args.record.is_some() || !args.stream.is_empty() || file_outputs;
     let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
         let here = if live {
             "a virtual camera or a preview encodes nothing"
@@ -198,17 +200,27 @@ fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
 }
 
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
-    check_options(args)?;
+    let file = match load_scene(args) {
+        Ok(file) => file,
+        // A mistake in the options is said first, as before the file mattered to them.
+        Err(error) => {
+            check_options(args, false)?;
+            return Err(error);
+        }
+    };
+    // A scene file with outputs of its own ([[output]]) runs live, like --record.
+    let file_outputs = !file.outputs.is_empty();
+    check_options(args, file_outputs)?;
     if args.record.is_some()
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
         || args.preview
+        || file_outputs
     {
         return crate::record::run(config, args, quiet);
     }
     let frames = args.frames.unwrap_or(1);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
-    let file = load_scene(args)?;
     output_folder(&out)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.

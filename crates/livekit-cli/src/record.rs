@@ -51,6 +51,17 @@ fn refused(error: CommandError) -> Failure {
     usage(anyhow!(message))
 }
 
+/// The sites and URLs the scene file's `[[output]]` streams name.
+fn file_stream_targets(file: &livekit_compositor::SceneFile) -> Vec<String> {
+    file.outputs
+        .iter()
+        .filter(|o| o.fields.get("kind").and_then(|k| k.as_str()) == Some("stream"))
+        .filter_map(|o| o.fields.get("to").and_then(|t| t.as_array()))
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect()
+}
+
 fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
     studio
         .apply(Command::StartOutput {
@@ -75,8 +86,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         check_recording_path(path)?;
         check_overwrite(path, args.force)?;
     }
-    let destinations = crate::jobs::destinations(config, &args.stream)?;
     let file = crate::compose::load_scene(args)?;
+    // The scene file's own stream outputs go live too: their sites are checked and shown
+    // with --stream's before anything starts (their keys come from the configuration).
+    let mut stream_to = args.stream.clone();
+    stream_to.extend(file_stream_targets(&file));
+    let destinations = crate::jobs::destinations(config, &stream_to)?;
     if !destinations.is_empty() {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;

@@ -381,17 +381,6 @@ fn compose_records_a_file_layers_sound() {
         "cpu",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let volume = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(&file)
-        .args(["-af", "volumedetect", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let report = text(&volume.stderr);
-    let max: f64 = report
-        .lines()
-        .find_map(|l| l.split("max_volume:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{report}"));
+    let max = livekit_testkit::probe::volume(&file).unwrap().max_db;
     assert!((-21.0..=-15.0).contains(&max), "the tone at {max} dB");
 }

@@ -233,3 +233,77 @@ pub fn frame_colours(path: &Path, region: Option<[u32; 4]>) -> Result<Vec<[u8; 3
         .map(|c| [c[0], c[1], c[2]])
         .collect())
 }
+
+/// The time (seconds, the container's clock) of each video frame of `path`, in decoding
+/// order, as ffprobe reads them; [`frame_colours`] gives the frames in the same order.
+pub fn video_frame_times(path: &Path) -> Result<Vec<f64>, String> {
+    entries(path, "v:0", "frame=pts_time")?
+        .iter()
+        .map(|l| {
+            l.parse()
+                .map_err(|_| format!("{}: bad frame time {l:?}", path.display()))
+        })
+        .collect()
+}
+
+/// The first audio stream of `path` decoded to mono samples at `rate` Hz, and the time
+/// (seconds, the container's clock) of its first sample.
+pub fn audio_samples(path: &Path, rate: u32) -> Result<(f64, Vec<f32>), String> {
+    let start = entries(path, "a:0", "stream=start_time")?
+        .first()
+        .and_then(|l| l.parse::<f64>().ok())
+        .ok_or_else(|| format!("{}: no audio start time", path.display()))?;
+    let rate = rate.to_string();
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", &rate, "-f", "f32le", "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffmpeg {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let samples = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok((start, samples))
+}
+
+/// ffprobe's `-show_entries` for one stream, a line each.
+fn entries(path: &Path, stream: &str, what: &str) -> Result<Vec<String>, String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            what,
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffprobe {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
