@@ -277,7 +277,7 @@ pub(crate) fn open(
     clock: &Arc<dyn Clock>,
 ) -> Result<Opened, CommandError> {
     let failed =
-        |error: &dyn std::error::Error| CommandError::invalid_on("input", &id, chain(error));
+        |error: &dyn std::error::Error| CommandError::invalid_on("input", id, chain(error));
     let live_port = || Arc::new(Port::<VideoFrame>::latest());
     let sound_port = || Arc::new(Port::<AudioFrame>::drop_oldest(SOUND_CAPACITY));
     let builtin = |source: LayerSource| Opened {
@@ -300,7 +300,7 @@ pub(crate) fn open(
                 if !(1.0..=livekit_compositor::MAX_TEXT_SIZE).contains(size) {
                     return Err(CommandError::invalid_on(
                         "input",
-                        &id,
+                        id,
                         format!(
                             "size {size} is out of range (1 to {})",
                             livekit_compositor::MAX_TEXT_SIZE
@@ -380,7 +380,7 @@ pub(crate) fn open(
             audio,
         } => {
             if paths.is_empty() {
-                return Err(CommandError::invalid_on("input", &id, "paths is empty"));
+                return Err(CommandError::invalid_on("input", id, "paths is empty"));
             }
             let settings = PlaylistSettings {
                 player: PlayerSettings {

@@ -138,7 +138,7 @@ impl Output {
         studio_name: &str,
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
-        let failed = |e: &dyn std::error::Error| CommandError::invalid_on("output", &id, chain(e));
+        let failed = |e: &dyn std::error::Error| CommandError::invalid_on("output", id, chain(e));
         let (running, target): (Running, Arc<dyn FrameTarget<VideoFrame>>) = match spec {
             OutputSpec::Preview { title } => {
                 let viewer = Arc::new(
@@ -161,7 +161,7 @@ impl Output {
             OutputSpec::Record { .. } | OutputSpec::Stream { .. } => {
                 return Err(CommandError::invalid_on(
                     "output",
-                    &id,
+                    id,
                     "encoded outputs open through the canvas's encode",
                 ));
             }

@@ -817,7 +817,7 @@ impl Inner {
         if !uses.is_empty() && matches!(opened.picture, inputs::Picture::None) {
             return Err(CommandError::conflict_that(
                 "input",
-                &id,
+                id,
                 format!("has layers, and a {} has no picture", spec.kind()),
             ));
         }
@@ -922,7 +922,7 @@ impl Inner {
         {
             return Err(CommandError::conflict_on(
                 "layer",
-                &id,
+                id,
                 "a layer stays in its canvas and scene (remove it and add another)",
             ));
         }
@@ -930,16 +930,16 @@ impl Inner {
         let mut layer = self
             .handle
             .edit(|c| c.layer(layer_id).cloned())
-            .map_err(|e| CommandError::invalid_on("layer", &id, e.to_string()))?;
+            .map_err(|e| CommandError::invalid_on("layer", id, e.to_string()))?;
         if let Some(input) = &fields.input {
             layer.source = show.inputs[show.input(input)?]
                 .layer_source()
                 .ok_or_else(|| {
-                    CommandError::conflict_that("input", &input, "has no picture to show")
+                    CommandError::conflict_that("input", input, "has no picture to show")
                 })?;
         }
         set_props(&mut layer, &fields, true)
-            .map_err(|e| CommandError::invalid_on("layer", &id, e.to_string()))?;
+            .map_err(|e| CommandError::invalid_on("layer", id, e.to_string()))?;
         self.edit(|c| c.update_layer(layer_id, |l| *l = layer))?;
         if let Some(input) = fields.input {
             show.layers[index].input = input;
