@@ -200,16 +200,10 @@ fn check_options(args: &ComposeArgs, file_outputs: bool) -> Result<(), Failure> 
 }
 
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
-    let file = match load_scene(args) {
-        Ok(file) => file,
-        // A mistake in the options is said first, as before the file mattered to them.
-        Err(error) => {
-            check_options(args, false)?;
-            return Err(error);
-        }
-    };
-    // A scene file with outputs of its own ([[output]]) runs live, like --record.
-    let file_outputs = !file.outputs.is_empty();
+    // A scene file with outputs of its own ([[output]]) runs live, like --record. The options
+    // are checked before the file's own mistakes are said.
+    let loaded = load_scene(args);
+    let file_outputs = loaded.as_ref().is_ok_and(|file| !file.outputs.is_empty());
     check_options(args, file_outputs)?;
     if args.record.is_some()
         || !args.stream.is_empty()
@@ -219,6 +213,7 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
     {
         return crate::record::run(config, args, quiet);
     }
+    let file = loaded?;
     let frames = args.frames.unwrap_or(1);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
     output_folder(&out)?;
