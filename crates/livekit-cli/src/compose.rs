@@ -159,15 +159,17 @@ pub fn preview(args: &PreviewArgs) -> Result<(), Failure> {
 
 /// Refuses options that would have no effect: each goes with the outputs it names. (`--yes`
 /// is accepted everywhere, so that a script can pass it to every job.)
-fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
+/// `file_outputs`: the scene file starts outputs of its own (`[[output]]`), so the job is live.
+fn check_options(args: &ComposeArgs, file_outputs: bool) -> Result<(), Failure> {
     let served = args.control.listen.is_some();
     let live = args.record.is_some()
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
         || args.preview
+        || file_outputs
         || served;
     // Served: recordings and streams may be started over the API.
-    let encoding = args.record.is_some() || !args.stream.is_empty() || served;
+    let encoding = args.record.is_some() || !args.stream.is_empty() || file_outputs || served;
     let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
         let here = if live {
             "a virtual camera or a preview encodes nothing"
@@ -205,18 +207,23 @@ fn check_options(args: &ComposeArgs) -> Result<(), Failure> {
 }
 
 pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failure> {
-    check_options(args)?;
+    // A scene file with outputs of its own ([[output]]) runs live, like --record. The options
+    // are checked before the file's own mistakes are said.
+    let loaded = load_scene(args);
+    let file_outputs = loaded.as_ref().is_ok_and(|file| !file.outputs.is_empty());
+    check_options(args, file_outputs)?;
     if args.record.is_some()
         || !args.stream.is_empty()
         || args.virtual_camera.is_some()
         || args.preview
         || args.control.listen.is_some()
+        || file_outputs
     {
         return crate::record::run(config, args, quiet);
     }
+    let file = loaded?;
     let frames = args.frames.unwrap_or(1);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
-    let file = load_scene(args)?;
     output_folder(&out)?;
     let mut compositor = Compositor::new(args.backend)?;
     // Offline: sources run on a clock we step frame by frame.

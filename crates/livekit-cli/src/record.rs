@@ -14,7 +14,7 @@ use livekit_core::SystemClock;
 use livekit_sinks::stream::StreamReport;
 use livekit_sinks::{RecorderSettings, StreamerSettings};
 use livekit_studio::{
-    Command, CommandError, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
+    Command, CommandError, ErrorKind, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
     StudioSettings,
 };
 
@@ -40,16 +40,26 @@ const COMPOSE_KEYS: KeyHelp = &[
     ("?", "keys"),
 ];
 
-/// A studio's refusal as the command line says it: the thing at fault first, without the
-/// output id the job chose.
+/// A studio's refusal as the command line says it: an output that cannot open is named by
+/// what it opens (the reason names the file, device or site), not by the output id the job
+/// chose.
 fn refused(error: CommandError) -> Failure {
-    let message = match error.message.strip_prefix("output \"") {
-        Some(rest) => rest
-            .split_once("\": ")
-            .map_or(error.message.clone(), |(_, why)| why.to_owned()),
-        None => error.message,
+    let message = match error.target {
+        Some(target) if target.what == "output" && error.kind == ErrorKind::Invalid => error.reason,
+        _ => error.message,
     };
     usage(anyhow!(message))
+}
+
+/// The sites and URLs the scene file's `[[output]]` streams name.
+fn file_stream_targets(file: &livekit_compositor::SceneFile) -> Vec<String> {
+    file.outputs
+        .iter()
+        .filter(|o| o.fields.get("kind").and_then(|k| k.as_str()) == Some("stream"))
+        .filter_map(|o| o.fields.get("to").and_then(|t| t.as_array()))
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect()
 }
 
 fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
@@ -76,8 +86,12 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         check_recording_path(path)?;
         check_overwrite(path, args.force)?;
     }
-    let destinations = crate::jobs::destinations(config, &args.stream)?;
     let file = crate::compose::load_scene(args)?;
+    // The scene file's own stream outputs go live too: their sites are checked and shown
+    // with --stream's before anything starts (their keys come from the configuration).
+    let mut stream_to = args.stream.clone();
+    stream_to.extend(file_stream_targets(&file));
+    let destinations = crate::jobs::destinations(config, &stream_to)?;
     if !destinations.is_empty() {
         let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;

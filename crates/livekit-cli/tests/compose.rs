@@ -381,17 +381,58 @@ fn compose_records_a_file_layers_sound() {
         "cpu",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let volume = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(&file)
-        .args(["-af", "volumedetect", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let report = text(&volume.stderr);
-    let max: f64 = report
-        .lines()
-        .find_map(|l| l.split("max_volume:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{report}"));
+    let max = livekit_testkit::probe::volume(&file).unwrap().max_db;
     assert!((-21.0..=-15.0).contains(&max), "the tone at {max} dB");
+}
+
+/// A scene file that describes a whole studio: a named input two layers share, and a
+/// recording it starts itself; `compose` runs it live without --record.
+#[test]
+fn compose_runs_a_scene_files_own_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("studio.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 160\nheight = 90\nfps = 25\nbackground = \"#ff0000\"\n\n\
+         [[input]]\nid = \"box\"\nkind = \"color\"\ncolor = \"#0000ff\"\n\n\
+         [[layer]]\ninput = \"box\"\nrect = [0, 0, 40, 40]\n\n\
+         [[layer]]\ninput = \"box\"\nrect = [120, 50, 40, 40]\n\n\
+         [[output]]\nid = \"rec\"\nkind = \"record\"\npath = \"studio.mkv\"\n",
+    )
+    .unwrap();
+    let out = livekit(&[
+        "compose",
+        scene.to_str().unwrap(),
+        "--frames",
+        "10",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recording = dir.path().join("studio.mkv");
+    let probe = livekit_testkit::probe::ffprobe_count(&recording).unwrap();
+    assert_eq!(probe.video().unwrap().nb_read_frames, Some(10.0));
+    let blue = |[r, g, b]: [u8; 3]| b > 200 && r < 50 && g < 50;
+    for region in [[4, 4, 32, 32], [124, 54, 32, 32]] {
+        let colours = livekit_testkit::probe::frame_colours(&recording, Some(region)).unwrap();
+        assert_eq!(colours.len(), 10);
+        assert!(colours.iter().copied().all(blue), "{region:?}: {colours:?}");
+    }
+    // Named inputs need a studio: PNGs of such a file are refused, naming the line.
+    let png = livekit(&[
+        "preview",
+        scene.to_str().unwrap(),
+        "--seconds",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!png.status.success());
+    assert!(
+        text(&png.stderr).contains(
+            "studio.toml:12: layer 1 input: named inputs ([[input]]) are opened by a studio"
+        ),
+        "{}",
+        text(&png.stderr)
+    );
 }

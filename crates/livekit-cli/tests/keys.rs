@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use livekit_testkit::probe::frame_colours;
 
 /// A command on a pseudo-terminal (`script`): keys typed into it once its output shows what
 /// the test waits for (conditions, not fixed delays: CI machines are loaded).
@@ -75,33 +76,6 @@ impl Terminal {
     }
 }
 
-/// The mean colour of each frame of `path` (scaled to one pixel), as RGB.
-fn frame_colours(path: &Path) -> Vec<[u8; 3]> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args([
-            "-vf",
-            "scale=1:1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(3)
-        .map(|c| [c[0], c[1], c[2]])
-        .collect()
-}
-
 fn is_red([r, g, b]: [u8; 3]) -> bool {
     r > 200 && g < 50 && b < 50
 }
@@ -154,11 +128,11 @@ fn keys_switch_scenes_toggle_the_recording_and_quit() {
     assert!(text.contains("; stopped by q)"), "{text}");
 
     // The first recording: red, then blue after `2`, until `r`.
-    let first = frame_colours(&record);
+    let first = frame_colours(&record, None).unwrap();
     assert!(is_red(first[0]), "{:?}", first[0]);
     assert!(is_blue(*first.last().unwrap()), "{:?}", first.last());
     // The second: blue, then red after `1`, until `q`.
-    let second = frame_colours(&dir.path().join("show-2.mkv"));
+    let second = frame_colours(&dir.path().join("show-2.mkv"), None).unwrap();
     assert!(is_blue(second[0]), "{:?}", second[0]);
     assert!(is_red(*second.last().unwrap()), "{:?}", second.last());
     // Both recordings are summed up.
@@ -223,7 +197,7 @@ fn keys_skip_to_the_next_file_and_quit_a_stream() {
     assert!(text.contains("stopped by q"), "{text}");
     let recordings = server.recordings("keys-stream");
     assert_eq!(recordings.len(), 1, "{recordings:?}");
-    let colours = frame_colours(&recordings[0]);
+    let colours = frame_colours(&recordings[0], None).unwrap();
     assert!(is_red(colours[0]), "{:?}", colours[0]);
     assert!(is_blue(*colours.last().unwrap()), "{:?}", colours.last());
     // Far shorter than the 40 s of the two files.

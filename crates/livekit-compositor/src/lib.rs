@@ -42,6 +42,6 @@ pub use scene::{
     LayerSource, OutputFormat, Rect, TestPattern, Transition, VideoInput,
 };
 pub use scene_file::{
-    AudioSourceSpec, AudioSpec, LayerSpec, SceneFile, SceneFileError, SourceSpec,
+    AudioSourceSpec, AudioSpec, LayerSpec, SceneFile, SceneFileError, SceneTable, SourceSpec,
 };
 pub use text::{MAX_TEXT_CHARS, MAX_TEXT_SIZE, Text};

@@ -43,6 +43,45 @@
 //! muted = false
 //! ```
 //!
+//! A scene file can describe a whole studio (`livekit-studio` reads these parts; this crate
+//! keeps them as [`SceneTable`]s): named inputs that layers share (`input = "ID"` instead of
+//! `source`, so several layers show one input and the show can replace it by id), and outputs
+//! started when the file is loaded. Their fields are those of the studio's commands
+//! (`InputSpec`, `OutputSpec`); streams name sites, whose keys come from the configuration.
+//!
+//! ```toml
+//! [canvas]
+//! width = 1280
+//! height = 720
+//! scenes = ["main", "break"]              # every scene in order (layers may add more)
+//! scene = "main"                          # the one shown at the start (default "main")
+//!
+//! [[input]]
+//! id = "cam"
+//! kind = "camera"                         # file, playlist, camera, screen, window, image,
+//! device = "/dev/video0"                  # pattern, color, text, ipc, microphone
+//! when_failed = "hold"                    # or "hide"; gain = 1.0, muted = false for sound
+//!
+//! [[layer]]
+//! id = "big"                              # default "layer-N"
+//! input = "cam"
+//!
+//! [[layer]]
+//! id = "small"
+//! input = "cam"
+//! rect = [960, 540, 320, 180]
+//!
+//! [[output]]
+//! id = "rec"
+//! kind = "record"                         # record, stream, preview, ipc, virtual_camera
+//! path = "show.mp4"
+//!
+//! [[output]]
+//! id = "live"
+//! kind = "stream"
+//! to = ["youtube"]                        # sites or URLs; never keys
+//! ```
+//!
 //! Other sources: `{ color = "#rrggbb" }`, `{ image = "logo.png" }`, `{ camera = "/dev/video0" }`,
 //! `{ screen = ":0", region = [x, y, w, h] }`, `{ window = "title" }`. Other layer fields:
 //! `crop = [x, y, w, h]` (source pixels), `align` (where a source that does not fill its rect
@@ -103,6 +142,9 @@ pub enum SourceSpec {
     },
     /// A window, found by its title.
     Window(String),
+    /// A named input of the file (an `[[input]]` table with this id, `input = "ID"` in the
+    /// layer), opened by a studio.
+    Input(String),
 }
 
 impl SourceSpec {
@@ -120,6 +162,8 @@ impl SourceSpec {
 /// One layer of a scene file.
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
+    /// Its id, when the file gives one (`id = "..."`).
+    pub id: Option<String>,
     /// What it shows.
     pub source: SourceSpec,
     /// Its settings (the source in it is a placeholder until [`layer`](Self::layer) is called).
@@ -168,15 +212,50 @@ pub struct AudioSpec {
     pub line: usize,
 }
 
+/// An `[[input]]` or `[[output]]` table of a scene file, kept for a studio to read (its fields
+/// are those of the studio's `InputSpec` / `OutputSpec`, which this crate does not know).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneTable {
+    /// Its `id` (checked to be unique among the file's tables of its kind).
+    pub id: String,
+    /// Its other fields, as written.
+    pub fields: toml::Table,
+    /// The line of its header, for messages.
+    pub line: usize,
+    /// The line of each field, for messages.
+    pub lines: std::collections::BTreeMap<String, usize>,
+}
+
+impl SceneTable {
+    /// The line of `field`, or of the table's header when the field is not there.
+    pub fn line_of(&self, field: &str) -> usize {
+        self.lines.get(field).copied().unwrap_or(self.line)
+    }
+}
+
 /// A parsed scene file.
 #[derive(Debug, Clone)]
 pub struct SceneFile {
+    /// The file it was read from (relative paths in it are relative to its folder).
+    pub path: PathBuf,
     /// The canvas.
     pub canvas: CanvasSettings,
+    /// Every scene of the canvas, in order: `"main"`, the `[canvas]` table's `scenes`, then
+    /// those the layers name.
+    pub scenes: Vec<String>,
+    /// The scenes the `[canvas]` table's `scenes` names (a studio adds these first, in this
+    /// order; the others where their first layer is).
+    pub declared_scenes: Vec<String>,
+    /// The scene shown at the start (`[canvas] scene`, default `"main"`).
+    pub scene: String,
+    /// The named inputs (`[[input]]`), in file order.
+    pub inputs: Vec<SceneTable>,
     /// The layers, in file order.
     pub layers: Vec<LayerSpec>,
     /// The sound without a picture, in file order.
     pub audio: Vec<AudioSpec>,
+    /// The outputs (`[[output]]`), in file order, started when a studio loads the file.
+    pub outputs: Vec<SceneTable>,
 }
 
 impl SceneFile {
@@ -204,6 +283,17 @@ impl SceneFile {
             }
             let source = match spec.source.builtin() {
                 Some(source) => source,
+                None if matches!(spec.source, SourceSpec::Input(_)) => {
+                    return Err(error(
+                        line,
+                        format!(
+                            "layer {} input: named inputs ([[input]]) are opened by a studio \
+                             (livekit compose with --record, --stream, --preview or \
+                             --virtual-camera)",
+                            n + 1
+                        ),
+                    ));
+                }
                 None => {
                     open(&spec.source).map_err(|e| error(line, format!("layer {}: {e}", n + 1)))?
                 }
@@ -221,10 +311,17 @@ impl SceneFile {
 struct RawFile {
     canvas: Spanned<RawCanvas>,
     #[serde(default)]
+    input: Vec<Spanned<RawTable>>,
+    #[serde(default)]
     layer: Vec<Spanned<RawLayer>>,
     #[serde(default)]
     audio: Vec<Spanned<RawAudio>>,
+    #[serde(default)]
+    output: Vec<Spanned<RawTable>>,
 }
+
+/// An `[[input]]` or `[[output]]` table: its fields with their places.
+type RawTable = std::collections::BTreeMap<String, Spanned<toml::Value>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,6 +345,10 @@ struct RawCanvas {
     background: Option<Spanned<String>>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    scenes: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    scene: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -260,7 +361,9 @@ enum RawFps {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLayer {
-    source: Spanned<RawSource>,
+    id: Option<Spanned<String>>,
+    source: Option<Spanned<RawSource>>,
+    input: Option<Spanned<String>>,
     rect: Option<Spanned<Vec<f64>>>,
     position: Option<Spanned<Vec<f64>>>,
     align: Option<Spanned<String>>,
@@ -355,22 +458,89 @@ impl SceneFile {
             message: e.message().trim().to_owned(),
         })?;
         let canvas = parse_canvas(&ctx, raw.canvas.get_ref())?;
-        let layers = raw
+        let inputs = parse_tables(&ctx, "input", &raw.input)?;
+        let outputs = parse_tables(&ctx, "output", &raw.output)?;
+        let layers: Vec<LayerSpec> = raw
             .layer
             .iter()
             .enumerate()
-            .map(|(i, layer)| parse_layer(&ctx, i + 1, layer))
+            .map(|(i, layer)| parse_layer(&ctx, i + 1, layer, &inputs))
             .collect::<Result<_, _>>()?;
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, (layer, spec)) in raw.layer.iter().zip(&layers).enumerate() {
+            let id = spec
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("layer-{}", i + 1));
+            if !ids.insert(id.clone()) {
+                let span = layer
+                    .get_ref()
+                    .id
+                    .as_ref()
+                    .map_or(layer.span(), |s| s.span());
+                return Err(ctx.error(
+                    &span,
+                    format!("layer {} id: {id:?} is already a layer's id", i + 1),
+                ));
+            }
+        }
         let audio = raw
             .audio
             .iter()
             .enumerate()
             .map(|(i, audio)| parse_audio(&ctx, i + 1, audio))
             .collect::<Result<_, _>>()?;
+        let mut scenes = vec![crate::MAIN_SCENE.to_owned()];
+        let declared_scenes = raw
+            .canvas
+            .get_ref()
+            .scenes
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default();
+        if let Some(declared) = &raw.canvas.get_ref().scenes {
+            for scene in declared.get_ref() {
+                if scene.is_empty() {
+                    return Err(ctx.error(&declared.span(), "canvas scenes: a name is empty"));
+                }
+                if !scenes.contains(scene) {
+                    scenes.push(scene.clone());
+                }
+            }
+        }
+        for layer in &layers {
+            if !scenes.contains(&layer.scene) {
+                scenes.push(layer.scene.clone());
+            }
+        }
+        let scene = match &raw.canvas.get_ref().scene {
+            Some(scene) if !scenes.contains(scene.get_ref()) => {
+                return Err(ctx.error(
+                    &scene.span(),
+                    format!(
+                        "canvas scene: no scene {:?} (the scenes are {})",
+                        scene.get_ref(),
+                        scenes
+                            .iter()
+                            .map(|s| format!("{s:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            Some(scene) => scene.get_ref().clone(),
+            None => crate::MAIN_SCENE.to_owned(),
+        };
         Ok(Self {
+            path: path.to_path_buf(),
             canvas,
+            scenes,
+            declared_scenes,
+            scene,
+            inputs,
             layers,
             audio,
+            outputs,
         })
     }
 }
@@ -431,6 +601,57 @@ fn parse_canvas(ctx: &Ctx<'_>, raw: &RawCanvas) -> Result<CanvasSettings, SceneF
     Ok(settings)
 }
 
+/// `[[input]]` or `[[output]]` tables: each with a unique string `id`.
+fn parse_tables(
+    ctx: &Ctx<'_>,
+    what: &str,
+    raw: &[Spanned<RawTable>],
+) -> Result<Vec<SceneTable>, SceneFileError> {
+    let mut tables: Vec<SceneTable> = Vec::with_capacity(raw.len());
+    for (i, spanned) in raw.iter().enumerate() {
+        let n = i + 1;
+        let id = match spanned.get_ref().get("id") {
+            None => {
+                return Err(ctx.error(&spanned.span(), format!("{what} {n}: missing field `id`")));
+            }
+            Some(id) => match id.get_ref() {
+                toml::Value::String(text) if !text.is_empty() => text.clone(),
+                _ => {
+                    return Err(ctx.error(
+                        &id.span(),
+                        format!("{what} {n} id: expected a name such as \"cam\""),
+                    ));
+                }
+            },
+        };
+        if tables.iter().any(|t| t.id == id) {
+            let span = spanned
+                .get_ref()
+                .get("id")
+                .map_or(spanned.span(), |v| v.span());
+            return Err(ctx.error(
+                &span,
+                format!("{what} {n} id: {id:?} is already an {what}'s id"),
+            ));
+        }
+        let mut fields = toml::Table::new();
+        let mut lines = std::collections::BTreeMap::new();
+        for (key, value) in spanned.get_ref() {
+            lines.insert(key.clone(), ctx.line(&value.span()));
+            if key != "id" {
+                fields.insert(key.clone(), value.get_ref().clone());
+            }
+        }
+        tables.push(SceneTable {
+            id,
+            fields,
+            line: ctx.line(&spanned.span()),
+            lines,
+        });
+    }
+    Ok(tables)
+}
+
 fn parse_audio(
     ctx: &Ctx<'_>,
     n: usize,
@@ -483,9 +704,39 @@ fn parse_layer(
     ctx: &Ctx<'_>,
     n: usize,
     spanned: &Spanned<RawLayer>,
+    inputs: &[SceneTable],
 ) -> Result<LayerSpec, SceneFileError> {
     let raw = spanned.get_ref();
-    let source = parse_source(ctx, n, &raw.source)?;
+    let source = match (&raw.source, &raw.input) {
+        (Some(source), None) => parse_source(ctx, n, source)?,
+        (None, Some(input)) => {
+            if !inputs.iter().any(|i| &i.id == input.get_ref()) {
+                return Err(ctx.error(
+                    &input.span(),
+                    format!(
+                        "layer {n} input: no [[input]] has the id {:?}",
+                        input.get_ref()
+                    ),
+                ));
+            }
+            SourceSpec::Input(input.get_ref().clone())
+        }
+        _ => {
+            return Err(ctx.error(
+                &spanned.span(),
+                format!(
+                    "layer {n}: give either source = {{ ... }} or input = \"ID\" (an [[input]]'s id)"
+                ),
+            ));
+        }
+    };
+    let id = match &raw.id {
+        Some(id) if id.get_ref().is_empty() => {
+            return Err(ctx.error(&id.span(), format!("layer {n} id: empty")));
+        }
+        Some(id) => Some(id.get_ref().clone()),
+        None => None,
+    };
     let mut layer = Layer::new(LayerSource::Color(Color::TRANSPARENT));
     if let Some(rect) = &raw.rect {
         let v = rect.get_ref();
@@ -603,6 +854,7 @@ fn parse_layer(
     layer.flip_vertical = raw.flip_vertical.unwrap_or(false);
     layer.visible = raw.visible.unwrap_or(true);
     Ok(LayerSpec {
+        id,
         source,
         settings: layer,
         scene: raw

@@ -5,6 +5,7 @@
 //! | `POST /api/command` | applies one [`Command`] (its JSON form) |
 //! | `GET /api/state` | the state document |
 //! | `GET /api/stats` | the running statistics |
+//! | `GET /api/scene` | the show as a scene file (TOML) |
 //! | `GET /api/events` | events over a WebSocket, the state document first |
 //! | `GET /api/canvases/{canvas}/preview.mjpeg` | the live preview (MJPEG) |
 //! | `GET /api/canvases/{canvas}/snapshot.jpg` | one preview picture |
@@ -166,6 +167,34 @@ async fn post_command(
 async fn get_state(State(shared): State<Arc<Shared>>) -> Result<Json<StudioState>, ApiError> {
     let studio = shared.studio.clone();
     Ok(Json(blocking(move || studio.state()).await?))
+}
+
+/// The show as a scene file (TOML): its main canvas, inputs, scenes, layers and running
+/// outputs. `livekit studio FILE` (or `compose FILE`) loads it back. Keys are left out: a
+/// stream keeps the sites it names, whose keys come from the configuration.
+#[utoipa::path(
+    get,
+    path = "/api/scene",
+    tag = "state",
+    responses(
+        (status = 200, description = "A scene file", content_type = "application/toml"),
+        (status = 401, description = "No token, or a wrong one", body = ApiError),
+    ),
+)]
+async fn get_scene(State(shared): State<Arc<Shared>>) -> Result<Response, ApiError> {
+    let studio = shared.studio.clone();
+    let toml = blocking(move || studio.scene_file()).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/toml"),
+            (
+                header::CONTENT_DISPOSITION,
+                "inline; filename=\"scene.toml\"",
+            ),
+        ],
+        toml,
+    )
+        .into_response())
 }
 
 /// The running statistics: fps, render time, late frames, the program audio's peak.
@@ -397,6 +426,7 @@ fn api_router() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(post_command))
         .routes(routes!(get_state))
         .routes(routes!(get_stats))
+        .routes(routes!(get_scene))
         .routes(routes!(get_events))
         .routes(routes!(get_preview))
         .routes(routes!(get_snapshot))

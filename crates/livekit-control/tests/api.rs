@@ -580,10 +580,35 @@ fn stats_metrics_preview_and_the_openapi_document() {
         "/api/canvases/{canvas}/preview.mjpeg",
         "/api/canvases/{canvas}/snapshot.jpg",
         "/api/login",
+        "/api/scene",
         "/metrics",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    // The show as a scene file, which loads back.
+    let (status, toml) = served.get("/api/scene", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        toml.contains("[canvas]") && toml.contains("#0000ff"),
+        "{toml}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("exported.toml");
+    std::fs::write(&path, &toml).unwrap();
+    let again = Studio::start(StudioSettings {
+        backend: BackendChoice::Cpu,
+        ..StudioSettings::default()
+    })
+    .unwrap();
+    again.load_scene_file(&path).unwrap();
+    let state = again.state();
+    let scenes: Vec<&str> = state.canvases[0]
+        .scenes
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(scenes, ["main", "one", "two"]);
+    again.stop();
     let schemas = &doc["components"]["schemas"];
     for name in [
         "Command",

@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,9 @@ use livekit_sinks::{
     Encoder, EncoderSettings, H264Encoder, RecorderSettings, RunningEncoder, VideoSettings,
 };
 use livekit_testkit::NginxRtmp;
-use livekit_testkit::probe::{decodes_cleanly, ffprobe, ffprobe_count};
+use livekit_testkit::probe::{
+    decodes_cleanly, ffprobe, ffprobe_count, is_keyframe, video_packet_flags,
+};
 
 const FPS: u32 = 30;
 
@@ -91,34 +92,6 @@ fn wait_encoded(encoder: &RunningEncoder, seconds: f64) -> f64 {
     }
 }
 
-/// The flags of each video packet of `path` ("K__" for a keyframe), in order.
-fn video_packet_flags(path: &Path) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
 /// The only recording nginx made of `key` (one publish), once it is readable.
 fn recording_of(server: &NginxRtmp, key: &str) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -177,8 +150,8 @@ fn a_destination_added_while_live_starts_at_once_on_a_keyframe() {
     );
 
     let joined = recording_of(&server, "late-key-b2");
-    let flags = video_packet_flags(&joined);
-    assert!(flags[0].starts_with('K'), "first video packet: {flags:?}");
+    let flags = video_packet_flags(&joined).unwrap();
+    assert!(is_keyframe(&flags[0]), "first video packet: {flags:?}");
     let probe = ffprobe_count(&joined).unwrap();
     let frames = probe.video().unwrap().nb_read_frames.unwrap_or(0.0);
     assert!(frames > 0.0, "no frame decodes");
@@ -282,7 +255,7 @@ fn a_recording_started_and_stopped_mid_stream_has_the_right_length() {
         "ffprobe {} s, summary {recorded} s",
         probe.duration()
     );
-    assert!(video_packet_flags(&path)[0].starts_with('K'));
+    assert!(is_keyframe(&video_packet_flags(&path).unwrap()[0]));
 
     let stream = ffprobe(&recording_of(&server, "goes-on-key-e5")).unwrap();
     assert!(
@@ -516,12 +489,12 @@ fn outputs_come_and_go_on_a_streamer_that_began_with_none() {
         "{recorded} s recorded, {expected} s expected"
     );
     decodes_cleanly(&path).unwrap();
-    assert!(video_packet_flags(&path)[0].starts_with('K'));
+    assert!(is_keyframe(&video_packet_flags(&path).unwrap()[0]));
 
     assert_eq!(report.destinations.len(), 1);
     assert_eq!(report.destinations[0].state, DestinationState::Stopped);
     let sent = recording_of(&server, "joins-show-key-h8");
-    assert!(video_packet_flags(&sent)[0].starts_with('K'));
+    assert!(is_keyframe(&video_packet_flags(&sent).unwrap()[0]));
     let expected = 6.0 - streaming_from;
     let duration = ffprobe(&sent).unwrap().duration();
     assert!(

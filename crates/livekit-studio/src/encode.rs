@@ -51,7 +51,7 @@ impl CanvasEncode {
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
         let failed = |e: &dyn std::error::Error| {
-            CommandError::invalid(format!("canvas {canvas:?}: cannot encode: {}", chain(e)))
+            CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
         let encoder = Encoder::start(
             settings,
@@ -98,7 +98,7 @@ impl CanvasEncode {
     ) -> Result<RecordingId, CommandError> {
         self.streamer()
             .add_recording(settings)
-            .map_err(|e| CommandError::invalid(format!("output {output:?}: {}", chain(&e))))
+            .map_err(|e| CommandError::invalid_on("output", output, chain(&e)))
     }
 
     /// Starts streaming to sites or URLs (each joins on the next keyframe). All or none.
@@ -109,12 +109,14 @@ impl CanvasEncode {
         sites: &BTreeMap<String, SiteConfig>,
     ) -> Result<Vec<DestinationId>, CommandError> {
         if to.is_empty() {
-            return Err(CommandError::invalid(format!(
-                "output {output:?}: `to` names no site or URL"
-            )));
+            return Err(CommandError::invalid_on(
+                "output",
+                output,
+                "`to` names no site or URL",
+            ));
         }
         let destinations = Destination::resolve_all(to, sites)
-            .map_err(|e| CommandError::invalid(format!("output {output:?}: {}", chain(&e))))?;
+            .map_err(|e| CommandError::invalid_on("output", output, chain(&e)))?;
         let mut ids = Vec::new();
         for destination in destinations {
             match self.streamer().add_destination(destination) {
@@ -123,10 +125,7 @@ impl CanvasEncode {
                     for id in ids {
                         self.streamer().remove_destination(id);
                     }
-                    return Err(CommandError::invalid(format!(
-                        "output {output:?}: {}",
-                        chain(&error)
-                    )));
+                    return Err(CommandError::invalid_on("output", output, chain(&error)));
                 }
             }
         }

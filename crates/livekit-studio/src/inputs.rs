@@ -277,9 +277,8 @@ pub(crate) fn open(
     spec: &InputSpec,
     clock: &Arc<dyn Clock>,
 ) -> Result<Opened, CommandError> {
-    let failed = |error: &dyn std::error::Error| {
-        CommandError::invalid(format!("input {id:?}: {}", chain(error)))
-    };
+    let failed =
+        |error: &dyn std::error::Error| CommandError::invalid_on("input", id, chain(error));
     let live_port = || Arc::new(Port::<VideoFrame>::latest());
     let sound_port = || Arc::new(Port::<AudioFrame>::drop_oldest(SOUND_CAPACITY));
     let builtin = |source: LayerSource| Opened {
@@ -300,10 +299,14 @@ pub(crate) fn open(
             let mut t = Text::new(text.clone());
             if let Some(size) = size {
                 if !(1.0..=livekit_compositor::MAX_TEXT_SIZE).contains(size) {
-                    return Err(CommandError::invalid(format!(
-                        "input {id:?}: size {size} is out of range (1 to {})",
-                        livekit_compositor::MAX_TEXT_SIZE
-                    )));
+                    return Err(CommandError::invalid_on(
+                        "input",
+                        id,
+                        format!(
+                            "size {size} is out of range (1 to {})",
+                            livekit_compositor::MAX_TEXT_SIZE
+                        ),
+                    ));
                 }
                 t = t.size(*size);
             }
@@ -378,9 +381,7 @@ pub(crate) fn open(
             audio,
         } => {
             if paths.is_empty() {
-                return Err(CommandError::invalid(format!(
-                    "input {id:?}: paths is empty"
-                )));
+                return Err(CommandError::invalid_on("input", id, "paths is empty"));
             }
             let settings = PlaylistSettings {
                 player: PlayerSettings {

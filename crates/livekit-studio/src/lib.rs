@@ -34,7 +34,7 @@ pub use command::{
     API_VERSION, AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, MAIN_SCENE,
     OutputSpec, TransitionSpec, WhenFailed,
 };
-pub use error::{CommandError, ErrorKind};
+pub use error::{CommandError, ErrorKind, Target};
 pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};
 pub use inputs::InputState;
 pub use scene::scene_commands;

@@ -138,9 +138,7 @@ impl Output {
         studio_name: &str,
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
-        let failed = |e: &dyn std::error::Error| {
-            CommandError::invalid(format!("output {id:?}: {}", chain(e)))
-        };
+        let failed = |e: &dyn std::error::Error| CommandError::invalid_on("output", id, chain(e));
         let (running, target): (Running, Arc<dyn FrameTarget<VideoFrame>>) = match spec {
             OutputSpec::Preview { title } => {
                 let viewer = Arc::new(
@@ -161,9 +159,11 @@ impl Output {
                 (Running::Ipc, Arc::new(target))
             }
             OutputSpec::Record { .. } | OutputSpec::Stream { .. } => {
-                return Err(CommandError::invalid(format!(
-                    "output {id:?}: encoded outputs open through the canvas's encode"
-                )));
+                return Err(CommandError::invalid_on(
+                    "output",
+                    id,
+                    "encoded outputs open through the canvas's encode",
+                ));
             }
             OutputSpec::VirtualCamera { device } => {
                 let port = Arc::new(Port::drop_oldest(OUTPUT_QUEUE));

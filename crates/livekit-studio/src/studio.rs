@@ -382,6 +382,23 @@ impl Studio {
         Ok(port)
     }
 
+    /// A canvas's settings (size, frame rate, background), for [`scene_file`](Self::scene_file).
+    pub(crate) fn canvas_settings(&self, canvas: &str) -> Option<CanvasSettings> {
+        let show = self.inner.show.lock();
+        let index = show.canvas(canvas).ok()?;
+        Some(show.canvases[index].settings.clone())
+    }
+
+    /// The ids of a canvas's layers in the order they were added.
+    pub(crate) fn layer_order(&self, canvas: &str) -> Vec<String> {
+        let show = self.inner.show.lock();
+        show.layers
+            .iter()
+            .filter(|l| l.canvas == canvas)
+            .map(|l| l.id.clone())
+            .collect()
+    }
+
     /// The compositor's counters: frames rendered, skipped late, render time.
     pub fn render_stats(&self) -> livekit_compositor::RunStats {
         self.inner.handle.stats()
@@ -586,13 +603,13 @@ impl Inner {
                 let input = &show.inputs[show.input(&id)?];
                 playback(input)?
                     .pause()
-                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+                    .map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
             }
             Command::ResumeInput { id } => {
                 let input = &show.inputs[show.input(&id)?];
                 playback(input)?
                     .resume()
-                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+                    .map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
             }
             Command::SeekInput { id, seconds } => {
                 let input = &show.inputs[show.input(&id)?];
@@ -603,14 +620,16 @@ impl Inner {
                 }
                 playback(input)?
                     .seek(Duration::from_secs_f64(seconds))
-                    .map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+                    .map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
             }
             Command::SkipInput { id, by } => {
                 let input = &show.inputs[show.input(&id)?];
                 let Running::Playlist(playlist) = &input.running else {
-                    return Err(CommandError::conflict(format!(
-                        "input {id:?} is not a playlist"
-                    )));
+                    return Err(CommandError::conflict_that(
+                        "input",
+                        &id,
+                        "is not a playlist",
+                    ));
                 };
                 let result = match by {
                     1 => playlist.skip_next(),
@@ -621,7 +640,7 @@ impl Inner {
                         )));
                     }
                 };
-                result.map_err(|e| CommandError::conflict(format!("input {id:?}: {e}")))?;
+                result.map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
             }
             Command::SetAudio { id, gain, muted } => {
                 let index = show.input(&id)?;
@@ -630,7 +649,7 @@ impl Inner {
                 }
                 let input = &mut show.inputs[index];
                 let Some(mix) = &input.mix else {
-                    return Err(CommandError::conflict(format!("input {id:?} has no sound")));
+                    return Err(CommandError::conflict_that("input", &id, "has no sound"));
                 };
                 if let Some(gain) = gain {
                     mix.set_gain(gain);
@@ -650,9 +669,7 @@ impl Inner {
             } => {
                 check_id("canvas", &id)?;
                 if show.canvas(&id).is_ok() {
-                    return Err(CommandError::conflict(format!(
-                        "canvas {id:?} exists already"
-                    )));
+                    return Err(CommandError::conflict_that("canvas", &id, "exists already"));
                 }
                 let mut settings = CanvasSettings::new(width, height, 30)
                     .fps(fps)
@@ -677,9 +694,11 @@ impl Inner {
                 }
                 let entry = &mut show.canvases[index];
                 if entry.scenes.contains(&scene) {
-                    return Err(CommandError::conflict(format!(
-                        "canvas {canvas:?}: scene {scene:?} exists already"
-                    )));
+                    return Err(CommandError::conflict_on(
+                        "canvas",
+                        &canvas,
+                        format!("scene {scene:?} exists already"),
+                    ));
                 }
                 let id = entry.canvas;
                 self.edit(|c| c.add_scene(id, &scene))?;
@@ -692,10 +711,7 @@ impl Inner {
             } => {
                 let entry = &show.canvases[show.canvas(&canvas)?];
                 if !entry.scenes.contains(&scene) {
-                    return Err(CommandError::not_found(
-                        &format!("scene in canvas {canvas:?} named"),
-                        &scene,
-                    ));
+                    return Err(CommandError::no_scene(&canvas, &scene));
                 }
                 let transition = match transition {
                     TransitionSpec::Cut => Transition::Cut,
@@ -730,9 +746,7 @@ impl Inner {
                     output.state,
                     crate::state::OutputState::Starting | crate::state::OutputState::Live
                 ) {
-                    return Err(CommandError::conflict(format!(
-                        "output {id:?} is not running"
-                    )));
+                    return Err(CommandError::conflict_that("output", &id, "is not running"));
                 }
                 let encode = Show::encode_of(&show.encodes, output);
                 let stopped = output.stop(encode);
@@ -742,7 +756,7 @@ impl Inner {
                     id: id.clone(),
                     state,
                 });
-                stopped.map_err(|e| CommandError::conflict(format!("output {id:?}: {e}")))?;
+                stopped.map_err(|e| CommandError::conflict_on("output", &id, e.to_string()))?;
             }
         }
         Ok(None)
@@ -759,9 +773,7 @@ impl Inner {
         check_id("input", &id)?;
         check_gain(audio.gain)?;
         if show.input(&id).is_ok() {
-            return Err(CommandError::conflict(format!(
-                "input {id:?} exists already"
-            )));
+            return Err(CommandError::conflict_that("input", &id, "exists already"));
         }
         let opened = inputs::open(&id, &spec, &self.clock)?;
         let sound = opened.sound.clone();
@@ -803,10 +815,11 @@ impl Inner {
             .collect();
         let opened = inputs::open(id, &spec, &self.clock)?;
         if !uses.is_empty() && matches!(opened.picture, inputs::Picture::None) {
-            return Err(CommandError::conflict(format!(
-                "input {id:?} has layers, and a {} has no picture",
-                spec.kind()
-            )));
+            return Err(CommandError::conflict_that(
+                "input",
+                id,
+                format!("has layers, and a {} has no picture", spec.kind()),
+            ));
         }
         let sound = opened.sound.clone();
         let input = &mut show.inputs[index];
@@ -859,9 +872,7 @@ impl Inner {
         let id = fields.id.clone();
         check_id("layer", &id)?;
         if show.layer(&id).is_ok() {
-            return Err(CommandError::conflict(format!(
-                "layer {id:?} exists already"
-            )));
+            return Err(CommandError::conflict_that("layer", &id, "exists already"));
         }
         let Some(input) = fields.input.clone() else {
             return Err(CommandError::malformed(format!(
@@ -876,16 +887,13 @@ impl Inner {
         let source = show.inputs[show.input(&input)?]
             .layer_source()
             .ok_or_else(|| {
-                CommandError::conflict(format!("input {input:?} has no picture to show"))
+                CommandError::conflict_that("input", &input, "has no picture to show")
             })?;
         let canvas_id = canvas_entry.canvas;
         let scene = match fields.scene.clone() {
             Some(scene) => {
                 if !canvas_entry.scenes.contains(&scene) {
-                    return Err(CommandError::not_found(
-                        &format!("scene in canvas {canvas:?} named"),
-                        &scene,
-                    ));
+                    return Err(CommandError::no_scene(&canvas, &scene));
                 }
                 scene
             }
@@ -893,7 +901,7 @@ impl Inner {
         };
         let mut layer = Layer::new(source);
         set_props(&mut layer, &fields, false)
-            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+            .map_err(|e| CommandError::invalid_on("layer", &id, e.to_string()))?;
         let layer_id = self.edit(|c| c.add_layer(canvas_id, Some(&scene), layer))?;
         show.layers.push(LayerEntry {
             id,
@@ -912,24 +920,26 @@ impl Inner {
         if fields.canvas.as_ref().is_some_and(|c| *c != entry.canvas)
             || fields.scene.as_ref().is_some_and(|s| *s != entry.scene)
         {
-            return Err(CommandError::conflict(format!(
-                "layer {id:?}: a layer stays in its canvas and scene (remove it and add another)"
-            )));
+            return Err(CommandError::conflict_on(
+                "layer",
+                id,
+                "a layer stays in its canvas and scene (remove it and add another)",
+            ));
         }
         let layer_id = entry.layer;
         let mut layer = self
             .handle
             .edit(|c| c.layer(layer_id).cloned())
-            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+            .map_err(|e| CommandError::invalid_on("layer", id, e.to_string()))?;
         if let Some(input) = &fields.input {
             layer.source = show.inputs[show.input(input)?]
                 .layer_source()
                 .ok_or_else(|| {
-                    CommandError::conflict(format!("input {input:?} has no picture to show"))
+                    CommandError::conflict_that("input", input, "has no picture to show")
                 })?;
         }
         set_props(&mut layer, &fields, true)
-            .map_err(|e| CommandError::invalid(format!("layer {id:?}: {e}")))?;
+            .map_err(|e| CommandError::invalid_on("layer", id, e.to_string()))?;
         self.edit(|c| c.update_layer(layer_id, |l| *l = layer))?;
         if let Some(input) = fields.input {
             show.layers[index].input = input;
@@ -951,7 +961,7 @@ impl Inner {
                 show.outputs[index].state,
                 crate::state::OutputState::Starting | crate::state::OutputState::Live
             ) {
-                return Err(CommandError::conflict(format!("output {id:?} is running")));
+                return Err(CommandError::conflict_that("output", &id, "is running"));
             }
             show.outputs.remove(index);
         }
@@ -1153,11 +1163,14 @@ fn playback(input: &Input) -> Result<&livekit_sources::Playback, CommandError> {
     match &input.running {
         Running::Player(player) => Ok(player),
         Running::Playlist(playlist) => Ok(playlist),
-        _ => Err(CommandError::conflict(format!(
-            "input {:?} is a {}: only files and playlists pause, resume and seek",
-            input.id,
-            input.spec.kind()
-        ))),
+        _ => Err(CommandError::conflict_that(
+            "input",
+            &input.id,
+            format!(
+                "is a {}: only files and playlists pause, resume and seek",
+                input.spec.kind()
+            ),
+        )),
     }
 }
 

@@ -5,55 +5,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use livekit_compositor::BackendChoice;
 use livekit_studio::{Command, OutputState, Studio, StudioSettings};
 use livekit_testkit::NginxRtmp;
 use livekit_testkit::media::{ClipSpec, clip};
-use livekit_testkit::probe::ffprobe;
+use livekit_testkit::probe::{ffprobe, is_keyframe, video_packet_flags, volume};
 
 fn apply(studio: &Studio, json: &str) {
     studio
         .apply(Command::from_json(json).unwrap())
         .unwrap_or_else(|e| panic!("{json}: {e}"));
-}
-
-/// The flags of each video packet of `path` ("K__" for a keyframe), in order.
-fn video_packet_flags(path: &Path) -> Vec<String> {
-    let out = Process::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=flags", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// The loudest sample of `path`'s audio in dBFS (ffmpeg's volumedetect).
-fn max_volume(path: &Path) -> f64 {
-    let out = Process::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-af", "volumedetect", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    text.lines()
-        .find_map(|l| l.split("max_volume:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no volume for {}:\n{text}", path.display()))
 }
 
 /// The only recording nginx made of `key` (one publish).
@@ -230,8 +194,8 @@ fn outputs_start_and_stop_while_live_on_one_encode() {
         (recorded_for - 1.5..=recorded_for + 0.5).contains(&length),
         "recording of {length} s, ran {recorded_for} s"
     );
-    assert!(video_packet_flags(&recording)[0].starts_with('K'));
-    let volume = max_volume(&recording);
+    assert!(is_keyframe(&video_packet_flags(&recording).unwrap()[0]));
+    let volume = volume(&recording).unwrap().max_db;
     assert!(
         (-21.0..=-15.0).contains(&volume),
         "the tone at {volume} dB in the recording"
@@ -239,7 +203,7 @@ fn outputs_start_and_stop_while_live_on_one_encode() {
 
     // b: joined on a keyframe, stopped cleanly, about as long as it ran.
     let b_file = recording_of(&server, "studio-b");
-    assert!(video_packet_flags(&b_file)[0].starts_with('K'));
+    assert!(is_keyframe(&video_packet_flags(&b_file).unwrap()[0]));
     let b_length = ffprobe(&b_file).unwrap().duration();
     assert!(
         (b_for - 2.0..=b_for + 0.5).contains(&b_length),

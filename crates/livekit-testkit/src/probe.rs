@@ -144,3 +144,166 @@ pub fn decodes_cleanly(path: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The flags of each video packet of `path` as ffprobe prints them (`"K__"` for a keyframe,
+/// `"___"` for others), in order.
+pub fn video_packet_flags(path: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffprobe {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Whether a packet's flags (from [`video_packet_flags`]) mark a keyframe.
+pub fn is_keyframe(flags: &str) -> bool {
+    flags.starts_with('K')
+}
+
+/// What ffmpeg's `volumedetect` measures of a file's audio, in dBFS.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Volume {
+    /// The mean (RMS) level.
+    pub mean_db: f64,
+    /// The loudest sample.
+    pub max_db: f64,
+}
+
+/// The levels of `path`'s audio (ffmpeg's `volumedetect` over the whole file).
+pub fn volume(path: &Path) -> Result<Volume, String> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let level = |key: &str| {
+        text.lines()
+            .find_map(|l| l.split(key).nth(1))
+            .and_then(|v| v.trim().trim_end_matches("dB").trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("no {key} for {}:\n{text}", path.display()))
+    };
+    Ok(Volume {
+        mean_db: level("mean_volume:")?,
+        max_db: level("max_volume:")?,
+    })
+}
+
+/// The mean colour (RGB) of each video frame of `path`, in order; with `region`
+/// (`[x, y, width, height]` in the video's pixels), of that part only.
+pub fn frame_colours(path: &Path, region: Option<[u32; 4]>) -> Result<Vec<[u8; 3]>, String> {
+    let filter = match region {
+        Some([x, y, w, h]) => format!("crop={w}:{h}:{x}:{y},scale=1:1"),
+        None => "scale=1:1".to_owned(),
+    };
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-vf", &filter, "-fps_mode", "passthrough"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffmpeg {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out
+        .stdout
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect())
+}
+
+/// The time (seconds, the container's clock) of each video frame of `path`, in decoding
+/// order, as ffprobe reads them; [`frame_colours`] gives the frames in the same order.
+pub fn video_frame_times(path: &Path) -> Result<Vec<f64>, String> {
+    entries(path, "v:0", "frame=pts_time")?
+        .iter()
+        .map(|l| {
+            l.parse()
+                .map_err(|_| format!("{}: bad frame time {l:?}", path.display()))
+        })
+        .collect()
+}
+
+/// The first audio stream of `path` decoded to mono samples at `rate` Hz, and the time
+/// (seconds, the container's clock) of its first sample.
+pub fn audio_samples(path: &Path, rate: u32) -> Result<(f64, Vec<f32>), String> {
+    let start = entries(path, "a:0", "stream=start_time")?
+        .first()
+        .and_then(|l| l.parse::<f64>().ok())
+        .ok_or_else(|| format!("{}: no audio start time", path.display()))?;
+    let rate = rate.to_string();
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", &rate, "-f", "f32le", "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffmpeg {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let samples = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok((start, samples))
+}
+
+/// ffprobe's `-show_entries` for one stream, a line each.
+fn entries(path: &Path, stream: &str, what: &str) -> Result<Vec<String>, String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            stream,
+            "-show_entries",
+            what,
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ffprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ffprobe {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
