@@ -516,11 +516,7 @@ pub(crate) fn status_line(
             parts.push(describe(&output.destinations));
         }
         if let Some(recording) = &output.recording {
-            parts.push(format!(
-                "recording {} {}",
-                recording.path,
-                crate::live::bytes(recording.bytes)
-            ));
+            parts.push(format!("{} recorded", crate::live::bytes(recording.bytes)));
         }
     }
     parts.push(meter.line(reading));
