@@ -1,30 +1,27 @@
 //! Live capture jobs: `stream-screen`, `stream-camera`, `capture-screen` (PyLivestream's
-//! ScreenCapture2disk). A capture -> one encode (with a silent audio track, which most sites
-//! require) -> a [`Streamer`](livekit_sinks::Streamer) to every SITE, or a recording.
+//! ScreenCapture2disk), `stream-microphone`. Each is a [`Studio`] configuration: the capture
+//! as an input shown alone on a canvas of its size (passed to the encoder as it is, not
+//! composited), the program audio (a microphone, or silence: most sites require a track), and
+//! a stream output to every SITE or a recording output. Keys on a terminal: `q`, `?`, and `r`
+//! when the job records.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use clap::Args;
-use livekit_core::{
-    AudioSource, Clock, Mixer, MixerSettings, Port, SystemClock, VideoFrame, VideoSource,
-    VideoTarget,
-};
-use livekit_sinks::stream::DestinationState;
-use livekit_sinks::{Destination, Encoder, Recorder, RecorderSettings};
-use livekit_sources::capture::{Camera, ScreenCapture};
-use livekit_sources::capture::{
-    CameraDevice, CameraSettings, CaptureEvent, OutputFormat, Region, ScreenSettings,
-    StartCaptureError, VideoCapture,
+use livekit_sinks::{Destination, StreamerSettings};
+use livekit_sources::capture::{CameraDevice, OutputFormat, Region, ScreenSettings};
+use livekit_studio::{
+    AudioSettings, Command, InputSpec, InputState, LayerFields, MAIN_CANVAS, OutputSpec, Studio,
+    StudioReport, StudioSettings, WhenFailed,
 };
 
 use crate::config::Config;
-use crate::jobs::{
-    LiveArgs, destinations, encoder_settings, parse_size, start_streamer, with_kbps,
-};
-use crate::live::{Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
+use crate::jobs::{LiveArgs, destinations, encoder_settings, parse_size, with_kbps};
+use crate::keys::{KeyHelp, Keys};
+use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live};
+use crate::record::{Ending, Live, RECORD, STREAM, run_show};
 use crate::{Failure, usage};
 
 /// Screen area and rate options.
@@ -138,6 +135,8 @@ pub struct StreamCameraArgs {
 /// Where a capture goes.
 enum Output {
     Stream {
+        /// The SITE arguments, and what they resolved to.
+        sites: Vec<String>,
         destinations: Vec<Destination>,
         live: LiveArgs,
         /// `--microphone`: `Some(None)` for the default input.
@@ -150,26 +149,130 @@ enum Output {
     },
 }
 
-/// Waits for the capture's first `Started` event: its frame size.
-fn wait_started(capture: &VideoCapture) -> Result<(u32, u32), Failure> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        match capture.events().recv_timeout(Duration::from_millis(100)) {
-            Ok(CaptureEvent::Started { width, height, .. }) => return Ok((width, height)),
-            Ok(CaptureEvent::Error { device, message })
-            | Ok(CaptureEvent::Ended {
-                device,
-                reason: message,
-            }) => {
-                return Err(anyhow!("{device}: {message}").into());
-            }
-            _ => {}
-        }
-    }
-    Err(anyhow!("{}: no frames within 15 s", capture.device()).into())
+/// The id of a job's picture (its input and its layer).
+const PICTURE: &str = "picture";
+/// The id of a job's microphone input.
+const MICROPHONE: &str = "microphone";
+
+/// What the keys do in a live job that records.
+const RECORDING_KEYS: KeyHelp = &[("r", "start/stop recording"), ("q", "stop"), ("?", "keys")];
+/// What the keys do in a live job that streams.
+const STREAMING_KEYS: KeyHelp = &[("q", "stop"), ("?", "keys")];
+
+/// A studio for a live job, encoding with the configuration's settings (and the first
+/// site's wishes, `kbps` over them) for `destinations` at `fps`.
+fn live_studio(
+    config: &Config,
+    destinations: &[Destination],
+    fps: u32,
+    kbps: Option<u32>,
+    give_up: Option<Duration>,
+) -> Result<Studio, Failure> {
+    let d = &config.defaults;
+    // The size is each canvas's own; the rest is the job's.
+    let encoder = with_kbps(
+        encoder_settings(config, destinations, (d.width, d.height), (fps, 1))?,
+        kbps,
+    );
+    let mut streaming = StreamerSettings::new(Vec::new());
+    streaming.reconnect.give_up_unconnected_after = give_up;
+    Ok(Studio::start(StudioSettings {
+        name: "livekit".into(),
+        sites: crate::jobs::site_configs(config),
+        encoder,
+        streaming,
+        ..StudioSettings::default()
+    })?)
 }
 
-/// Runs a capture into `output` until Ctrl-C, `--timeout` or the capture's end.
+/// Adds an input to a job's studio; a refusal is the job's usage error (`what` failed).
+fn add_input(studio: &Studio, id: &str, input: InputSpec) -> Result<(), Failure> {
+    studio
+        .apply(Command::AddInput {
+            id: id.to_owned(),
+            input,
+            audio: AudioSettings::default(),
+            when_failed: WhenFailed::default(),
+        })
+        .map_err(crate::record::refused)
+}
+
+/// Adds the job's canvas: `size` (rounded down to even numbers) at `fps`, black.
+fn add_canvas(studio: &Studio, (width, height): (u32, u32), fps: u32) -> Result<(), Failure> {
+    let add = Command::AddCanvas {
+        id: MAIN_CANVAS.to_owned(),
+        // Even sizes: H.264 halves them for colour.
+        width: (width & !1).max(2),
+        height: (height & !1).max(2),
+        fps: livekit_compositor::Fps::new(fps),
+        background: None,
+    };
+    studio.apply(add).map_err(crate::record::refused)
+}
+
+/// Shows the input `PICTURE` on the whole canvas (letterboxed when its shape differs).
+fn add_picture_layer(studio: &Studio) -> Result<(), Failure> {
+    studio
+        .apply(Command::AddLayer(LayerFields {
+            id: PICTURE.to_owned(),
+            input: Some(PICTURE.to_owned()),
+            fit: Some(livekit_compositor::Fit::Contain),
+            ..LayerFields::default()
+        }))
+        .map_err(crate::record::refused)
+}
+
+/// Waits (at most 15 s) until the capture `PICTURE` delivers: its frame size.
+fn wait_started(studio: &Studio, what: &str) -> Result<(u32, u32), Failure> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let state = studio.state();
+        if let Some(input) = state.inputs.iter().find(|i| i.id == PICTURE) {
+            match (&input.state, input.size) {
+                (InputState::Live, Some([width, height])) => return Ok((width, height)),
+                (InputState::Failed { error }, _) => return Err(anyhow!("{what}: {error}").into()),
+                (InputState::Ended, _) => {
+                    return Err(anyhow!("{what}: ended before its first frame").into());
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(anyhow!("{what}: no frames within 15 s").into())
+}
+
+/// Adds a microphone (`None`: the system's default input) to the program audio. ALSA's C
+/// library prints its probes to stderr (a dozen lines on a machine without a sound server)
+/// before our own one-line error: shown with -v only, as in `devices`.
+fn add_microphone(studio: &Studio, device: Option<String>) -> Result<(), Failure> {
+    let add = || {
+        studio.apply(Command::AddInput {
+            id: MICROPHONE.to_owned(),
+            input: InputSpec::Microphone { device },
+            audio: AudioSettings::default(),
+            when_failed: WhenFailed::default(),
+        })
+    };
+    let added = if livekit_cli::detailed_logs() {
+        add()
+    } else {
+        without_stderr(add)
+    };
+    added.map_err(|error| {
+        let not_found = error.message.contains("no such input device");
+        match crate::record::refused(error) {
+            Failure::Usage(error) if not_found => {
+                usage(anyhow!("{error:#} (see `livekit devices`)"))
+            }
+            other => other,
+        }
+    })
+}
+
+/// Runs a capture (the studio input `input`) into `output` until Ctrl-C, `q`, `--timeout` or
+/// the capture's end: a studio whose canvas is the capture's size, showing it alone (passed
+/// to the encoder as it is, not composited), with a silent track or a microphone.
 fn run_capture(
     config: &Config,
     what: &str,
@@ -177,198 +280,169 @@ fn run_capture(
     kbps: Option<u32>,
     output: Output,
     quiet: bool,
-    start: impl FnOnce(
-        Arc<dyn Clock>,
-        Vec<Arc<dyn VideoTarget>>,
-    ) -> Result<VideoCapture, StartCaptureError>,
+    input: InputSpec,
 ) -> Result<(), Failure> {
-    if let Output::Stream {
-        destinations, live, ..
-    } = &output
-    {
-        let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
-        confirm_go_live(live.yes, what, &shown).map_err(usage)?;
-    }
-    let stop = StopSignal::install()?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    // Live video: the capture never waits; frames the encoder cannot take are dropped and
-    // counted.
-    let video: Arc<Port<VideoFrame>> = Arc::new(Port::drop_oldest(8));
-    let capture = start(
-        Arc::clone(&clock),
-        vec![Arc::clone(&video) as Arc<dyn VideoTarget>],
-    )
-    .map_err(usage)?;
-    let size = wait_started(&capture)?;
-    // A silent track: sites expect audio; a microphone is mixed into it.
-    let microphone_clock = Arc::clone(&clock);
-    let mixer = Mixer::start(MixerSettings {
-        sample_rate: config.defaults.audio_rate,
-        clock,
-        ..MixerSettings::default()
-    })?;
-    let microphone = match &output {
-        Output::Stream {
-            microphone: Some(device),
-            ..
-        } => {
-            let port: Arc<Port<livekit_core::AudioFrame>> = Arc::new(Port::drop_oldest(64));
-            let microphone = open_microphone(
-                device.clone(),
-                config.defaults.audio_rate,
-                microphone_clock,
-                Arc::clone(&port),
-            );
-            let microphone = match microphone {
-                Ok(microphone) => microphone,
-                Err(error) => {
-                    let _ = capture.stop();
-                    let _ = mixer.stop();
-                    return Err(error);
-                }
-            };
-            mixer.add_input("microphone", port, 1.0);
-            Some(microphone)
-        }
-        _ => None,
-    };
-    let audio = Arc::new(mixer.output()) as Arc<dyn AudioSource>;
-    let no_destinations: Vec<Destination> = Vec::new();
-    let sites = match &output {
-        Output::Stream { destinations, .. } => destinations,
-        Output::Record { .. } => &no_destinations,
-    };
-    let settings = with_kbps(encoder_settings(config, sites, size, (fps, 1))?, kbps);
-    let status = StatusLine::new(quiet, None);
-    let mut meter = Meter::default();
-    let video_port = Arc::clone(&video);
-    let result = match output {
+    let (destinations, give_up) = match &output {
         Output::Stream {
             destinations, live, ..
         } => {
-            let encoder = Encoder::start(settings, video as Arc<dyn VideoSource>, Some(audio))?;
-            let streamer = start_streamer(
-                destinations,
-                encoder.streams().to_vec(),
-                encoder.packets(),
-                true,
+            let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
+            confirm_go_live(live.yes, what, &shown).map_err(usage)?;
+            (
+                destinations.as_slice(),
                 crate::jobs::give_up_after(config, live.give_up_after),
-            )?;
-            let ended = run_until(&stop, live.timeout, || {
-                log_events(&capture);
-                let stats = streamer.stats();
-                let reading =
-                    Reading::encoder(&encoder.stats()).with_dropped(video_port.stats().dropped);
-                status.update(
-                    None,
-                    format!(
-                        "{} | {}",
-                        crate::jobs::describe(&stats),
-                        meter.line(reading)
-                    ),
-                );
-                capture.is_finished()
-                    || streamer.is_finished()
-                    || stats.iter().all(|d| d.state == DestinationState::Failed)
-            });
-            status.finish();
-            // A live source that ends: a destination still trying to connect is not waited for.
-            streamer.give_up_connecting();
-            let _ = capture.stop();
-            if let Err(error) = encoder.wait() {
-                tracing::error!("{error}");
-            }
-            let report = streamer.wait();
-            crate::jobs::summarize(&report, ended, status.elapsed(), quiet)
+            )
+        }
+        Output::Record { .. } => (&[][..], None),
+    };
+    let stop = StopSignal::install()?;
+    let studio = live_studio(config, destinations, fps, kbps, give_up)?;
+    add_input(&studio, PICTURE, input)?;
+    let size = wait_started(&studio, what)?;
+    if let Output::Stream {
+        microphone: Some(device),
+        ..
+    } = &output
+    {
+        add_microphone(&studio, device.clone())?;
+    }
+    add_canvas(&studio, size, fps)?;
+    add_picture_layer(&studio)?;
+    let (help, limit, record) = match &output {
+        Output::Stream { live, sites, .. } => {
+            let to = sites.clone();
+            crate::record::start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+            (STREAMING_KEYS, live.timeout, None)
         }
         Output::Record {
             path,
             crash_safe,
             timeout,
         } => {
-            let recorder = Recorder::start(
-                RecorderSettings {
-                    crash_safe,
-                    ..RecorderSettings::new(&path)
-                },
-                settings,
-                video as Arc<dyn VideoSource>,
-                Some(audio),
-            )
-            .map_err(usage)?;
-            let ended = run_until(&stop, timeout, || {
-                log_events(&capture);
-                let encoded = recorder.encoder().map(|e| e.stats()).unwrap_or_default();
-                let reading = Reading::encoder(&encoded).with_dropped(video_port.stats().dropped);
-                status.update(
-                    None,
-                    format!(
-                        "recording {} {} | {}",
-                        path.display(),
-                        crate::live::bytes(recorder.stats().bytes),
-                        meter.line(reading)
-                    ),
-                );
-                capture.is_finished() || recorder.is_finished()
-            });
-            status.finish();
-            let _ = capture.stop();
-            let summary = recorder.wait()?;
-            let how = ended.describe("capture ended");
-            println!(
-                "wrote {} ({how}; {:.1} s, {} {}, {:.1} MB)",
-                path.display(),
-                summary.duration.as_secs_f64(),
-                summary.container,
-                if crash_safe {
-                    "crash-safe"
-                } else {
-                    "finalized"
-                },
-                summary.file_bytes as f64 / 1e6
-            );
-            Ok(())
+            let output = OutputSpec::Record {
+                path: path.clone(),
+                crash_safe: *crash_safe,
+            };
+            crate::record::start_output(&studio, RECORD, output)?;
+            (RECORDING_KEYS, *timeout, Some((path.clone(), *crash_safe)))
         }
     };
-    if let Some(microphone) = microphone {
-        let _ = microphone.stop();
+    let ended = run_live_job(&studio, &stop, limit, quiet, help, record.clone(), PICTURE)?;
+    let late = studio.render_stats().late;
+    let report = studio.stop();
+    match record {
+        Some(_) => summarize_recordings(&report, &ended),
+        None => summarize_streams(&report, late, &ended, quiet),
     }
-    let _ = mixer.stop();
-    result
 }
 
-/// Opens a microphone (`None`: the system's default input) writing to `port`. ALSA's C
-/// library prints its probes to stderr (a dozen lines on a machine without a sound server)
-/// before our own one-line error: shown with -v only, as in `devices`.
-fn open_microphone(
-    device: Option<String>,
-    sample_rate: u32,
-    clock: Arc<dyn Clock>,
-    port: Arc<Port<livekit_core::AudioFrame>>,
-) -> Result<livekit_sources::capture::Microphone, Failure> {
-    use livekit_sources::capture::{Microphone, MicrophoneSettings, OpenMicrophoneError};
-    let open = || {
-        Microphone::start(
-            MicrophoneSettings {
-                device: device.clone(),
-                sample_rate,
-                clock: Arc::clone(&clock),
-                ..MicrophoneSettings::default()
-            },
-            vec![port as Arc<dyn livekit_core::AudioTarget>],
-        )
+/// How a live job on a studio ended, and how long it ran.
+struct JobEnd {
+    ended: Ended,
+    elapsed: Duration,
+    /// The recordings stopped with `r`.
+    stopped_by_key: Vec<String>,
+}
+
+/// Runs a live job on `studio` (keys, status line) until it ends; `ends_with`: the input
+/// whose end ends the job.
+fn run_live_job(
+    studio: &Studio,
+    stop: &StopSignal,
+    limit: Option<Duration>,
+    quiet: bool,
+    help: KeyHelp,
+    record: Option<(PathBuf, bool)>,
+    ends_with: &str,
+) -> Result<JobEnd, Failure> {
+    let keys = Keys::start();
+    if keys.is_some() && !quiet {
+        eprintln!("livekit: press q or Ctrl-C to stop, ? for keys");
+    }
+    let recording_only = record.is_some();
+    let mut live = Live {
+        studio,
+        help,
+        recordings: usize::from(record.is_some()),
+        crash_safe: record.as_ref().is_some_and(|(_, safe)| *safe),
+        record: record.map(|(path, _)| path),
+        scenes: Vec::new(),
+        stopped_by_key: Vec::new(),
     };
-    let opened = if livekit_cli::detailed_logs() {
-        open()
-    } else {
-        without_stderr(open)
-    };
-    opened.map_err(|error| match error {
-        OpenMicrophoneError::NotFound { .. } => {
-            usage(anyhow::anyhow!("{error} (see `livekit devices`)"))
-        }
-        other => usage(other),
+    let status = StatusLine::new(quiet, None);
+    let ended = run_show(
+        &mut live,
+        stop,
+        limit,
+        &status,
+        keys.as_ref(),
+        Ending {
+            recording_only,
+            inputs: vec![ends_with.to_owned()],
+            ..Ending::default()
+        },
+    );
+    status.finish();
+    Ok(JobEnd {
+        ended,
+        elapsed: status.elapsed(),
+        stopped_by_key: live.stopped_by_key,
     })
+}
+
+/// Prints each recording of a live job (`wrote FILE (why; length, container, size)`); a
+/// recording that failed is the job's error.
+fn summarize_recordings(report: &StudioReport, end: &JobEnd) -> Result<(), Failure> {
+    for recorded in report.outputs.iter().filter(|o| o.recording.is_some()) {
+        let Some(recording) = &recorded.recording else {
+            continue;
+        };
+        crate::jobs::warn_recording_losses(&recording.stats);
+        let summary = recording
+            .result
+            .as_ref()
+            .map_err(|error| Failure::Runtime(error.clone().into()))?;
+        let how = if end.stopped_by_key.contains(&recorded.id) {
+            "stopped by r".to_owned()
+        } else {
+            end.ended.describe("capture ended")
+        };
+        let crash_safe = matches!(
+            recorded.output,
+            OutputSpec::Record {
+                crash_safe: true,
+                ..
+            }
+        );
+        println!(
+            "wrote {} ({how}; {:.1} s, {} {}, {:.1} MB)",
+            summary.path.display(),
+            summary.duration.as_secs_f64(),
+            summary.container,
+            if crash_safe {
+                "crash-safe"
+            } else {
+                "finalized"
+            },
+            summary.file_bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// The summary of a live job's stream (every destination, what it was sent).
+fn summarize_streams(
+    report: &StudioReport,
+    late: u64,
+    end: &JobEnd,
+    quiet: bool,
+) -> Result<(), Failure> {
+    match report.outputs.iter().find(|o| o.id == STREAM) {
+        Some(stream) => {
+            crate::record::summarize_stream(stream, late, end.ended, end.elapsed, quiet)
+        }
+        None => Err(anyhow!("nothing was streamed").into()),
+    }
 }
 
 /// `--microphone[=DEVICE]` as the job opens it: `None` without the flag, `Some(None)` for the
@@ -393,16 +467,15 @@ fn printed_audio(microphone: &Option<Option<String>>) -> Vec<String> {
     }
 }
 
-fn log_events(capture: &VideoCapture) {
-    while let Ok(event) = capture.events().try_recv() {
-        match event {
-            // Already logged (once, as a warning) by the capture itself.
-            CaptureEvent::Error { device, message } => tracing::debug!("{device}: {message}"),
-            CaptureEvent::Reopening { device, attempt } => {
-                tracing::info!("{device}: reopening (attempt {attempt})")
-            }
-            other => tracing::debug!("{other:?}"),
-        }
+/// The screen a job captures, as a studio input: YUV, as the encoder takes it (the screen is
+/// shown alone, so it is passed through, not composited).
+fn screen_input(settings: ScreenSettings) -> InputSpec {
+    InputSpec::Screen {
+        display: settings.display,
+        region: settings.region.map(|r| [r.x, r.y, r.width, r.height]),
+        fps: Some(settings.frame_rate),
+        cursor: settings.show_cursor,
+        yuv: true,
     }
 }
 
@@ -506,12 +579,13 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
         fps,
         args.screen.kbps,
         Output::Stream {
+            sites: args.sites.clone(),
             destinations,
             live: args.live.clone(),
             microphone,
         },
         quiet,
-        |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
+        screen_input(settings),
     )
 }
 
@@ -535,7 +609,7 @@ pub fn capture_screen(
             timeout: args.timeout,
         },
         quiet,
-        |clock, targets| ScreenCapture::start(ScreenSettings { clock, ..settings }, targets),
+        screen_input(settings),
     )
 }
 
@@ -589,11 +663,10 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         );
         return Ok(());
     }
-    let settings = CameraSettings {
-        device: livekit_sources::capture::CameraDevice::parse(&device),
-        size,
-        frame_rate: fps,
-        ..CameraSettings::default()
+    let input = InputSpec::Camera {
+        device: device.clone(),
+        size: size.map(|(w, h)| [w, h]),
+        fps,
     };
     run_capture(
         config,
@@ -601,12 +674,13 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
         fps.unwrap_or(config.defaults.fps),
         args.kbps,
         Output::Stream {
+            sites: args.sites.clone(),
             destinations,
             live: args.live.clone(),
             microphone,
         },
         quiet,
-        |clock, targets| Camera::start(CameraSettings { clock, ..settings }, targets),
+        input,
     )
 }
 
@@ -645,10 +719,6 @@ pub fn stream_microphone(
     args: &StreamMicrophoneArgs,
     quiet: bool,
 ) -> Result<(), Failure> {
-    use livekit_compositor::{BackendChoice, CanvasSettings, Compositor, Fit, Layer};
-    use livekit_core::AudioFrame;
-    use livekit_sources::{ImageFile, ImageSettings};
-
     let destinations = destinations(config, &args.sites)?;
     let device = args
         .device
@@ -688,88 +758,38 @@ pub fn stream_microphone(
         );
         return Ok(());
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let image = match &args.image {
-        Some(path) => Some(
-            ImageFile::open_with(
-                path,
-                ImageSettings {
-                    clock: Arc::clone(&clock),
-                    ..ImageSettings::default()
-                },
-            )
-            .map_err(usage)?,
-        ),
-        None => None,
-    };
     let shown: Vec<String> = destinations.iter().map(crate::jobs::shown).collect();
     let what = format!("microphone {}", device.as_deref().unwrap_or("default"));
-    confirm_go_live(args.live.yes, &what, &shown).map_err(usage)?;
-    let stop = StopSignal::install()?;
-    // Live audio: the microphone never waits; blocks the encoder cannot take are dropped.
-    let audio: Arc<Port<AudioFrame>> = Arc::new(Port::drop_oldest(64));
-    let microphone = open_microphone(
-        device.clone(),
-        d.audio_rate,
-        Arc::clone(&clock),
-        Arc::clone(&audio),
-    )?;
-    let mut compositor = Compositor::new(BackendChoice::Auto)?;
-    let canvas = compositor.add_canvas(CanvasSettings::new(width, height, fps))?;
-    if let Some(image) = image {
-        compositor.add_layer(
-            canvas,
-            None,
-            Layer::video(Arc::new(image)).fit(Fit::Contain),
-        )?;
-    }
-    let video: Arc<Port<VideoFrame>> = Arc::new(Port::drop_oldest(8));
-    compositor.add_target(
-        canvas,
-        "encoder",
-        Arc::clone(&video) as Arc<dyn VideoTarget>,
-    )?;
-    let running = compositor.start(Arc::clone(&clock))?;
-    let video_port = Arc::clone(&video);
-    let encoder = Encoder::start(
-        settings,
-        video as Arc<dyn VideoSource>,
-        Some(audio as Arc<dyn AudioSource>),
-    )?;
-    let streamer = start_streamer(
-        destinations,
-        encoder.streams().to_vec(),
-        encoder.packets(),
-        true,
+    let studio = live_studio(
+        config,
+        &destinations,
+        fps,
+        args.kbps,
         crate::jobs::give_up_after(config, args.live.give_up_after),
     )?;
-    let status = StatusLine::new(quiet, None);
-    let mut meter = Meter::default();
-    let ended = run_until(&stop, args.live.timeout, || {
-        let stats = streamer.stats();
-        let reading = Reading::encoder(&encoder.stats())
-            .with_compositor(&running.handle().stats())
-            .with_dropped(video_port.stats().dropped);
-        status.update(
-            None,
-            format!(
-                "{} | {} audio blocks | {}",
-                crate::jobs::describe(&stats),
-                microphone.stats().frames,
-                meter.line(reading)
-            ),
-        );
-        streamer.is_finished() || stats.iter().all(|d| d.state == DestinationState::Failed)
-    });
-    status.finish();
-    streamer.give_up_connecting();
-    let _ = running.stop();
-    let _ = microphone.stop();
-    if let Err(error) = encoder.wait() {
-        tracing::error!("{error}");
+    add_canvas(&studio, (width, height), fps)?;
+    // The picture first: a missing one is refused before going live.
+    if let Some(path) = &args.image {
+        add_input(&studio, PICTURE, InputSpec::Image { path: path.clone() })?;
+        add_picture_layer(&studio)?;
     }
-    let report = streamer.wait();
-    crate::jobs::summarize(&report, ended, status.elapsed(), quiet)
+    confirm_go_live(args.live.yes, &what, &shown).map_err(usage)?;
+    let stop = StopSignal::install()?;
+    add_microphone(&studio, device)?;
+    let to = args.sites.clone();
+    crate::record::start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+    let end = run_live_job(
+        &studio,
+        &stop,
+        args.live.timeout,
+        quiet,
+        STREAMING_KEYS,
+        None,
+        MICROPHONE,
+    )?;
+    let late = studio.render_stats().late;
+    let report = studio.stop();
+    summarize_streams(&report, late, &end, quiet)
 }
 
 /// `livekit devices`: cameras, microphones, the screen and its windows.

@@ -1,29 +1,26 @@
 //! `livekit demo`: about ten seconds composed from built-in sources (test bars with a moving
 //! SMPTE box, an image with alpha, a caption, a 440 Hz tone), shown in a preview window when
 //! there is a display, recorded to `out/demo.mp4`, one frame written to `out/demo.png`, and
-//! with `--stream SITE` streamed from the same encode.
+//! with `--stream SITE` streamed from the same encode. A [`Studio`] configuration: the box is
+//! moved by `update_layer` commands while it runs.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use livekit_compositor::{
-    BackendChoice, CanvasSettings, Color, Compositor, Fit, Layer, Rect, TestPattern, Text,
+use livekit_compositor::{BackendChoice, Color, Fit, Fps, TestPattern};
+use livekit_core::{FrameSource, FrameTarget, Pull};
+use livekit_sinks::{PngWriter, StreamerSettings};
+use livekit_studio::{
+    AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, OutputSpec, OutputState, Studio,
+    StudioSettings, WhenFailed,
 };
-use livekit_core::thread::spawn_named;
-use livekit_core::{
-    AudioFrame, AudioSource, Clock, FrameSource, FrameTarget, Port, Pull, SystemClock, VideoFrame,
-    VideoSource, VideoTarget,
-};
-use livekit_sinks::{Encoder, PngWriter, Recorder, RecorderSettings, Viewer, ViewerSettings};
-use livekit_sources::{ImageFile, ImageSettings};
 
 use crate::config::Config;
-use crate::jobs::{destinations, encoder_settings, start_streamer_recording};
-use crate::live::{StopSignal, confirm_go_live};
+use crate::jobs::{destinations, encoder_settings};
+use crate::live::{Ended, StopSignal, confirm_go_live};
+use crate::record::{PREVIEW, RECORD, STREAM, refused, start_output, summarize_stream};
 use crate::{Failure, usage};
 
 /// The logo the demo shows when no image is given (256x256, with alpha).
@@ -65,48 +62,6 @@ pub struct DemoArgs {
     backend: BackendChoice,
 }
 
-/// A 440 Hz sine at 48 kHz stereo, in 10 ms blocks, into `out` until `stop`. Its timestamps
-/// start at zero when it starts, as the compositor's do (frame `n` at `n / fps` from its
-/// start): start it right after the compositor so that both count from the same moment.
-fn tone(
-    clock: Arc<dyn Clock>,
-    out: Arc<Port<AudioFrame>>,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<livekit_core::thread::Worker<()>> {
-    let worker = spawn_named("livekit.demo.tone", move || {
-        const RATE: u32 = 48_000;
-        const BLOCK: usize = 480;
-        let mut n: u64 = 0;
-        let start = clock.now();
-        while !stop.load(Ordering::Relaxed) {
-            let pts = Duration::from_secs_f64(n as f64 / f64::from(RATE));
-            // Stay at most 50 ms ahead of the clock.
-            while start + pts > clock.now() + Duration::from_millis(50) {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let mut samples = Vec::with_capacity(BLOCK * 2);
-            for i in 0..BLOCK as u64 {
-                let t = (n + i) as f64 / f64::from(RATE);
-                let s = (t * 440.0 * std::f64::consts::TAU).sin() as f32 * 0.3;
-                samples.extend([s, s]);
-            }
-            let Ok(frame) = AudioFrame::new(samples, RATE, 2, pts) else {
-                break;
-            };
-            if out.push(frame).is_err() {
-                break;
-            }
-            n += BLOCK as u64;
-        }
-        out.end();
-    })
-    .map_err(|e| anyhow!("{e}"))?;
-    Ok(worker)
-}
-
 /// Whether a window could be shown (X11 or Wayland).
 pub fn display_present() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
@@ -114,7 +69,12 @@ pub fn display_present() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
 }
 
-/// `livekit demo`.
+/// The ids of the demo's inputs and layers.
+const BOX: &str = "box";
+
+/// `livekit demo`: a studio configuration (inputs: test bars, an SMPTE box, the logo, a
+/// caption and a tone; one canvas; outputs: the recording, the streams, the preview), the box
+/// moved by commands while it runs.
 pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure> {
     let destinations = destinations(config, &args.stream)?;
     if !destinations.is_empty() {
@@ -127,114 +87,122 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
             args.out.display()
         ))
     })?;
-    let settings = ImageSettings::default();
-    let logo = match &args.image {
-        Some(path) => ImageFile::open_with(path, settings).map_err(usage)?,
-        None => ImageFile::from_memory("built-in logo.png", LOGO_PNG, settings)?,
-    };
     let stop_signal = StopSignal::install()?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-
-    let mut c = Compositor::new(args.backend)?;
-    let canvas =
-        c.add_canvas(CanvasSettings::new(WIDTH, HEIGHT, FPS).background(Color::rgb(16, 24, 32)))?;
-    c.add_layer(canvas, None, Layer::pattern(TestPattern::Bars))?;
-    let moving_box = Rect::new(40.0, 440.0, 320.0, 180.0);
-    let moving = c.add_layer(
-        canvas,
-        None,
-        Layer::pattern(TestPattern::Smpte)
-            .rect(moving_box.x, moving_box.y, moving_box.w, moving_box.h)
-            .z(1),
-    )?;
-    c.add_layer(
-        canvas,
-        None,
-        Layer::video(Arc::new(logo))
-            .rect(1000.0, 40.0, 240.0, 240.0)
-            .fit(Fit::Contain)
-            .z(2),
-    )?;
-    c.add_layer(
-        canvas,
-        None,
-        Layer::text(
-            Text::new("livekit demo")
-                .size(48.0)
-                .color(Color::rgb(255, 255, 255))
-                .background(Color::rgba(0, 0, 0, 170)),
-        )
-        .rect(40.0, 40.0, 420.0, 80.0)
-        .fit(Fit::Contain)
-        .z(3),
-    )?;
-    // Live outputs: nobody may stall the compositor.
-    let video = Arc::new(Port::<VideoFrame>::drop_oldest(8));
-    let snapshot = Arc::new(Port::<VideoFrame>::latest());
-    c.add_target(
-        canvas,
-        "encoder",
-        Arc::clone(&video) as Arc<dyn VideoTarget>,
-    )?;
-    c.add_target(
-        canvas,
-        "snapshot",
-        Arc::clone(&snapshot) as Arc<dyn VideoTarget>,
-    )?;
-    let viewer = if args.no_preview || !display_present() {
-        None
-    } else {
-        match Viewer::open(ViewerSettings {
-            title: "livekit demo".into(),
-            ..ViewerSettings::default()
-        }) {
-            Ok(viewer) => Some(Arc::new(viewer)),
-            Err(error) => {
-                tracing::warn!("no preview: {error}");
-                None
-            }
+    let mut streaming = StreamerSettings::new(Vec::new());
+    streaming.reconnect.give_up_unconnected_after =
+        crate::jobs::give_up_after(config, args.give_up_after);
+    let studio = Studio::start(StudioSettings {
+        name: "livekit demo".into(),
+        backend: args.backend,
+        sites: crate::jobs::site_configs(config),
+        encoder: encoder_settings(config, &destinations, (WIDTH, HEIGHT), (FPS, 1))?,
+        streaming,
+        ..StudioSettings::default()
+    })?;
+    let apply = |command: Command| studio.apply(command).map_err(refused);
+    let input = |id: &str, input: InputSpec| {
+        apply(Command::AddInput {
+            id: id.to_owned(),
+            input,
+            audio: AudioSettings::default(),
+            when_failed: WhenFailed::default(),
+        })
+    };
+    let layer = |id: &str, rect: Option<[f32; 4]>, z: i32, fit: Option<Fit>| {
+        apply(Command::AddLayer(LayerFields {
+            id: id.to_owned(),
+            input: Some(id.to_owned()),
+            rect,
+            z: Some(z),
+            fit,
+            ..LayerFields::default()
+        }))
+    };
+    match &args.image {
+        Some(path) => input("logo", InputSpec::Image { path: path.clone() })?,
+        None => {
+            // The built-in logo, through a file of our own (read at once, then removed).
+            let path =
+                std::env::temp_dir().join(format!("livekit-logo-{}.png", std::process::id()));
+            std::fs::write(&path, LOGO_PNG)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let added = input("logo", InputSpec::Image { path: path.clone() });
+            let _ = std::fs::remove_file(&path);
+            added?;
         }
-    };
-    if let Some(viewer) = &viewer {
-        c.add_target(
-            canvas,
-            "preview",
-            Arc::clone(viewer) as Arc<dyn VideoTarget>,
-        )?;
     }
-
-    // The encoder first, then the compositor and the tone: the encoder counts time from the
-    // first frame of either kind, and the two sources count from their own start.
-    let audio = Arc::new(Port::<AudioFrame>::blocking(32));
-    let enc = encoder_settings(config, &destinations, (WIDTH, HEIGHT), (FPS, 1))?;
-    let mp4 = args.out.join("demo.mp4");
-    let encoder = Encoder::start(
-        enc,
-        Arc::clone(&video) as Arc<dyn VideoSource>,
-        Some(Arc::clone(&audio) as Arc<dyn AudioSource>),
+    apply(Command::AddCanvas {
+        id: MAIN_CANVAS.to_owned(),
+        width: WIDTH,
+        height: HEIGHT,
+        fps: Fps::new(FPS),
+        background: Some(Color::rgb(16, 24, 32)),
+    })?;
+    input(
+        "bars",
+        InputSpec::Pattern {
+            pattern: TestPattern::Bars,
+        },
     )?;
-    let streams = encoder.streams().to_vec();
-    // Streaming too: the file is a recording branch of the streamer (the same encode).
-    let (streamer, recorder) = if destinations.is_empty() {
-        let recorder =
-            Recorder::from_packets(RecorderSettings::new(&mp4), streams, encoder.packets())
-                .map_err(usage)?;
-        (None, Some(recorder))
-    } else {
-        let streamer = start_streamer_recording(
-            destinations,
-            streams,
-            encoder.packets(),
-            true,
-            crate::jobs::give_up_after(config, args.give_up_after),
-            vec![RecorderSettings::new(&mp4)],
-        )?;
-        (Some(streamer), None)
+    input(
+        BOX,
+        InputSpec::Pattern {
+            pattern: TestPattern::Smpte,
+        },
+    )?;
+    input(
+        "caption",
+        InputSpec::Text {
+            text: "livekit demo".into(),
+            size: Some(48.0),
+            color: Some(Color::rgb(255, 255, 255)),
+            background: Some(Color::rgba(0, 0, 0, 170)),
+        },
+    )?;
+    input(
+        "tone",
+        InputSpec::Tone {
+            frequency: 440.0,
+            level: 0.3,
+        },
+    )?;
+    let moving_box = [40.0, 440.0, 320.0, 180.0];
+    layer("bars", None, 0, None)?;
+    layer(BOX, Some(moving_box), 1, None)?;
+    layer(
+        "logo",
+        Some([1000.0, 40.0, 240.0, 240.0]),
+        2,
+        Some(Fit::Contain),
+    )?;
+    layer(
+        "caption",
+        Some([40.0, 40.0, 420.0, 80.0]),
+        3,
+        Some(Fit::Contain),
+    )?;
+    let snapshot = studio.frames(MAIN_CANVAS, 1).map_err(refused)?;
+    if !args.no_preview && display_present() {
+        let preview = OutputSpec::Preview {
+            title: Some("livekit demo".into()),
+        };
+        if let Err(Failure::Usage(error) | Failure::Runtime(error)) =
+            start_output(&studio, PREVIEW, preview)
+        {
+            tracing::warn!("no preview: {error:#}");
+        }
+    }
+    // The recording and the streams together, before the first packet: both start with it.
+    let mp4 = args.out.join("demo.mp4");
+    let record = OutputSpec::Record {
+        path: mp4.clone(),
+        crash_safe: false,
     };
-    let running = c.start(Arc::clone(&clock))?;
-    let stop_tone = Arc::new(AtomicBool::new(false));
-    let tone_worker = tone(Arc::clone(&clock), audio, Arc::clone(&stop_tone))?;
-    let handle = running.handle();
+    start_output(&studio, RECORD, record)?;
+    if !args.stream.is_empty() {
+        let to = args.stream.clone();
+        start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+    }
 
     // Move the SMPTE box back and forth along the bottom; grab one frame half way.
     let started = Instant::now();
@@ -244,7 +212,11 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         let t = started.elapsed().as_secs_f32();
         let phase = (t / 4.0).fract();
         let x = 40.0 + (WIDTH as f32 - 400.0) * (1.0 - (2.0 * phase - 1.0).abs());
-        let _ = handle.set_rect(moving, Rect { x, ..moving_box });
+        let _ = studio.apply(Command::UpdateLayer(LayerFields {
+            id: BOX.to_owned(),
+            position: Some([x, moving_box[1]]),
+            ..LayerFields::default()
+        }));
         if png.is_none()
             && started.elapsed() >= length / 2
             && let Pull::Frame(frame) = snapshot.next(Duration::from_secs(2))
@@ -255,65 +227,43 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
                 .with_context(|| format!("writing {}", path.display()))?;
             png = Some(path);
         }
-        if viewer.as_ref().is_some_and(|v| v.is_closed()) {
-            break;
-        }
-        if streamer.as_ref().is_some_and(|s| {
-            s.stats()
-                .iter()
-                .all(|d| d.state == livekit_sinks::stream::DestinationState::Failed)
-        }) {
-            // Every site gave up (--give-up-after): the summary says which.
-            break;
-        }
-        if recorder.as_ref().is_some_and(|r| r.is_finished())
-            || streamer.as_ref().is_some_and(|s| {
-                s.recording_stats()
-                    .iter()
-                    .any(|r| r.state == livekit_sinks::stream::RecordingState::Failed)
-            })
+        let state = studio.state();
+        let output = |id: &str| state.outputs.iter().find(|o| o.id == id);
+        let failed =
+            |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
+        // The window was closed; every site gave up (--give-up-after: the summary says
+        // which); writing failed (a full disk: the error comes from the recording's end).
+        if output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
+            || failed(STREAM)
+            || failed(RECORD)
         {
-            // Writing failed (a full disk): the error comes from the recording's end below.
             break;
         }
         std::thread::sleep(Duration::from_millis(33));
     }
-    let stats = running.stop().map_err(|e| anyhow!("{e}"))?;
-    stop_tone.store(true, Ordering::Relaxed);
-    let _ = tone_worker.join();
-    if let Err(error) = encoder.wait() {
-        return Err(anyhow!("encoding the demo: {error}").into());
-    }
-    let mut report = streamer.map(|s| s.wait());
-    let summary = match (recorder, report.as_mut()) {
-        (Some(recorder), _) => recorder.wait()?,
-        (None, Some(report)) => match report.recordings.pop() {
-            Some(recording) => {
-                crate::jobs::warn_recording_losses(&recording.stats);
-                recording.result?
-            }
-            None => return Err(anyhow!("the demo was not recorded").into()),
-        },
-        (None, None) => return Err(anyhow!("the demo was not recorded").into()),
+    snapshot.close();
+    let rendering = studio.render_stats();
+    let elapsed = started.elapsed();
+    let report = studio.stop();
+    let output = |id: &str| report.outputs.iter().find(|o| o.id == id);
+    let recording = output(RECORD).and_then(|o| o.recording.as_ref());
+    let summary = match recording {
+        Some(recording) => {
+            crate::jobs::warn_recording_losses(&recording.stats);
+            recording.result.clone()?
+        }
+        None => return Err(anyhow!("the demo was not recorded").into()),
     };
-    if let Some(report) = report {
-        crate::jobs::summarize(
-            &report,
-            crate::live::Ended::Finished,
-            started.elapsed(),
-            quiet,
-        )?;
-    }
-    if let Some(viewer) = viewer {
-        viewer.close();
+    if let Some(stream) = output(STREAM) {
+        summarize_stream(stream, rendering.late, Ended::Finished, elapsed, quiet)?;
     }
     println!(
         "wrote {} ({:.1} s, {WIDTH}x{HEIGHT} H.264 + AAC tone; {} composed on {}, {} late)",
         mp4.display(),
         summary.duration.as_secs_f64(),
-        crate::live::count(stats.rendered, "frame"),
+        crate::live::count(rendering.rendered, "frame"),
         args.backend,
-        stats.late
+        rendering.late
     );
     match png {
         Some(path) => println!("wrote {} (one composed frame)", path.display()),

@@ -1,5 +1,6 @@
-//! PyLivestream's jobs: `stream-file`, `stream-files` (and the shared streaming plumbing the
-//! capture jobs use): sources -> one encode -> a [`Streamer`] to every SITE.
+//! PyLivestream's jobs: `stream-file`, `stream-files` (and the settings every streaming job
+//! shares): sources -> one encode -> a [`Streamer`] to every SITE. The other jobs are
+//! [`livekit_studio::Studio`] configurations; why these are not is said at `stream_playlist`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -795,6 +796,13 @@ fn playlist_entries(args: &StreamFilesArgs) -> Result<Vec<PathBuf>, Failure> {
 }
 
 /// `stream-file` and `stream-files`: a playlist -> one encode -> every site.
+///
+/// Wired directly, not on a [`livekit_studio::Studio`] as the other jobs are: a studio's
+/// canvas renders on its clock, in real time, taking each input's newest frame at each tick.
+/// These jobs need what a canvas does not do (yet): `--readrate` other than 1 (the player
+/// runs faster or slower than real time and waits for the slowest destination: nothing may be
+/// dropped), and every frame of the file sent with its own timing at `--readrate 1` (a canvas
+/// would re-time them to its ticks, doubling or dropping frames where the two clocks beat).
 #[allow(clippy::too_many_arguments)]
 fn stream_playlist(
     config: &Config,
@@ -1089,24 +1097,12 @@ fn caption_text(text: &str) -> Text {
         .background(Color::rgba(0, 0, 0, 170))
 }
 
-/// The streamer of a job. `live`: the source runs in real time, and a destination that falls
-/// behind drops GOPs; otherwise (a file read faster or slower than real time) the source waits
-/// for the destinations ([`StreamerSettings::wait_for_destinations`]). `give_up`: how long a
+/// The streamer of a file job, also recording the same packets to each of `recordings`
+/// (branches of the streamer, from its first packet; their files are opened here: a bad path
+/// is a usage error). `live`: the source runs in real time, and a destination or recording
+/// that falls behind drops GOPs; otherwise (a file read faster or slower than real time) the
+/// source waits for them ([`StreamerSettings::wait_for_destinations`]). `give_up`: how long a
 /// destination that never connected is tried ([`give_up_after`]).
-pub fn start_streamer(
-    destinations: Vec<Destination>,
-    streams: Vec<StreamInfo>,
-    packets: Port<Packet>,
-    live: bool,
-    give_up: Option<Duration>,
-) -> Result<Streamer, Failure> {
-    start_streamer_recording(destinations, streams, packets, live, give_up, Vec::new())
-}
-
-/// [`start_streamer`], also recording the same packets to each of `recordings` (branches of
-/// the streamer, from its first packet; their files are opened here: a bad path is a usage
-/// error). `live`: a recording whose disk cannot keep up drops GOPs instead of holding up the
-/// stream; otherwise the source waits for it.
 pub fn start_streamer_recording(
     destinations: Vec<Destination>,
     streams: Vec<StreamInfo>,
@@ -1231,7 +1227,9 @@ pub fn stream_files(config: &Config, args: &StreamFilesArgs, quiet: bool) -> Res
     )
 }
 
-/// `stream-file --copy`: the file's own packets, paced in real time.
+/// `stream-file --copy`: the file's own packets, paced in real time. Not a studio
+/// configuration, and it need not be: nothing is decoded, composited or encoded, so there is
+/// no canvas to put it on; the packets go straight to a [`Streamer`].
 fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<(), Failure> {
     if let Some(path) = &args.record.record {
         crate::record::check_recording_path(path)?;

@@ -1,4 +1,5 @@
-//! `livekit compose SCENE.toml --record FILE --stream SITE --virtual-camera DEVICE --preview`:
+//! `livekit compose SCENE.toml --record FILE --stream SITE --virtual-camera DEVICE --preview`
+//! (and what every job on a studio shares: [`run_show`], [`status_line`], [`summarize_stream`]):
 //! the scene on a [`Studio`], live (real time), until Ctrl-C (or SIGTERM), `--frames N` or
 //! `--timeout SECONDS`; every output is finalized either way and a one-line summary printed.
 //!
@@ -24,11 +25,11 @@ use crate::keys::{Key, KeyHelp, Keys, help_line};
 use crate::live::{Ended, Meter, Reading, StatusLine, StopSignal, confirm_go_live, run_until};
 use crate::{Failure, usage};
 
-/// The ids of the outputs a compose job starts.
-const RECORD: &str = "record";
-const STREAM: &str = "stream";
-const VIRTUAL_CAMERA: &str = "virtual-camera";
-const PREVIEW: &str = "preview";
+/// The ids of the outputs a job on a studio starts.
+pub(crate) const RECORD: &str = "record";
+pub(crate) const STREAM: &str = "stream";
+pub(crate) const VIRTUAL_CAMERA: &str = "virtual-camera";
+pub(crate) const PREVIEW: &str = "preview";
 
 /// What the keys do in `compose`.
 const COMPOSE_KEYS: KeyHelp = &[
@@ -40,12 +41,16 @@ const COMPOSE_KEYS: KeyHelp = &[
     ("?", "keys"),
 ];
 
-/// A studio's refusal as the command line says it: an output that cannot open is named by
-/// what it opens (the reason names the file, device or site), not by the output id the job
+/// A studio's refusal as the command line says it: an output or input that cannot open is
+/// named by what it opens (the reason names the file, device or site), not by the id the job
 /// chose.
-fn refused(error: CommandError) -> Failure {
+pub(crate) fn refused(error: CommandError) -> Failure {
     let message = match error.target {
-        Some(target) if target.what == "output" && error.kind == ErrorKind::Invalid => error.reason,
+        Some(target)
+            if matches!(target.what, "output" | "input") && error.kind == ErrorKind::Invalid =>
+        {
+            error.reason
+        }
         _ => error.message,
     };
     usage(anyhow!(message))
@@ -62,7 +67,7 @@ fn file_stream_targets(file: &livekit_compositor::SceneFile) -> Vec<String> {
         .collect()
 }
 
-fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
+pub(crate) fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
     studio
         .apply(Command::StartOutput {
             id: id.to_owned(),
@@ -218,6 +223,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         .unwrap_or_default();
     let mut live = Live {
         studio: &studio,
+        help: COMPOSE_KEYS,
         record: path.map(std::path::Path::to_path_buf),
         crash_safe: args.crash_safe,
         recordings: usize::from(path.is_some()),
@@ -226,54 +232,23 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     };
     let limit = args.timeout.map(Duration::from_secs_f64);
     let status = StatusLine::new(quiet, None);
-    let mut meter = Meter::default();
     // Nothing but the recording: a recording that failed (a full disk) ends the job. With
     // more outputs the job goes on: the failed recording was one branch of the encode.
     let recording_only =
         path.is_some() && destinations.is_empty() && args.virtual_camera.is_none() && !args.preview;
-    let ended = run_until(&stop, limit, || {
-        while let Some(key) = keys.as_ref().and_then(Keys::next) {
-            if key == Key::Quit {
-                stop.request();
-            } else if let Some(said) = live.act(key) {
-                status.say(&said);
-            }
-        }
-        let rendering = studio.render_stats();
-        let reading = match studio.encoder_stats(MAIN_CANVAS) {
-            Some((stats, dropped)) => Reading::encoder(&stats).with_dropped(dropped),
-            // A virtual camera or a preview alone: the canvas's frames are what goes out.
-            None => Reading {
-                frames: rendering.rendered,
-                ..Reading::default()
-            },
-        }
-        .with_compositor(&rendering);
-        let state = studio.state();
-        let output = |id: &str| state.outputs.iter().find(|o| o.id == id);
-        let mut parts = Vec::new();
-        if let Some(stream) = output(STREAM) {
-            parts.push(describe(&stream.destinations));
-        }
-        if let Some(recording) = output(RECORD).and_then(|o| o.recording.as_ref()) {
-            parts.push(format!("{} recorded", crate::live::bytes(recording.bytes)));
-        }
-        parts.push(meter.line(reading));
-        status.update(None, parts.join(" | "));
-        let failed =
-            |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
-        // Idle: every output got its frames (--frames) or stopped, unless the recording was
-        // stopped with `r` (the show goes on until `r` again or `q`).
-        let idle = !state
-            .outputs
-            .iter()
-            .any(|o| matches!(o.state, OutputState::Starting | OutputState::Live));
-        (idle && !live.recording_paused() && !served)
-            || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
-            || failed(STREAM)
-            || failed(VIRTUAL_CAMERA)
-            || (recording_only && failed(RECORD))
-    });
+    let ended = run_show(
+        &mut live,
+        &stop,
+        limit,
+        &status,
+        keys.as_ref(),
+        Ending {
+            recording_only,
+            // Served: the show runs until stopped, whatever its outputs do.
+            until_stopped: served,
+            ..Ending::default()
+        },
+    );
     status.finish();
     drop(keys);
     let why = ended.describe("stopped at --frames");
@@ -334,18 +309,20 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     }
 }
 
-/// What the keys act on in a running compose job.
-struct Live<'a> {
-    studio: &'a Studio,
+/// What the keys act on in a running job on a studio (`compose`, the capture jobs).
+pub(crate) struct Live<'a> {
+    pub(crate) studio: &'a Studio,
+    /// The keys the job understands (the others are answered with this list).
+    pub(crate) help: KeyHelp,
     /// `--record`: where `r` records (a second recording goes to NAME-2.EXT, and so on).
-    record: Option<std::path::PathBuf>,
-    crash_safe: bool,
+    pub(crate) record: Option<std::path::PathBuf>,
+    pub(crate) crash_safe: bool,
     /// Recordings started so far.
-    recordings: usize,
+    pub(crate) recordings: usize,
     /// The canvas's scenes, in the scene file's order.
-    scenes: Vec<String>,
+    pub(crate) scenes: Vec<String>,
     /// The recordings stopped with `r`.
-    stopped_by_key: Vec<String>,
+    pub(crate) stopped_by_key: Vec<String>,
 }
 
 impl Live<'_> {
@@ -360,7 +337,7 @@ impl Live<'_> {
 
     /// Whether the last recording was stopped with `r` (and none runs now): the show goes on
     /// until `r` again or `q`.
-    fn recording_paused(&self) -> bool {
+    pub(crate) fn recording_paused(&self) -> bool {
         self.stopped_by_key
             .contains(&Self::recording_id(self.recordings))
     }
@@ -374,8 +351,20 @@ impl Live<'_> {
             .any(|o| o.id == id && matches!(o.state, OutputState::Starting | OutputState::Live))
     }
 
-    /// Does what `key` asks; returns what to tell the user.
+    /// Does what `key` asks; returns what to tell the user (a key the job does not know:
+    /// the list of those it does).
     fn act(&mut self, key: Key) -> Option<String> {
+        let listed = match key {
+            Key::Scene(_) => "1-9",
+            Key::Record => "r",
+            Key::Pause => "p",
+            Key::Next => "n",
+            Key::Quit => "q",
+            Key::Help => "?",
+        };
+        if !self.help.iter().any(|(k, _)| *k == listed) {
+            return Some(help_line(self.help));
+        }
         let apply = |command: Command| self.studio.apply(command).map_err(|e| e.message);
         let result = match key {
             Key::Scene(n) => match self.scenes.get(n - 1) {
@@ -399,7 +388,7 @@ impl Live<'_> {
                 }
             }),
             Key::Next => self.each_media(true, |id, _| Command::SkipInput { id, by: 1 }),
-            Key::Help => Ok(help_line(COMPOSE_KEYS)),
+            Key::Help => Ok(help_line(self.help)),
             Key::Quit => return None,
         };
         Some(result.unwrap_or_else(|error| error))
@@ -477,6 +466,97 @@ impl Live<'_> {
     }
 }
 
+/// When a job on a studio ends, besides Ctrl-C, `q`, its time limit and every output having
+/// stopped.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ending {
+    /// A failed recording ends the job (nothing else runs).
+    pub(crate) recording_only: bool,
+    /// The job ends when one of these inputs has ended (a capture whose device went away).
+    pub(crate) inputs: Vec<String>,
+    /// The job does not end when its outputs have all stopped (a served show: outputs come
+    /// and go over the API).
+    pub(crate) until_stopped: bool,
+}
+
+/// Runs a job on a studio until it ends: Ctrl-C, `q`, `limit`, its outputs all stopped (or
+/// given their frames), a failed stream or virtual camera, or what `ending` adds. Keys act on
+/// the show; the status line says how each output does (through [`status_line`]).
+pub(crate) fn run_show(
+    live: &mut Live<'_>,
+    stop: &StopSignal,
+    limit: Option<Duration>,
+    status: &StatusLine,
+    keys: Option<&Keys>,
+    ending: Ending,
+) -> Ended {
+    let studio = live.studio;
+    let mut meter = Meter::default();
+    run_until(stop, limit, || {
+        while let Some(key) = keys.and_then(Keys::next) {
+            if key == Key::Quit {
+                stop.request();
+            } else if let Some(said) = live.act(key) {
+                status.say(&said);
+            }
+        }
+        let state = studio.state();
+        status.update(None, status_line(studio, &state, &mut meter));
+        let output = |id: &str| state.outputs.iter().find(|o| o.id == id);
+        let failed =
+            |id: &str| output(id).is_some_and(|o| matches!(o.state, OutputState::Failed { .. }));
+        // Idle: every output got its frames (--frames) or stopped, unless the recording was
+        // stopped with `r` (the show goes on until `r` again or `q`).
+        let idle = !state
+            .outputs
+            .iter()
+            .any(|o| matches!(o.state, OutputState::Starting | OutputState::Live));
+        let input_ended = state
+            .inputs
+            .iter()
+            .any(|i| ending.inputs.contains(&i.id) && i.state == livekit_studio::InputState::Ended);
+        (idle && !live.recording_paused() && !ending.until_stopped)
+            || input_ended
+            || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
+            || failed(STREAM)
+            || failed(VIRTUAL_CAMERA)
+            || (ending.recording_only && failed(RECORD))
+    })
+}
+
+/// The status line of a job on a studio: each destination (label, state, bit rate), what is
+/// recorded, then the frame rate, encode time and drops.
+pub(crate) fn status_line(
+    studio: &Studio,
+    state: &livekit_studio::StudioState,
+    meter: &mut Meter,
+) -> String {
+    let rendering = studio.render_stats();
+    let reading = match studio.encoder_stats(MAIN_CANVAS) {
+        Some((stats, dropped)) => Reading::encoder(&stats).with_dropped(dropped),
+        // A virtual camera or a preview alone: the canvas's frames are what goes out.
+        None => Reading {
+            frames: rendering.rendered,
+            ..Reading::default()
+        },
+    }
+    .with_compositor(&rendering);
+    let mut parts = Vec::new();
+    for output in &state.outputs {
+        if !matches!(output.state, OutputState::Starting | OutputState::Live) {
+            continue;
+        }
+        if !output.destinations.is_empty() {
+            parts.push(describe(&output.destinations));
+        }
+        if let Some(recording) = &output.recording {
+            parts.push(format!("{} recorded", crate::live::bytes(recording.bytes)));
+        }
+    }
+    parts.push(meter.line(reading));
+    parts.join(" | ")
+}
+
 /// `show.mkv` -> `show-2.mkv`.
 fn numbered(path: &std::path::Path, n: usize) -> std::path::PathBuf {
     let stem = path
@@ -491,7 +571,7 @@ fn numbered(path: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 /// The stream's summary, as every streaming job prints it.
-fn summarize_stream(
+pub(crate) fn summarize_stream(
     stream: &OutputReport,
     late: u64,
     ended: Ended,

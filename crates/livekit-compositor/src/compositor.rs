@@ -456,11 +456,17 @@ impl Compositor {
         }
         let state = &self.canvases[canvas.0];
         let draws = |index: usize| scene_draws(&state.scenes[index], inputs, size);
+        let shown = draws(fade.map_or(active, |f| f.0));
+        if fade.is_none()
+            && let Some(frame) = passes_through(&shown, size)
+        {
+            return Ok(frame.clone().with_pts(time));
+        }
         let job = RenderJob {
             width: size.0,
             height: size.1,
             background: plan::background(state.settings.background),
-            draws: draws(fade.map_or(active, |f| f.0)),
+            draws: shown,
             fade: fade.map(|(_, t)| (draws(active), t)),
             output: state.settings.output,
             pts: time,
@@ -492,6 +498,32 @@ fn refresh_cache(entry: &mut LayerEntry, canvas: (u32, u32)) {
         CacheKey::Pattern(p, w, h) => pattern::render(*p, *w, *h),
     };
     entry.cache = Some((key, frame));
+}
+
+/// The picture a canvas shows as it is, if its draws are one opaque YUV picture of the
+/// canvas's size covering it exactly (not moved, cropped, scaled, turned, flipped or faded):
+/// a file or a capture sent alone. It is then the canvas's frame, not rendered (O(1), in its
+/// own pixel format: every target takes any format).
+fn passes_through<'a>(draws: &[Draw<'a>], (width, height): (u32, u32)) -> Option<&'a VideoFrame> {
+    let [draw] = draws else { return None };
+    let Content::Frame(frame) = draw.content else {
+        return None;
+    };
+    let (w, h) = (width as f32, height as f32);
+    let q = draw.quad;
+    let exact = frame.width() == width
+        && frame.height() == height
+        && !frame.format().has_alpha()
+        && draw.opacity >= 1.0
+        && q.cos == 1.0
+        && q.sin == 0.0
+        && q.cx == w / 2.0
+        && q.cy == h / 2.0
+        && q.hw == w / 2.0
+        && q.hh == h / 2.0
+        && draw.src == [0.0, 0.0, w, h]
+        && draw.clamp == [0.0, 0.0, w, h];
+    exact.then_some(frame)
 }
 
 /// The draws of a scene, bottom to top.

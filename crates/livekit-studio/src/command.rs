@@ -305,6 +305,13 @@ pub enum InputSpec {
     Camera {
         /// The device.
         device: String,
+        /// `[width, height]` asked of it (a camera that cannot give it sends its nearest);
+        /// default its current one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<[u32; 2]>,
+        /// Frames a second asked of it, 1 to 240; default its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fps: Option<u32>,
     },
     /// An X11 display, or a region of it.
     Screen {
@@ -314,6 +321,17 @@ pub enum InputSpec {
         /// `[x, y, width, height]`, if only part of it.
         #[serde(default)]
         region: Option<[u32; 4]>,
+        /// Frames a second captured, 1 to 240 (default 30).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fps: Option<u32>,
+        /// Draw the mouse pointer (default true).
+        #[serde(default = "yes")]
+        cursor: bool,
+        /// Deliver YUV 4:2:0 frames, as encoders take them, instead of the display's BGRA
+        /// (default false: BGRA is cheaper to composite; YUV is cheaper when the screen is
+        /// shown alone on a canvas of its size, which then passes it to the encoder as it is).
+        #[serde(default)]
+        yuv: bool,
     },
     /// An X11 window, found by (part of) its title.
     Window {
@@ -365,6 +383,23 @@ pub enum InputSpec {
         #[serde(default)]
         device: Option<String>,
     },
+    /// A test tone (sound only): a sine wave, the same on both channels.
+    Tone {
+        /// Its frequency in Hz, 1 to 20000 (default 440).
+        #[serde(default = "a440")]
+        frequency: f64,
+        /// Its peak level, 0 to 1 (default 0.3, about -10 dBFS).
+        #[serde(default = "tone_level")]
+        level: f32,
+    },
+}
+
+fn a440() -> f64 {
+    440.0
+}
+
+fn tone_level() -> f32 {
+    0.3
 }
 
 impl std::fmt::Debug for OutputSpec {
@@ -438,6 +473,7 @@ impl InputSpec {
             Self::Text { .. } => "text",
             Self::Ipc { .. } => "ipc",
             Self::Microphone { .. } => "microphone",
+            Self::Tone { .. } => "tone",
         }
     }
 }

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use livekit_core::{AudioFrame, AudioSource, Port, VideoFrame, VideoSource};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use livekit_core::{AudioFrame, AudioSource, FrameSource, Port, Pull, VideoFrame, VideoSource};
 use livekit_sinks::stream::{
     DestinationId, DestinationState, DestinationStats, RecordingId, RecordingReport,
     RecordingState, RecordingStats, SiteConfig, StreamReport,
@@ -53,10 +56,18 @@ impl CanvasEncode {
         let failed = |e: &dyn std::error::Error| {
             CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
+        // The sound starts with the first picture encoded (a canvas whose first frame comes
+        // late, a GPU starting, would otherwise begin with a gap after the sound).
+        let start = Arc::new(AtomicU64::new(0));
         let encoder = Encoder::start(
             settings,
-            video.clone() as Arc<dyn VideoSource>,
-            audio.clone().map(|a| a as Arc<dyn AudioSource>),
+            Arc::new(VideoFeed {
+                port: video.clone(),
+                start: start.clone(),
+            }) as Arc<dyn VideoSource>,
+            audio
+                .clone()
+                .map(|port| Arc::new(AudioFeed { port, start }) as Arc<dyn AudioSource>),
         )
         .map_err(|e| failed(&e))?;
         let streamer = Streamer::start(
@@ -223,6 +234,74 @@ impl Drop for CanvasEncode {
                 if let Err(error) = recording.result {
                     tracing::warn!(canvas = %self.canvas, "{error}");
                 }
+            }
+        }
+    }
+}
+
+/// The canvas's frames as the encoder reads them: the first one's pts is noted (plus one
+/// nanosecond, so that 0 means none yet) for [`AudioFeed`].
+struct VideoFeed {
+    port: Arc<Port<VideoFrame>>,
+    start: Arc<AtomicU64>,
+}
+
+impl VideoFeed {
+    fn note(&self, pull: Pull<VideoFrame>) -> Pull<VideoFrame> {
+        if let Pull::Frame(frame) = &pull {
+            let nanos = u64::try_from(frame.pts().as_nanos()).unwrap_or(u64::MAX - 1);
+            let _ = self
+                .start
+                .compare_exchange(0, nanos + 1, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        pull
+    }
+}
+
+impl FrameSource<VideoFrame> for VideoFeed {
+    fn latest(&self) -> Pull<VideoFrame> {
+        self.note(self.port.latest())
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<VideoFrame> {
+        self.note(self.port.next(timeout))
+    }
+}
+
+/// The program audio as the encoder reads it: nothing until the first picture is read, then
+/// from that picture's time on (earlier blocks are let go; the copy of the program audio
+/// drops its oldest while it waits).
+struct AudioFeed {
+    port: Arc<Port<AudioFrame>>,
+    start: Arc<AtomicU64>,
+}
+
+impl FrameSource<AudioFrame> for AudioFeed {
+    fn latest(&self) -> Pull<AudioFrame> {
+        match self.start.load(Ordering::SeqCst) {
+            0 => Pull::Pending,
+            _ => self.port.latest(),
+        }
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<AudioFrame> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let start = self.start.load(Ordering::SeqCst);
+            if start == 0 {
+                if left.is_zero() {
+                    return Pull::Pending;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(5)));
+                continue;
+            }
+            let start = Duration::from_nanos(start - 1);
+            match self.port.next(left) {
+                Pull::Frame(frame) if frame.pts() < start => continue,
+                other => return other,
             }
         }
     }

@@ -10,8 +10,9 @@ use livekit_core::{
     AudioFrame, Clock, FrameSource, MixerInput, Port, Pull, VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sources::capture::{
-    CameraDevice, CameraSettings, CaptureEvent, Microphone, MicrophoneSettings, Region,
-    ScreenCapture, ScreenSettings, VideoCapture, WindowCapture, WindowSelector, WindowSettings,
+    CameraDevice, CameraSettings, CaptureEvent, Microphone, MicrophoneSettings, OutputFormat,
+    Region, ScreenCapture, ScreenSettings, VideoCapture, WindowCapture, WindowSelector,
+    WindowSettings,
 };
 use livekit_sources::{
     ImageFile, ImageSettings, IpcSource, IpcSourceSettings, PlayState, Player, PlayerEvent,
@@ -96,6 +97,77 @@ pub(crate) enum Running {
     Capture(VideoCapture),
     /// Held: dropping it stops the capture.
     Microphone(#[allow(dead_code)] Microphone),
+    /// Held: dropping it stops the tone.
+    Tone(#[allow(dead_code)] Tone),
+}
+
+/// A test tone's thread (`livekit.studio.tone`), stopped when dropped.
+pub(crate) struct Tone {
+    stop: Arc<AtomicBool>,
+    worker: Option<livekit_core::thread::Worker<()>>,
+}
+
+/// Sample rate of a test tone.
+const TONE_RATE: u32 = 48_000;
+
+/// How far ahead of its clock a test tone is made.
+const TONE_AHEAD: Duration = Duration::from_millis(100);
+
+impl Tone {
+    /// A sine of `frequency` Hz at `level` in 10 ms stereo blocks into `out`, paced by
+    /// `clock` (at most [`TONE_AHEAD`] ahead of it: the mix takes inputs as they arrive, and a
+    /// busy machine must not starve it).
+    fn start(
+        frequency: f64,
+        level: f32,
+        clock: Arc<dyn Clock>,
+        out: Arc<Port<AudioFrame>>,
+    ) -> Result<Self, String> {
+        const BLOCK: u64 = TONE_RATE as u64 / 100;
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let stop = stop.clone();
+            livekit_core::thread::spawn_named("livekit.studio.tone", move || {
+                let start = clock.now();
+                let mut n: u64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let pts = Duration::from_secs_f64(n as f64 / f64::from(TONE_RATE));
+                    let due = (start + pts).saturating_sub(TONE_AHEAD);
+                    if !clock.wait_until(due, Duration::from_millis(50)) {
+                        continue;
+                    }
+                    let mut samples = Vec::with_capacity(BLOCK as usize * 2);
+                    for i in 0..BLOCK {
+                        let t = (n + i) as f64 / f64::from(TONE_RATE);
+                        let s = (t * frequency * std::f64::consts::TAU).sin() as f32 * level;
+                        samples.extend([s, s]);
+                    }
+                    let Ok(frame) = AudioFrame::new(samples, TONE_RATE, 2, start + pts) else {
+                        break;
+                    };
+                    if livekit_core::FrameTarget::push(&*out, frame).is_err() {
+                        break;
+                    }
+                    n += BLOCK;
+                }
+                livekit_core::FrameTarget::end(&*out);
+            })
+            .map_err(|e| e.to_string())?
+        };
+        Ok(Self {
+            stop,
+            worker: Some(worker),
+        })
+    }
+}
+
+impl Drop for Tone {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
 }
 
 /// An opened input: what its layers show and what makes its sound.
@@ -128,6 +200,8 @@ pub(crate) struct Input {
     pub(crate) mix: Option<MixerInput>,
     pub(crate) when_failed: WhenFailed,
     pub(crate) state: InputState,
+    /// The size of its pictures, once known (a capture's when it starts, a file's).
+    pub(crate) size: Option<(u32, u32)>,
 }
 
 /// Sound buffered between an input and the mixer: 2 s of 10 ms blocks (decoders write ahead).
@@ -151,6 +225,7 @@ impl Input {
             mix: None,
             when_failed,
             state: InputState::Starting,
+            size: None,
         };
         input.take(opened);
         input
@@ -160,6 +235,10 @@ impl Input {
     /// The sound is the caller's to wire.
     pub(crate) fn take(&mut self, opened: Opened) {
         self.running = opened.running;
+        self.size = match &self.running {
+            Running::Player(player) => player.info().and_then(|i| i.display_size()),
+            _ => None,
+        };
         self.state = if opened.live_at_once {
             InputState::Live
         } else {
@@ -202,10 +281,10 @@ impl Input {
     /// changed.
     pub(crate) fn poll(&mut self) -> Option<InputState> {
         let state = match &self.running {
-            Running::Nothing | Running::Microphone(_) => None,
+            Running::Nothing | Running::Microphone(_) | Running::Tone(_) => None,
             Running::Player(player) => play_state(player, &self.state),
             Running::Playlist(playlist) => play_state(playlist, &self.state),
-            Running::Capture(capture) => capture_state(capture, &self.state),
+            Running::Capture(capture) => capture_state(capture, &self.state, &mut self.size),
         };
         let state = match state {
             Some(state) => state,
@@ -251,13 +330,24 @@ fn play_state(playback: &livekit_sources::Playback, now: &InputState) -> Option<
     })
 }
 
-fn capture_state(capture: &VideoCapture, now: &InputState) -> Option<InputState> {
+fn capture_state(
+    capture: &VideoCapture,
+    now: &InputState,
+    size: &mut Option<(u32, u32)>,
+) -> Option<InputState> {
     let mut state = None;
     while let Ok(event) = capture.events().try_recv() {
         state = match event {
-            CaptureEvent::Started { .. } | CaptureEvent::WindowShown { .. } => {
+            CaptureEvent::Started { width, height, .. } => {
+                *size = Some((width, height));
                 Some(InputState::Live)
             }
+            CaptureEvent::WindowShown { .. } => Some(InputState::Live),
+            CaptureEvent::Reopening { device, attempt } => {
+                tracing::info!("{device}: reopening (attempt {attempt})");
+                state
+            }
+            // Logged by the capture itself, once, as a warning.
             CaptureEvent::Error { message, .. } => Some(InputState::Failed { error: message }),
             CaptureEvent::WindowClosed { .. } | CaptureEvent::Ended { .. } => {
                 Some(InputState::Ended)
@@ -412,11 +502,13 @@ pub(crate) fn open(
                 live_at_once: false,
             })
         }
-        InputSpec::Camera { device } => {
+        InputSpec::Camera { device, size, fps } => {
             let port = live_port();
             let capture = livekit_sources::capture::Camera::start(
                 CameraSettings {
                     device: CameraDevice::parse(device),
+                    size: size.map(|[w, h]| (w, h)),
+                    frame_rate: *fps,
                     clock: Arc::clone(clock),
                     ..CameraSettings::default()
                 },
@@ -425,8 +517,15 @@ pub(crate) fn open(
             .map_err(|e| failed(&e))?;
             Ok(capture_opened(capture, port))
         }
-        InputSpec::Screen { display, region } => {
+        InputSpec::Screen {
+            display,
+            region,
+            fps,
+            cursor,
+            yuv,
+        } => {
             let port = live_port();
+            let defaults = ScreenSettings::default();
             let capture = ScreenCapture::start(
                 ScreenSettings {
                     display: display.clone(),
@@ -436,8 +535,15 @@ pub(crate) fn open(
                         width,
                         height,
                     }),
+                    frame_rate: fps.unwrap_or(defaults.frame_rate),
+                    show_cursor: *cursor,
+                    output: if *yuv {
+                        OutputFormat::I420
+                    } else {
+                        defaults.output
+                    },
                     clock: Arc::clone(clock),
-                    ..ScreenSettings::default()
+                    ..defaults
                 },
                 vec![Arc::clone(&port) as Arc<dyn VideoTarget>],
             )
@@ -474,7 +580,35 @@ pub(crate) fn open(
                 live_at_once: true,
             })
         }
+        InputSpec::Tone { frequency, level } => tone_opened(id, *frequency, *level, clock),
     }
+}
+
+fn tone_opened(
+    id: &str,
+    frequency: f64,
+    level: f32,
+    clock: &Arc<dyn Clock>,
+) -> Result<Opened, CommandError> {
+    if !(frequency.is_finite() && (1.0..=20_000.0).contains(&frequency)) {
+        return Err(CommandError::invalid(format!(
+            "input {id:?}: frequency {frequency} is out of range (1 to 20000 Hz)"
+        )));
+    }
+    if !(level.is_finite() && (0.0..=1.0).contains(&level)) {
+        return Err(CommandError::invalid(format!(
+            "input {id:?}: level {level} is out of range (0 to 1)"
+        )));
+    }
+    let sound = Arc::new(Port::<AudioFrame>::drop_oldest(SOUND_CAPACITY));
+    let tone = Tone::start(frequency, level, Arc::clone(clock), Arc::clone(&sound))
+        .map_err(|e| CommandError::invalid(format!("input {id:?}: {e}")))?;
+    Ok(Opened {
+        running: Running::Tone(tone),
+        picture: Picture::None,
+        sound: Some(sound),
+        live_at_once: true,
+    })
 }
 
 fn capture_opened(capture: VideoCapture, port: Arc<Port<VideoFrame>>) -> Opened {

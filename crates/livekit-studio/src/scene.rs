@@ -283,10 +283,15 @@ fn input_spec(source: &SourceSpec) -> InputSpec {
         },
         SourceSpec::Camera(device) => InputSpec::Camera {
             device: device.clone(),
+            size: None,
+            fps: None,
         },
         SourceSpec::Screen { display, region } => InputSpec::Screen {
             display: Some(display.clone()),
             region: *region,
+            fps: None,
+            cursor: true,
+            yuv: false,
         },
         SourceSpec::Window(title) => InputSpec::Window {
             title: title.clone(),

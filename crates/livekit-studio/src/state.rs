@@ -44,6 +44,10 @@ pub struct InputDoc {
     pub when_failed: WhenFailed,
     /// Its layers' ids.
     pub layers: Vec<String>,
+    /// `[width, height]` of its pictures, once known: a capture's from when it starts, a
+    /// file's (its display size); `None` for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<[u32; 2]>,
 }
 
 /// One canvas.

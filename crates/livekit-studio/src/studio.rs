@@ -1073,6 +1073,7 @@ impl Inner {
                 audio: input.mix.as_ref().map(|_| input.audio),
                 when_failed: input.when_failed,
                 layers: layers_of(&input.id),
+                size: input.size.map(|(w, h)| [w, h]),
             })
             .collect();
         let canvases = self.handle.edit(|c| {

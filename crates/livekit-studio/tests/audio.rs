@@ -128,3 +128,50 @@ fn a_file_inputs_tone_is_in_the_program_at_its_level_and_gain_and_mute_act_live(
     assert!(gone[2..].iter().all(|p| *p < 1e-4), "sound after removal");
     studio.stop();
 }
+
+/// A `tone` input is a sine at its level in the program, muted live like any other input;
+/// its state shows it as live, with sound and no picture.
+#[test]
+fn a_tone_input_is_in_the_program_at_its_level() {
+    let studio = Studio::start(StudioSettings {
+        backend: BackendChoice::Cpu,
+        ..StudioSettings::default()
+    })
+    .unwrap();
+    let tap = studio.program_audio();
+    apply(
+        &studio,
+        r#"{"add_input": {"id": "a440", "input": {"kind": "tone", "level": 0.25}}}"#,
+    );
+    drain(&tap);
+    let peaks = blocks(&tap, 0.5);
+    // Past the first blocks (the mix's start), every 10 ms block holds a few periods.
+    let steady = &peaks[peaks.len() / 2..];
+    let at_level = steady.iter().filter(|p| (*p - 0.25).abs() < 0.02).count();
+    assert!(at_level * 10 >= steady.len() * 9, "peaks {steady:?}");
+    assert!(steady.iter().all(|p| *p < 0.27), "peaks {steady:?}");
+    let state = studio.state();
+    let input = &state.inputs[0];
+    assert_eq!(input.state, livekit_studio::InputState::Live);
+    assert!(input.audio.is_some() && input.size.is_none());
+
+    apply(&studio, r#"{"set_audio": {"id": "a440", "muted": true}}"#);
+    drain(&tap);
+    let peaks = blocks(&tap, 0.3);
+    assert!(
+        peaks[peaks.len() / 2..].iter().all(|p| *p < 0.001),
+        "{peaks:?}"
+    );
+
+    // Out of range: refused, naming the field.
+    let refused = studio
+        .apply(
+            Command::from_json(
+                r#"{"add_input": {"id": "loud", "input": {"kind": "tone", "level": 2}}}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
+    assert!(refused.message.contains("level 2"), "{}", refused.message);
+    studio.stop();
+}
