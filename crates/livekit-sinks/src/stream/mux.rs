@@ -207,10 +207,14 @@ impl Connection {
                 MuxError::interrupted("cannot connect", ret, Some(&connection.interrupt));
             // RTMP: a server that is down refuses the TCP connection (ECONNREFUSED) or does
             // not answer (timed out); one that took the connection and then answered the
-            // publish with an error or a hang-up gives EIO: it refused this stream.
+            // publish with an error ("Server error: ...") or a hang-up (nothing said) gives
+            // EIO: it refused this stream. EIO with another reason (a TLS certificate that
+            // fails verification) is not a refusal.
+            let said = error.message.split_once(" (").map(|(_, reason)| reason);
             if matches!(destination.protocol, Protocol::Rtmp | Protocol::Rtmps)
                 && !timed_out_or_stopped
                 && ret == AVERROR_EIO
+                && said.is_none_or(|reason| reason.starts_with("Server error"))
             {
                 error.refused = true;
                 error.message = scrub(&format!(
