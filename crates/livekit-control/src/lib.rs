@@ -45,7 +45,6 @@ mod socket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use livekit_studio::Studio;
@@ -195,7 +194,6 @@ pub(crate) struct Shared {
     pub(crate) studio: Arc<Studio>,
     pub(crate) events: socket::EventFeed,
     pub(crate) previews: preview::Previews,
-    pub(crate) stopping: AtomicBool,
 }
 
 /// A running control server. [`stop`](Self::stop) it before stopping its studio: once `stop`
@@ -251,7 +249,6 @@ impl ControlServer {
             previews: preview::Previews::new(settings.preview.clone()),
             studio,
             events,
-            stopping: AtomicBool::new(false),
         });
         let router = api::router(shared.clone(), &settings, addr);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -293,7 +290,6 @@ impl ControlServer {
     }
 
     fn shutdown_now(&mut self) {
-        self.shared.stopping.store(true, Ordering::Relaxed);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -303,8 +299,6 @@ impl ControlServer {
             // WebSocket and preview streams end when their feeds do; what is left is dropped.
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
-        // The handlers' clones of the studio went with the runtime's tasks.
-        let _ = &self.shared.studio;
     }
 }
 
