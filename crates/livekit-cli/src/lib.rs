@@ -3,7 +3,11 @@
 //! as ONE line (`livekit: error: ...`) with exit code 2, a failure while running with exit code
 //! 1, and a quiet graphics stack on headless machines.
 //!
-//! The `livekit` command itself is the binary (`src/main.rs`); this library holds only the glue.
+//! The `livekit` command itself is the binary (`src/main.rs`); this library holds the glue, the
+//! configuration file ([`config`]) and the fuzz targets' entry points ([`fuzzing`]).
+
+pub mod config;
+pub mod fuzzing;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -3,7 +3,6 @@
 mod bench;
 mod capture_jobs;
 mod compose;
-mod config;
 mod control;
 mod demo;
 mod jobs;
@@ -18,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use livekit_cli::config;
 use livekit_cli::{Failure, Verbosity, exit_code, parse_arguments, usage};
 
 /// Live video from the command line: compose sources, record and stream.

@@ -31,6 +31,7 @@ pub use encode::{
 #[cfg(target_os = "linux")]
 pub use ipc_target::IpcTarget;
 pub use livekit_av::AudioHost;
+pub use mkv_duration::reserved_duration as matroska_reserved_duration;
 pub use png_writer::{PngWriter, WritePngError};
 pub use recorder::{
     Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,

@@ -88,8 +88,9 @@ fn element(bytes: &[u8]) -> Option<(u32, Option<u64>, usize)> {
 }
 
 /// The offset of the reserved `Duration` (an 11-byte `Void` in the segment's `Info`) and the
-/// segment's timestamp scale, from the start of a Matroska file.
-fn reserved_duration(bytes: &[u8]) -> Option<(u64, u64)> {
+/// segment's timestamp scale, from the start of a Matroska file. `None` when `bytes` hold no
+/// such element (or are not Matroska).
+pub fn reserved_duration(bytes: &[u8]) -> Option<(u64, u64)> {
     let (id, size, header) = element(bytes)?;
     if id != ID_EBML {
         return None;
@@ -118,7 +119,13 @@ fn reserved_duration(bytes: &[u8]) -> Option<(u64, u64)> {
                         let value = bytes.get(at + header..at + header + size)?;
                         scale_ns = value.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
                     }
-                    ID_VOID if (header + size) as u64 == DURATION_ELEMENT_LEN && void.is_none() => {
+                    // Whole inside Info (and so inside what was read): the 11 bytes are
+                    // overwritten in place.
+                    ID_VOID
+                        if (header + size) as u64 == DURATION_ELEMENT_LEN
+                            && at + header + size <= end
+                            && void.is_none() =>
+                    {
                         void = Some(at as u64);
                     }
                     _ => {}

@@ -232,14 +232,20 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
 pub fn read(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+    from_text(path, &text)
+}
+
+/// Reads `text` as the file `path` (its extension picks TOML, PyLivestream JSON or INI), as
+/// [`read`] does with what it reads.
+pub fn from_text(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let (config, mut warnings) = match ext.as_deref() {
-        Some("json") => from_pylivestream_json(path, &text)?,
-        Some("ini") => from_pylivestream_ini(path, &text)?,
-        _ => (parse_toml(path, &text)?, Vec::new()),
+        Some("json") => from_pylivestream_json(path, text)?,
+        Some("ini") => from_pylivestream_ini(path, text)?,
+        _ => (parse_toml(path, text)?, Vec::new()),
     };
     // A PyLivestream file used as it is: what it lacks is said once, at `config import`, not
     // on every run.

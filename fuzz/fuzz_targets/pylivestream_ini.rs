@@ -1,0 +1,3 @@
+#![no_main]
+//! `livekit_cli::fuzzing::pylivestream_ini` (see that module).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| livekit_cli::fuzzing::pylivestream_ini(data));
