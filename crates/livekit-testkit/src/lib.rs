@@ -12,6 +12,8 @@
 //! - [`HttpFiles`]: a static HTTP server (nginx) for a directory (HLS playback).
 //! - [`TlsFront`] and [`TestCerts`]: TLS (nginx `stream` + `ssl`) in front of a TCP server,
 //!   with a CA and server certificate made by the openssl CLI.
+//! - [`ImpairedLink`]: a network namespace behind a link made lossy, slow or dead with
+//!   `tc netem`, for servers on a bad network.
 //! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
@@ -19,6 +21,7 @@
 mod http;
 pub mod media;
 pub mod net;
+mod netns;
 mod nginx;
 pub mod probe;
 mod process;
@@ -27,6 +30,7 @@ mod srt;
 mod tls;
 
 pub use http::HttpFiles;
+pub use netns::{ImpairedLink, Impairment};
 pub use nginx::NginxRtmp;
 pub use process::ChildGuard;
 pub use srt::{SrtListener, SrtRelay};

@@ -17,8 +17,12 @@ pub fn free_udp_port() -> u16 {
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`; false on time-out.
 pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    wait_for_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout)
+}
+
+/// Waits until something accepts TCP connections on `addr`; false on time-out.
+pub fn wait_for_addr(addr: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return true;

@@ -1,10 +1,12 @@
 //! nginx with the RTMP module as a child process.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::net::{free_port, wait_for_port};
+use crate::net::{free_port, wait_for_addr};
+use crate::netns::ImpairedLink;
 use crate::process::ChildGuard;
 
 const MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
@@ -20,6 +22,10 @@ pub struct NginxRtmp {
     port: u16,
     /// The HTTP port `on_publish` asks.
     http_port: u16,
+    /// The address it listens on: 127.0.0.1, or a namespace's.
+    host: Ipv4Addr,
+    /// The network namespace it runs in, if not this one.
+    netns: Option<String>,
     child: Option<ChildGuard>,
 }
 
@@ -31,6 +37,24 @@ impl NginxRtmp {
             dir,
             port: free_port(),
             http_port: free_port(),
+            host: Ipv4Addr::LOCALHOST,
+            netns: None,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    /// Starts a server inside `link`'s namespace, listening on its
+    /// [`server_ip`](ImpairedLink::server_ip): reached through the (impairable) link.
+    pub fn start_in(link: &ImpairedLink) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for nginx");
+        let mut server = Self {
+            dir,
+            port: free_port(),
+            http_port: free_port(),
+            host: link.server_ip(),
+            netns: Some(link.namespace().to_owned()),
             child: None,
         };
         server.launch();
@@ -50,15 +74,22 @@ impl NginxRtmp {
              error_log {dir}/error.log info; pid {dir}/nginx.pid;\n\
              events {{ worker_connections 64; }}\n\
              http {{ access_log off; client_body_temp_path {dir}/body;\n\
-               server {{ listen 127.0.0.1:{http_port}; location /deny {{ return 403; }} }} }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               server {{ listen {host}:{http_port}; location /deny {{ return 403; }} }} }}\n\
+             rtmp {{ server {{ listen {host}:{port}; chunk_size 4096;\n\
                application live {{ live on; record all; record_path {dir}/rec; record_unique on; }}\n\
-               application reject {{ live on; on_publish http://127.0.0.1:{http_port}/deny; }} }} }}\n",
+               application reject {{ live on; on_publish http://{host}:{http_port}/deny; }} }} }}\n",
             dir = dir.display(),
+            host = self.host,
             port = self.port,
             http_port = self.http_port
         );
-        let guard = run_nginx(dir, &conf, self.port, "nginx");
+        let guard = run_nginx_at(
+            dir,
+            &conf,
+            SocketAddr::from((self.host, self.port)),
+            self.netns.as_deref(),
+            "nginx",
+        );
         self.child = Some(guard);
     }
 
@@ -67,9 +98,10 @@ impl NginxRtmp {
         self.port
     }
 
-    /// `rtmp://127.0.0.1:PORT/live` (the application URL, without a key).
+    /// `rtmp://HOST:PORT/live` (the application URL, without a key; HOST is 127.0.0.1 unless
+    /// the server runs in a namespace).
     pub fn app_url(&self) -> String {
-        format!("rtmp://127.0.0.1:{}/live", self.port)
+        format!("rtmp://{}:{}/live", self.host, self.port)
     }
 
     /// `rtmp://127.0.0.1:PORT/live/KEY`.
@@ -80,7 +112,7 @@ impl NginxRtmp {
     /// `rtmp://127.0.0.1:PORT/reject/KEY`: the server takes the connection and refuses the
     /// publish, as a platform refuses a wrong key.
     pub fn rejecting_url(&self, key: &str) -> String {
-        format!("rtmp://127.0.0.1:{}/reject/{key}", self.port)
+        format!("rtmp://{}:{}/reject/{key}", self.host, self.port)
     }
 
     /// Where recordings go.
@@ -158,9 +190,34 @@ impl Drop for NginxRtmp {
 /// listens on 127.0.0.1:`port`; panics with its error log otherwise. `what` names it in the
 /// guard and the panic.
 pub(crate) fn run_nginx(dir: &Path, conf: &str, port: u16, what: &str) -> ChildGuard {
+    run_nginx_at(
+        dir,
+        conf,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        None,
+        what,
+    )
+}
+
+/// [`run_nginx`] listening on `addr`, inside the network namespace `netns` when given.
+fn run_nginx_at(
+    dir: &Path,
+    conf: &str,
+    addr: SocketAddr,
+    netns: Option<&str>,
+    what: &str,
+) -> ChildGuard {
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).expect("write nginx.conf");
-    let child = Command::new("nginx")
+    let mut command = match netns {
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns, "nginx"]);
+            command
+        }
+        None => Command::new("nginx"),
+    };
+    let child = command
         .arg("-c")
         .arg(&conf_path)
         .arg("-p")
@@ -171,10 +228,10 @@ pub(crate) fn run_nginx(dir: &Path, conf: &str, port: u16, what: &str) -> ChildG
         .spawn()
         .expect("start nginx (install nginx-light: ./dev setup)");
     let mut guard = ChildGuard::new(what, child);
-    if !wait_for_port(port, Duration::from_secs(10)) {
+    if !wait_for_addr(addr, Duration::from_secs(10)) {
         guard.stop();
         panic!(
-            "{what} did not listen on 127.0.0.1:{port} within 10 s; its log:\n{}",
+            "{what} did not listen on {addr} within 10 s; its log:\n{}",
             std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
         );
     }

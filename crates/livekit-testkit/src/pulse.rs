@@ -43,7 +43,11 @@ wait "$pa" 2>/dev/null
             .arg(std::process::id().to_string())
             .env("XDG_RUNTIME_DIR", runtime.path())
             .env_remove("PULSE_SERVER")
+            // Its own log is a file; the watcher outlives the test by a poll, and must not
+            // hold the test's output open (nextest reports that as a leak).
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("sh");
         let mut watcher = ChildGuard::new("pulseaudio", child);

@@ -1,7 +1,10 @@
 //! An SRT listener (`srt-live-transmit` from Debian's `srt-tools`) that writes what it
 //! receives to a file.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
+
+use crate::netns::ImpairedLink;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,6 +20,10 @@ pub struct SrtListener {
     passphrase: Option<String>,
     /// How many times it was started (each run writes its own file).
     runs: usize,
+    /// The address callers reach it on: 127.0.0.1, or a namespace's.
+    host: Ipv4Addr,
+    /// The network namespace it runs in, if not this one.
+    netns: Option<String>,
     child: Option<ChildGuard>,
 }
 
@@ -30,6 +37,25 @@ impl SrtListener {
             port: free_udp_port(),
             passphrase: passphrase.map(str::to_owned),
             runs: 0,
+            host: Ipv4Addr::LOCALHOST,
+            netns: None,
+            child: None,
+        };
+        listener.launch();
+        listener
+    }
+
+    /// Starts a listener inside `link`'s namespace, reached on its
+    /// [`server_ip`](ImpairedLink::server_ip) through the (impairable) link.
+    pub fn start_in(link: &ImpairedLink, passphrase: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory for srt-live-transmit");
+        let mut listener = Self {
+            dir,
+            port: free_udp_port(),
+            passphrase: passphrase.map(str::to_owned),
+            runs: 0,
+            host: link.server_ip(),
+            netns: Some(link.namespace().to_owned()),
             child: None,
         };
         listener.launch();
@@ -49,16 +75,26 @@ impl SrtListener {
             .append(true)
             .open(self.dir.path().join("srt.log"))
             .expect("log file");
-        let child = Command::new("srt-live-transmit")
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", ns, "srt-live-transmit"]);
+                command
+            }
+            None => Command::new("srt-live-transmit"),
+        };
+        let child = command
             .args(["-a:no", "-ll:note", &source, "file://con"])
             .stdin(Stdio::null())
             .stdout(output)
             .stderr(log)
             .spawn()
             .expect("start srt-live-transmit (install srt-tools: ./dev setup)");
+        let pid = child.id();
         let guard = ChildGuard::new("srt-live-transmit", child);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !udp_port_bound(port) {
+        // The child's own view of the UDP table: its namespace's.
+        while !udp_port_bound_in(port, &format!("/proc/{pid}/net")) {
             assert!(
                 Instant::now() < deadline,
                 "srt-live-transmit did not open UDP port {port}"
@@ -87,9 +123,9 @@ impl SrtListener {
         self.port
     }
 
-    /// `srt://127.0.0.1:PORT`.
+    /// `srt://HOST:PORT` (HOST is 127.0.0.1 unless it runs in a namespace).
     pub fn url(&self) -> String {
-        format!("srt://127.0.0.1:{}", self.port)
+        format!("srt://{}:{}", self.host, self.port)
     }
 
     /// The file the current (or last) run writes the received stream to.
@@ -209,9 +245,15 @@ impl Drop for SrtRelay {
 
 /// Whether something has UDP port `port` bound (from /proc/net/udp).
 fn udp_port_bound(port: u16) -> bool {
+    udp_port_bound_in(port, "/proc/net")
+}
+
+/// Whether UDP `port` is bound in the tables under `net` (`/proc/net`, or `/proc/PID/net` for
+/// another process's namespace).
+fn udp_port_bound_in(port: u16, net: &str) -> bool {
     let needle = format!(":{port:04X} ");
-    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|table| {
-        std::fs::read_to_string(table).is_ok_and(|text| {
+    ["udp", "udp6"].iter().any(|table| {
+        std::fs::read_to_string(format!("{net}/{table}")).is_ok_and(|text| {
             text.lines().skip(1).any(|line| {
                 line.split_whitespace()
                     .nth(1)

@@ -512,9 +512,11 @@ impl Destination {
             Protocol::Srt => {
                 options.push(("mode", "caller".into()));
                 options.push(("latency", self.srt.latency.as_micros().to_string()));
-                // Closing waits (up to 2 s) for what is still in SRT's send buffer: live mode
-                // drops it at once otherwise, and the end of every stream was lost.
-                options.push(("linger", "2".into()));
+                // Closing waits (up to 1 s) for what is still in SRT's send buffer: live mode
+                // drops it at once otherwise, and the end of every stream was lost. Not longer:
+                // the close cannot be interrupted, and a stop on a dead link must end within
+                // 3 s (SRT's close takes about a second more than the linger).
+                options.push(("linger", "1".into()));
                 if let Some(passphrase) = &self.srt.passphrase {
                     options.push(("passphrase", passphrase.expose().to_owned()));
                 }

@@ -135,7 +135,8 @@ pub struct StreamerSettings {
     /// up in the kernel.
     pub send_buffer: Option<usize>,
     /// On [`Streamer::stop`], how long destinations may take to send what is queued and
-    /// close. Default 3 s.
+    /// close; then their network calls are interrupted. Default 2.5 s, so that a stop ends
+    /// within 3 s even when a destination's link is dead.
     pub stop_timeout: Duration,
     /// For sources that are not live (a file read faster than real time): instead of
     /// dropping GOPs, the source waits for room in the queue of every destination that is
@@ -164,7 +165,7 @@ impl StreamerSettings {
             connect_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             send_buffer: Some(256 << 10),
-            stop_timeout: Duration::from_secs(3),
+            stop_timeout: Duration::from_millis(2500),
             wait_for_destinations: false,
         }
     }
