@@ -11,6 +11,7 @@ mod control;
 mod decode;
 #[cfg(target_os = "linux")]
 mod ipc;
+mod latency;
 mod peers;
 mod stream;
 mod studio;
@@ -74,6 +75,12 @@ enum Bench {
     /// nginx-rtmp destinations) under 200 mixed API requests a second: API latency p50/p99,
     /// frames the outputs lost with and without the load, and the MJPEG preview's CPU.
     Control(control::ControlArgs),
+    /// Glass-to-player latency: a source stamps each frame with its capture time; the frames go
+    /// through the compositor, the encoder and the streamer to a local nginx-rtmp (and over SRT
+    /// to a local listener) and are read back by the ffmpeg CLI, which decodes the stamp.
+    /// p50/p95 with the default and the low-latency (zerolatency, 1 s GOP) settings, beside the
+    /// ffmpeg CLI encoding the same frames.
+    Latency(latency::LatencyArgs),
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(decode::DecodeArgs),
@@ -106,6 +113,7 @@ fn main() -> ExitCode {
         Bench::Decode(args) => decode::run(args),
         Bench::Studio(args) => studio::run(args),
         Bench::Control(args) => control::run(args),
+        Bench::Latency(args) => latency::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
     };

@@ -165,3 +165,44 @@ fn an_explicit_config_is_accepted_and_checked() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// `latency` reads back what it sent: a row per setting, each with figures for both tools.
+#[test]
+fn bench_latency_reads_its_stamps_back_over_rtmp() {
+    let out = bench(&[
+        "latency",
+        "--seconds",
+        "3",
+        "--size",
+        "640x360",
+        "--via",
+        "rtmp",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for settings in ["default", "low-latency"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(settings) && l.contains(" RTMP "))
+            .unwrap_or_else(|| panic!("no {settings} RTMP row: {stdout}"));
+        // "SETTINGS RTMP  P50 / P95 ms  P50 / P95 ms  RATIOx (N and M frames)"
+        let numbers: Vec<f64> = row
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(numbers.len(), 7, "{row}");
+        let (ours_p50, ours_p95, theirs_p50) = (numbers[0], numbers[1], numbers[2]);
+        assert!(ours_p50 > 0.0 && ours_p50 <= ours_p95, "{row}");
+        assert!(theirs_p50 > 0.0, "{row}");
+        assert!(
+            numbers[5] >= 10.0 && numbers[6] >= 10.0,
+            "frames read: {row}"
+        );
+    }
+    let out = bench(&["latency", "--size", "320x240"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "livekit: error: --size 320x240: at least 640 wide (the stamp row needs it)"
+    );
+}
