@@ -24,7 +24,7 @@ use livekit_core::{
     Clock, FrameLayout, FrameTarget, PixelFormat, Port, SystemClock, VideoFrame, VideoSource,
     VideoTarget,
 };
-use livekit_sinks::stream::Destination;
+use livekit_sinks::stream::{Destination, SrtSettings};
 use livekit_sinks::{Encoder, EncoderSettings, Streamer, StreamerSettings};
 use livekit_testkit::net::free_udp_port;
 use livekit_testkit::{ChildGuard, NginxRtmp};
@@ -156,7 +156,10 @@ fn path(protocol: Protocol, server: &NginxRtmp, key: &str) -> anyhow::Result<Pat
             let (srt, udp) = (free_udp_port(), free_udp_port());
             let child = Command::new("srt-live-transmit")
                 .args(["-a:no", "-q"])
-                .arg(format!("srt://:{srt}?mode=listener&latency=120"))
+                .arg(format!(
+                    "srt://:{srt}?mode=listener&latency={}",
+                    srt_latency().as_millis()
+                ))
                 .arg(format!("udp://127.0.0.1:{udp}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -173,6 +176,12 @@ fn path(protocol: Protocol, server: &NginxRtmp, key: &str) -> anyhow::Result<Pat
             })
         }
     }
+}
+
+/// SRT's latency on every side: our destinations' default, given to the ffmpeg CLI and the
+/// listener too.
+fn srt_latency() -> Duration {
+    SrtSettings::default().latency
 }
 
 /// The side of the stamp blocks, in pixels, for a canvas `width` wide.
@@ -400,7 +409,10 @@ fn reference(
     let (width, height) = args.size;
     let (format, url) = match protocol {
         Protocol::Rtmp => ("flv", url.to_owned()),
-        Protocol::Srt => ("mpegts", format!("{url}?mode=caller&latency=120000")),
+        Protocol::Srt => (
+            "mpegts",
+            format!("{url}?mode=caller&latency={}", srt_latency().as_micros()),
+        ),
     };
     let player = play()?;
     let mut child: Child = Command::new("ffmpeg")
@@ -519,7 +531,8 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
     }
     println!(
         "(a ratio under 1 is faster than the ffmpeg CLI; livekit's side includes the compositor, \
-         which renders each frame at the canvas rate)"
+         which renders each frame at the canvas rate; SRT's latency is {} ms on every side)",
+        srt_latency().as_millis()
     );
     Ok(())
 }
