@@ -13,6 +13,7 @@ mod decode;
 mod ipc;
 mod latency;
 mod peers;
+mod soak;
 mod stream;
 mod studio;
 
@@ -81,6 +82,11 @@ enum Bench {
     /// p50/p95 with the default and the low-latency (zerolatency, 1 s GOP) settings, beside the
     /// ffmpeg CLI encoding the same frames.
     Latency(latency::LatencyArgs),
+    /// A show left running: test sources, a looping file and a looping playlist on a 720p30
+    /// studio, recorded and streamed to 3 local destinations, one of whose server restarts
+    /// every 2 minutes; resident memory, threads and descriptors sampled every 10 s; memory
+    /// growth, the recording's A/V drift and what was dropped at the end.
+    Soak(soak::SoakArgs),
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(decode::DecodeArgs),
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
         Bench::Studio(args) => studio::run(args),
         Bench::Control(args) => control::run(args),
         Bench::Latency(args) => latency::run(args),
+        Bench::Soak(args) => soak::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
     };

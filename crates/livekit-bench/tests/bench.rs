@@ -206,3 +206,57 @@ fn bench_latency_reads_its_stamps_back_over_rtmp() {
         "livekit: error: --size 320x240: at least 640 wide (the stamp row needs it)"
     );
 }
+
+/// `soak` for two minutes (what CI runs): memory levels off after the first minute, threads
+/// and descriptors come back to their level after each restart of the third destination's
+/// server, which reconnects each time, while the other two lose nothing.
+#[test]
+fn bench_soak_for_two_minutes_holds_its_level() {
+    let out = bench(&[
+        "soak",
+        "--minutes",
+        "2",
+        "--restart-every",
+        "40",
+        "--sample-every",
+        "10",
+        "--size",
+        "640x360",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?}: {stdout}"))
+            .to_owned()
+    };
+    // "memory: A MB at 60 s, B MB at the end (+X %, ..."
+    let memory = line("memory: ");
+    let growth: f64 = memory
+        .split(" (")
+        .nth(1)
+        .and_then(|r| r.split(" %").next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{memory}"));
+    assert!(growth < 10.0, "{memory}\n{stdout}");
+    // "... before the first restart: T and D; before each later restart and at the end: T/D T/D"
+    let levels = line("threads and descriptors before the first restart: ");
+    let (first, later) = levels.split_once("; ").unwrap();
+    let level = first.rsplit(": ").next().unwrap().replace(" and ", "/");
+    let later: Vec<&str> = later.rsplit(": ").next().unwrap().split(' ').collect();
+    assert_eq!(later.len(), 2, "{levels}");
+    assert!(later.iter().all(|l| *l == level), "{levels}");
+    assert_eq!(
+        line("restarts: "),
+        "restarts: 2; the restarted destination reconnected 2 times"
+    );
+    let stream = line("output stream: ");
+    assert_eq!(
+        stream.matches(": 0 packets dropped, 0 reconnects").count(),
+        2,
+        "{stream}"
+    );
+    assert!(line("recording: ").contains(" s of a "), "{stdout}");
+}

@@ -248,8 +248,10 @@ impl PacketFile {
 
     /// The next packet of a kept stream; `None` at the end.
     fn read_one(&mut self) -> Result<Option<Packet>, ffmpeg::Error> {
-        let mut packet = ffmpeg::Packet::empty();
         loop {
+            // A fresh packet each time: av_read_frame does not let go of what one held (a
+            // skipped stream's packet would stay in memory).
+            let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => return Ok(None),

@@ -349,6 +349,9 @@ impl Device {
             if self.eof_sent {
                 return Err(ReadError::Eof);
             }
+            // av_read_frame does not let go of what the packet held: a fresh packet each
+            // time, or every frame the device ever gave stays in memory.
+            self.packet = ffmpeg::Packet::empty();
             match self.packet.read(&mut self.input) {
                 Ok(()) => {
                     if self.packet.stream() != self.stream {

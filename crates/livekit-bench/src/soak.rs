@@ -1,0 +1,418 @@
+//! `livekit bench soak`: a show left running. The reference scene's kind of layers (test
+//! sources), a looping file and a looping playlist (both with sound) on a 720p30 studio,
+//! recorded (MKV) and streamed to three local destinations, one of whose server is killed and
+//! started again every `--restart-every` seconds. Every `--sample-every` seconds the process's
+//! resident memory, threads and open file descriptors are sampled; at the end: memory growth
+//! after the first minute, whether threads and descriptors came back to their level after each
+//! restart, the recording's audio/video drift, and what was dropped.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use livekit_cli::{Failure, usage};
+use livekit_compositor::BackendChoice;
+use livekit_studio::{Command, Studio, StudioSettings};
+use livekit_testkit::NginxRtmp;
+use livekit_testkit::media::{ClipSpec, clip};
+use livekit_testkit::probe::ffprobe;
+
+use crate::studio::{encoder_settings, parse_size};
+
+/// `livekit bench soak` options.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// How long the show runs, in minutes.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_minutes)]
+    pub(crate) minutes: f64,
+    /// Seconds between restarts of the third destination's server.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub(crate) restart_every: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) sample_every: u64,
+    /// Canvas size, WIDTHxHEIGHT, at least 640x360.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub(crate) size: (u32, u32),
+    /// Frames a second.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub(crate) fps: u32,
+    /// The compositor's backend: auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    pub(crate) backend: BackendChoice,
+    /// Also write the samples to this CSV file (seconds, resident MB, threads, descriptors).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: Option<PathBuf>,
+}
+
+fn parse_minutes(text: &str) -> Result<f64, String> {
+    let minutes: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?}: a number of minutes"))?;
+    if !(0.25..=1440.0).contains(&minutes) {
+        return Err(format!("{text}: 0.25 to 1440 minutes"));
+    }
+    Ok(minutes)
+}
+
+/// One sample of the process.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Duration,
+    resident_kb: u64,
+    threads: usize,
+    descriptors: usize,
+}
+
+fn sample(at: Duration) -> anyhow::Result<Sample> {
+    let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
+    let resident_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/self/status"))?;
+    let count = |dir: &str| std::fs::read_dir(dir).map(|d| d.count());
+    Ok(Sample {
+        at,
+        resident_kb,
+        threads: count("/proc/self/task").context("/proc/self/task")?,
+        descriptors: count("/proc/self/fd").context("/proc/self/fd")?,
+    })
+}
+
+fn apply(studio: &Studio, json: &str) -> anyhow::Result<()> {
+    let command = Command::from_json(json).map_err(|e| anyhow!("{json}: {e}"))?;
+    studio.apply(command).map_err(|e| anyhow!("{json}: {e}"))
+}
+
+/// The show: a blue background and SMPTE bars (FFmpeg test sources, as in the reference
+/// scene), a looping file and a looping playlist, each with its sound.
+fn show(args: &SoakArgs, dir: &std::path::Path) -> anyhow::Result<Studio> {
+    let (width, height) = args.size;
+    let file = dir.join("file.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 20.0,
+            width: 640,
+            height: 360,
+            ..ClipSpec::default()
+        },
+    );
+    let mut playlist = Vec::new();
+    for n in 0..2 {
+        let path = dir.join(format!("entry-{n}.mp4"));
+        clip(
+            &path,
+            &ClipSpec {
+                seconds: 7.0,
+                gop: 15,
+                ..ClipSpec::default()
+            },
+        );
+        playlist.push(format!("{:?}", path.display().to_string()));
+    }
+    let settings = StudioSettings {
+        backend: args.backend,
+        encoder: encoder_settings(args.size, args.fps),
+        ..StudioSettings::default()
+    };
+    let studio = Studio::start(settings)?;
+    let fps = args.fps;
+    apply(
+        &studio,
+        &format!(
+            r#"{{"add_canvas": {{"id": "main", "width": {width}, "height": {height}, "fps": {fps}}}}}"#
+        ),
+    )?;
+    let (w, h) = (f64::from(width) / 3.0, f64::from(height) / 3.0);
+    let inputs = [
+        (
+            "background",
+            format!(
+                r#"{{"kind": "camera", "device": "lavfi:color=c=blue:size={width}x{height}:rate={fps},realtime"}}"#
+            ),
+            None,
+        ),
+        (
+            "bars",
+            format!(
+                r#"{{"kind": "camera", "device": "lavfi:smptebars=size=640x360:rate={fps},realtime"}}"#
+            ),
+            Some([20.0, 20.0, w, h]),
+        ),
+        (
+            "file",
+            format!(
+                r#"{{"kind": "file", "path": {:?}, "loop": true}}"#,
+                file.display().to_string()
+            ),
+            Some([f64::from(width) - w - 20.0, 20.0, w, h]),
+        ),
+        (
+            "playlist",
+            format!(
+                r#"{{"kind": "playlist", "paths": [{}], "loop": true}}"#,
+                playlist.join(", ")
+            ),
+            Some([20.0, f64::from(height) - h - 20.0, w, h]),
+        ),
+    ];
+    let only = std::env::var("SOAK_ONLY").unwrap_or_default();
+    for (id, input, rect) in inputs {
+        if !only.is_empty() && !only.split(',').any(|o| o == id) {
+            continue;
+        }
+        apply(
+            &studio,
+            &format!(r#"{{"add_input": {{"id": "{id}", "input": {input}}}}}"#),
+        )?;
+        let placed = match rect {
+            Some([x, y, w, h]) => format!(r#", "rect": [{x}, {y}, {w}, {h}]"#),
+            None => String::new(),
+        };
+        apply(
+            &studio,
+            &format!(r#"{{"add_layer": {{"id": "{id}", "input": "{id}"{placed}}}}}"#),
+        )?;
+    }
+    Ok(studio)
+}
+
+/// Where the video and the audio of `path` start (first packet) and end (last packet's time
+/// plus its duration), in seconds, from ffprobe: `[(video start, end), (audio start, end)]`.
+fn stream_spans(path: &std::path::Path) -> anyhow::Result<[(f64, f64); 2]> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,pts_time,duration_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .context("ffprobe")?;
+    let (mut video, mut audio) = (None::<(f64, f64)>, None::<(f64, f64)>);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split(',');
+        let (Some(kind), Some(pts), duration) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Ok(pts) = pts.parse::<f64>() else {
+            continue;
+        };
+        let end = pts + duration.and_then(|d| d.parse().ok()).unwrap_or(0.0);
+        let slot = match kind {
+            "video" => &mut video,
+            "audio" => &mut audio,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or((pts, end), |(s, e)| (s.min(pts), e.max(end))));
+    }
+    Ok([
+        video.ok_or_else(|| anyhow!("{}: no video", path.display()))?,
+        audio.ok_or_else(|| anyhow!("{}: no audio", path.display()))?,
+    ])
+}
+
+/// Runs `livekit bench soak`.
+pub fn run(args: &SoakArgs) -> Result<(), Failure> {
+    if args.size.0 < 640 || args.size.1 < 360 {
+        return Err(usage(anyhow!(
+            "--size {}x{}: at least 640x360",
+            args.size.0,
+            args.size.1
+        )));
+    }
+    Ok(soak(args)?)
+}
+
+fn soak(args: &SoakArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let steady = NginxRtmp::start();
+    let mut flaky = NginxRtmp::start();
+    let mut csv = match &args.csv {
+        Some(path) => {
+            Some(std::fs::File::create(path).with_context(|| format!("{}", path.display()))?)
+        }
+        None => None,
+    };
+    if let Some(csv) = csv.as_mut() {
+        writeln!(csv, "seconds,resident_mb,threads,descriptors")?;
+    }
+    let total = Duration::from_secs_f64(args.minutes * 60.0);
+    println!(
+        "soak: {}x{} at {} fps, 4 layers (2 test sources, a looping file, a looping playlist), \
+         recorded and streamed to 3 destinations for {:.1} min; the third's server restarts every {} s",
+        args.size.0, args.size.1, args.fps, args.minutes, args.restart_every
+    );
+    let before = sample(Duration::ZERO)?;
+    let studio = show(args, dir.path())?;
+    let recording = dir.path().join("soak.mkv");
+    apply(
+        &studio,
+        &format!(
+            r#"{{"start_output": {{"id": "record", "output": {{"kind": "record", "path": {:?}}}}}}}"#,
+            recording.display().to_string()
+        ),
+    )?;
+    let to = [
+        steady.url("soak-a"),
+        steady.url("soak-b"),
+        flaky.url("soak-restarted"),
+    ]
+    .map(|url| format!("{url:?}"))
+    .join(", ");
+    apply(
+        &studio,
+        &format!(
+            r#"{{"start_output": {{"id": "stream", "output": {{"kind": "stream", "to": [{to}]}}}}}}"#
+        ),
+    )?;
+
+    let start = Instant::now();
+    let mut samples = vec![before];
+    let mut restarts: Vec<Duration> = Vec::new();
+    let mut next_sample = Duration::from_secs(args.sample_every);
+    let mut next_restart = Duration::from_secs(args.restart_every);
+    println!(
+        "{:>8} {:>12} {:>8} {:>12}",
+        "seconds", "resident MB", "threads", "descriptors"
+    );
+    while start.elapsed() < total {
+        let now = start.elapsed();
+        if now >= next_restart {
+            flaky.kill();
+            flaky.restart();
+            restarts.push(now);
+            println!(
+                "{:>8.0} the third destination's server restarted",
+                now.as_secs_f64()
+            );
+            next_restart += Duration::from_secs(args.restart_every);
+        }
+        if now >= next_sample {
+            let s = sample(now)?;
+            println!(
+                "{:>8.0} {:>12.1} {:>8} {:>12}",
+                s.at.as_secs_f64(),
+                s.resident_kb as f64 / 1024.0,
+                s.threads,
+                s.descriptors
+            );
+            if let Some(csv) = csv.as_mut() {
+                writeln!(
+                    csv,
+                    "{:.0},{:.1},{},{}",
+                    s.at.as_secs_f64(),
+                    s.resident_kb as f64 / 1024.0,
+                    s.threads,
+                    s.descriptors
+                )?;
+            }
+            samples.push(s);
+            next_sample += Duration::from_secs(args.sample_every);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = studio.stop();
+    let ran = start.elapsed();
+
+    // Memory: from the first sample at or after a minute (the first one if the run is
+    // shorter) to the last.
+    let running: Vec<&Sample> = samples.iter().skip(1).collect();
+    let settled = running
+        .iter()
+        .find(|s| s.at >= Duration::from_secs(60))
+        .or(running.first())
+        .copied()
+        .ok_or_else(|| anyhow!("no sample taken: run longer than --sample-every"))?;
+    let last = running.last().copied().unwrap_or(settled);
+    let peak = running.iter().map(|s| s.resident_kb).max().unwrap_or(0);
+    let growth = (last.resident_kb as f64 / settled.resident_kb as f64 - 1.0) * 100.0;
+    println!(
+        "memory: {:.1} MB at {:.0} s, {:.1} MB at the end ({:+.1} %, goal under +5 % over 30 min), peak {:.1} MB",
+        settled.resident_kb as f64 / 1024.0,
+        settled.at.as_secs_f64(),
+        last.resident_kb as f64 / 1024.0,
+        growth,
+        peak as f64 / 1024.0
+    );
+    // Threads and descriptors: the last sample before each restart against the one before the
+    // first restart (the level).
+    let before_restart = |at: Duration| {
+        samples
+            .iter()
+            .rev()
+            .find(|s| s.at < at && s.at > Duration::ZERO)
+    };
+    if let Some(level) = restarts.first().and_then(|&at| before_restart(at)) {
+        let mut after: Vec<(usize, usize)> = restarts
+            .iter()
+            .skip(1)
+            .filter_map(|&at| before_restart(at))
+            .map(|s| (s.threads, s.descriptors))
+            .collect();
+        after.push((last.threads, last.descriptors));
+        println!(
+            "threads and descriptors before the first restart: {} and {}; before each later restart and at the end: {}",
+            level.threads,
+            level.descriptors,
+            after
+                .iter()
+                .map(|(t, d)| format!("{t}/{d}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    } else {
+        println!("threads and descriptors: no restart in this run (--restart-every is longer)");
+    }
+    // What was dropped, and the recording's drift.
+    for output in &report.outputs {
+        println!(
+            "output {}: {} frames, {} dropped{}",
+            output.id,
+            output.frames,
+            output.dropped_frames,
+            output
+                .destinations
+                .iter()
+                .map(|d| format!(
+                    "; {}: {} packets dropped, {} reconnects",
+                    d.url, d.dropped_packets, d.reconnects
+                ))
+                .collect::<String>()
+        );
+    }
+    let probe = ffprobe(&recording).map_err(|e| anyhow!(e))?;
+    let [video, audio] = stream_spans(&recording)?;
+    let frame = 1.0 / f64::from(args.fps);
+    // Drift: how much further apart audio and video are at the end than at the start.
+    let (start_gap, end_gap) = (audio.0 - video.0, audio.1 - video.1);
+    println!(
+        "recording: {:.2} s of a {:.2} s run; audio minus video at the start {:+.1} ms, at the \
+         end {:+.1} ms: drift {:.1} ms (goal under a frame, {:.1} ms)",
+        probe.duration(),
+        ran.as_secs_f64(),
+        start_gap * 1000.0,
+        end_gap * 1000.0,
+        (end_gap - start_gap).abs() * 1000.0,
+        frame * 1000.0
+    );
+    println!(
+        "restarts: {}; the restarted destination reconnected {} times",
+        restarts.len(),
+        report
+            .outputs
+            .iter()
+            .flat_map(|o| o.destinations.iter())
+            .map(|d| d.reconnects)
+            .max()
+            .unwrap_or(0)
+    );
+    Ok(())
+}
