@@ -236,14 +236,21 @@ impl Command {
     pub fn from_json(json: &str) -> Result<Self, crate::CommandError> {
         // `{"name": {fields}}` and nothing else (serde alone would also take a command's
         // fields as an array).
-        if let Ok(serde_json::Value::Object(outer)) = serde_json::from_str(json)
-            && let Some((name, fields)) = outer.iter().next()
-            && outer.len() == 1
-            && !fields.is_object()
-        {
-            return Err(crate::CommandError::malformed(format!(
-                "{name}: expected an object of fields"
-            )));
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
+            if let serde_json::Value::Object(outer) = &value
+                && let Some((name, fields)) = outer.iter().next()
+                && outer.len() == 1
+                && !fields.is_object()
+            {
+                return Err(crate::CommandError::malformed(format!(
+                    "{name}: expected an object of fields"
+                )));
+            }
+            // A number past f32's range would read as an infinity (a layer infinitely wide),
+            // which JSON cannot even write back.
+            if let Some(problem) = out_of_range(&value, String::new()) {
+                return Err(crate::CommandError::malformed(problem));
+            }
         }
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let command: Command = serde_path_to_error::deserialize(&mut deserializer)
@@ -257,6 +264,30 @@ impl Command {
     /// The command's JSON form.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The first number in `value` too large for any field (past f32's range), with its path
+/// (`add_layer.rect[2]`).
+fn out_of_range(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .filter(|v| v.abs() > f64::from(f32::MAX))
+            .map(|v| format!("{path}: {v:e} is out of range")),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| out_of_range(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            let path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            out_of_range(item, path)
+        }),
+        _ => None,
     }
 }
 

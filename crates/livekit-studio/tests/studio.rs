@@ -375,6 +375,11 @@ fn malformed_commands_name_the_field() {
             "add_input.input: invalid colour \"red\"",
         ),
         (r#"{"remove_layer": {"id": "a"}} trailing"#, "trailing"),
+        // Found by the studio_command fuzz target: it read as an infinitely wide layer.
+        (
+            r#"{"add_layer": {"id": "e", "rect": [0, 0, 1e39, 16]}}"#,
+            "add_layer.rect[2]: 1e39 is out of range",
+        ),
         (r#"not json"#, "expected"),
     ];
     for (json, names) in cases {
