@@ -78,6 +78,8 @@ pub struct StreamScreenArgs {
     #[command(flatten)]
     pub screen: ScreenArgs,
     #[command(flatten)]
+    pub hls: crate::jobs::HlsArgs,
+    #[command(flatten)]
     pub live: LiveArgs,
 }
 
@@ -129,6 +131,8 @@ pub struct StreamCameraArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(50..=100_000))]
     pub kbps: Option<u32>,
     #[command(flatten)]
+    pub hls: crate::jobs::HlsArgs,
+    #[command(flatten)]
     pub live: LiveArgs,
 }
 
@@ -141,6 +145,8 @@ enum Output {
         live: LiveArgs,
         /// `--microphone`: `Some(None)` for the default input.
         microphone: Option<Option<String>>,
+        /// `--hls`.
+        hls: crate::jobs::HlsArgs,
     },
     Record {
         path: PathBuf,
@@ -309,9 +315,14 @@ fn run_capture(
     add_canvas(&studio, size, fps)?;
     add_picture_layer(&studio)?;
     let (help, limit, record) = match &output {
-        Output::Stream { live, sites, .. } => {
+        Output::Stream {
+            live, sites, hls, ..
+        } => {
             let to = sites.clone();
             crate::record::start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+            if let Some(hls) = hls.output() {
+                crate::record::start_output(&studio, crate::record::HLS, hls)?;
+            }
             (STREAMING_KEYS, live.timeout, None)
         }
         Output::Record {
@@ -437,12 +448,14 @@ fn summarize_streams(
     end: &JobEnd,
     quiet: bool,
 ) -> Result<(), Failure> {
-    match report.outputs.iter().find(|o| o.id == STREAM) {
+    let streamed = match report.outputs.iter().find(|o| o.id == STREAM) {
         Some(stream) => {
             crate::record::summarize_stream(stream, late, end.ended, end.elapsed, quiet)
         }
         None => Err(anyhow!("nothing was streamed").into()),
-    }
+    };
+    let hls = crate::record::summarize_hls(report);
+    streamed.and(hls)
 }
 
 /// `--microphone[=DEVICE]` as the job opens it: `None` without the flag, `Some(None)` for the
@@ -583,6 +596,7 @@ pub fn stream_screen(config: &Config, args: &StreamScreenArgs, quiet: bool) -> R
             destinations,
             live: args.live.clone(),
             microphone,
+            hls: args.hls.clone(),
         },
         quiet,
         screen_input(settings),
@@ -678,6 +692,7 @@ pub fn stream_camera(config: &Config, args: &StreamCameraArgs, quiet: bool) -> R
             destinations,
             live: args.live.clone(),
             microphone,
+            hls: args.hls.clone(),
         },
         quiet,
         input,

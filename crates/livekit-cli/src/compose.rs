@@ -97,6 +97,8 @@ pub struct ComposeArgs {
     /// streaming sites expect one).
     #[arg(long)]
     pub(crate) no_audio: bool,
+    #[command(flatten)]
+    pub(crate) hls: crate::jobs::HlsArgs,
     /// --listen ADDR runs the scene live and serves it over HTTP (control page, API, events,
     /// metrics) until Ctrl-C, with or without other outputs.
     #[command(flatten)]
@@ -164,12 +166,17 @@ fn check_options(args: &ComposeArgs, file_outputs: bool) -> Result<(), Failure> 
     let served = args.control.listen.is_some();
     let live = args.record.is_some()
         || !args.stream.is_empty()
+        || args.hls.hls.is_some()
         || args.virtual_camera.is_some()
         || args.preview
         || file_outputs
         || served;
     // Served: recordings and streams may be started over the API.
-    let encoding = args.record.is_some() || !args.stream.is_empty() || file_outputs || served;
+    let encoding = args.record.is_some()
+        || !args.stream.is_empty()
+        || args.hls.hls.is_some()
+        || file_outputs
+        || served;
     let refuse = |option: &str, goes_with: &str| -> Result<(), Failure> {
         let here = if live {
             "a virtual camera or a preview encodes nothing"
@@ -214,6 +221,7 @@ pub fn run(config: &crate::config::Config, args: &ComposeArgs, quiet: bool) -> R
     check_options(args, file_outputs)?;
     if args.record.is_some()
         || !args.stream.is_empty()
+        || args.hls.hls.is_some()
         || args.virtual_camera.is_some()
         || args.preview
         || args.control.listen.is_some()

@@ -182,6 +182,48 @@ pub struct RecordArgs {
     /// refuses without one; --yes answers only the go-live question, not this one).
     #[arg(long, requires = "record")]
     pub force: bool,
+    #[command(flatten)]
+    pub hls: HlsArgs,
+}
+
+/// HTTP Live Streaming beside the other outputs, from the same encode.
+#[derive(Debug, Clone, Args)]
+pub struct HlsArgs {
+    /// Also write HTTP Live Streaming to DIR (made if missing): index.m3u8 and its segments
+    /// (fMP4, one keyframe interval each: 2 s by default), from the same encode. Any web
+    /// server can serve the folder; `livekit studio` and `--listen` serve it themselves at
+    /// /hls/main/index.m3u8. Segments an earlier run left in DIR are removed.
+    #[arg(long, value_name = "DIR")]
+    pub hls: Option<PathBuf>,
+    /// With --hls: segments the playlist lists, a rolling window (older segments are
+    /// deleted); 0 keeps every segment (an event playlist a late viewer plays from the start).
+    #[arg(long, value_name = "N", requires = "hls", default_value_t = 6)]
+    pub hls_window: u32,
+}
+
+impl HlsArgs {
+    /// The studio output `--hls` asks for, if any.
+    pub(crate) fn output(&self) -> Option<livekit_studio::OutputSpec> {
+        self.hls
+            .as_ref()
+            .map(|dir| livekit_studio::OutputSpec::Hls {
+                dir: Some(dir.clone()),
+                window: Some(self.hls_window),
+                segments: livekit_studio::HlsSegmentFormat::Fmp4,
+            })
+    }
+
+    /// The streamer's recording `--hls` asks for, if any.
+    fn recording(&self) -> Option<RecorderSettings> {
+        self.hls.as_ref().map(|dir| RecorderSettings {
+            container: Some(livekit_sinks::Container::Hls),
+            hls: livekit_sinks::HlsSettings {
+                window: self.hls_window,
+                ..livekit_sinks::HlsSettings::default()
+            },
+            ..RecorderSettings::new(dir.join(livekit_studio::HLS_PLAYLIST))
+        })
+    }
 }
 
 /// `livekit stream-file FILE SITE...`
@@ -542,9 +584,10 @@ fn not_an_input(record: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
 struct Recording;
 
 impl Recording {
-    /// The recording to `path` the streamer makes, if any.
-    fn settings(path: Option<&Path>) -> Vec<RecorderSettings> {
-        path.map(RecorderSettings::new).into_iter().collect()
+    /// The recordings the streamer makes: `--record`'s file and `--hls`'s folder, if any.
+    fn settings(record: &RecordArgs) -> Vec<RecorderSettings> {
+        let file = record.record.as_deref().map(RecorderSettings::new);
+        file.into_iter().chain(record.hls.recording()).collect()
     }
 
     /// Prints what was recorded (the streamer has finalized the file) unless `quiet`; a
@@ -819,6 +862,7 @@ fn stream_playlist(
     quiet: bool,
 ) -> Result<(), Failure> {
     let force = record.force;
+    let recordings = Recording::settings(record);
     let record = record.record.as_deref();
     if let Some(path) = record {
         crate::record::check_recording_path(path)?;
@@ -948,7 +992,7 @@ fn stream_playlist(
         encoder.packets(),
         readrate == 1.0,
         give_up_after(config, live.give_up_after),
-        Recording::settings(record),
+        recordings,
     )?;
     list.start()?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
@@ -1289,7 +1333,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         packets.clone(),
         args.read.readrate == 1.0,
         give_up_after(config, args.live.give_up_after),
-        Recording::settings(args.record.record.as_deref()),
+        Recording::settings(&args.record),
     )?;
     let reader = file
         .start(packets)

@@ -28,6 +28,8 @@ use crate::{Failure, usage};
 /// The ids of the outputs a job on a studio starts.
 pub(crate) const RECORD: &str = "record";
 pub(crate) const STREAM: &str = "stream";
+/// The output id of `--hls`.
+pub(crate) const HLS: &str = "hls";
 pub(crate) const VIRTUAL_CAMERA: &str = "virtual-camera";
 pub(crate) const PREVIEW: &str = "preview";
 
@@ -102,7 +104,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         confirm_go_live(args.yes, &args.scene.display().to_string(), &shown).map_err(usage)?;
     }
     let canvas = &file.canvas;
-    let encoding = path.is_some() || !destinations.is_empty();
+    let encoding = path.is_some() || !destinations.is_empty() || args.hls.hls.is_some();
     // --size scales what is encoded; the scene keeps its layout.
     let mut encoder = crate::jobs::encoder_settings(
         config,
@@ -159,6 +161,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         let to = args.stream.clone();
         start_output(&studio, STREAM, OutputSpec::Stream { to })?;
     }
+    if let Some(hls) = args.hls.output() {
+        start_output(&studio, HLS, hls)?;
+    }
 
     // --listen: the show served over HTTP; it runs until stopped, whatever its outputs do.
     let studio = Arc::new(studio);
@@ -187,6 +192,9 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     }
     if !destinations.is_empty() {
         what.push("streaming".to_owned());
+    }
+    if let Some(dir) = &args.hls.hls {
+        what.push(format!("HLS to {}", dir.display()));
     }
     if let Some(device) = &args.virtual_camera {
         what.push(format!("virtual camera {}", device.display()));
@@ -303,6 +311,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     if let Some(stream) = output(STREAM) {
         summarize_stream(stream, late, ended, status.elapsed(), quiet)?;
     }
+    summarize_hls(&report)?;
     match recording_error {
         Some(error) => Err(Failure::Runtime(error.into())),
         None => Ok(()),
@@ -571,6 +580,31 @@ fn numbered(path: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 /// The stream's summary, as every streaming job prints it.
+/// The summary of `--hls` (the output [`HLS`]), if it ran: what its folder holds, or why it
+/// failed (the error).
+pub(crate) fn summarize_hls(report: &livekit_studio::StudioReport) -> Result<(), Failure> {
+    let Some(recording) = report
+        .outputs
+        .iter()
+        .find(|o| o.id == HLS)
+        .and_then(|o| o.recording.as_ref())
+    else {
+        return Ok(());
+    };
+    match &recording.result {
+        Ok(summary) => {
+            println!(
+                "HLS: {:.2} s to {} ({} bytes)",
+                summary.duration.as_secs_f64(),
+                summary.path.display(),
+                summary.file_bytes
+            );
+            Ok(())
+        }
+        Err(error) => Err(Failure::Runtime(error.clone().into())),
+    }
+}
+
 pub(crate) fn summarize_stream(
     stream: &OutputReport,
     late: u64,

@@ -115,22 +115,24 @@ fn summarize(report: &StudioReport, why: &str, quiet: bool) -> Result<(), Failur
             _ => why.to_owned(),
         };
         match (&output.output, &output.recording) {
-            (OutputSpec::Record { .. }, Some(recording)) => match &recording.result {
-                Ok(summary) => println!(
-                    "{}: recorded {:.2} s ({}, {} dropped) to {} ({}, {} bytes; {how})",
-                    output.id,
-                    summary.duration.as_secs_f64(),
-                    crate::live::count(output.frames, "frame"),
-                    output.dropped_frames,
-                    summary.path.display(),
-                    summary.container,
-                    summary.file_bytes,
-                ),
-                Err(error) => {
-                    eprintln!("livekit: {}: {error}", output.id);
-                    failed = Some(error.clone());
+            (OutputSpec::Record { .. } | OutputSpec::Hls { .. }, Some(recording)) => {
+                match &recording.result {
+                    Ok(summary) => println!(
+                        "{}: recorded {:.2} s ({}, {} dropped) to {} ({}, {} bytes; {how})",
+                        output.id,
+                        summary.duration.as_secs_f64(),
+                        crate::live::count(output.frames, "frame"),
+                        output.dropped_frames,
+                        summary.path.display(),
+                        summary.container,
+                        summary.file_bytes,
+                    ),
+                    Err(error) => {
+                        eprintln!("livekit: {}: {error}", output.id);
+                        failed = Some(error.clone());
+                    }
                 }
-            },
+            }
             (OutputSpec::Stream { .. }, _) => {
                 let sent: Vec<String> = output
                     .destinations

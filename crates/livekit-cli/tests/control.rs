@@ -172,6 +172,32 @@ fn the_control_page_drives_the_show_in_a_real_browser() {
     }
 }
 
+/// An HLS output started over the API plays in a real browser (hls.js in chromium): the
+/// picture is the live scene's colour, sound is decoded, and a scene switch reaches it.
+#[test]
+fn an_hls_output_plays_in_a_real_browser() {
+    let node_modules = tool("tests/browser/node_modules/hls.js");
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &[]);
+    let script = node_modules.join("../../hls_page.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{}/", studio.port))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (status, stdout, stderr) = studio.stop();
+    assert!(
+        output.status.success(),
+        "the HLS page test failed:\n{said}\n{}\nstudio:\n{stderr}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.ends_with("ok\n"), "{said}");
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stdout.contains("web: recorded"), "{stdout}");
+    assert!(stdout.contains("(HLS,"), "{stdout}");
+}
+
 #[test]
 fn the_openapi_document_matches_the_server_under_schemathesis() {
     let schemathesis = tool(".tools/venv/bin/schemathesis");

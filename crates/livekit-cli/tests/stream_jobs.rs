@@ -699,6 +699,86 @@ fn a_still_picture_is_shown_until_stopped() {
     assert!(got.duration() > 2.5, "{} s", got.duration());
 }
 
+/// `--hls DIR` writes HTTP Live Streaming of what is sent (the same encode): a playlist that
+/// ends when the job does, segments of one keyframe interval, and a folder ffprobe plays whole.
+/// A window of N keeps the last N segments listed and deletes the older ones.
+#[test]
+fn hls_writes_a_playlist_of_what_is_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 7.0,
+            ..ClipSpec::default()
+        },
+    );
+    let server = NginxRtmp::start();
+    let hls = dir.path().join("web");
+    let out = livekit(
+        dir.path(),
+        &[
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url("hls-key"),
+            "--hls",
+            hls.to_str().unwrap(),
+            "--hls-window",
+            "0",
+            "--readrate",
+            "0",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let playlist = std::fs::read_to_string(hls.join("index.m3u8")).unwrap();
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    assert!(
+        playlist.contains("#EXT-X-MAP:URI=\"init.mp4\""),
+        "{playlist}"
+    );
+    let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
+    assert_eq!(segments.len(), 4, "7 s in 2 s segments: {playlist}");
+    let got = ffprobe(&hls.join("index.m3u8")).unwrap();
+    assert_eq!(got.video().unwrap().codec_name, "h264");
+    assert_eq!(got.audio().unwrap().codec_name, "aac");
+    assert!((got.duration() - 7.0).abs() < 0.3, "{} s", got.duration());
+    decodes_cleanly(&hls.join("index.m3u8")).unwrap();
+    let sent = ffprobe(&server.recordings("hls-key")[0]).unwrap();
+    assert!((sent.duration() - 7.0).abs() < 0.3, "{} s", sent.duration());
+
+    // A window of 2: the playlist lists the last two; the older segments are gone.
+    let out = livekit(
+        dir.path(),
+        &[
+            "-q",
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url("hls-key-2"),
+            "--hls",
+            hls.to_str().unwrap(),
+            "--hls-window",
+            "2",
+            "--readrate",
+            "0",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let playlist = std::fs::read_to_string(hls.join("index.m3u8")).unwrap();
+    let listed: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".m4s")).collect();
+    assert_eq!(
+        listed,
+        ["segment00002.m4s", "segment00003.m4s"],
+        "{playlist}"
+    );
+    assert!(
+        !hls.join("segment00000.m4s").exists(),
+        "the oldest segment was deleted"
+    );
+    assert!(!playlist.contains("PLAYLIST-TYPE"), "{playlist}");
+}
+
 /// `--record FILE` keeps a copy of what is sent (the same encode); a recording that cannot be
 /// written ends the job with its reason (exit 1) while the stream still arrives.
 #[test]

@@ -9,6 +9,7 @@
 //! | `GET /api/events` | events over a WebSocket, the state document first |
 //! | `GET /api/canvases/{canvas}/preview.mjpeg` | the live preview (MJPEG) |
 //! | `GET /api/canvases/{canvas}/snapshot.jpg` | one preview picture |
+//! | `GET /hls/{canvas}/{file}` | the canvas's HLS output: `index.m3u8` and its segments |
 //! | `POST /api/login` | sets the page's cookie from a token |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /openapi.json` | this API's OpenAPI document |
@@ -421,6 +422,92 @@ async fn get_metrics(State(shared): State<Arc<Shared>>) -> Result<Response, ApiE
 }
 
 /// The API's routes, with their OpenAPI description.
+/// A file of a canvas's HLS output (an `hls` output started on it): the media playlist
+/// `index.m3u8`, the fMP4 initialization segment `init.mp4`, and the segments. Any HLS player
+/// plays `/hls/CANVAS/index.m3u8`.
+#[utoipa::path(
+    get,
+    path = "/hls/{canvas}/{file}",
+    tag = "hls",
+    params(
+        ("canvas" = String, Path, description = "The canvas"),
+        ("file" = String, Path, description = "`index.m3u8`, `init.mp4` or a segment"),
+    ),
+    responses(
+        (status = 200, description = "The playlist or a segment", content(
+            (String = "application/vnd.apple.mpegurl"),
+            (Vec<u8> = "video/mp4"),
+            (Vec<u8> = "video/iso.segment"),
+            (Vec<u8> = "video/mp2t"),
+        )),
+        (status = 400, description = "Not a file name an HLS output writes", body = ApiError),
+        (status = 401, description = "No token, or a wrong one", body = ApiError),
+        (status = 404, description = "No HLS output on that canvas, or no such file (yet)", body = ApiError),
+    ),
+)]
+async fn get_hls(
+    State(shared): State<Arc<Shared>>,
+    Path((canvas, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let kind = hls_content_type(&file).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("file {file:?}: not a playlist or segment name"),
+        )
+    })?;
+    // The playlist changes with every segment; a segment never changes once listed.
+    let cache = if file.ends_with(".m3u8") {
+        "no-cache"
+    } else {
+        "max-age=300"
+    };
+    let studio = shared.studio.clone();
+    let read = blocking(move || {
+        let Some(folder) = studio.hls_folder(&canvas) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("canvas {canvas:?} has no HLS output"),
+            ));
+        };
+        std::fs::read(folder.join(&file)).map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("canvas {canvas:?}: HLS file {file:?} does not exist (yet)"),
+            )
+        })
+    })
+    .await??;
+    Ok((
+        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)],
+        read,
+    )
+        .into_response())
+}
+
+/// The content type of a file an HLS output writes, or `None` for any other name (a path, a
+/// hidden file, a name outside the folder).
+fn hls_content_type(file: &str) -> Option<&'static str> {
+    let plain = !file.is_empty()
+        && !file.starts_with('.')
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !plain {
+        return None;
+    }
+    let (_, extension) = file.rsplit_once('.')?;
+    match extension {
+        "m3u8" => Some("application/vnd.apple.mpegurl"),
+        "mp4" => Some("video/mp4"),
+        "m4s" => Some("video/iso.segment"),
+        "ts" => Some("video/mp2t"),
+        _ => None,
+    }
+}
+
 fn api_router() -> OpenApiRouter<Arc<Shared>> {
     OpenApiRouter::new()
         .routes(routes!(post_command))
@@ -431,6 +518,7 @@ fn api_router() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(get_preview))
         .routes(routes!(get_snapshot))
         .routes(routes!(get_metrics))
+        .routes(routes!(get_hls))
 }
 
 fn login_router() -> OpenApiRouter<Arc<Guard>> {

@@ -114,6 +114,22 @@ impl Served {
         (status, text)
     }
 
+    fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(50 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, bytes)
+    }
+
     fn state(&self) -> Value {
         let (status, text) = self.get("/api/state", &[]);
         assert_eq!(status, 200, "{text}");
@@ -287,6 +303,119 @@ fn a_destination_added_over_http_plays_and_stopping_it_leaves_the_recording_whol
         recorded.duration(),
         streamed.duration()
     );
+}
+
+/// The segments an HLS media playlist lists, with their durations.
+fn hls_segments(playlist: &str) -> Vec<(String, f64)> {
+    let mut segments = Vec::new();
+    let mut duration = None;
+    for line in playlist.lines() {
+        if let Some(value) = line.strip_prefix("#EXTINF:") {
+            duration = value.split(',').next().and_then(|v| v.parse().ok());
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            segments.push((line.trim().to_owned(), duration.take().unwrap_or(0.0)));
+        }
+    }
+    segments
+}
+
+#[test]
+fn an_hls_output_is_served_growing_and_plays_the_scene_switched_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::with_scenes();
+    let folder = dir.path().join("hls");
+    let (status, body) = served.command(&json!({"start_output": {"id": "web", "output": {
+        "kind": "hls", "dir": folder, "window": 0, "segments": "ts"}}}));
+    assert_eq!(status, 200, "{body}");
+    let state = served.state();
+    let web = state["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "web")
+        .unwrap();
+    assert_eq!(web["output"]["kind"], "hls", "{web}");
+    assert_eq!(web["output"]["dir"], folder.to_str().unwrap(), "{web}");
+
+    // The playlist over HTTP, growing segment by segment.
+    let playlist = |served: &Served| {
+        let (status, text) = served.get("/hls/main/index.m3u8", &[]);
+        (status == 200).then(|| hls_segments(&text))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(segments) = playlist(&served).filter(|s| s.len() >= 2) {
+            break segments;
+        }
+        assert!(Instant::now() < deadline, "no two segments in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let total = |segments: &[(String, f64)]| segments.iter().map(|s| s.1).sum::<f64>();
+    for (name, duration) in &first {
+        assert!(name.ends_with(".ts"), "{name}: MPEG-TS segments, as asked");
+        assert!(
+            (0.5..=2.5).contains(duration),
+            "{name}: {duration} s (segments last one keyframe interval, 2 s)"
+        );
+        let (status, bytes) = served.get_bytes(&format!("/hls/main/{name}"));
+        assert_eq!(status, 200, "{name}");
+        assert!(bytes.len() > 100, "{name}: {} bytes", bytes.len());
+    }
+    let url = format!("{}/hls/main/index.m3u8", served.base);
+    let live = ffprobe(std::path::Path::new(&url)).unwrap();
+    assert_eq!(live.video().unwrap().codec_name, "h264");
+    assert_eq!(live.audio().unwrap().codec_name, "aac");
+    assert_eq!(live.video().unwrap().width, Some(160));
+
+    // A scene switched over HTTP shows in the segments that follow.
+    let (status, body) = served.command(&json!({"switch_scene": {"scene": "two"}}));
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let grown = loop {
+        let segments = playlist(&served).unwrap();
+        if segments.len() >= first.len() + 2 {
+            break segments;
+        }
+        assert!(Instant::now() < deadline, "the playlist stopped growing");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(total(&grown) > total(&first) + 1.0, "{grown:?}");
+    let (status, body) = served.command(&json!({"stop_output": {"id": "web"}}));
+    assert_eq!(status, 200, "{body}");
+
+    // Stopped: the playlist ends, and plays whole from the server: red, then blue.
+    let (status, text) = served.get("/hls/main/index.m3u8", &[]);
+    assert_eq!(status, 200);
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{text}");
+    let whole = ffprobe(std::path::Path::new(&url)).unwrap();
+    let listed = total(&hls_segments(&text));
+    assert!(
+        (whole.duration() - listed).abs() < 0.5,
+        "ffprobe reads {} s, the playlist lists {listed} s",
+        whole.duration()
+    );
+    let colours = livekit_testkit::probe::frame_colours(std::path::Path::new(&url), None).unwrap();
+    assert!(is_red(colours[0]), "first frame {:?}", colours[0]);
+    assert!(
+        is_blue(*colours.last().unwrap()),
+        "last frame {:?}",
+        colours.last()
+    );
+
+    // Names that are not ours, and canvases without HLS.
+    let (status, text) = served.get("/hls/main/..%2F..%2Fetc%2Fpasswd", &[]);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not a playlist or segment name"), "{text}");
+    let (status, text) = served.get("/hls/main/notes.txt", &[]);
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = served.get("/hls/other/index.m3u8", &[]);
+    assert_eq!(status, 404, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["message"], "canvas \"other\" has no HLS output");
+    let (status, text) = served.get("/hls/main/segment99999.m4s", &[]);
+    assert_eq!(status, 404, "{text}");
+    served.stop();
 }
 
 #[test]

@@ -34,8 +34,8 @@ pub use livekit_av::AudioHost;
 pub use mkv_duration::reserved_duration as matroska_reserved_duration;
 pub use png_writer::{PngWriter, WritePngError};
 pub use recorder::{
-    Container, RecordError, Recorder, RecorderSettings, RecorderStats, RecordingSummary,
-    RunningRecorder, StartRecorderError,
+    Container, HlsSegments, HlsSettings, RecordError, Recorder, RecorderSettings, RecorderStats,
+    RecordingSummary, RunningRecorder, StartRecorderError,
 };
 pub use speaker::{OpenSpeakerError, Speaker, SpeakerSettings, SpeakerStats};
 pub use stream::{Destination, StreamKey, Streamer, StreamerSettings};

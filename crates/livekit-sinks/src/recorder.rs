@@ -30,6 +30,8 @@ use crate::encode::{
 };
 use crate::mkv_duration::LiveDuration;
 
+mod hls;
+
 /// `whence` for a seek relative to the current position (as in C's `stdio.h`).
 const SEEK_CUR: c_int = 1;
 
@@ -49,6 +51,10 @@ pub enum Container {
     Mov,
     /// Flash Video (`.flv`): what RTMP carries. Always crash-safe (flushed as written).
     Flv,
+    /// HTTP Live Streaming (`.m3u8`): the path is the media playlist; segments are written
+    /// beside it as they complete (see [`HlsSettings`]), so the folder is a live stream any
+    /// HLS player or CDN reads. Crash-safe by nature: every listed segment is complete.
+    Hls,
 }
 
 impl Container {
@@ -60,6 +66,7 @@ impl Container {
             "mkv" => Some(Self::Mkv),
             "mov" => Some(Self::Mov),
             "flv" => Some(Self::Flv),
+            "m3u8" => Some(Self::Hls),
             _ => None,
         }
     }
@@ -71,6 +78,7 @@ impl Container {
             Self::Mkv => "mkv",
             Self::Mov => "mov",
             Self::Flv => "flv",
+            Self::Hls => "m3u8",
         }
     }
 
@@ -81,6 +89,7 @@ impl Container {
             Self::Mkv => "matroska",
             Self::Mov => "mov",
             Self::Flv => "flv",
+            Self::Hls => "hls",
         }
     }
 }
@@ -92,6 +101,7 @@ impl fmt::Display for Container {
             Self::Mkv => "MKV",
             Self::Mov => "MOV",
             Self::Flv => "FLV",
+            Self::Hls => "HLS",
         })
     }
 }
@@ -108,6 +118,55 @@ pub struct RecorderSettings {
     /// MP4/MOV are then fragmented (a fragment at each keyframe and at least every second: at
     /// most about a second is lost) and flushed to disk as they go. MKV and FLV are crash-safe either way.
     pub crash_safe: bool,
+    /// How an HLS recording ([`Container::Hls`]) cuts and keeps its segments; ignored by the
+    /// other containers.
+    pub hls: HlsSettings,
+}
+
+/// How an HLS recording cuts and keeps its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HlsSettings {
+    /// The length a segment aims at: a segment ends at the first keyframe at least this long
+    /// after its start, so the encoder's keyframe interval sets the real length (1 s keyframes
+    /// and 1 s here give 1 s segments). Default 1 s.
+    pub segment: Duration,
+    /// Segments the playlist lists: a rolling window for live viewing (older segments are
+    /// deleted), or 0 to keep and list every segment (an `EVENT` playlist a late viewer can
+    /// play from the start). Default 6.
+    pub window: u32,
+    /// What the segments are. Default fragmented MP4.
+    pub segments: HlsSegments,
+}
+
+impl Default for HlsSettings {
+    fn default() -> Self {
+        Self {
+            segment: Duration::from_secs(1),
+            window: 6,
+            segments: HlsSegments::Fmp4,
+        }
+    }
+}
+
+/// The container of HLS segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HlsSegments {
+    /// Fragmented MP4 (`segment00001.m4s` after one `init.mp4`): what current players and
+    /// YouTube's HLS ingest prefer.
+    #[default]
+    Fmp4,
+    /// MPEG transport stream (`segment00001.ts`): what every player, however old, plays.
+    Ts,
+}
+
+impl HlsSegments {
+    /// The segment files' extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Fmp4 => "m4s",
+            Self::Ts => "ts",
+        }
+    }
 }
 
 impl RecorderSettings {
@@ -117,6 +176,7 @@ impl RecorderSettings {
             path: path.into(),
             container: None,
             crash_safe: false,
+            hls: HlsSettings::default(),
         }
     }
 
@@ -144,7 +204,7 @@ impl RecorderSettings {
 pub enum StartRecorderError {
     /// The extension does not say which container to use.
     #[error(
-        "recording file {}: unknown container extension {extension:?} (use .mp4, .mkv, .mov or .flv, or choose the container)",
+        "recording file {}: unknown container extension {extension:?} (use .mp4, .mkv, .mov, .flv or .m3u8, or choose the container)",
         path.display()
     )]
     UnknownExtension {
@@ -312,6 +372,15 @@ impl Shared {
     }
 }
 
+/// The size of what a recording wrote: its file, or an HLS playlist with its segments.
+pub(crate) fn written_bytes(path: &Path, container: Container) -> u64 {
+    let file = std::fs::metadata(path).map_or(0, |m| m.len());
+    match container {
+        Container::Hls => file + hls::segment_bytes(path),
+        _ => file,
+    }
+}
+
 /// A start-up failure of a recorder thread, in the recorder's words.
 pub(crate) fn spawn_error(
     error: SpawnError<StartRecorderError>,
@@ -429,10 +498,9 @@ impl Recorder {
         let shared = Arc::new(Shared::default());
         let worker_shared = Arc::clone(&shared);
         let worker_path = path.clone();
-        let crash_safe = settings.crash_safe;
         let worker = spawn_worker(
             "livekit.recorder",
-            move || Muxer::open(&worker_path, container, crash_safe, streams),
+            move || Muxer::open(&worker_path, container, &settings, streams),
             move |muxer| {
                 let result = muxer.run(&*packets, &worker_shared);
                 if result.is_err()
@@ -546,7 +614,7 @@ impl RunningRecorder {
             path: self.path.clone(),
             container: self.container,
             duration: stats.duration,
-            file_bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            file_bytes: written_bytes(&self.path, self.container),
             packets: stats.packets,
             encoder,
         })
@@ -588,7 +656,7 @@ impl Muxer {
     pub(crate) fn open(
         path: &Path,
         container: Container,
-        crash_safe: bool,
+        settings: &RecorderSettings,
         streams: Vec<StreamInfo>,
     ) -> Result<Self, StartRecorderError> {
         let open_error = |source| StartRecorderError::Open {
@@ -597,6 +665,13 @@ impl Muxer {
         };
         if path.as_os_str().is_empty() || path.as_os_str().as_encoded_bytes().contains(&0) {
             return Err(open_error(ff::Error::InvalidData));
+        }
+        if container == Container::Hls {
+            hls::prepare_folder(path).map_err(|e| {
+                open_error(ff::Error::Other {
+                    errno: e.raw_os_error().unwrap_or(ff::util::error::EIO),
+                })
+            })?;
         }
         let mut output = ff::format::output_as(path, container.muxer()).map_err(open_error)?;
         for (index, info) in streams.iter().enumerate() {
@@ -615,9 +690,11 @@ impl Muxer {
         }
         // MKV and FLV are written in order, so flushing as they go is all they need to
         // survive a crash: they always do.
-        let crash_safe = crash_safe || matches!(container, Container::Mkv | Container::Flv);
+        let crash_safe =
+            settings.crash_safe || matches!(container, Container::Mkv | Container::Flv);
         let mut options = ff::Dictionary::new();
         match container {
+            Container::Hls => hls::options(path, &settings.hls, &mut options),
             Container::Mp4 | Container::Mov if crash_safe => {
                 options.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
                 // A fragment at each keyframe, and at least every second between them.
@@ -627,7 +704,7 @@ impl Muxer {
             Container::Mkv if crash_safe => options.set("cluster_time_limit", "1000"),
             _ => {}
         }
-        if crash_safe {
+        if crash_safe && container != Container::Hls {
             options.set("flush_packets", "1");
         }
         output

@@ -352,7 +352,7 @@ fn bad_paths_are_errors_naming_the_file() {
     assert_eq!(
         start(&avi).to_string(),
         format!(
-            "recording file {}: unknown container extension \"avi\" (use .mp4, .mkv, .mov or .flv, or choose the container)",
+            "recording file {}: unknown container extension \"avi\" (use .mp4, .mkv, .mov, .flv or .m3u8, or choose the container)",
             avi.display()
         )
     );

@@ -447,6 +447,16 @@ impl std::fmt::Debug for OutputSpec {
                 .field("path", path)
                 .field("crash_safe", crash_safe)
                 .finish(),
+            Self::Hls {
+                dir,
+                window,
+                segments,
+            } => f
+                .debug_struct("Hls")
+                .field("dir", dir)
+                .field("window", window)
+                .field("segments", segments)
+                .finish(),
             Self::Stream { to } => {
                 let redacted: Vec<String> = to
                     .iter()
@@ -467,6 +477,7 @@ impl OutputSpec {
             Self::VirtualCamera { .. } => "virtual_camera",
             Self::Record { .. } => "record",
             Self::Stream { .. } => "stream",
+            Self::Hls { .. } => "hls",
         }
     }
 
@@ -655,4 +666,39 @@ pub enum OutputSpec {
         /// Sites or URLs.
         to: Vec<String>,
     },
+    /// HTTP Live Streaming of the canvas with the program audio: a media playlist,
+    /// `index.m3u8`, and its segments in a folder, which any HLS player or CDN reads and
+    /// `livekit-control` serves at `/hls/CANVAS/index.m3u8`. It shares the canvas's one encode;
+    /// a segment ends at the first keyframe a second or more after its start, so segments
+    /// last one keyframe interval (the encode's, 2 s by default; 1 s for lower latency).
+    Hls {
+        /// The folder (made if missing; segments an earlier show left in it are removed).
+        /// Default: `livekit-hls-PID-CANVAS` in the system's temporary folder (the state
+        /// document shows the folder chosen).
+        #[serde(default)]
+        #[schema(schema_with = crate::schema::optional_path)]
+        dir: Option<PathBuf>,
+        /// Segments the playlist lists: a rolling window for live viewing (older segments are
+        /// deleted), or 0 to keep every segment (an event playlist a late viewer plays from
+        /// the start). Default 6.
+        #[serde(default)]
+        window: Option<u32>,
+        /// The segments' container. Default `fmp4`.
+        #[serde(default)]
+        segments: HlsSegmentFormat,
+    },
 }
+
+/// The container of an HLS output's segments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HlsSegmentFormat {
+    /// Fragmented MP4 (`.m4s` segments after one `init.mp4`).
+    #[default]
+    Fmp4,
+    /// MPEG transport stream (`.ts`): what every player, however old, plays.
+    Ts,
+}
+
+/// The playlist of an HLS output whose folder is `dir`.
+pub const HLS_PLAYLIST: &str = "index.m3u8";

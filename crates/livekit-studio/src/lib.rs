@@ -3,8 +3,8 @@
 //! The live show as one object, as OBS users know it: a [`Studio`] holds inputs by id (files,
 //! playlists, cameras, screens, windows, pictures, test patterns, colours, text, frames from
 //! other processes, microphones), canvases with scenes of layers showing them, the program
-//! audio mix, and outputs (preview windows, virtual cameras, frames for other processes),
-//! all added, changed and removed while it runs.
+//! audio mix, and outputs (recordings, streams, HLS, preview windows, virtual cameras, frames
+//! for other processes), all added, changed and removed while it runs.
 //!
 //! - One [`Command`] type (serde, versioned by [`API_VERSION`]) is the only way to change a
 //!   show: the Rust API ([`Studio::apply`]), scene files and the HTTP API use the same names.
@@ -31,8 +31,8 @@ mod state;
 mod studio;
 
 pub use command::{
-    API_VERSION, AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, MAIN_SCENE,
-    OutputSpec, TransitionSpec, WhenFailed,
+    API_VERSION, AudioSettings, Command, HLS_PLAYLIST, HlsSegmentFormat, InputSpec, LayerFields,
+    MAIN_CANVAS, MAIN_SCENE, OutputSpec, TransitionSpec, WhenFailed,
 };
 pub use error::{CommandError, ErrorKind, Target};
 pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};

@@ -158,7 +158,7 @@ impl Output {
                 let target = IpcTarget::create(name).map_err(|e| failed(&e))?;
                 (Running::Ipc, Arc::new(target))
             }
-            OutputSpec::Record { .. } | OutputSpec::Stream { .. } => {
+            OutputSpec::Record { .. } | OutputSpec::Stream { .. } | OutputSpec::Hls { .. } => {
                 return Err(CommandError::invalid_on(
                     "output",
                     id,

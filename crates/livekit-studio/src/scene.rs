@@ -254,8 +254,10 @@ fn output_command(file: &SceneFile, table: &SceneTable) -> Result<Command, Scene
     let (own, extras) = split(table, &["canvas"]);
     let extras: OutputExtras = read(file, "output", table, extras)?;
     let mut output: OutputSpec = read(file, "output", table, own)?;
-    if let OutputSpec::Record { path, .. } = &mut output {
-        *path = anchored(file, path);
+    match &mut output {
+        OutputSpec::Record { path, .. } => *path = anchored(file, path),
+        OutputSpec::Hls { dir: Some(dir), .. } => *dir = anchored(file, dir),
+        _ => {}
     }
     Ok(Command::StartOutput {
         id: table.id.clone(),
@@ -391,6 +393,15 @@ impl Studio {
                         OutputSpec::Record { path, crash_safe } => OutputSpec::Record {
                             path: absolute(path),
                             crash_safe: *crash_safe,
+                        },
+                        OutputSpec::Hls {
+                            dir,
+                            window,
+                            segments,
+                        } => OutputSpec::Hls {
+                            dir: dir.as_deref().map(absolute),
+                            window: *window,
+                            segments: *segments,
                         },
                         // A URL that holds a key is left out: keys never go into scene files.
                         OutputSpec::Stream { to } => {

@@ -98,3 +98,13 @@ pub(crate) fn path() -> impl Into<RefOr<Schema>> {
             .build(),
     )
 }
+
+pub(crate) fn optional_path() -> impl Into<RefOr<Schema>> {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .format(Some(SchemaFormat::Custom("path".into())))
+            .description(Some("A folder on the studio's machine."))
+            .build(),
+    )
+}

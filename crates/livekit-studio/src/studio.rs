@@ -1,6 +1,7 @@
 //! [`Studio`]: the show. Every change goes through [`Studio::apply`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -352,6 +353,22 @@ impl Studio {
     pub fn state(&self) -> StudioState {
         let show = self.inner.show.lock();
         self.inner.state(&show)
+    }
+
+    /// The folder of the canvas's HLS output (the running one, else the last one started),
+    /// which holds its playlist ([`HLS_PLAYLIST`](crate::HLS_PLAYLIST)) and segments.
+    pub fn hls_folder(&self, canvas: &str) -> Option<PathBuf> {
+        let show = self.inner.show.lock();
+        let folder = |o: &&Output| match &o.spec {
+            OutputSpec::Hls { dir, .. } if o.canvas == canvas => dir.clone(),
+            _ => None,
+        };
+        show.outputs
+            .iter()
+            .rev()
+            .filter(|o| o.is_running())
+            .find_map(|o| folder(&o))
+            .or_else(|| show.outputs.iter().rev().find_map(|o| folder(&o)))
     }
 
     /// Events from now on, [`DEFAULT_EVENT_CAPACITY`] kept for a slow reader.
@@ -966,7 +983,10 @@ impl Inner {
             show.outputs.remove(index);
         }
         let entry = &show.canvases[show.canvas(&canvas)?];
-        if matches!(spec, OutputSpec::Record { .. } | OutputSpec::Stream { .. }) {
+        if matches!(
+            spec,
+            OutputSpec::Record { .. } | OutputSpec::Stream { .. } | OutputSpec::Hls { .. }
+        ) {
             return self.start_encoded(show, id, canvas, spec);
         }
         let settings = &entry.settings;
@@ -1024,7 +1044,36 @@ impl Inner {
             show.encodes.push(encode);
         }
         let encode = show.encode(&canvas).expect("started above");
-        let running = match &spec {
+        let mut spec = spec;
+        let running = match &mut spec {
+            OutputSpec::Hls {
+                dir,
+                window,
+                segments,
+            } => {
+                // The folder chosen shows in the state document.
+                let folder = dir
+                    .get_or_insert_with(|| {
+                        std::env::temp_dir()
+                            .join(format!("livekit-hls-{}-{canvas}", std::process::id()))
+                    })
+                    .clone();
+                let settings = RecorderSettings {
+                    container: Some(livekit_sinks::Container::Hls),
+                    hls: livekit_sinks::HlsSettings {
+                        window: window.unwrap_or(livekit_sinks::HlsSettings::default().window),
+                        segments: match segments {
+                            crate::HlsSegmentFormat::Fmp4 => livekit_sinks::HlsSegments::Fmp4,
+                            crate::HlsSegmentFormat::Ts => livekit_sinks::HlsSegments::Ts,
+                        },
+                        ..livekit_sinks::HlsSettings::default()
+                    },
+                    ..RecorderSettings::new(folder.join(crate::HLS_PLAYLIST))
+                };
+                encode
+                    .record(&id, settings)
+                    .map(outputs::Running::Recording)
+            }
             OutputSpec::Record { path, crash_safe } => {
                 let settings = RecorderSettings {
                     crash_safe: *crash_safe,
@@ -1037,7 +1086,7 @@ impl Inner {
             OutputSpec::Stream { to } => encode
                 .stream(&id, to, &self.sites)
                 .map(outputs::Running::Stream),
-            _ => unreachable!("only recordings and streams are encoded"),
+            _ => unreachable!("only recordings, streams and HLS are encoded"),
         };
         match running {
             Ok(running) => {

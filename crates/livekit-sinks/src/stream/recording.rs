@@ -139,7 +139,7 @@ impl RecordingShared {
             path: self.path.clone(),
             container: self.container,
             duration: counters.duration,
-            file_bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            file_bytes: recorder::written_bytes(&self.path, self.container),
             packets: counters.packets,
             encoder: None,
         }
@@ -195,13 +195,12 @@ impl RecordingBranch {
             counters: recorder::Shared::default(),
             status: Mutex::new((RecordingState::Recording, None)),
         });
-        let crash_safe = settings.crash_safe;
         let worker_shared = Arc::clone(&shared);
         let open_path = path.clone();
         let worker = spawn_worker(
             format!("livekit.stream.rec.{}", id.0),
             move || {
-                let mut muxer = Muxer::open(&open_path, container, crash_safe, streams)?;
+                let mut muxer = Muxer::open(&open_path, container, &settings, streams)?;
                 if start_at_zero {
                     muxer.start_at_zero();
                 }
