@@ -198,6 +198,31 @@ fn an_hls_output_plays_in_a_real_browser() {
     assert!(stdout.contains("(HLS,"), "{stdout}");
 }
 
+/// A canvas watched over WebRTC (WHEP) in a real browser: bad offers refused with a 400 naming
+/// why, the picture the live scene's colour, Opus sound arriving, a scene switch showing, and
+/// DELETE ending the viewer.
+#[test]
+fn a_canvas_plays_over_whep_in_a_real_browser() {
+    let node_modules = tool("tests/browser/node_modules/playwright-core");
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &[]);
+    let script = node_modules.join("../../whep_page.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{}/", studio.port))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (status, _, stderr) = studio.stop();
+    assert!(
+        output.status.success(),
+        "the WHEP page test failed:\n{said}\n{}\nstudio:\n{stderr}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.ends_with("ok\n"), "{said}");
+    assert!(status.success(), "{status}: {stderr}");
+}
+
 #[test]
 fn the_openapi_document_matches_the_server_under_schemathesis() {
     let schemathesis = tool(".tools/venv/bin/schemathesis");
@@ -217,6 +242,12 @@ fn the_openapi_document_matches_the_server_under_schemathesis() {
         // An endless stream and a WebSocket: tested in crates/livekit-control/tests/api.rs.
         .args(["--exclude-path", "/api/canvases/{canvas}/preview.mjpeg"])
         .args(["--exclude-path", "/api/events"])
+        // WHEP offers (application/sdp) go as text: tests/schemathesis_hooks.py.
+        .env(
+            "PYTHONPATH",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests"),
+        )
+        .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
         .current_dir(dir.path())
         .output()
         .unwrap();

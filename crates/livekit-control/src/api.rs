@@ -10,6 +10,7 @@
 //! | `GET /api/canvases/{canvas}/preview.mjpeg` | the live preview (MJPEG) |
 //! | `GET /api/canvases/{canvas}/snapshot.jpg` | one preview picture |
 //! | `GET /hls/{canvas}/{file}` | the canvas's HLS output: `index.m3u8` and its segments |
+//! | `POST /whep/{canvas}`, `DELETE /whep/{canvas}/{viewer}` | watch a canvas over WebRTC (WHEP) |
 //! | `POST /api/login` | sets the page's cookie from a token |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /openapi.json` | this API's OpenAPI document |
@@ -102,7 +103,7 @@ fn body_error(rejection: BytesRejection) -> ApiError {
 }
 
 /// Runs `work` off the server's threads (it takes the studio's lock).
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|_| {
@@ -519,6 +520,8 @@ fn api_router() -> OpenApiRouter<Arc<Shared>> {
         .routes(routes!(get_snapshot))
         .routes(routes!(get_metrics))
         .routes(routes!(get_hls))
+        .routes(routes!(crate::whep::post_whep))
+        .routes(routes!(crate::whep::delete_whep))
 }
 
 fn login_router() -> OpenApiRouter<Arc<Guard>> {

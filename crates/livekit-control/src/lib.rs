@@ -42,6 +42,7 @@ mod metrics;
 mod page;
 mod preview;
 mod socket;
+mod whep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -192,6 +193,8 @@ fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// What the handlers share.
 pub(crate) struct Shared {
     pub(crate) studio: Arc<Studio>,
+    /// The address served (WebRTC viewers' media is sent from its IP when it names one).
+    pub(crate) listen: SocketAddr,
     pub(crate) events: socket::EventFeed,
     pub(crate) previews: preview::Previews,
 }
@@ -246,6 +249,7 @@ impl ControlServer {
             })?;
         let events = socket::EventFeed::start(&studio).map_err(StartControlError::Start)?;
         let shared = Arc::new(Shared {
+            listen: addr,
             previews: preview::Previews::new(settings.preview.clone()),
             studio,
             events,

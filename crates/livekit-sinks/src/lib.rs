@@ -22,9 +22,10 @@ mod speaker_pulse;
 pub mod stream;
 mod viewer;
 mod virtual_camera;
+pub mod webrtc;
 
 pub use encode::{
-    AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder,
+    AudioCodec, AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder,
     KeyframeRequest, RateControl, RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings,
     default_video_kbps,
 };

@@ -56,20 +56,8 @@ impl CanvasEncode {
         let failed = |e: &dyn std::error::Error| {
             CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
-        // The sound starts with the first picture encoded (a canvas whose first frame comes
-        // late, a GPU starting, would otherwise begin with a gap after the sound).
-        let start = Arc::new(AtomicU64::new(0));
-        let encoder = Encoder::start(
-            settings,
-            Arc::new(VideoFeed {
-                port: video.clone(),
-                start: start.clone(),
-            }) as Arc<dyn VideoSource>,
-            audio
-                .clone()
-                .map(|port| Arc::new(AudioFeed { port, start }) as Arc<dyn AudioSource>),
-        )
-        .map_err(|e| failed(&e))?;
+        let (video_feed, audio_feed) = feeds(&video, audio.as_ref());
+        let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| failed(&e))?;
         let streamer = Streamer::start(
             StreamerSettings {
                 destinations: Vec::new(),
@@ -237,6 +225,27 @@ impl Drop for CanvasEncode {
             }
         }
     }
+}
+
+/// The sources an encoder of a canvas reads: its frames, and the program audio starting with
+/// the first picture encoded (a canvas whose first frame comes late, a GPU starting, would
+/// otherwise begin with a gap after the sound).
+pub(crate) fn feeds(
+    video: &Arc<Port<VideoFrame>>,
+    audio: Option<&Arc<Port<AudioFrame>>>,
+) -> (Arc<dyn VideoSource>, Option<Arc<dyn AudioSource>>) {
+    let start = Arc::new(AtomicU64::new(0));
+    let video = Arc::new(VideoFeed {
+        port: video.clone(),
+        start: start.clone(),
+    }) as Arc<dyn VideoSource>;
+    let audio = audio.map(|port| {
+        Arc::new(AudioFeed {
+            port: port.clone(),
+            start,
+        }) as Arc<dyn AudioSource>
+    });
+    (video, audio)
 }
 
 /// The canvas's frames as the encoder reads them: the first one's pts is noted (plus one

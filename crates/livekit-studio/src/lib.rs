@@ -29,6 +29,7 @@ mod scene;
 mod schema;
 mod state;
 mod studio;
+mod webrtc;
 
 pub use command::{
     API_VERSION, AudioSettings, Command, HLS_PLAYLIST, HlsSegmentFormat, InputSpec, LayerFields,
@@ -43,3 +44,4 @@ pub use state::{
     SceneDoc, Stats, StudioReport, StudioState,
 };
 pub use studio::{StartStudioError, Studio, StudioSettings};
+pub use webrtc::ViewerDoc;

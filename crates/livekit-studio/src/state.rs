@@ -67,6 +67,8 @@ pub struct CanvasDoc {
     pub scene: String,
     /// Its scenes, in the order they were added.
     pub scenes: Vec<SceneDoc>,
+    /// Who watches it over WebRTC (WHEP), sharing one encode.
+    pub viewers: Vec<crate::webrtc::ViewerDoc>,
 }
 
 /// One scene.

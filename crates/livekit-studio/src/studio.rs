@@ -30,6 +30,7 @@ use crate::state::{
     CanvasDoc, InputDoc, OutputDoc, OutputReport, RecordingDoc, SceneDoc, Stats, StudioReport,
     StudioState,
 };
+use crate::webrtc::{ViewerDoc, WebRtcEncode};
 
 /// How often the studio looks at its inputs and outputs for state changes.
 const POLL: Duration = Duration::from_millis(50);
@@ -155,6 +156,8 @@ struct Show {
     outputs: Vec<Output>,
     /// Each canvas's one encode, while it has recordings or streams.
     encodes: Vec<CanvasEncode>,
+    /// Each canvas's WebRTC encode, while it has viewers.
+    webrtc: Vec<WebRtcEncode>,
     applied: u64,
     stats: Stats,
 }
@@ -223,6 +226,14 @@ impl Show {
             let mut encode = self.encodes.remove(index);
             self.end_encode(&mut encode);
         }
+    }
+
+    /// Lets go of WebRTC viewers that have gone, and ends the WebRTC encodes nobody watches.
+    fn drop_idle_viewers(&mut self) {
+        for encode in &mut self.webrtc {
+            encode.drop_closed();
+        }
+        self.webrtc.retain(|encode| !encode.is_idle());
     }
 
     /// Stops an encode and hands its final report to its outputs.
@@ -371,6 +382,86 @@ impl Studio {
             .or_else(|| show.outputs.iter().rev().find_map(|o| folder(&o)))
     }
 
+    /// Answers a WebRTC viewer of `canvas` (WHEP): `offer` is the viewer's SDP offer, `bind`
+    /// the address its media is sent from (one the viewer reaches). Returns the viewer's id
+    /// and the SDP answer. The viewers of a canvas share one encode made for WebRTC (H.264
+    /// constrained baseline and Opus), started with the first and ended after the last.
+    /// Errors: no such canvas (not found), an offer that is not SDP or offers no H.264
+    /// (invalid).
+    pub fn add_viewer(
+        &self,
+        canvas: &str,
+        offer: &str,
+        bind: std::net::IpAddr,
+    ) -> Result<(String, String), CommandError> {
+        let mut show = self.inner.show.lock();
+        let entry = show.canvas(canvas)?;
+        // Not an offer at all: refused before any encode starts.
+        livekit_sinks::webrtc::check_offer(offer)
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        if !show.webrtc.iter().any(|w| w.canvas == canvas) {
+            let entry = &show.canvases[entry];
+            let mut settings = self.inner.encoder.clone();
+            (settings.video.width, settings.video.height) = self
+                .inner
+                .encode_size
+                .unwrap_or((entry.settings.width, entry.settings.height));
+            settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
+            let audio = if self.inner.encode_audio {
+                let tap = self.inner.program.lock().as_ref().map(|p| p.tap());
+                Some(tap.ok_or_else(|| CommandError::conflict("the studio is stopping"))?)
+            } else {
+                None
+            };
+            let encode = WebRtcEncode::start(canvas, settings, audio)?;
+            self.inner
+                .handle
+                .add_target(
+                    entry.canvas,
+                    format!("WebRTC encode of {canvas}"),
+                    encode.gate.clone() as Arc<dyn VideoTarget>,
+                )
+                .map_err(|e| CommandError::invalid(e.to_string()))?;
+            show.webrtc.push(encode);
+        }
+        let encode = show
+            .webrtc
+            .iter_mut()
+            .find(|w| w.canvas == canvas)
+            .expect("started above");
+        let answered = encode.add_viewer(offer, bind);
+        if answered.is_err() {
+            show.drop_idle_viewers();
+        }
+        answered
+    }
+
+    /// Ends WebRTC viewer `id` of `canvas` (a WHEP `DELETE`). Not found when there is none.
+    pub fn remove_viewer(&self, canvas: &str, id: &str) -> Result<(), CommandError> {
+        let mut show = self.inner.show.lock();
+        show.canvas(canvas)?;
+        let removed = show
+            .webrtc
+            .iter_mut()
+            .find(|w| w.canvas == canvas)
+            .is_some_and(|w| w.remove_viewer(id));
+        if !removed {
+            return Err(CommandError::not_found("viewer", id));
+        }
+        show.drop_idle_viewers();
+        Ok(())
+    }
+
+    /// The WebRTC viewers of `canvas` now.
+    pub fn viewers(&self, canvas: &str) -> Vec<ViewerDoc> {
+        let show = self.inner.show.lock();
+        show.webrtc
+            .iter()
+            .find(|w| w.canvas == canvas)
+            .map(WebRtcEncode::viewers)
+            .unwrap_or_default()
+    }
+
     /// Events from now on, [`DEFAULT_EVENT_CAPACITY`] kept for a slow reader.
     pub fn subscribe(&self) -> Subscription {
         self.subscribe_with(DEFAULT_EVENT_CAPACITY)
@@ -478,6 +569,9 @@ impl Studio {
             for mut encode in std::mem::take(&mut show.encodes) {
                 show.end_encode(&mut encode);
             }
+            for mut encode in std::mem::take(&mut show.webrtc) {
+                encode.stop();
+            }
             std::mem::take(&mut show.outputs)
         };
         if let Some(compositor) = self.compositor.take()
@@ -561,6 +655,7 @@ fn watch(inner: &Inner) {
                 }
             }
             show.drop_idle_encodes();
+            show.drop_idle_viewers();
             let now = inner.clock.now();
             let elapsed = now.saturating_sub(last_stats_at);
             if elapsed >= Duration::from_secs(1) {
@@ -1146,6 +1241,12 @@ impl Inner {
                             layers: scene_layers(c, show, &canvas.id, scene),
                         })
                         .collect(),
+                    viewers: show
+                        .webrtc
+                        .iter()
+                        .find(|w| w.canvas == canvas.id)
+                        .map(WebRtcEncode::viewers)
+                        .unwrap_or_default(),
                 })
                 .collect()
         });

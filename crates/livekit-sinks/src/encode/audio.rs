@@ -11,7 +11,7 @@ use ff::ffi;
 use ffmpeg_next as ff;
 use livekit_core::{AudioFrame, Codec, Packet, StreamInfo, StreamParams, TimeBase};
 
-use super::settings::AudioSettings;
+use super::settings::{AudioCodec, AudioSettings};
 use super::video::to_packet;
 
 /// A gap or overlap shorter than this (in seconds) is jitter: the samples are placed right
@@ -148,14 +148,27 @@ pub(crate) struct AudioEncoder {
 
 impl AudioEncoder {
     pub(crate) fn open(settings: &AudioSettings) -> Result<Self, ff::Error> {
-        let codec = ff::encoder::find(ff::codec::Id::AAC).ok_or(ff::Error::EncoderNotFound)?;
+        let (codec, format, name) = match settings.codec {
+            AudioCodec::Aac => (
+                ff::encoder::find(ff::codec::Id::AAC),
+                ff::format::Sample::F32(ff::format::sample::Type::Planar),
+                Codec::Aac,
+            ),
+            // libopus takes interleaved samples only.
+            AudioCodec::Opus => (
+                ff::encoder::find_by_name("libopus"),
+                ff::format::Sample::F32(ff::format::sample::Type::Packed),
+                Codec::Other("opus".into()),
+            ),
+        };
+        let codec = codec.ok_or(ff::Error::EncoderNotFound)?;
         let mut audio = ff::codec::Context::new_with_codec(codec)
             .encoder()
             .audio()?;
         let rate = c_int::try_from(settings.sample_rate).map_err(|_| ff::Error::InvalidData)?;
         let layout = ff::ChannelLayout::default(c_int::from(settings.channels));
         audio.set_rate(rate);
-        audio.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+        audio.set_format(format);
         audio.set_channel_layout(layout);
         audio.set_channels(c_int::from(settings.channels));
         audio.set_bit_rate(settings.kbps as usize * 1000);
@@ -166,11 +179,7 @@ impl AudioEncoder {
             0 => 1024,
             n => n as usize,
         };
-        let mut frame = ff::frame::Audio::new(
-            ff::format::Sample::F32(ff::format::sample::Type::Planar),
-            frame_size,
-            layout,
-        );
+        let mut frame = ff::frame::Audio::new(format, frame_size, layout);
         frame.set_channels(settings.channels);
         frame.set_rate(settings.sample_rate);
         // SAFETY: reading pointer fields of a frame and a codec context we own.
@@ -189,7 +198,7 @@ impl AudioEncoder {
             }
         };
         let info = StreamInfo {
-            codec: Codec::Aac,
+            codec: name,
             params: StreamParams::Audio {
                 sample_rate: settings.sample_rate,
                 channels: settings.channels,
@@ -344,10 +353,23 @@ impl AudioEncoder {
             return Err(ff::Error::from(made));
         }
         self.frame.set_samples(self.frame_size);
-        for (channel, queue) in self.queue.iter_mut().enumerate() {
-            let plane = self.frame.plane_mut::<f32>(channel);
-            for (dst, src) in plane.iter_mut().zip(queue.drain(..samples)) {
-                *dst = src;
+        if self.frame.is_planar() {
+            for (channel, queue) in self.queue.iter_mut().enumerate() {
+                let plane = self.frame.plane_mut::<f32>(channel);
+                for (dst, src) in plane.iter_mut().zip(queue.drain(..samples)) {
+                    *dst = src;
+                }
+            }
+        } else {
+            // Interleaved (Opus): one plane of samples, channel after channel.
+            let channels = self.queue.len();
+            let bytes = self.frame.data_mut(0);
+            let mut drains: Vec<_> = self.queue.iter_mut().map(|q| q.drain(..samples)).collect();
+            for index in 0..samples * channels {
+                let value = drains[index % channels].next().unwrap_or(0.0);
+                if let Some(dst) = bytes.get_mut(index * 4..index * 4 + 4) {
+                    dst.copy_from_slice(&value.to_ne_bytes());
+                }
             }
         }
         self.frame.set_samples(samples);

@@ -23,8 +23,8 @@ use livekit_core::{
 };
 
 pub use settings::{
-    AudioSettings, EncoderSettings, H264Encoder, RateControl, UnknownEncoder, VideoSettings,
-    default_video_kbps,
+    AudioCodec, AudioSettings, EncoderSettings, H264Encoder, RateControl, UnknownEncoder,
+    VideoSettings, default_video_kbps,
 };
 
 use audio::AudioEncoder;

@@ -234,6 +234,8 @@ impl VideoSettings {
 /// AAC audio encoding settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioSettings {
+    /// The codec. Default AAC.
+    pub codec: AudioCodec,
     /// Bit rate in kb/s. Default 128.
     pub kbps: u32,
     /// Output sample rate. Default 48000. Input at any rate is resampled.
@@ -245,11 +247,22 @@ pub struct AudioSettings {
 impl Default for AudioSettings {
     fn default() -> Self {
         Self {
+            codec: AudioCodec::Aac,
             kbps: 128,
             sample_rate: 48_000,
             channels: 2,
         }
     }
+}
+
+/// An audio codec the [`Encoder`](crate::Encoder) makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioCodec {
+    /// AAC-LC: what RTMP, SRT (MPEG-TS), MP4 and HLS carry.
+    #[default]
+    Aac,
+    /// Opus (libopus, 20 ms frames; 48, 24, 16, 12 or 8 kHz): what WebRTC peers take.
+    Opus,
 }
 
 /// Everything an [`Encoder`](crate::Encoder) needs.

@@ -1,0 +1,630 @@
+//! WebRTC viewers: [`WebRtcViewer`] sends one encode's H.264 and Opus packets to one peer
+//! (a browser watching through WHEP), with sub-second latency.
+//!
+//! The WebRTC stack is [str0m](https://docs.rs/str0m): ICE (lite: we answer, the viewer
+//! checks), DTLS, SRTP and RTP packetizing, sans-IO. A viewer owns its UDP socket and two
+//! named threads: `livekit.whep.N.net` reads the socket, `livekit.whep.N` runs the connection
+//! (the packets it is given, the datagrams read, str0m's timers). Between them and the encode,
+//! bounded queues: a viewer that stalls or loses packets drops its own packets (and asks for
+//! a keyframe to start again cleanly), never holding the encode or the other viewers.
+
+mod h264;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select};
+use livekit_core::thread::{Worker, spawn_named};
+use livekit_core::{Codec, Packet, StreamInfo, StreamParams};
+use parking_lot::Mutex;
+use str0m::change::SdpOffer;
+use str0m::format::Codec as RtpCodec;
+use str0m::media::{MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::encode::KeyframeRequest;
+use h264::AnnexB;
+
+/// Packets a viewer holds before it drops (about two seconds of 30 fps video with its sound).
+const PACKET_QUEUE: usize = 256;
+/// Datagrams read and not yet handled before more are dropped.
+const DATAGRAM_QUEUE: usize = 256;
+/// The longest a viewer's thread sleeps between looks at its stop flag.
+const TICK: Duration = Duration::from_millis(100);
+/// Keyframes asked for by one viewer: at most one a second.
+const KEYFRAME_EVERY: Duration = Duration::from_secs(1);
+
+/// How viewers are served.
+#[derive(Debug, Clone)]
+pub struct WebRtcSettings {
+    /// The address the viewers' UDP sockets bind to, which the answer names as the candidate:
+    /// an address the viewer reaches (the one its HTTP request came to).
+    pub bind: IpAddr,
+    /// A viewer that has not connected (ICE and DTLS) after this long is closed. Default 15 s.
+    pub connect_timeout: Duration,
+}
+
+impl WebRtcSettings {
+    /// Viewers reached at `bind`.
+    pub fn new(bind: IpAddr) -> Self {
+        Self {
+            bind,
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why a viewer could not be answered. The offer's fault is [`BadOffer`](Self::BadOffer) or
+/// [`NoCodec`](Self::NoCodec) (a 400 for a WHEP server); the rest are the server's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebRtcError {
+    /// The SDP offer cannot be read or accepted.
+    #[error("the SDP offer is not valid: {0}")]
+    BadOffer(String),
+    /// The offer has no codec in common with the stream.
+    #[error("the SDP offer has no usable codec: {0}")]
+    NoCodec(String),
+    /// The streams are not H.264 (and Opus).
+    #[error("WebRTC viewers need H.264 video (and Opus sound), not {0}")]
+    Streams(String),
+    /// The UDP socket could not be made.
+    #[error("cannot open a UDP socket on {address}")]
+    Socket {
+        /// Where.
+        address: IpAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start the viewer's threads")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What a viewer is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewerState {
+    /// Answered; ICE and DTLS not done yet.
+    Connecting,
+    /// Receiving.
+    Connected,
+    /// Gone: it left, timed out or failed (the reason).
+    Closed(String),
+}
+
+/// Counters of one viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerStats {
+    /// What it is doing.
+    pub state: ViewerState,
+    /// Packets (video access units and sound frames) handed to the connection.
+    pub packets: u64,
+    /// Payload bytes handed to the connection.
+    pub bytes: u64,
+    /// Packets dropped: its queue was full (it fell behind), or video waiting for a keyframe.
+    pub dropped: u64,
+    /// Keyframes it asked the encoder for (on joining, after drops, or its own requests).
+    pub keyframe_requests: u64,
+}
+
+struct Shared {
+    state: Mutex<ViewerState>,
+    stop: AtomicBool,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    keyframe_requests: AtomicU64,
+    /// Set when a packet was dropped: video waits for the next keyframe.
+    resync: AtomicBool,
+}
+
+impl Shared {
+    fn close(&self, why: impl Into<String>) {
+        let mut state = self.state.lock();
+        if !matches!(*state, ViewerState::Closed(_)) {
+            *state = ViewerState::Closed(why.into());
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One WebRTC peer receiving an encode's packets.
+pub struct WebRtcViewer {
+    shared: Arc<Shared>,
+    packets: Sender<Packet>,
+    workers: Vec<Worker<()>>,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for WebRtcViewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcViewer")
+            .field("local", &self.local)
+            .field("state", &*self.shared.state.lock())
+            .finish()
+    }
+}
+
+/// Which of the encode's streams is the video and which the sound, and how to send them.
+#[derive(Clone)]
+struct Tracks {
+    video: Option<(usize, AnnexB, StreamInfo)>,
+    audio: Option<(usize, StreamInfo)>,
+}
+
+impl Tracks {
+    fn of(streams: &[StreamInfo]) -> Result<Self, WebRtcError> {
+        let mut tracks = Self {
+            video: None,
+            audio: None,
+        };
+        for (index, stream) in streams.iter().enumerate() {
+            match (&stream.codec, &stream.params) {
+                (Codec::H264, StreamParams::Video { .. }) => {
+                    tracks.video = Some((index, AnnexB::new(&stream.extradata), stream.clone()));
+                }
+                (Codec::Other(name), StreamParams::Audio { .. }) if name == "opus" => {
+                    tracks.audio = Some((index, stream.clone()));
+                }
+                _ => {}
+            }
+        }
+        if tracks.video.is_none() {
+            let codecs: Vec<&str> = streams.iter().map(|s| s.codec.name()).collect();
+            return Err(WebRtcError::Streams(codecs.join(" and ")));
+        }
+        Ok(tracks)
+    }
+}
+
+/// Reads an SDP offer (without answering it): an error says why it is not one.
+pub fn check_offer(offer: &str) -> Result<(), WebRtcError> {
+    SdpOffer::from_sdp_string(offer)
+        .map(|_| ())
+        .map_err(|_| WebRtcError::BadOffer("it cannot be read as SDP".into()))
+}
+
+impl WebRtcViewer {
+    /// Answers a viewer's SDP `offer` for the encode whose streams are `streams` (H.264, and
+    /// Opus for sound): the viewer starts, and the answer (SDP) goes back to the peer.
+    /// `keyframes` asks the encoder for a keyframe when the viewer joins or needs one.
+    pub fn answer(
+        offer: &str,
+        streams: &[StreamInfo],
+        settings: &WebRtcSettings,
+        keyframes: Option<KeyframeRequest>,
+    ) -> Result<(Self, String), WebRtcError> {
+        let tracks = Tracks::of(streams)?;
+        let offer = SdpOffer::from_sdp_string(offer)
+            .map_err(|_| WebRtcError::BadOffer("it cannot be read as SDP".into()))?;
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true)
+            .build(Instant::now());
+        let socket = UdpSocket::bind((settings.bind, 0)).map_err(|source| WebRtcError::Socket {
+            address: settings.bind,
+            source,
+        })?;
+        let local = socket.local_addr().map_err(|source| WebRtcError::Socket {
+            address: settings.bind,
+            source,
+        })?;
+        let candidate = Candidate::host(local, "udp")
+            .map_err(|e| WebRtcError::BadOffer(format!("no candidate for {local}: {e}")))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| WebRtcError::BadOffer(first_line(&e.to_string())))?;
+        let answer = answer.to_sdp_string();
+        // The media the answer accepts, and that a codec of ours is among them.
+        // The media the answer accepts (str0m reports them as events only once connected).
+        let medias = answered_media(&answer);
+        loop {
+            match rtc.poll_output() {
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Transmit(transmit)) => {
+                    let _ = socket.send_to(&transmit.contents, transmit.destination);
+                }
+                Ok(Output::Timeout(_)) => break,
+                Err(error) => return Err(WebRtcError::BadOffer(first_line(&error.to_string()))),
+            }
+        }
+        let video_pt = medias
+            .iter()
+            .filter(|(_, kind)| *kind == MediaKind::Video)
+            .find_map(|(mid, _)| Some((*mid, pick(&mut rtc, *mid, RtpCodec::H264)?)));
+        let Some(video) = video_pt else {
+            return Err(WebRtcError::NoCodec(
+                "it offers no H.264 video (packetization-mode 1) to receive".into(),
+            ));
+        };
+        let audio = medias
+            .iter()
+            .filter(|(_, kind)| *kind == MediaKind::Audio)
+            .find_map(|(mid, _)| Some((*mid, pick(&mut rtc, *mid, RtpCodec::Opus)?)));
+
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(ViewerState::Connecting),
+            stop: AtomicBool::new(false),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            keyframe_requests: AtomicU64::new(0),
+            resync: AtomicBool::new(true),
+        });
+        let (packet_tx, packet_rx) = bounded(PACKET_QUEUE);
+        let (datagram_tx, datagram_rx) = bounded(DATAGRAM_QUEUE);
+        socket
+            .set_read_timeout(Some(TICK))
+            .map_err(WebRtcError::Thread)?;
+        let reader_socket = socket.try_clone().map_err(WebRtcError::Thread)?;
+        let reader_shared = shared.clone();
+        let reader = spawn_named(format!("livekit.whep.{n}.net"), move || {
+            read_datagrams(&reader_socket, &datagram_tx, &reader_shared);
+        })
+        .map_err(|e| WebRtcError::Thread(std::io::Error::other(e.to_string())))?;
+        let connection = Connection {
+            rtc,
+            socket,
+            local,
+            tracks,
+            video,
+            audio,
+            shared: shared.clone(),
+            keyframes,
+            last_keyframe_request: None,
+            connect_by: Instant::now() + settings.connect_timeout,
+            connected: false,
+        };
+        let runner = spawn_named(format!("livekit.whep.{n}"), move || {
+            connection.run(&packet_rx, &datagram_rx);
+        })
+        .map_err(|error| {
+            shared.close("could not start");
+            WebRtcError::Thread(std::io::Error::other(error.to_string()))
+        })?;
+        tracing::debug!("WebRTC viewer {n} answered on {local}");
+        Ok((
+            Self {
+                shared,
+                packets: packet_tx,
+                workers: vec![runner, reader],
+                local,
+            },
+            answer,
+        ))
+    }
+
+    /// Hands the viewer one packet of the encode, never waiting: a viewer that fell behind
+    /// drops it (counted) and starts again at the next keyframe.
+    pub fn send(&self, packet: &Packet) {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.packets.try_send(packet.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                self.shared.resync.store(true, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// What it is doing.
+    pub fn state(&self) -> ViewerState {
+        self.shared.state.lock().clone()
+    }
+
+    /// Whether it is gone (it left, timed out, failed, or was closed).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state(), ViewerState::Closed(_))
+    }
+
+    /// Its counters now.
+    pub fn stats(&self) -> ViewerStats {
+        ViewerStats {
+            state: self.state(),
+            packets: self.shared.packets.load(Ordering::Relaxed),
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            keyframe_requests: self.shared.keyframe_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The UDP address it receives on (the answer's candidate).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Ends it (the peer is told, if connected) and waits for its threads.
+    pub fn close(mut self) -> ViewerStats {
+        self.shared.close("closed");
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        self.stats()
+    }
+}
+
+impl Drop for WebRtcViewer {
+    fn drop(&mut self) {
+        self.shared.close("closed");
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The payload type of the negotiated `codec` for media `mid` (H.264: packetization mode 1,
+/// constrained baseline preferred, as the encode makes).
+fn pick(rtc: &mut Rtc, mid: Mid, codec: RtpCodec) -> Option<str0m::format::PayloadParams> {
+    let writer = rtc.writer(mid)?;
+    let mut found: Vec<_> = writer
+        .payload_params()
+        .filter(|p| p.spec().codec == codec)
+        .filter(|p| codec != RtpCodec::H264 || p.spec().format.packetization_mode == Some(1))
+        .cloned()
+        .collect();
+    // Constrained baseline (0x42e0..), then baseline (0x4200..), then the rest.
+    found.sort_by_key(
+        |p| match p.spec().format.profile_level_id.map(|id| id >> 8) {
+            Some(0x42e0) => 0,
+            Some(0x4200) => 1,
+            _ => 2,
+        },
+    );
+    found.into_iter().next()
+}
+
+/// The media sections an SDP answer accepts (port not 0): their mid and kind.
+fn answered_media(answer: &str) -> Vec<(Mid, MediaKind)> {
+    let mut found = Vec::new();
+    let mut section: Option<MediaKind> = None;
+    for line in answer.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            let mut fields = media.split_whitespace();
+            let kind = fields.next();
+            let accepted = fields.next().is_some_and(|port| port != "0");
+            section = match kind {
+                Some("video") if accepted => Some(MediaKind::Video),
+                Some("audio") if accepted => Some(MediaKind::Audio),
+                _ => None,
+            };
+        } else if let (Some(kind), Some(mid)) = (section, line.strip_prefix("a=mid:")) {
+            found.push((Mid::from(mid.trim()), kind));
+        }
+    }
+    found
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+fn read_datagrams(socket: &UdpSocket, out: &Sender<(Vec<u8>, SocketAddr)>, shared: &Shared) {
+    let mut buffer = vec![0u8; 2000];
+    while !shared.stop.load(Ordering::Relaxed) {
+        match socket.recv_from(&mut buffer) {
+            Ok((n, from)) => {
+                // A full queue drops the datagram, as the network may.
+                if let Err(TrySendError::Disconnected(_)) =
+                    out.try_send((buffer[..n].to_vec(), from))
+                {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(error) => {
+                shared.close(format!("cannot read its socket: {error}"));
+                return;
+            }
+        }
+    }
+}
+
+/// The connection's side, on its own thread.
+struct Connection {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    tracks: Tracks,
+    video: (Mid, str0m::format::PayloadParams),
+    audio: Option<(Mid, str0m::format::PayloadParams)>,
+    shared: Arc<Shared>,
+    keyframes: Option<KeyframeRequest>,
+    last_keyframe_request: Option<Instant>,
+    connect_by: Instant,
+    connected: bool,
+}
+
+impl Connection {
+    fn run(mut self, packets: &Receiver<Packet>, datagrams: &Receiver<(Vec<u8>, SocketAddr)>) {
+        let why = loop {
+            let timeout = match self.drive() {
+                Ok(timeout) => timeout,
+                Err(why) => break why,
+            };
+            if self.shared.stop.load(Ordering::Relaxed) {
+                break "closed".to_owned();
+            }
+            if !self.rtc.is_alive() {
+                break "the connection ended".to_owned();
+            }
+            if !self.connected && Instant::now() > self.connect_by {
+                break "it never connected (ICE or DTLS timed out)".to_owned();
+            }
+            let wait = timeout.saturating_duration_since(Instant::now()).min(TICK);
+            let result = select! {
+                recv(datagrams) -> datagram => match datagram {
+                    Ok((data, source)) => self.receive(&data, source),
+                    Err(_) => Err("its socket closed".to_owned()),
+                },
+                recv(packets) -> packet => match packet {
+                    Ok(packet) => {
+                        self.write(packet);
+                        Ok(())
+                    }
+                    Err(_) => Err("the encode ended".to_owned()),
+                },
+                default(wait) => self
+                    .rtc
+                    .handle_input(Input::Timeout(Instant::now()))
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(why) = result {
+                break why;
+            }
+        };
+        self.rtc.disconnect();
+        let _ = self.drive();
+        tracing::debug!("WebRTC viewer on {} ended: {why}", self.local);
+        self.shared.close(why);
+    }
+
+    /// Sends what the connection has to send and handles its events; returns when it next
+    /// needs a timeout.
+    fn drive(&mut self) -> Result<Instant, String> {
+        loop {
+            match self.rtc.poll_output().map_err(|e| e.to_string())? {
+                Output::Timeout(at) => return Ok(at),
+                Output::Transmit(transmit) => {
+                    // A send that fails (a full buffer) is a lost datagram, as on any network.
+                    let _ = self
+                        .socket
+                        .send_to(&transmit.contents, transmit.destination);
+                }
+                Output::Event(event) => self.event(event)?,
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                *self.shared.state.lock() = ViewerState::Connected;
+                self.shared.resync.store(true, Ordering::Relaxed);
+                self.ask_keyframe(true);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                return Err("the viewer went away (ICE disconnected)".into());
+            }
+            Event::KeyframeRequest(_) => self.ask_keyframe(false),
+            Event::Closed => return Err("the viewer closed the connection".into()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn ask_keyframe(&mut self, now: bool) {
+        let Some(keyframes) = &self.keyframes else {
+            return;
+        };
+        let due = self
+            .last_keyframe_request
+            .is_none_or(|last| last.elapsed() >= KEYFRAME_EVERY);
+        if now || due {
+            keyframes.request();
+            self.last_keyframe_request = Some(Instant::now());
+            self.shared
+                .keyframe_requests
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn receive(&mut self, data: &[u8], source: SocketAddr) -> Result<(), String> {
+        let Ok(contents) = data.try_into() else {
+            return Ok(()); // not STUN, DTLS or SRTP: ignored
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        if self.rtc.accepts(&input) {
+            self.rtc.handle_input(input).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, packet: Packet) {
+        if !self.connected {
+            return;
+        }
+        let now = Instant::now();
+        if let Some((index, annex, info)) = &self.tracks.video
+            && packet.stream == *index
+        {
+            if self.shared.resync.load(Ordering::Relaxed) {
+                if !packet.keyframe {
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.ask_keyframe(false);
+                    return;
+                }
+                self.shared.resync.store(false, Ordering::Relaxed);
+            }
+            let data = annex.convert(&packet.data, packet.keyframe);
+            let time = media_time(packet.pts, info, 90_000);
+            let (mid, params) = &self.video;
+            self.send_to(*mid, params.pt(), now, time, data);
+            return;
+        }
+        if let (Some((index, info)), Some((mid, params))) = (&self.tracks.audio, &self.audio)
+            && packet.stream == *index
+        {
+            let time = media_time(packet.pts, info, 48_000);
+            self.send_to(*mid, params.pt(), now, time, packet.data.to_vec());
+        }
+    }
+
+    fn send_to(
+        &mut self,
+        mid: Mid,
+        pt: str0m::media::Pt,
+        now: Instant,
+        time: MediaTime,
+        data: Vec<u8>,
+    ) {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let bytes = data.len() as u64;
+        match writer.write(pt, now, time, data) {
+            Ok(()) => {
+                self.shared.packets.fetch_add(1, Ordering::Relaxed);
+                self.shared.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(error) => tracing::debug!("WebRTC viewer on {}: {error}", self.local),
+        }
+    }
+}
+
+/// `pts` (in the stream's time base) as RTP media time at `rate` Hz.
+fn media_time(pts: i64, info: &StreamInfo, rate: u32) -> MediaTime {
+    let (num, den) = (
+        i128::from(info.time_base.num.max(1)),
+        i128::from(info.time_base.den.max(1)),
+    );
+    let ticks = (i128::from(pts.max(0)) * num * i128::from(rate) / den).max(0);
+    let frequency =
+        str0m::media::Frequency::new(rate).unwrap_or(str0m::media::Frequency::NINETY_KHZ);
+    MediaTime::new(u64::try_from(ticks).unwrap_or(0), frequency)
+}
