@@ -149,12 +149,18 @@ pub struct Results {
 }
 
 impl Results {
-    /// Empty results of `bench`, on this machine, now.
+    /// Empty results of `bench`, now; the machine is filled in when they are saved ([`save`]),
+    /// so that a run without `--json` does not look for a GPU.
     pub fn new(bench: &str, settings: impl Into<String>) -> Self {
         Self {
             bench: bench.to_owned(),
             settings: settings.into(),
-            machine: Machine::this(),
+            machine: Machine {
+                cpu: String::new(),
+                cores: 0,
+                gpu: String::new(),
+                build: String::new(),
+            },
             date: httpdate::fmt_http_date(SystemTime::now()),
             figures: Vec::new(),
             series: Vec::new(),
@@ -204,10 +210,14 @@ impl Results {
     }
 }
 
-/// Writes `results` to `path` when `--json` was given.
+/// Writes `results`, with this machine's description, to `path` when `--json` was given.
 pub fn save(path: Option<&Path>, results: impl FnOnce() -> Results) -> anyhow::Result<()> {
     match path {
-        Some(path) => results().write(path),
+        Some(path) => {
+            let mut results = results();
+            results.machine = Machine::this();
+            results.write(path)
+        }
         None => Ok(()),
     }
 }

@@ -386,10 +386,12 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     server.stop();
     peer_notes.dedup();
     if args.no_ffmpeg {
-        peer_notes.push("ffmpeg-tee: not run (--no-ffmpeg)".to_owned());
+        peer_notes.push(format!("ffmpeg-tee: {metric} not measured (--no-ffmpeg)"));
     }
     if args.no_pylivestream {
-        peer_notes.push("pylivestream: not run (--no-pylivestream)".to_owned());
+        peer_notes.push(format!(
+            "pylivestream: {metric} not measured (--no-pylivestream)"
+        ));
     }
     results.notes = peer_notes;
     save(args.json.as_deref(), || results)?;
