@@ -32,7 +32,12 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     soak_csv: Option<PathBuf>,
     /// The machine and date of `--soak-csv`, for its chart and caption.
-    #[arg(long, value_name = "TEXT", default_value = "")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "",
+        hide_default_value = true
+    )]
     soak_csv_about: String,
 }
 
@@ -286,12 +291,11 @@ pub fn run(args: &ReportArgs) -> Result<(), Failure> {
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let collected = collect(&args.from)?;
-    let report = write_report(
-        &collected,
-        &args.out,
-        soak_csv.as_ref(),
-        &args.soak_csv_about,
-    )?;
+    let soak_csv_about = match (&args.soak_csv, args.soak_csv_about.trim()) {
+        (Some(path), "") => format!("{}: machine and date not given", path.display()),
+        (_, about) => about.to_owned(),
+    };
+    let report = write_report(&collected, &args.out, soak_csv.as_ref(), &soak_csv_about)?;
     let path = args.out.join("report.md");
     std::fs::write(&path, report).with_context(|| format!("{}", path.display()))?;
     println!("wrote {}", path.display());
