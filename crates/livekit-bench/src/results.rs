@@ -179,6 +179,13 @@ impl Results {
         better: Better,
         value: f64,
     ) {
+        // JSON has no NaN or infinity (a rate over no time): say so instead.
+        if !value.is_finite() {
+            self.notes.push(format!(
+                "{metric}, {tool}: a run gave no finite value ({value})"
+            ));
+            return;
+        }
         if let Some(figure) = self
             .figures
             .iter_mut()

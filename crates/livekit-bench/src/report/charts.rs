@@ -116,10 +116,14 @@ type Line = (String, Vec<(f64, f64, f64, f64)>);
 /// Lines with their spread as error bars, from y = 0.
 fn lines(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
-    x_desc: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
+    legend: SeriesLabelPosition,
     lines: &[Line],
 ) -> anyhow::Result<()> {
+    // Counts (layers, destinations) are labelled as whole numbers only.
+    let counts = lines
+        .iter()
+        .all(|(_, p)| p.iter().all(|p| p.0.fract() == 0.0));
     let xs = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0));
     let (x_low, x_high) = xs.fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(x), h.max(x)));
     let y_high = lines
@@ -140,7 +144,14 @@ fn lines(
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|x| tick(*x))
+        .x_labels(((x_high - x_low) as usize + 3).clamp(3, 20))
+        .x_label_formatter(&|x| {
+            if counts && x.fract() != 0.0 {
+                String::new()
+            } else {
+                tick(*x)
+            }
+        })
         .y_label_formatter(&|y| tick(*y))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 15))
@@ -176,7 +187,7 @@ fn lines(
         .label_font((FONT, 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .draw()
         .map_err(drawing)?;
     Ok(())
@@ -280,7 +291,8 @@ fn histograms(area: &DrawingArea<BitMapBackend<'_>, Shift>, bench: &Bench) -> an
             .y_label_area_size(44)
             .build_cartesian_2d(
                 (0u32..bins).into_segmented(),
-                0u32..(tallest + tallest / 8 + 1),
+                // Room above the tallest bar for the legend.
+                0u32..(tallest * 8 / 5 + 1),
             )
             .map_err(drawing)?;
         let formatter = |v: &SegmentValue<u32>| match v {
@@ -411,7 +423,10 @@ pub(super) fn for_bench(
                     "compositor-fps.png",
                     "Compositor: frames a second against layers (1920x1080)",
                     &about,
-                    |area| lines(area, "layers", "frames a second", &lines_),
+                    |area| {
+                        let axes = ("layers", "frames a second");
+                        lines(area, axes, SeriesLabelPosition::UpperRight, &lines_)
+                    },
                 )?);
             }
         }
@@ -432,8 +447,10 @@ pub(super) fn for_bench(
             ] {
                 let lines_ = figure_lines(bench, metric);
                 if !lines_.is_empty() {
+                    // The lines start high on the chart: the legend goes below them.
                     charts.push(chart(out, file, title, &about, |area| {
-                        lines(area, "destinations", unit, &lines_)
+                        let axes = ("destinations", unit);
+                        lines(area, axes, SeriesLabelPosition::LowerRight, &lines_)
                     })?);
                 }
             }

@@ -158,25 +158,24 @@ fn collect(dir: &Path) -> anyhow::Result<Collected> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     paths.sort();
+    let mut read = Vec::new();
     for path in paths {
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => match Results::read(&path) {
-                Ok(results) => collected
-                    .benches
-                    .entry(results.bench.clone())
-                    .or_default()
-                    .add(results),
+                Ok(results) => read.push(results),
                 Err(e) => collected.problems.push(format!("{name}: not read ({e:#})")),
             },
             Some("error") => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // The error line (`livekit: error: ...`), else the last line said.
                 let line = text
                     .lines()
                     .rev()
-                    .find(|l| !l.trim().is_empty())
+                    .find(|l| l.starts_with("livekit: error: "))
+                    .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
                     .unwrap_or("failed");
                 let stem = name.trim_end_matches(".error");
                 let line = line.trim().trim_start_matches("livekit: error: ");
@@ -186,6 +185,15 @@ fn collect(dir: &Path) -> anyhow::Result<Collected> {
             }
             _ => {}
         }
+    }
+    // In the order they ran: a benchmark's figures and runs come in that order.
+    read.sort_by_key(|r| httpdate::parse_http_date(&r.date).ok());
+    for results in read {
+        collected
+            .benches
+            .entry(results.bench.clone())
+            .or_default()
+            .add(results);
     }
     Ok(collected)
 }
@@ -220,10 +228,19 @@ fn is_ours(tool: &str) -> bool {
 /// The table of one benchmark: a row per figure, our rows with the ratio to each reference
 /// tool's median at the same point.
 fn table(bench: &Bench, axis: &str) -> String {
+    // Rows by figure (as they first came), then by point, then by tool (as they first came):
+    // each point's tools side by side.
+    let first = |key: &dyn Fn(&Figure) -> bool| bench.figures.iter().position(key);
+    let mut figures: Vec<&Figure> = bench.figures.iter().collect();
+    figures.sort_by(|a, b| {
+        let metric = |f: &Figure| first(&|g: &Figure| g.metric == f.metric);
+        let tool = |f: &Figure| first(&|g: &Figure| g.tool == f.tool);
+        (metric(a), a.x.map(OrderedX), tool(a)).cmp(&(metric(b), b.x.map(OrderedX), tool(b)))
+    });
     let mut text = format!(
         "| figure | {axis} | tool | median | spread (min-max) | runs | livekit vs reference |\n|---|---|---|---|---|---|---|\n"
     );
-    for figure in &bench.figures {
+    for figure in figures {
         let m = median(&figure.values);
         let (low, high) = range(&figure.values);
         let spread = if figure.values.len() > 1 {
@@ -252,11 +269,10 @@ fn table(bench: &Bench, axis: &str) -> String {
         };
         let _ = writeln!(
             text,
-            "| {}{direction} | {at} | {} | {} {} | {spread} | {} | {} |",
+            "| {}{direction} | {at} | {} | {} | {spread} | {} | {} |",
             figure.metric,
             figure.tool,
-            number(m),
-            figure.unit,
+            format!("{} {}", number(m), figure.unit).trim_end(),
             figure.values.len(),
             if ratios.is_empty() {
                 "-".to_owned()
@@ -266,6 +282,24 @@ fn table(bench: &Bench, axis: &str) -> String {
         );
     }
     text
+}
+
+/// A point on a figure's axis, ordered (the values are finite: [`Results::add`] keeps no other).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrderedX(f64);
+
+impl Eq for OrderedX {}
+
+impl PartialOrd for OrderedX {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedX {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 /// What the x column of a benchmark's table means.
@@ -314,7 +348,7 @@ fn write_report(
            (ours, theirs, ours, theirs, ...) so that a busy moment of the machine does not land on one tool only. \
            CPU seconds on a shared machine vary by 10-15 % between identical runs: read ratios near 1.0x as equal. \
            Instruction counts (valgrind's cachegrind, every thread and child process) do not vary; they are given \
-           where they were measured. Regenerate with `./dev bench` (about 15 minutes) or `./dev bench --quick`.\n\n";
+           where they were measured. Regenerate with `./dev bench` (10-15 minutes on 2 cores once built; `--quick` for a smoke run).\n\n";
     let mut machines: Vec<String> = collected
         .benches
         .values()
@@ -348,8 +382,18 @@ fn write_report(
             let _ = writeln!(md, "- {note}");
         }
     }
-    for (name, about) in BENCHES {
-        let _ = write!(md, "\n## {name}\n\n{about}\n\n");
+    // Benchmarks this report does not know yet come last, with their table.
+    let unknown: Vec<(&str, &str)> = collected
+        .benches
+        .keys()
+        .filter(|name| !BENCHES.iter().any(|(known, _)| known == name))
+        .map(|name| (name.as_str(), ""))
+        .collect();
+    for (name, about) in BENCHES.into_iter().chain(unknown) {
+        let _ = write!(md, "\n## {name}\n\n");
+        if !about.is_empty() {
+            let _ = write!(md, "{about}\n\n");
+        }
         // `stream: ...`, `stream-instructions: ...`: what of this benchmark did not run.
         let problems: Vec<&String> = collected
             .problems
