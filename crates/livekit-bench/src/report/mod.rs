@@ -348,7 +348,8 @@ fn write_report(
            (ours, theirs, ours, theirs, ...) so that a busy moment of the machine does not land on one tool only. \
            CPU seconds on a shared machine vary by 10-15 % between identical runs: read ratios near 1.0x as equal. \
            Instruction counts (valgrind's cachegrind, every thread and child process) do not vary; they are given \
-           where they were measured. Regenerate with `./dev bench` (10-15 minutes on 2 cores once built; `--quick` for a smoke run).\n\n";
+           where they were measured. The last column divides our median by each reference tool's at the same point: \
+           above 1.0x is better for frames a second, below 1.0x for CPU, memory and latency. Regenerate with `./dev bench` (10-15 minutes on 2 cores once built; `--quick` for a smoke run).\n\n";
     let mut machines: Vec<String> = collected
         .benches
         .values()
