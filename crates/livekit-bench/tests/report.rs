@@ -1,7 +1,8 @@
-//! `livekit-bench report` on a tiny real run: two benchmarks write their figures with `--json`,
-//! one benchmark "failed" (its `.error` file, as `./dev bench` leaves it), one figures file is
-//! broken; the report has the table rows with numbers, says what was not measured in one line
-//! each, and its charts are PNGs of the right size with something drawn on them.
+//! `livekit-bench report` on a tiny real run: two benchmarks write their figures with `--json`
+//! (one beside a reference tool that fails), one benchmark "failed" (its `.error` file, as
+//! `./dev bench` leaves it), one figures file is broken; the report has the table rows with
+//! numbers, says what was not measured in one line each, and its charts are PNGs of the right
+//! size with something drawn on them.
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
@@ -52,7 +53,16 @@ fn the_report_has_numbers_notes_and_charts() {
     let results = dir.path().join("results");
     let out = dir.path().join("out");
     std::fs::create_dir(&results).unwrap();
-    bench(&[
+    // A reference tool that fails (here GStreamer's compositor, as if gst-launch were missing):
+    // one line, and our figures all the same.
+    let peers = dir.path().join("peers");
+    std::fs::create_dir(&peers).unwrap();
+    std::fs::write(
+        peers.join("gst-compositor.sh"),
+        "echo 'gst-launch-1.0: not found' >&2\nexit 127\n",
+    )
+    .unwrap();
+    let printed = bench(&[
         "compositor",
         "--backend",
         "cpu",
@@ -62,9 +72,19 @@ fn the_report_has_numbers_notes_and_charts() {
         "2",
         "--runs",
         "2",
+        "--compare",
+        "--peers",
+        arg(&peers),
         "--json",
         arg(&results.join("compositor-cpu.json")),
     ]);
+    let stdout = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        stdout.contains("gstreamer compositor: not measured (")
+            && stdout.ends_with("\n")
+            && stdout.lines().last().unwrap().starts_with("fps="),
+        "{stdout}"
+    );
     let media = dir.path().join("clip.mp4");
     clip(&media, &ClipSpec::default()); // 2 s at 30 fps
     bench(&[
@@ -148,6 +168,14 @@ fn the_report_has_numbers_notes_and_charts() {
         "{md}"
     );
     assert!(md.contains("- broken.json: not read ("), "{md}");
+    let gstreamer = md
+        .lines()
+        .find(|l| l.starts_with("- gstreamer compositor: not measured ("))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        gstreamer.contains("gst-launch-1.0: not found"),
+        "{gstreamer}"
+    );
     assert!(md.contains("## latency\n\nGlass-to-player"), "{md}");
     assert!(md.contains("Not run in this report."), "{md}");
 

@@ -300,11 +300,13 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         Measure::Time => ("CPU seconds", "s"),
         Measure::Instructions => ("instructions", "G"),
     };
-    let mut peer_notes = Vec::new();
+    // A reference tool that failed is not tried again at the next destination count.
+    let mut tee = PeerRuns::default();
+    let mut pyls = PeerRuns::default();
     for &count in &args.destinations {
         let mut ours = Vec::new();
-        let mut tee = PeerRuns::default();
-        let mut pyls = PeerRuns::default();
+        tee.runs.clear();
+        pyls.runs.clear();
         for run in 0..runs {
             let (keys, urls) = targets(&server, "livekit", count, run);
             let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
@@ -359,9 +361,6 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
                 }
             }
         }
-        peer_notes.extend(tee.failed.clone());
-        peer_notes.extend(pyls.failed.clone());
-        let (tee, pyls) = (tee.runs, pyls.runs);
         let summary = Usage::summary(&ours);
         let mut line = format!(
             "destinations={count} livekit: {}{}{}",
@@ -369,8 +368,8 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             spread(&ours),
             measure.memory(summary.rss_mb)
         );
-        line += &compared(measure, "ffmpeg-tee", &ours, &tee);
-        line += &compared(measure, "pylivestream", &ours, &pyls);
+        line += &compared(measure, "ffmpeg-tee", &ours, &tee.runs);
+        line += &compared(measure, "pylivestream", &ours, &pyls.runs);
         println!("{line}");
         ours_by_count.push((count, summary));
     }
@@ -384,7 +383,7 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         );
     }
     server.stop();
-    peer_notes.dedup();
+    let mut peer_notes: Vec<String> = tee.failed.into_iter().chain(pyls.failed).collect();
     if args.no_ffmpeg {
         peer_notes.push(format!("ffmpeg-tee: {metric} not measured (--no-ffmpeg)"));
     }
