@@ -15,6 +15,7 @@ use livekit_control::{ControlServer, ControlSettings};
 use livekit_studio::{Command, Studio};
 use livekit_testkit::NginxRtmp;
 
+use crate::results::{Better, Results, save};
 use crate::studio::{StudioArgs, scene_on_studio, spent, thread_cpu};
 
 /// `livekit bench control` options.
@@ -35,6 +36,9 @@ pub struct ControlArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
+    /// Also write the figures to FILE as JSON (for `livekit-bench report`).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 /// Frames the studio's outputs have lost so far: skipped by the renderer, dropped on the way to
@@ -128,6 +132,7 @@ pub fn run(args: &ControlArgs) -> Result<(), Failure> {
         backend: args.backend,
         pairs: 1,
         changes: 5,
+        json: None,
     };
     let studio = Arc::new(scene_on_studio(&scene)?);
     let to: Vec<String> = (0..3)
@@ -264,5 +269,72 @@ pub fn run(args: &ControlArgs) -> Result<(), Failure> {
         viewed as f64 / 1e6,
         preview_cpu.as_secs_f64() * 100.0 / args.seconds as f64
     );
+    save(args.json.as_deref(), || {
+        let mut results = Results::new(
+            "control",
+            format!(
+                "the reference scene {}x{} at {} fps on a studio served over HTTP, recorded and streamed to 3 local destinations; {} s quiet, {} s at {} requests/s, {} s with one MJPEG preview viewer",
+                args.size.0,
+                args.size.1,
+                args.fps,
+                args.seconds,
+                args.seconds,
+                args.rate,
+                args.seconds
+            ),
+        );
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let lower = Better::Lower;
+        results.add(
+            "API latency p50 (goal p99 <= 20 ms)",
+            "livekit",
+            None,
+            "ms",
+            lower,
+            ms(at(0.5)),
+        );
+        results.add(
+            "API latency p99 (goal <= 20 ms)",
+            "livekit",
+            None,
+            "ms",
+            lower,
+            ms(at(0.99)),
+        );
+        results.add(
+            "API requests answered a second",
+            "livekit",
+            None,
+            "/s",
+            Better::Higher,
+            times.len() as f64 / elapsed.as_secs_f64(),
+        );
+        results.add("API errors", "livekit", None, "", lower, errors as f64);
+        results.add(
+            "frames lost by the outputs, quiet",
+            "livekit",
+            None,
+            "",
+            lower,
+            lost_quiet as f64,
+        );
+        results.add(
+            "frames lost by the outputs, under load",
+            "livekit",
+            None,
+            "",
+            lower,
+            lost_loaded as f64,
+        );
+        results.add(
+            "MJPEG preview CPU (goal <= 10 % of a core)",
+            "livekit",
+            None,
+            "% of a core",
+            lower,
+            preview_cpu.as_secs_f64() * 100.0 / args.seconds as f64,
+        );
+        results
+    })?;
     Ok(())
 }

@@ -12,6 +12,8 @@ use livekit_cli::{Failure, usage};
 use livekit_core::thread::spawn_named;
 use livekit_core::{FrameSource, Port, Pull, VideoFrame};
 
+use crate::results::{Better, Results, save};
+
 /// `livekit bench decode` options.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
@@ -20,6 +22,10 @@ pub struct DecodeArgs {
     /// Decoder threads (0: one per core, as FFmpeg does).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Also write the figures to FILE as JSON (for `livekit-bench report`; run it several times
+    /// with a file each for medians).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -147,6 +153,57 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
             cpu_ours * 1000.0 / frames as f64,
         );
     }
+    save(args.json.as_deref(), || {
+        let mut results = Results::new(
+            "decode",
+            format!(
+                "{} ({} {}x{}, {:.2} fps), decoded as fast as possible, ffmpeg first",
+                args.file
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                video.codec,
+                video.width,
+                video.height,
+                video.frame_rate
+            ),
+        );
+        results.add(
+            "frames a second",
+            "livekit",
+            None,
+            "fps",
+            Better::Higher,
+            ours,
+        );
+        results.add(
+            "frames a second",
+            "ffmpeg -benchmark",
+            None,
+            "fps",
+            Better::Higher,
+            theirs,
+        );
+        if let (Some(cpu_theirs), Some(cpu_ours)) = (cpu_theirs, cpu_ours) {
+            let per_frame = "CPU per frame";
+            results.add(
+                per_frame,
+                "livekit",
+                None,
+                "ms",
+                Better::Lower,
+                cpu_ours * 1000.0 / frames as f64,
+            );
+            results.add(
+                per_frame,
+                "ffmpeg -benchmark",
+                None,
+                "ms",
+                Better::Lower,
+                cpu_theirs * 1000.0 / frames_theirs,
+            );
+        }
+        results
+    })?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! and scales it to one grey pixel a block; each frame read back gives `now - stamp`.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,7 @@ use livekit_sinks::{Encoder, EncoderSettings, Streamer, StreamerSettings};
 use livekit_testkit::net::free_udp_port;
 use livekit_testkit::{ChildGuard, NginxRtmp};
 
+use crate::results::{Better, Results, Samples, save};
 use crate::studio::parse_size;
 
 /// `livekit bench latency` options.
@@ -50,6 +52,10 @@ pub struct LatencyArgs {
     /// The protocols measured, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "rtmp,srt")]
     pub(crate) via: Vec<Protocol>,
+    /// Also write the figures and every frame's latency to FILE as JSON (for `livekit-bench
+    /// report`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
 }
 
 /// Blocks in the stamp row: two markers (white, black), then 24 bits, most significant first.
@@ -492,6 +498,17 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
         "{:<12} {:<5} {:>16} {:>18} {:>10}",
         "settings", "via", "livekit p50/p95", "ffmpeg CLI p50/p95", "p50 ratio"
     );
+    let mut results = Results::new(
+        "latency",
+        format!(
+            "a stamped {}x{} {} fps source, {} s per run after 2 s to settle, read back by ffmpeg from a local nginx-rtmp (RTMP) or srt-live-transmit (SRT, latency {} ms); default: veryfast, 2500 kb/s, a keyframe every 2 s; low-latency: the same with zerolatency and a keyframe a second",
+            args.size.0,
+            args.size.1,
+            args.fps,
+            args.seconds,
+            srt_latency().as_millis()
+        ),
+    );
     let mut n = 0;
     for mode in [Mode::Default, Mode::LowLatency] {
         for &protocol in &args.via {
@@ -500,21 +517,51 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
             let key = format!("latency-ours-{n}");
             let route = path(protocol, &server, &key)?;
             let play_url = route.play_url.clone();
-            let ours = ours(args, mode, &route.send_url, epoch, || {
+            let ours_samples = ours(args, mode, &route.send_url, epoch, || {
                 Player::start(&play_url, width, epoch)
             })
-            .and_then(summary)
             .with_context(|| format!("livekit, {} over {}", mode.name(), protocol.name()))?;
+            let ours = summary(ours_samples.clone())
+                .with_context(|| format!("livekit, {} over {}", mode.name(), protocol.name()))?;
             drop(route);
             let key = format!("latency-ffmpeg-{n}");
             let route = path(protocol, &server, &key)?;
             let play_url = route.play_url.clone();
-            let theirs = reference(args, mode, protocol, &route.send_url, epoch, || {
+            let theirs_samples = reference(args, mode, protocol, &route.send_url, epoch, || {
                 Player::start(&play_url, width, epoch)
             })
-            .and_then(summary)
             .with_context(|| format!("ffmpeg CLI, {} over {}", mode.name(), protocol.name()))?;
+            let theirs = summary(theirs_samples.clone())
+                .with_context(|| format!("ffmpeg CLI, {} over {}", mode.name(), protocol.name()))?;
             drop(route);
+            let setting = format!("{}, {}", mode.name(), protocol.name());
+            for (tool, samples, (p50, p95, _)) in [
+                ("livekit", &ours_samples, ours),
+                ("ffmpeg CLI", &theirs_samples, theirs),
+            ] {
+                let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                results.add(
+                    &format!("p50 latency, {setting}"),
+                    tool,
+                    None,
+                    "ms",
+                    Better::Lower,
+                    ms(p50),
+                );
+                results.add(
+                    &format!("p95 latency, {setting}"),
+                    tool,
+                    None,
+                    "ms",
+                    Better::Lower,
+                    ms(p95),
+                );
+                results.samples.push(Samples {
+                    name: format!("{tool}, {setting}"),
+                    unit: "ms".to_owned(),
+                    values: samples.iter().map(|&d| ms(d)).collect(),
+                });
+            }
             println!(
                 "{:<12} {:<5} {:>7} /{:>5} ms {:>9} /{:>5} ms {:>9.2}x   ({} and {} frames)",
                 mode.name(),
@@ -534,6 +581,7 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
          which renders each frame at the canvas rate; SRT's latency is {} ms on every side)",
         srt_latency().as_millis()
     );
+    save(args.json.as_deref(), || results)?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ mod decode;
 mod ipc;
 mod latency;
 mod peers;
+mod report;
+mod results;
 mod soak;
 mod stream;
 mod studio;
@@ -95,6 +97,11 @@ enum Bench {
     /// beside GStreamer's shmsink -> shmsrc in the same run.
     #[cfg(target_os = "linux")]
     Ipc(ipc::IpcArgs),
+    /// The performance report: reads the figures the benchmarks wrote with `--json FILE` (every
+    /// `*.json` of a folder) and writes `report.md` (medians with their min-max spread, our
+    /// figures beside the reference tools', the machine and the date of each) and its charts
+    /// as PNG. `./dev bench` runs every benchmark and then this.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +130,7 @@ fn main() -> ExitCode {
         Bench::Soak(args) => soak::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
+        Bench::Report(args) => report::run(args),
     };
     exit_code(result)
 }

@@ -19,6 +19,7 @@ use livekit_testkit::NginxRtmp;
 use livekit_testkit::media::{ClipSpec, clip};
 use livekit_testkit::probe::ffprobe;
 
+use crate::results::{Better, Results, Series, save};
 use crate::studio::{encoder_settings, parse_size};
 
 /// `livekit bench soak` options.
@@ -45,6 +46,9 @@ pub struct SoakArgs {
     /// Also write the samples to this CSV file (seconds, resident MB, threads, descriptors).
     #[arg(long, value_name = "FILE")]
     pub(crate) csv: Option<PathBuf>,
+    /// Also write the figures and the samples to FILE as JSON (for `livekit-bench report`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
 }
 
 fn parse_minutes(text: &str) -> Result<f64, String> {
@@ -403,16 +407,131 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         (end_gap - start_gap).abs() * 1000.0,
         frame * 1000.0
     );
+    let reconnects = report
+        .outputs
+        .iter()
+        .flat_map(|o| o.destinations.iter())
+        .map(|d| d.reconnects)
+        .max()
+        .unwrap_or(0);
     println!(
-        "restarts: {}; the restarted destination reconnected {} times",
+        "restarts: {}; the restarted destination reconnected {reconnects} times",
         restarts.len(),
-        report
-            .outputs
-            .iter()
-            .flat_map(|o| o.destinations.iter())
-            .map(|d| d.reconnects)
-            .max()
-            .unwrap_or(0)
     );
+    save(args.json.as_deref(), || {
+        let mut results = Results::new(
+            "soak",
+            format!(
+                "{}x{} at {} fps, 4 layers, recorded and streamed to 3 destinations for {:.1} min, the third's server restarted every {} s, sampled every {} s",
+                args.size.0,
+                args.size.1,
+                args.fps,
+                args.minutes,
+                args.restart_every,
+                args.sample_every
+            ),
+        );
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        let lower = Better::Lower;
+        results.add(
+            "resident memory after the first minute (or the first sample)",
+            "livekit",
+            None,
+            "MB",
+            lower,
+            mb(settled.resident_kb),
+        );
+        results.add(
+            "resident memory at the end",
+            "livekit",
+            None,
+            "MB",
+            lower,
+            mb(last.resident_kb),
+        );
+        results.add(
+            "memory growth (goal under +5 % over 30 min)",
+            "livekit",
+            None,
+            "%",
+            lower,
+            growth,
+        );
+        results.add(
+            "threads at the end",
+            "livekit",
+            None,
+            "",
+            Better::Neither,
+            last.threads as f64,
+        );
+        results.add(
+            "descriptors at the end",
+            "livekit",
+            None,
+            "",
+            Better::Neither,
+            last.descriptors as f64,
+        );
+        results.add(
+            "A/V drift of the recording (goal under a frame)",
+            "livekit",
+            None,
+            "ms",
+            lower,
+            (end_gap - start_gap).abs() * 1000.0,
+        );
+        results.add(
+            "server restarts",
+            "livekit",
+            None,
+            "",
+            Better::Neither,
+            restarts.len() as f64,
+        );
+        results.add(
+            "reconnects of the restarted destination",
+            "livekit",
+            None,
+            "",
+            Better::Neither,
+            reconnects as f64,
+        );
+        for output in &report.outputs {
+            results.add(
+                &format!("frames dropped by output {}", output.id),
+                "livekit",
+                None,
+                "",
+                lower,
+                output.dropped_frames as f64,
+            );
+        }
+        let running = samples.iter().skip(1);
+        results.series.push(Series {
+            name: "resident memory".to_owned(),
+            unit: "MB".to_owned(),
+            points: running
+                .clone()
+                .map(|s| (s.at.as_secs_f64(), mb(s.resident_kb)))
+                .collect(),
+        });
+        results.series.push(Series {
+            name: "threads".to_owned(),
+            unit: "".to_owned(),
+            points: running
+                .clone()
+                .map(|s| (s.at.as_secs_f64(), s.threads as f64))
+                .collect(),
+        });
+        results.series.push(Series {
+            name: "descriptors".to_owned(),
+            unit: "".to_owned(),
+            points: running
+                .map(|s| (s.at.as_secs_f64(), s.descriptors as f64))
+                .collect(),
+        });
+        results
+    })?;
     Ok(())
 }

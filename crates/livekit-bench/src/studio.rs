@@ -23,6 +23,8 @@ use livekit_studio::{Command, Studio, StudioSettings};
 use livekit_testkit::NginxRtmp;
 use livekit_testkit::probe::ffprobe;
 
+use crate::results::{Better, Results, save};
+
 /// `livekit bench studio` options.
 #[derive(Debug, Args)]
 pub struct StudioArgs {
@@ -46,6 +48,9 @@ pub struct StudioArgs {
     /// Layer changes timed for the command-to-frame latency.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=10_000))]
     pub(crate) changes: u32,
+    /// Also write every pair's figures to FILE as JSON (for `livekit-bench report`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -424,5 +429,44 @@ pub fn run(args: &StudioArgs) -> Result<(), Failure> {
         at(0.99).as_secs_f64() * 1000.0,
         1000.0 / f64::from(args.fps)
     );
+    save(args.json.as_deref(), || {
+        let mut results = Results::new(
+            "studio",
+            format!(
+                "the reference scene {}x{} at {} fps, recorded (MKV) and streamed to 3 local destinations, {} s a side, {} pair(s) alternating; {} layer changes timed",
+                args.size.0, args.size.1, args.fps, args.seconds, args.pairs, args.changes
+            ),
+        );
+        for (tool, runs) in [("livekit studio", &studios), ("direct wiring", &directs)] {
+            for run in runs.iter() {
+                results.add(
+                    "CPU per encoded frame",
+                    tool,
+                    None,
+                    "ms",
+                    Better::Lower,
+                    per_frame(run) * 1000.0,
+                );
+            }
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        results.add(
+            "command to frame p50",
+            "livekit studio",
+            None,
+            "ms",
+            Better::Lower,
+            ms(at(0.5)),
+        );
+        results.add(
+            "command to frame p99",
+            "livekit studio",
+            None,
+            "ms",
+            Better::Lower,
+            ms(at(0.99)),
+        );
+        results
+    })?;
     Ok(())
 }

@@ -27,6 +27,8 @@ use livekit_sources::{IpcSource, IpcSourceSettings, RecvIpcError};
 
 use gstreamer::gstreamer;
 
+use crate::results::{Better, Results, save};
+
 const WIDTH: u32 = 1920;
 const HEIGHT: u32 = 1080;
 const WAIT: Duration = Duration::from_secs(10);
@@ -55,6 +57,9 @@ pub struct IpcArgs {
     /// The writer's frames a second (0: as fast as it can).
     #[arg(long, hide = true, default_value_t = 0)]
     fps: u32,
+    /// Also write every run's figures to FILE as JSON (for `livekit-bench report`).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 /// Pixel formats the bench can use.
@@ -138,6 +143,65 @@ pub fn run(args: &IpcArgs) -> Result<(), Failure> {
         "  at {PACED_FPS} fps ({PACED_FRAMES} frames, {} received): latency median {:.0} µs, p99 {:.0} µs",
         paced.received, paced.median_us, paced.p99_us
     );
+    let mut results = Results::new(
+        "ipc",
+        format!(
+            "{layout} frames, {} frames a run as fast as possible, {} run(s) alternating with GStreamer's; latency at {PACED_FPS} fps over {PACED_FRAMES} frames",
+            args.frames, args.runs
+        ),
+    );
+    for &fps in &ours_fps {
+        results.add(
+            "frames a second reaching the reader",
+            "livekit",
+            None,
+            "fps",
+            Better::Higher,
+            fps,
+        );
+    }
+    for &fps in &theirs_fps {
+        results.add(
+            "frames a second reaching the reader",
+            "gstreamer shm",
+            None,
+            "fps",
+            Better::Higher,
+            fps,
+        );
+    }
+    for &us in &ours_latency {
+        results.add(
+            "latency median, as fast as possible",
+            "livekit",
+            None,
+            "µs",
+            Better::Lower,
+            us,
+        );
+    }
+    results.add(
+        &format!("latency median at {PACED_FPS} fps"),
+        "livekit",
+        None,
+        "µs",
+        Better::Lower,
+        paced.median_us,
+    );
+    results.add(
+        &format!("latency p99 at {PACED_FPS} fps"),
+        "livekit",
+        None,
+        "µs",
+        Better::Lower,
+        paced.p99_us,
+    );
+    if let Some(e) = &reference_error {
+        results
+            .notes
+            .push(format!("gstreamer shmsink -> shmsrc: not measured ({e:#})"));
+    }
+    save(args.json.as_deref(), || results)?;
     let fps = median(&mut ours_fps);
     println!(
         "livekit: reader fps {fps:.1} (median of {} runs); latency (writer starts writing -> reader has its copy) median {:.0} µs as fast as possible, at {PACED_FPS} fps median {:.0} µs, p99 {:.0} µs",

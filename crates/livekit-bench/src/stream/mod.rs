@@ -16,6 +16,7 @@ use livekit_testkit::media::ffmpeg;
 use livekit_testkit::probe::ffprobe;
 
 use crate::peers::peers_dir;
+use crate::results::{Better, Results, save};
 use measure::{Measure, Usage};
 
 /// `livekit bench stream` options.
@@ -50,6 +51,35 @@ pub struct StreamArgs {
     /// or $LIVEKIT_PEERS_DIR].
     #[arg(long)]
     peers: Option<PathBuf>,
+    /// Also write every run's figures to FILE as JSON (for `livekit-bench report`).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// One reference tool's runs, or why it stopped being run (it failed: not installed, PyPI out
+/// of reach, a destination that did not receive the file); the benchmark goes on without it.
+#[derive(Default)]
+struct PeerRuns {
+    runs: Vec<Usage>,
+    failed: Option<String>,
+}
+
+impl PeerRuns {
+    /// Runs `run` unless an earlier run failed; a failure is kept, printed once, and stops
+    /// this tool's later runs.
+    fn run(&mut self, name: &str, run: impl FnOnce() -> anyhow::Result<Usage>) {
+        if self.failed.is_some() {
+            return;
+        }
+        match run() {
+            Ok(usage) => self.runs.push(usage),
+            Err(e) => {
+                let line = format!("{name}: not measured ({e:#})");
+                println!("{line}");
+                self.failed = Some(line);
+            }
+        }
+    }
 }
 
 /// Checks that every destination of a run received the whole file (within a second).
@@ -254,10 +284,29 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             println!("instructions executed (valgrind), one run of each tool per destination count")
         }
     }
+    let mut results = Results::new(
+        "stream",
+        format!(
+            "a {duration:.0} s {}x{} H.264/AAC file, {}",
+            video.width.unwrap_or(0),
+            video.height.unwrap_or(0),
+            match measure {
+                Measure::Time => format!("in real time, {runs} run(s) of each tool per destination count, alternating; CPU seconds of the process and its children (/usr/bin/time)"),
+                Measure::Instructions => "read as fast as valgrind allows, instructions of every process (valgrind's cachegrind)".to_owned(),
+            }
+        ),
+    );
+    let (metric, unit) = match measure {
+        Measure::Time => ("CPU seconds", "s"),
+        Measure::Instructions => ("instructions", "G"),
+    };
+    // A reference tool that failed is not tried again at the next destination count.
+    let mut tee = PeerRuns::default();
+    let mut pyls = PeerRuns::default();
     for &count in &args.destinations {
         let mut ours = Vec::new();
-        let mut tee = Vec::new();
-        let mut pyls = Vec::new();
+        tee.runs.clear();
+        pyls.runs.clear();
         for run in 0..runs {
             let (keys, urls) = targets(&server, "livekit", count, run);
             let mut argv = vec!["-q".to_owned(), "stream-file".to_owned(), file_arg.clone()];
@@ -271,26 +320,45 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             server.restart();
             check_received(&server, &keys, duration, "livekit")?;
             if let (Some(peers), false) = (&peers, args.no_ffmpeg) {
-                let (keys, urls) = targets(&server, "ffmpeg", count, run);
-                let mut argv = vec![
-                    peers.join("ffmpeg-tee.sh").to_string_lossy().into_owned(),
-                    file_arg.clone(),
-                ];
-                argv.extend(urls);
-                tee.push(measure.run("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?);
-                server.restart();
-                check_received(&server, &keys, duration, "ffmpeg-tee")?;
+                tee.run("ffmpeg-tee", || {
+                    let (keys, urls) = targets(&server, "ffmpeg", count, run);
+                    let mut argv = vec![
+                        peers.join("ffmpeg-tee.sh").to_string_lossy().into_owned(),
+                        file_arg.clone(),
+                    ];
+                    argv.extend(urls);
+                    let usage = measure.run("ffmpeg-tee.sh", Path::new("/bin/sh"), &argv)?;
+                    server.restart();
+                    check_received(&server, &keys, duration, "ffmpeg-tee")?;
+                    Ok(usage)
+                });
             }
             if let (Some(peers), false) = (&peers, args.no_pylivestream) {
-                let (keys, urls) = targets(&server, "pyls", count, run);
-                let mut argv = vec![
-                    peers.join("pylivestream.sh").to_string_lossy().into_owned(),
-                    media_dir.to_string_lossy().into_owned(),
-                ];
-                argv.extend(urls);
-                pyls.push(measure.run("pylivestream.sh", Path::new("/bin/sh"), &argv)?);
-                server.restart();
-                check_received(&server, &keys, duration, "pylivestream")?;
+                pyls.run("pylivestream", || {
+                    let (keys, urls) = targets(&server, "pyls", count, run);
+                    let mut argv = vec![
+                        peers.join("pylivestream.sh").to_string_lossy().into_owned(),
+                        media_dir.to_string_lossy().into_owned(),
+                    ];
+                    argv.extend(urls);
+                    let usage = measure.run("pylivestream.sh", Path::new("/bin/sh"), &argv)?;
+                    server.restart();
+                    check_received(&server, &keys, duration, "pylivestream")?;
+                    Ok(usage)
+                });
+            }
+        }
+        for (tool, runs) in [
+            ("livekit", &ours),
+            ("ffmpeg-tee", &tee.runs),
+            ("pylivestream", &pyls.runs),
+        ] {
+            for usage in runs.iter() {
+                let x = Some(f64::from(count));
+                results.add(metric, tool, x, unit, Better::Lower, usage.cost);
+                if measure == Measure::Time {
+                    results.add("peak memory", tool, x, "MB", Better::Lower, usage.rss_mb);
+                }
             }
         }
         let summary = Usage::summary(&ours);
@@ -300,8 +368,8 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
             spread(&ours),
             measure.memory(summary.rss_mb)
         );
-        line += &compared(measure, "ffmpeg-tee", &ours, &tee);
-        line += &compared(measure, "pylivestream", &ours, &pyls);
+        line += &compared(measure, "ffmpeg-tee", &ours, &tee.runs);
+        line += &compared(measure, "pylivestream", &ours, &pyls.runs);
         println!("{line}");
         ours_by_count.push((count, summary));
     }
@@ -315,5 +383,16 @@ pub fn run(args: &StreamArgs) -> Result<(), Failure> {
         );
     }
     server.stop();
+    let mut peer_notes: Vec<String> = tee.failed.into_iter().chain(pyls.failed).collect();
+    if args.no_ffmpeg {
+        peer_notes.push(format!("ffmpeg-tee: {metric} not measured (--no-ffmpeg)"));
+    }
+    if args.no_pylivestream {
+        peer_notes.push(format!(
+            "pylivestream: {metric} not measured (--no-pylivestream)"
+        ));
+    }
+    results.notes = peer_notes;
+    save(args.json.as_deref(), || results)?;
     Ok(())
 }
