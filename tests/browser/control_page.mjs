@@ -63,7 +63,8 @@ const blue = ([r, g, b]) => b > 180 && r < 70 && g < 70;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on("pageerror", (e) => console.log("page error: " + e.message));
-  await page.goto(url);
+  // The MJPEG preview here (whep_page.mjs checks the page's WebRTC preview).
+  await page.goto(url + "?preview=mjpeg");
   await page.waitForSelector('#scenes button[data-scene="break"]', { timeout: 10000 });
   await page.waitForSelector("#connection.connected", { timeout: 10000 });
   step("the page shows the scenes, connected");
@@ -78,7 +79,7 @@ try {
 
   // A second page, phone-sized, stays in step with the first.
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
-  await phone.goto(url);
+  await phone.goto(url + "?preview=mjpeg");
   await phone.waitForSelector('#scenes button.live[data-scene="break"]', { timeout: 10000 });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth);
   if (overflow > 390) throw new Error(`the phone-sized page is ${overflow} px wide`);

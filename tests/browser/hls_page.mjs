@@ -79,7 +79,7 @@ async function waitForColour(page, name, test, seconds) {
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => console.log("page error: " + e.message));
-  await page.goto(url);
+  await page.goto(url + "openapi.json");
   await command(page, { start_output: { id: "web", output: { kind: "hls" } } });
   step("HLS output started over the API");
 

@@ -79,7 +79,8 @@ async function waitForColour(page, name, test, seconds) {
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => console.log("page error: " + e.message));
-  await page.goto(url);
+  // Any page of the studio's origin will do (the control page would start a viewer of its own).
+  await page.goto(url + "openapi.json");
 
   // Refused offers: one line each, naming why.
   const refused = await page.evaluate(async () => {
@@ -174,6 +175,39 @@ try {
   });
   if (viewers !== 0) throw new Error(`${viewers} viewers left after DELETE`);
   step("DELETE ended the viewer (a second DELETE is 404)");
+  // The control page's own preview is WebRTC: it plays the live scene and follows a click.
+  const control = await browser.newPage();
+  await control.goto(url);
+  await control.waitForSelector('#program[data-preview="webrtc"]', { timeout: 10000 });
+  await control.waitForFunction(() => {
+    const v = document.getElementById("live");
+    return v.videoWidth > 0 && v.currentTime > 0.3;
+  }, null, { timeout: 20000 });
+  const liveColour = async (test, name) => {
+    const deadline = Date.now() + 10000;
+    let last = null;
+    while (Date.now() < deadline) {
+      last = await control.evaluate(() => {
+        const v = document.getElementById("live");
+        const c = document.createElement("canvas");
+        c.width = v.videoWidth;
+        c.height = v.videoHeight;
+        const g = c.getContext("2d");
+        g.drawImage(v, 0, 0);
+        const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+        return [d[0], d[1], d[2]];
+      });
+      if (test(last)) return;
+      await control.waitForTimeout(20);
+    }
+    throw new Error(`the page's WebRTC preview never turned ${name} (${JSON.stringify(last)})`);
+  };
+  await liveColour(blue, "blue");
+  const clicked = Date.now();
+  await control.click('#scenes button[data-scene="main"]');
+  await liveColour(red, "red");
+  step(`the control page's preview is WebRTC: a click on scene main showed ${Date.now() - clicked} ms later`);
+  await control.close();
   console.log("ok");
   await browser.close();
 } catch (error) {

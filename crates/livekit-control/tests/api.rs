@@ -418,6 +418,112 @@ fn an_hls_output_is_served_growing_and_plays_the_scene_switched_over_http() {
     served.stop();
 }
 
+/// An SDP offer to receive video and sound, as a WHEP player makes.
+fn whep_offer() -> String {
+    use str0m::media::{Direction, MediaKind};
+    let mut rtc = str0m::RtcConfig::new().build(Instant::now());
+    let mut changes = rtc.sdp_api();
+    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    changes.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, _pending) = changes.apply().unwrap();
+    offer.to_sdp_string()
+}
+
+/// Threads of this process whose name starts with `prefix` (names are cut at 15 bytes).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+fn resident_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// WHEP viewers joining and leaving in a loop (100 of them, beside one that stays) leave no
+/// thread and no memory behind; when the last one leaves, the WebRTC encode ends too.
+#[test]
+fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
+    let served = Served::with_scenes();
+    let post = |served: &Served| {
+        let mut response = served
+            .agent
+            .post(format!("{}/whep/main", served.base))
+            .header("Content-Type", "application/sdp")
+            .send(whep_offer())
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let answer = response.body_mut().read_to_string().unwrap();
+        assert_eq!(status, 201, "{answer}");
+        assert!(answer.contains("a=candidate:"), "{answer}");
+        assert!(answer.contains("H264"), "{answer}");
+        location.unwrap()
+    };
+    let delete = |served: &Served, location: &str| {
+        let response = served
+            .agent
+            .delete(format!("{}{location}", served.base))
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "DELETE {location}");
+    };
+    // The WebRTC threads: each viewer's two, and the fan-out of the canvas's encode.
+    let threads = || threads_named("livekit.whep");
+    assert_eq!(threads(), 0);
+    let stays = post(&served);
+    let mut level = None;
+    let mut memory = None;
+    for round in 0..100 {
+        let location = post(&served);
+        delete(&served, &location);
+        if round == 9 {
+            level = Some(threads());
+            memory = Some(resident_kb());
+        }
+    }
+    let (level, memory) = (level.unwrap(), memory.unwrap());
+    assert_eq!(
+        threads(),
+        level,
+        "threads after 100 viewers, against after 10"
+    );
+    assert_eq!(level, 3, "one viewer's two threads and the fan-out");
+    let grown = resident_kb().saturating_sub(memory);
+    assert!(
+        grown < 8 * 1024,
+        "resident memory grew {grown} kB over 90 viewers"
+    );
+    let state = served.state();
+    assert_eq!(
+        state["canvases"][0]["viewers"].as_array().unwrap().len(),
+        1,
+        "{state}"
+    );
+    delete(&served, &stays);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} WebRTC threads left after the last viewer",
+            threads()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served.stop();
+}
+
 #[test]
 fn a_late_websocket_client_gets_the_state_first_then_events() {
     let served = Served::with_scenes();

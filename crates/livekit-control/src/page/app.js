@@ -87,6 +87,81 @@ function kbps(bits) {
   return (bits / 1000).toFixed(0) + " kb/s";
 }
 
+// The program preview: WebRTC (WHEP) where the browser has it, a fraction of a second behind
+// the show; the MJPEG stream otherwise, or when WHEP fails (`?preview=mjpeg` asks for it).
+let previewOf = null;
+let whep = null; // { pc, location }
+
+function mjpeg(id) {
+  const src = "/api/canvases/" + encodeURIComponent(id) + "/preview.mjpeg";
+  $("live").hidden = true;
+  $("preview").hidden = false;
+  if ($("preview").dataset.src !== src) {
+    $("preview").src = src;
+    $("preview").dataset.src = src;
+  }
+  $("program").dataset.preview = "mjpeg";
+}
+
+function endWhep() {
+  if (!whep) return;
+  const { pc, location } = whep;
+  whep = null;
+  pc.close();
+  if (location) fetch(location, { method: "DELETE", keepalive: true }).catch(() => {});
+}
+
+async function startWhep(id) {
+  const pc = new RTCPeerConnection();
+  whep = { pc, location: null };
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const stream = new MediaStream();
+  pc.ontrack = (e) => stream.addTrack(e.track);
+  pc.onconnectionstatechange = () => {
+    if (whep && whep.pc === pc && pc.connectionState === "failed") {
+      endWhep();
+      mjpeg(id);
+    }
+  };
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const response = await fetch("/whep/" + encodeURIComponent(id), {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp" },
+    body: offer.sdp,
+    credentials: "same-origin",
+  });
+  if (response.status !== 201) throw new Error("WHEP: " + response.status);
+  if (!whep || whep.pc !== pc) return;
+  whep.location = response.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  const video = $("live");
+  video.srcObject = stream;
+  video.hidden = false;
+  $("preview").hidden = true;
+  $("preview").removeAttribute("src");
+  $("preview").dataset.src = "";
+  $("program").dataset.preview = "webrtc";
+}
+
+function showPreview(id) {
+  if (previewOf === id) return;
+  previewOf = id;
+  endWhep();
+  const wanted = new URLSearchParams(location.search).get("preview");
+  if (!window.RTCPeerConnection || wanted === "mjpeg") {
+    mjpeg(id);
+    return;
+  }
+  startWhep(id).catch(() => {
+    endWhep();
+    if (previewOf === id) mjpeg(id);
+  });
+}
+
+window.addEventListener("pagehide", endWhep);
+
 function render() {
   if (!state) return;
   // Canvases.
@@ -102,11 +177,7 @@ function render() {
   }
   if (c) {
     select.value = c.id;
-    const src = "/api/canvases/" + encodeURIComponent(c.id) + "/preview.mjpeg";
-    if ($("preview").dataset.src !== src) {
-      $("preview").src = src;
-      $("preview").dataset.src = src;
-    }
+    showPreview(c.id);
   }
   // Scenes.
   $("scenes").replaceChildren(
