@@ -123,6 +123,36 @@ pub(crate) fn render(state: &StudioState, events_lost: u64) -> String {
     );
 
     m.head(
+        "livekit_whep_viewers",
+        "gauge",
+        "WebRTC (WHEP) viewers of each canvas, by state.",
+    );
+    for canvas in &state.canvases {
+        for viewer_state in ["connecting", "connected"] {
+            let count = canvas
+                .viewers
+                .iter()
+                .filter(|v| v.state == viewer_state)
+                .count();
+            let labels = [("canvas", canvas.id.as_str()), ("state", viewer_state)];
+            m.sample("livekit_whep_viewers", &labels, count as f64);
+        }
+    }
+    m.head(
+        "livekit_whep_sent_bytes_total",
+        "counter",
+        "Bytes sent to the WebRTC viewers of each canvas now watching.",
+    );
+    for canvas in &state.canvases {
+        let bytes: u64 = canvas.viewers.iter().map(|v| v.bytes).sum();
+        m.sample(
+            "livekit_whep_sent_bytes_total",
+            &[("canvas", canvas.id.as_str())],
+            bytes as f64,
+        );
+    }
+
+    m.head(
         "livekit_input_state",
         "gauge",
         "1 for the state each input is in.",

@@ -511,6 +511,12 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
         1,
         "{state}"
     );
+    let (status, metrics) = served.get("/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("livekit_whep_viewers{canvas=\"main\",state=\"connecting\"} 1"),
+        "{metrics}"
+    );
     delete(&served, &stays);
     let deadline = Instant::now() + Duration::from_secs(5);
     while threads() > 0 {
