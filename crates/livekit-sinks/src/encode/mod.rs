@@ -580,6 +580,7 @@ fn run_audio(
     let mut out = |packet: Packet| send(tx, shared, packet);
     // A stop from outside is not checked here: the audio goes on until the video thread has
     // finished, then ends where the video ends.
+    let mut video_seen = (0u64, Instant::now());
     loop {
         let done = shared.video_done.load(Ordering::SeqCst);
         let frame: AudioFrame = match source.next(POLL) {
@@ -596,6 +597,7 @@ fn run_audio(
                 break;
             }
         }
+        wait_for_video(shared, at, &mut video_seen);
         shared.audio_frames.fetch_add(1, Ordering::Relaxed);
         match encoder.encode(&frame, at, &mut out) {
             Ok(Ok(())) => {}
@@ -613,6 +615,33 @@ fn run_audio(
         tracing::error!("{error}");
     }
     result
+}
+
+/// How far the sound may be encoded ahead of the pictures encoded so far.
+const AUDIO_AHEAD: Duration = Duration::from_millis(50);
+/// Pictures that have not moved on for this long are not waited for (a still source, a
+/// video track that ended before the sound).
+const VIDEO_STALLED: Duration = Duration::from_millis(500);
+
+/// Holds the sound at `at` back while the pictures lag behind it by more than
+/// [`AUDIO_AHEAD`] and keep coming: a slow renderer or video encoder (a software GPU, a busy
+/// machine) would otherwise end a recording with its sound longer than its pictures, since
+/// what was encoded cannot be taken back when the video ends. `seen`: the video's end as last
+/// seen, and when it last moved.
+fn wait_for_video(shared: &Shared, at: Duration, seen: &mut (u64, Instant)) {
+    loop {
+        if shared.video_done.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let end = shared.video_end_nanos.load(Ordering::SeqCst);
+        if end != seen.0 {
+            *seen = (end, Instant::now());
+        }
+        if at <= Duration::from_nanos(end) + AUDIO_AHEAD || seen.1.elapsed() > VIDEO_STALLED {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn frame_rate(info: &StreamInfo) -> (u32, u32) {
