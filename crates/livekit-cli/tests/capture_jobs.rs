@@ -137,10 +137,18 @@ fn capture_screen_is_finalized_on_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Give it time to start and record about two seconds, then Ctrl-C the recorder itself
-    // (xvfb-run's child), as a terminal would.
+    // Wait for the recording to start (its file is created with the header, once the X
+    // server and the job are up: slow on a busy machine), let it record about two seconds,
+    // then Ctrl-C the recorder itself (xvfb-run's child), as a terminal would.
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    while !file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the recording never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     let pids = Command::new("pgrep")
         .args([
             "-f",
