@@ -633,8 +633,20 @@ fn a_file_read_ahead_waits_for_its_server_to_return() {
         ],
     );
     // Stop the server while the file is being read (it is read far faster than real time, but
-    // encoding 60 s takes a while), then bring it back 2 s later.
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // encoding 60 s takes a while), once the first publish is being received (on a loaded
+    // machine the job may take a while to connect), then bring it back 2 s later.
+    let started = std::time::Instant::now();
+    while !server
+        .recordings(key)
+        .iter()
+        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the first publish never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     server.kill();
     std::thread::sleep(std::time::Duration::from_secs(2));
     server.restart();
