@@ -5,7 +5,7 @@
 //   node control_page.mjs URL RECORDING_PATH STREAM_URL
 //
 // Prints one line per step; exits 1 with the reason at the first step that fails.
-import { chromium } from "playwright-core";
+import { blue, launch, red, step, waitForColour as waitFor } from "./common.mjs";
 
 const [url, recording, streamUrl] = process.argv.slice(2);
 if (!url || !recording || !streamUrl) {
@@ -13,52 +13,8 @@ if (!url || !recording || !streamUrl) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
-
-function step(text) {
-  console.log("step: " + text);
-}
-
-// The colour at the centre of the preview <img> (an MJPEG stream), drawn on a canvas.
-async function previewColour(page) {
-  return page.evaluate(() => {
-    const img = document.getElementById("preview");
-    if (!img.complete || img.naturalWidth === 0) return null;
-    const c = document.createElement("canvas");
-    c.width = img.naturalWidth;
-    c.height = img.naturalHeight;
-    const g = c.getContext("2d");
-    g.drawImage(img, 0, 0);
-    const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-    return [d[0], d[1], d[2]];
-  });
-}
-
-async function waitForColour(page, name, test) {
-  const deadline = Date.now() + 10000;
-  let last = null;
-  while (Date.now() < deadline) {
-    last = await previewColour(page);
-    if (last && test(last)) return last;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`the preview never turned ${name} (last centre pixel ${JSON.stringify(last)})`);
-}
-
-const red = ([r, g, b]) => r > 180 && g < 70 && b < 70;
-const blue = ([r, g, b]) => b > 180 && r < 70 && g < 70;
+const browser = await launch();
+const waitForColour = (page, name, test) => waitFor(page, "preview", name, test, 10);
 
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

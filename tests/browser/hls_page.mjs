@@ -8,7 +8,7 @@
 // from npm), checks the picture's colour and that sound is decoded, switches the scene
 // over the API and waits for the picture to follow. Prints one line per step; exits 1 with
 // the reason at the first step that fails.
-import { chromium } from "playwright-core";
+import { blue, command, launch, red, step, waitForColour as waitFor } from "./common.mjs";
 
 const [url] = process.argv.slice(2);
 if (!url) {
@@ -16,65 +16,8 @@ if (!url) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-
-function step(text) {
-  console.log("step: " + text);
-}
-
-const red = ([r, g, b]) => r > 180 && g < 70 && b < 70;
-const blue = ([r, g, b]) => b > 180 && r < 70 && g < 70;
-
-async function command(page, body) {
-  const answer = await page.evaluate(async (body) => {
-    const r = await fetch("/api/command", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    return { status: r.status, text: await r.text() };
-  }, body);
-  if (answer.status !== 200) throw new Error(`${JSON.stringify(body)}: ${answer.status} ${answer.text}`);
-}
-
-// The colour at the centre of the playing video, drawn on a canvas.
-async function videoColour(page) {
-  return page.evaluate(() => {
-    const v = document.getElementById("hls");
-    if (!v || v.videoWidth === 0) return null;
-    const c = document.createElement("canvas");
-    c.width = v.videoWidth;
-    c.height = v.videoHeight;
-    const g = c.getContext("2d");
-    g.drawImage(v, 0, 0);
-    const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-    return [d[0], d[1], d[2]];
-  });
-}
-
-async function waitForColour(page, name, test, seconds) {
-  const deadline = Date.now() + seconds * 1000;
-  let last = null;
-  while (Date.now() < deadline) {
-    last = await videoColour(page);
-    if (last && test(last)) return last;
-    await page.waitForTimeout(200);
-  }
-  throw new Error(`the video never turned ${name} (last centre pixel ${JSON.stringify(last)})`);
-}
+const browser = await launch();
+const waitForColour = (page, name, test, seconds) => waitFor(page, "hls", name, test, seconds);
 
 try {
   const page = await browser.newPage();

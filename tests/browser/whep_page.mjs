@@ -9,7 +9,7 @@
 // the API and times how long the picture takes to follow, then ends the viewer with DELETE.
 // Offers that are garbage or that offer no video are refused with a 400 naming why. Prints
 // one line per step; exits 1 with the reason at the first step that fails.
-import { chromium } from "playwright-core";
+import { blue, command, launch, red, step, waitForColour as waitFor } from "./common.mjs";
 
 const [url] = process.argv.slice(2);
 if (!url) {
@@ -17,64 +17,8 @@ if (!url) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
-
-function step(text) {
-  console.log("step: " + text);
-}
-
-const red = ([r, g, b]) => r > 180 && g < 70 && b < 70;
-const blue = ([r, g, b]) => b > 180 && r < 70 && g < 70;
-
-async function command(page, body) {
-  const answer = await page.evaluate(async (body) => {
-    const r = await fetch("/api/command", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    return { status: r.status, text: await r.text() };
-  }, body);
-  if (answer.status !== 200) throw new Error(`${JSON.stringify(body)}: ${answer.status} ${answer.text}`);
-}
-
-async function videoColour(page) {
-  return page.evaluate(() => {
-    const v = document.getElementById("whep");
-    if (!v || v.videoWidth === 0) return null;
-    const c = document.createElement("canvas");
-    c.width = v.videoWidth;
-    c.height = v.videoHeight;
-    const g = c.getContext("2d");
-    g.drawImage(v, 0, 0);
-    const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-    return [d[0], d[1], d[2]];
-  });
-}
-
-async function waitForColour(page, name, test, seconds) {
-  const deadline = Date.now() + seconds * 1000;
-  let last = null;
-  while (Date.now() < deadline) {
-    last = await videoColour(page);
-    if (last && test(last)) return last;
-    await page.waitForTimeout(20);
-  }
-  throw new Error(`the video never turned ${name} (last centre pixel ${JSON.stringify(last)})`);
-}
+const browser = await launch();
+const waitForColour = (page, name, test, seconds) => waitFor(page, "whep", name, test, seconds);
 
 try {
   const page = await browser.newPage();
@@ -183,29 +127,10 @@ try {
     const v = document.getElementById("live");
     return v.videoWidth > 0 && v.currentTime > 0.3;
   }, null, { timeout: 20000 });
-  const liveColour = async (test, name) => {
-    const deadline = Date.now() + 10000;
-    let last = null;
-    while (Date.now() < deadline) {
-      last = await control.evaluate(() => {
-        const v = document.getElementById("live");
-        const c = document.createElement("canvas");
-        c.width = v.videoWidth;
-        c.height = v.videoHeight;
-        const g = c.getContext("2d");
-        g.drawImage(v, 0, 0);
-        const d = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
-        return [d[0], d[1], d[2]];
-      });
-      if (test(last)) return;
-      await control.waitForTimeout(20);
-    }
-    throw new Error(`the page's WebRTC preview never turned ${name} (${JSON.stringify(last)})`);
-  };
-  await liveColour(blue, "blue");
+  await waitFor(control, "live", "blue", blue, 10);
   const clicked = Date.now();
   await control.click('#scenes button[data-scene="main"]');
-  await liveColour(red, "red");
+  await waitFor(control, "live", "red", red, 10);
   step(`the control page's preview is WebRTC: a click on scene main showed ${Date.now() - clicked} ms later`);
   await control.close();
   console.log("ok");

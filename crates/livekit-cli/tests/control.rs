@@ -123,35 +123,52 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn the_control_page_drives_the_show_in_a_real_browser() {
-    let node_modules = tool("tests/browser/node_modules/playwright-core");
+/// Runs the browser script `script` (in tests/browser, with playwright-core and hls.js
+/// installed beside it) against `studio`, with `args` after the studio's URL, then stops the
+/// studio. Asserts that the script said "ok" at its end and that the studio stopped cleanly;
+/// returns what the script said and the studio's standard output and error.
+fn run_page_script(
+    script: &str,
+    studio: Running,
+    args: &[&std::ffi::OsStr],
+) -> (String, String, String) {
+    let folder = tool("tests/browser/node_modules/hls.js").join("../..");
+    tool("tests/browser/node_modules/playwright-core");
     assert!(
         Path::new("/usr/bin/chromium").exists(),
         "chromium is missing: run ./dev setup"
     );
-    let nginx = NginxRtmp::start();
-    let dir = tempfile::tempdir().unwrap();
-    let studio = start_studio(dir.path(), &["-v"]);
-    let recording = dir.path().join("from-the-page.mkv");
-    let key = "pagekey0123456";
-    let script = node_modules.join("../../control_page.mjs");
     let output = Command::new("node")
-        .arg(&script)
+        .arg(folder.join(script))
         .arg(format!("http://127.0.0.1:{}/", studio.port))
-        .arg(&recording)
-        .arg(nginx.url(key))
+        .args(args)
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
     let (status, stdout, stderr) = studio.stop();
     assert!(
         output.status.success(),
-        "the page test failed:\n{said}\n{}\nstudio:\n{stderr}",
+        "{script} failed:\n{said}\n{}\nstudio:\n{stderr}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(said.ends_with("ok\n"), "{said}");
     assert!(status.success(), "{status}: {stderr}");
+    (said, stdout, stderr)
+}
+
+#[test]
+fn the_control_page_drives_the_show_in_a_real_browser() {
+    let nginx = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &["-v"]);
+    let recording = dir.path().join("from-the-page.mkv");
+    let key = "pagekey0123456";
+    let url = nginx.url(key);
+    let (said, stdout, stderr) = run_page_script(
+        "control_page.mjs",
+        studio,
+        &[recording.as_os_str(), url.as_ref()],
+    );
     // The recording started and stopped from the page is a playable file of about its length.
     let probe = ffprobe(&recording).unwrap();
     assert_eq!(probe.video().unwrap().codec_name, "h264");
@@ -176,24 +193,9 @@ fn the_control_page_drives_the_show_in_a_real_browser() {
 /// picture is the live scene's colour, sound is decoded, and a scene switch reaches it.
 #[test]
 fn an_hls_output_plays_in_a_real_browser() {
-    let node_modules = tool("tests/browser/node_modules/hls.js");
     let dir = tempfile::tempdir().unwrap();
     let studio = start_studio(dir.path(), &[]);
-    let script = node_modules.join("../../hls_page.mjs");
-    let output = Command::new("node")
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{}/", studio.port))
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (status, stdout, stderr) = studio.stop();
-    assert!(
-        output.status.success(),
-        "the HLS page test failed:\n{said}\n{}\nstudio:\n{stderr}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(said.ends_with("ok\n"), "{said}");
-    assert!(status.success(), "{status}: {stderr}");
+    let (_, stdout, _) = run_page_script("hls_page.mjs", studio, &[]);
     assert!(stdout.contains("web: recorded"), "{stdout}");
     assert!(stdout.contains("(HLS,"), "{stdout}");
 }
@@ -203,24 +205,9 @@ fn an_hls_output_plays_in_a_real_browser() {
 /// DELETE ending the viewer.
 #[test]
 fn a_canvas_plays_over_whep_in_a_real_browser() {
-    let node_modules = tool("tests/browser/node_modules/playwright-core");
     let dir = tempfile::tempdir().unwrap();
     let studio = start_studio(dir.path(), &[]);
-    let script = node_modules.join("../../whep_page.mjs");
-    let output = Command::new("node")
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{}/", studio.port))
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (status, _, stderr) = studio.stop();
-    assert!(
-        output.status.success(),
-        "the WHEP page test failed:\n{said}\n{}\nstudio:\n{stderr}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(said.ends_with("ok\n"), "{said}");
-    assert!(status.success(), "{status}: {stderr}");
+    run_page_script("whep_page.mjs", studio, &[]);
 }
 
 #[test]

@@ -429,24 +429,6 @@ fn whep_offer() -> String {
     offer.to_sdp_string()
 }
 
-/// Threads of this process whose name starts with `prefix` (names are cut at 15 bytes).
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with(prefix))
-        .count()
-}
-
-fn resident_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// WHEP viewers joining and leaving in a loop (100 of them, beside one that stays) leave no
 /// thread and no memory behind; when the last one leaves, the WebRTC encode ends too.
 #[test]
@@ -480,7 +462,7 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
         assert_eq!(response.status().as_u16(), 200, "DELETE {location}");
     };
     // The WebRTC threads: each viewer's two, and the fan-out of the canvas's encode.
-    let threads = || threads_named("livekit.whep");
+    let threads = || livekit_testkit::threads_named("livekit.whep");
     assert_eq!(threads(), 0);
     let stays = post(&served);
     let mut level = None;
@@ -490,7 +472,7 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
         delete(&served, &location);
         if round == 9 {
             level = Some(threads());
-            memory = Some(resident_kb());
+            memory = Some(livekit_testkit::resident_kib());
         }
     }
     let (level, memory) = (level.unwrap(), memory.unwrap());
@@ -500,7 +482,7 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
         "threads after 100 viewers, against after 10"
     );
     assert_eq!(level, 3, "one viewer's two threads and the fan-out");
-    let grown = resident_kb().saturating_sub(memory);
+    let grown = livekit_testkit::resident_kib().saturating_sub(memory);
     assert!(
         grown < 8 * 1024,
         "resident memory grew {grown} kB over 90 viewers"

@@ -261,16 +261,6 @@ fn real_camera_when_present() {
     );
 }
 
-/// The process's resident memory in KiB.
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// Capturing for a while holds no more memory than at its start. Every packet the device
 /// gave used to stay in memory (a 1280x720 source: 40 MB a second), found by `livekit bench
 /// soak`.
@@ -291,10 +281,10 @@ fn capture_does_not_keep_what_it_read() {
         frames
     };
     assert!(count(Duration::from_secs(1)) > 0);
-    let settled = resident_kib();
+    let settled = livekit_testkit::resident_kib();
     let frames = count(Duration::from_secs(3));
     assert!(frames >= 10, "{frames} frames in 3 s");
-    let grown = resident_kib().saturating_sub(settled);
+    let grown = livekit_testkit::resident_kib().saturating_sub(settled);
     drop(capture);
     // 90 frames of 1.4 MB went by: a leak holds 120 MB, a pool a few frames.
     assert!(

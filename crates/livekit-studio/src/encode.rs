@@ -25,7 +25,7 @@ use crate::state::{DestinationStateDoc, OutputState};
 
 /// Canvas frames kept for the encoder before the oldest are dropped (it fell behind): a
 /// second at 30 fps, so that a slow start of the encoder loses nothing.
-const VIDEO_QUEUE: usize = 30;
+pub(crate) const VIDEO_QUEUE: usize = 30;
 
 /// A canvas's encode and its fan-out.
 pub(crate) struct CanvasEncode {

@@ -401,18 +401,8 @@ impl Studio {
             .map_err(|e| CommandError::invalid(e.to_string()))?;
         if !show.webrtc.iter().any(|w| w.canvas == canvas) {
             let entry = &show.canvases[entry];
-            let mut settings = self.inner.encoder.clone();
-            (settings.video.width, settings.video.height) = self
-                .inner
-                .encode_size
-                .unwrap_or((entry.settings.width, entry.settings.height));
-            settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
-            let audio = if self.inner.encode_audio {
-                let tap = self.inner.program.lock().as_ref().map(|p| p.tap());
-                Some(tap.ok_or_else(|| CommandError::conflict("the studio is stopping"))?)
-            } else {
-                None
-            };
+            let settings = self.inner.encoder_settings(entry);
+            let audio = self.inner.program_tap()?;
             let encode = WebRtcEncode::start(canvas, settings, audio)?;
             self.inner
                 .handle
@@ -687,6 +677,27 @@ fn watch(inner: &Inner) {
 }
 
 impl Inner {
+    /// The studio's encoder settings for a canvas: its size (or the studio's encode size) and
+    /// frame rate.
+    fn encoder_settings(&self, entry: &CanvasEntry) -> EncoderSettings {
+        let mut settings = self.encoder.clone();
+        (settings.video.width, settings.video.height) = self
+            .encode_size
+            .unwrap_or((entry.settings.width, entry.settings.height));
+        settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
+        settings
+    }
+
+    /// A new tap of the program audio for an encode, or none when the studio encodes no sound.
+    fn program_tap(&self) -> Result<Option<Arc<Port<livekit_core::AudioFrame>>>, CommandError> {
+        if !self.encode_audio {
+            return Ok(None);
+        }
+        let tap = self.program.lock().as_ref().map(|p| p.tap());
+        tap.map(Some)
+            .ok_or_else(|| CommandError::conflict("the studio is stopping"))
+    }
+
     fn edit<R>(
         &self,
         edit: impl FnOnce(&mut Compositor) -> Result<R, livekit_compositor::SceneError>,
@@ -1116,17 +1127,8 @@ impl Inner {
     ) -> Result<(), CommandError> {
         if show.encode(&canvas).is_none() {
             let entry = &show.canvases[show.canvas(&canvas)?];
-            let mut settings = self.encoder.clone();
-            (settings.video.width, settings.video.height) = self
-                .encode_size
-                .unwrap_or((entry.settings.width, entry.settings.height));
-            settings.video.fps = (entry.settings.fps.num, entry.settings.fps.den);
-            let audio = if self.encode_audio {
-                let tap = self.program.lock().as_ref().map(|p| p.tap());
-                Some(tap.ok_or_else(|| CommandError::conflict("the studio is stopping"))?)
-            } else {
-                None
-            };
+            let settings = self.encoder_settings(entry);
+            let audio = self.program_tap()?;
             let encode =
                 CanvasEncode::start(&canvas, settings, &self.streaming, audio, self.frame_limit)?;
             self.handle

@@ -17,8 +17,6 @@ use parking_lot::Mutex;
 use crate::error::{CommandError, chain};
 use crate::outputs::Gate;
 
-/// Canvas frames kept for the encoder before the oldest are dropped.
-const VIDEO_QUEUE: usize = 30;
 /// How long the fan-out waits for a packet before looking at its viewers again.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -91,7 +89,7 @@ impl WebRtcEncode {
         settings.audio.codec = AudioCodec::Opus;
         settings.audio.kbps = 96;
         settings.audio.sample_rate = 48_000;
-        let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
+        let video = Arc::new(Port::drop_oldest(crate::encode::VIDEO_QUEUE));
         let (video_feed, audio_feed) = crate::encode::feeds(&video, audio.as_ref());
         let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| {
             CommandError::invalid_on(

@@ -32,6 +32,6 @@ mod tls;
 pub use http::HttpFiles;
 pub use netns::{ImpairedLink, Impairment};
 pub use nginx::NginxRtmp;
-pub use process::ChildGuard;
+pub use process::{ChildGuard, resident_kib, threads_named};
 pub use srt::{SrtListener, SrtRelay};
 pub use tls::{TestCerts, TlsFront};

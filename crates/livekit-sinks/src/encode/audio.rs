@@ -364,11 +364,12 @@ impl AudioEncoder {
             // Interleaved (Opus): one plane of samples, channel after channel.
             let channels = self.queue.len();
             let bytes = self.frame.data_mut(0);
-            let mut drains: Vec<_> = self.queue.iter_mut().map(|q| q.drain(..samples)).collect();
-            for index in 0..samples * channels {
-                let value = drains[index % channels].next().unwrap_or(0.0);
-                if let Some(dst) = bytes.get_mut(index * 4..index * 4 + 4) {
-                    dst.copy_from_slice(&value.to_ne_bytes());
+            for (channel, queue) in self.queue.iter_mut().enumerate() {
+                for (sample, value) in queue.drain(..samples).enumerate() {
+                    let at = (sample * channels + channel) * 4;
+                    if let Some(dst) = bytes.get_mut(at..at + 4) {
+                        dst.copy_from_slice(&value.to_ne_bytes());
+                    }
                 }
             }
         }

@@ -591,7 +591,8 @@ impl Connection {
             && packet.stream == *index
         {
             let time = media_time(packet.pts, info, 48_000);
-            self.send_to(*mid, params.pt(), now, time, packet.data.to_vec());
+            // The encoder's own buffer: no copy.
+            self.send_to(*mid, params.pt(), now, time, packet.data);
         }
     }
 
@@ -601,8 +602,9 @@ impl Connection {
         pt: str0m::media::Pt,
         now: Instant,
         time: MediaTime,
-        data: Vec<u8>,
+        data: impl Into<Arc<[u8]>>,
     ) {
+        let data: Arc<[u8]> = data.into();
         let Some(writer) = self.rtc.writer(mid) else {
             return;
         };
