@@ -211,6 +211,19 @@ fn a_canvas_plays_over_whep_in_a_real_browser() {
 }
 
 #[test]
+fn a_canvas_streams_over_whip_to_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let studio = start_studio(dir.path(), &["-v"]);
+    let token = "whip-token-5e8d1c";
+    let (said, stdout, stderr) = run_page_script("whip_page.mjs", studio, &[token.as_ref()]);
+    // The bearer token is nowhere in what the studio printed, not even in -v's log.
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(token), "the token leaked:\n{text}");
+    }
+    assert!(said.contains("reconnect"), "{said}");
+}
+
+#[test]
 fn the_openapi_document_matches_the_server_under_schemathesis() {
     let schemathesis = tool(".tools/venv/bin/schemathesis");
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use livekit_core::{AudioFrame, AudioSource, FrameSource, Port, Pull, VideoFrame, VideoSource};
 use livekit_sinks::stream::{
     DestinationId, DestinationState, DestinationStats, RecordingId, RecordingReport,
-    RecordingState, RecordingStats, SiteConfig, StreamReport,
+    RecordingState, RecordingStats, SiteConfig, StreamReport, Protocol,
 };
 use livekit_sinks::{
     Destination, Encoder, EncoderSettings, EncoderStats, RecorderSettings, RunningEncoder,
@@ -21,6 +21,7 @@ use livekit_sinks::{
 
 use crate::error::{CommandError, chain};
 use crate::outputs::Gate;
+use crate::webrtc::{Profile, Viewers, for_webrtc};
 use crate::state::{DestinationStateDoc, OutputState};
 
 /// Canvas frames kept for the encoder before the oldest are dropped (it fell behind): a
@@ -35,19 +36,25 @@ pub(crate) struct CanvasEncode {
     pub(crate) serial: u64,
     /// What the compositor writes the canvas's frames to (at most the studio's frame limit).
     pub(crate) gate: Arc<Gate>,
+    /// What it is made for.
+    pub(crate) profile: Profile,
     video: Arc<Port<VideoFrame>>,
     audio: Option<Arc<Port<AudioFrame>>>,
     encoder: Option<RunningEncoder>,
     streamer: Option<Streamer>,
+    /// WebRTC viewers (WHEP) of this encode.
+    pub(crate) viewers: Viewers,
     /// The encoder's counters when it finished.
     pub(crate) final_stats: Option<EncoderStats>,
 }
 
 impl CanvasEncode {
-    /// Starts the encoder and an empty fan-out. `settings` has the canvas's size and rate.
+    /// Starts the encoder and an empty fan-out. `settings` has the canvas's size and rate;
+    /// a WebRTC encode makes them WebRTC's.
     pub(crate) fn start(
         canvas: &str,
-        settings: EncoderSettings,
+        mut settings: EncoderSettings,
+        profile: Profile,
         streaming: &StreamerSettings,
         audio: Option<Arc<Port<AudioFrame>>>,
         frame_limit: Option<u64>,
@@ -56,8 +63,12 @@ impl CanvasEncode {
         let failed = |e: &dyn std::error::Error| {
             CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
+        if profile == Profile::WebRtc {
+            for_webrtc(&mut settings);
+        }
         let (video_feed, audio_feed) = feeds(&video, audio.as_ref());
         let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| failed(&e))?;
+        let viewers = Viewers::default();
         let streamer = Streamer::start(
             StreamerSettings {
                 destinations: Vec::new(),
@@ -67,7 +78,7 @@ impl CanvasEncode {
                 ..streaming.clone()
             },
             encoder.streams().to_vec(),
-            encoder.packets(),
+            viewers.tap(encoder.packets()),
         )
         .map_err(|e| failed(&e))?;
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -75,10 +86,12 @@ impl CanvasEncode {
             canvas: canvas.to_owned(),
             serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             gate: Gate::new(video.clone(), frame_limit),
+            profile,
             video,
             audio,
             encoder: Some(encoder),
             streamer: Some(streamer),
+            viewers,
             final_stats: None,
         })
     }
@@ -100,22 +113,25 @@ impl CanvasEncode {
             .map_err(|e| CommandError::invalid_on("output", output, chain(&e)))
     }
 
-    /// Starts streaming to sites or URLs (each joins on the next keyframe). All or none.
+    /// Answers a WebRTC viewer's SDP offer (see [`Viewers::add`]).
+    pub(crate) fn add_viewer(
+        &self,
+        offer: &str,
+        bind: std::net::IpAddr,
+    ) -> Result<(String, String), CommandError> {
+        let Some(encoder) = &self.encoder else {
+            return Err(CommandError::conflict("the encode is ending"));
+        };
+        self.viewers
+            .add(offer, bind, encoder.streams(), encoder.keyframe_request())
+    }
+
+    /// Starts streaming to destinations (each joins on the next keyframe). All or none.
     pub(crate) fn stream(
         &self,
         output: &str,
-        to: &[String],
-        sites: &BTreeMap<String, SiteConfig>,
+        destinations: Vec<Destination>,
     ) -> Result<Vec<DestinationId>, CommandError> {
-        if to.is_empty() {
-            return Err(CommandError::invalid_on(
-                "output",
-                output,
-                "`to` names no site or URL",
-            ));
-        }
-        let destinations = Destination::resolve_all(to, sites)
-            .map_err(|e| CommandError::invalid_on("output", output, chain(&e)))?;
         let mut ids = Vec::new();
         for destination in destinations {
             match self.streamer().add_destination(destination) {
@@ -188,7 +204,9 @@ impl CanvasEncode {
         let streamer = self.streamer.take()?;
         // The show is over: a destination still trying to connect is not waited for.
         streamer.give_up_connecting();
-        Some(streamer.wait())
+        let report = streamer.wait();
+        self.viewers.close_all();
+        Some(report)
     }
 
     /// The encoder's counters now (or when it finished).
@@ -314,6 +332,44 @@ impl FrameSource<AudioFrame> for AudioFeed {
             }
         }
     }
+}
+
+/// Resolves a stream output's sites and URLs, and the encode they need: WHIP destinations a
+/// WebRTC one, the others the canvas's standard one (`standard_suits`: the standard one suits
+/// WebRTC too, so all share it). Both kinds in one output are refused.
+pub(crate) fn resolve_stream(
+    output: &str,
+    to: &[String],
+    sites: &BTreeMap<String, SiteConfig>,
+    standard_suits: bool,
+) -> Result<(Vec<Destination>, Profile), CommandError> {
+    if to.is_empty() {
+        return Err(CommandError::invalid_on(
+            "output",
+            output,
+            "`to` names no site or URL",
+        ));
+    }
+    let destinations = Destination::resolve_all(to, sites)
+        .map_err(|e| CommandError::invalid_on("output", output, chain(&e)))?;
+    let whip = destinations
+        .iter()
+        .filter(|d| d.protocol == Protocol::Whip)
+        .count();
+    let profile = match whip {
+        0 => Profile::Standard,
+        _ if standard_suits => Profile::Standard,
+        n if n == destinations.len() => Profile::WebRtc,
+        _ => {
+            return Err(CommandError::invalid_on(
+                "output",
+                output,
+                "WHIP endpoints (http:// or https://) take a WebRTC encode and the other \
+                 destinations another: give them as two outputs",
+            ));
+        }
+    };
+    Ok((destinations, profile))
 }
 
 /// A recording's state as an output's.

@@ -30,7 +30,7 @@ use crate::state::{
     CanvasDoc, InputDoc, OutputDoc, OutputReport, RecordingDoc, SceneDoc, Stats, StudioReport,
     StudioState,
 };
-use crate::webrtc::{ViewerDoc, WebRtcEncode};
+use crate::webrtc::{Profile, ViewerDoc};
 
 /// How often the studio looks at its inputs and outputs for state changes.
 const POLL: Duration = Duration::from_millis(50);
@@ -154,10 +154,9 @@ struct Show {
     canvases: Vec<CanvasEntry>,
     layers: Vec<LayerEntry>,
     outputs: Vec<Output>,
-    /// Each canvas's one encode, while it has recordings or streams.
+    /// Each canvas's encodes while they have outputs: one for recordings, HLS and RTMP/SRT
+    /// destinations, one for WebRTC (WHEP viewers, WHIP destinations).
     encodes: Vec<CanvasEncode>,
-    /// Each canvas's WebRTC encode, while it has viewers.
-    webrtc: Vec<WebRtcEncode>,
     applied: u64,
     stats: Stats,
 }
@@ -199,8 +198,10 @@ impl Show {
             .ok_or_else(|| CommandError::not_found("layer", id))
     }
 
-    fn encode(&self, canvas: &str) -> Option<&CanvasEncode> {
-        self.encodes.iter().find(|e| e.canvas == canvas)
+    fn encode(&self, canvas: &str, profile: Profile) -> Option<&CanvasEncode> {
+        self.encodes
+            .iter()
+            .find(|e| e.canvas == canvas && e.profile == profile)
     }
 
     /// The encode `output` is a branch of, while it runs.
@@ -215,10 +216,11 @@ impl Show {
         let mut index = 0;
         while index < self.encodes.len() {
             let serial = self.encodes[index].serial;
-            let used = self
-                .outputs
-                .iter()
-                .any(|o| o.is_running() && o.encode_serial == Some(serial));
+            let used = !self.encodes[index].viewers.is_empty()
+                || self
+                    .outputs
+                    .iter()
+                    .any(|o| o.is_running() && o.encode_serial == Some(serial));
             if used {
                 index += 1;
                 continue;
@@ -228,12 +230,12 @@ impl Show {
         }
     }
 
-    /// Lets go of WebRTC viewers that have gone, and ends the WebRTC encodes nobody watches.
+    /// Lets go of WebRTC viewers that have gone, and ends the encodes nobody uses any more.
     fn drop_idle_viewers(&mut self) {
-        for encode in &mut self.webrtc {
-            encode.drop_closed();
+        for encode in &self.encodes {
+            encode.viewers.drop_closed(&encode.canvas);
         }
-        self.webrtc.retain(|encode| !encode.is_idle());
+        self.drop_idle_encodes();
     }
 
     /// Stops an encode and hands its final report to its outputs.
@@ -385,7 +387,8 @@ impl Studio {
     /// Answers a WebRTC viewer of `canvas` (WHEP): `offer` is the viewer's SDP offer, `bind`
     /// the address its media is sent from (one the viewer reaches). Returns the viewer's id
     /// and the SDP answer. The viewers of a canvas share one encode made for WebRTC (H.264
-    /// constrained baseline and Opus), started with the first and ended after the last.
+    /// constrained baseline and Opus) with its WHIP destinations, started with the first and
+    /// ended after the last.
     /// Errors: no such canvas (not found), an offer that is not SDP or offers no H.264
     /// (invalid).
     pub fn add_viewer(
@@ -395,31 +398,13 @@ impl Studio {
         bind: std::net::IpAddr,
     ) -> Result<(String, String), CommandError> {
         let mut show = self.inner.show.lock();
-        let entry = show.canvas(canvas)?;
+        show.canvas(canvas)?;
         // Not an offer at all: refused before any encode starts.
         livekit_sinks::webrtc::check_offer(offer)
             .map_err(|e| CommandError::invalid(e.to_string()))?;
-        if !show.webrtc.iter().any(|w| w.canvas == canvas) {
-            let entry = &show.canvases[entry];
-            let settings = self.inner.encoder_settings(entry);
-            let audio = self.inner.program_tap()?;
-            let encode = WebRtcEncode::start(canvas, settings, audio)?;
-            self.inner
-                .handle
-                .add_target(
-                    entry.canvas,
-                    format!("WebRTC encode of {canvas}"),
-                    encode.gate.clone() as Arc<dyn VideoTarget>,
-                )
-                .map_err(|e| CommandError::invalid(e.to_string()))?;
-            show.webrtc.push(encode);
-        }
-        let encode = show
-            .webrtc
-            .iter_mut()
-            .find(|w| w.canvas == canvas)
-            .expect("started above");
-        let answered = encode.add_viewer(offer, bind);
+        let profile = self.inner.webrtc_profile();
+        let index = self.inner.ensure_encode(&mut show, canvas, profile)?;
+        let answered = show.encodes[index].add_viewer(offer, bind);
         if answered.is_err() {
             show.drop_idle_viewers();
         }
@@ -431,10 +416,10 @@ impl Studio {
         let mut show = self.inner.show.lock();
         show.canvas(canvas)?;
         let removed = show
-            .webrtc
-            .iter_mut()
-            .find(|w| w.canvas == canvas)
-            .is_some_and(|w| w.remove_viewer(id));
+            .encodes
+            .iter()
+            .filter(|e| e.canvas == canvas)
+            .any(|e| e.viewers.remove(id));
         if !removed {
             return Err(CommandError::not_found("viewer", id));
         }
@@ -445,11 +430,11 @@ impl Studio {
     /// The WebRTC viewers of `canvas` now.
     pub fn viewers(&self, canvas: &str) -> Vec<ViewerDoc> {
         let show = self.inner.show.lock();
-        show.webrtc
+        show.encodes
             .iter()
-            .find(|w| w.canvas == canvas)
-            .map(WebRtcEncode::viewers)
-            .unwrap_or_default()
+            .filter(|e| e.canvas == canvas)
+            .flat_map(|e| e.viewers.docs())
+            .collect()
     }
 
     /// Events from now on, [`DEFAULT_EVENT_CAPACITY`] kept for a slow reader.
@@ -502,11 +487,14 @@ impl Studio {
         self.inner.handle.stats()
     }
 
-    /// The counters of a canvas's encode (while it has recordings or streams), and the
-    /// frames it dropped because it fell behind.
+    /// The counters of a canvas's encode (while it has recordings or streams; else its
+    /// WebRTC encode's, while it has viewers or WHIP destinations), and the frames it dropped
+    /// because it fell behind.
     pub fn encoder_stats(&self, canvas: &str) -> Option<(livekit_sinks::EncoderStats, u64)> {
         let show = self.inner.show.lock();
-        let encode = show.encode(canvas)?;
+        let encode = show
+            .encode(canvas, Profile::Standard)
+            .or_else(|| show.encode(canvas, Profile::WebRtc))?;
         Some((encode.encoder_stats()?, encode.dropped_frames()))
     }
 
@@ -558,9 +546,6 @@ impl Studio {
             }
             for mut encode in std::mem::take(&mut show.encodes) {
                 show.end_encode(&mut encode);
-            }
-            for mut encode in std::mem::take(&mut show.webrtc) {
-                encode.stop();
             }
             std::mem::take(&mut show.outputs)
         };
@@ -1117,7 +1102,54 @@ impl Inner {
         Ok(())
     }
 
-    /// A recording or a stream: a branch of the canvas's encode (started with the first).
+    /// The encode WebRTC outputs use: the standard one when it suits them.
+    fn webrtc_profile(&self) -> Profile {
+        if crate::webrtc::suits_webrtc(&self.encoder) {
+            Profile::Standard
+        } else {
+            Profile::WebRtc
+        }
+    }
+
+    /// The index of `canvas`'s encode for `profile`, started (and given the canvas's frames)
+    /// when there is none yet.
+    fn ensure_encode(
+        &self,
+        show: &mut Show,
+        canvas: &str,
+        profile: Profile,
+    ) -> Result<usize, CommandError> {
+        if let Some(index) = show
+            .encodes
+            .iter()
+            .position(|e| e.canvas == canvas && e.profile == profile)
+        {
+            return Ok(index);
+        }
+        let entry = &show.canvases[show.canvas(canvas)?];
+        let settings = self.encoder_settings(entry);
+        let audio = self.program_tap()?;
+        let encode = CanvasEncode::start(
+            canvas,
+            settings,
+            profile,
+            &self.streaming,
+            audio,
+            self.frame_limit,
+        )?;
+        let name = match profile {
+            Profile::Standard => format!("encode of {canvas}"),
+            Profile::WebRtc => format!("WebRTC encode of {canvas}"),
+        };
+        self.handle
+            .add_target(entry.canvas, name, encode.gate.clone() as Arc<dyn VideoTarget>)
+            .map_err(|e| CommandError::invalid(e.to_string()))?;
+        show.encodes.push(encode);
+        Ok(show.encodes.len() - 1)
+    }
+
+    /// A recording or a stream: a branch of one of the canvas's encodes (started with the
+    /// first).
     fn start_encoded(
         &self,
         show: &mut Show,
@@ -1125,22 +1157,18 @@ impl Inner {
         canvas: String,
         spec: OutputSpec,
     ) -> Result<(), CommandError> {
-        if show.encode(&canvas).is_none() {
-            let entry = &show.canvases[show.canvas(&canvas)?];
-            let settings = self.encoder_settings(entry);
-            let audio = self.program_tap()?;
-            let encode =
-                CanvasEncode::start(&canvas, settings, &self.streaming, audio, self.frame_limit)?;
-            self.handle
-                .add_target(
-                    entry.canvas,
-                    format!("encode of {canvas}"),
-                    encode.gate.clone() as Arc<dyn VideoTarget>,
-                )
-                .map_err(|e| CommandError::invalid(e.to_string()))?;
-            show.encodes.push(encode);
-        }
-        let encode = show.encode(&canvas).expect("started above");
+        show.canvas(&canvas)?;
+        let (destinations, profile) = match &spec {
+            OutputSpec::Stream { to } => {
+                let standard_suits = self.webrtc_profile() == Profile::Standard;
+                let (destinations, profile) =
+                    crate::encode::resolve_stream(&id, to, &self.sites, standard_suits)?;
+                (Some(destinations), profile)
+            }
+            _ => (None, Profile::Standard),
+        };
+        let index = self.ensure_encode(show, &canvas, profile)?;
+        let encode = &show.encodes[index];
         let mut spec = spec;
         let running = match &mut spec {
             OutputSpec::Hls {
@@ -1180,8 +1208,8 @@ impl Inner {
                     .record(&id, settings)
                     .map(outputs::Running::Recording)
             }
-            OutputSpec::Stream { to } => encode
-                .stream(&id, to, &self.sites)
+            OutputSpec::Stream { .. } => encode
+                .stream(&id, destinations.unwrap_or_default())
                 .map(outputs::Running::Stream),
             _ => unreachable!("only recordings, streams and HLS are encoded"),
         };
@@ -1244,11 +1272,11 @@ impl Inner {
                         })
                         .collect(),
                     viewers: show
-                        .webrtc
+                        .encodes
                         .iter()
-                        .find(|w| w.canvas == canvas.id)
-                        .map(WebRtcEncode::viewers)
-                        .unwrap_or_default(),
+                        .filter(|e| e.canvas == canvas.id)
+                        .flat_map(|e| e.viewers.docs())
+                        .collect(),
                 })
                 .collect()
         });

@@ -1,44 +1,25 @@
-//! WebRTC viewers of a canvas (WHEP): one more encode of the canvas for all of them together,
-//! as WebRTC peers expect it (H.264 constrained baseline: no B-frames, no look-ahead; Opus
-//! sound), started with the first viewer and ended when the last one has gone. One thread,
-//! `livekit.whep.fanout.CANVAS`, hands each packet to every viewer, none of which can hold it
-//! (each has its own bounded queue, and drops its own packets when it falls behind).
+//! WebRTC outputs of a canvas: WHEP viewers and WHIP destinations share one more encode of
+//! the canvas made as WebRTC peers expect it (H.264 constrained baseline: no B-frames, no
+//! look-ahead; Opus sound), started with the first of them and ended after the last. The
+//! thread that reads the encode's packets for its streamer hands each one to every viewer,
+//! none of which can hold it (each has its own bounded queue, and drops its own packets when
+//! it falls behind).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use livekit_core::thread::{Worker, spawn_named};
-use livekit_core::{AudioFrame, FrameSource, Port, Pull, StreamInfo, VideoFrame};
+use livekit_core::{FrameSource, Packet, Port, Pull, StreamInfo};
 use livekit_sinks::webrtc::{ViewerState, ViewerStats, WebRtcError, WebRtcSettings, WebRtcViewer};
-use livekit_sinks::{AudioCodec, Encoder, EncoderSettings, KeyframeRequest, RunningEncoder};
+use livekit_sinks::{AudioCodec, EncoderSettings, KeyframeRequest};
 use parking_lot::Mutex;
 
 use crate::error::{CommandError, chain};
-use crate::outputs::Gate;
-
-/// How long the fan-out waits for a packet before looking at its viewers again.
-const TICK: Duration = Duration::from_millis(200);
 
 /// One viewer, by id.
 struct Viewer {
     id: String,
     viewer: WebRtcViewer,
-}
-
-/// A canvas's WebRTC encode and its viewers.
-pub(crate) struct WebRtcEncode {
-    pub(crate) canvas: String,
-    /// What the compositor writes the canvas's frames to.
-    pub(crate) gate: Arc<Gate>,
-    video: Arc<Port<VideoFrame>>,
-    audio: Option<Arc<Port<AudioFrame>>>,
-    encoder: Option<RunningEncoder>,
-    streams: Vec<StreamInfo>,
-    keyframes: KeyframeRequest,
-    viewers: Arc<Mutex<Vec<Viewer>>>,
-    fanout: Option<Worker<()>>,
-    next: u64,
 }
 
 /// A viewer as the state document shows it.
@@ -73,85 +54,61 @@ impl ViewerDoc {
     }
 }
 
-impl WebRtcEncode {
-    /// Starts the encode (`settings` has the canvas's size and rate; it is made WebRTC's) and
-    /// its fan-out, with no viewer yet.
-    pub(crate) fn start(
-        canvas: &str,
-        mut settings: EncoderSettings,
-        audio: Option<Arc<Port<AudioFrame>>>,
-    ) -> Result<Self, CommandError> {
-        // What every WebRTC peer decodes: no B-frames (baseline), nothing held back
-        // (zerolatency), a keyframe whenever a viewer joins or asks (and every 2 s).
-        settings.video.profile = Some("baseline".into());
-        settings.video.tune = Some("zerolatency".into());
-        settings.video.keyframe_interval = Duration::from_secs(2);
-        settings.audio.codec = AudioCodec::Opus;
-        settings.audio.kbps = 96;
-        settings.audio.sample_rate = 48_000;
-        let video = Arc::new(Port::drop_oldest(crate::encode::VIDEO_QUEUE));
-        let (video_feed, audio_feed) = crate::encode::feeds(&video, audio.as_ref());
-        let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| {
-            CommandError::invalid_on(
-                "canvas",
-                canvas,
-                format!("cannot encode for WebRTC: {}", chain(&e)),
-            )
-        })?;
-        let streams = encoder.streams().to_vec();
-        let keyframes = encoder.keyframe_request();
-        let viewers: Arc<Mutex<Vec<Viewer>>> = Arc::new(Mutex::new(Vec::new()));
-        let packets = encoder.packets();
-        let fed = viewers.clone();
-        let fanout = spawn_named(format!("livekit.whep.fanout.{canvas}"), move || {
-            loop {
-                match packets.next(TICK) {
-                    Pull::Frame(packet) => {
-                        for viewer in fed.lock().iter() {
-                            viewer.viewer.send(&packet);
-                        }
-                    }
-                    Pull::Pending => {}
-                    Pull::Ended => return,
-                }
-            }
-        })
-        .map_err(|e| CommandError::invalid_on("canvas", canvas, e.to_string()))?;
-        Ok(Self {
-            canvas: canvas.to_owned(),
-            gate: Gate::new(video.clone(), None),
-            video,
-            audio,
-            encoder: Some(encoder),
-            streams,
-            keyframes,
-            viewers,
-            fanout: Some(fanout),
-            next: 0,
-        })
-    }
+/// What an encode is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// The studio's settings: recordings, HLS, RTMP and SRT destinations.
+    Standard,
+    /// What every WebRTC peer decodes: WHEP viewers and WHIP destinations.
+    WebRtc,
+}
 
-    /// Answers a viewer's SDP offer: its id and the SDP answer.
-    pub(crate) fn add_viewer(
-        &mut self,
+/// Makes `settings` what every WebRTC peer decodes: no B-frames (baseline), nothing held back
+/// (zerolatency), a keyframe every 2 s (and whenever a viewer joins or asks), Opus sound.
+pub(crate) fn for_webrtc(settings: &mut EncoderSettings) {
+    settings.video.profile = Some("baseline".into());
+    settings.video.tune = Some("zerolatency".into());
+    settings.video.keyframe_interval = Duration::from_secs(2);
+    settings.audio.codec = AudioCodec::Opus;
+    settings.audio.kbps = 96;
+    settings.audio.sample_rate = 48_000;
+}
+
+/// Whether an encode made with `settings` already suits WebRTC peers (Opus sound, no
+/// B-frames): then WebRTC outputs share it instead of one more encode.
+pub(crate) fn suits_webrtc(settings: &EncoderSettings) -> bool {
+    settings.audio.codec == AudioCodec::Opus && settings.video.profile.as_deref() == Some("baseline")
+}
+
+/// The WebRTC viewers of one encode. The encode's packets reach them through [`ViewerTap`]
+/// (on the thread that reads the encode's packets), each viewer's own bounded queue taking
+/// them without waiting.
+#[derive(Clone, Default)]
+pub(crate) struct Viewers {
+    list: Arc<Mutex<Vec<Viewer>>>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Viewers {
+    /// Answers a viewer's SDP offer for an encode of `streams`: its id and the SDP answer.
+    pub(crate) fn add(
+        &self,
         offer: &str,
         bind: IpAddr,
+        streams: &[StreamInfo],
+        keyframes: KeyframeRequest,
     ) -> Result<(String, String), CommandError> {
-        let (viewer, answer) = WebRtcViewer::answer(
-            offer,
-            &self.streams,
-            &WebRtcSettings::new(bind),
-            Some(self.keyframes.clone()),
-        )
-        .map_err(|error| match error {
-            WebRtcError::BadOffer(_) | WebRtcError::NoCodec(_) => {
-                CommandError::invalid(error.to_string())
-            }
-            other => CommandError::conflict(chain(&other)),
-        })?;
-        self.next += 1;
-        let id = format!("v{}", self.next);
-        self.viewers.lock().push(Viewer {
+        let (viewer, answer) =
+            WebRtcViewer::answer(offer, streams, &WebRtcSettings::new(bind), Some(keyframes))
+                .map_err(|error| match error {
+                    WebRtcError::BadOffer(_) | WebRtcError::NoCodec(_) => {
+                        CommandError::invalid(error.to_string())
+                    }
+                    other => CommandError::conflict(chain(&other)),
+                })?;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let id = format!("v{n}");
+        self.list.lock().push(Viewer {
             id: id.clone(),
             viewer,
         });
@@ -159,9 +116,9 @@ impl WebRtcEncode {
     }
 
     /// Ends viewer `id`; false when there is no such viewer.
-    pub(crate) fn remove_viewer(&mut self, id: &str) -> bool {
+    pub(crate) fn remove(&self, id: &str) -> bool {
         let removed = {
-            let mut viewers = self.viewers.lock();
+            let mut viewers = self.list.lock();
             viewers
                 .iter()
                 .position(|v| v.id == id)
@@ -177,9 +134,9 @@ impl WebRtcEncode {
     }
 
     /// Lets go of the viewers that have gone (left, timed out or failed).
-    pub(crate) fn drop_closed(&mut self) {
+    pub(crate) fn drop_closed(&self, canvas: &str) {
         let closed: Vec<Viewer> = {
-            let mut viewers = self.viewers.lock();
+            let mut viewers = self.list.lock();
             let (closed, open) = std::mem::take(&mut *viewers)
                 .into_iter()
                 .partition(|v| v.viewer.is_closed());
@@ -187,48 +144,64 @@ impl WebRtcEncode {
             closed
         };
         for viewer in closed {
-            tracing::debug!(canvas = %self.canvas, "viewer {} left: {:?}", viewer.id, viewer.viewer.state());
+            tracing::debug!(canvas, "viewer {} left: {:?}", viewer.id, viewer.viewer.state());
             viewer.viewer.close();
         }
     }
 
-    /// Its viewers now.
-    pub(crate) fn viewers(&self) -> Vec<ViewerDoc> {
-        self.viewers
+    /// The viewers now, as the state document shows them.
+    pub(crate) fn docs(&self) -> Vec<ViewerDoc> {
+        self.list
             .lock()
             .iter()
             .map(|v| ViewerDoc::of(&v.id, &v.viewer.stats()))
             .collect()
     }
 
-    /// Whether it has no viewer left.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.viewers.lock().is_empty()
+    /// Whether there is none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.lock().is_empty()
     }
 
-    /// Ends the viewers and the encode.
-    pub(crate) fn stop(&mut self) {
-        for viewer in std::mem::take(&mut *self.viewers.lock()) {
+    /// Ends every viewer.
+    pub(crate) fn close_all(&self) {
+        for viewer in std::mem::take(&mut *self.list.lock()) {
             viewer.viewer.close();
         }
-        self.gate.close();
-        livekit_core::FrameTarget::end(&*self.video);
-        if let Some(encoder) = self.encoder.take()
-            && let Err(error) = encoder.wait()
-        {
-            tracing::warn!(canvas = %self.canvas, "WebRTC encoder: {error}");
-        }
-        if let Some(audio) = &self.audio {
-            audio.close();
-        }
-        if let Some(fanout) = self.fanout.take() {
-            let _ = fanout.join();
+    }
+
+    /// The encode's packets as the streamer reads them, each handed to every viewer first.
+    pub(crate) fn tap(&self, packets: Port<Packet>) -> ViewerTap {
+        ViewerTap {
+            packets,
+            viewers: self.list.clone(),
         }
     }
 }
 
-impl Drop for WebRtcEncode {
-    fn drop(&mut self) {
-        self.stop();
+/// An encode's packets, handed to its viewers as they are read.
+pub(crate) struct ViewerTap {
+    packets: Port<Packet>,
+    viewers: Arc<Mutex<Vec<Viewer>>>,
+}
+
+impl ViewerTap {
+    fn hand(&self, pull: Pull<Packet>) -> Pull<Packet> {
+        if let Pull::Frame(packet) = &pull {
+            for viewer in self.viewers.lock().iter() {
+                viewer.viewer.send(packet);
+            }
+        }
+        pull
+    }
+}
+
+impl FrameSource<Packet> for ViewerTap {
+    fn latest(&self) -> Pull<Packet> {
+        self.hand(self.packets.latest())
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<Packet> {
+        self.hand(self.packets.next(timeout))
     }
 }

@@ -29,14 +29,19 @@ pub enum Protocol {
     Rtmps,
     /// `srt://`: MPEG-TS over SRT, caller mode.
     Srt,
+    /// `http://` or `https://`: a WHIP endpoint (WebRTC ingest, RFC 9725): H.264 and Opus
+    /// over RTP, sent by the WebRTC stack; the key is the bearer token.
+    Whip,
 }
 
 impl Protocol {
-    /// The container FFmpeg writes for this protocol (`flv` or `mpegts`).
+    /// The container FFmpeg writes for this protocol (`flv` or `mpegts`; `rtp` for WHIP,
+    /// whose packets the WebRTC stack writes, not FFmpeg).
     pub fn muxer(self) -> &'static str {
         match self {
             Self::Rtmp | Self::Rtmps => "flv",
             Self::Srt => "mpegts",
+            Self::Whip => "rtp",
         }
     }
 
@@ -46,6 +51,7 @@ impl Protocol {
             "rtmp" => Some(Self::Rtmp),
             "rtmps" => Some(Self::Rtmps),
             "srt" => Some(Self::Srt),
+            "http" | "https" => Some(Self::Whip),
             _ => None,
         }
     }
@@ -96,7 +102,8 @@ impl Default for SrtSettings {
 #[derive(Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
-    /// The ingest URL without the key (`rtmp://host/app`, `rtmps://...`, `srt://host:port`).
+    /// The ingest URL without the key (`rtmp://host/app`, `rtmps://...`, `srt://host:port`, or
+    /// a WHIP endpoint `https://host/path`, whose key is sent as the bearer token).
     pub url: Option<String>,
     /// A file whose first line is the stream key (a warning is logged when other users can
     /// read it).
@@ -133,7 +140,7 @@ impl std::fmt::Debug for SiteConfig {
 pub enum DestinationError {
     /// The name is neither a URL nor a known site.
     #[error(
-        "unknown site {name:?}: known sites are {known}; or give a rtmp://, rtmps:// or srt:// URL"
+        "unknown site {name:?}: known sites are {known}; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL"
     )]
     UnknownSite {
         /// The name given.
@@ -142,7 +149,9 @@ pub enum DestinationError {
         known: String,
     },
     /// The URL's scheme is not one we stream to.
-    #[error("{url}: unsupported protocol: use rtmp://, rtmps:// or srt://")]
+    #[error(
+        "{url}: unsupported protocol: use rtmp://, rtmps:// or srt://, or http(s):// for a WHIP endpoint"
+    )]
     UnsupportedProtocol {
         /// The URL, redacted.
         url: String,
@@ -297,7 +306,9 @@ fn port_problem(host: &str, protocol: Protocol) -> Option<String> {
 impl Destination {
     /// A destination from a full URL. For `rtmp://` and `rtmps://`, when `key` is `None` and
     /// the path has two or more segments, the last one is taken as the key
-    /// (`rtmp://host/app/KEY`). For `srt://`, a key is sent as the SRT stream id.
+    /// (`rtmp://host/app/KEY`). For `srt://`, a key is sent as the SRT stream id. An
+    /// `http://` or `https://` URL is a WHIP endpoint: the key is its bearer token, given as
+    /// `key` or as the URL's user part (`https://TOKEN@host/path`).
     pub fn from_url(url: &str, key: Option<StreamKey>) -> Result<Self, DestinationError> {
         livekit_av::ffmpeg::init();
         // FFmpeg knows its protocols in lower case only: `RTMP://` is `rtmp://`.
@@ -334,6 +345,7 @@ impl Destination {
         }
         let (url, key) = match (protocol, key) {
             (Protocol::Rtmp | Protocol::Rtmps, None) => split_rtmp_key(url),
+            (Protocol::Whip, key) => split_user_token(url, key),
             (_, key) => (url.trim_end_matches('/').to_owned(), key),
         };
         let mut destination = Self {
@@ -446,10 +458,12 @@ impl Destination {
             Self::from_url(&url, Some(key))?
         } else {
             // No key configured: the site's url may carry it (rtmp://host/app/KEY, an SRT
-            // streamid in the query).
+            // streamid in the query, a WHIP token as the user part).
             let destination = Self::from_url(&url, None)?;
             let in_query = destination.protocol == Protocol::Srt && url.contains('?');
-            if destination.key.is_none() && !in_query {
+            // A WHIP endpoint may take no token (a server on the local network).
+            let keyless = destination.protocol == Protocol::Whip;
+            if destination.key.is_none() && !in_query && !keyless {
                 return Err(DestinationError::NoKey {
                     site: name.to_owned(),
                 });
@@ -509,6 +523,7 @@ impl Destination {
                     options.push(("ca_file", ca_file.to_string_lossy().into_owned()));
                 }
             }
+            Protocol::Whip => {}
             Protocol::Srt => {
                 options.push(("mode", "caller".into()));
                 options.push(("latency", self.srt.latency.as_micros().to_string()));
@@ -532,7 +547,7 @@ impl Destination {
 /// The system's CA bundle, where Debian-like systems keep it. FFmpeg's GnuTLS backend falls
 /// back to GnuTLS's own system trust when no file is given; naming the file makes the check
 /// the same with every TLS backend.
-fn system_ca_file() -> Option<PathBuf> {
+pub(crate) fn system_ca_file() -> Option<PathBuf> {
     [
         "/etc/ssl/certs/ca-certificates.crt",
         "/etc/pki/tls/certs/ca-bundle.crt",
@@ -541,6 +556,25 @@ fn system_ca_file() -> Option<PathBuf> {
     .iter()
     .map(PathBuf::from)
     .find(|p| p.is_file())
+}
+
+/// `https://TOKEN@host/path` -> (`https://host/path`, TOKEN); a `key` given wins.
+fn split_user_token(url: &str, key: Option<StreamKey>) -> (String, Option<StreamKey>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), key);
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let token = user.split_once(':').map_or(user, |(name, _)| name);
+            (
+                format!("{scheme}://{host}{path}"),
+                key.or_else(|| StreamKey::new(token)),
+            )
+        }
+        None => (url.to_owned(), key),
+    }
 }
 
 /// `rtmp://host/app/KEY` -> (`rtmp://host/app`, KEY).
@@ -644,6 +678,34 @@ mod tests {
         assert_eq!(d.redacted_url(), "rtmp://127.0.0.1:1935/live/<redacted>");
         assert_eq!(d.secret_url(), "rtmp://127.0.0.1:1935/live/abcd1234");
         assert!(!format!("{d:?}").contains("abcd1234"));
+    }
+
+    #[test]
+    fn whip_endpoints_take_their_token_from_the_key_or_the_user_part() {
+        let d = Destination::from_url("https://tok-4711@whip.example.com/live/show", None).unwrap();
+        assert_eq!(d.protocol, Protocol::Whip);
+        assert_eq!(d.url(), "https://whip.example.com/live/show");
+        assert_eq!(d.key().unwrap().expose(), "tok-4711");
+        assert_eq!(d.secret_url(), "https://whip.example.com/live/show");
+        assert!(!d.redacted_url().contains("tok-4711"));
+        assert!(!format!("{d:?}").contains("tok-4711"));
+        let d = Destination::from_url("http://127.0.0.1:8889/whip", StreamKey::new("k-1")).unwrap();
+        assert_eq!(d.url(), "http://127.0.0.1:8889/whip");
+        assert_eq!(d.key().unwrap().expose(), "k-1");
+        let d = Destination::from_url("http://127.0.0.1:8889/whip", None).unwrap();
+        assert!(d.key().is_none());
+        let mut sites = BTreeMap::new();
+        sites.insert(
+            "webrtc".to_owned(),
+            SiteConfig {
+                url: Some("https://whip.example.com/ingest".into()),
+                key: Some("bearer-5150".into()),
+                ..SiteConfig::default()
+            },
+        );
+        let d = Destination::resolve("webrtc", &sites).unwrap();
+        assert_eq!(d.protocol, Protocol::Whip);
+        assert_eq!(d.key().unwrap().expose(), "bearer-5150");
     }
 
     #[test]
@@ -778,10 +840,11 @@ mod tests {
             error.to_string(),
             "site twitch: no stream key: set key_file, key_env or key in its configuration"
         );
-        let error = Destination::from_url("http://x/y/secretkey", None).unwrap_err();
+        let error = Destination::from_url("ftp://x/y/secretkey", None).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "http://x/y/<redacted>: unsupported protocol: use rtmp://, rtmps:// or srt://"
+            "ftp://x/y/<redacted>: unsupported protocol: use rtmp://, rtmps:// or srt://, or \
+             http(s):// for a WHIP endpoint"
         );
     }
 }

@@ -31,6 +31,15 @@ pub(crate) struct MuxError {
     pub refused: bool,
 }
 
+impl From<crate::webrtc::whip::WhipError> for MuxError {
+    fn from(error: crate::webrtc::whip::WhipError) -> Self {
+        Self {
+            message: error.message,
+            refused: error.refused,
+        }
+    }
+}
+
 impl MuxError {
     fn ffmpeg(what: &str, code: c_int) -> Self {
         Self::interrupted(what, code, None)
@@ -94,6 +103,23 @@ unsafe impl Send for Connection {}
 
 /// Whether `protocol`'s container can carry every stream.
 pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result<(), String> {
+    if protocol == Protocol::Whip {
+        // What WebRTC peers decode: H.264 video, Opus sound.
+        let video = streams
+            .iter()
+            .any(|s| s.codec == livekit_core::Codec::H264);
+        let other = streams.iter().find(|s| {
+            s.codec != livekit_core::Codec::H264 && s.codec.name() != "opus"
+        });
+        return match (video, other) {
+            (true, None) => Ok(()),
+            (_, Some(other)) => Err(format!(
+                "WHIP cannot carry {} (WebRTC takes H.264 video and Opus sound)",
+                other.codec
+            )),
+            (false, None) => Err("WHIP needs H.264 video".into()),
+        };
+    }
     let Ok(muxer) = CString::new(protocol.muxer()) else {
         return Err("bad muxer name".into());
     };

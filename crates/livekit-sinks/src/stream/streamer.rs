@@ -12,12 +12,13 @@ use livekit_core::{FrameSource, MediaKind, Packet, Pull, StreamInfo};
 use parking_lot::Mutex;
 
 use super::destination::Destination;
-use super::mux::{Connection, check_codecs};
+use super::mux::{Connection, MuxError, check_codecs};
 use super::queue::{GopQueue, Popped};
 use super::recording::{
     RecordingBranch, RecordingId, RecordingReport, RecordingShared, RecordingStats,
 };
 use crate::encode::KeyframeRequest;
+use crate::webrtc::whip::{WhipSession, WhipTarget};
 use crate::recorder::{RecordError, RecorderSettings, RecordingSummary, StartRecorderError};
 
 /// Identifies a destination of one [`Streamer`]: those of [`StreamerSettings::destinations`]
@@ -1046,14 +1047,7 @@ impl Sender {
             // Whether this attempt's server refused the stream.
             let mut rejected = false;
             tracing::debug!(destination = %label, "connecting");
-            let opened = Connection::open(
-                &self.destination,
-                &self.streams,
-                self.abort.clone(),
-                self.settings.connect_timeout,
-                self.settings.write_timeout,
-                self.settings.send_buffer,
-            );
+            let opened = Link::open(&self.destination, &self.streams, &self.abort, &self.settings);
             match opened {
                 Ok(connection) => {
                     failures = 0;
@@ -1158,12 +1152,12 @@ impl Sender {
     }
 
     /// Sends queued packets until the stream ends or the connection fails.
-    fn send(&self, mut connection: Connection, label: &str) -> Session {
+    fn send(&self, mut connection: Link, label: &str) -> Session {
         let mut window_start = Instant::now();
         let mut window_bytes = connection.bytes();
         let mut last_bytes = window_bytes;
         let mut sent = 0u64;
-        let mut account = |connection: &mut Connection, sent: &mut u64| {
+        let mut account = |connection: &mut Link, sent: &mut u64| {
             let bytes = connection.bytes();
             let mut stats = self.shared.stats.lock();
             stats.bytes += bytes.saturating_sub(last_bytes);
@@ -1213,6 +1207,74 @@ impl Sender {
                     return Session::Finished;
                 }
             }
+        }
+    }
+}
+
+/// A destination's open connection: FFmpeg's muxer (RTMP, RTMPS, SRT) or a WHIP session.
+enum Link {
+    Mux(Connection),
+    Whip(WhipSession),
+}
+
+impl Link {
+    fn open(
+        destination: &Destination,
+        streams: &[StreamInfo],
+        abort: &Arc<AtomicBool>,
+        settings: &StreamerSettings,
+    ) -> Result<Self, MuxError> {
+        if destination.protocol != super::destination::Protocol::Whip {
+            return Connection::open(
+                destination,
+                streams,
+                abort.clone(),
+                settings.connect_timeout,
+                settings.write_timeout,
+                settings.send_buffer,
+            )
+            .map(Self::Mux);
+        }
+        let ca_file = destination
+            .tls
+            .ca_file
+            .clone()
+            .or_else(super::destination::system_ca_file);
+        let target = WhipTarget {
+            endpoint: destination.url(),
+            token: destination.key().map(|k| k.expose()),
+            verify: destination.tls.verify,
+            ca_file: ca_file.as_deref(),
+        };
+        WhipSession::open(
+            &target,
+            streams,
+            abort,
+            settings.connect_timeout,
+            settings.keyframe_request.clone(),
+        )
+        .map(Self::Whip)
+        .map_err(MuxError::from)
+    }
+
+    fn bytes(&mut self) -> u64 {
+        match self {
+            Self::Mux(connection) => connection.bytes(),
+            Self::Whip(session) => session.bytes(),
+        }
+    }
+
+    fn write(&mut self, packet: &Packet) -> Result<bool, MuxError> {
+        match self {
+            Self::Mux(connection) => connection.write(packet),
+            Self::Whip(session) => session.write(packet).map_err(MuxError::from),
+        }
+    }
+
+    fn close(self, timeout: Duration) -> Result<(), MuxError> {
+        match self {
+            Self::Mux(connection) => connection.close(timeout),
+            Self::Whip(session) => session.close(timeout).map_err(MuxError::from),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! a keyframe to start again cleanly), never holding the encode or the other viewers.
 
 mod h264;
+pub(crate) mod whip;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -151,13 +152,13 @@ impl std::fmt::Debug for WebRtcViewer {
 
 /// Which of the encode's streams is the video and which the sound, and how to send them.
 #[derive(Clone)]
-struct Tracks {
+pub(crate) struct Tracks {
     video: Option<(usize, AnnexB, StreamInfo)>,
     audio: Option<(usize, StreamInfo)>,
 }
 
 impl Tracks {
-    fn of(streams: &[StreamInfo]) -> Result<Self, WebRtcError> {
+    pub(crate) fn of(streams: &[StreamInfo]) -> Result<Self, WebRtcError> {
         let mut tracks = Self {
             video: None,
             audio: None,
@@ -179,6 +180,17 @@ impl Tracks {
         }
         Ok(tracks)
     }
+}
+
+/// A negotiated connection, not started yet: the connection, its socket and address, and the
+/// media (mid and payload type) each track goes to.
+pub(crate) struct Peer {
+    pub(crate) rtc: Rtc,
+    pub(crate) socket: UdpSocket,
+    pub(crate) local: SocketAddr,
+    pub(crate) tracks: Tracks,
+    pub(crate) video: (Mid, str0m::format::PayloadParams),
+    pub(crate) audio: Option<(Mid, str0m::format::PayloadParams)>,
 }
 
 /// Reads an SDP offer (without answering it): an error says why it is not one.
@@ -250,8 +262,40 @@ impl WebRtcViewer {
             .filter(|(_, kind)| *kind == MediaKind::Audio)
             .find_map(|(mid, _)| Some((*mid, pick(&mut rtc, *mid, RtpCodec::Opus)?)));
 
+        let viewer = Self::run(
+            Peer {
+                rtc,
+                socket,
+                local,
+                tracks,
+                video,
+                audio,
+            },
+            keyframes,
+            settings.connect_timeout,
+            "whep",
+        )?;
+        tracing::debug!("WebRTC viewer answered on {local}");
+        Ok((viewer, answer))
+    }
+
+    /// Starts the threads of a negotiated peer: `livekit.KIND.N` and `livekit.KIND.N.net`.
+    pub(crate) fn run(
+        peer: Peer,
+        keyframes: Option<KeyframeRequest>,
+        connect_timeout: Duration,
+        kind: &str,
+    ) -> Result<Self, WebRtcError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let Peer {
+            rtc,
+            socket,
+            local,
+            tracks,
+            video,
+            audio,
+        } = peer;
         let shared = Arc::new(Shared {
             state: Mutex::new(ViewerState::Connecting),
             stop: AtomicBool::new(false),
@@ -268,7 +312,7 @@ impl WebRtcViewer {
             .map_err(WebRtcError::Thread)?;
         let reader_socket = socket.try_clone().map_err(WebRtcError::Thread)?;
         let reader_shared = shared.clone();
-        let reader = spawn_named(format!("livekit.whep.{n}.net"), move || {
+        let reader = spawn_named(format!("livekit.{kind}.{n}.net"), move || {
             read_datagrams(&reader_socket, &datagram_tx, &reader_shared);
         })
         .map_err(|e| WebRtcError::Thread(std::io::Error::other(e.to_string())))?;
@@ -282,26 +326,22 @@ impl WebRtcViewer {
             shared: shared.clone(),
             keyframes,
             last_keyframe_request: None,
-            connect_by: Instant::now() + settings.connect_timeout,
+            connect_by: Instant::now() + connect_timeout,
             connected: false,
         };
-        let runner = spawn_named(format!("livekit.whep.{n}"), move || {
+        let runner = spawn_named(format!("livekit.{kind}.{n}"), move || {
             connection.run(&packet_rx, &datagram_rx);
         })
         .map_err(|error| {
             shared.close("could not start");
             WebRtcError::Thread(std::io::Error::other(error.to_string()))
         })?;
-        tracing::debug!("WebRTC viewer {n} answered on {local}");
-        Ok((
-            Self {
-                shared,
-                packets: packet_tx,
-                workers: vec![runner, reader],
-                local,
-            },
-            answer,
-        ))
+        Ok(Self {
+            shared,
+            packets: packet_tx,
+            workers: vec![runner, reader],
+            local,
+        })
     }
 
     /// Hands the viewer one packet of the encode, never waiting: a viewer that fell behind
@@ -348,26 +388,32 @@ impl WebRtcViewer {
 
     /// Ends it (the peer is told, if connected) and waits for its threads.
     pub fn close(mut self) -> ViewerStats {
+        self.shutdown();
+        self.stats()
+    }
+
+    /// Whether everything handed to it has been given to the connection.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    fn shutdown(&mut self) {
         self.shared.close("closed");
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
-        self.stats()
     }
 }
 
 impl Drop for WebRtcViewer {
     fn drop(&mut self) {
-        self.shared.close("closed");
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        self.shutdown();
     }
 }
 
 /// The payload type of the negotiated `codec` for media `mid` (H.264: packetization mode 1,
 /// constrained baseline preferred, as the encode makes).
-fn pick(rtc: &mut Rtc, mid: Mid, codec: RtpCodec) -> Option<str0m::format::PayloadParams> {
+pub(crate) fn pick(rtc: &mut Rtc, mid: Mid, codec: RtpCodec) -> Option<str0m::format::PayloadParams> {
     let writer = rtc.writer(mid)?;
     let mut found: Vec<_> = writer
         .payload_params()
@@ -407,7 +453,7 @@ fn answered_media(answer: &str) -> Vec<(Mid, MediaKind)> {
     found
 }
 
-fn first_line(text: &str) -> String {
+pub(crate) fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
 }
 
