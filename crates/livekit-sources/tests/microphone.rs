@@ -9,10 +9,11 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use livekit_core::{AudioFrame, AudioTarget, FrameSource, Port, Pull};
+use livekit_core::{AudioFrame, AudioTarget, Clock, FrameSource, Port, Pull, SystemClock};
 use livekit_sources::AudioHost;
 use livekit_sources::capture::{
-    Microphone, MicrophoneSettings, OpenMicrophoneError, list_input_devices,
+    CaptureEvent, Microphone, MicrophoneSettings, OpenMicrophoneError, ReopenSettings,
+    list_input_devices,
 };
 use livekit_testkit::pulse::{MONITOR, PulseAudio, sine_wav, tone_amplitude};
 
@@ -239,4 +240,173 @@ fn the_alsa_host_captures_through_the_pulse_plugin() {
     let (at_tone, window) = levels[levels.len() / 2];
     assert!((at_tone - 0.125).abs() < 0.02, "750 Hz at {at_tone:.4}");
     assert!(tone_amplitude(window, 48_000, 1000.0) < at_tone / 20.0);
+}
+
+/// Waits (at most `within`) for an event of `mic` matching `wanted`; the others are printed.
+fn wait_event(
+    events: &crossbeam_channel::Receiver<CaptureEvent>,
+    what: &str,
+    within: Duration,
+    wanted: impl Fn(&CaptureEvent) -> bool,
+) -> CaptureEvent {
+    let deadline = Instant::now() + within;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(event) if wanted(&event) => return event,
+            Ok(event) => eprintln!("event: {event:?}"),
+            Err(_) => break,
+        }
+    }
+    panic!("no event within {within:?}: {what}");
+}
+
+/// The level of `freq` in each 100 ms of the left channel of `frames`.
+fn levels(frames: &[AudioFrame], freq: f64) -> Vec<f64> {
+    let left: Vec<f32> = frames
+        .iter()
+        .flat_map(|f| f.samples().iter().step_by(2).copied().collect::<Vec<_>>())
+        .collect();
+    left.chunks_exact(4_800)
+        .map(|part| tone_amplitude(part, 48_000, freq))
+        .collect()
+}
+
+/// The null sink (whose monitor is the microphone) is unloaded mid-stream and loaded again:
+/// the microphone reports it lost, delivers silence in real time meanwhile, reopens the same
+/// device once it is back and captures the tone again.
+#[test]
+fn a_microphone_that_goes_away_is_silence_until_it_comes_back() {
+    let (_guard, pulse) = session();
+    let dir = tempfile::tempdir().unwrap();
+    let wav = sine_wav(dir.path(), 1000, 30.0);
+    // 20 s of 10 ms blocks: nothing is read until the end.
+    let port = Port::drop_oldest(2_000);
+    let targets: Vec<Arc<dyn AudioTarget>> = vec![Arc::new(port.clone())];
+    let clock = Arc::new(SystemClock::new());
+    let mic = Microphone::start(
+        MicrophoneSettings {
+            reopen: ReopenSettings {
+                interval: Duration::from_millis(200),
+                ..MicrophoneSettings::default().reopen
+            },
+            clock: clock.clone(),
+            ..settings(Some(MONITOR))
+        },
+        targets,
+    )
+    .unwrap();
+    let events = mic.events().clone();
+    wait_event(&events, "started", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::AudioStarted { .. })
+    });
+    let mut player = pulse.play(&wav);
+    std::thread::sleep(Duration::from_millis(2_500));
+    player.stop();
+
+    let unloaded_at = clock.now();
+    pulse.unload_sink();
+    let lost = wait_event(&events, "lost", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::Error { .. })
+    });
+    let lost_at = clock.now();
+    eprintln!("{lost:?} after {:?}", lost_at.saturating_sub(unloaded_at));
+    let CaptureEvent::Error { device, message } = lost else {
+        unreachable!()
+    };
+    assert_eq!(device, MONITOR);
+    assert!(message.starts_with("lost: "), "{message}");
+    wait_event(&events, "a reopen attempt", Duration::from_secs(3), |e| {
+        matches!(e, CaptureEvent::Reopening { .. })
+    });
+    // Lost for a second at least: silence meanwhile.
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(mic.stats().lost, 1);
+    let reloaded_at = clock.now();
+    pulse.load_sink();
+    let back = wait_event(&events, "started again", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::AudioStarted { .. })
+    });
+    eprintln!(
+        "{back:?} after {:?}",
+        clock.now().saturating_sub(reloaded_at)
+    );
+    let mut player = pulse.play(&wav);
+    // Longer than before: the new idle null sink may first finish a render block.
+    std::thread::sleep(Duration::from_millis(3_500));
+    player.stop();
+    let stats = mic.stop().unwrap();
+    eprintln!("{stats:?}");
+    wait_event(
+        &events,
+        "ended",
+        Duration::from_secs(1),
+        |e| matches!(e, CaptureEvent::Ended { reason, .. } if reason == "stopped"),
+    );
+
+    let mut frames = Vec::new();
+    loop {
+        match port.next(Duration::from_millis(100)) {
+            Pull::Frame(frame) => frames.push(frame),
+            Pull::Ended => break,
+            Pull::Pending => panic!("no end of stream"),
+        }
+    }
+    assert_eq!(port.dropped(), 0);
+    // The stream never stopped: 10 ms blocks on rising timestamps, with one gap at most: the
+    // time it took to see that the device was gone, before the silence began (a reopen that
+    // waits for the device's first sound does not hold the silence up).
+    let steps: Vec<Duration> = frames.windows(2).map(|w| w[1].pts() - w[0].pts()).collect();
+    let gaps: Vec<&Duration> = steps
+        .iter()
+        .filter(|s| **s > Duration::from_millis(30))
+        .collect();
+    eprintln!("gaps: {gaps:?}");
+    assert!(gaps.len() <= 1, "gaps {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| **g < Duration::from_secs(3)),
+        "gaps {gaps:?}"
+    );
+    assert!(
+        steps.iter().all(|s| *s >= Duration::from_millis(9)),
+        "pts went back"
+    );
+    let before: Vec<AudioFrame> = frames
+        .iter()
+        .filter(|f| f.pts() < unloaded_at)
+        .cloned()
+        .collect();
+    let silent: Vec<&AudioFrame> = frames
+        .iter()
+        .filter(|f| f.pts() > lost_at && f.pts() + Duration::from_millis(10) < reloaded_at)
+        .collect();
+    let after: Vec<AudioFrame> = frames
+        .iter()
+        .filter(|f| f.pts() > reloaded_at)
+        .cloned()
+        .collect();
+    // Silence while lost, in real time: about 100 blocks a second.
+    assert!(silent.len() >= 80, "{} silent blocks", silent.len());
+    assert!(silent.iter().all(|f| f.samples().iter().all(|&s| s == 0.0)));
+    assert!(stats.silent_frames >= 80, "{stats:?}");
+    let text = |levels: &[f64]| {
+        levels
+            .iter()
+            .map(|l| format!("{l:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (first, second) = (levels(&before, 1000.0), levels(&after, 1000.0));
+    eprintln!(
+        "1 kHz before: {}\n1 kHz after: {}",
+        text(&first),
+        text(&second)
+    );
+    let at_tone = |levels: &[f64]| {
+        levels
+            .iter()
+            .filter(|l| (**l - 0.125).abs() < 0.015)
+            .count()
+    };
+    assert!(at_tone(&first) >= 5, "before: {}", text(&first));
+    assert!(at_tone(&second) >= 5, "after: {}", text(&second));
 }
