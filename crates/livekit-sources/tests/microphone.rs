@@ -15,7 +15,7 @@ use livekit_sources::capture::{
     CaptureEvent, Microphone, MicrophoneSettings, OpenMicrophoneError, ReopenSettings,
     list_input_devices,
 };
-use livekit_testkit::pulse::{MONITOR, PulseAudio, sine_wav, tone_amplitude};
+use livekit_testkit::pulse::{MONITOR, PulseAudio, SINK, sine_wav, tone_amplitude};
 
 static LOCK: Mutex<()> = Mutex::new(());
 static PULSE: OnceLock<PulseAudio> = OnceLock::new();
@@ -409,4 +409,150 @@ fn a_microphone_that_goes_away_is_silence_until_it_comes_back() {
     };
     assert!(at_tone(&first) >= 5, "before: {}", text(&first));
     assert!(at_tone(&second) >= 5, "after: {}", text(&second));
+}
+
+/// The same through ALSA's `pulse` plugin (the ALSA host, for machines without a sound
+/// server): the plugin may report the loss or just stop delivering, which the microphone's
+/// watchdog sees ([`ReopenSettings::stall_timeout`]); either way the device is lost, and back
+/// once the sink is loaded again.
+#[test]
+fn a_microphone_through_alsa_that_goes_away_comes_back() {
+    let (_guard, pulse) = session();
+    if !std::path::Path::new("/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so")
+        .exists()
+        && !std::path::Path::new(
+            "/usr/lib/aarch64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so",
+        )
+        .exists()
+    {
+        eprintln!("SKIPPED: ALSA's pulse plugin is not installed (package libasound2-plugins)");
+        return;
+    }
+    let port: Port<AudioFrame> = Port::drop_oldest(2_000);
+    let targets: Vec<Arc<dyn AudioTarget>> = vec![Arc::new(port.clone())];
+    let mic = Microphone::start(
+        MicrophoneSettings {
+            host: AudioHost::Alsa,
+            device: Some("pulse".into()),
+            reopen: ReopenSettings {
+                interval: Duration::from_millis(200),
+                stall_timeout: Duration::from_millis(1_000),
+                max_attempts: None,
+            },
+            ..Default::default()
+        },
+        targets,
+    )
+    .unwrap();
+    let events = mic.events().clone();
+    wait_event(&events, "started", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::AudioStarted { .. })
+    });
+    // The first sound through the plugin may take 2 s (a block of the idle null sink).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while mic.stats().frames < 100 {
+        assert!(Instant::now() < deadline, "no sound: {:?}", mic.stats());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let frames_before = mic.stats().frames;
+    pulse.unload_sink();
+    let started = Instant::now();
+    let lost = wait_event(&events, "lost", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::Error { .. })
+    });
+    eprintln!("{lost:?} after {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_millis(800));
+    pulse.load_sink();
+    let started = Instant::now();
+    let back = wait_event(&events, "started again", Duration::from_secs(10), |e| {
+        matches!(e, CaptureEvent::AudioStarted { .. })
+    });
+    eprintln!("{back:?} after {:?}", started.elapsed());
+    let stats = mic.stats();
+    let sound = |s: &livekit_sources::capture::MicrophoneStats| s.frames - s.silent_frames;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sound(&mic.stats()) < sound(&stats) + 100 {
+        assert!(
+            Instant::now() < deadline,
+            "no sound again: {:?}",
+            mic.stats()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let later = mic.stop().unwrap();
+    eprintln!("{frames_before} frames before; {stats:?}; at the end {later:?}");
+    assert_eq!(later.lost, 1);
+    // Silence while it was lost (800 ms at least, and the reopen's wait for the first sound).
+    assert!(later.silent_frames > 50, "{later:?}");
+}
+
+/// A device that stays but stops delivering (the null sink, and so its monitor, suspended with
+/// `pactl suspend-sink`: no error, no sound) is lost by the watchdog ([`ReopenSettings::stall_timeout`]), and back
+/// once it delivers again; a reopen attempt that waits for it does not hold up the silence,
+/// nor `stop`.
+#[test]
+fn a_microphone_that_goes_silent_is_lost_and_comes_back() {
+    let (_guard, pulse) = session();
+    let port: Port<AudioFrame> = Port::drop_oldest(2_000);
+    let targets: Vec<Arc<dyn AudioTarget>> = vec![Arc::new(port.clone())];
+    let mic = Microphone::start(
+        MicrophoneSettings {
+            reopen: ReopenSettings {
+                interval: Duration::from_millis(200),
+                stall_timeout: Duration::from_millis(1_000),
+                max_attempts: None,
+            },
+            ..settings(Some(MONITOR))
+        },
+        targets,
+    )
+    .unwrap();
+    let events = mic.events().clone();
+    let suspend = |on: &str| {
+        let status = pulse
+            .command("pactl")
+            .args(["suspend-sink", SINK, on])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    suspend("1");
+    let started = Instant::now();
+    let lost = wait_event(&events, "lost", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::Error { .. })
+    });
+    eprintln!("{lost:?} after {:?}", started.elapsed());
+    assert!(
+        matches!(&lost, CaptureEvent::Error { message, .. } if message.starts_with("lost: no sound for ")),
+        "{lost:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1_000));
+    let silent = mic.stats().silent_frames;
+    eprintln!("{:?}", mic.stats());
+    assert!(silent >= 80, "{:?}", mic.stats());
+    suspend("0");
+    let started = Instant::now();
+    let back = wait_event(&events, "started again", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::AudioStarted { .. })
+    });
+    eprintln!("{back:?} after {:?}", started.elapsed());
+    // Silent again, and stopped while an attempt at reopening it waits for the device: `stop`
+    // returns all the same.
+    suspend("1");
+    wait_event(&events, "lost again", Duration::from_secs(5), |e| {
+        matches!(e, CaptureEvent::Error { .. })
+    });
+    wait_event(&events, "a reopen attempt", Duration::from_secs(2), |e| {
+        matches!(e, CaptureEvent::Reopening { .. })
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let stopping = Instant::now();
+    let stats = mic.stop().unwrap();
+    eprintln!("{stats:?}, stopped in {:?}", stopping.elapsed());
+    assert!(stopping.elapsed() < Duration::from_secs(3));
+    assert_eq!(stats.lost, 2);
+    suspend("0");
+    while let Pull::Frame(_) = port.next(Duration::from_millis(100)) {}
+    assert!(port.next(Duration::from_millis(100)).is_ended());
 }

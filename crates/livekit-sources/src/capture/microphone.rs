@@ -20,6 +20,15 @@ use super::{CaptureEvent, Events, ReopenSettings};
 /// A timestamp further than this from the capture clock re-anchors the sample count.
 const RESYNC: Duration = Duration::from_millis(200);
 
+/// How long a device just opened may take to deliver its first sound before it counts as
+/// lost (when [`ReopenSettings::stall_timeout`] is shorter): PulseAudio's idle null sink, read
+/// through ALSA's plugin, first finishes a 2 s block.
+const FIRST_SOUND: Duration = Duration::from_secs(5);
+
+/// How long a stopping microphone waits for a reopen attempt in progress before leaving it to
+/// end by itself.
+const OPENER_WAIT: Duration = Duration::from_secs(1);
+
 /// How long the capture thread waits for data before checking whether it should stop (and
 /// whether the device failed or went silent).
 const POLL: Duration = Duration::from_millis(50);
@@ -162,7 +171,8 @@ pub struct MicrophoneSettings {
     /// newest are dropped (counted in [`MicrophoneStats::dropped`]). Default 32.
     pub queue: usize,
     /// What happens when the device goes away (unplugged, its PulseAudio module unloaded) or
-    /// stops delivering for [`ReopenSettings::stall_timeout`] (100..=60000 ms): the stream
+    /// stops delivering for [`ReopenSettings::stall_timeout`] (100..=60000 ms; a device just
+    /// opened has at least 5 s for its first sound): the stream
     /// goes on with silence and the same device is reopened every
     /// [`ReopenSettings::interval`] (10..=60000 ms). Default: every second for ever, a device
     /// silent for 2 s counts as lost.
@@ -672,11 +682,16 @@ fn build_stream(
                 }
             },
             move |error: cpal::Error| {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
                 if is_fatal(error.kind()) {
-                    // The capture thread reports it (once) when it sees it.
-                    failure.lock().get_or_insert_with(|| error.to_string());
+                    // The capture thread reports the first (once) when it sees it; ALSA's
+                    // worker repeats its error until the stream is closed: counted once.
+                    let mut failure = failure.lock();
+                    if failure.is_none() {
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
+                        *failure = Some(error.to_string());
+                    }
                 } else {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(device = label, %error, "microphone glitch");
                 }
             },
@@ -789,6 +804,7 @@ impl Capture {
             Conversion::new(link, self.settings.sample_rate, self.settings.channels);
         let stall = self.settings.reopen.stall_timeout;
         let mut last_sound = Instant::now();
+        let mut heard = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Next::End("stopped".into());
@@ -799,11 +815,15 @@ impl Capture {
             match link.rx.recv_timeout(POLL) {
                 Ok(chunk) => {
                     last_sound = Instant::now();
+                    heard = true;
                     if !self.convert(&mut conversion, &chunk) {
                         return Next::End("every target was closed".into());
                     }
                 }
-                Err(RecvTimeoutError::Timeout) if last_sound.elapsed() > stall => {
+                Err(RecvTimeoutError::Timeout)
+                    if last_sound.elapsed()
+                        > if heard { stall } else { stall.max(FIRST_SOUND) } =>
+                {
                     return Next::Lost(format!(
                         "no sound for {:.1} s",
                         last_sound.elapsed().as_secs_f64()
@@ -887,12 +907,26 @@ impl Capture {
             let now = self.settings.clock.now();
             let _ = self.settings.clock.wait_until(now + block, POLL);
         };
-        // Stopped while an attempt runs: it ends by itself (found, refused or opened); what it
-        // opened is closed here.
-        if let Some(attempt) = pending
-            && let Err(error) = attempt.join()
-        {
-            tracing::error!("{error}");
+        // Stopped while an attempt runs: it ends by itself (found, refused or opened, and then
+        // closed). Opening waits for the device's first sound, which a suspended PulseAudio
+        // source never gives: after OPENER_WAIT it is left to end on its own, so that `stop`
+        // returns.
+        if let Some(attempt) = pending {
+            let deadline = Instant::now() + OPENER_WAIT;
+            while !attempt.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if attempt.is_finished() {
+                if let Err(error) = attempt.join() {
+                    tracing::error!("{error}");
+                }
+            } else {
+                tracing::warn!(
+                    "microphone {}: stopped while an attempt at reopening it still waits for \
+                     the device; it ends by itself",
+                    self.wanted
+                );
+            }
         }
         next
     }
