@@ -236,7 +236,9 @@ fn wait_started(studio: &Studio, what: &str) -> Result<(u32, u32), Failure> {
         if let Some(input) = state.inputs.iter().find(|i| i.id == PICTURE) {
             match (&input.state, input.size) {
                 (InputState::Live, Some([width, height])) => return Ok((width, height)),
-                (InputState::Failed { error }, _) => return Err(anyhow!("{what}: {error}").into()),
+                (InputState::Failed { error } | InputState::Lost { error }, _) => {
+                    return Err(anyhow!("{what}: {error}").into());
+                }
                 (InputState::Ended, _) => {
                     return Err(anyhow!("{what}: ended before its first frame").into());
                 }

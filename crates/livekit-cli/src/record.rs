@@ -533,8 +533,8 @@ pub(crate) fn run_show(
     })
 }
 
-/// The status line of a job on a studio: each destination (label, state, bit rate), what is
-/// recorded, then the frame rate, encode time and drops.
+/// The status line of a job on a studio: each input whose device is lost, each destination
+/// (label, state, bit rate), what is recorded, then the frame rate, encode time and drops.
 pub(crate) fn status_line(
     studio: &Studio,
     state: &livekit_studio::StudioState,
@@ -551,6 +551,12 @@ pub(crate) fn status_line(
     }
     .with_compositor(&rendering);
     let mut parts = Vec::new();
+    // A device that went away (a microphone unplugged): said until it is back.
+    for input in &state.inputs {
+        if matches!(input.state, livekit_studio::InputState::Lost { .. }) {
+            parts.push(format!("{} lost", input.id));
+        }
+    }
     for output in &state.outputs {
         if !matches!(output.state, OutputState::Starting | OutputState::Live) {
             continue;

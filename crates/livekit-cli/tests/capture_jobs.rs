@@ -508,3 +508,90 @@ fn capture_jobs_send_a_microphone_when_asked() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no-such-microphone"), "{stderr}");
 }
+
+/// `stream-camera --microphone=DEVICE` whose microphone goes away mid-stream (the null sink's
+/// module unloaded) and comes back: one warning line, the stream goes on to its time limit, and
+/// what arrived has a continuous audio track: the tone, silence, the tone again.
+#[test]
+fn a_capture_jobs_microphone_that_goes_away_and_comes_back_does_not_end_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulse = livekit_testkit::pulse::PulseAudio::start();
+    let wav = livekit_testkit::pulse::sine_wav(dir.path(), 1000, 30.0);
+    let server = NginxRtmp::start();
+    let url = server.url("MICLOST");
+    let mut player = pulse.play(&wav);
+    let child = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "stream-camera",
+            &url,
+            "--device",
+            "lavfi:testsrc2=size=160x120:rate=25,realtime",
+            "--microphone=nullsink.monitor",
+            "--timeout",
+            "10",
+            "--yes",
+        ])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("XDG_RUNTIME_DIR", pulse.runtime_dir())
+        .env_remove("PULSE_SERVER")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(3_500));
+    player.stop();
+    pulse.unload_sink();
+    std::thread::sleep(Duration::from_millis(2_000));
+    pulse.load_sink();
+    let mut player = pulse.play(&wav);
+    let out = child.wait_with_output().unwrap();
+    player.stop();
+    let stderr = text(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    let lost: Vec<&str> = stderr.lines().filter(|l| l.contains("lost")).collect();
+    assert_eq!(
+        lost,
+        ["livekit: warning: nullsink.monitor: lost: No such entity"],
+        "{stderr}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("livekit: ") || line.starts_with("  "),
+            "{line:?}"
+        );
+    }
+    let recordings = server.recordings("MICLOST");
+    assert_eq!(recordings.len(), 1);
+    let (_, samples) = livekit_testkit::probe::audio_samples(&recordings[0], 48_000).unwrap();
+    let times = livekit_testkit::probe::video_frame_times(&recordings[0]).unwrap();
+    let video = times.last().unwrap() - times[0];
+    let audio = samples.len() as f64 / 48_000.0;
+    eprintln!("video {video:.2} s, audio {audio:.2} s");
+    assert!(video > 8.0, "video {video} s");
+    assert!(
+        (audio - video).abs() < 0.5,
+        "audio {audio} s, video {video} s"
+    );
+    let marks: String = samples
+        .chunks_exact(4_800)
+        .map(
+            |part| match livekit_testkit::pulse::tone_amplitude(part, 48_000, 1000.0) {
+                l if l > 0.08 => 'T',
+                l if l < 0.005 => '.',
+                _ => '~',
+            },
+        )
+        .collect();
+    eprintln!("1 kHz per 100 ms: {marks}");
+    let tone = "T".repeat(10);
+    let silence = ".".repeat(10);
+    let first = marks.find(&tone).expect("the tone before");
+    let gap = first + marks[first..].find(&silence).expect("silence while lost");
+    assert!(
+        marks[gap..].contains(&tone),
+        "the tone after it came back: {marks}"
+    );
+}

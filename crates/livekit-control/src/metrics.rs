@@ -50,6 +50,7 @@ fn input_state(state: &InputState) -> &'static str {
         InputState::Paused => "paused",
         InputState::Ended => "ended",
         InputState::Failed { .. } => "failed",
+        InputState::Lost { .. } => "lost",
     }
 }
 

@@ -545,7 +545,7 @@ impl Default for AudioSettings {
     }
 }
 
-/// What the layers of an input show once it has failed.
+/// What the layers of an input show once it has failed, or while its device is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFailed {

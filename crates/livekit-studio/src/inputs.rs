@@ -37,10 +37,18 @@ pub enum InputState {
     Paused,
     /// Finished (a file played to its end, a closed window).
     Ended,
-    /// Failed; its layers hold their last frame or show nothing ([`WhenFailed`]). A capture
-    /// that fails keeps trying to reopen its device and is live again when it succeeds.
+    /// Failed (a file or stream that could not be read on); its layers hold their last frame
+    /// or show nothing ([`WhenFailed`]).
     Failed {
         /// What went wrong, in one line.
+        error: String,
+    },
+    /// A capture whose device went away or stopped delivering (a camera unplugged, a
+    /// microphone's PulseAudio module unloaded, a lost display): its layers hold their last
+    /// frame or show nothing ([`WhenFailed`]), its sound is silence, and the same device is
+    /// reopened every second; live again when it is back.
+    Lost {
+        /// Why, in one line.
         error: String,
     },
 }
@@ -95,8 +103,8 @@ pub(crate) enum Running {
     Player(Box<Player>),
     Playlist(Box<Playlist>),
     Capture(VideoCapture),
-    /// Held: dropping it stops the capture.
-    Microphone(#[allow(dead_code)] Microphone),
+    /// Dropping it stops the capture.
+    Microphone(Microphone),
     /// Held: dropping it stops the tone.
     Tone(#[allow(dead_code)] Tone),
 }
@@ -281,7 +289,8 @@ impl Input {
     /// changed.
     pub(crate) fn poll(&mut self) -> Option<InputState> {
         let state = match &self.running {
-            Running::Nothing | Running::Microphone(_) | Running::Tone(_) => None,
+            Running::Nothing | Running::Tone(_) => None,
+            Running::Microphone(microphone) => microphone_state(microphone),
             Running::Player(player) => play_state(player, &self.state),
             Running::Playlist(playlist) => play_state(playlist, &self.state),
             Running::Capture(capture) => capture_state(capture, &self.state, &mut self.size),
@@ -296,7 +305,8 @@ impl Input {
         }
         if let Some((slot, _)) = &self.slot {
             slot.set_hidden(
-                matches!(state, InputState::Failed { .. }) && self.when_failed == WhenFailed::Hide,
+                matches!(state, InputState::Failed { .. } | InputState::Lost { .. })
+                    && self.when_failed == WhenFailed::Hide,
             );
         }
         self.state = state.clone();
@@ -347,8 +357,9 @@ fn capture_state(
                 tracing::info!("{device}: reopening (attempt {attempt})");
                 state
             }
-            // Logged by the capture itself, once, as a warning.
-            CaptureEvent::Error { message, .. } => Some(InputState::Failed { error: message }),
+            // Logged by the capture itself, once, as a warning. The capture reopens its
+            // device: lost, not failed.
+            CaptureEvent::Error { message, .. } => Some(InputState::Lost { error: message }),
             CaptureEvent::WindowClosed { .. } | CaptureEvent::Ended { .. } => {
                 Some(InputState::Ended)
             }
@@ -357,6 +368,26 @@ fn capture_state(
     }
     if state.is_none() && *now == InputState::Starting && capture.stats().frames > 0 {
         return Some(InputState::Live);
+    }
+    state
+}
+
+/// A microphone's state from its events: live when (re)opened, lost (silence) until it is
+/// back, ended when it gave up.
+fn microphone_state(microphone: &Microphone) -> Option<InputState> {
+    let mut state = None;
+    while let Ok(event) = microphone.events().try_recv() {
+        state = match event {
+            CaptureEvent::AudioStarted { .. } => Some(InputState::Live),
+            CaptureEvent::Reopening { device, attempt } => {
+                tracing::debug!("{device}: reopening (attempt {attempt})");
+                state
+            }
+            // Logged by the microphone itself, once, as a warning.
+            CaptureEvent::Error { message, .. } => Some(InputState::Lost { error: message }),
+            CaptureEvent::Ended { .. } => Some(InputState::Ended),
+            _ => state,
+        };
     }
     state
 }

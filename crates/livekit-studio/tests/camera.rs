@@ -4,11 +4,17 @@
 //! The camera is FFmpeg's lavfi virtual device with a one-second stream: the same capture
 //! path as a webcam (a libavdevice input read on the capture thread, its events mapped to the
 //! input's state), whose stream stops mid-show. A V4L2 device cannot be made to disappear on
-//! the build machines: they have no v4l2loopback module and cannot load one.
+//! the build machines: they have no v4l2loopback module and cannot load one (no /dev/video*,
+//! no modprobe). A device that goes away and comes back is shown with the screen instead: a
+//! private Xvfb killed and started again under its number is read through the same capture
+//! loop (`capture/device.rs`: read error or stall, reopen every second) as a camera.
 
 #![allow(clippy::unwrap_used)]
 
+use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
+
+use livekit_core::{FrameSource, Pull};
 
 use livekit_compositor::BackendChoice;
 use livekit_studio::{Command, Event, InputState, Studio, StudioSettings};
@@ -26,10 +32,20 @@ fn wait_for(
     what: &str,
     wanted: impl Fn(&InputState) -> bool,
 ) -> InputState {
+    wait_for_input(events, "cam", what, wanted)
+}
+
+/// Waits for an event of input `input` matching `wanted`.
+fn wait_for_input(
+    events: &livekit_studio::Subscription,
+    input: &str,
+    what: &str,
+    wanted: impl Fn(&InputState) -> bool,
+) -> InputState {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Some(Event::Input { id, state }) = events.next(Duration::from_millis(200))
-            && id == "cam"
+            && id == input
             && wanted(&state)
         {
             return state;
@@ -110,4 +126,129 @@ fn a_camera_that_goes_away_is_an_event_and_the_recording_goes_on() {
     // The camera was there; the other layer renders all along, after it too.
     assert!(camera.iter().copied().any(is_green), "{camera:?}");
     assert!(side.iter().copied().all(is_red), "{side:?}");
+}
+
+/// A private X server on display `:number`, killed when dropped.
+struct Xvfb(Child);
+
+impl Xvfb {
+    /// Starts it with a `root` background (`-wr` white, `-br` black) and waits until it takes
+    /// connections.
+    fn start(number: u32, root: &str) -> Self {
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        let _ = std::fs::remove_file(&socket);
+        let child = Process::new("Xvfb")
+            .arg(format!(":{number}"))
+            .args([
+                "-screen",
+                "0",
+                "160x90x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                root,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is not installed: run ./dev setup");
+        let mut xvfb = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "Xvfb :{number} did not start");
+            assert!(
+                xvfb.0.try_wait().unwrap().is_none(),
+                "Xvfb :{number} exited"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        xvfb
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The colour at the middle of the newest canvas frame, waiting (at most 10 s) for one where
+/// `wanted` holds.
+fn wait_colour(
+    frames: &livekit_core::Port<livekit_core::VideoFrame>,
+    what: &str,
+    wanted: impl Fn([u8; 4]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Pull::Frame(frame) = frames.next(Duration::from_millis(200)) {
+            seen = frame.rgba_at(80, 45);
+            if seen.is_some_and(&wanted) {
+                return;
+            }
+        }
+    }
+    panic!("no frame {what}: the last was {seen:?}");
+}
+
+/// A capture device that goes away mid-show and comes back (the screen's X server killed,
+/// then started again under its number): the input is lost (an event, and the state says
+/// why), its layer holds the last frame meanwhile, and it is live again, with new frames, once
+/// the device is back.
+#[test]
+fn a_capture_device_that_goes_away_is_lost_then_live_again() {
+    // Well away from the numbers other tests' X servers take.
+    let number = 260 + std::process::id() % 60;
+    let white = Xvfb::start(number, "-wr");
+    let studio = Studio::start(StudioSettings {
+        backend: BackendChoice::Cpu,
+        ..StudioSettings::default()
+    })
+    .unwrap();
+    let events = studio.subscribe();
+    apply(
+        &studio,
+        r##"{"add_canvas": {"id": "main", "width": 160, "height": 90, "fps": 25, "background": "#00ff00"}}"##,
+    );
+    apply(
+        &studio,
+        &format!(
+            r#"{{"add_input": {{"id": "screen", "input": {{"kind": "screen", "display": ":{number}", "fps": 25, "cursor": false}}}}}}"#
+        ),
+    );
+    apply(
+        &studio,
+        r#"{"add_layer": {"id": "picture", "input": "screen"}}"#,
+    );
+    let frames = studio.frames("main", 4).unwrap();
+    wait_for_input(&events, "screen", "live", |s| *s == InputState::Live);
+    let is_white = |[r, g, b, _]: [u8; 4]| r > 240 && g > 240 && b > 240;
+    let is_black = |[r, g, b, _]: [u8; 4]| r < 16 && g < 16 && b < 16;
+    wait_colour(&frames, "showing the white screen", is_white);
+
+    drop(white);
+    let lost = wait_for_input(&events, "screen", "lost", |s| {
+        matches!(s, InputState::Lost { .. })
+    });
+    eprintln!("{lost:?}");
+    assert_eq!(studio.state().inputs[0].state, lost);
+    // The layer holds the last frame: white, not the canvas's green.
+    let mut held = 0;
+    for _ in 0..10 {
+        if let Pull::Frame(frame) = frames.next(Duration::from_secs(1)) {
+            let colour = frame.rgba_at(80, 45).unwrap();
+            assert!(is_white(colour), "{colour:?} while lost");
+            held += 1;
+        }
+    }
+    // The show goes on meanwhile.
+    assert_eq!(held, 10);
+
+    // Back, black this time: new frames.
+    let _black = Xvfb::start(number, "-br");
+    wait_for_input(&events, "screen", "live again", |s| *s == InputState::Live);
+    wait_colour(&frames, "showing the black screen", is_black);
+    studio.stop();
 }

@@ -93,6 +93,53 @@ wait "$pa" 2>/dev/null
         pulse_command(self.runtime.path(), program)
     }
 
+    /// Unloads the null sink's module: [`SINK`] and its monitor [`MONITOR`] go away, as a
+    /// microphone that is unplugged (streams recording the monitor are killed).
+    pub fn unload_sink(&self) {
+        let out = self
+            .command("pactl")
+            .args(["list", "short", "modules"])
+            .output()
+            .expect("pactl (pulseaudio-utils)");
+        let list = String::from_utf8_lossy(&out.stdout);
+        let module = list
+            .lines()
+            .find(|line| line.contains("module-null-sink") && line.contains(SINK))
+            .and_then(|line| line.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no null sink module in:\n{list}"))
+            .to_owned();
+        let status = self
+            .command("pactl")
+            .args(["unload-module", &module])
+            .status()
+            .expect("pactl");
+        assert!(status.success(), "pactl unload-module {module} failed");
+    }
+
+    /// Loads the null sink again under the same name (after [`unload_sink`](Self::unload_sink)),
+    /// as a microphone plugged back in, and makes it and its monitor the defaults again.
+    pub fn load_sink(&self) {
+        let status = self
+            .command("pactl")
+            .args([
+                "load-module",
+                "module-null-sink",
+                &format!("sink_name={SINK}"),
+                "rate=48000",
+                "channels=2",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pactl (pulseaudio-utils)");
+        assert!(
+            status.success(),
+            "pactl load-module module-null-sink failed"
+        );
+        for (what, name) in [("set-default-sink", SINK), ("set-default-source", MONITOR)] {
+            let _ = self.command("pactl").args([what, name]).status();
+        }
+    }
+
     /// Plays `wav` into the null sink with `paplay`; the returned guard stops it when dropped.
     ///
     /// With a 100 ms latency: the null sink renders in blocks of its clients' latency, and

@@ -635,6 +635,7 @@ impl CaptureLoop {
         let mut paused = false;
         let mut failures: u32 = 0;
         let mut last_frame = Instant::now();
+        let mut last_open_error: Option<String> = None;
         loop {
             if self.stopped() {
                 return "stopped".into();
@@ -673,6 +674,7 @@ impl CaptureLoop {
                 }
                 match Device::open(&self.spec) {
                     Ok(opened) => {
+                        last_open_error = None;
                         self.events.send(opened.started_event());
                         self.stamper.reset();
                         failures = 0;
@@ -680,10 +682,18 @@ impl CaptureLoop {
                         device = Some(opened);
                     }
                     Err(error) => {
-                        self.events.send(CaptureEvent::Error {
-                            device: self.spec.label.clone(),
-                            message: error.to_string(),
-                        });
+                        // Reported once, not at every attempt (a camera unplugged for a
+                        // minute would be sixty warnings).
+                        let message = error.to_string();
+                        if last_open_error.as_ref() != Some(&message) {
+                            self.events.send(CaptureEvent::Error {
+                                device: self.spec.label.clone(),
+                                message: message.clone(),
+                            });
+                            last_open_error = Some(message);
+                        } else {
+                            tracing::debug!("{message} (attempt {failures} at reopening it)");
+                        }
                         failures += 1;
                         self.sleep(self.reopen.interval);
                     }

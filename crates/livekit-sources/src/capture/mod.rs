@@ -8,6 +8,12 @@
 //! Windows add a `cfg` arm in `camera.rs` / `screen.rs`, not a new pipeline.
 //!
 //! Microphones use cpal (its PulseAudio host where PulseAudio runs, ALSA otherwise).
+//!
+//! A device that fails mid-stream (unplugged, gone, silent) does not end the stream: the
+//! capture reports it ([`CaptureEvent::Error`]), reopens the same device every
+//! [`ReopenSettings::interval`] ([`CaptureEvent::Reopening`]) and goes on when it is back
+//! ([`CaptureEvent::Started`], [`CaptureEvent::AudioStarted`]). Meanwhile a video capture's
+//! targets keep their last frame (nothing is pushed) and a microphone pushes silence.
 
 pub(crate) mod device;
 
@@ -60,16 +66,19 @@ pub enum OutputFormat {
     Rgba8,
 }
 
-/// How a capture retries after its device fails (unplugged, busy, gone).
+/// How a capture (video or a microphone) retries after its device fails (unplugged, busy,
+/// gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReopenSettings {
     /// The wait between two attempts. Default 1 s.
     pub interval: Duration,
     /// How many attempts in a row before the capture gives up and ends its stream; `None`
-    /// retries until [`VideoCapture::stop`]. Default `None`.
+    /// retries until it is stopped ([`VideoCapture::stop`], [`Microphone::stop`]). Default
+    /// `None`.
     pub max_attempts: Option<u32>,
     /// A device that answers but gives no frame for this long counts as failed (a lost X
-    /// display makes x11grab answer "try again" for ever). Default 3 s.
+    /// display makes x11grab answer "try again" for ever; PulseAudio through ALSA's plugin
+    /// may just stop calling back). Default 3 s ([`MicrophoneSettings`]: 2 s).
     pub stall_timeout: Duration,
 }
 
@@ -83,7 +92,8 @@ impl Default for ReopenSettings {
     }
 }
 
-/// Something that happened to a running capture. Read them from [`VideoCapture::events`].
+/// Something that happened to a running capture. Read them from [`VideoCapture::events`] or
+/// [`Microphone::events`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum CaptureEvent {
@@ -98,7 +108,17 @@ pub enum CaptureEvent {
         /// The device's own pixel format or codec (`yuyv422`, `mjpeg`, `bgr0`, ...).
         device_format: String,
     },
-    /// Reading failed; the capture tries to reopen the device (see [`ReopenSettings`]).
+    /// A microphone was opened (again) and delivers sound.
+    AudioStarted {
+        /// The device's id.
+        device: String,
+        /// The device's own sample rate.
+        sample_rate: u32,
+        /// The device's own channel count.
+        channels: u16,
+    },
+    /// Reading failed (or a microphone was lost); the capture tries to reopen the device (see
+    /// [`ReopenSettings`]).
     Error {
         /// The device.
         device: String,
