@@ -5,11 +5,13 @@
 //   node webrtc_bench.mjs URL PLAN
 //
 // PLAN is JSON: {"block": 40, "blocks": 26, "settle": 2, "seconds": 10,
-//   "phases": [{"kind": "whep", "viewers": 1}, {"kind": "whep", "viewers": 10}, {"kind": "hls"}]}
+//   "phases": [{"kind": "whep", "viewers": 1}, {"kind": "whep", "viewers": 10},
+//              {"kind": "hls", "behind": 3}]}
 //
 // A phase plays the canvas: over WHEP with N viewers (N peer connections in one page; the
 // first is shown in a <video>, the others receive without being shown), or over HLS through
-// hls.js (its default live settings) after starting an HLS output over the API. On each frame
+// hls.js after starting an HLS output over the API (hls.js's defaults, but for `behind`: how
+// many segments behind the playlist's end it plays, its liveSyncDurationCount). On each frame
 // the first viewer presents (requestVideoFrameCallback), the page notes Date.now() and draws
 // the stamp row on a canvas, keeping the grey value of each block's middle; the bench decodes
 // them (stamp.rs's read_stamp), so the stamp's format lives in one place.
@@ -17,7 +19,8 @@
 // Prints one JSON line per event, for the bench to act on as it comes (it samples the studio's
 // CPU time at "start" and "end"): {"event": "playing", ...} once every viewer plays,
 // {"event": "start"} after `settle` seconds more, {"event": "end", "frames": [[now, g0, g1,
-// ...], ...]} `seconds` later. Then the viewers are ended (DELETE) and the next phase starts.
+// ...], ...], "received": [bytes of each viewer], "jitter_ms": the shown viewer's mean jitter
+// buffer delay (WHEP)} `seconds` later. Then the viewers are ended (DELETE) and the next phase starts.
 // "ok" last; exits 1 with "failed: REASON" at the first thing that fails.
 import { command, launch } from "./common.mjs";
 
@@ -92,8 +95,16 @@ function startViewers(n) {
   })(n);
 }
 
-// In the page (installed before it loads): every viewer's video bytes received so far.
+// In the page (installed before it loads): every viewer's video bytes received so far, and
+// the shown viewer's jitter buffer totals (seconds held, frames let out).
 function installHelpers() {
+  window.jitterBuffer = async () => {
+    let held = [0, 0];
+    (await window.viewers[0].pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") held = [s.jitterBufferDelay, s.jitterBufferEmittedCount];
+    });
+    return held;
+  };
   window.bytesReceived = () =>
     Promise.all(
       window.viewers.map(async ({ pc }) => {
@@ -122,7 +133,7 @@ async function endViewers(page) {
   }, null, { timeout: 10000, polling: 100 });
 }
 
-async function startHls(page) {
+async function startHls(page, behind) {
   await command(page, { start_output: { id: "bench-hls", output: { kind: "hls" } } });
   await page.addScriptTag({
     path: new URL("node_modules/hls.js/dist/hls.min.js", import.meta.url).pathname,
@@ -139,22 +150,23 @@ async function startHls(page) {
     if (Date.now() > deadline) throw new Error("the HLS playlist never listed two segments");
     await page.waitForTimeout(200);
   }
-  await page.evaluate(() => {
+  await page.evaluate((behind) => {
     const v = document.createElement("video");
     v.id = "v0";
     v.muted = true;
     v.autoplay = true;
     v.playsInline = true;
     document.body.appendChild(v);
-    // hls.js's defaults for a live playlist: three target durations behind its end.
-    const hls = new Hls();
+    // hls.js's defaults for a live playlist, but for how many segments behind its end it
+    // plays (liveSyncDurationCount, 3 by default).
+    const hls = new Hls({ liveSyncDurationCount: behind });
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (data.fatal) console.log("hls.js error: " + data.type + " " + data.details);
     });
     hls.loadSource("/hls/main/index.m3u8");
     hls.attachMedia(v);
     window.hls = hls;
-  });
+  }, behind);
 }
 
 async function endHls(page) {
@@ -167,17 +179,20 @@ async function endHls(page) {
 
 const browser = await launch();
 try {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => console.error("page error: " + e.message));
-  page.on("console", (m) => console.error("page: " + m.text()));
-  await page.addInitScript(installHelpers);
-  await page.goto(url + "openapi.json");
   for (const [index, phase] of plan.phases.entries()) {
+    // A fresh context (and so a fresh cache) each run: segments of an earlier HLS output on the
+    // canvas have the same names, and may be cached.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error: " + e.message));
+    page.on("console", (m) => console.error("page: " + m.text()));
+    await page.addInitScript(installHelpers);
+    await page.goto(url + "openapi.json");
     const viewers = phase.kind === "whep" ? phase.viewers : 1;
     if (phase.kind === "whep") {
       await page.evaluate(startViewers, viewers);
     } else {
-      await startHls(page);
+      await startHls(page, phase.behind);
     }
     await page.evaluate(watch, { id: "v0", block: plan.block, blocks: plan.blocks });
     await page.waitForFunction(() => window.presented > 5, null, { timeout: 30000, polling: 100 });
@@ -191,6 +206,7 @@ try {
     say({ event: "playing", phase: index, kind: phase.kind, viewers });
     await page.waitForTimeout(plan.settle * 1000);
     const before = phase.kind === "whep" ? await page.evaluate(() => window.bytesReceived()) : [];
+    const heldBefore = phase.kind === "whep" ? await page.evaluate(() => window.jitterBuffer()) : [0, 0];
     await page.evaluate(() => {
       window.frames = [];
       window.recording = true;
@@ -203,12 +219,17 @@ try {
     });
     const after = phase.kind === "whep" ? await page.evaluate(() => window.bytesReceived()) : [];
     const received = after.map((b, i) => b - before[i]);
-    say({ event: "end", phase: index, frames, received });
+    const heldAfter = phase.kind === "whep" ? await page.evaluate(() => window.jitterBuffer()) : [0, 0];
+    // The shown viewer's mean jitter buffer delay over the run, ms (WHEP only).
+    const emitted = heldAfter[1] - heldBefore[1];
+    const jitter_ms = emitted > 0 ? ((heldAfter[0] - heldBefore[0]) / emitted) * 1000 : null;
+    say({ event: "end", phase: index, frames, received, jitter_ms });
     if (phase.kind === "whep") {
       await endViewers(page);
     } else {
       await endHls(page);
     }
+    await context.close();
   }
   console.log("ok");
   await browser.close();

@@ -59,9 +59,13 @@ pub struct WebRtcArgs {
     /// The studio's compositor backend: auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     pub(crate) backend: BackendChoice,
-    /// Leave out the HLS run.
+    /// Leave out the HLS runs.
     #[arg(long)]
     pub(crate) no_hls: bool,
+    /// The HLS runs: how many segments behind the playlist's end hls.js plays in each
+    /// (`liveSyncDurationCount`; hls.js's default is 3), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "3,1", value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub(crate) hls_behind: Vec<u32>,
     /// The folder of `webrtc_bench.mjs` with playwright-core and hls.js installed beside it
     /// (default: the sources' tests/browser, where `./dev setup` installs them).
     #[arg(long, value_name = "DIR")]
@@ -83,12 +87,51 @@ const HLS_P50_GOAL: f64 = 4000.0;
 /// HLS segments: the studio's keyframe interval, set through its configuration.
 const HLS_SEGMENT_SECONDS: f64 = 1.0;
 
+/// One run of the browser script: WHEP with some viewers, or HLS with hls.js playing some
+/// segments behind the playlist's end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Whep { viewers: u32 },
+    Hls { behind: u32 },
+}
+
+impl Phase {
+    fn plan(self) -> serde_json::Value {
+        match self {
+            Self::Whep { viewers } => serde_json::json!({"kind": "whep", "viewers": viewers}),
+            Self::Hls { behind } => serde_json::json!({"kind": "hls", "behind": behind}),
+        }
+    }
+
+    fn viewers(self) -> u32 {
+        match self {
+            Self::Whep { viewers } => viewers,
+            Self::Hls { .. } => 1,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Whep { viewers: 1 } => "WHEP, 1 viewer".to_owned(),
+            Self::Whep { viewers } => format!("WHEP, {viewers} viewers"),
+            Self::Hls { behind } => {
+                format!("HLS, hls.js {behind} segment{} behind", plural(behind))
+            }
+        }
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// hls.js's default distance from a live playlist's end, in segments (`liveSyncDurationCount`).
+const HLS_JS_DEFAULT_BEHIND: u32 = 3;
+
 /// What one run (a phase of the browser script) measured.
 #[derive(Debug)]
 struct Run {
-    /// `whep` or `hls`.
-    kind: String,
-    viewers: u32,
+    phase: Phase,
     /// The studio's CPU time over the measured time, and that time.
     cpu: Duration,
     wall: Duration,
@@ -98,6 +141,10 @@ struct Run {
     unreadable: usize,
     /// Video bytes each viewer received over the measured time.
     received: Vec<u64>,
+    /// The shown WHEP viewer's mean jitter buffer delay over the run (Chromium's
+    /// `jitterBufferDelay / jitterBufferEmittedCount`): the part of the latency the browser
+    /// holds frames for smoothness.
+    jitter_buffer: Option<Duration>,
 }
 
 impl Run {
@@ -133,10 +180,8 @@ fn browser_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
             );
         }
     }
-    let chromium = std::env::var_os("CHROMIUM").map_or_else(
-        || PathBuf::from("/usr/bin/chromium"),
-        PathBuf::from,
-    );
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     if !chromium.exists() {
         bail!(
             "bench webrtc: {} is missing (Debian's chromium; ./dev setup installs it)",
@@ -162,7 +207,8 @@ impl Show {
     fn start(args: &WebRtcArgs, livekit: &Path, dir: &Path) -> anyhow::Result<Self> {
         let (width, height) = args.size;
         let name = format!("livekit-bench-webrtc-{}", std::process::id());
-        let target = Arc::new(IpcTarget::create(&name).context("the shared memory for the studio")?);
+        let target =
+            Arc::new(IpcTarget::create(&name).context("the shared memory for the studio")?);
         let layout = FrameLayout::new(width, height, PixelFormat::Rgba8)?;
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
@@ -263,7 +309,7 @@ fn play(
     browser: &Path,
     width: u32,
     seconds: u64,
-    phases: &[(String, u32)],
+    phases: &[Phase],
     log: &Path,
 ) -> anyhow::Result<Vec<Run>> {
     let block = block_size(width);
@@ -274,7 +320,7 @@ fn play(
         "seconds": seconds,
         "phases": phases
             .iter()
-            .map(|(kind, viewers)| serde_json::json!({"kind": kind, "viewers": viewers}))
+            .map(|phase| phase.plan())
             .collect::<Vec<_>>(),
     });
     let mut child = Command::new("node")
@@ -313,23 +359,31 @@ fn play(
             Some("start") => started = Some((show.cpu()?, Instant::now())),
             Some("end") => {
                 let (cpu, wall) = (show.cpu()?, Instant::now());
-                let (cpu_before, wall_before) =
-                    started.take().context("the browser ended a run it never started")?;
+                let (cpu_before, wall_before) = started
+                    .take()
+                    .context("the browser ended a run it never started")?;
                 let index = event["phase"].as_u64().unwrap_or(0) as usize;
-                let (kind, viewers) = phases
+                let phase = *phases
                     .get(index)
-                    .cloned()
                     .context("the browser ended a run that was not asked for")?;
                 let mut run = Run {
-                    kind,
-                    viewers,
+                    phase,
                     cpu: cpu.saturating_sub(cpu_before),
                     wall: wall - wall_before,
                     latencies: Vec::new(),
                     unreadable: 0,
+                    jitter_buffer: event["jitter_ms"]
+                        .as_f64()
+                        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                        .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
                     received: event["received"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|b| b.as_f64()).map(|b| b as u64).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|b| b.as_f64())
+                                .map(|b| b as u64)
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 };
                 for frame in event["frames"].as_array().into_iter().flatten() {
@@ -353,6 +407,20 @@ fn play(
                         None => run.unreadable += 1,
                     }
                 }
+                println!(
+                    "run {:>2}: {:<30} studio CPU {:.2} s in {:.1} s, latency p50 {:.0} / p95 {:.0} ms{} ({} frames read, {} unreadable)",
+                    runs.len() + 1,
+                    run.phase.describe(),
+                    run.cpu.as_secs_f64(),
+                    run.wall.as_secs_f64(),
+                    ms(run.percentile(0.5)),
+                    ms(run.percentile(0.95)),
+                    run.jitter_buffer
+                        .map(|d| format!(", jitter buffer {:.0} ms", ms(d)))
+                        .unwrap_or_default(),
+                    run.latencies.len(),
+                    run.unreadable,
+                );
                 runs.push(run);
             }
             _ => bail!("the browser script said {line:?}"),
@@ -397,11 +465,15 @@ fn measure(args: &WebRtcArgs, livekit: &Path, browser: &Path) -> anyhow::Result<
     );
     let mut phases = Vec::new();
     for _ in 0..args.runs {
-        phases.push(("whep".to_owned(), 1));
-        phases.push(("whep".to_owned(), args.viewers));
+        phases.push(Phase::Whep { viewers: 1 });
+        phases.push(Phase::Whep {
+            viewers: args.viewers,
+        });
     }
     if !args.no_hls {
-        phases.push(("hls".to_owned(), 1));
+        for &behind in &args.hls_behind {
+            phases.push(Phase::Hls { behind });
+        }
     }
     let show = Show::start(args, livekit, dir.path())?;
     let played = play(
@@ -415,77 +487,91 @@ fn measure(args: &WebRtcArgs, livekit: &Path, browser: &Path) -> anyhow::Result<
     let summary = show.stop();
     let runs = played?;
     summary?;
-    let mut results = Results::new(
-        "webrtc",
-        format!(
-            "a stamped {width}x{height} {} fps source shared with a `livekit studio` (IPC input, its canvas the whole picture), played by headless chromium (playwright-core); WHEP: {} pairs of runs (1 viewer, then {}: the first shown in a <video>, the others receiving), {} s each after {SETTLE} s to settle, the studio's CPU seconds over the same time from /proc/PID/stat; HLS: {HLS_SEGMENT_SECONDS} s segments (the studio's keyframe interval), hls.js with its default live settings",
-            args.fps, args.runs, args.viewers, args.seconds
-        ),
-    );
-    results.notes.push(
-        "webrtc: no reference tool (../shared/peers has no WHEP or HLS server); the `goal` rows are issue 22's goals, not measurements".to_owned(),
-    );
-    for (i, run) in runs.iter().enumerate() {
+    for run in &runs {
         if run.latencies.len() < 10 {
             bail!(
-                "{} with {} viewer(s): the browser read {} stamps ({} frames unreadable): the picture did not arrive",
-                run.kind,
-                run.viewers,
+                "{}: the browser read {} stamps ({} frames unreadable): the picture did not arrive",
+                run.phase.describe(),
                 run.latencies.len(),
                 run.unreadable
             );
         }
         if run.received.iter().any(|&b| b == 0) {
             bail!(
-                "{} viewers: some received no video while measured ({:?} bytes)",
-                run.viewers,
+                "{}: some viewers received no video while measured ({:?} bytes)",
+                run.phase.describe(),
                 run.received
             );
         }
-        println!(
-            "run {}: {} {:>2} viewer{}: studio CPU {:.2} s in {:.1} s, latency p50 {:.0} / p95 {:.0} ms ({} frames read, {} unreadable)",
-            i + 1,
-            run.kind.to_uppercase(),
-            run.viewers,
-            if run.viewers == 1 { " " } else { "s" },
-            run.cpu.as_secs_f64(),
-            run.wall.as_secs_f64(),
-            ms(run.percentile(0.5)),
-            ms(run.percentile(0.95)),
-            run.latencies.len(),
-            run.unreadable,
-        );
     }
-    let whep: Vec<&Run> = runs.iter().filter(|r| r.kind == "whep").collect();
-    for viewers in [1, args.viewers] {
-        let these: Vec<&&Run> = whep.iter().filter(|r| r.viewers == viewers).collect();
-        let label = if viewers == 1 {
-            "1 viewer".to_owned()
-        } else {
-            format!("{viewers} viewers")
+    let mut results = Results::new(
+        "webrtc",
+        format!(
+            "a stamped {width}x{height} {} fps source shared with a `livekit studio` (IPC input, its canvas the whole picture), played by headless chromium (playwright-core); WHEP: {} pairs of runs (1 viewer, then {}: the first shown in a <video>, the others receiving), {} s each after {SETTLE} s to settle, the studio's CPU seconds over the same time from /proc/PID/stat; HLS: {HLS_SEGMENT_SECONDS} s segments (the studio's keyframe interval), hls.js playing {} segments behind the playlist's end (its default: {HLS_JS_DEFAULT_BEHIND})",
+            args.fps,
+            args.runs,
+            args.viewers,
+            args.seconds,
+            args.hls_behind
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
+    );
+    results.notes.push(
+        "webrtc: no reference tool (../shared/peers has no WHEP or HLS server); the `goal` rows are issue 22's goals, not measurements".to_owned(),
+    );
+    // Each phase's figures, at x = its viewers (WHEP) or its segments behind (HLS).
+    let mut seen: Vec<Phase> = Vec::new();
+    for run in &runs {
+        let (metric, x) = match run.phase {
+            Phase::Whep { viewers } => ("WHEP", f64::from(viewers)),
+            Phase::Hls { behind } => ("HLS", f64::from(behind)),
         };
-        for run in &these {
-            let x = Some(f64::from(viewers));
-            results.add("WHEP p50 latency", "livekit", x, "ms", Better::Lower, ms(run.percentile(0.5)));
-            results.add("WHEP p95 latency", "livekit", x, "ms", Better::Lower, ms(run.percentile(0.95)));
+        let rate = run.cpu.as_secs_f64() / run.wall.as_secs_f64();
+        let p50 = ms(run.percentile(0.5));
+        let p95 = ms(run.percentile(0.95));
+        results.add(
+            &format!("{metric} p50 latency"),
+            "livekit",
+            Some(x),
+            "ms",
+            Better::Lower,
+            p50,
+        );
+        results.add(
+            &format!("{metric} p95 latency"),
+            "livekit",
+            Some(x),
+            "ms",
+            Better::Lower,
+            p95,
+        );
+        if metric == "WHEP" {
             results.add(
-                "studio CPU seconds",
+                "studio CPU seconds a second",
                 "livekit",
-                x,
+                Some(x),
                 "s",
                 Better::Lower,
-                run.cpu.as_secs_f64() * args.seconds as f64 / run.wall.as_secs_f64(),
+                rate,
             );
         }
-        let all: Vec<f64> = these
-            .iter()
-            .flat_map(|r| r.latencies.iter().map(|&d| ms(d)))
-            .collect();
-        results.samples.push(Samples {
-            name: format!("WHEP, {label}"),
-            unit: "ms".to_owned(),
-            values: all,
-        });
+        // "TOOL, SETTING", as the report's histograms read them.
+        let name = format!("livekit, {}", run.phase.describe());
+        let values = run.latencies.iter().map(|&d| ms(d));
+        match results.samples.iter_mut().find(|s| s.name == name) {
+            Some(samples) => samples.values.extend(values),
+            None => results.samples.push(Samples {
+                name,
+                unit: "ms".to_owned(),
+                values: values.collect(),
+            }),
+        }
+        if !seen.contains(&run.phase) {
+            seen.push(run.phase);
+        }
     }
     results.add(
         "WHEP p50 latency",
@@ -496,13 +582,15 @@ fn measure(args: &WebRtcArgs, livekit: &Path, browser: &Path) -> anyhow::Result<
         WHEP_P50_GOAL,
     );
     // The ratio of each pair of runs (one viewer, then N, one after the other).
+    let whep: Vec<&Run> = runs
+        .iter()
+        .filter(|r| matches!(r.phase, Phase::Whep { .. }))
+        .collect();
+    let rate = |r: &Run| r.cpu.as_secs_f64() / r.wall.as_secs_f64().max(1e-9);
     let ratios: Vec<f64> = whep
         .chunks(2)
         .filter_map(|pair| match pair {
-            [one, many] => Some(
-                (many.cpu.as_secs_f64() / many.wall.as_secs_f64())
-                    / (one.cpu.as_secs_f64() / one.wall.as_secs_f64()).max(1e-9),
-            ),
+            [one, many] => Some(rate(many) / rate(one).max(1e-9)),
             _ => None,
         })
         .collect();
@@ -510,60 +598,71 @@ fn measure(args: &WebRtcArgs, livekit: &Path, browser: &Path) -> anyhow::Result<
     for &ratio in &ratios {
         results.add(&ratio_metric, "livekit", None, "x", Better::Lower, ratio);
     }
-    results.add(&ratio_metric, "goal", None, "x", Better::Lower, CPU_RATIO_GOAL);
-
-    let line = |what: &str, runs: &[&Run], goal: f64| {
-        let p50s: Vec<f64> = runs.iter().map(|r| ms(r.percentile(0.5))).collect();
-        let p95s: Vec<f64> = runs.iter().map(|r| ms(r.percentile(0.95))).collect();
-        let p50 = median(&p50s);
-        let (low, high) = range(&p50s);
-        let frames: usize = runs.iter().map(|r| r.latencies.len()).sum();
-        println!(
-            "{what:<32} p50 {p50:>5.0} ms ({low:.0}-{high:.0}, {} run{})  p95 {:>5.0} ms  goal p50 <= {goal:.0} ms: {}  ({frames} frames)",
-            runs.len(),
-            if runs.len() == 1 { "" } else { "s" },
-            median(&p95s),
-            if p50 <= goal { "met" } else { "NOT met" },
-        );
-    };
-    println!("latency is a frame's stamp (drawn as the source made it) to the browser presenting it; medians of the runs (their spread):");
-    let one: Vec<&Run> = whep.iter().copied().filter(|r| r.viewers == 1).collect();
-    let many: Vec<&Run> = whep.iter().copied().filter(|r| r.viewers != 1).collect();
-    line("WHEP latency, 1 viewer", &one, WHEP_P50_GOAL);
-    line(
-        &format!("WHEP latency, {} viewers", args.viewers),
-        &many,
-        WHEP_P50_GOAL,
+    results.add(
+        &ratio_metric,
+        "goal",
+        None,
+        "x",
+        Better::Lower,
+        CPU_RATIO_GOAL,
     );
+
+    println!(
+        "latency: a frame's stamp (drawn as the source made it) to chromium presenting it; medians of the runs (their spread):"
+    );
+    let met = |value: f64, goal: f64| if value <= goal { "met" } else { "NOT met" };
+    for phase in seen {
+        let these: Vec<&Run> = runs.iter().filter(|r| r.phase == phase).collect();
+        let p50s: Vec<f64> = these.iter().map(|r| ms(r.percentile(0.5))).collect();
+        let p95s: Vec<f64> = these.iter().map(|r| ms(r.percentile(0.95))).collect();
+        let (p50, (low, high)) = (median(&p50s), range(&p50s));
+        let frames: usize = these.iter().map(|r| r.latencies.len()).sum();
+        let goal = match phase {
+            Phase::Whep { .. } => WHEP_P50_GOAL,
+            Phase::Hls { .. } => HLS_P50_GOAL,
+        };
+        println!(
+            "{:<32} p50 {p50:>5.0} ms ({low:.0}-{high:.0}, {} run{})  p95 {:>5.0} ms  goal p50 <= {goal:.0} ms: {}  ({frames} frames)",
+            phase.describe(),
+            these.len(),
+            plural(these.len() as u32),
+            median(&p95s),
+            met(p50, goal),
+        );
+        if let Phase::Hls { behind } = phase
+            && behind == HLS_JS_DEFAULT_BEHIND
+        {
+            results.add(
+                "HLS p50 latency",
+                "goal",
+                Some(f64::from(behind)),
+                "ms",
+                Better::Lower,
+                HLS_P50_GOAL,
+            );
+        }
+    }
     let ratio = median(&ratios);
     let (low, high) = range(&ratios);
+    let rates = |viewers: u32| {
+        median(
+            &whep
+                .iter()
+                .filter(|r| r.phase.viewers() == viewers)
+                .map(|r| rate(r))
+                .collect::<Vec<_>>(),
+        )
+    };
     println!(
         "{:<32} {ratio:.2}x ({low:.2}-{high:.2}, {} pair{}; CPU seconds a second: 1 viewer {:.2}, {} viewers {:.2})  goal <= {CPU_RATIO_GOAL:.2}x: {}",
         format!("studio CPU, {} viewers / 1", args.viewers),
         ratios.len(),
-        if ratios.len() == 1 { "" } else { "s" },
-        median(&one.iter().map(|r| r.cpu.as_secs_f64() / r.wall.as_secs_f64()).collect::<Vec<_>>()),
+        plural(ratios.len() as u32),
+        rates(1),
         args.viewers,
-        median(&many.iter().map(|r| r.cpu.as_secs_f64() / r.wall.as_secs_f64()).collect::<Vec<_>>()),
-        if ratio <= CPU_RATIO_GOAL { "met" } else { "NOT met" },
+        rates(args.viewers),
+        met(ratio, CPU_RATIO_GOAL),
     );
-    let hls: Vec<&Run> = runs.iter().filter(|r| r.kind == "hls").collect();
-    if !hls.is_empty() {
-        line("HLS latency, 1 s segments", &hls, HLS_P50_GOAL);
-        for run in &hls {
-            results.add("HLS p50 latency", "livekit", None, "ms", Better::Lower, ms(run.percentile(0.5)));
-            results.add("HLS p95 latency", "livekit", None, "ms", Better::Lower, ms(run.percentile(0.95)));
-        }
-        results.add("HLS p50 latency", "goal", None, "ms", Better::Lower, HLS_P50_GOAL);
-        results.samples.push(Samples {
-            name: "HLS (hls.js), 1 s segments".to_owned(),
-            unit: "ms".to_owned(),
-            values: hls
-                .iter()
-                .flat_map(|r| r.latencies.iter().map(|&d| ms(d)))
-                .collect(),
-        });
-    }
     println!(
         "reference: none (../shared/peers has no WHEP or HLS server to run on the same work); each figure is beside its goal (issue 22)"
     );
