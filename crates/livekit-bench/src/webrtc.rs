@@ -496,7 +496,7 @@ fn measure(args: &WebRtcArgs, livekit: &Path, browser: &Path) -> anyhow::Result<
                 run.unreadable
             );
         }
-        if run.received.iter().any(|&b| b == 0) {
+        if run.received.contains(&0) {
             bail!(
                 "{}: some viewers received no video while measured ({:?} bytes)",
                 run.phase.describe(),
