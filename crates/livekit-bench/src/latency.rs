@@ -4,7 +4,7 @@
 //! srt-live-transmit listener), with the default and the low-latency encoder settings.
 //!
 //! A source thread draws each frame with its capture time written into it as a row of black
-//! and white blocks (two marker blocks, then 24 bits of milliseconds since the run began). The
+//! and white blocks (`stamp.rs`: two marker blocks, then 24 bits of wall-clock milliseconds). The
 //! player, the ffmpeg CLI reading the stream back (`nobuffer`, `low_delay`), crops that row
 //! and scales it to one grey pixel a block; each frame read back gives `now - stamp`.
 
@@ -31,6 +31,7 @@ use livekit_testkit::net::free_udp_port;
 use livekit_testkit::{ChildGuard, NginxRtmp};
 
 use crate::results::{Better, Results, Samples, save};
+use crate::stamp::{self, BLOCKS, block_size, read_stamp, stamp_source};
 use crate::studio::parse_size;
 
 /// `livekit bench latency` options.
@@ -58,8 +59,6 @@ pub struct LatencyArgs {
     pub(crate) json: Option<PathBuf>,
 }
 
-/// Blocks in the stamp row: two markers (white, black), then 24 bits, most significant first.
-const BLOCKS: u32 = 26;
 /// Seconds of each run not counted: connections, probing, the first GOP.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -190,84 +189,6 @@ fn srt_latency() -> Duration {
     SrtSettings::default().latency
 }
 
-/// The side of the stamp blocks, in pixels, for a canvas `width` wide.
-fn block_size(width: u32) -> u32 {
-    (width / 32).max(8) & !1
-}
-
-/// Draws a frame: a grey background with a bar that moves each frame (so that the encoder
-/// has something to do), and the stamp row.
-fn draw((width, height): (u32, u32), frame: u64, stamp_ms: u32) -> Vec<u8> {
-    let (w, h) = (width as usize, height as usize);
-    let mut data = vec![0x40u8; w * h * 4];
-    let bar = (frame as usize * 16) % w;
-    for row in data.chunks_exact_mut(w * 4) {
-        for x in bar..(bar + 64).min(w) {
-            row[x * 4..x * 4 + 3].copy_from_slice(&[0xe0, 0x60, 0x20]);
-        }
-    }
-    let block = block_size(width) as usize;
-    for i in 0..BLOCKS as usize {
-        let white = match i {
-            0 => true,
-            1 => false,
-            bit => stamp_ms >> (23 - (bit - 2)) & 1 == 1,
-        };
-        let value = if white { 0xff } else { 0x00 };
-        for y in 0..block.min(h) {
-            let start = (y * w + i * block) * 4;
-            data[start..start + block * 4].fill(value);
-        }
-    }
-    for pixel in data.chunks_exact_mut(4) {
-        pixel[3] = 0xff;
-    }
-    data
-}
-
-/// Reads a stamp from the grey pixels of one stamp row, if its markers are right.
-fn read_stamp(row: &[u8]) -> Option<u32> {
-    if row.len() != BLOCKS as usize || row[0] < 160 || row[1] > 96 {
-        return None;
-    }
-    Some(
-        row[2..]
-            .iter()
-            .fold(0u32, |value, &grey| value << 1 | u32::from(grey >= 128)),
-    )
-}
-
-/// The stamping source: a thread drawing a frame every 1/fps and handing it to `sink`, until
-/// `stop` or the sink refuses.
-fn stamp_source(
-    size: (u32, u32),
-    fps: u32,
-    epoch: Instant,
-    stop: Arc<AtomicBool>,
-    mut sink: impl FnMut(Vec<u8>) -> bool + Send + 'static,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("latency.stamp".into())
-        .spawn(move || {
-            let start = Instant::now();
-            let interval = Duration::from_secs_f64(1.0 / f64::from(fps));
-            for frame in 0u64.. {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let due = start + interval * frame as u32;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let stamp = epoch.elapsed().as_millis() as u32 & 0xff_ffff;
-                if !sink(draw(size, frame, stamp)) {
-                    break;
-                }
-            }
-        })
-        .expect("the stamp thread")
-}
-
 /// The player: the ffmpeg CLI reading `url`, writing the stamp row of each frame as
 /// `BLOCKS` grey bytes; a thread turns them into latencies (after `SETTLE`).
 struct Player {
@@ -278,7 +199,7 @@ struct Player {
 }
 
 impl Player {
-    fn start(url: &str, width: u32, epoch: Instant) -> anyhow::Result<Self> {
+    fn start(url: &str, width: u32) -> anyhow::Result<Self> {
         let block = block_size(width);
         let filter = format!(
             "crop={}:{block}:0:0,scale={BLOCKS}:1:flags=area,format=gray",
@@ -304,15 +225,14 @@ impl Player {
                 let mut samples = Vec::new();
                 let mut row = [0u8; BLOCKS as usize];
                 while stdout.read_exact(&mut row).is_ok() {
-                    let now = epoch.elapsed();
+                    let now = stamp::now();
                     let Some(stamp) = read_stamp(&row) else {
                         continue;
                     };
                     let seen = *first_seen.get_or_init(Instant::now);
-                    let now_ms = now.as_millis() as u32 & 0xff_ffff;
-                    let latency = now_ms.wrapping_sub(stamp) & 0xff_ffff;
-                    if seen.elapsed() >= SETTLE && latency < 60_000 {
-                        samples.push(Duration::from_millis(u64::from(latency)));
+                    let latency = stamp::age(stamp, now);
+                    if seen.elapsed() >= SETTLE && latency < Duration::from_secs(60) {
+                        samples.push(latency);
                     }
                 }
                 samples
@@ -352,7 +272,6 @@ fn ours(
     args: &LatencyArgs,
     mode: Mode,
     url: &str,
-    epoch: Instant,
     play: impl FnOnce() -> anyhow::Result<Player>,
 ) -> anyhow::Result<Vec<Duration>> {
     let (width, height) = args.size;
@@ -385,7 +304,7 @@ fn ours(
     let stop = Arc::new(AtomicBool::new(false));
     let layout = FrameLayout::new(width, height, PixelFormat::Rgba8)?;
     let target = input.clone();
-    let source = stamp_source(args.size, args.fps, epoch, stop.clone(), move |data| {
+    let source = stamp_source(args.size, args.fps, stop.clone(), move |data| {
         VideoFrame::from_vec(layout, data, clock.now())
             .is_ok_and(|frame| target.push(frame).is_ok())
     });
@@ -409,7 +328,6 @@ fn reference(
     mode: Mode,
     protocol: Protocol,
     url: &str,
-    epoch: Instant,
     play: impl FnOnce() -> anyhow::Result<Player>,
 ) -> anyhow::Result<Vec<Duration>> {
     let (width, height) = args.size;
@@ -441,7 +359,7 @@ fn reference(
     let mut stdin: ChildStdin = child.stdin.take().context("ffmpeg's input")?;
     let encoder = ChildGuard::new("ffmpeg encoder", child);
     let stop = Arc::new(AtomicBool::new(false));
-    let source = stamp_source(args.size, args.fps, epoch, stop.clone(), move |data| {
+    let source = stamp_source(args.size, args.fps, stop.clone(), move |data| {
         stdin.write_all(&data).is_ok()
     });
     player.read_for(args.seconds);
@@ -489,7 +407,6 @@ pub fn run(args: &LatencyArgs) -> Result<(), Failure> {
 
 fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
     let server = NginxRtmp::start();
-    let epoch = Instant::now();
     println!(
         "glass-to-player latency: a stamped {}x{} {} fps source read back by ffmpeg from a local server; {} s per run",
         args.size.0, args.size.1, args.fps, args.seconds
@@ -517,8 +434,8 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
             let key = format!("latency-ours-{n}");
             let route = path(protocol, &server, &key)?;
             let play_url = route.play_url.clone();
-            let ours_samples = ours(args, mode, &route.send_url, epoch, || {
-                Player::start(&play_url, width, epoch)
+            let ours_samples = ours(args, mode, &route.send_url, || {
+                Player::start(&play_url, width)
             })
             .with_context(|| format!("livekit, {} over {}", mode.name(), protocol.name()))?;
             let ours = summary(ours_samples.clone())
@@ -527,8 +444,8 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
             let key = format!("latency-ffmpeg-{n}");
             let route = path(protocol, &server, &key)?;
             let play_url = route.play_url.clone();
-            let theirs_samples = reference(args, mode, protocol, &route.send_url, epoch, || {
-                Player::start(&play_url, width, epoch)
+            let theirs_samples = reference(args, mode, protocol, &route.send_url, || {
+                Player::start(&play_url, width)
             })
             .with_context(|| format!("ffmpeg CLI, {} over {}", mode.name(), protocol.name()))?;
             let theirs = summary(theirs_samples.clone())
@@ -583,24 +500,4 @@ fn run_all(args: &LatencyArgs) -> anyhow::Result<()> {
     );
     save(args.json.as_deref(), || results)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_drawn_stamp_reads_back() {
-        let size = (640, 360);
-        let data = draw(size, 3, 0xabcdef);
-        let block = block_size(size.0) as usize;
-        // One grey value per block, as the player's scaling gives them (the block's middle).
-        let row: Vec<u8> = (0..BLOCKS as usize)
-            .map(|i| data[((block / 2) * size.0 as usize + i * block + block / 2) * 4])
-            .collect();
-        assert_eq!(read_stamp(&row), Some(0xabcdef));
-        let mut broken = row.clone();
-        broken[0] = 0;
-        assert_eq!(read_stamp(&broken), None);
-    }
 }

@@ -16,8 +16,10 @@ mod peers;
 mod report;
 mod results;
 mod soak;
+mod stamp;
 mod stream;
 mod studio;
+mod webrtc;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -89,6 +91,11 @@ enum Bench {
     /// every 2 minutes; resident memory, threads and descriptors sampled every 10 s; memory
     /// growth, the recording's A/V drift and what was dropped at the end.
     Soak(soak::SoakArgs),
+    /// A 720p30 canvas of a `livekit studio` (stamped frames shared with it) watched in headless
+    /// Chromium: glass-to-browser latency over WHEP (p50/p95), the studio's CPU with 10 WHEP
+    /// viewers against 1 (alternating runs), and latency over HLS with 1 s segments (hls.js);
+    /// each beside its goal (there is no reference tool for these).
+    Webrtc(webrtc::WebRtcArgs),
     /// Decode a media file as fast as possible (video to frames, audio to 48 kHz stereo), beside
     /// `ffmpeg -benchmark -i FILE -f null -` on the same file.
     Decode(decode::DecodeArgs),
@@ -128,6 +135,7 @@ fn main() -> ExitCode {
         Bench::Control(args) => control::run(args),
         Bench::Latency(args) => latency::run(args),
         Bench::Soak(args) => soak::run(args),
+        Bench::Webrtc(args) => webrtc::run(args),
         #[cfg(target_os = "linux")]
         Bench::Ipc(args) => ipc::run(args),
         Bench::Report(args) => report::run(args),

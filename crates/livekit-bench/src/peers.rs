@@ -1,9 +1,10 @@
-//! Where the reference tools' scripts are (`../shared/peers` beside the repository: the FFmpeg
-//! tee command, PyLivestream, GStreamer's compositor), for the benchmarks that run them.
+//! Where the programs the benchmarks run are: the reference tools' scripts (`../shared/peers`
+//! beside the repository: the FFmpeg tee command, PyLivestream, GStreamer's compositor) and the
+//! `livekit` program next to this one.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 /// The scripts' folder: `given` (`--peers DIR`), else `$LIVEKIT_PEERS_DIR`, else
 /// `../shared/peers` beside the repository. It must hold `script`; the error says that
@@ -23,4 +24,17 @@ pub fn peers_dir(given: Option<&Path>, script: &str, needed_by: &str) -> anyhow:
         );
     }
     Ok(dir.canonicalize().unwrap_or(dir))
+}
+
+/// The `livekit` program that `needed_by` (`bench stream`) runs: the one next to this program.
+pub fn livekit_program(needed_by: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the livekit-bench executable")?;
+    let livekit = me.with_file_name(format!("livekit{}", std::env::consts::EXE_SUFFIX));
+    if !livekit.is_file() {
+        bail!(
+            "{needed_by}: the livekit program was not found next to livekit-bench ({}; build it: cargo build -p livekit-cli)",
+            livekit.display()
+        );
+    }
+    Ok(livekit)
 }

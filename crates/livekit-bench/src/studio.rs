@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use clap::Args;
 use livekit_cli::{Failure, usage};
 use livekit_compositor::{
@@ -88,17 +88,24 @@ pub(crate) fn lavfi_inputs(
 
 /// CPU time of this process so far (user + system, all threads), from /proc/self/stat.
 pub(crate) fn cpu_time() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    process_cpu_time("self")
+}
+
+/// CPU time of the process `pid` (a number, or `self`) so far: user + system, all threads,
+/// from /proc/PID/stat.
+pub(crate) fn process_cpu_time(pid: &str) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or_else(|| anyhow!("unreadable /proc/self/stat"))?;
+        .ok_or_else(|| anyhow!("unreadable {path}"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
     let ticks: u64 = fields
         .get(11..13)
-        .ok_or_else(|| anyhow!("unreadable /proc/self/stat"))?
+        .ok_or_else(|| anyhow!("unreadable {path}"))?
         .iter()
         .map(|f| f.parse::<u64>().unwrap_or(0))
         .sum();

@@ -260,3 +260,95 @@ fn bench_soak_for_two_minutes_holds_its_level() {
     );
     assert!(line("recording: ").contains(" s of a "), "{stdout}");
 }
+
+/// `webrtc` (a quick run: one pair of WHEP runs, 1 and 2 viewers, then HLS) reads its stamps
+/// back in the browser: every run read stamped frames, its figures are printed beside their
+/// goals and written as JSON. Needs the `livekit` next to `livekit-bench` (`cargo build -p
+/// livekit-cli`), chromium and tests/browser's node_modules (`./dev setup`). The figures
+/// themselves are not checked: a loaded machine may miss the goals.
+#[test]
+fn bench_webrtc_reads_its_stamps_back_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("webrtc.json");
+    let out = bench(&[
+        "webrtc",
+        "--seconds",
+        "2",
+        "--runs",
+        "1",
+        "--viewers",
+        "2",
+        "--hls-behind",
+        "3",
+        "--backend",
+        "cpu",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    // "run N: WHAT  studio CPU C s in W s, latency p50 A / p95 B ms (F frames read, U unreadable)"
+    let runs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(runs.len(), 3, "{stdout}");
+    for (run, what) in runs.iter().zip([
+        "WHEP, 1 viewer",
+        "WHEP, 2 viewers",
+        "HLS, hls.js 3 segments behind",
+    ]) {
+        assert!(run.contains(what), "{run}");
+        let (_, counts) = run.rsplit_once(" (").unwrap();
+        let numbers: Vec<u64> = counts
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let (read, unreadable) = (numbers[0], numbers[1]);
+        // 2 s at 30 fps: a headless browser on a busy machine presents fewer, but most.
+        assert!(read >= 20, "{run}");
+        assert!(unreadable * 10 <= read, "{run}");
+    }
+    for start in [
+        "WHEP, 1 viewer ",
+        "WHEP, 2 viewers ",
+        "HLS, hls.js 3 segments behind ",
+        "studio CPU, 2 viewers / 1 ",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?}: {stdout}"));
+        assert!(line.contains(" goal "), "{line}");
+    }
+    assert!(stdout.contains("reference: none"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(results["bench"], "webrtc");
+    let figures = results["figures"].as_array().unwrap();
+    for metric in [
+        "WHEP p50 latency",
+        "HLS p50 latency",
+        "studio CPU, 2 viewers / 1 viewer",
+    ] {
+        let ours = figures
+            .iter()
+            .find(|f| f["metric"] == metric && f["tool"] == "livekit")
+            .unwrap_or_else(|| panic!("no {metric}: {results}"));
+        assert!(ours["values"][0].as_f64().unwrap() > 0.0, "{ours}");
+        assert!(
+            figures
+                .iter()
+                .any(|f| f["metric"] == metric && f["tool"] == "goal"),
+            "no goal for {metric}"
+        );
+    }
+
+    let out = bench(&["webrtc", "--browser", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "livekit: error: bench webrtc: {} has no webrtc_bench.mjs",
+            dir.path().display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -59,6 +59,8 @@ pub fn run(config: &Config, args: &StudioArgs, quiet: bool) -> Result<(), Failur
         },
     };
     encoder.video.kbps = args.kbps;
+    // As every job: the configuration's keyframe spacing (1 s makes 1 s HLS segments).
+    encoder.video.keyframe_interval = Duration::from_secs_f64(config.defaults.keyframe_sec);
     encoder.audio.kbps = config.defaults.audio_kbps;
     encoder.audio.sample_rate = config.defaults.audio_rate;
     let mut streaming = StreamerSettings::new(Vec::new());

@@ -464,6 +464,15 @@ pub(super) fn for_bench(
                 |area| histograms(area, bench),
             )?);
         }
+        "webrtc" if !bench.samples.is_empty() => {
+            charts.push(chart(
+                out,
+                "webrtc-latency-histogram.png",
+                "Glass-to-browser latency of each frame (WHEP, HLS)",
+                &about,
+                |area| histograms(area, bench),
+            )?);
+        }
         "soak" => {
             if let Some(series) = bench.series.iter().find(|s| s.name == "resident memory") {
                 charts.push(chart(

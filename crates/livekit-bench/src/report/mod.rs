@@ -42,7 +42,7 @@ pub struct ReportArgs {
 }
 
 /// The benchmarks in the order the report shows them, with a sentence on each.
-const BENCHES: [(&str, &str); 8] = [
+const BENCHES: [(&str, &str); 9] = [
     (
         "compositor",
         "The reference compositing scene and more layers, as fast as possible, beside GStreamer's `compositor` on the reference scene (4 layers).",
@@ -70,6 +70,10 @@ const BENCHES: [(&str, &str); 8] = [
     (
         "latency",
         "Glass-to-player latency: stamped frames through compositor, encoder and streamer to a local server, read back by the ffmpeg CLI, beside the ffmpeg CLI encoding the same frames.",
+    ),
+    (
+        "webrtc",
+        "A stamped 720p30 canvas of a `livekit studio` watched in headless Chromium: glass-to-browser latency over WHEP (at: viewers) and over HLS with 1 s segments played by hls.js (at: segments behind the playlist's end; hls.js's default is 3), and the studio's CPU with 10 WHEP viewers against 1, in alternating runs. No reference tool runs this work (`../shared/peers` has no WHEP or HLS server): the `goal` rows are issue 22's goals, and the last column compares with them.",
     ),
     (
         "soak",
@@ -307,6 +311,7 @@ fn axis(bench: &str) -> &'static str {
     match bench {
         "compositor" => "layers",
         "stream" => "destinations",
+        "webrtc" => "viewers (WHEP) or segments behind (HLS)",
         _ => "at",
     }
 }

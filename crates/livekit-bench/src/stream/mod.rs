@@ -15,7 +15,7 @@ use livekit_testkit::NginxRtmp;
 use livekit_testkit::media::ffmpeg;
 use livekit_testkit::probe::ffprobe;
 
-use crate::peers::peers_dir;
+use crate::peers::{livekit_program, peers_dir};
 use crate::results::{Better, Results, save};
 use measure::{Measure, Usage};
 
@@ -180,26 +180,13 @@ fn compared(measure: Measure, name: &str, ours: &[Usage], theirs: &[Usage]) -> S
     )
 }
 
-/// The `livekit` program whose `stream-file` is measured: the one next to this program.
-fn livekit_program() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe().context("cannot find the livekit-bench executable")?;
-    let livekit = me.with_file_name(format!("livekit{}", std::env::consts::EXE_SUFFIX));
-    if !livekit.is_file() {
-        bail!(
-            "bench stream: the livekit program was not found next to livekit-bench ({}; build it: cargo build -p livekit-cli)",
-            livekit.display()
-        );
-    }
-    Ok(livekit)
-}
-
 /// Runs the benchmark: the test file, then each destination count with every tool.
 pub fn run(args: &StreamArgs) -> Result<(), Failure> {
     if args.destinations.is_empty() || args.destinations.iter().any(|&n| n == 0 || n > 16) {
         return Err(usage(anyhow!("--destinations: each count must be 1 to 16")));
     }
     // Before the test file is made: a missing program is found at once.
-    let livekit = livekit_program().map_err(usage)?;
+    let livekit = livekit_program("bench stream").map_err(usage)?;
     let peers = if args.no_ffmpeg && args.no_pylivestream {
         None
     } else {
