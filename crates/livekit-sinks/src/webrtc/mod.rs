@@ -235,7 +235,6 @@ impl WebRtcViewer {
             .accept_offer(offer)
             .map_err(|e| WebRtcError::BadOffer(first_line(&e.to_string())))?;
         let answer = answer.to_sdp_string();
-        // The media the answer accepts, and that a codec of ours is among them.
         // The media the answer accepts (str0m reports them as events only once connected).
         let medias = answered_media(&answer);
         loop {
