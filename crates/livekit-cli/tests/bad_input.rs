@@ -175,7 +175,7 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         (
             vec!["stream-file", "ok.mp4", "nosuchsite", "--yes"],
             exactly(
-                "unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL",
+                "unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL",
             ),
         ),
         (
@@ -188,11 +188,11 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             vec![
                 "stream-file",
                 "ok.mp4",
-                "http://example.com/live/key",
+                "ftp://example.com/live/key",
                 "--yes",
             ],
             exactly(
-                "http://example.com/live/<redacted>: unsupported protocol: use rtmp://, rtmps:// or srt://",
+                "ftp://example.com/live/<redacted>: unsupported protocol: use rtmp://, rtmps:// or srt://, or http(s):// for a WHIP endpoint",
             ),
         ),
         (
@@ -222,7 +222,7 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
         (
             vec!["demo", "--stream", "nosuchsite", "--yes"],
             exactly(
-                "unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL",
+                "unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL",
             ),
         ),
         (

@@ -424,7 +424,7 @@ async fn get_metrics(State(shared): State<Arc<Shared>>) -> Result<Response, ApiE
 
 /// The API's routes, with their OpenAPI description.
 /// A file of a canvas's HLS output (an `hls` output started on it): the media playlist
-/// `index.m3u8`, the fMP4 initialization segment `init.mp4`, and the segments. Any HLS player
+/// `index.m3u8`, the fMP4 initialization segment `init-TOKEN.mp4`, and the segments. Any HLS player
 /// plays `/hls/CANVAS/index.m3u8`.
 #[utoipa::path(
     get,
@@ -432,7 +432,7 @@ async fn get_metrics(State(shared): State<Arc<Shared>>) -> Result<Response, ApiE
     tag = "hls",
     params(
         ("canvas" = String, Path, description = "The canvas"),
-        ("file" = String, Path, description = "`index.m3u8`, `init.mp4` or a segment"),
+        ("file" = String, Path, description = "`index.m3u8`, `init-TOKEN.mp4` or a segment"),
     ),
     responses(
         (status = 200, description = "The playlist or a segment", content(

@@ -151,11 +151,11 @@ impl Default for HlsSettings {
 /// The container of HLS segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HlsSegments {
-    /// Fragmented MP4 (`segment00001.m4s` after one `init.mp4`): what current players and
+    /// Fragmented MP4 (`segment-TOKEN-00001.m4s` after one `init-TOKEN.mp4`; TOKEN is new at each start): what current players and
     /// YouTube's HLS ingest prefer.
     #[default]
     Fmp4,
-    /// MPEG transport stream (`segment00001.ts`): what every player, however old, plays.
+    /// MPEG transport stream (`segment-TOKEN-00001.ts`): what every player, however old, plays.
     Ts,
 }
 

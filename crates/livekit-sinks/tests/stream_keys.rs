@@ -129,7 +129,7 @@ fn bad_sites_and_key_files_name_what_is_wrong() {
     assert_eq!(
         error.to_string(),
         "unknown site \"youtub\": known sites are broken, facebook, localhost, restream, \
-         twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL"
+         twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL"
     );
     let error = Destination::resolve("rtmp:///live/key-xyz-123", &config).unwrap_err();
     assert_eq!(

@@ -693,7 +693,7 @@ pub enum OutputSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HlsSegmentFormat {
-    /// Fragmented MP4 (`.m4s` segments after one `init.mp4`).
+    /// Fragmented MP4 (`.m4s` segments after one `init-TOKEN.mp4`).
     #[default]
     Fmp4,
     /// MPEG transport stream (`.ts`): what every player, however old, plays.

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use livekit_core::{AudioFrame, AudioSource, FrameSource, Port, Pull, VideoFrame, VideoSource};
 use livekit_sinks::stream::{
-    DestinationId, DestinationState, DestinationStats, RecordingId, RecordingReport,
-    RecordingState, RecordingStats, SiteConfig, StreamReport, Protocol,
+    DestinationId, DestinationState, DestinationStats, Protocol, RecordingId, RecordingReport,
+    RecordingState, RecordingStats, SiteConfig, StreamReport,
 };
 use livekit_sinks::{
     Destination, Encoder, EncoderSettings, EncoderStats, RecorderSettings, RunningEncoder,
@@ -21,8 +21,8 @@ use livekit_sinks::{
 
 use crate::error::{CommandError, chain};
 use crate::outputs::Gate;
-use crate::webrtc::{Profile, Viewers, for_webrtc};
 use crate::state::{DestinationStateDoc, OutputState};
+use crate::webrtc::{Profile, Viewers, for_webrtc};
 
 /// Canvas frames kept for the encoder before the oldest are dropped (it fell behind): a
 /// second at 30 fps, so that a slow start of the encoder loses nothing.

@@ -1142,7 +1142,11 @@ impl Inner {
             Profile::WebRtc => format!("WebRTC encode of {canvas}"),
         };
         self.handle
-            .add_target(entry.canvas, name, encode.gate.clone() as Arc<dyn VideoTarget>)
+            .add_target(
+                entry.canvas,
+                name,
+                encode.gate.clone() as Arc<dyn VideoTarget>,
+            )
             .map_err(|e| CommandError::invalid(e.to_string()))?;
         show.encodes.push(encode);
         Ok(show.encodes.len() - 1)

@@ -77,7 +77,8 @@ pub(crate) fn for_webrtc(settings: &mut EncoderSettings) {
 /// Whether an encode made with `settings` already suits WebRTC peers (Opus sound, no
 /// B-frames): then WebRTC outputs share it instead of one more encode.
 pub(crate) fn suits_webrtc(settings: &EncoderSettings) -> bool {
-    settings.audio.codec == AudioCodec::Opus && settings.video.profile.as_deref() == Some("baseline")
+    settings.audio.codec == AudioCodec::Opus
+        && settings.video.profile.as_deref() == Some("baseline")
 }
 
 /// The WebRTC viewers of one encode. The encode's packets reach them through [`ViewerTap`]
@@ -144,7 +145,12 @@ impl Viewers {
             closed
         };
         for viewer in closed {
-            tracing::debug!(canvas, "viewer {} left: {:?}", viewer.id, viewer.viewer.state());
+            tracing::debug!(
+                canvas,
+                "viewer {} left: {:?}",
+                viewer.id,
+                viewer.viewer.state()
+            );
             viewer.viewer.close();
         }
     }

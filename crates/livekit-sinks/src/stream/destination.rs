@@ -493,6 +493,7 @@ impl Destination {
             (Some(_), Protocol::Rtmp | Protocol::Rtmps) => {
                 format!("{}/{}", redacted_url(&self.url), REDACTED)
             }
+            (key, Protocol::Whip) => redacted_endpoint(&self.url, key.is_some()),
             _ => redacted_url(&self.url),
         }
     }
@@ -575,6 +576,41 @@ fn split_user_token(url: &str, key: Option<StreamKey>) -> (String, Option<Stream
         }
         None => (url.to_owned(), key),
     }
+}
+
+/// A WHIP endpoint as it may be shown: its token (kept apart from the URL) as `<redacted>@`,
+/// path segments that look like keys (services that put the key in the path) and the query
+/// redacted; the rest as given, so that `/whip/ingest` reads as itself.
+fn redacted_endpoint(url: &str, token: bool) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redacted_url(url);
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, _)) => (rest, true),
+        None => (rest, false),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut out = format!("{scheme}://");
+    if token {
+        out.push_str(REDACTED);
+        out.push('@');
+    }
+    out.push_str(authority);
+    if !path.is_empty() || rest.ends_with('/') {
+        for segment in path.split('/') {
+            out.push('/');
+            out.push_str(if livekit_core::looks_like_a_key(segment) {
+                REDACTED
+            } else {
+                segment
+            });
+        }
+    }
+    if query {
+        out.push('?');
+        out.push_str(REDACTED);
+    }
+    livekit_core::secret::scrub(&out)
 }
 
 /// `rtmp://host/app/KEY` -> (`rtmp://host/app`, KEY).
@@ -687,13 +723,27 @@ mod tests {
         assert_eq!(d.url(), "https://whip.example.com/live/show");
         assert_eq!(d.key().unwrap().expose(), "tok-4711");
         assert_eq!(d.secret_url(), "https://whip.example.com/live/show");
-        assert!(!d.redacted_url().contains("tok-4711"));
+        assert_eq!(
+            d.redacted_url(),
+            "https://<redacted>@whip.example.com/live/show"
+        );
         assert!(!format!("{d:?}").contains("tok-4711"));
         let d = Destination::from_url("http://127.0.0.1:8889/whip", StreamKey::new("k-1")).unwrap();
         assert_eq!(d.url(), "http://127.0.0.1:8889/whip");
         assert_eq!(d.key().unwrap().expose(), "k-1");
         let d = Destination::from_url("http://127.0.0.1:8889/whip", None).unwrap();
         assert!(d.key().is_none());
+        assert_eq!(d.redacted_url(), "http://127.0.0.1:8889/whip");
+        // A service that puts the key in the path: that segment is hidden.
+        let d = Destination::from_url(
+            "https://stream.example.com/8f3c2a91d7e64b0c9a1f5e2d3c4b5a69/webRTC/publish?x=1",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            d.redacted_url(),
+            "https://stream.example.com/<redacted>/webRTC/publish?<redacted>"
+        );
         let mut sites = BTreeMap::new();
         sites.insert(
             "webrtc".to_owned(),
@@ -800,7 +850,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown site \"nowhere\": known sites are facebook, localhost, mine, restream, \
-             twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL"
+             twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL"
         );
         for (typed, shown) in [
             ("rtmp:/h/live/zq-key-51", "rtmp:/h/live/<redacted>"),

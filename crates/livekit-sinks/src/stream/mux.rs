@@ -105,12 +105,10 @@ unsafe impl Send for Connection {}
 pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result<(), String> {
     if protocol == Protocol::Whip {
         // What WebRTC peers decode: H.264 video, Opus sound.
-        let video = streams
+        let video = streams.iter().any(|s| s.codec == livekit_core::Codec::H264);
+        let other = streams
             .iter()
-            .any(|s| s.codec == livekit_core::Codec::H264);
-        let other = streams.iter().find(|s| {
-            s.codec != livekit_core::Codec::H264 && s.codec.name() != "opus"
-        });
+            .find(|s| s.codec != livekit_core::Codec::H264 && s.codec.name() != "opus");
         return match (video, other) {
             (true, None) => Ok(()),
             (_, Some(other)) => Err(format!(

@@ -18,8 +18,8 @@ use super::recording::{
     RecordingBranch, RecordingId, RecordingReport, RecordingShared, RecordingStats,
 };
 use crate::encode::KeyframeRequest;
-use crate::webrtc::whip::{WhipSession, WhipTarget};
 use crate::recorder::{RecordError, RecorderSettings, RecordingSummary, StartRecorderError};
+use crate::webrtc::whip::{WhipSession, WhipTarget};
 
 /// Identifies a destination of one [`Streamer`]: those of [`StreamerSettings::destinations`]
 /// are 0, 1, ... in order, and each one [`Streamer::add_destination`] adds gets the next
@@ -1047,7 +1047,12 @@ impl Sender {
             // Whether this attempt's server refused the stream.
             let mut rejected = false;
             tracing::debug!(destination = %label, "connecting");
-            let opened = Link::open(&self.destination, &self.streams, &self.abort, &self.settings);
+            let opened = Link::open(
+                &self.destination,
+                &self.streams,
+                &self.abort,
+                &self.settings,
+            );
             match opened {
                 Ok(connection) => {
                     failures = 0;

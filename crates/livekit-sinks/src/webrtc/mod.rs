@@ -412,7 +412,11 @@ impl Drop for WebRtcViewer {
 
 /// The payload type of the negotiated `codec` for media `mid` (H.264: packetization mode 1,
 /// constrained baseline preferred, as the encode makes).
-pub(crate) fn pick(rtc: &mut Rtc, mid: Mid, codec: RtpCodec) -> Option<str0m::format::PayloadParams> {
+pub(crate) fn pick(
+    rtc: &mut Rtc,
+    mid: Mid,
+    codec: RtpCodec,
+) -> Option<str0m::format::PayloadParams> {
     let writer = rtc.writer(mid)?;
     let mut found: Vec<_> = writer
         .payload_params()
@@ -566,10 +570,10 @@ impl Connection {
                 self.ask_keyframe(true);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                return Err("the viewer went away (ICE disconnected)".into());
+                return Err("the peer went away (ICE disconnected)".into());
             }
             Event::KeyframeRequest(_) => self.ask_keyframe(false),
-            Event::Closed => return Err("the viewer closed the connection".into()),
+            Event::Closed => return Err("the peer closed the connection".into()),
             _ => {}
         }
         Ok(())

@@ -142,9 +142,12 @@ impl WhipSession {
         let answer = SdpAnswer::from_sdp_string(&answer).map_err(|_| {
             WhipError::new("the WHIP endpoint's answer cannot be read as SDP".to_owned())
         })?;
-        rtc.sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| WhipError::new(format!("the WHIP endpoint's answer: {}", first_line(&e.to_string()))))?;
+        rtc.sdp_api().accept_answer(pending, answer).map_err(|e| {
+            WhipError::new(format!(
+                "the WHIP endpoint's answer: {}",
+                first_line(&e.to_string())
+            ))
+        })?;
         let video = pick(&mut rtc, video_mid, RtpCodec::H264).ok_or_else(|| {
             WhipError::new("the WHIP endpoint accepts no H.264 video (packetization-mode 1)")
         })?;
@@ -231,9 +234,7 @@ fn agent(target: &WhipTarget<'_>, timeout: Duration) -> Result<ureq::Agent, Whip
     use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .disable_verification(!target.verify);
     if target.endpoint.starts_with("https://") && target.verify {
         let Some(path) = target.ca_file else {
@@ -241,7 +242,7 @@ fn agent(target: &WhipTarget<'_>, timeout: Duration) -> Result<ureq::Agent, Whip
                 "no CA certificates to check the WHIP endpoint's with: give a CA file",
             ));
         };
-        let pem = std::fs::read(&path).map_err(|e| {
+        let pem = std::fs::read(path).map_err(|e| {
             WhipError::new(format!("cannot read the CA file {}: {e}", path.display()))
         })?;
         let certificates: Vec<_> = ureq::tls::parse_pem(&pem)
@@ -268,9 +269,15 @@ fn agent(target: &WhipTarget<'_>, timeout: Duration) -> Result<ureq::Agent, Whip
 
 /// The local address packets to the endpoint's host leave from: the one to offer.
 fn route_to(endpoint: &str) -> Result<IpAddr, WhipError> {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
+    let rest = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let default_port = if endpoint.starts_with("https://") { 443 } else { 80 };
+    let default_port = if endpoint.starts_with("https://") {
+        443
+    } else {
+        80
+    };
     let with_port = match authority.rsplit_once(':') {
         Some((_, port)) if !authority.ends_with(']') && port.parse::<u16>().is_ok() => {
             authority.to_owned()
@@ -281,7 +288,11 @@ fn route_to(endpoint: &str) -> Result<IpAddr, WhipError> {
         .to_socket_addrs()
         .ok()
         .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| WhipError::new(format!("cannot resolve the WHIP endpoint's host {authority}")))?;
+        .ok_or_else(|| {
+            WhipError::new(format!(
+                "cannot resolve the WHIP endpoint's host {authority}"
+            ))
+        })?;
     let unspecified: IpAddr = if address.is_ipv4() {
         std::net::Ipv4Addr::UNSPECIFIED.into()
     } else {
@@ -290,7 +301,11 @@ fn route_to(endpoint: &str) -> Result<IpAddr, WhipError> {
     let probe = UdpSocket::bind((unspecified, 0))
         .and_then(|socket| socket.connect(address).map(|()| socket))
         .and_then(|socket| socket.local_addr())
-        .map_err(|e| WhipError::new(format!("no route to the WHIP endpoint's host {authority}: {e}")))?;
+        .map_err(|e| {
+            WhipError::new(format!(
+                "no route to the WHIP endpoint's host {authority}: {e}"
+            ))
+        })?;
     Ok(probe.ip())
 }
 
@@ -321,7 +336,9 @@ fn post_offer(
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                return Err(WhipError::new("cannot connect: the request ended unanswered"));
+                return Err(WhipError::new(
+                    "cannot connect: the request ended unanswered",
+                ));
             }
         }
     }
@@ -339,9 +356,9 @@ fn exchange(
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
-    let mut response = request.send(offer).map_err(|e| {
-        WhipError::new(format!("cannot connect: {}", first_line(&e.to_string())))
-    })?;
+    let mut response = request
+        .send(offer)
+        .map_err(|e| WhipError::new(format!("cannot connect: {}", first_line(&e.to_string()))))?;
     let status = response.status();
     let body = response
         .body_mut()
@@ -417,10 +434,7 @@ mod tests {
             absolute(endpoint, "session/1"),
             "http://127.0.0.1:8889/whip/session/1"
         );
-        assert_eq!(
-            absolute(endpoint, "https://other/x"),
-            "https://other/x"
-        );
+        assert_eq!(absolute(endpoint, "https://other/x"), "https://other/x");
     }
 
     #[test]
