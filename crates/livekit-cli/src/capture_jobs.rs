@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::jobs::{LiveArgs, destinations, encoder_settings, parse_size, with_kbps};
 use crate::keys::{KeyHelp, Keys};
 use crate::live::{Ended, StatusLine, StopSignal, confirm_go_live};
-use crate::record::{Ending, Live, RECORD, STREAM, run_show};
+use crate::record::{Ending, Live, RECORD, run_show, start_streams};
 use crate::{Failure, usage};
 
 /// Screen area and rate options.
@@ -320,8 +320,7 @@ fn run_capture(
         Output::Stream {
             live, sites, hls, ..
         } => {
-            let to = sites.clone();
-            crate::record::start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+            start_streams(&studio, sites)?;
             if let Some(hls) = hls.output() {
                 crate::record::start_output(&studio, crate::record::HLS, hls)?;
             }
@@ -450,12 +449,8 @@ fn summarize_streams(
     end: &JobEnd,
     quiet: bool,
 ) -> Result<(), Failure> {
-    let streamed = match report.outputs.iter().find(|o| o.id == STREAM) {
-        Some(stream) => {
-            crate::record::summarize_stream(stream, late, end.ended, end.elapsed, quiet)
-        }
-        None => Err(anyhow!("nothing was streamed").into()),
-    };
+    let streamed = crate::record::summarize_streams(report, late, end.ended, end.elapsed, quiet)
+        .unwrap_or_else(|| Err(anyhow!("nothing was streamed").into()));
     let hls = crate::record::summarize_hls(report);
     streamed.and(hls)
 }
@@ -793,8 +788,7 @@ pub fn stream_microphone(
     confirm_go_live(args.live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
     add_microphone(&studio, device)?;
-    let to = args.sites.clone();
-    crate::record::start_output(&studio, STREAM, OutputSpec::Stream { to })?;
+    start_streams(&studio, &args.sites)?;
     let end = run_live_job(
         &studio,
         &stop,

@@ -20,7 +20,9 @@ use livekit_studio::{
 use crate::config::Config;
 use crate::jobs::{destinations, encoder_settings};
 use crate::live::{Ended, StopSignal, confirm_go_live};
-use crate::record::{PREVIEW, RECORD, STREAM, refused, start_output, summarize_stream};
+use crate::record::{
+    PREVIEW, RECORD, refused, start_output, start_streams, streams_failed, summarize_streams,
+};
 use crate::{Failure, usage};
 
 /// The logo the demo shows when no image is given (256x256, with alpha).
@@ -199,10 +201,7 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         crash_safe: false,
     };
     start_output(&studio, RECORD, record)?;
-    if !args.stream.is_empty() {
-        let to = args.stream.clone();
-        start_output(&studio, STREAM, OutputSpec::Stream { to })?;
-    }
+    start_streams(&studio, &args.stream)?;
 
     // Move the SMPTE box back and forth along the bottom; grab one frame half way.
     let started = Instant::now();
@@ -234,7 +233,7 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         // The window was closed; every site gave up (--give-up-after: the summary says
         // which); writing failed (a full disk: the error comes from the recording's end).
         if output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
-            || failed(STREAM)
+            || streams_failed(&state)
             || failed(RECORD)
         {
             break;
@@ -254,8 +253,10 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         }
         None => return Err(anyhow!("the demo was not recorded").into()),
     };
-    if let Some(stream) = output(STREAM) {
-        summarize_stream(stream, rendering.late, Ended::Finished, elapsed, quiet)?;
+    if let Some(streamed) =
+        summarize_streams(&report, rendering.late, Ended::Finished, elapsed, quiet)
+    {
+        streamed?;
     }
     println!(
         "wrote {} ({:.1} s, {WIDTH}x{HEIGHT} H.264 + AAC tone; {} composed on {}, {} late)",

@@ -335,7 +335,9 @@ pub fn site_configs(config: &Config) -> BTreeMap<String, SiteConfig> {
 pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination>, Failure> {
     let resolved = Destination::resolve_all(sites, &site_configs(config)).map_err(usage)?;
     for destination in &resolved {
-        if destination.key().is_none() && destination.protocol != Protocol::Srt {
+        if destination.key().is_none()
+            && matches!(destination.protocol, Protocol::Rtmp | Protocol::Rtmps)
+        {
             tracing::warn!(
                 "{}: no stream key (rtmp://host/app/KEY): the server gets an empty stream name",
                 shown(destination)
@@ -343,6 +345,21 @@ pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination
         }
     }
     Ok(resolved)
+}
+
+/// Refuses WHIP endpoints for the jobs that send a file's own sound (`stream-file`,
+/// `stream-files`: AAC, over RTMP and SRT), naming the first and the way that works.
+fn refuse_whip(destinations: &[Destination]) -> Result<(), Failure> {
+    match destinations.iter().find(|d| d.protocol == Protocol::Whip) {
+        Some(whip) => Err(usage(anyhow!(
+            "{}: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and \
+             SRT only; send files to \
+             a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or \
+             `livekit studio`",
+            shown(whip)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A destination as the user is shown it: its label, with its redacted URL when the label
@@ -872,6 +889,7 @@ fn stream_playlist(
         }
     }
     let destinations = destinations(config, sites)?;
+    refuse_whip(&destinations)?;
     // The output picture: `--size` and `--fps`, else one file's own (`stream-file`), else the
     // configured ones (a playlist, standard input, a song alone), as PyLivestream does: a
     // playlist's look does not depend on which file sorts first.
@@ -1283,6 +1301,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         }
     }
     let destinations = destinations(config, &args.sites)?;
+    refuse_whip(&destinations)?;
     // FFmpeg's library takes standard input as `pipe:0` (its command line's `-`).
     let input = match args.file.as_str() {
         "-" | "pipe:" => "pipe:0",

@@ -28,6 +28,9 @@ use crate::{Failure, usage};
 /// The ids of the outputs a job on a studio starts.
 pub(crate) const RECORD: &str = "record";
 pub(crate) const STREAM: &str = "stream";
+/// The output id of a job's WHIP destinations: WebRTC peers take an encode of their own (H.264
+/// without B-frames, Opus), and an output holds one kind, so they go beside [`STREAM`].
+pub(crate) const STREAM_WEBRTC: &str = "stream-webrtc";
 /// The output id of `--hls`.
 pub(crate) const HLS: &str = "hls";
 pub(crate) const VIRTUAL_CAMERA: &str = "virtual-camera";
@@ -157,10 +160,7 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         };
         start_output(&studio, RECORD, output)?;
     }
-    if !args.stream.is_empty() {
-        let to = args.stream.clone();
-        start_output(&studio, STREAM, OutputSpec::Stream { to })?;
-    }
+    start_streams(&studio, &args.stream)?;
     if let Some(hls) = args.hls.output() {
         start_output(&studio, HLS, hls)?;
     }
@@ -308,8 +308,8 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
             Err(error) => recording_error = Some(error.clone()),
         }
     }
-    if let Some(stream) = output(STREAM) {
-        summarize_stream(stream, late, ended, status.elapsed(), quiet)?;
+    if let Some(streamed) = summarize_streams(&report, late, ended, status.elapsed(), quiet) {
+        streamed?;
     }
     summarize_hls(&report)?;
     match recording_error {
@@ -527,7 +527,7 @@ pub(crate) fn run_show(
         (idle && !live.recording_paused() && !ending.until_stopped)
             || input_ended
             || output(PREVIEW).is_some_and(|o| o.state == OutputState::Stopped)
-            || failed(STREAM)
+            || streams_failed(&state)
             || failed(VIRTUAL_CAMERA)
             || (ending.recording_only && failed(RECORD))
     })
@@ -611,15 +611,57 @@ pub(crate) fn summarize_hls(report: &livekit_studio::StudioReport) -> Result<(),
     }
 }
 
-pub(crate) fn summarize_stream(
-    stream: &OutputReport,
+/// Starts a job's stream outputs for the sites and URLs `to`: [`STREAM`], and
+/// [`STREAM_WEBRTC`] for its WHIP endpoints.
+pub(crate) fn start_streams(studio: &Studio, to: &[String]) -> Result<(), Failure> {
+    let (webrtc, other): (Vec<String>, Vec<String>) = to
+        .iter()
+        .cloned()
+        .partition(|name| studio.is_whip_destination(name));
+    for (id, to) in [(STREAM, other), (STREAM_WEBRTC, webrtc)] {
+        if !to.is_empty() {
+            start_output(studio, id, OutputSpec::Stream { to })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `id` is one of a job's stream outputs.
+fn is_stream(id: &str) -> bool {
+    id == STREAM || id == STREAM_WEBRTC
+}
+
+/// Whether a job streams and every one of its stream outputs failed (every destination gave
+/// up): the job then ends.
+pub(crate) fn streams_failed(state: &livekit_studio::StudioState) -> bool {
+    let mut streams = state.outputs.iter().filter(|o| is_stream(&o.id)).peekable();
+    streams.peek().is_some() && streams.all(|o| matches!(o.state, OutputState::Failed { .. }))
+}
+
+/// The summary of a job's streams (every destination of its stream outputs), if it streamed.
+pub(crate) fn summarize_streams(
+    report: &livekit_studio::StudioReport,
+    late: u64,
+    ended: Ended,
+    elapsed: Duration,
+    quiet: bool,
+) -> Option<Result<(), Failure>> {
+    let streams: Vec<&OutputReport> = report.outputs.iter().filter(|o| is_stream(&o.id)).collect();
+    if streams.is_empty() {
+        return None;
+    }
+    Some(summarize_stream(&streams, late, ended, elapsed, quiet))
+}
+
+fn summarize_stream(
+    streams: &[&OutputReport],
     late: u64,
     ended: Ended,
     elapsed: Duration,
     quiet: bool,
 ) -> Result<(), Failure> {
     // Frames lost on the way to the encoder: the streams lack them too.
-    let dropped = stream.dropped_frames + late;
+    let dropped = streams.iter().map(|s| s.dropped_frames).max().unwrap_or(0) + late;
     if dropped > 0 && !quiet {
         eprintln!(
             "livekit: {} dropped: rendering or encoding could not keep up with real time",
@@ -627,7 +669,10 @@ pub(crate) fn summarize_stream(
         );
     }
     let report = StreamReport {
-        destinations: stream.destinations.clone(),
+        destinations: streams
+            .iter()
+            .flat_map(|s| s.destinations.iter().cloned())
+            .collect(),
         packets_in: 0,
         recordings: Vec::new(),
     };

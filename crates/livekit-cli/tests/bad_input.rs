@@ -188,6 +188,17 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             vec![
                 "stream-file",
                 "ok.mp4",
+                "https://tok-9931@whip.example.com/whip/show",
+                "--yes",
+            ],
+            exactly(
+                "#1 https://<redacted>@whip.example.com/whip/show: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and SRT only; send files to a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or `livekit studio`",
+            ),
+        ),
+        (
+            vec![
+                "stream-file",
+                "ok.mp4",
                 "ftp://example.com/live/key",
                 "--yes",
             ],

@@ -436,3 +436,61 @@ fn compose_runs_a_scene_files_own_outputs() {
         text(&png.stderr)
     );
 }
+
+/// A WHIP endpoint among `--stream`'s sites goes out as an output of its own (a WebRTC encode:
+/// H.264 without B-frames, Opus) beside the RTMP one; an endpoint that is down leaves the RTMP
+/// stream whole, and its token shows nowhere.
+#[test]
+fn compose_streams_whip_endpoints_beside_rtmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 320\nheight = 180\nfps = 30\n\n[[layer]]\nsource = { test_pattern = \"smpte\" }\n",
+    )
+    .unwrap();
+    let server = livekit_testkit::NginxRtmp::start();
+    let url = server.url("WHIPSIDEKEY");
+    // A port nothing listens on: the WHIP endpoint is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let whip = format!("http://whip-token-7731@127.0.0.1:{port}/whip/ingest");
+    let out = livekit(&[
+        "compose",
+        scene.to_str().unwrap(),
+        "--stream",
+        &url,
+        "--stream",
+        &whip,
+        "--timeout",
+        "3",
+        "--yes",
+        "--backend",
+        "cpu",
+    ]);
+    let stderr = text(&out.stderr);
+    let all = format!("{}{stderr}", text(&out.stdout));
+    assert!(!all.contains("whip-token-7731"), "{all}");
+    assert!(!all.contains("WHIPSIDEKEY"), "{all}");
+    // The summary names both, the WHIP one as it may be shown.
+    let shown = format!("http://<redacted>@127.0.0.1:{port}/whip/ingest");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(&shown) && l.contains("connect")),
+        "{stderr}"
+    );
+    let recordings = server.recordings("WHIPSIDEKEY");
+    assert_eq!(recordings.len(), 1, "{stderr}");
+    let streamed = livekit_testkit::probe::ffprobe(&recordings[0]).unwrap();
+    assert_eq!(streamed.video().unwrap().codec_name, "h264");
+    assert_eq!(streamed.audio().unwrap().codec_name, "aac");
+    assert!(
+        (2.0..=3.6).contains(&streamed.duration()),
+        "{}",
+        streamed.duration()
+    );
+}

@@ -274,9 +274,14 @@ fn bad_input_gives_one_line_errors() {
             "livekit: error: unknown site \"nosuchsite\": known sites are facebook, localhost, restream, twitch, youtube; or give a rtmp://, rtmps:// or srt:// URL, or a WHIP endpoint's https:// URL".into(),
         ),
         (
-            vec!["stream-file", f, "http://example.com/live/k", "--yes"],
+            vec!["stream-file", f, "ftp://example.com/live/k", "--yes"],
             2,
             String::new(),
+        ),
+        (
+            vec!["stream-file", f, "http://example.com/live/k", "--yes"],
+            2,
+            "livekit: error: #1 http://example.com/live/k: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and SRT only; send files to a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or `livekit studio`".into(),
         ),
         (
             vec!["stream-file", f, "youtube", "--yes"],

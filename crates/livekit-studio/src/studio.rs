@@ -362,6 +362,15 @@ impl Studio {
         Ok(())
     }
 
+    /// Whether `name` (a site of the studio's configuration, or a URL) is a WHIP endpoint:
+    /// such destinations take a WebRTC encode, so a stream output holds either WHIP
+    /// destinations or others (the `livekit` jobs give them as two outputs). `false` for a
+    /// name that does not resolve (starting the output says why).
+    pub fn is_whip_destination(&self, name: &str) -> bool {
+        livekit_sinks::stream::Destination::resolve(name, &self.inner.sites)
+            .is_ok_and(|d| d.protocol == livekit_sinks::stream::Protocol::Whip)
+    }
+
     /// The whole show now.
     pub fn state(&self) -> StudioState {
         let show = self.inner.show.lock();
