@@ -161,7 +161,10 @@ impl CanvasState {
 /// ```
 pub struct Compositor {
     canvases: Vec<CanvasState>,
-    backend: Box<dyn Backend>,
+    /// Behind its own lock, so that the runner renders without holding the scene's: an edit
+    /// (a command, a read of the show) never waits for a frame to be drawn.
+    backend: SharedBackend,
+    info: BackendInfo,
     /// Targets given to [`add_target`](Self::add_target), not used here: the runner takes them
     /// ([`take_pending_targets`](Self::take_pending_targets)) when it starts, or after an edit.
     pending_targets: Targets,
@@ -170,7 +173,7 @@ pub struct Compositor {
 impl std::fmt::Debug for Compositor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Compositor")
-            .field("backend", &self.backend.info())
+            .field("backend", &self.info)
             .field("canvases", &self.canvases.len())
             .finish()
     }
@@ -182,16 +185,18 @@ pub const MAIN_SCENE: &str = "main";
 impl Compositor {
     /// A compositor rendering with `backend`, with no canvas yet.
     pub fn new(backend: BackendChoice) -> Result<Self, CreateBackendError> {
+        let backend = backend::create(backend)?;
         Ok(Self {
             canvases: Vec::new(),
-            backend: backend::create(backend)?,
+            info: backend.info(),
+            backend: Arc::new(parking_lot::Mutex::new(backend)),
             pending_targets: Targets::default(),
         })
     }
 
     /// What renders the frames.
     pub fn backend(&self) -> BackendInfo {
-        self.backend.info()
+        self.info.clone()
     }
 
     /// Adds a canvas with one empty scene, [`MAIN_SCENE`], active.
@@ -430,6 +435,18 @@ impl Compositor {
         time: Duration,
         inputs: &InputFrames,
     ) -> Result<VideoFrame, RenderError> {
+        self.prepare_canvas(canvas, time, inputs)?.render()
+    }
+
+    /// What [`render_canvas`](Self::render_canvas) draws, taken from the scene (cheap: frames
+    /// are shared, not copied), to be rendered later without the compositor: the runner
+    /// renders it after letting go of the scene's lock.
+    pub(crate) fn prepare_canvas(
+        &mut self,
+        canvas: CanvasId,
+        time: Duration,
+        inputs: &InputFrames,
+    ) -> Result<PreparedFrame, RenderError> {
         let state = self
             .canvases
             .get_mut(canvas.0)
@@ -460,19 +477,123 @@ impl Compositor {
         if fade.is_none()
             && let Some(frame) = passes_through(&shown, size)
         {
-            return Ok(frame.clone().with_pts(time));
+            return Ok(PreparedFrame::Done(frame.clone().with_pts(time)));
         }
-        let job = RenderJob {
-            width: size.0,
-            height: size.1,
-            background: plan::background(state.settings.background),
-            draws: shown,
-            fade: fade.map(|(_, t)| (draws(active), t)),
-            output: state.settings.output,
-            pts: time,
-        };
-        self.backend.render(&state.settings.name, &job)
+        Ok(PreparedFrame::Job {
+            backend: Arc::clone(&self.backend),
+            canvas: state.settings.name.clone(),
+            job: OwnedJob {
+                width: size.0,
+                height: size.1,
+                background: plan::background(state.settings.background),
+                draws: owned(&shown),
+                fade: fade.map(|(_, t)| (owned(&draws(active)), t)),
+                output: state.settings.output,
+                pts: time,
+            },
+        })
     }
+}
+
+/// The backend, shared by the compositor and the frames it prepared.
+type SharedBackend = Arc<parking_lot::Mutex<Box<dyn Backend>>>;
+
+/// A canvas frame ready to be rendered: what the scene said at `prepare_canvas`, holding the
+/// frames it draws (shared) but nothing of the compositor's.
+pub(crate) enum PreparedFrame {
+    /// Nothing to draw: one input frame fills the canvas as it is.
+    Done(VideoFrame),
+    /// Draws for the backend.
+    Job {
+        backend: SharedBackend,
+        canvas: String,
+        job: OwnedJob,
+    },
+}
+
+impl PreparedFrame {
+    /// Renders it (the backend's lock is held meanwhile, not the scene's).
+    pub(crate) fn render(self) -> Result<VideoFrame, RenderError> {
+        match self {
+            Self::Done(frame) => Ok(frame),
+            Self::Job {
+                backend,
+                canvas,
+                job,
+            } => {
+                let job = RenderJob {
+                    width: job.width,
+                    height: job.height,
+                    background: job.background,
+                    draws: borrowed(&job.draws),
+                    fade: job.fade.as_ref().map(|(d, t)| (borrowed(d), *t)),
+                    output: job.output,
+                    pts: job.pts,
+                };
+                backend.lock().render(&canvas, &job)
+            }
+        }
+    }
+}
+
+/// A [`RenderJob`] that owns its frames (shared references to them).
+pub(crate) struct OwnedJob {
+    width: u32,
+    height: u32,
+    background: [u8; 4],
+    draws: Vec<OwnedDraw>,
+    fade: Option<(Vec<OwnedDraw>, f32)>,
+    output: crate::scene::OutputFormat,
+    pts: Duration,
+}
+
+/// A [`Draw`] that owns its frame.
+struct OwnedDraw {
+    frame: Option<VideoFrame>,
+    solid: [u8; 4],
+    quad: plan::Quad,
+    src: [f32; 4],
+    clamp: [f32; 4],
+    opacity: f32,
+}
+
+impl OwnedDraw {
+    fn draw(&self) -> Draw<'_> {
+        Draw {
+            content: match &self.frame {
+                Some(frame) => Content::Frame(frame),
+                None => Content::Solid(self.solid),
+            },
+            quad: self.quad,
+            src: self.src,
+            clamp: self.clamp,
+            opacity: self.opacity,
+        }
+    }
+}
+
+fn borrowed(draws: &[OwnedDraw]) -> Vec<Draw<'_>> {
+    draws.iter().map(OwnedDraw::draw).collect()
+}
+
+fn owned(draws: &[Draw<'_>]) -> Vec<OwnedDraw> {
+    draws
+        .iter()
+        .map(|d| {
+            let (frame, solid) = match d.content {
+                Content::Frame(frame) => (Some(frame.clone()), [0; 4]),
+                Content::Solid(colour) => (None, colour),
+            };
+            OwnedDraw {
+                frame,
+                solid,
+                quad: d.quad,
+                src: d.src,
+                clamp: d.clamp,
+                opacity: d.opacity,
+            }
+        })
+        .collect()
 }
 
 fn refresh_cache(entry: &mut LayerEntry, canvas: (u32, u32)) {

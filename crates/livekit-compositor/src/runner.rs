@@ -287,7 +287,8 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
         let pts = fps.frame_time(index);
 
         let render_started = Instant::now();
-        let (rendered, targets) = {
+        // The scene's lock is held to read the scene and the inputs, not while drawing.
+        let (prepared, targets) = {
             let mut state = shared.state.lock();
             let inputs = state.compositor.inputs();
             for input in &inputs {
@@ -298,10 +299,11 @@ fn run(shared: &Shared, clock: &dyn Clock, start: Duration) {
             }
             frames.retain(|id| inputs.iter().any(|i| i.id() == id));
             (
-                state.compositor.render_canvas(canvas, pts, &frames),
+                state.compositor.prepare_canvas(canvas, pts, &frames),
                 state.targets.of(canvas),
             )
         };
+        let rendered = prepared.and_then(crate::compositor::PreparedFrame::render);
         shared.render_nanos.fetch_add(
             render_started.elapsed().as_nanos() as u64,
             Ordering::Relaxed,
