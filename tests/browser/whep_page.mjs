@@ -119,6 +119,59 @@ try {
   });
   if (viewers !== 0) throw new Error(`${viewers} viewers left after DELETE`);
   step("DELETE ended the viewer (a second DELETE is 404)");
+
+  // A viewer that takes VP8 only (a browser without H.264): it gets a VP8 encode of its own.
+  const vp8 = await page.evaluate(async () => {
+    const pc = new RTCPeerConnection();
+    window.vp8pc = pc;
+    const video = pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const codecs = RTCRtpReceiver.getCapabilities("video").codecs.filter((c) => c.mimeType === "video/VP8");
+    video.setCodecPreferences(codecs);
+    const stream = new MediaStream();
+    pc.ontrack = (e) => stream.addTrack(e.track);
+    const v = document.createElement("video");
+    v.id = "vp8";
+    v.muted = true;
+    v.autoplay = true;
+    v.playsInline = true;
+    v.srcObject = stream;
+    document.body.appendChild(v);
+    const offer = await pc.createOffer();
+    if (/H264/i.test(offer.sdp)) throw new Error("the VP8-only offer still has H.264");
+    await pc.setLocalDescription(offer);
+    const r = await fetch("/whep/main", { method: "POST", headers: { "Content-Type": "application/sdp" }, body: offer.sdp });
+    if (r.status !== 201) throw new Error(`POST /whep/main (VP8): ${r.status} ${await r.text()}`);
+    await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+    return r.headers.get("Location");
+  });
+  await page.waitForFunction(() => {
+    const v = document.getElementById("vp8");
+    return v.videoWidth > 0 && v.currentTime > 0.3;
+  }, null, { timeout: 20000 });
+  await waitFor(page, "vp8", "blue", blue, 10);
+  const vp8Codec = await page.evaluate(async () => {
+    const stats = await window.vp8pc.getStats();
+    let codec = "";
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        const c = stats.get(s.codecId);
+        codec = c ? c.mimeType : "";
+      }
+    });
+    return codec;
+  });
+  if (vp8Codec !== "video/VP8") throw new Error("the VP8 viewer decodes " + vp8Codec);
+  const vp8Asked = Date.now();
+  await command(page, { switch_scene: { scene: "main" } });
+  await waitFor(page, "vp8", "red", red, 10);
+  const vp8Switch = Date.now() - vp8Asked;
+  await page.evaluate(async (location) => {
+    await fetch(location, { method: "DELETE" });
+    window.vp8pc.close();
+  }, vp8);
+  await command(page, { switch_scene: { scene: "break" } });
+  step(`a viewer offering VP8 only plays a VP8 encode (${vp8Codec}), blue, then red ${vp8Switch} ms after a scene switch`);
   // The control page's own preview is WebRTC: it plays the live scene and follows a click.
   const control = await browser.newPage();
   await control.goto(url);

@@ -202,12 +202,14 @@ fn an_hls_output_plays_in_a_real_browser() {
 
 /// A canvas watched over WebRTC (WHEP) in a real browser: bad offers refused with a 400 naming
 /// why, the picture the live scene's colour, Opus sound arriving, a scene switch showing, and
-/// DELETE ending the viewer.
+/// DELETE ending the viewer; a viewer offering VP8 only.
 #[test]
 fn a_canvas_plays_over_whep_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let studio = start_studio(dir.path(), &[]);
-    run_page_script("whep_page.mjs", studio, &[]);
+    let (said, _, _) = run_page_script("whep_page.mjs", studio, &[]);
+    // The viewer that offered VP8 only got VP8.
+    assert!(said.contains("(video/VP8)"), "{said}");
 }
 
 #[test]

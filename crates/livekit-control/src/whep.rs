@@ -27,7 +27,7 @@ use crate::api::{ApiError, blocking};
     responses(
         (status = 201, description = "The SDP answer", content_type = "application/sdp", body = String,
             headers(("Location" = String, description = "The viewer's resource, for DELETE"))),
-        (status = 400, description = "Not an SDP offer, or it offers no H.264 video", body = ApiError),
+        (status = 400, description = "Not an SDP offer, or it offers neither H.264 nor VP8 video", body = ApiError),
         (status = 401, description = "No token, or a wrong one", body = ApiError),
         (status = 404, description = "No such canvas", body = ApiError),
         (status = 409, description = "The viewer could not be served now", body = ApiError),

@@ -26,8 +26,8 @@ pub mod webrtc;
 
 pub use encode::{
     AudioCodec, AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder,
-    KeyframeRequest, RateControl, RunningEncoder, StartEncoderError, UnknownEncoder, VideoSettings,
-    default_video_kbps,
+    KeyframeRequest, RateControl, RunningEncoder, StartEncoderError, UnknownEncoder, VideoCodec,
+    VideoSettings, default_video_kbps,
 };
 #[cfg(target_os = "linux")]
 pub use ipc_target::IpcTarget;

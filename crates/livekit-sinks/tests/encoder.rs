@@ -246,3 +246,40 @@ fn zerolatency_baseline_has_no_reordering() {
     assert!(packets.iter().all(|p| p.pts == p.dts));
     assert_eq!(packets[0].pts, 0);
 }
+
+/// VP8 (for WebRTC peers without H.264): every frame a packet in order, a keyframe at the
+/// interval (each starting with VP8's key-frame start code), and a frame VP8 decodes.
+#[test]
+fn vp8_packets_come_in_order_with_keyframes_at_the_interval() {
+    let (video, feed) = video_source(VideoFeed {
+        size_at: |_| (160, 120),
+        ..gradient(90)
+    });
+    let mut settings = small();
+    settings.video.codec = livekit_sinks::VideoCodec::Vp8;
+    settings.video.keyframe_interval = Duration::from_secs(1);
+    let encoder = Encoder::start(settings, video, None).unwrap();
+    assert_eq!(encoder.video_encoder(), "libvpx");
+    let streams = encoder.streams().to_vec();
+    assert_eq!(streams[0].codec.name(), "vp8");
+    let packets = drain(&encoder.packets());
+    encoder.wait().unwrap();
+    feed.join().unwrap();
+    assert_eq!(packets.len(), 90);
+    assert!(packets.iter().all(|p| p.pts == p.dts && !p.data.is_empty()));
+    let keyframes: Vec<f64> = packets
+        .iter()
+        .filter(|p| p.keyframe)
+        .map(|p| seconds(p.pts, streams[0].time_base))
+        .collect();
+    assert_eq!(keyframes, [0.0, 1.0, 2.0]);
+    for packet in &packets {
+        // The frame tag's first bit is 0 for a key frame, which carries the start code
+        // 9d 01 2a after the 3-byte tag.
+        let key = packet.data[0] & 1 == 0;
+        assert_eq!(key, packet.keyframe, "packet at {}", packet.pts);
+        if key {
+            assert_eq!(&packet.data[3..6], [0x9d, 0x01, 0x2a]);
+        }
+    }
+}

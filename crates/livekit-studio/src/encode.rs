@@ -63,8 +63,8 @@ impl CanvasEncode {
         let failed = |e: &dyn std::error::Error| {
             CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
-        if profile == Profile::WebRtc {
-            for_webrtc(&mut settings);
+        if profile != Profile::Standard {
+            for_webrtc(&mut settings, profile);
         }
         let (video_feed, audio_feed) = feeds(&video, audio.as_ref());
         let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| failed(&e))?;

@@ -398,8 +398,10 @@ impl Studio {
     /// and the SDP answer. The viewers of a canvas share one encode made for WebRTC (H.264
     /// constrained baseline and Opus) with its WHIP destinations, started with the first and
     /// ended after the last.
-    /// Errors: no such canvas (not found), an offer that is not SDP or offers no H.264
-    /// (invalid).
+    /// A viewer whose offer has no H.264 but VP8 (a browser without H.264) gets a VP8 encode,
+    /// shared by such viewers.
+    /// Errors: no such canvas (not found), an offer that is not SDP or offers neither H.264
+    /// nor VP8 (invalid).
     pub fn add_viewer(
         &self,
         canvas: &str,
@@ -411,7 +413,20 @@ impl Studio {
         // Not an offer at all: refused before any encode starts.
         livekit_sinks::webrtc::check_offer(offer)
             .map_err(|e| CommandError::invalid(e.to_string()))?;
-        let profile = self.inner.webrtc_profile();
+        // H.264 where the viewer takes it (the encode WHIP outputs may share), else VP8.
+        let profile = match livekit_sinks::webrtc::offered_video_codecs(offer) {
+            (false, true) => Profile::WebRtcVp8,
+            (false, false) => {
+                return Err(CommandError::invalid(
+                    livekit_sinks::webrtc::WebRtcError::NoCodec(
+                        "it offers neither H.264 (packetization-mode 1) nor VP8 video to receive"
+                            .into(),
+                    )
+                    .to_string(),
+                ));
+            }
+            (true, _) => self.inner.webrtc_profile(),
+        };
         let index = self.inner.ensure_encode(&mut show, canvas, profile)?;
         let answered = show.encodes[index].add_viewer(offer, bind);
         if answered.is_err() {
@@ -503,7 +518,8 @@ impl Studio {
         let show = self.inner.show.lock();
         let encode = show
             .encode(canvas, Profile::Standard)
-            .or_else(|| show.encode(canvas, Profile::WebRtc))?;
+            .or_else(|| show.encode(canvas, Profile::WebRtc))
+            .or_else(|| show.encode(canvas, Profile::WebRtcVp8))?;
         Some((encode.encoder_stats()?, encode.dropped_frames()))
     }
 
@@ -1149,6 +1165,7 @@ impl Inner {
         let name = match profile {
             Profile::Standard => format!("encode of {canvas}"),
             Profile::WebRtc => format!("WebRTC encode of {canvas}"),
+            Profile::WebRtcVp8 => format!("WebRTC VP8 encode of {canvas}"),
         };
         self.handle
             .add_target(

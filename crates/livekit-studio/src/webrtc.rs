@@ -61,11 +61,16 @@ pub(crate) enum Profile {
     Standard,
     /// What every WebRTC peer decodes: WHEP viewers and WHIP destinations.
     WebRtc,
+    /// VP8 and Opus, for WHEP viewers that offer no H.264.
+    WebRtcVp8,
 }
 
 /// Makes `settings` what every WebRTC peer decodes: no B-frames (baseline), nothing held back
 /// (zerolatency), a keyframe every 2 s (and whenever a viewer joins or asks), Opus sound.
-pub(crate) fn for_webrtc(settings: &mut EncoderSettings) {
+pub(crate) fn for_webrtc(settings: &mut EncoderSettings, profile: Profile) {
+    if profile == Profile::WebRtcVp8 {
+        settings.video.codec = livekit_sinks::VideoCodec::Vp8;
+    }
     settings.video.profile = Some("baseline".into());
     settings.video.tune = Some("zerolatency".into());
     settings.video.keyframe_interval = Duration::from_secs(2);

@@ -24,7 +24,7 @@ use livekit_core::{
 
 pub use settings::{
     AudioCodec, AudioSettings, EncoderSettings, H264Encoder, RateControl, UnknownEncoder,
-    VideoSettings, default_video_kbps,
+    VideoCodec, VideoSettings, default_video_kbps,
 };
 
 use audio::AudioEncoder;

@@ -97,7 +97,9 @@ pub struct VideoSettings {
     /// Frames keep their own timestamps; the rate sets the keyframe spacing, the rate control
     /// and the containers' nominal rate.
     pub fps: (u32, u32),
-    /// Which encoder. Default [`H264Encoder::X264`].
+    /// The video codec. Default [`VideoCodec::H264`].
+    pub codec: VideoCodec,
+    /// Which H.264 encoder. Default [`H264Encoder::X264`].
     pub encoder: H264Encoder,
     /// x264 preset (`ultrafast` .. `veryslow`). Default `veryfast`. Hardware encoders get the
     /// nearest preset of theirs.
@@ -126,6 +128,19 @@ pub struct VideoSettings {
     pub max_lookahead: Option<Duration>,
 }
 
+/// The video codec an encoder makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VideoCodec {
+    /// H.264 (with the encoder [`VideoSettings::encoder`] names): what RTMP, SRT, MP4, HLS
+    /// and most WebRTC peers take.
+    #[default]
+    H264,
+    /// VP8 (libvpx, real-time): for WebRTC peers that offer no H.264 (a Firefox without its
+    /// OpenH264 plug-in, Chromium builds without H.264). The `encoder`, `preset`, `tune` and
+    /// `profile` settings are H.264's and do not apply.
+    Vp8,
+}
+
 /// Pixels a second one x264 thread is given at the fastest presets (720p at 30 fps). One
 /// thread encodes that several times faster than real time at `veryfast` on a current desktop
 /// core; each further frame thread keeps several more frames in flight (about 10 MB each
@@ -138,6 +153,7 @@ impl Default for VideoSettings {
             width: 1280,
             height: 720,
             fps: (30, 1),
+            codec: VideoCodec::default(),
             encoder: H264Encoder::default(),
             preset: "veryfast".to_owned(),
             tune: None,

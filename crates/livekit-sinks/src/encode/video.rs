@@ -13,17 +13,19 @@ use livekit_core::{
 
 use super::avc;
 use super::hw::HwFrames;
-use super::settings::{H264Encoder, RateControl, VideoSettings};
+use super::settings::{H264Encoder, RateControl, VideoCodec, VideoSettings};
 
 /// The time base of video packets: 90 kHz, as MPEG streams use.
 pub(crate) const VIDEO_TIME_BASE: TimeBase = TimeBase::new(1, 90_000);
 
-/// One H.264 encoder implementation.
+/// One video encoder implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     X264,
     Nvenc,
     Vaapi,
+    /// libvpx's VP8.
+    Vp8,
 }
 
 impl Backend {
@@ -32,12 +34,16 @@ impl Backend {
             Self::X264 => "libx264",
             Self::Nvenc => "h264_nvenc",
             Self::Vaapi => "h264_vaapi",
+            Self::Vp8 => "libvpx",
         }
     }
 
-    /// What to try, in order, for a choice.
-    fn candidates(choice: H264Encoder) -> &'static [Backend] {
-        match choice {
+    /// What to try, in order, for `settings`.
+    fn candidates(settings: &VideoSettings) -> &'static [Backend] {
+        if settings.codec == VideoCodec::Vp8 {
+            return &[Self::Vp8];
+        }
+        match settings.encoder {
             H264Encoder::X264 => &[Self::X264],
             H264Encoder::Nvenc => &[Self::Nvenc, Self::X264],
             H264Encoder::Vaapi => &[Self::Vaapi, Self::X264],
@@ -95,7 +101,7 @@ impl VideoEncoder {
     /// Opens the encoder `settings` asks for, falling back to libx264 when a hardware one
     /// cannot be opened. Returns the last error when nothing opens.
     pub(crate) fn open(settings: &VideoSettings) -> Result<Opened, (Backend, ff::Error)> {
-        let candidates = Backend::candidates(settings.encoder);
+        let candidates = Backend::candidates(settings);
         let mut failures = Vec::new();
         let mut last_error = (Backend::X264, ff::Error::EncoderNotFound);
         for &backend in candidates {
@@ -239,7 +245,10 @@ impl VideoEncoder {
         };
         let frame_ticks = frame_duration(time_base, settings.fps);
         let info = StreamInfo {
-            codec: Codec::H264,
+            codec: match backend {
+                Backend::Vp8 => Codec::Other("vp8".into()),
+                _ => Codec::H264,
+            },
             params: StreamParams::Video {
                 width,
                 height,
@@ -699,6 +708,16 @@ fn options(backend: Backend, settings: &VideoSettings) -> ff::Dictionary<'static
                 options.set("profile", profile);
             }
             options.set("rc_mode", if cbr { "CBR" } else { "VBR" });
+        }
+        Backend::Vp8 => {
+            // Real time: the fastest speed, no frames held back (no alternate reference
+            // frames), and a stream a receiver that lost packets can pick up again.
+            options.set("deadline", "realtime");
+            options.set("cpu-used", "8");
+            options.set("lag-in-frames", "0");
+            options.set("auto-alt-ref", "0");
+            options.set("error-resilient", "1");
+            options.set("static-thresh", "0");
         }
     }
     options

@@ -104,18 +104,20 @@ unsafe impl Send for Connection {}
 /// Whether `protocol`'s container can carry every stream.
 pub(crate) fn check_codecs(protocol: Protocol, streams: &[StreamInfo]) -> Result<(), String> {
     if protocol == Protocol::Whip {
-        // What WebRTC peers decode: H.264 video, Opus sound.
-        let video = streams.iter().any(|s| s.codec == livekit_core::Codec::H264);
+        // What WebRTC peers decode: H.264 or VP8 video, Opus sound.
+        let is_video =
+            |s: &&StreamInfo| s.codec == livekit_core::Codec::H264 || s.codec.name() == "vp8";
+        let video = streams.iter().any(|s| is_video(&s));
         let other = streams
             .iter()
-            .find(|s| s.codec != livekit_core::Codec::H264 && s.codec.name() != "opus");
+            .find(|s| !is_video(s) && s.codec.name() != "opus");
         return match (video, other) {
             (true, None) => Ok(()),
             (_, Some(other)) => Err(format!(
-                "WHIP cannot carry {} (WebRTC takes H.264 video and Opus sound)",
+                "WHIP cannot carry {} (WebRTC takes H.264 or VP8 video and Opus sound)",
                 other.codec
             )),
-            (false, None) => Err("WHIP needs H.264 video".into()),
+            (false, None) => Err("WHIP needs H.264 or VP8 video".into()),
         };
     }
     let Ok(muxer) = CString::new(protocol.muxer()) else {

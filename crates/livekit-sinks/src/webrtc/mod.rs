@@ -69,8 +69,8 @@ pub enum WebRtcError {
     /// The offer has no codec in common with the stream.
     #[error("the SDP offer has no usable codec: {0}")]
     NoCodec(String),
-    /// The streams are not H.264 (and Opus).
-    #[error("WebRTC viewers need H.264 video (and Opus sound), not {0}")]
+    /// The streams are not H.264 or VP8 (and Opus).
+    #[error("WebRTC viewers need H.264 or VP8 video (and Opus sound), not {0}")]
     Streams(String),
     /// The UDP socket could not be made.
     #[error("cannot open a UDP socket on {address}")]
@@ -153,7 +153,8 @@ impl std::fmt::Debug for WebRtcViewer {
 /// Which of the encode's streams is the video and which the sound, and how to send them.
 #[derive(Clone)]
 pub(crate) struct Tracks {
-    video: Option<(usize, AnnexB, StreamInfo)>,
+    /// The video stream: its index, the H.264 rewriting (none for VP8), its info.
+    video: Option<(usize, Option<AnnexB>, StreamInfo)>,
     audio: Option<(usize, StreamInfo)>,
 }
 
@@ -166,7 +167,11 @@ impl Tracks {
         for (index, stream) in streams.iter().enumerate() {
             match (&stream.codec, &stream.params) {
                 (Codec::H264, StreamParams::Video { .. }) => {
-                    tracks.video = Some((index, AnnexB::new(&stream.extradata), stream.clone()));
+                    let annex = AnnexB::new(&stream.extradata);
+                    tracks.video = Some((index, Some(annex), stream.clone()));
+                }
+                (Codec::Other(name), StreamParams::Video { .. }) if name == "vp8" => {
+                    tracks.video = Some((index, None, stream.clone()));
                 }
                 (Codec::Other(name), StreamParams::Audio { .. }) if name == "opus" => {
                     tracks.audio = Some((index, stream.clone()));
@@ -180,6 +185,50 @@ impl Tracks {
         }
         Ok(tracks)
     }
+
+    /// The RTP codec of the video track (H.264 or VP8).
+    pub(crate) fn video_codec(&self) -> RtpCodec {
+        match &self.video {
+            Some((_, None, _)) => RtpCodec::Vp8,
+            _ => RtpCodec::H264,
+        }
+    }
+}
+
+/// The video codecs a WebRTC SDP offer can receive that an encode here can make: H.264
+/// (packetization mode 1) and VP8, as `(h264, vp8)`. What a studio looks at to choose the
+/// encode a viewer is given.
+pub fn offered_video_codecs(offer: &str) -> (bool, bool) {
+    let mut video = false;
+    let (mut h264_pts, mut vp8) = (Vec::new(), false);
+    let mut mode_1 = Vec::new();
+    for line in offer.lines().map(str::trim) {
+        if let Some(media) = line.strip_prefix("m=") {
+            video = media.starts_with("video");
+            continue;
+        }
+        if !video {
+            continue;
+        }
+        if let Some(map) = line.strip_prefix("a=rtpmap:") {
+            let (pt, codec) = map.split_once(' ').unwrap_or((map, ""));
+            let name = codec.split('/').next().unwrap_or("").to_ascii_uppercase();
+            match name.as_str() {
+                "H264" => h264_pts.push(pt.to_owned()),
+                "VP8" => vp8 = true,
+                _ => {}
+            }
+        } else if let Some(fmtp) = line.strip_prefix("a=fmtp:") {
+            let (pt, params) = fmtp.split_once(' ').unwrap_or((fmtp, ""));
+            if params
+                .split(';')
+                .any(|p| p.trim().eq_ignore_ascii_case("packetization-mode=1"))
+            {
+                mode_1.push(pt.to_owned());
+            }
+        }
+    }
+    (h264_pts.iter().any(|pt| mode_1.contains(pt)), vp8)
 }
 
 /// A negotiated connection, not started yet: the connection, its socket and address, and the
@@ -216,7 +265,8 @@ impl WebRtcViewer {
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(tracks.video_codec() == RtpCodec::H264)
+            .enable_vp8(tracks.video_codec() == RtpCodec::Vp8)
             .enable_opus(true)
             .build(Instant::now());
         let socket = UdpSocket::bind((settings.bind, 0)).map_err(|source| WebRtcError::Socket {
@@ -250,11 +300,12 @@ impl WebRtcViewer {
         let video_pt = medias
             .iter()
             .filter(|(_, kind)| *kind == MediaKind::Video)
-            .find_map(|(mid, _)| Some((*mid, pick(&mut rtc, *mid, RtpCodec::H264)?)));
+            .find_map(|(mid, _)| Some((*mid, pick(&mut rtc, *mid, tracks.video_codec())?)));
         let Some(video) = video_pt else {
-            return Err(WebRtcError::NoCodec(
-                "it offers no H.264 video (packetization-mode 1) to receive".into(),
-            ));
+            return Err(WebRtcError::NoCodec(match tracks.video_codec() {
+                RtpCodec::Vp8 => "it offers no VP8 video to receive".into(),
+                _ => "it offers no H.264 video (packetization-mode 1) to receive".into(),
+            }));
         };
         let audio = medias
             .iter()
@@ -630,10 +681,16 @@ impl Connection {
                 }
                 self.shared.resync.store(false, Ordering::Relaxed);
             }
-            let data = annex.convert(&packet.data, packet.keyframe);
             let time = media_time(packet.pts, info, 90_000);
-            let (mid, params) = &self.video;
-            self.send_to(*mid, params.pt(), now, time, data);
+            let (mid, params) = (self.video.0, self.video.1.pt());
+            match annex {
+                Some(annex) => {
+                    let data = annex.convert(&packet.data, packet.keyframe);
+                    self.send_to(mid, params, now, time, data);
+                }
+                // VP8 goes as the encoder made it (str0m cuts it into RTP packets).
+                None => self.send_to(mid, params, now, time, packet.data),
+            }
             return;
         }
         if let (Some((index, info)), Some((mid, params))) = (&self.tracks.audio, &self.audio)
@@ -678,4 +735,34 @@ fn media_time(pts: i64, info: &StreamInfo, rate: u32) -> MediaTime {
     let frequency =
         str0m::media::Frequency::new(rate).unwrap_or(str0m::media::Frequency::NINETY_KHZ);
     MediaTime::new(u64::try_from(ticks).unwrap_or(0), frequency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offered_video_codecs;
+
+    #[test]
+    fn offers_are_read_for_the_video_codecs_an_encode_can_make() {
+        let offer = |video: &str| {
+            format!(
+                "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                 m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\n{video}"
+            )
+        };
+        let both = offer(
+            "a=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n\
+             a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n",
+        );
+        assert_eq!(offered_video_codecs(&both), (true, true));
+        let vp8 = offer("a=rtpmap:96 VP8/90000\r\n");
+        assert_eq!(offered_video_codecs(&vp8), (false, true));
+        // H.264 in packetization mode 0 only: not what the encode's packets need.
+        let mode_0 = offer(
+            "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=0;profile-level-id=42e01f\r\n",
+        );
+        assert_eq!(offered_video_codecs(&mode_0), (false, false));
+        // Codecs of the audio section do not count.
+        let audio_only = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(offered_video_codecs(audio_only), (false, false));
+    }
 }

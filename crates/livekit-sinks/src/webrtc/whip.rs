@@ -116,7 +116,8 @@ impl WhipSession {
             .map_err(|e| WhipError::new(format!("cannot open a UDP socket: {e}")))?;
         let mut rtc = RtcConfig::new()
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(tracks.video_codec() == RtpCodec::H264)
+            .enable_vp8(tracks.video_codec() == RtpCodec::Vp8)
             .enable_opus(true)
             .build(Instant::now());
         let candidate = Candidate::host(local, "udp")
@@ -148,8 +149,11 @@ impl WhipSession {
                 first_line(&e.to_string())
             ))
         })?;
-        let video = pick(&mut rtc, video_mid, RtpCodec::H264).ok_or_else(|| {
-            WhipError::new("the WHIP endpoint accepts no H.264 video (packetization-mode 1)")
+        let video = pick(&mut rtc, video_mid, tracks.video_codec()).ok_or_else(|| {
+            WhipError::new(match tracks.video_codec() {
+                RtpCodec::Vp8 => "the WHIP endpoint accepts no VP8 video",
+                _ => "the WHIP endpoint accepts no H.264 video (packetization-mode 1)",
+            })
         })?;
         let audio = audio_mid.and_then(|mid| Some((mid, pick(&mut rtc, mid, RtpCodec::Opus)?)));
         if tracks.audio.is_some() && audio.is_none() {
