@@ -39,7 +39,9 @@ const server = http.createServer(async (request, response) => {
     response.end(text);
   };
   try {
-    if (request.method === "POST" && request.url === "/whip/ingest") {
+    // `/whip/vp8`: an endpoint that answers VP8 video only.
+    if (request.method === "POST" && (request.url === "/whip/ingest" || request.url === "/whip/vp8")) {
+      const vp8 = request.url === "/whip/vp8";
       seen.offers += 1;
       if (request.headers.authorization !== `Bearer ${token}`) {
         seen.refused += 1;
@@ -50,7 +52,7 @@ const server = http.createServer(async (request, response) => {
         return answer(503, "the service is restarting");
       }
       if (request.headers["content-type"] !== "application/sdp") return answer(415, "application/sdp only");
-      const sdp = await page.evaluate(async (offer) => {
+      const sdp = await page.evaluate(async ({ offer, vp8 }) => {
         if (window.pc) window.pc.close();
         const pc = new RTCPeerConnection();
         window.pc = pc;
@@ -59,6 +61,10 @@ const server = http.createServer(async (request, response) => {
         const v = document.getElementById("whip");
         v.srcObject = stream;
         await pc.setRemoteDescription({ type: "offer", sdp: offer });
+        if (vp8) {
+          const codecs = RTCRtpReceiver.getCapabilities("video").codecs.filter((c) => c.mimeType === "video/VP8");
+          for (const t of pc.getTransceivers()) if (t.receiver.track.kind === "video") t.setCodecPreferences(codecs);
+        }
         await pc.setLocalDescription(await pc.createAnswer());
         // No trickle ICE: the answer carries the candidates.
         if (pc.iceGatheringState !== "complete") {
@@ -68,7 +74,7 @@ const server = http.createServer(async (request, response) => {
           });
         }
         return pc.localDescription.sdp;
-      }, body);
+      }, { offer: body, vp8 });
       sessions += 1;
       return answer(201, sdp, { "Content-Type": "application/sdp", Location: `/whip/ingest/session/${sessions}` });
     }
@@ -188,6 +194,30 @@ try {
   if (seen.deletes.length === deletesBefore) throw new Error("no DELETE after the output stopped");
   if (!seen.authorization.every(Boolean)) throw new Error("a DELETE came without the token");
   step(`stopping the output deleted the session (${seen.deletes.at(-1)})`);
+
+  // An endpoint that answers VP8 only: the output moves to a VP8 encode by itself.
+  const vp8Endpoint = endpoint.replace("http://", `http://${token}@`).replace("/whip/ingest", "/whip/vp8");
+  await command(page, { start_output: { id: "webrtc-vp8", output: { kind: "stream", to: [vp8Endpoint] } } });
+  await waitForDestination("webrtc-vp8", (d) => d.state === "live", 30, "live on VP8");
+  await page.waitForFunction(() => {
+    const v = document.getElementById("whip");
+    return v.videoWidth > 0 && v.currentTime > 0.3;
+  }, null, { timeout: 20000 });
+  await waitForColour(page, "blue", blue, 10);
+  const vp8Codec = await page.evaluate(async () => {
+    const stats = await window.pc.getStats();
+    let codec = "";
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        const c = stats.get(s.codecId);
+        codec = c ? c.mimeType : "";
+      }
+    });
+    return codec;
+  });
+  if (vp8Codec !== "video/VP8") throw new Error("the VP8 endpoint receives " + vp8Codec);
+  await command(page, { stop_output: { id: "webrtc-vp8" } });
+  step(`an endpoint answering VP8 only gets VP8 (${vp8Codec}), blue`);
   console.log("ok");
 } catch (e) {
   console.log("failed: " + (e && e.stack ? e.stack : e));

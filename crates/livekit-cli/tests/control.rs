@@ -223,6 +223,9 @@ fn a_canvas_streams_over_whip_to_a_real_browser() {
         assert!(!text.contains(token), "the token leaked:\n{text}");
     }
     assert!(said.contains("reconnect"), "{said}");
+    assert!(said.contains("gets VP8 (video/VP8)"), "{said}");
+    // The endpoint's path is shown as itself; only the token is hidden.
+    assert!(said.contains("/whip/ingest"), "{said}");
 }
 
 #[test]

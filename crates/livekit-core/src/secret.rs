@@ -56,7 +56,8 @@ pub fn scrub(text: &str) -> String {
 /// assert_eq!(redact_url("rtmp://127.0.0.1/live"), "rtmp://127.0.0.1/live");
 /// assert_eq!(redact_url("srt://h:9000?streamid=secret"), "srt://h:9000?<redacted>");
 /// assert_eq!(redact_url("https://u:pw@h/x.m3u8?sig=1"), "https://<redacted>@h/x.m3u8?<redacted>");
-/// assert_eq!(redact_url("http://h/hls/x.m3u8"), "http://h/hls/<redacted>");
+/// assert_eq!(redact_url("http://h/hls/x.m3u8"), "http://h/hls/x.m3u8");
+/// assert_eq!(redact_url("https://h/8f3c2a91d7e64b0c9a1f/whip"), "https://h/<redacted>/whip");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -80,12 +81,15 @@ pub fn redact_url(url: &str) -> String {
         let non_empty: Vec<&&str> = segments.iter().filter(|s| !s.is_empty()).collect();
         // The last of two or more segments is the key by RTMP convention; a lone segment is
         // the application, unless it looks like a key (the application left out by mistake).
-        let redact_last = non_empty.len() >= 2
-            || (streaming_scheme(scheme)
-                && non_empty.first().is_some_and(|only| looks_like_a_key(only)));
+        let redact_last = !web_scheme(scheme)
+            && (non_empty.len() >= 2
+                || (streaming_scheme(scheme)
+                    && non_empty.first().is_some_and(|only| looks_like_a_key(only))));
         for (i, segment) in segments.iter().enumerate() {
             out.push('/');
-            if redact_last && i + 1 == segments.len() && !segment.is_empty() {
+            if (redact_last && i + 1 == segments.len() && !segment.is_empty())
+                || (web_scheme(scheme) && web_key(segment))
+            {
                 out.push_str(REDACTED);
             } else {
                 out.push_str(segment);
@@ -120,7 +124,13 @@ pub fn register_url_secrets(url: &str) {
         }
     }
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if let Some(last) = segments.last()
+    if web_scheme(scheme) {
+        // A WHIP endpoint: its key is a bearer token; a path segment is a secret only when
+        // it looks like one (services that put the key in the path).
+        for segment in segments.iter().filter(|s| web_key(s)) {
+            register_secret(segment);
+        }
+    } else if let Some(last) = segments.last()
         && (segments.len() >= 2 || (streaming_scheme(scheme) && looks_like_a_key(last)))
     {
         register_secret(last);
@@ -136,6 +146,18 @@ pub fn register_url_secrets(url: &str) {
             register_secret(value);
         }
     }
+}
+
+/// Whether a URL scheme is the web's (`http`, `https`: WHIP endpoints), whose path segments
+/// are names unless they look like keys.
+fn web_scheme(scheme: &str) -> bool {
+    matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+}
+
+/// Whether a path segment of a web URL is a key: it looks like one and is not a file name
+/// (`episode-2024-12.mp4`).
+fn web_key(segment: &str) -> bool {
+    looks_like_a_key(segment) && !segment.contains('.')
 }
 
 /// Whether a URL scheme is one a stream is sent with (where a lone path segment may be a key).

@@ -157,6 +157,8 @@ struct Show {
     /// Each canvas's encodes while they have outputs: one for recordings, HLS and RTMP/SRT
     /// destinations, one for WebRTC (WHEP viewers, WHIP destinations).
     encodes: Vec<CanvasEncode>,
+    /// Stream outputs whose WHIP endpoint answered VP8 only: started on a VP8 encode.
+    vp8_outputs: Vec<String>,
     applied: u64,
     stats: Stats,
 }
@@ -654,6 +656,23 @@ fn watch(inner: &Inner) {
                     });
                 }
             }
+            // A WHIP endpoint that answered VP8 only: its output moves to a VP8 encode.
+            let vp8: Vec<usize> = (0..show.outputs.len())
+                .filter(|&i| {
+                    let output = &show.outputs[i];
+                    let encode = Show::encode_of(&show.encodes, output);
+                    output.is_running()
+                        && encode.is_some_and(|e| e.profile == Profile::WebRtc)
+                        && output.destinations(encode).iter().any(|d| {
+                            d.last_error.as_deref().is_some_and(|e| {
+                                e.starts_with(livekit_sinks::webrtc::WHIP_VP8_ONLY)
+                            })
+                        })
+                })
+                .collect();
+            for index in vp8.into_iter().rev() {
+                events.extend(inner.move_to_vp8(show, index));
+            }
             show.drop_idle_encodes();
             show.drop_idle_viewers();
             let now = inner.clock.now();
@@ -687,6 +706,33 @@ fn watch(inner: &Inner) {
 }
 
 impl Inner {
+    /// Stops stream output `index` and starts it again on a VP8 encode (its WHIP endpoint
+    /// answered VP8 only); the events to send.
+    fn move_to_vp8(&self, show: &mut Show, index: usize) -> Vec<Event> {
+        let output = &mut show.outputs[index];
+        let (id, canvas, spec) = (
+            output.id.clone(),
+            output.canvas.clone(),
+            output.spec.clone(),
+        );
+        tracing::info!("output {id}: the WHIP endpoint takes VP8 only: moving to a VP8 encode");
+        let encode = Show::encode_of(&show.encodes, output);
+        let _ = output.stop(encode);
+        show.drop_idle_encodes();
+        show.vp8_outputs.push(id.clone());
+        let state = match self.start_output(show, id.clone(), canvas, spec) {
+            Ok(()) => show
+                .outputs
+                .iter()
+                .find(|o| o.id == id)
+                .map_or(crate::state::OutputState::Stopped, |o| o.state.clone()),
+            Err(error) => crate::state::OutputState::Failed {
+                error: error.to_string(),
+            },
+        };
+        vec![Event::Output { id, state }]
+    }
+
     /// The studio's encoder settings for a canvas: its size (or the studio's encode size) and
     /// frame rate.
     fn encoder_settings(&self, entry: &CanvasEntry) -> EncoderSettings {
@@ -1193,6 +1239,11 @@ impl Inner {
                 let standard_suits = self.webrtc_profile() == Profile::Standard;
                 let (destinations, profile) =
                     crate::encode::resolve_stream(&id, to, &self.sites, standard_suits)?;
+                let profile = if profile == Profile::WebRtc && show.vp8_outputs.contains(&id) {
+                    Profile::WebRtcVp8
+                } else {
+                    profile
+                };
                 (Some(destinations), profile)
             }
             _ => (None, Profile::Standard),

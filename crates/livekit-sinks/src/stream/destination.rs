@@ -580,37 +580,13 @@ fn split_user_token(url: &str, key: Option<StreamKey>) -> (String, Option<Stream
 
 /// A WHIP endpoint as it may be shown: its token (kept apart from the URL) as `<redacted>@`,
 /// path segments that look like keys (services that put the key in the path) and the query
-/// redacted; the rest as given, so that `/whip/ingest` reads as itself.
+/// redacted ([`redacted_url`] on a web URL); the rest as given, so `/whip/ingest` reads as itself.
 fn redacted_endpoint(url: &str, token: bool) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return redacted_url(url);
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, _)) => (rest, true),
-        None => (rest, false),
-    };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut out = format!("{scheme}://");
-    if token {
-        out.push_str(REDACTED);
-        out.push('@');
+    let shown = redacted_url(url);
+    match shown.split_once("://") {
+        Some((scheme, rest)) if token => format!("{scheme}://{REDACTED}@{rest}"),
+        _ => shown,
     }
-    out.push_str(authority);
-    if !path.is_empty() || rest.ends_with('/') {
-        for segment in path.split('/') {
-            out.push('/');
-            out.push_str(if livekit_core::looks_like_a_key(segment) {
-                REDACTED
-            } else {
-                segment
-            });
-        }
-    }
-    if query {
-        out.push('?');
-        out.push_str(REDACTED);
-    }
-    livekit_core::secret::scrub(&out)
 }
 
 /// `rtmp://host/app/KEY` -> (`rtmp://host/app`, KEY).

@@ -195,6 +195,10 @@ impl Tracks {
     }
 }
 
+/// How a WHIP destination's error begins when the endpoint answered an offer of H.264 and
+/// VP8 with VP8 only: the destination needs a VP8 encode (a studio moves its output to one).
+pub const WHIP_VP8_ONLY: &str = "the WHIP endpoint takes VP8 video, not H.264";
+
 /// The video codecs a WebRTC SDP offer can receive that an encode here can make: H.264
 /// (packetization mode 1) and VP8, as `(h264, vp8)`. What a studio looks at to choose the
 /// encode a viewer is given.

@@ -116,8 +116,10 @@ impl WhipSession {
             .map_err(|e| WhipError::new(format!("cannot open a UDP socket: {e}")))?;
         let mut rtc = RtcConfig::new()
             .clear_codecs()
-            .enable_h264(tracks.video_codec() == RtpCodec::H264)
-            .enable_vp8(tracks.video_codec() == RtpCodec::Vp8)
+            // Both offered, whichever the encode makes: an endpoint that answers VP8 only
+            // is told apart from one that takes no video we make.
+            .enable_h264(true)
+            .enable_vp8(true)
             .enable_opus(true)
             .build(Instant::now());
         let candidate = Candidate::host(local, "udp")
@@ -149,12 +151,25 @@ impl WhipSession {
                 first_line(&e.to_string())
             ))
         })?;
-        let video = pick(&mut rtc, video_mid, tracks.video_codec()).ok_or_else(|| {
-            WhipError::new(match tracks.video_codec() {
-                RtpCodec::Vp8 => "the WHIP endpoint accepts no VP8 video",
-                _ => "the WHIP endpoint accepts no H.264 video (packetization-mode 1)",
-            })
-        })?;
+        let video = match pick(&mut rtc, video_mid, tracks.video_codec()) {
+            Some(video) => video,
+            None if tracks.video_codec() == RtpCodec::H264
+                && pick(&mut rtc, video_mid, RtpCodec::Vp8).is_some() =>
+            {
+                return Err(WhipError::new(format!(
+                    "{} (the stream needs a VP8 encode)",
+                    super::WHIP_VP8_ONLY
+                )));
+            }
+            None => {
+                return Err(WhipError::new(match tracks.video_codec() {
+                    RtpCodec::Vp8 => "the WHIP endpoint accepts no VP8 video",
+                    _ => {
+                        "the WHIP endpoint accepts neither H.264 (packetization-mode 1) nor VP8 video"
+                    }
+                }));
+            }
+        };
         let audio = audio_mid.and_then(|mid| Some((mid, pick(&mut rtc, mid, RtpCodec::Opus)?)));
         if tracks.audio.is_some() && audio.is_none() {
             tracing::warn!("the WHIP endpoint accepts no Opus sound: sending video only");
