@@ -44,6 +44,10 @@ pub struct StudioArgs {
     /// Recordings and streams without an audio track.
     #[arg(long)]
     pub(crate) no_audio: bool,
+    /// HLS of the canvas `main` from the start (the scene file's), also served at
+    /// /hls/main/index.m3u8.
+    #[command(flatten)]
+    pub(crate) hls: crate::jobs::HlsArgs,
 }
 
 pub fn run(config: &Config, args: &StudioArgs, quiet: bool) -> Result<(), Failure> {
@@ -78,6 +82,19 @@ pub fn run(config: &Config, args: &StudioArgs, quiet: bool) -> Result<(), Failur
     })?;
     if let Some(scene) = &args.scene {
         studio.load_scene_file(scene).map_err(usage)?;
+    }
+    if let Some(hls) = args.hls.output() {
+        if args.scene.is_none() {
+            studio.stop();
+            return Err(usage(anyhow!(
+                "--hls needs a scene file (its canvas main is what HLS shows); an empty studio \
+                 starts HLS over the API once it has a canvas"
+            )));
+        }
+        if let Err(error) = crate::record::start_output(&studio, crate::record::HLS, hls) {
+            studio.stop();
+            return Err(error);
+        }
     }
     let studio = Arc::new(studio);
     let server = match args.control.start(&studio, Some(default_listen)) {

@@ -381,3 +381,53 @@ fn compose_listen_serves_the_running_scene_and_its_outputs() {
     let probe = ffprobe(&recording).unwrap();
     assert!(probe.duration() > 1.5, "{}", probe.duration());
 }
+
+/// `livekit studio SCENE --hls DIR`: HLS of canvas main from the start, on disk and over HTTP.
+#[test]
+fn livekit_studio_takes_hls_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web");
+    let studio = start_studio(
+        dir.path(),
+        &["--hls", web.to_str().unwrap(), "--hls-window", "0"],
+    );
+    // Segments of 2 s (the default keyframe spacing): wait for the first one over HTTP.
+    let started = std::time::Instant::now();
+    let playlist = loop {
+        let (status, body) = http_get(studio.port, "/hls/main/index.m3u8");
+        if status == 200 && body.contains(".m4s") {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{status}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(playlist.starts_with("#EXTM3U"), "{playlist}");
+    let (status, stdout, stderr) = studio.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("hls: recorded"), "{stdout}");
+    let probe = livekit_testkit::probe::ffprobe(&web.join("index.m3u8")).unwrap();
+    assert_eq!(probe.video().unwrap().codec_name, "h264");
+    assert!(probe.duration() > 1.5, "{}", probe.duration());
+
+    // Without a scene file there is no canvas to show: refused, naming the flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "studio",
+            "--hls",
+            web.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.starts_with("livekit: error: --hls needs a scene file"),
+        "{said}"
+    );
+}
