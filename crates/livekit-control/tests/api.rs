@@ -465,6 +465,7 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
     // thread that reads them for its streamer).
     let threads = || livekit_testkit::threads_named("livekit.whep");
     assert_eq!(threads(), 0);
+    let events = served.studio.subscribe_with(4096);
     let stays = post(&served);
     let mut level = None;
     let mut memory = None;
@@ -510,6 +511,27 @@ fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Every viewer's coming and going was an event.
+    let (mut joined, mut left) = (0, 0);
+    while let Some(event) = events.next(Duration::from_millis(500)) {
+        if let livekit_studio::Event::Viewer {
+            canvas,
+            change,
+            reason,
+            ..
+        } = event
+        {
+            assert_eq!(canvas, "main");
+            match change {
+                livekit_studio::ViewerChange::Joined => joined += 1,
+                livekit_studio::ViewerChange::Left => {
+                    assert!(reason.unwrap().contains("DELETE"));
+                    left += 1;
+                }
+            }
+        }
+    }
+    assert_eq!((joined, left), (101, 101), "lost {}", events.lost());
     served.stop();
 }
 

@@ -56,8 +56,31 @@ pub enum Event {
         /// The scene it shows now.
         scene: String,
     },
+    /// A WebRTC (WHEP) viewer of a canvas joined or left.
+    Viewer {
+        /// The canvas it watches.
+        canvas: String,
+        /// The viewer's id (the last part of its WHEP resource URL).
+        id: String,
+        /// `joined` (its offer was answered) or `left` (it ended the session, timed out,
+        /// or its connection failed).
+        change: ViewerChange,
+        /// Why it left, in one line.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The running statistics, once a second.
     Stats(Stats),
+}
+
+/// What happened to a viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerChange {
+    /// Its offer was answered.
+    Joined,
+    /// It is gone.
+    Left,
 }
 
 /// Events kept for a subscriber that does not read them, unless it asks for another number.

@@ -36,7 +36,7 @@ pub use command::{
     MAIN_CANVAS, MAIN_SCENE, OutputSpec, TransitionSpec, WhenFailed,
 };
 pub use error::{CommandError, ErrorKind, Target};
-pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription};
+pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription, ViewerChange};
 pub use inputs::InputState;
 pub use scene::scene_commands;
 pub use state::{

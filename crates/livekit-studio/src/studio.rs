@@ -23,7 +23,7 @@ use crate::command::{
 };
 use crate::encode::CanvasEncode;
 use crate::error::CommandError;
-use crate::events::{DEFAULT_EVENT_CAPACITY, Event, Hub, Subscription};
+use crate::events::{DEFAULT_EVENT_CAPACITY, Event, Hub, Subscription, ViewerChange};
 use crate::inputs::{self, Input, Running};
 use crate::outputs::{self, Output};
 use crate::state::{
@@ -233,11 +233,20 @@ impl Show {
     }
 
     /// Lets go of WebRTC viewers that have gone, and ends the encodes nobody uses any more.
-    fn drop_idle_viewers(&mut self) {
+    fn drop_idle_viewers(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
         for encode in &self.encodes {
-            encode.viewers.drop_closed(&encode.canvas);
+            for (id, why) in encode.viewers.drop_closed(&encode.canvas) {
+                events.push(Event::Viewer {
+                    canvas: encode.canvas.clone(),
+                    id,
+                    change: ViewerChange::Left,
+                    reason: Some(why),
+                });
+            }
         }
         self.drop_idle_encodes();
+        events
     }
 
     /// Stops an encode and hands its final report to its outputs.
@@ -431,8 +440,18 @@ impl Studio {
         };
         let index = self.inner.ensure_encode(&mut show, canvas, profile)?;
         let answered = show.encodes[index].add_viewer(offer, bind);
-        if answered.is_err() {
-            show.drop_idle_viewers();
+        let mut events = show.drop_idle_viewers();
+        drop(show);
+        if let Ok((id, _)) = &answered {
+            events.push(Event::Viewer {
+                canvas: canvas.to_owned(),
+                id: id.clone(),
+                change: ViewerChange::Joined,
+                reason: None,
+            });
+        }
+        for event in events {
+            self.inner.hub.send(event);
         }
         answered
     }
@@ -449,7 +468,17 @@ impl Studio {
         if !removed {
             return Err(CommandError::not_found("viewer", id));
         }
-        show.drop_idle_viewers();
+        let mut events = show.drop_idle_viewers();
+        drop(show);
+        events.push(Event::Viewer {
+            canvas: canvas.to_owned(),
+            id: id.to_owned(),
+            change: ViewerChange::Left,
+            reason: Some("the viewer ended the session (DELETE)".into()),
+        });
+        for event in events {
+            self.inner.hub.send(event);
+        }
         Ok(())
     }
 
@@ -674,7 +703,7 @@ fn watch(inner: &Inner) {
                 events.extend(inner.move_to_vp8(show, index));
             }
             show.drop_idle_encodes();
-            show.drop_idle_viewers();
+            events.extend(show.drop_idle_viewers());
             let now = inner.clock.now();
             let elapsed = now.saturating_sub(last_stats_at);
             if elapsed >= Duration::from_secs(1) {

@@ -139,8 +139,8 @@ impl Viewers {
         }
     }
 
-    /// Lets go of the viewers that have gone (left, timed out or failed).
-    pub(crate) fn drop_closed(&self, canvas: &str) {
+    /// Lets go of the viewers that have gone (left, timed out or failed): their ids and why.
+    pub(crate) fn drop_closed(&self, canvas: &str) -> Vec<(String, String)> {
         let closed: Vec<Viewer> = {
             let mut viewers = self.list.lock();
             let (closed, open) = std::mem::take(&mut *viewers)
@@ -149,15 +149,18 @@ impl Viewers {
             *viewers = open;
             closed
         };
-        for viewer in closed {
-            tracing::debug!(
-                canvas,
-                "viewer {} left: {:?}",
-                viewer.id,
-                viewer.viewer.state()
-            );
-            viewer.viewer.close();
-        }
+        closed
+            .into_iter()
+            .map(|viewer| {
+                let why = match viewer.viewer.state() {
+                    livekit_sinks::webrtc::ViewerState::Closed(why) => why,
+                    other => format!("{other:?}"),
+                };
+                tracing::debug!(canvas, "viewer {} left: {why}", viewer.id);
+                viewer.viewer.close();
+                (viewer.id, why)
+            })
+            .collect()
     }
 
     /// The viewers now, as the state document shows them.
