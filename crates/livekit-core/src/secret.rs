@@ -5,13 +5,43 @@
 //! errors; FFmpeg's log is scrubbed before it reaches `tracing`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use parking_lot::RwLock;
 
 /// What a redacted secret is shown as.
 pub const REDACTED: &str = "<redacted>";
 
-static SECRETS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
+/// The registered secrets, and a matcher for all of them, made again at the first scrub after
+/// a secret was added (secrets come a few at a time; text is scrubbed at every log line).
+static SECRETS: RwLock<Secrets> = RwLock::new(Secrets {
+    set: BTreeSet::new(),
+    matcher: None,
+    stale: false,
+});
+
+struct Secrets {
+    set: BTreeSet<String>,
+    matcher: Option<Arc<AhoCorasick>>,
+    /// Secrets were added since the matcher was made.
+    stale: bool,
+}
+
+impl Secrets {
+    fn matcher(&mut self) -> Option<Arc<AhoCorasick>> {
+        if self.stale {
+            // Leftmost-longest: a secret that contains another is removed whole.
+            self.matcher = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(self.set.iter())
+                .ok()
+                .map(Arc::new);
+            self.stale = false;
+        }
+        self.matcher.clone()
+    }
+}
 
 /// Secrets shorter than this are not scrubbed from free text (they would match ordinary
 /// words); they are still never put in our own messages.
@@ -20,25 +50,37 @@ const MIN_SCRUB_LEN: usize = 4;
 /// Remembers `secret` (for the life of the process) so that [`scrub`] removes it from any text.
 pub fn register_secret(secret: &str) {
     let secret = secret.trim();
-    if secret.len() < MIN_SCRUB_LEN || SECRETS.read().contains(secret) {
+    if secret.len() < MIN_SCRUB_LEN || SECRETS.read().set.contains(secret) {
         return;
     }
-    SECRETS.write().insert(secret.to_owned());
+    let mut secrets = SECRETS.write();
+    if secrets.set.insert(secret.to_owned()) {
+        secrets.stale = true;
+    }
 }
 
 /// `text` with every registered secret replaced by `<redacted>`.
 pub fn scrub(text: &str) -> String {
-    let secrets = SECRETS.read();
-    let mut out = text.to_owned();
-    // Longest first, so a secret containing another one is removed whole.
-    let mut sorted: Vec<&String> = secrets.iter().collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in sorted {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), REDACTED);
+    let matcher = {
+        let secrets = SECRETS.read();
+        if secrets.stale {
+            drop(secrets);
+            SECRETS.write().matcher()
+        } else {
+            secrets.matcher.clone()
         }
+    };
+    match matcher {
+        Some(matcher) => {
+            let mut out = String::with_capacity(text.len());
+            matcher.replace_all_with(text, &mut out, |_, _, out| {
+                out.push_str(REDACTED);
+                true
+            });
+            out
+        }
+        None => text.to_owned(),
     }
-    out
 }
 
 /// A URL as it may be shown: user info, the query string (SRT `streamid`/`passphrase`, signed
@@ -231,6 +273,20 @@ pub fn redact_url_like(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_secret_wins_among_thousands() {
+        for n in 0..5000 {
+            register_secret(&format!("bulk-secret-{n:05}"));
+        }
+        register_secret("zq-inner-7781");
+        register_secret("outer-zq-inner-7781-more");
+        assert_eq!(
+            scrub("a outer-zq-inner-7781-more b zq-inner-7781 c bulk-secret-04999 d"),
+            "a <redacted> b <redacted> c <redacted> d"
+        );
+        assert_eq!(scrub("nothing here"), "nothing here");
+    }
 
     #[test]
     fn urls_are_redacted() {
