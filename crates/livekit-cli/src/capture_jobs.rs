@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use clap::Args;
-use livekit_sinks::{Destination, StreamerSettings};
+use livekit_sinks::Destination;
 use livekit_sources::capture::{CameraDevice, OutputFormat, Region, ScreenSettings};
 use livekit_studio::{
     AudioSettings, Command, InputSpec, InputState, LayerFields, MAIN_CANVAS, OutputSpec, Studio,
-    StudioReport, StudioSettings, WhenFailed,
+    StudioReport, WhenFailed,
 };
 
 use crate::config::Config;
@@ -180,15 +180,9 @@ fn live_studio(
         encoder_settings(config, destinations, (d.width, d.height), (fps, 1))?,
         kbps,
     );
-    let mut streaming = StreamerSettings::new(Vec::new());
-    streaming.reconnect.give_up_unconnected_after = give_up;
-    Ok(Studio::start(StudioSettings {
-        name: "livekit".into(),
-        sites: crate::jobs::site_configs(config),
-        encoder,
-        streaming,
-        ..StudioSettings::default()
-    })?)
+    Ok(Studio::start(crate::jobs::studio_settings(
+        config, "livekit", encoder, give_up,
+    ))?)
 }
 
 /// Adds an input to a job's studio; a refusal is the job's usage error (`what` failed).

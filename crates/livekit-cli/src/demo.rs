@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use livekit_compositor::{BackendChoice, Color, Fit, Fps, TestPattern};
 use livekit_core::{FrameSource, FrameTarget, Pull};
-use livekit_sinks::{PngWriter, StreamerSettings};
+use livekit_sinks::PngWriter;
 use livekit_studio::{
     AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, OutputSpec, OutputState, Studio,
     StudioSettings, WhenFailed,
@@ -90,16 +90,11 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
         ))
     })?;
     let stop_signal = StopSignal::install()?;
-    let mut streaming = StreamerSettings::new(Vec::new());
-    streaming.reconnect.give_up_unconnected_after =
-        crate::jobs::give_up_after(config, args.give_up_after);
+    let encoder = encoder_settings(config, &destinations, (WIDTH, HEIGHT), (FPS, 1))?;
+    let give_up = crate::jobs::give_up_after(config, args.give_up_after);
     let studio = Studio::start(StudioSettings {
-        name: "livekit demo".into(),
         backend: args.backend,
-        sites: crate::jobs::site_configs(config),
-        encoder: encoder_settings(config, &destinations, (WIDTH, HEIGHT), (FPS, 1))?,
-        streaming,
-        ..StudioSettings::default()
+        ..crate::jobs::studio_settings(config, "livekit demo", encoder, give_up)
     })?;
     let apply = |command: Command| studio.apply(command).map_err(refused);
     let input = |id: &str, input: InputSpec| {

@@ -418,6 +418,26 @@ pub fn encoder_settings(
     Ok(settings)
 }
 
+/// What every job's studio starts from: the configuration's sites, `encoder` (see
+/// [`encoder_settings`]) and the reconnect give-up (`--give-up-after`, else the
+/// configuration's); the caller sets the rest (backend, audio, frame limit).
+pub(crate) fn studio_settings(
+    config: &Config,
+    name: &str,
+    encoder: EncoderSettings,
+    give_up: Option<Duration>,
+) -> livekit_studio::StudioSettings {
+    let mut streaming = StreamerSettings::new(Vec::new());
+    streaming.reconnect.give_up_unconnected_after = give_up;
+    livekit_studio::StudioSettings {
+        name: name.into(),
+        sites: site_configs(config),
+        encoder,
+        streaming,
+        ..livekit_studio::StudioSettings::default()
+    }
+}
+
 /// Decoder threads for real-time playback of `size` at `fps`: one up to 1080p30 (an H.264
 /// decoder thread does that several times over; each frame thread more holds its own frames),
 /// FFmpeg's choice (one per core) above.

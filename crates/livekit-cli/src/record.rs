@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use livekit_core::SystemClock;
+use livekit_sinks::RecorderSettings;
 use livekit_sinks::stream::StreamReport;
-use livekit_sinks::{RecorderSettings, StreamerSettings};
 use livekit_studio::{
     Command, CommandError, ErrorKind, MAIN_CANVAS, OutputReport, OutputSpec, OutputState, Studio,
     StudioSettings,
@@ -122,19 +121,13 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
     if args.kbps.is_some() {
         encoder.video.kbps = args.kbps;
     }
-    let mut streaming = StreamerSettings::new(Vec::new());
-    streaming.reconnect.give_up_unconnected_after =
-        crate::jobs::give_up_after(config, args.give_up_after);
+    let give_up = crate::jobs::give_up_after(config, args.give_up_after);
     let studio = Studio::start(StudioSettings {
-        name: "livekit".into(),
         backend: args.backend,
-        clock: Arc::new(SystemClock::new()),
-        sites: crate::jobs::site_configs(config),
-        encoder,
-        streaming,
         encode_audio: !args.no_audio,
         frame_limit: args.frames,
         encode_size: args.size,
+        ..crate::jobs::studio_settings(config, "livekit", encoder, give_up)
     })?;
     studio.load_scene(&args.scene, &file).map_err(usage)?;
 

@@ -10,8 +10,6 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::Args;
 use livekit_compositor::BackendChoice;
-use livekit_core::SystemClock;
-use livekit_sinks::StreamerSettings;
 use livekit_studio::{OutputSpec, OutputState, Studio, StudioReport, StudioSettings};
 
 use crate::config::Config;
@@ -54,31 +52,19 @@ pub fn run(config: &Config, args: &StudioArgs, quiet: bool) -> Result<(), Failur
     let default_listen: SocketAddr = livekit_control::DEFAULT_LISTEN
         .parse()
         .map_err(|e| Failure::Runtime(anyhow!("{e}")))?;
-    let mut encoder = livekit_sinks::EncoderSettings::default();
-    encoder.video.encoder = match args.encoder {
-        Some(choice) => choice,
-        None => match config.defaults.encoder.as_str() {
-            "auto" => livekit_sinks::H264Encoder::Auto,
-            other => other.parse().map_err(usage)?,
-        },
-    };
-    encoder.video.kbps = args.kbps;
-    // As every job: the configuration's keyframe spacing (1 s makes 1 s HLS segments).
-    encoder.video.keyframe_interval = Duration::from_secs_f64(config.defaults.keyframe_sec);
-    encoder.audio.kbps = config.defaults.audio_kbps;
-    encoder.audio.sample_rate = config.defaults.audio_rate;
-    let mut streaming = StreamerSettings::new(Vec::new());
-    streaming.reconnect.give_up_unconnected_after = crate::jobs::give_up_after(config, None);
+    // As every job: the configuration's encoder, preset, keyframe spacing (1 s makes 1 s HLS
+    // segments) and sound; each canvas encodes at its own size and rate.
+    let d = &config.defaults;
+    let mut encoder = crate::jobs::encoder_settings(config, &[], (d.width, d.height), (d.fps, 1))?;
+    if let Some(choice) = args.encoder {
+        encoder.video.encoder = choice;
+    }
+    encoder.video.kbps = args.kbps.or(encoder.video.kbps);
+    let give_up = crate::jobs::give_up_after(config, None);
     let studio = Studio::start(StudioSettings {
-        name: "livekit studio".into(),
         backend: args.backend,
-        clock: Arc::new(SystemClock::new()),
-        sites: crate::jobs::site_configs(config),
-        encoder,
-        streaming,
         encode_audio: !args.no_audio,
-        frame_limit: None,
-        encode_size: None,
+        ..crate::jobs::studio_settings(config, "livekit studio", encoder, give_up)
     })?;
     if let Some(scene) = &args.scene {
         studio.load_scene_file(scene).map_err(usage)?;
