@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use livekit_studio::{InputState, OutputState, StudioState};
+use livekit_studio::StudioState;
 
 /// A label value as the text format writes it (`\`, `"` and new lines escaped).
 fn escape(value: &str) -> String {
@@ -40,26 +40,6 @@ impl Family<'_> {
     fn one(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.head(name, kind, help);
         self.sample(name, &[], value);
-    }
-}
-
-fn input_state(state: &InputState) -> &'static str {
-    match state {
-        InputState::Starting => "starting",
-        InputState::Live => "live",
-        InputState::Paused => "paused",
-        InputState::Ended => "ended",
-        InputState::Failed { .. } => "failed",
-        InputState::Lost { .. } => "lost",
-    }
-}
-
-fn output_state(state: &OutputState) -> &'static str {
-    match state {
-        OutputState::Starting => "starting",
-        OutputState::Live => "live",
-        OutputState::Stopped => "stopped",
-        OutputState::Failed { .. } => "failed",
     }
 }
 
@@ -162,7 +142,7 @@ pub(crate) fn render(state: &StudioState, events_lost: u64) -> String {
         let labels = [
             ("input", input.id.as_str()),
             ("kind", input.input.kind()),
-            ("state", input_state(&input.state)),
+            ("state", input.state.as_str()),
         ];
         m.sample("livekit_input_state", &labels, 1.0);
     }
@@ -176,7 +156,7 @@ pub(crate) fn render(state: &StudioState, events_lost: u64) -> String {
         let labels = [
             ("output", output.id.as_str()),
             ("canvas", output.canvas.as_str()),
-            ("state", output_state(&output.state)),
+            ("state", output.state.as_str()),
         ];
         m.sample("livekit_output_state", &labels, 1.0);
     }

@@ -53,6 +53,20 @@ pub enum InputState {
     },
 }
 
+impl InputState {
+    /// Its name, as the JSON's `state` field has it (`live`, `lost`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Live => "live",
+            Self::Paused => "paused",
+            Self::Ended => "ended",
+            Self::Failed { .. } => "failed",
+            Self::Lost { .. } => "lost",
+        }
+    }
+}
+
 /// What an input's layers read: the current source, swapped on replace; while hidden (failed
 /// with [`WhenFailed::Hide`]) a transparent frame.
 pub(crate) struct Slot {

@@ -98,6 +98,18 @@ pub enum OutputState {
     },
 }
 
+impl OutputState {
+    /// Its name, as the JSON's `state` field has it (`live`, `failed`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Live => "live",
+            Self::Stopped => "stopped",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
 /// One output.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct OutputDoc {
@@ -208,4 +220,36 @@ pub struct OutputReport {
     pub recording: Option<livekit_sinks::stream::RecordingReport>,
     /// Recordings and streams: the video encoder used.
     pub encoder: Option<String>,
+}
+
+#[cfg(test)]
+mod names {
+    use super::OutputState;
+    use crate::InputState;
+
+    /// The names metrics and the CLI use are the JSON's.
+    #[test]
+    fn state_names_are_the_json_names() {
+        let error = || "x".to_owned();
+        for state in [
+            InputState::Starting,
+            InputState::Live,
+            InputState::Paused,
+            InputState::Ended,
+            InputState::Failed { error: error() },
+            InputState::Lost { error: error() },
+        ] {
+            let json = serde_json::to_value(&state).unwrap();
+            assert_eq!(json["state"], state.as_str());
+        }
+        for state in [
+            OutputState::Starting,
+            OutputState::Live,
+            OutputState::Stopped,
+            OutputState::Failed { error: error() },
+        ] {
+            let json = serde_json::to_value(&state).unwrap();
+            assert_eq!(json["state"], state.as_str());
+        }
+    }
 }
