@@ -42,9 +42,10 @@ pub struct ComposeArgs {
     /// silent AAC track, in MP4, MKV, MOV or FLV by the extension. Ctrl-C stops and finalizes.
     #[arg(long, value_name = "FILE")]
     pub(crate) record: Option<PathBuf>,
-    /// With --record: overwrite an existing file (without it, livekit asks on a terminal and
-    /// refuses without one; --yes does not answer this).
-    #[arg(long, requires = "record")]
+    /// Overwrite an existing recording file (--record's, or one the scene file's [[output]]
+    /// tables record to); without it, livekit asks on a terminal and refuses without one
+    /// (--yes does not answer this).
+    #[arg(long)]
     pub(crate) force: bool,
     /// Stream the canvas live to this site (a configured or built-in site, or a full rtmp://,
     /// rtmps:// or srt:// URL); repeat for more. One encode serves the recording and every site.

@@ -71,6 +71,17 @@ fn file_stream_targets(file: &livekit_compositor::SceneFile) -> Vec<String> {
         .collect()
 }
 
+/// The files the scene file's `[[output]]` recordings write (relative to the scene's folder).
+fn file_recordings(file: &livekit_compositor::SceneFile) -> Vec<std::path::PathBuf> {
+    let folder = file.path.parent().unwrap_or(std::path::Path::new("."));
+    file.outputs
+        .iter()
+        .filter(|o| o.fields.get("kind").and_then(|k| k.as_str()) == Some("record"))
+        .filter_map(|o| o.fields.get("path").and_then(|p| p.as_str()))
+        .map(|path| folder.join(path))
+        .collect()
+}
+
 pub(crate) fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Result<(), Failure> {
     studio
         .apply(Command::StartOutput {
@@ -96,6 +107,10 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         check_overwrite(path, args.force)?;
     }
     let file = crate::compose::load_scene(args)?;
+    // The scene file's recordings are guarded as --record's is.
+    for path in file_recordings(&file) {
+        check_overwrite(&path, args.force)?;
+    }
     // The scene file's own stream outputs go live too: their sites are checked and shown
     // with --stream's before anything starts (their keys come from the configuration).
     let mut stream_to = args.stream.clone();
@@ -270,10 +285,11 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         );
     }
     let mut recording_error = None;
+    // Every recording: --record's, those started with r, and the scene file's.
     for recorded in report
         .outputs
         .iter()
-        .filter(|o| o.id == RECORD || o.id.starts_with("record-"))
+        .filter(|o| matches!(o.output, OutputSpec::Record { .. }))
     {
         let Some(recording) = &recorded.recording else {
             continue;
@@ -619,15 +635,16 @@ pub(crate) fn start_streams(studio: &Studio, to: &[String]) -> Result<(), Failur
     Ok(())
 }
 
-/// Whether `id` is one of a job's stream outputs.
-fn is_stream(id: &str) -> bool {
-    id == STREAM || id == STREAM_WEBRTC
+/// Whether `output` is a stream output (the job's [`STREAM`] and [`STREAM_WEBRTC`], or a
+/// scene file's).
+fn is_stream(output: &OutputSpec) -> bool {
+    matches!(output, OutputSpec::Stream { .. })
 }
 
 /// Whether a job streams and every one of its stream outputs failed (every destination gave
 /// up): the job then ends.
 pub(crate) fn streams_failed(state: &livekit_studio::StudioState) -> bool {
-    let mut streams = state.outputs.iter().filter(|o| is_stream(&o.id)).peekable();
+    let mut streams = state.outputs.iter().filter(|o| is_stream(&o.output)).peekable();
     streams.peek().is_some() && streams.all(|o| matches!(o.state, OutputState::Failed { .. }))
 }
 
@@ -639,7 +656,7 @@ pub(crate) fn summarize_streams(
     elapsed: Duration,
     quiet: bool,
 ) -> Option<Result<(), Failure>> {
-    let streams: Vec<&OutputReport> = report.outputs.iter().filter(|o| is_stream(&o.id)).collect();
+    let streams: Vec<&OutputReport> = report.outputs.iter().filter(|o| is_stream(&o.output)).collect();
     if streams.is_empty() {
         return None;
     }

@@ -494,3 +494,55 @@ fn compose_streams_whip_endpoints_beside_rtmp() {
         streamed.duration()
     );
 }
+
+/// A recording the scene file's `[[output]]` asks for is summed up like `--record`'s, and an
+/// existing file is guarded the same way: refused without `--force`, overwritten with it.
+#[test]
+fn a_scene_files_own_recording_is_summed_up_and_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene,
+        "[canvas]\nwidth = 320\nheight = 180\nfps = 30\n\n[[layer]]\nsource = { test_pattern = \"smpte\" }\n\n\
+         [[output]]\nid = \"tape\"\nkind = \"record\"\npath = \"from-file.mkv\"\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "compose",
+            scene.to_str().unwrap(),
+            "--timeout",
+            "1.5",
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        livekit(&args)
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recording = dir.path().join("from-file.mkv");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("recorded ")
+            && l.contains(&recording.display().to_string())),
+        "{stdout}"
+    );
+    let probe = livekit_testkit::probe::ffprobe(&recording).unwrap();
+    assert!((1.0..=2.2).contains(&probe.duration()), "{}", probe.duration());
+    let size = std::fs::metadata(&recording).unwrap().len();
+
+    // Again: the file exists. Without a terminal and without --force: refused, untouched.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "livekit: error: recording file {}: already exists (add --force to overwrite it)",
+            recording.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&recording).unwrap().len(), size);
+    let out = run(&["--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
