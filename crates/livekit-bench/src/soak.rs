@@ -96,15 +96,7 @@ fn apply(studio: &Studio, json: &str) -> anyhow::Result<()> {
 fn show(args: &SoakArgs, dir: &std::path::Path) -> anyhow::Result<Studio> {
     let (width, height) = args.size;
     let file = dir.join("file.mp4");
-    clip(
-        &file,
-        &ClipSpec {
-            seconds: 20.0,
-            width: 640,
-            height: 360,
-            ..ClipSpec::default()
-        },
-    );
+    sync_clip(&file, args.fps);
     let mut playlist = Vec::new();
     for n in 0..2 {
         let path = dir.join(format!("entry-{n}.mp4"));
@@ -153,7 +145,7 @@ fn show(args: &SoakArgs, dir: &std::path::Path) -> anyhow::Result<Studio> {
                 r#"{{"kind": "file", "path": {:?}, "loop": true}}"#,
                 file.display().to_string()
             ),
-            Some([f64::from(width) - w - 20.0, 20.0, w, h]),
+            Some(file_rect(args.size)),
         ),
         (
             "playlist",
@@ -183,6 +175,130 @@ fn show(args: &SoakArgs, dir: &std::path::Path) -> anyhow::Result<Studio> {
         )?;
     }
     Ok(studio)
+}
+
+/// The file layer's place on the canvas: `[x, y, width, height]`, a third of the canvas at
+/// its top right.
+fn file_rect((width, height): (u32, u32)) -> [f64; 4] {
+    let (w, h) = (f64::from(width) / 3.0, f64::from(height) / 3.0);
+    [f64::from(width) - w - 20.0, 20.0, w, h]
+}
+
+/// The looping file: 20 s of 640x360 at `fps`, black but white for two frames from half of
+/// each second, and silent but for a 10 ms click at 5 kHz at the same instants (each flash
+/// and its click are one event, so their distance in the recording is the A/V sync).
+fn sync_clip(path: &std::path::Path, fps: u32) {
+    let half = fps / 2;
+    let video = format!(
+        "color=c=black:s=640x360:r={fps}:d=20,drawbox=c=white:t=fill:enable='between(mod(n\\,{fps})\\,{half}\\,{})'",
+        half + 1
+    );
+    let start = f64::from(half) / f64::from(fps);
+    let audio = format!(
+        "aevalsrc='0.8*sin(2*PI*5000*t)*lt(mod(t+{}\\,1)\\,0.01)':s=48000:d=20",
+        1.0 - start
+    );
+    livekit_testkit::media::ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-f",
+            "lavfi",
+            "-i",
+            &audio,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+        ]
+        .into_iter()
+        .chain([path.to_str().unwrap_or_default()])
+        .collect::<Vec<_>>(),
+    );
+}
+
+/// Where each run of values above `threshold` starts (indices), runs at least `gap` apart.
+fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<usize> {
+    let mut found: Vec<usize> = Vec::new();
+    for (i, v) in values.enumerate() {
+        if v > threshold && found.last().is_none_or(|&last| i >= last + gap) {
+            found.push(i);
+        }
+    }
+    found
+}
+
+/// The file layer's A/V sync in the recording: for each flash (its region of the picture
+/// turning white), the nearest click's time minus the flash's, in seconds, in recording order.
+/// Clicks are found in the first difference of the mixed sound, where the playlist's 440 Hz
+/// tone is 9 times weaker than the 5 kHz click.
+fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result<Vec<f64>> {
+    use livekit_testkit::probe::{audio_samples, frame_colours, video_frame_times};
+    const RATE: u32 = 48_000;
+    let [x, y, w, h] = file_rect(size);
+    // The middle half of the layer, clear of its edges.
+    let region = [
+        (x + w / 4.0) as u32,
+        (y + h / 4.0) as u32,
+        (w / 2.0) as u32,
+        (h / 2.0) as u32,
+    ];
+    let times = video_frame_times(recording).map_err(|e| anyhow!(e))?;
+    let colours = frame_colours(recording, Some(region)).map_err(|e| anyhow!(e))?;
+    if times.len() != colours.len() {
+        return Err(anyhow!(
+            "{}: {} frame times but {} frames",
+            recording.display(),
+            times.len(),
+            colours.len()
+        ));
+    }
+    let flashes: Vec<f64> = onsets(colours.iter().map(|c| f32::from(c[0])), 128.0, 10)
+        .into_iter()
+        .map(|i| times[i])
+        .collect();
+    let (start, samples) = audio_samples(recording, RATE).map_err(|e| anyhow!(e))?;
+    let clicks: Vec<f64> = onsets(
+        samples.windows(2).map(|w| (w[1] - w[0]).abs()),
+        0.1,
+        RATE as usize / 2,
+    )
+    .into_iter()
+    .map(|i| start + (i + 1) as f64 / f64::from(RATE))
+    .collect();
+    Ok(flashes
+        .iter()
+        .filter_map(|&flash| {
+            clicks
+                .iter()
+                .map(|&click| click - flash)
+                .filter(|offset| offset.abs() < 0.4)
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+        })
+        .collect())
+}
+
+/// The median of `values` (0 when empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// Where the video and the audio of `path` start (first packet) and end (last packet's time
@@ -395,16 +511,38 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     let probe = ffprobe(&recording).map_err(|e| anyhow!(e))?;
     let [video, audio] = stream_spans(&recording)?;
     let frame = 1.0 / f64::from(args.fps);
-    // Drift: how much further apart audio and video are at the end than at the start.
-    let (start_gap, end_gap) = (audio.0 - video.0, audio.1 - video.1);
     println!(
         "recording: {:.2} s of a {:.2} s run; audio minus video at the start {:+.1} ms, at the \
-         end {:+.1} ms: drift {:.1} ms (goal under a frame, {:.1} ms)",
+         end {:+.1} ms (where each stream begins and ends)",
         probe.duration(),
         ran.as_secs_f64(),
-        start_gap * 1000.0,
-        end_gap * 1000.0,
-        (end_gap - start_gap).abs() * 1000.0,
+        (audio.0 - video.0) * 1000.0,
+        (audio.1 - video.1) * 1000.0,
+    );
+    // A/V sync: each of the file layer's flashes against its click, at the start and the end.
+    let offsets = sync_offsets(&recording, args.size)?;
+    if offsets.len() < 4 {
+        return Err(anyhow!(
+            "{}: only {} flash and click pairs found in the recording",
+            recording.display(),
+            offsets.len()
+        ));
+    }
+    let ends = (offsets.len() / 4).clamp(1, 5);
+    let (at_start, at_end) = (
+        median(&offsets[..ends]),
+        median(&offsets[offsets.len() - ends..]),
+    );
+    let worst = offsets.iter().fold(0.0_f64, |m, o| m.max(o.abs()));
+    let drift = (at_end - at_start).abs();
+    println!(
+        "A/V sync: {} flash and click pairs; click minus flash {:+.1} ms at the start, {:+.1} ms \
+         at the end, {:.1} ms at worst: drift {:.1} ms (goal under a frame, {:.1} ms)",
+        offsets.len(),
+        at_start * 1000.0,
+        at_end * 1000.0,
+        worst * 1000.0,
+        drift * 1000.0,
         frame * 1000.0
     );
     let reconnects = report
@@ -479,7 +617,15 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
             None,
             "ms",
             lower,
-            (end_gap - start_gap).abs() * 1000.0,
+            drift * 1000.0,
+        );
+        results.add(
+            "A/V sync error at worst (goal under a frame)",
+            "livekit",
+            None,
+            "ms",
+            lower,
+            worst * 1000.0,
         );
         results.add(
             "server restarts",

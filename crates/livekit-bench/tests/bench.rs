@@ -259,6 +259,24 @@ fn bench_soak_for_two_minutes_holds_its_level() {
         "{stream}"
     );
     assert!(line("recording: ").contains(" s of a "), "{stdout}");
+    // "A/V sync: N flash and click pairs; ... drift D ms (goal under a frame, 33.3 ms)": the
+    // file layer flashes and clicks once a second, so about 120 pairs in 2 minutes; the drift
+    // is between timestamps, which a loaded machine does not move.
+    let sync = line("A/V sync: ");
+    let pairs: usize = sync
+        .trim_start_matches("A/V sync: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{sync}"));
+    assert!(pairs >= 100, "{sync}");
+    let drift: f64 = sync
+        .split("drift ")
+        .nth(1)
+        .and_then(|r| r.split(" ms").next())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("{sync}"));
+    assert!(drift < 1000.0 / 30.0, "{sync}");
 }
 
 /// `webrtc` (a quick run: one pair of WHEP runs, 1 and 2 viewers, then HLS) reads its stamps

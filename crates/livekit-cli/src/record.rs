@@ -644,7 +644,11 @@ fn is_stream(output: &OutputSpec) -> bool {
 /// Whether a job streams and every one of its stream outputs failed (every destination gave
 /// up): the job then ends.
 pub(crate) fn streams_failed(state: &livekit_studio::StudioState) -> bool {
-    let mut streams = state.outputs.iter().filter(|o| is_stream(&o.output)).peekable();
+    let mut streams = state
+        .outputs
+        .iter()
+        .filter(|o| is_stream(&o.output))
+        .peekable();
     streams.peek().is_some() && streams.all(|o| matches!(o.state, OutputState::Failed { .. }))
 }
 
@@ -656,7 +660,11 @@ pub(crate) fn summarize_streams(
     elapsed: Duration,
     quiet: bool,
 ) -> Option<Result<(), Failure>> {
-    let streams: Vec<&OutputReport> = report.outputs.iter().filter(|o| is_stream(&o.output)).collect();
+    let streams: Vec<&OutputReport> = report
+        .outputs
+        .iter()
+        .filter(|o| is_stream(&o.output))
+        .collect();
     if streams.is_empty() {
         return None;
     }

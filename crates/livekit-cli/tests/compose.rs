@@ -524,12 +524,17 @@ fn a_scene_files_own_recording_is_summed_up_and_guarded() {
     let recording = dir.path().join("from-file.mkv");
     let stdout = text(&out.stdout);
     assert!(
-        stdout.lines().any(|l| l.starts_with("recorded ")
-            && l.contains(&recording.display().to_string())),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("recorded ") && l.contains(&recording.display().to_string())),
         "{stdout}"
     );
     let probe = livekit_testkit::probe::ffprobe(&recording).unwrap();
-    assert!((1.0..=2.2).contains(&probe.duration()), "{}", probe.duration());
+    assert!(
+        (1.0..=2.2).contains(&probe.duration()),
+        "{}",
+        probe.duration()
+    );
     let size = std::fs::metadata(&recording).unwrap().len();
 
     // Again: the file exists. Without a terminal and without --force: refused, untouched.
