@@ -242,9 +242,9 @@ fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<
 
 /// The file layer's A/V sync in the recording: for each flash (its region of the picture
 /// turning white), the nearest click's time minus the flash's, in seconds, in recording order.
-/// Clicks are found in the first difference of the mixed sound, where the playlist's 440 Hz
-/// tone is 9 times weaker than the 5 kHz click.
-fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result<Vec<f64>> {
+/// Clicks are found in the first difference of the mixed sound ([`clicks`]), where the
+/// playlist's 440 Hz tone is 9 times weaker than the 5 kHz click.
+fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result<Vec<(f64, f64)>> {
     use livekit_testkit::probe::{audio_samples, frame_colours, video_frame_times};
     const RATE: u32 = 48_000;
     let [x, y, w, h] = file_rect(size);
@@ -270,14 +270,10 @@ fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result
         .map(|i| times[i])
         .collect();
     let (start, samples) = audio_samples(recording, RATE).map_err(|e| anyhow!(e))?;
-    let clicks: Vec<f64> = onsets(
-        samples.windows(2).map(|w| (w[1] - w[0]).abs()),
-        0.1,
-        RATE as usize / 2,
-    )
-    .into_iter()
-    .map(|i| start + (i + 1) as f64 / f64::from(RATE))
-    .collect();
+    let clicks: Vec<f64> = clicks(&samples, RATE)
+        .into_iter()
+        .map(|i| start + i as f64 / f64::from(RATE))
+        .collect();
     Ok(flashes
         .iter()
         .filter_map(|&flash| {
@@ -286,8 +282,37 @@ fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result
                 .map(|&click| click - flash)
                 .filter(|offset| offset.abs() < 0.4)
                 .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .map(|offset| (flash, offset))
         })
         .collect())
+}
+
+/// Where each click starts (sample indices), clicks at least half a second apart. A click is
+/// a 5 kHz burst: its first difference stays above 0.2 for most of its samples, where the
+/// edge of a cut 440 Hz tone (a playlist entry's end, a gap the mixer filled) is one step of
+/// at most 0.25 that would pass a plain threshold.
+fn clicks(samples: &[f32], rate: u32) -> Vec<usize> {
+    let loud: Vec<bool> = samples
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs() > 0.2)
+        .collect();
+    // A 5 ms window must hold at least 50 loud steps (a click holds about 160).
+    let window = rate as usize / 200;
+    let mut found: Vec<usize> = Vec::new();
+    let mut count = loud.iter().take(window).filter(|&&l| l).count();
+    for i in 0..loud.len().saturating_sub(window) {
+        if loud[i]
+            && count >= 50
+            && found
+                .last()
+                .is_none_or(|&last| i >= last + rate as usize / 2)
+        {
+            found.push(i + 1);
+        }
+        count -= usize::from(loud[i]);
+        count += usize::from(loud[i + window]);
+    }
+    found
 }
 
 /// The median of `values` (0 when empty).
@@ -520,7 +545,8 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         (audio.1 - video.1) * 1000.0,
     );
     // A/V sync: each of the file layer's flashes against its click, at the start and the end.
-    let offsets = sync_offsets(&recording, args.size)?;
+    let pairs = sync_offsets(&recording, args.size)?;
+    let offsets: Vec<f64> = pairs.iter().map(|&(_, offset)| offset).collect();
     if offsets.len() < 4 {
         return Err(anyhow!(
             "{}: only {} flash and click pairs found in the recording",
@@ -545,6 +571,22 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         drift * 1000.0,
         frame * 1000.0
     );
+    // Where the sync moved by more than half a frame from one pair to the next.
+    let moves: Vec<String> = pairs
+        .windows(2)
+        .filter(|w| (w[1].1 - w[0].1).abs() > frame / 2.0)
+        .map(|w| {
+            format!(
+                "at {:.1} s from {:+.1} to {:+.1} ms",
+                w[1].0,
+                w[0].1 * 1000.0,
+                w[1].1 * 1000.0
+            )
+        })
+        .collect();
+    if !moves.is_empty() {
+        println!("A/V sync moved: {}", moves.join("; "));
+    }
     let reconnects = report
         .outputs
         .iter()

@@ -276,7 +276,7 @@ fn bench_soak_for_two_minutes_holds_its_level() {
         .and_then(|r| r.split(" ms").next())
         .and_then(|d| d.parse().ok())
         .unwrap_or_else(|| panic!("{sync}"));
-    assert!(drift < 1000.0 / 30.0, "{sync}");
+    assert!(drift < 1000.0 / 30.0, "{sync}\n{stdout}");
 }
 
 /// `webrtc` (a quick run: one pair of WHEP runs, 1 and 2 viewers, then HLS) reads its stamps
