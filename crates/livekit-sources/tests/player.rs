@@ -322,6 +322,59 @@ fn real_time_on_a_manual_clock_writes_each_frame_on_time() {
     assert!(matches!(video.next(Duration::ZERO), Pull::Ended));
 }
 
+/// A player held up past its audio lead (the clock jumps a second) drops the sound whose time
+/// has passed, as it drops the pictures: what it writes next is due now, so a live mix taking
+/// the sound as it comes stays with the pictures.
+#[test]
+fn real_time_drops_sound_whose_time_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "late.mp4", 3, (160, 120), 25);
+    let clock = ManualClock::new();
+    let settings = PlayerSettings {
+        clock: Arc::new(clock.clone()),
+        ..PlayerSettings::default()
+    };
+    let player = Player::open(&clip, settings).unwrap();
+    let (video, audio) = ports();
+    player.add_video_target(video.clone()).unwrap();
+    player.add_audio_target(audio.clone()).unwrap();
+    player.start().unwrap();
+    let settle = || std::thread::sleep(Duration::from_millis(300));
+    settle();
+    let drain = || {
+        let mut got = Vec::new();
+        while let Pull::Frame(f) = audio.next(Duration::ZERO) {
+            got.push(f);
+        }
+        got
+    };
+    // At 0: the sound up to the audio lead (100 ms) ahead.
+    let first = drain();
+    assert!(!first.is_empty(), "no sound at the start");
+    assert!(first.iter().all(|f| f.pts() <= Duration::from_millis(100)));
+    assert_eq!(player.stats().late_audio_dropped, 0);
+    clock.advance(Duration::from_secs(1));
+    settle();
+    let after = drain();
+    let earliest = after.first().map(AudioFrame::end_pts).unwrap();
+    assert!(
+        earliest + Duration::from_millis(20) > Duration::from_secs(1),
+        "the first sound written after the jump ends at {earliest:?}, a second having passed"
+    );
+    let last = after.last().map(AudioFrame::pts).unwrap();
+    assert!(
+        last <= Duration::from_millis(1100),
+        "written up to {last:?}"
+    );
+    let dropped = player.stats().late_audio_dropped;
+    // About 0.9 s of 1024-sample frames (21.3 ms each) was late.
+    assert!(
+        (38..=46).contains(&dropped),
+        "{dropped} late audio frames dropped"
+    );
+    player.stop().unwrap();
+}
+
 #[test]
 fn real_time_seek_back_goes_on_after_the_last_frame_on_time() {
     let dir = tempfile::tempdir().unwrap();

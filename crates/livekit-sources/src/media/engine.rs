@@ -20,6 +20,11 @@ use super::reader::{Decoded, ns_to_duration};
 use super::sequence::Sequence;
 use super::settings::{Pacing, SeekTimestamps};
 
+/// How far past its end an audio frame may be written in real time before it is dropped
+/// (a frame is written [`PlayerSettings::audio_lead`](super::PlayerSettings::audio_lead)
+/// early, so only a player held up for longer than that gets here).
+const LATE_AUDIO: Duration = Duration::from_millis(20);
+
 /// How often a waiting player thread looks for commands.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -421,6 +426,14 @@ pub(crate) fn run(
             let Some(frame) = pending_audio.pop_front() else {
                 continue;
             };
+            // Sound whose time has passed (the thread was held up: a starved machine, a slow
+            // read) is dropped like late pictures, so the two stay together: written late, it
+            // would reach a live mix late and stay that far behind the pictures for good.
+            if drop_late && shared.position() >= frame.end_pts() + LATE_AUDIO {
+                shared.stats.lock().late_audio_dropped += 1;
+                tracing::trace!(pts = ?frame.pts(), "late audio frame dropped");
+                continue;
+            }
             out.audio(&frame);
             shared.stats.lock().audio_frames += 1;
             written.audio_end_ns = Some(duration_ns(frame.end_pts()));

@@ -54,6 +54,9 @@ pub struct PlayerStats {
     /// Video frames dropped because their time had passed by more than one frame (real-time
     /// pacing only).
     pub late_video_dropped: u64,
+    /// Audio frames dropped because their end had passed by more than 20 ms (real-time pacing
+    /// only: the player was held up for longer than its audio lead).
+    pub late_audio_dropped: u64,
     /// Completed loops.
     pub loops: u64,
 }

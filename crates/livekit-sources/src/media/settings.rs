@@ -27,7 +27,8 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Pacing {
     /// Frames are written when their time comes on [`PlayerSettings::clock`]: audio
     /// [`PlayerSettings::audio_lead`] early, video on time; video frames more than one frame
-    /// late are dropped and counted ([`PlayerStats::late_video_dropped`]).
+    /// late are dropped and counted ([`PlayerStats::late_video_dropped`]), and so are audio
+    /// frames that ended more than 20 ms ago ([`PlayerStats::late_audio_dropped`]).
     #[default]
     RealTime,
     /// Frames are written as fast as the targets take them, in time order; nothing is
