@@ -244,7 +244,10 @@ fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<
 /// turning white), the nearest click's time minus the flash's, in seconds, in recording order.
 /// Clicks are found in the first difference of the mixed sound ([`clicks`]), where the
 /// playlist's 440 Hz tone is 9 times weaker than the 5 kHz click.
-fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result<Vec<(f64, f64)>> {
+fn sync_offsets(
+    recording: &std::path::Path,
+    size: (u32, u32),
+) -> anyhow::Result<(Vec<(f64, f64)>, usize)> {
     use livekit_testkit::probe::{audio_samples, frame_colours, video_frame_times};
     const RATE: u32 = 48_000;
     let [x, y, w, h] = file_rect(size);
@@ -274,7 +277,7 @@ fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result
         .into_iter()
         .map(|i| start + i as f64 / f64::from(RATE))
         .collect();
-    Ok(flashes
+    let pairs = flashes
         .iter()
         .filter_map(|&flash| {
             clicks
@@ -284,7 +287,8 @@ fn sync_offsets(recording: &std::path::Path, size: (u32, u32)) -> anyhow::Result
                 .min_by(|a, b| a.abs().total_cmp(&b.abs()))
                 .map(|offset| (flash, offset))
         })
-        .collect())
+        .collect();
+    Ok((pairs, flashes.len()))
 }
 
 /// Where each click starts (sample indices), clicks at least half a second apart. A click is
@@ -545,7 +549,7 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         (audio.1 - video.1) * 1000.0,
     );
     // A/V sync: each of the file layer's flashes against its click, at the start and the end.
-    let pairs = sync_offsets(&recording, args.size)?;
+    let (pairs, flashes) = sync_offsets(&recording, args.size)?;
     let offsets: Vec<f64> = pairs.iter().map(|&(_, offset)| offset).collect();
     if offsets.len() < 4 {
         return Err(anyhow!(
@@ -562,8 +566,9 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
     let worst = offsets.iter().fold(0.0_f64, |m, o| m.max(o.abs()));
     let drift = (at_end - at_start).abs();
     println!(
-        "A/V sync: {} flash and click pairs; click minus flash {:+.1} ms at the start, {:+.1} ms \
-         at the end, {:.1} ms at worst: drift {:.1} ms (goal under a frame, {:.1} ms)",
+        "A/V sync: {} flash and click pairs (of {flashes} flashes; a click more than 0.4 s away \
+         is not paired); click minus flash {:+.1} ms at the start, {:+.1} ms at the end, {:.1} ms \
+         at worst: drift {:.1} ms (goal under a frame, {:.1} ms)",
         offsets.len(),
         at_start * 1000.0,
         at_end * 1000.0,
