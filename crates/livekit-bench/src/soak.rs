@@ -241,7 +241,8 @@ fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<
 }
 
 /// The file layer's A/V sync in the recording: for each flash (its region of the picture
-/// turning white), the nearest click's time minus the flash's, in seconds, in recording order.
+/// turning white), its time and the nearest click's time minus the flash's, in seconds, in order;
+/// and the number of flashes.
 /// Clicks are found in the first difference of the mixed sound ([`clicks`]), where the
 /// playlist's 440 Hz tone is 9 times weaker than the 5 kHz click.
 fn sync_offsets(
