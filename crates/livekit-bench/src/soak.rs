@@ -229,17 +229,6 @@ fn sync_clip(path: &std::path::Path, fps: u32) {
     );
 }
 
-/// Where each run of values above `threshold` starts (indices), runs at least `gap` apart.
-fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<usize> {
-    let mut found: Vec<usize> = Vec::new();
-    for (i, v) in values.enumerate() {
-        if v > threshold && found.last().is_none_or(|&last| i >= last + gap) {
-            found.push(i);
-        }
-    }
-    found
-}
-
 /// The file layer's A/V sync in the recording: for each flash (its region of the picture
 /// turning white), its time and the nearest click's time minus the flash's, in seconds, in order;
 /// and the number of flashes.
@@ -249,7 +238,7 @@ fn sync_offsets(
     recording: &std::path::Path,
     size: (u32, u32),
 ) -> anyhow::Result<(Vec<(f64, f64)>, usize)> {
-    use livekit_testkit::probe::{audio_samples, frame_colours, video_frame_times};
+    use livekit_testkit::probe::{audio_samples, frame_colours, onsets, video_frame_times};
     const RATE: u32 = 48_000;
     let [x, y, w, h] = file_rect(size);
     // The middle half of the layer, clear of its edges.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use livekit_compositor::BackendChoice;
 use livekit_studio::{Command, Studio, StudioSettings};
 use livekit_testkit::media::ffmpeg;
-use livekit_testkit::probe::{audio_samples, frame_colours, video_frame_times};
+use livekit_testkit::probe::{audio_samples, frame_colours, onsets, video_frame_times};
 
 const FPS: f64 = 25.0;
 const RATE: u32 = 48_000;
@@ -17,17 +17,6 @@ fn apply(studio: &Studio, json: &str) {
     studio
         .apply(Command::from_json(json).unwrap())
         .unwrap_or_else(|e| panic!("{json}: {e}"));
-}
-
-/// Where each run of values above `threshold` starts (indices), runs at least `gap` apart.
-fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<usize> {
-    let mut found: Vec<usize> = Vec::new();
-    for (i, v) in values.enumerate() {
-        if v > threshold && found.last().is_none_or(|&last| i >= last + gap) {
-            found.push(i);
-        }
-    }
-    found
 }
 
 #[test]

@@ -307,3 +307,15 @@ fn entries(path: &Path, stream: &str, what: &str) -> Result<Vec<String>, String>
         .filter(|l| !l.is_empty())
         .collect())
 }
+
+/// Where each run of values above `threshold` starts (indices), runs at least `gap` apart: the
+/// flashes in a series of frame brightnesses, the beeps in a series of sample magnitudes.
+pub fn onsets(values: impl Iterator<Item = f32>, threshold: f32, gap: usize) -> Vec<usize> {
+    let mut found: Vec<usize> = Vec::new();
+    for (i, v) in values.enumerate() {
+        if v > threshold && found.last().is_none_or(|&last| i >= last + gap) {
+            found.push(i);
+        }
+    }
+    found
+}
