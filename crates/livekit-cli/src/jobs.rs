@@ -1,6 +1,7 @@
 //! PyLivestream's jobs: `stream-file`, `stream-files` (and the settings every streaming job
-//! shares): sources -> one encode -> a [`Streamer`] to every SITE. The other jobs are
-//! [`livekit_studio::Studio`] configurations; why these are not is said at `stream_playlist`.
+//! shares): a [`livekit_studio::Studio`] whose playlist feeds one encode for every SITE (how,
+//! and why not through a canvas, is said at `stream_playlist`); `stream-file --copy` sends a
+//! file's own packets to a [`Streamer`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,25 +10,19 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use livekit_compositor::{
-    BackendChoice, CanvasSettings, Color, Compositor, Fit, Layer, LayerId, LayerSource,
-    RunningCompositor, Text,
-};
-use livekit_core::{
-    AudioFrame, AudioSource, FrameSource, Packet, Port, Pull, ScaledClock, StreamInfo, SystemClock,
-    VideoFrame, VideoSource, VideoTarget,
-};
+use livekit_compositor::{BackendChoice, Color, Fit};
+use livekit_core::{Packet, Port, ScaledClock, StreamInfo, SystemClock};
 use livekit_sinks::stream::{
     DEFAULT_MAX_KEYFRAME_INTERVAL, DestinationState, DestinationStats, Protocol, SiteConfig,
     StartStreamError, StreamReport, copy_compatible,
 };
 use livekit_sinks::{
-    Destination, Encoder, EncoderSettings, H264Encoder, RecorderSettings, RunningEncoder,
-    StartRecorderError, Streamer, StreamerSettings,
+    Destination, EncoderSettings, H264Encoder, RecorderSettings, StartRecorderError, Streamer,
+    StreamerSettings,
 };
-use livekit_sources::{
-    Cover, Pacing, PacketFile, PacketFileSettings, PlayState, PlayerEvent, PlayerSettings,
-    Playlist, PlaylistSettings, expand_glob, probe,
+use livekit_sources::{Cover, PacketFile, PacketFileSettings, expand_glob, probe};
+use livekit_studio::{
+    AudioSettings, Command, InputSpec, LayerFields, MAIN_CANVAS, Studio, WhenFailed,
 };
 
 use crate::config::{Config, expand_home};
@@ -562,43 +557,6 @@ const STREAM_KEYS: crate::keys::KeyHelp = &[
     ("?", "keys"),
 ];
 
-/// Does what `key` asks of a file job; returns what to tell the user.
-fn act_on_playlist(feed: &Feed, key: crate::keys::Key) -> Option<String> {
-    use crate::keys::Key;
-    if key == Key::Help {
-        return Some(crate::keys::help_line(STREAM_KEYS));
-    }
-    let Feed::Encoded { playlist, .. } = feed else {
-        return Some("a file sent as it is (--copy) cannot be paused or skipped".to_owned());
-    };
-    let result = match key {
-        Key::Pause if playlist.state() == PlayState::Paused => {
-            playlist.resume().map(|()| "resumed".to_owned())
-        }
-        Key::Pause => playlist.pause().map(|()| "paused (p resumes)".to_owned()),
-        Key::Next => playlist.skip_next().map(|()| "next file".to_owned()),
-        Key::Scene(_) | Key::Record => return Some(crate::keys::help_line(STREAM_KEYS)),
-        Key::Help | Key::Quit => return None,
-    };
-    Some(result.unwrap_or_else(|e| e.to_string()))
-}
-
-/// What feeds the streamer.
-#[allow(clippy::large_enum_variant)] // one per job, never moved around
-enum Feed {
-    /// Decoded media, encoded once.
-    Encoded {
-        encoder: RunningEncoder,
-        playlist: Playlist,
-        total: Option<u64>,
-        captioner: Option<Captioner>,
-    },
-    /// A file's own packets.
-    Copied {
-        reader: livekit_sources::PacketReader,
-    },
-}
-
 /// Refuses a recording file that is one of the inputs: it would be overwritten while read.
 fn not_an_input(record: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
     let Ok(canonical) = record.canonicalize() else {
@@ -616,12 +574,12 @@ fn not_an_input(record: &Path, inputs: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `--record`: a recording branch of the streamer (the same encode, through its own queue: a
-/// failed recording ends alone, the streaming goes on).
+/// `--record` and `--hls`: recording branches of the streamer (the same encode, each through
+/// its own queue: a failed recording ends alone, the streaming goes on).
 struct Recording;
 
 impl Recording {
-    /// The recordings the streamer makes: `--record`'s file and `--hls`'s folder, if any.
+    /// The recordings the streamer of `--copy` makes: `--record`'s file and `--hls`'s folder.
     fn settings(record: &RecordArgs) -> Vec<RecorderSettings> {
         let file = record.record.as_deref().map(RecorderSettings::new);
         file.into_iter().chain(record.hls.recording()).collect()
@@ -629,8 +587,11 @@ impl Recording {
 
     /// Prints what was recorded (the streamer has finalized the file) unless `quiet`; a
     /// recording that failed is the error.
-    fn finish(report: &StreamReport, quiet: bool) -> Result<(), Failure> {
-        for recording in &report.recordings {
+    fn finish<'a>(
+        recordings: impl IntoIterator<Item = &'a livekit_sinks::stream::RecordingReport>,
+        quiet: bool,
+    ) -> Result<(), Failure> {
+        for recording in recordings {
             warn_recording_losses(&recording.stats);
             match &recording.result {
                 Ok(summary) => {
@@ -664,108 +625,32 @@ pub(crate) fn warn_recording_losses(stats: &livekit_sinks::stream::RecordingStat
     }
 }
 
-/// Runs `feed` into `streamer` until the end, Ctrl-C or `--timeout`, then stops everything in
-/// order (source first, so the files and streams end cleanly) and prints the summary.
-fn drive(
-    feed: Feed,
+/// Runs `--copy`'s packet reader into `streamer` until the end, Ctrl-C or `--timeout`, then
+/// stops everything in order (reader first, so the files and streams end cleanly) and prints
+/// the summary.
+fn drive_copy(
+    reader: livekit_sources::PacketReader,
     streamer: Streamer,
     live: &LiveArgs,
     quiet: bool,
     stop: &StopSignal,
     drain: Duration,
 ) -> Result<(), Failure> {
-    let total = match &feed {
-        Feed::Encoded { total, .. } => *total,
-        Feed::Copied { .. } => None,
-    };
-    let status = StatusLine::new(quiet, total);
-    let events = match &feed {
-        Feed::Encoded { playlist, .. } => Some(playlist.events()),
-        Feed::Copied { .. } => None,
-    };
-    let mut item = 0u64;
-    let mut meter = Meter::default();
-    // Why the playlist failed, if it did: the job's error when nothing was sent.
-    let mut source_failed: Option<String> = None;
-    // Video frames the player dropped because encoding fell behind real time.
-    let mut late_frames = 0u64;
+    let status = StatusLine::new(quiet, None);
     let keys = crate::keys::Keys::start();
     if keys.is_some() && !quiet {
         status.say("press q or Ctrl-C to stop, ? for keys");
     }
     let ended = run_until(stop, live.timeout, || {
         while let Some(key) = keys.as_ref().and_then(crate::keys::Keys::next) {
-            if key == crate::keys::Key::Quit {
-                stop.request();
-            } else if let Some(said) = act_on_playlist(&feed, key) {
-                status.say(&said);
+            match key {
+                crate::keys::Key::Quit => stop.request(),
+                crate::keys::Key::Help => status.say(&crate::keys::help_line(COPY_KEYS)),
+                _ => status.say("a file sent as it is (--copy) cannot be paused or skipped"),
             }
         }
-        if let Some(events) = &events {
-            while let Ok(event) = events.try_recv() {
-                match event {
-                    PlayerEvent::NowPlaying(now) => {
-                        item = now.index as u64 + 1;
-                        tracing::info!("now playing {}", now.name);
-                        if let Feed::Encoded {
-                            captioner: Some(captioner),
-                            ..
-                        } = &feed
-                        {
-                            captioner.show(now.caption.as_deref());
-                        }
-                    }
-                    // The playlist logged it already, as a warning.
-                    PlayerEvent::Skipped(error) => tracing::debug!("skipped: {error}"),
-                    // The player logged it already.
-                    PlayerEvent::Warning(warning) => tracing::debug!("{warning}"),
-                    PlayerEvent::Failed(error) => {
-                        tracing::debug!("{error}");
-                        source_failed = Some(error.to_string());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let position = match &feed {
-            Feed::Encoded {
-                encoder,
-                playlist,
-                captioner,
-                ..
-            } => {
-                let late = playlist.stats().late_video_dropped;
-                if late > 0 && late_frames == 0 {
-                    tracing::warn!(
-                        "encoding cannot keep up with real time: video frames are being dropped \
-                         (a faster preset, a smaller size or a hardware encoder helps; \
-                         --readrate 0 streams every frame, not live)"
-                    );
-                }
-                late_frames = late;
-                let mut reading = Reading::encoder(&encoder.stats()).with_dropped(late);
-                if let Some(captioner) = captioner {
-                    reading = reading.with_compositor(&captioner.running.handle().stats());
-                }
-                format!(
-                    "{:.0} s | {} | {}",
-                    playlist.position().as_secs_f64(),
-                    describe(&streamer.stats()),
-                    meter.line(reading)
-                )
-            }
-            Feed::Copied { .. } => describe(&streamer.stats()),
-        };
-        status.update(total.map(|_| item), position);
-        // A playlist that ended is the end of the job (a caption compositor would otherwise
-        // keep the picture going).
-        let played_out = matches!(
-            &feed,
-            Feed::Encoded { playlist, .. }
-                if matches!(playlist.state(), PlayState::Ended | PlayState::Stopped)
-        );
-        played_out
-            || streamer.is_finished()
+        status.update(None, describe(&streamer.stats()));
+        streamer.is_finished()
             || streamer
                 .stats()
                 .iter()
@@ -777,58 +662,19 @@ fn drive(
         // Asked to end: a destination still trying to connect is not waited for.
         streamer.give_up_connecting();
     }
-    // A failure reported as the playlist ended may not have been read yet.
-    if let Some(events) = &events {
-        for event in events.try_iter() {
-            if let PlayerEvent::Failed(error) = event {
-                source_failed = Some(error.to_string());
-            }
-        }
-    }
-    // Stop the source: the encoder drains, the packets end, the destinations finish.
-    match feed {
-        Feed::Encoded {
-            encoder,
-            playlist,
-            captioner,
-            ..
-        } => {
-            let _ = playlist.stop();
-            if let Some(captioner) = captioner {
-                captioner.stop();
-            }
-            if let Err(error) = encoder.wait() {
-                tracing::error!("{error}");
-            }
-        }
-        Feed::Copied { reader } => {
-            if let Err(error) = reader.stop() {
-                tracing::warn!("{error}");
-            }
-        }
+    if let Err(error) = reader.stop() {
+        tracing::warn!("{error}");
     }
     // The input has ended: a destination slower than the stream gets a few seconds to catch
     // up, then is closed (what it missed is in the summary).
     let report = streamer.wait_at_most(drain);
-    if late_frames > 0 && !quiet {
-        eprintln!(
-            "livekit: {} dropped: encoding could not keep up with real time",
-            crate::live::count(late_frames, "video frame")
-        );
-    }
-    let streamed = match source_failed {
-        // Nothing could be played: that is the error, not the empty streams.
-        // A bad file (exit 2), like one that does not open.
-        Some(error) if report.destinations.iter().all(|d| d.bytes == 0) => {
-            Err(usage(anyhow!("{error}")))
-        }
-        Some(error) => {
-            tracing::error!("{error}");
-            summarize(&report, ended, status.elapsed(), quiet)
-        }
-        None => summarize(&report, ended, status.elapsed(), quiet),
-    };
-    let recorded = Recording::finish(&report, quiet);
+    let streamed = summarize(&report, ended, status.elapsed(), quiet);
+    let recorded = Recording::finish(&report.recordings, quiet);
+    both(streamed, recorded)
+}
+
+/// The job's error: the stream's, else the recording's (both logged when both failed).
+fn both(streamed: Result<(), Failure>, recorded: Result<(), Failure>) -> Result<(), Failure> {
     match (streamed, recorded) {
         (Err(error), Err(Failure::Usage(also) | Failure::Runtime(also))) => {
             tracing::error!("{also:#}");
@@ -837,6 +683,227 @@ fn drive(
         (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
         (Ok(()), Ok(())) => Ok(()),
     }
+}
+
+/// What the keys do in `stream-file --copy`.
+const COPY_KEYS: crate::keys::KeyHelp = &[("q", "stop"), ("?", "keys")];
+
+/// The studio ids of a file job: its playlist, and (songs with captions) the caption.
+const FILES: &str = "files";
+const CAPTION: &str = "caption";
+
+/// How a file job on its studio ended.
+struct FilesEnd {
+    ended: Ended,
+    elapsed: Duration,
+    /// Video frames the playlist dropped because encoding fell behind real time.
+    late: u64,
+    /// Why the playlist failed, if it did.
+    failed: Option<String>,
+}
+
+/// Runs a file job's studio until the playlist has played out (and its encode has sent it),
+/// Ctrl-C, `q` or `--timeout`. Keys pause, resume and skip; songs' captions follow the
+/// playlist; the status line shows where it is and how each destination does.
+fn run_files(
+    studio: &Studio,
+    stop: &StopSignal,
+    live: &LiveArgs,
+    quiet: bool,
+    total: Option<u64>,
+    songs: bool,
+) -> FilesEnd {
+    let status = StatusLine::new(quiet, total);
+    let keys = crate::keys::Keys::start();
+    if keys.is_some() && !quiet {
+        status.say("press q or Ctrl-C to stop, ? for keys");
+    }
+    let mut meter = Meter::default();
+    let mut item = 0u64;
+    let mut late = 0u64;
+    let mut failed = None;
+    let mut caption: Option<String> = None;
+    let ended = run_until(stop, live.timeout, || {
+        while let Some(key) = keys.as_ref().and_then(crate::keys::Keys::next) {
+            if key == crate::keys::Key::Quit {
+                stop.request();
+            } else if let Some(said) = act_on_files(studio, key) {
+                status.say(&said);
+            }
+        }
+        let state = studio.state();
+        let Some(input) = state.inputs.iter().find(|i| i.id == FILES) else {
+            return true;
+        };
+        let playing = input.playing.clone();
+        if let Some(playing) = &playing {
+            if let Some(entry) = playing.entry
+                && entry as u64 + 1 != item
+            {
+                item = entry as u64 + 1;
+                if let Some(name) = &playing.name {
+                    tracing::info!("now playing {name}");
+                }
+            }
+            if songs && playing.caption != caption {
+                caption.clone_from(&playing.caption);
+                show_caption(studio, caption.as_deref());
+            }
+            if playing.late_frames > 0 && late == 0 {
+                tracing::warn!(
+                    "encoding cannot keep up with real time: video frames are being dropped \
+                     (a faster preset, a smaller size or a hardware encoder helps; \
+                     --readrate 0 streams every frame, not live)"
+                );
+            }
+            late = playing.late_frames;
+        }
+        if let livekit_studio::InputState::Failed { error } = &input.state {
+            failed = Some(error.clone());
+        }
+        let encode = if songs { MAIN_CANVAS } else { FILES };
+        let mut reading = match studio.encoder_stats(encode) {
+            Some((stats, _)) => Reading::encoder(&stats).with_dropped(late),
+            None => Reading::default(),
+        };
+        if songs {
+            reading = reading.with_compositor(&studio.render_stats());
+        }
+        let destinations: Vec<String> = state
+            .outputs
+            .iter()
+            .flat_map(|o| &o.destinations)
+            .map(|d| status_part(&d.name, &d.state, d.bitrate))
+            .collect();
+        status.update(
+            total.map(|_| item),
+            format!(
+                "{:.0} s | {} | {}",
+                playing.as_ref().map_or(0.0, |p| p.seconds),
+                destinations.join(" | "),
+                meter.line(reading)
+            ),
+        );
+        let running = state.outputs.iter().any(|o| {
+            matches!(
+                o.state,
+                livekit_studio::OutputState::Starting | livekit_studio::OutputState::Live
+            )
+        });
+        // Played out (a caption canvas would otherwise keep the picture going), every output
+        // done, or every destination given up.
+        matches!(
+            input.state,
+            livekit_studio::InputState::Ended | livekit_studio::InputState::Failed { .. }
+        ) || !running
+            || crate::record::streams_failed(&state)
+    });
+    status.finish();
+    FilesEnd {
+        ended,
+        elapsed: status.elapsed(),
+        late,
+        failed,
+    }
+}
+
+/// Does what `key` asks of a file job; returns what to tell the user.
+fn act_on_files(studio: &Studio, key: crate::keys::Key) -> Option<String> {
+    use crate::keys::Key;
+    let apply = |command: Command| studio.apply(command).map_err(|e| e.message);
+    let id = || FILES.to_owned();
+    let result = match key {
+        Key::Pause => {
+            let paused = studio
+                .state()
+                .inputs
+                .iter()
+                .any(|i| i.id == FILES && i.state == livekit_studio::InputState::Paused);
+            if paused {
+                apply(Command::ResumeInput { id: id() }).map(|()| "resumed")
+            } else {
+                apply(Command::PauseInput { id: id() }).map(|()| "paused (p resumes)")
+            }
+        }
+        Key::Next => apply(Command::SkipInput { id: id(), by: 1 }).map(|()| "next file"),
+        Key::Quit => return None,
+        Key::Help | Key::Scene(_) | Key::Record => {
+            return Some(crate::keys::help_line(STREAM_KEYS));
+        }
+    };
+    Some(result.map_or_else(|error| error, str::to_owned))
+}
+
+/// Shows `caption` in the caption layer of a file job's canvas, or hides it.
+fn show_caption(studio: &Studio, caption: Option<&str>) {
+    let result = match caption {
+        Some(text) => studio
+            .apply(Command::ReplaceInput {
+                id: CAPTION.to_owned(),
+                input: caption_input(text),
+            })
+            .and_then(|()| set_caption_visible(studio, true)),
+        None => set_caption_visible(studio, false),
+    };
+    if let Err(error) = result {
+        tracing::warn!("caption: {}", error.message);
+    }
+}
+
+fn set_caption_visible(studio: &Studio, visible: bool) -> Result<(), livekit_studio::CommandError> {
+    studio.apply(Command::UpdateLayer(LayerFields {
+        id: CAPTION.to_owned(),
+        visible: Some(visible),
+        ..LayerFields::default()
+    }))
+}
+
+/// A song's "Title - Artist" as the caption input: white on a dark box.
+fn caption_input(text: &str) -> InputSpec {
+    InputSpec::Text {
+        text: text.to_owned(),
+        size: Some(48.0),
+        color: Some(Color::rgb(255, 255, 255)),
+        background: Some(Color::rgba(0, 0, 0, 170)),
+    }
+}
+
+/// The canvas of a playlist with songs: the playlist's picture letterboxed, and a caption
+/// layer (hidden until a song with tags plays).
+fn add_caption_canvas(
+    studio: &Studio,
+    (width, height): (u32, u32),
+    fps: (u32, u32),
+) -> Result<(), livekit_studio::CommandError> {
+    studio.apply(Command::AddCanvas {
+        id: MAIN_CANVAS.to_owned(),
+        width: (width & !1).max(2),
+        height: (height & !1).max(2),
+        fps: livekit_compositor::Fps::new(fps.0.div_ceil(fps.1.max(1)).max(1)),
+        background: None,
+    })?;
+    studio.apply(Command::AddLayer(LayerFields {
+        id: FILES.to_owned(),
+        input: Some(FILES.to_owned()),
+        fit: Some(Fit::Contain),
+        ..LayerFields::default()
+    }))?;
+    studio.apply(Command::AddInput {
+        id: CAPTION.to_owned(),
+        input: caption_input("livekit"),
+        audio: AudioSettings::default(),
+        when_failed: WhenFailed::default(),
+    })?;
+    let h = height as f32;
+    studio.apply(Command::AddLayer(LayerFields {
+        id: CAPTION.to_owned(),
+        input: Some(CAPTION.to_owned()),
+        rect: Some([h * 0.05, h * 0.82, width as f32 - h * 0.1, h * 0.12]),
+        fit: Some(Fit::Contain),
+        z: Some(1),
+        visible: Some(false),
+        ..LayerFields::default()
+    }))
 }
 
 /// The files of `stream-files`: a folder's files matching the glob (sorted), or one file.
@@ -875,14 +942,13 @@ fn playlist_entries(args: &StreamFilesArgs) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-/// `stream-file` and `stream-files`: a playlist -> one encode -> every site.
-///
-/// Wired directly, not on a [`livekit_studio::Studio`] as the other jobs are: a studio's
-/// canvas renders on its clock, in real time, taking each input's newest frame at each tick.
-/// These jobs need what a canvas does not do (yet): `--readrate` other than 1 (the player
-/// runs faster or slower than real time and waits for the slowest destination: nothing may be
-/// dropped), and every frame of the file sent with its own timing at `--readrate 1` (a canvas
-/// would re-time them to its ticks, doubling or dropping frames where the two clocks beat).
+/// `stream-file` and `stream-files`: a studio whose playlist input feeds one encode for every
+/// site, `--record` and `--hls` directly (`start_output`'s `input`), not through a canvas: a
+/// canvas renders on its clock, taking each input's newest frame at each tick, where these
+/// jobs send every frame of the file with its own timing, at `--readrate` (other than 1, the
+/// playlist waits for the slowest destination: nothing is dropped). Songs with captions are
+/// the exception: their cover and caption are composed on a canvas (in real time, on a clock
+/// running at `--readrate`).
 #[allow(clippy::too_many_arguments)]
 fn stream_playlist(
     config: &Config,
@@ -899,7 +965,7 @@ fn stream_playlist(
     quiet: bool,
 ) -> Result<(), Failure> {
     let force = record.force;
-    let recordings = Recording::settings(record);
+    let hls = record.hls.output();
     let record = record.record.as_deref();
     if let Some(path) = record {
         crate::record::check_recording_path(path)?;
@@ -916,8 +982,6 @@ fn stream_playlist(
     let own = output.own && !entries.iter().any(|e| read_once(e));
     let mut size = (config.defaults.width, config.defaults.height);
     let mut fps = (config.defaults.fps, 1);
-    // Frames are thinned to `fps` unless the file's own rate is kept.
-    let mut thin = true;
     // Songs (entries without video) get a caption layer when captions are on. Standard input
     // and FIFOs are not probed: they can be read only once, by the player.
     let mut songs = false;
@@ -927,7 +991,6 @@ fn stream_playlist(
             Some(video) if own => {
                 size = info.display_size().unwrap_or((video.width, video.height));
                 fps = fps_ratio(video.frame_rate);
-                thin = false;
             }
             Some(_) => {}
             None => songs = info.audio.is_some(),
@@ -941,7 +1004,6 @@ fn stream_playlist(
     }
     if let Some(chosen) = output.fps {
         fps = (chosen, 1);
-        thin = true;
     }
     let songs = songs && captions;
     if songs && readrate == 0.0 {
@@ -975,78 +1037,115 @@ fn stream_playlist(
     };
     confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
-    let (clock, pacing): (Arc<dyn livekit_core::Clock>, _) = if readrate == 0.0 {
-        (Arc::new(SystemClock::new()), Pacing::FreeRunning)
-    } else if readrate == 1.0 {
-        (Arc::new(SystemClock::new()), Pacing::RealTime)
-    } else {
-        // Not live: at most this fast, and no frame dropped when the encoder is slower.
-        let clock = ScaledClock::new(SystemClock::new(), readrate);
-        (Arc::new(clock), Pacing::Paced)
-    };
-    let list = Playlist::new(
-        &entries,
-        PlaylistSettings {
-            player: PlayerSettings {
-                looping,
-                pacing,
-                clock: Arc::clone(&clock),
-                threads: decoder_threads(size, fps),
-                ..PlayerSettings::default()
-            },
-            shuffle,
-            // A picture given with --image is shown for every song; otherwise a song's own
-            // cover art is.
-            album_art: cover == Cover::Black,
-            cover,
-            cover_frame_rate: fps.0.div_ceil(fps.1.max(1)),
-            captions,
-            ..PlaylistSettings::default()
-        },
-    )
-    .map_err(usage)?;
-    let audio: Arc<Port<AudioFrame>> = Arc::new(Port::blocking(64));
-    list.add_audio_target(Arc::clone(&audio))?;
-    let (video, captioner) = if songs {
-        // Playlist -> compositor (the picture letterboxed, a caption over it) -> encoder.
-        let (video, captioner) = Captioner::start(&list, size, fps, clock)?;
-        (video, Some(captioner))
-    } else {
-        // Two frames of slack: the player writes each frame on time and the encoder takes it
-        // at once; every frame more is a picture's worth of memory.
-        let video: Arc<Port<VideoFrame>> = Arc::new(Port::blocking(2));
-        list.add_video_target(Arc::clone(&video))?;
-        (video, None)
-    };
-    let video: Arc<dyn VideoSource> = if thin && captioner.is_none() {
-        Arc::new(AtMostRate::new(video, fps))
-    } else {
-        video as Arc<dyn VideoSource>
-    };
-    let encoder = Encoder::start(settings, video, Some(audio as Arc<dyn AudioSource>))?;
-    let streamer = start_streamer_recording(
-        destinations,
-        encoder.streams().to_vec(),
-        encoder.packets(),
-        readrate == 1.0,
+    let mut studio = studio_settings(
+        config,
+        "livekit",
+        settings,
         give_up_after(config, live.give_up_after),
-        recordings,
+    );
+    studio.encode_size = Some(size);
+    studio.drain_after = Some(Duration::from_secs_f64(config.defaults.drain_after));
+    studio.decoder_threads = decoder_threads(size, fps);
+    // Not live (a file read faster or slower than real time): the source waits for the
+    // slowest destination instead of their dropping what they cannot send in time.
+    studio.streaming.wait_for_destinations = readrate != 1.0;
+    if songs {
+        if readrate != 1.0 {
+            studio.clock = Arc::new(ScaledClock::new(SystemClock::new(), readrate));
+        }
+    } else {
+        // Nothing is composited: no GPU to start.
+        studio.backend = BackendChoice::Cpu;
+    }
+    let studio = Studio::start(studio)?;
+    let refused = crate::record::refused;
+    studio
+        .apply(Command::AddInput {
+            id: FILES.to_owned(),
+            input: InputSpec::Playlist {
+                paths: entries.clone(),
+                looping,
+                shuffle,
+                audio: true,
+                // Songs are composed on the canvas, in real time on the studio's clock.
+                readrate: (!songs).then_some(readrate),
+                paused: true,
+                cover: match cover {
+                    Cover::Image(path) => Some(path),
+                    _ => None,
+                },
+            },
+            audio: AudioSettings::default(),
+            when_failed: WhenFailed::default(),
+        })
+        .map_err(refused)?;
+    if songs {
+        add_caption_canvas(&studio, size, fps).map_err(refused)?;
+    }
+    let start = |id: &str, output: livekit_studio::OutputSpec| {
+        studio
+            .apply(Command::StartOutput {
+                id: id.to_owned(),
+                canvas: MAIN_CANVAS.to_owned(),
+                input: (!songs).then(|| FILES.to_owned()),
+                output,
+            })
+            .map_err(refused)
+    };
+    start(
+        crate::record::STREAM,
+        livekit_studio::OutputSpec::Stream { to: sites.to_vec() },
     )?;
-    list.start()?;
+    if let Some(path) = record {
+        start(
+            crate::record::RECORD,
+            livekit_studio::OutputSpec::Record {
+                path: path.to_path_buf(),
+                crash_safe: false,
+            },
+        )?;
+    }
+    if let Some(hls) = hls {
+        start(crate::record::HLS, hls)?;
+    }
+    studio
+        .apply(Command::ResumeInput {
+            id: FILES.to_owned(),
+        })
+        .map_err(refused)?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
-    drive(
-        Feed::Encoded {
-            encoder,
-            playlist: list,
-            total,
-            captioner,
-        },
-        streamer,
-        live,
+    let end = run_files(&studio, &stop, live, quiet, total, songs);
+    let report = studio.stop();
+    if end.late > 0 && !quiet {
+        eprintln!(
+            "livekit: {} dropped: encoding could not keep up with real time",
+            crate::live::count(end.late, "video frame")
+        );
+    }
+    let sent_nothing = report
+        .outputs
+        .iter()
+        .flat_map(|o| &o.destinations)
+        .all(|d| d.bytes == 0);
+    let summarize = || {
+        crate::record::summarize_streams(&report, 0, end.ended, end.elapsed, quiet)
+            .unwrap_or(Ok(()))
+    };
+    let streamed = match end.failed {
+        // Nothing could be played: that is the error, not the empty streams.
+        // A bad file (exit 2), like one that does not open.
+        Some(error) if sent_nothing => Err(usage(anyhow!("{error}"))),
+        Some(error) => {
+            tracing::error!("{error}");
+            summarize()
+        }
+        None => summarize(),
+    };
+    let recorded = Recording::finish(
+        report.outputs.iter().filter_map(|o| o.recording.as_ref()),
         quiet,
-        &stop,
-        Duration::from_secs_f64(config.defaults.drain_after),
-    )
+    );
+    both(streamed, recorded)
 }
 
 /// Input that can be read only once: standard input (`-`, FFmpeg's `pipe:`, `pipe:0`) or a
@@ -1054,129 +1153,6 @@ fn stream_playlist(
 pub fn read_once(entry: &Path) -> bool {
     matches!(entry.to_str(), Some("-" | "pipe:" | "pipe:0"))
         || std::fs::metadata(entry).is_ok_and(|m| !m.is_file() && !m.is_dir())
-}
-
-/// At most `fps` frames a second from a port, for the encoder: a frame that comes less than
-/// three quarters of a frame's time after the previous slot is skipped (a 60 fps file sent at
-/// 30 keeps every other frame); slower video is not padded (a 25 fps file stays at 25).
-struct AtMostRate {
-    inner: Arc<Port<VideoFrame>>,
-    interval: Duration,
-    /// When the next frame is due.
-    due: parking_lot::Mutex<Option<Duration>>,
-}
-
-impl AtMostRate {
-    fn new(inner: Arc<Port<VideoFrame>>, (num, den): (u32, u32)) -> Self {
-        let interval = Duration::from_secs_f64(f64::from(den.max(1)) / f64::from(num.max(1)));
-        Self {
-            inner,
-            interval,
-            due: parking_lot::Mutex::new(None),
-        }
-    }
-}
-
-impl FrameSource<VideoFrame> for AtMostRate {
-    fn latest(&self) -> Pull<VideoFrame> {
-        self.inner.latest()
-    }
-
-    fn next(&self, timeout: Duration) -> Pull<VideoFrame> {
-        let deadline = std::time::Instant::now().checked_add(timeout);
-        loop {
-            let left = deadline.map_or(Duration::MAX, |d| {
-                d.saturating_duration_since(std::time::Instant::now())
-            });
-            let frame = match self.inner.next(left) {
-                Pull::Frame(frame) => frame,
-                other => return other,
-            };
-            let pts = frame.pts();
-            let mut due = self.due.lock();
-            if let Some(at) = *due
-                && pts + self.interval / 4 < at
-            {
-                continue;
-            }
-            *due = Some(match *due {
-                // On time: the next slot; after a gap (or at the start): from this frame.
-                Some(at) if pts < at + self.interval => at + self.interval,
-                _ => pts + self.interval,
-            });
-            return Pull::Frame(frame);
-        }
-    }
-}
-
-/// The compositor of a playlist with songs: the playlist's picture letterboxed on the output
-/// canvas, and a "Title - Artist" text layer shown while a song with tags plays.
-struct Captioner {
-    running: RunningCompositor,
-    caption: LayerId,
-}
-
-impl Captioner {
-    /// Takes the playlist's video; returns the port the encoder reads.
-    fn start(
-        list: &Playlist,
-        (width, height): (u32, u32),
-        fps: (u32, u32),
-        clock: Arc<dyn livekit_core::Clock>,
-    ) -> Result<(Arc<Port<VideoFrame>>, Self), Failure> {
-        let picture = Arc::new(Port::<VideoFrame>::latest());
-        list.add_video_target(Arc::clone(&picture))?;
-        let mut c = Compositor::new(BackendChoice::Auto)?;
-        let rate = fps.0.div_ceil(fps.1.max(1)).max(1);
-        let canvas = c.add_canvas(CanvasSettings::new(width, height, rate))?;
-        c.add_layer(canvas, None, Layer::video(picture).fit(Fit::Contain))?;
-        let h = height as f32;
-        let caption = c.add_layer(
-            canvas,
-            None,
-            Layer::text(caption_text("livekit"))
-                .rect(h * 0.05, h * 0.82, width as f32 - h * 0.1, h * 0.12)
-                .fit(Fit::Contain)
-                .z(1)
-                .visible(false),
-        )?;
-        // A live output: the compositor never waits for the encoder.
-        let video = Arc::new(Port::<VideoFrame>::drop_oldest(8));
-        c.add_target(
-            canvas,
-            "encoder",
-            Arc::clone(&video) as Arc<dyn VideoTarget>,
-        )?;
-        let running = c.start(clock)?;
-        Ok((video, Self { running, caption }))
-    }
-
-    /// Shows `caption`, or hides the layer.
-    fn show(&self, caption: Option<&str>) {
-        let result = self.running.handle().update_layer(self.caption, |layer| {
-            layer.visible = caption.is_some();
-            if let Some(text) = caption {
-                layer.source = LayerSource::Text(caption_text(text));
-            }
-        });
-        if let Err(error) = result {
-            tracing::warn!("caption: {error}");
-        }
-    }
-
-    /// Stops the canvas (its output ends, so the encoder finishes).
-    fn stop(self) {
-        if let Err(error) = self.running.stop() {
-            tracing::warn!("{error}");
-        }
-    }
-}
-
-fn caption_text(text: &str) -> Text {
-    Text::new(text)
-        .size(48.0)
-        .color(Color::rgb(255, 255, 255))
-        .background(Color::rgba(0, 0, 0, 170))
 }
 
 /// The streamer of a file job, also recording the same packets to each of `recordings`
@@ -1378,8 +1354,8 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         .start(packets)
         .map_err(|e| anyhow!("{e}"))
         .context("cannot start reading packets")?;
-    drive(
-        Feed::Copied { reader },
+    drive_copy(
+        reader,
         streamer,
         &args.live,
         quiet,

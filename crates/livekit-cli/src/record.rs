@@ -87,6 +87,7 @@ pub(crate) fn start_output(studio: &Studio, id: &str, output: OutputSpec) -> Res
         .apply(Command::StartOutput {
             id: id.to_owned(),
             canvas: MAIN_CANVAS.to_owned(),
+            input: None,
             output,
         })
         .map_err(refused)
@@ -436,6 +437,7 @@ impl Live<'_> {
             .apply(Command::StartOutput {
                 id: Self::recording_id(n),
                 canvas: MAIN_CANVAS.to_owned(),
+                input: None,
                 output: OutputSpec::Record {
                     path: path.clone(),
                     crash_safe: self.crash_safe,

@@ -87,7 +87,7 @@ pub enum Command {
         #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         id: String,
     },
-    /// Resumes a paused file or playlist input.
+    /// Resumes a paused file or playlist input, or starts one opened `paused`.
     ResumeInput {
         /// The input.
         #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -188,6 +188,12 @@ pub enum Command {
         /// The canvas (default [`MAIN_CANVAS`]).
         #[serde(default = "main_canvas")]
         canvas: String,
+        /// A file or playlist input to encode instead of a canvas: every frame of it with its
+        /// own timing, at its size and frame rate (or the studio's encode size), with its own
+        /// sound. Recordings, streams and HLS only. Outputs fed by the same input share one
+        /// encode; the input waits for them when its `readrate` is not 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
         /// What it is.
         output: OutputSpec,
     },
@@ -306,7 +312,8 @@ fn describe_json_error(error: &serde_path_to_error::Error<serde_json::Error>) ->
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum InputSpec {
-    /// A media file or URL (rtmp://, srt://, http://, ...), played in real time.
+    /// A media file or URL (rtmp://, srt://, http://, ...), played in real time (or at
+    /// `readrate`).
     File {
         /// The file or URL.
         path: String,
@@ -316,6 +323,17 @@ pub enum InputSpec {
         /// Use its sound (default true).
         #[serde(default = "yes")]
         audio: bool,
+        /// How fast it is read, in multiples of real time, like `ffmpeg -readrate`: 1 (the
+        /// default) is real time, a frame that comes late being dropped; 0 is as fast as the
+        /// outputs it feeds take it; another rate is that many times real time. At a rate
+        /// other than 1 nothing is dropped (the input waits for the slowest output it feeds,
+        /// see [`Command::StartOutput`]'s `input`) and its sound is not in the program mix.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        readrate: Option<f64>,
+        /// Opened but not started: `resume_input` starts it, so that the outputs it feeds
+        /// are there from its first frame. Default false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        paused: bool,
     },
     /// Media files played one after another.
     Playlist {
@@ -331,6 +349,17 @@ pub enum InputSpec {
         /// Use their sound (default true).
         #[serde(default = "yes")]
         audio: bool,
+        /// How fast they are read (as a file's `readrate`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        readrate: Option<f64>,
+        /// Opened but not started (as a file's `paused`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        paused: bool,
+        /// The picture shown while an entry without video (a song) plays. Default: the
+        /// song's own cover art, else black.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(schema_with = crate::schema::optional_path)]
+        cover: Option<PathBuf>,
     },
     /// A camera: an index, a device path, or `lavfi:GRAPH` (FFmpeg's test sources).
     Camera {

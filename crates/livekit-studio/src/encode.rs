@@ -20,6 +20,7 @@ use livekit_sinks::{
 };
 
 use crate::error::{CommandError, chain};
+use crate::inputs::{Feed, Feeds};
 use crate::outputs::Gate;
 use crate::state::{DestinationStateDoc, OutputState};
 use crate::webrtc::{Profile, Viewers, for_webrtc};
@@ -46,27 +47,108 @@ pub(crate) struct CanvasEncode {
     pub(crate) viewers: Viewers,
     /// The encoder's counters when it finished.
     pub(crate) final_stats: Option<EncoderStats>,
+    /// An encode of an input's own frames: what feeds it.
+    pub(crate) fed: Option<Fed>,
+    /// How long its destinations may take to send what they hold once it ends; default as
+    /// long as they need.
+    pub(crate) drain: Option<Duration>,
 }
+
+/// What feeds an encode of an input: the input's id and its fan-outs (with the numbers this
+/// encode has in them).
+pub(crate) struct Fed {
+    pub(crate) input: String,
+    video: (Arc<Feed<VideoFrame>>, u64),
+    audio: Option<(Arc<Feed<AudioFrame>>, u64)>,
+}
+
+/// Frames of an input queued for its encode: the input waits when they are there (two
+/// frames of slack: every frame more is a picture's worth of memory).
+const FED_VIDEO_QUEUE: usize = 2;
+
+/// Sound blocks of an input queued for its encode.
+const FED_AUDIO_QUEUE: usize = 64;
 
 impl CanvasEncode {
     /// Starts the encoder and an empty fan-out. `settings` has the canvas's size and rate;
     /// a WebRTC encode makes them WebRTC's.
     pub(crate) fn start(
         canvas: &str,
-        mut settings: EncoderSettings,
+        settings: EncoderSettings,
         profile: Profile,
         streaming: &StreamerSettings,
         audio: Option<Arc<Port<AudioFrame>>>,
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::drop_oldest(VIDEO_QUEUE));
+        let (video_feed, audio_feed) = feeds(&video, audio.as_ref());
+        Self::begin(
+            canvas,
+            settings,
+            profile,
+            streaming,
+            (video, audio),
+            (video_feed, audio_feed),
+            frame_limit,
+        )
+    }
+
+    /// Starts an encode of a file's or playlist's own frames and sound (`start_output`'s
+    /// `input`): each frame with its own timing (at most `settings`' frame rate: faster
+    /// video is thinned), none dropped; the input waits while the encoder is behind.
+    pub(crate) fn start_fed(
+        input: &str,
+        settings: EncoderSettings,
+        streaming: &StreamerSettings,
+        feeds: &Feeds,
+        frame_limit: Option<u64>,
+    ) -> Result<Self, CommandError> {
+        let video = Arc::new(Port::blocking(FED_VIDEO_QUEUE));
+        let audio = feeds
+            .sound
+            .then(|| Arc::new(Port::blocking(FED_AUDIO_QUEUE)));
+        let video_feed = Arc::new(AtMostRate::new(video.clone(), settings.video.fps));
+        let audio_feed = audio.clone().map(|a| a as Arc<dyn AudioSource>);
+        let mut encode = Self::begin(
+            input,
+            settings,
+            Profile::Standard,
+            streaming,
+            (video, audio.clone()),
+            (video_feed, audio_feed),
+            frame_limit,
+        )?;
+        let video_number = feeds
+            .video
+            .attach(encode.gate.clone() as Arc<dyn livekit_core::FrameTarget<VideoFrame>>);
+        let audio_number = audio.map(|port| {
+            feeds
+                .audio
+                .attach(port as Arc<dyn livekit_core::FrameTarget<AudioFrame>>)
+        });
+        encode.fed = Some(Fed {
+            input: input.to_owned(),
+            video: (feeds.video.clone(), video_number),
+            audio: audio_number.map(|n| (feeds.audio.clone(), n)),
+        });
+        Ok(encode)
+    }
+
+    fn begin(
+        canvas: &str,
+        mut settings: EncoderSettings,
+        profile: Profile,
+        streaming: &StreamerSettings,
+        (video, audio): (Arc<Port<VideoFrame>>, Option<Arc<Port<AudioFrame>>>),
+        (video_feed, audio_feed): (Arc<dyn VideoSource>, Option<Arc<dyn AudioSource>>),
+        frame_limit: Option<u64>,
+    ) -> Result<Self, CommandError> {
         let failed = |e: &dyn std::error::Error| {
             CommandError::invalid_on("canvas", canvas, format!("cannot encode: {}", chain(e)))
         };
         if profile != Profile::Standard {
             for_webrtc(&mut settings, profile);
         }
-        let (video_feed, audio_feed) = feeds(&video, audio.as_ref());
         let encoder = Encoder::start(settings, video_feed, audio_feed).map_err(|e| failed(&e))?;
         let viewers = Viewers::default();
         let streamer = Streamer::start(
@@ -93,6 +175,8 @@ impl CanvasEncode {
             streamer: Some(streamer),
             viewers,
             final_stats: None,
+            fed: None,
+            drain: None,
         })
     }
 
@@ -188,6 +272,13 @@ impl CanvasEncode {
     /// Ends the encode: the streamer finishes every branch left (recordings finalized, their
     /// reports returned).
     pub(crate) fn stop(&mut self) -> Option<StreamReport> {
+        // An input's frames no longer come here.
+        if let Some(fed) = &self.fed {
+            fed.video.0.detach(fed.video.1);
+            if let Some((feed, number)) = &fed.audio {
+                feed.detach(*number);
+            }
+        }
         // The frames given so far are encoded, then the packets end.
         self.gate.close();
         livekit_core::FrameTarget::end(&*self.video);
@@ -204,7 +295,10 @@ impl CanvasEncode {
         let streamer = self.streamer.take()?;
         // The show is over: a destination still trying to connect is not waited for.
         streamer.give_up_connecting();
-        let report = streamer.wait();
+        let report = match self.drain {
+            Some(limit) => streamer.wait_at_most(limit),
+            None => streamer.wait(),
+        };
         self.viewers.close_all();
         Some(report)
     }
@@ -430,5 +524,58 @@ pub(crate) fn destination_doc(stats: &DestinationStats) -> DestinationStateDoc {
         dropped_packets: stats.dropped_packets,
         reconnects: stats.reconnects,
         last_error: stats.last_error.clone(),
+    }
+}
+
+/// At most `fps` frames a second from a port, for the encoder: a frame that comes less than
+/// three quarters of a frame's time after the previous slot is skipped (a 60 fps file sent at
+/// 30 keeps every other frame); slower video is not padded (a 25 fps file stays at 25).
+struct AtMostRate {
+    inner: Arc<Port<VideoFrame>>,
+    interval: Duration,
+    /// When the next frame is due.
+    due: parking_lot::Mutex<Option<Duration>>,
+}
+
+impl AtMostRate {
+    fn new(inner: Arc<Port<VideoFrame>>, (num, den): (u32, u32)) -> Self {
+        let interval = Duration::from_secs_f64(f64::from(den.max(1)) / f64::from(num.max(1)));
+        Self {
+            inner,
+            interval,
+            due: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+impl FrameSource<VideoFrame> for AtMostRate {
+    fn latest(&self) -> Pull<VideoFrame> {
+        self.inner.latest()
+    }
+
+    fn next(&self, timeout: Duration) -> Pull<VideoFrame> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            let frame = match self.inner.next(left) {
+                Pull::Frame(frame) => frame,
+                other => return other,
+            };
+            let pts = frame.pts();
+            let mut due = self.due.lock();
+            if let Some(at) = *due
+                && pts + self.interval / 4 < at
+            {
+                continue;
+            }
+            *due = Some(match *due {
+                // On time: the next slot; after a gap (or at the start): from this frame.
+                Some(at) if pts < at + self.interval => at + self.interval,
+                _ => pts + self.interval,
+            });
+            return Pull::Frame(frame);
+        }
     }
 }

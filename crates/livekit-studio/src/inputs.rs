@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use livekit_compositor::{LayerSource, Text, VideoInput};
 use livekit_core::{
-    AudioFrame, Clock, FrameSource, MixerInput, Port, Pull, VideoFrame, VideoSource, VideoTarget,
+    AudioFrame, Clock, FrameSource, FrameTarget, MixerInput, Port, Pull, PushError, ScaledClock,
+    VideoFrame, VideoSource, VideoTarget,
 };
 use livekit_sources::capture::{
     CameraDevice, CameraSettings, CaptureEvent, Microphone, MicrophoneSettings, OutputFormat,
@@ -15,8 +16,8 @@ use livekit_sources::capture::{
     WindowSettings,
 };
 use livekit_sources::{
-    ImageFile, ImageSettings, IpcSource, IpcSourceSettings, PlayState, Player, PlayerEvent,
-    PlayerSettings, Playlist, PlaylistSettings,
+    Cover, ImageFile, ImageSettings, IpcSource, IpcSourceSettings, Pacing, PlayState, Player,
+    PlayerEvent, PlayerSettings, Playlist, PlaylistSettings,
 };
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -199,6 +200,8 @@ pub(crate) struct Opened {
     pub(crate) picture: Picture,
     /// Its sound, for the program mix.
     pub(crate) sound: Option<Arc<Port<AudioFrame>>>,
+    /// A file's or playlist's frames and sound for the outputs it feeds directly.
+    pub(crate) feeds: Option<Feeds>,
     /// Whether it is live at once (builtins, pictures).
     pub(crate) live_at_once: bool,
 }
@@ -224,6 +227,8 @@ pub(crate) struct Input {
     pub(crate) state: InputState,
     /// The size of its pictures, once known (a capture's when it starts, a file's).
     pub(crate) size: Option<(u32, u32)>,
+    /// A file's or playlist's frames for the outputs it feeds directly.
+    pub(crate) feeds: Option<Feeds>,
 }
 
 /// Sound buffered between an input and the mixer: 2 s of 10 ms blocks (decoders write ahead).
@@ -248,6 +253,7 @@ impl Input {
             when_failed,
             state: InputState::Starting,
             size: None,
+            feeds: None,
         };
         input.take(opened);
         input
@@ -257,6 +263,7 @@ impl Input {
     /// The sound is the caller's to wire.
     pub(crate) fn take(&mut self, opened: Opened) {
         self.running = opened.running;
+        self.feeds = opened.feeds;
         self.size = match &self.running {
             Running::Player(player) => player.info().and_then(|i| i.display_size()),
             _ => None,
@@ -297,6 +304,27 @@ impl Input {
         self.slot
             .as_ref()
             .map(|(_, input)| LayerSource::Video(input.clone()))
+    }
+
+    /// Where a file's or playlist's playback is.
+    pub(crate) fn playing(&self) -> Option<crate::state::PlayingDoc> {
+        let (playback, now) = match &self.running {
+            Running::Player(player) => (&***player, None),
+            Running::Playlist(playlist) => (&***playlist, playlist.now_playing()),
+            _ => return None,
+        };
+        let position = match &self.running {
+            Running::Player(player) => player.position(),
+            Running::Playlist(playlist) => playlist.position(),
+            _ => Duration::ZERO,
+        };
+        Some(crate::state::PlayingDoc {
+            seconds: position.as_secs_f64(),
+            entry: now.as_ref().map(|n| n.index),
+            name: now.as_ref().map(|n| n.name.clone()),
+            caption: now.and_then(|n| n.caption),
+            late_frames: playback.stats().late_video_dropped,
+        })
     }
 
     /// Looks at the running source and updates the state; returns the new state when it
@@ -406,11 +434,21 @@ fn microphone_state(microphone: &Microphone) -> Option<InputState> {
     state
 }
 
+/// How the studio opens files and playlists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decoding {
+    /// Frames a second of a playlist's still covers (the studio's encode rate).
+    pub(crate) cover_frame_rate: u32,
+    /// Decoder threads (0: FFmpeg's choice).
+    pub(crate) threads: usize,
+}
+
 /// Opens what `spec` names, on `clock`.
 pub(crate) fn open(
     id: &str,
     spec: &InputSpec,
     clock: &Arc<dyn Clock>,
+    decoding: Decoding,
 ) -> Result<Opened, CommandError> {
     let failed =
         |error: &dyn std::error::Error| CommandError::invalid_on("input", id, chain(error));
@@ -420,6 +458,7 @@ pub(crate) fn open(
         running: Running::Nothing,
         picture: Picture::Builtin(source),
         sound: None,
+        feeds: None,
         live_at_once: true,
     };
     match spec {
@@ -461,6 +500,7 @@ pub(crate) fn open(
                 running: Running::Nothing,
                 picture: Picture::Video(Arc::new(image)),
                 sound: None,
+                feeds: None,
                 live_at_once: true,
             })
         }
@@ -471,6 +511,7 @@ pub(crate) fn open(
                 running: Running::Nothing,
                 picture: Picture::Video(Arc::new(source)),
                 sound: None,
+                feeds: None,
                 live_at_once: true,
             })
         }
@@ -478,11 +519,16 @@ pub(crate) fn open(
             path,
             looping,
             audio,
+            readrate,
+            paused,
         } => {
+            let (pacing, clock) = pacing(id, *readrate, clock)?;
             let settings = PlayerSettings {
-                clock: Arc::clone(clock),
+                clock,
+                pacing,
                 looping: *looping,
                 audio: *audio,
+                threads: decoding.threads,
                 ..PlayerSettings::default()
             };
             let player = Player::open(path, settings).map_err(|e| failed(&e))?;
@@ -490,22 +536,25 @@ pub(crate) fn open(
             let has_audio = *audio && player.info().is_some_and(|i| i.audio.is_some());
             // Layers may show a file without a picture (a song): they show nothing.
             let video = live_port();
+            let feeds = Feeds::new(&video, has_audio.then(sound_port), pacing);
             if has_video {
                 player
-                    .add_video_target(Arc::clone(&video))
+                    .add_video_target(feeds.video.clone())
                     .map_err(|e| failed(&e))?;
             }
-            let sound = has_audio.then(sound_port);
-            if let Some(sound) = &sound {
+            if has_audio {
                 player
-                    .add_audio_target(Arc::clone(sound))
+                    .add_audio_target(feeds.audio.clone())
                     .map_err(|e| failed(&e))?;
             }
-            player.start().map_err(|e| failed(&e))?;
+            if !*paused {
+                player.start().map_err(|e| failed(&e))?;
+            }
             Ok(Opened {
                 running: Running::Player(Box::new(player)),
                 picture: Picture::Video(video),
-                sound,
+                sound: feeds.mixed.clone(),
+                feeds: Some(feeds),
                 live_at_once: false,
             })
         }
@@ -514,36 +563,51 @@ pub(crate) fn open(
             looping,
             shuffle,
             audio,
+            readrate,
+            paused,
+            cover,
         } => {
             if paths.is_empty() {
                 return Err(CommandError::invalid_on("input", id, "paths is empty"));
             }
+            let (pacing, clock) = pacing(id, *readrate, clock)?;
             let settings = PlaylistSettings {
                 player: PlayerSettings {
-                    clock: Arc::clone(clock),
+                    clock,
+                    pacing,
                     looping: *looping,
                     audio: *audio,
+                    threads: decoding.threads,
                     ..PlayerSettings::default()
                 },
                 shuffle: *shuffle,
+                // A picture given is shown for every song; otherwise a song's own cover art.
+                album_art: cover.is_none(),
+                cover: cover
+                    .as_ref()
+                    .map_or(Cover::Black, |path| Cover::Image(path.clone())),
+                cover_frame_rate: decoding.cover_frame_rate,
                 ..PlaylistSettings::default()
             };
             let playlist = Playlist::new(paths, settings).map_err(|e| failed(&e))?;
             let video = live_port();
+            let feeds = Feeds::new(&video, audio.then(sound_port), pacing);
             playlist
-                .add_video_target(Arc::clone(&video))
+                .add_video_target(feeds.video.clone())
                 .map_err(|e| failed(&e))?;
-            let sound = audio.then(sound_port);
-            if let Some(sound) = &sound {
+            if *audio {
                 playlist
-                    .add_audio_target(Arc::clone(sound))
+                    .add_audio_target(feeds.audio.clone())
                     .map_err(|e| failed(&e))?;
             }
-            playlist.start().map_err(|e| failed(&e))?;
+            if !*paused {
+                playlist.start().map_err(|e| failed(&e))?;
+            }
             Ok(Opened {
                 running: Running::Playlist(Box::new(playlist)),
                 picture: Picture::Video(video),
-                sound,
+                sound: feeds.mixed.clone(),
+                feeds: Some(feeds),
                 live_at_once: false,
             })
         }
@@ -622,10 +686,146 @@ pub(crate) fn open(
                 running: Running::Microphone(microphone),
                 picture: Picture::None,
                 sound: Some(sound),
+                feeds: None,
                 live_at_once: true,
             })
         }
         InputSpec::Tone { frequency, level } => tone_opened(id, *frequency, *level, clock),
+    }
+}
+
+/// The highest `readrate` taken.
+const MAX_READRATE: f64 = 100.0;
+
+/// How a file or playlist read at `readrate` is paced, and on what clock.
+fn pacing(
+    id: &str,
+    readrate: Option<f64>,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Pacing, Arc<dyn Clock>), CommandError> {
+    match readrate {
+        None => Ok((Pacing::RealTime, Arc::clone(clock))),
+        Some(1.0) => Ok((Pacing::RealTime, Arc::clone(clock))),
+        Some(0.0) => Ok((Pacing::FreeRunning, Arc::clone(clock))),
+        Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_READRATE => Ok((
+            Pacing::Paced,
+            Arc::new(ScaledClock::new(Arc::clone(clock), rate)),
+        )),
+        Some(rate) => Err(CommandError::invalid_on(
+            "input",
+            id,
+            format!("readrate {rate} is out of range (0 to {MAX_READRATE})"),
+        )),
+    }
+}
+
+/// A file's or playlist's pictures and sound, each fanned out: to what its layers read and
+/// to the program mix (neither ever waits), and to the encodes of the outputs it feeds
+/// directly (`start_output`'s `input`), which make it wait when they are full.
+pub(crate) struct Feeds {
+    pub(crate) video: Arc<Feed<VideoFrame>>,
+    pub(crate) audio: Arc<Feed<AudioFrame>>,
+    /// Whether it has sound (a file without any feeds none: its encodes have no sound).
+    pub(crate) sound: bool,
+    /// The sound for the program mix: none when the input has none, or is not read in real
+    /// time (its sound would come too fast or too slow to mix).
+    pub(crate) mixed: Option<Arc<Port<AudioFrame>>>,
+}
+
+impl Feeds {
+    fn new(
+        layers: &Arc<Port<VideoFrame>>,
+        sound: Option<Arc<Port<AudioFrame>>>,
+        pacing: Pacing,
+    ) -> Self {
+        let has_sound = sound.is_some();
+        let mixed = sound.filter(|_| pacing == Pacing::RealTime);
+        Self {
+            video: Feed::new(Some(Arc::clone(layers))),
+            audio: Feed::new(mixed.clone()),
+            sound: has_sound,
+            mixed,
+        }
+    }
+}
+
+/// Targets by number.
+type Targets<T> = Vec<(u64, Arc<dyn FrameTarget<T>>)>;
+
+/// One fan-out of an input's frames (see [`Feeds`]).
+pub(crate) struct Feed<T> {
+    /// What never waits: the layers' port, the mix's.
+    own: Option<Arc<Port<T>>>,
+    /// The encodes fed, by number.
+    encodes: Mutex<Targets<T>>,
+    next: std::sync::atomic::AtomicU64,
+    ended: AtomicBool,
+}
+
+impl<T: Clone + Send + 'static> Feed<T> {
+    fn new(own: Option<Arc<Port<T>>>) -> Arc<Self> {
+        Arc::new(Self {
+            own,
+            encodes: Mutex::new(Vec::new()),
+            next: std::sync::atomic::AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+        })
+    }
+
+    /// Feeds `target` from the next frame on (ended at once if the input has ended); returns
+    /// its number for [`detach`](Self::detach).
+    pub(crate) fn attach(&self, target: Arc<dyn FrameTarget<T>>) -> u64 {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut encodes = self.encodes.lock();
+        if self.ended.load(Ordering::SeqCst) {
+            target.end();
+        } else {
+            encodes.push((number, target));
+        }
+        number
+    }
+
+    /// Stops feeding target `number`.
+    pub(crate) fn detach(&self, number: u64) {
+        self.encodes.lock().retain(|(n, _)| *n != number);
+    }
+}
+
+impl<T: Clone + Send + 'static> FrameTarget<T> for Feed<T> {
+    fn push(&self, frame: T) -> Result<(), PushError> {
+        self.push_unless(frame, &AtomicBool::new(false))
+    }
+
+    fn push_unless(&self, frame: T, stop: &AtomicBool) -> Result<(), PushError> {
+        if let Some(own) = &self.own {
+            // Never waits; a closed port (the studio stopping) is no reason to stop the rest.
+            let _ = livekit_core::FrameTarget::push(&**own, frame.clone());
+        }
+        // Pushed outside the lock: an encode that is slow must not hold up its detaching.
+        let encodes = self.encodes.lock().clone();
+        for (number, target) in encodes {
+            match target.push_unless(frame.clone(), stop) {
+                Ok(()) => {}
+                Err(PushError::Stopped) => return Err(PushError::Stopped),
+                // That encode ended or stopped: the others go on.
+                Err(_) => self.detach(number),
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&self) {
+        let encodes = {
+            let mut encodes = self.encodes.lock();
+            self.ended.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *encodes)
+        };
+        if let Some(own) = &self.own {
+            livekit_core::FrameTarget::end(&**own);
+        }
+        for (_, target) in encodes {
+            target.end();
+        }
     }
 }
 
@@ -652,6 +852,7 @@ fn tone_opened(
         running: Running::Tone(tone),
         picture: Picture::None,
         sound: Some(sound),
+        feeds: None,
         live_at_once: true,
     })
 }
@@ -661,6 +862,7 @@ fn capture_opened(capture: VideoCapture, port: Arc<Port<VideoFrame>>) -> Opened 
         running: Running::Capture(capture),
         picture: Picture::Video(port),
         sound: None,
+        feeds: None,
         live_at_once: false,
     }
 }

@@ -40,8 +40,8 @@ pub use events::{DEFAULT_EVENT_CAPACITY, Event, Subscription, ViewerChange};
 pub use inputs::InputState;
 pub use scene::scene_commands;
 pub use state::{
-    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputReport, OutputState, RecordingDoc,
-    SceneDoc, Stats, StudioReport, StudioState,
+    CanvasDoc, DestinationStateDoc, InputDoc, OutputDoc, OutputReport, OutputState, PlayingDoc,
+    RecordingDoc, SceneDoc, Stats, StudioReport, StudioState,
 };
 pub use studio::{StartStudioError, Studio, StudioSettings};
 pub use webrtc::ViewerDoc;

@@ -61,13 +61,17 @@ impl Gate {
 
 impl FrameTarget<VideoFrame> for Gate {
     fn push(&self, frame: VideoFrame) -> Result<(), PushError> {
+        self.push_unless(frame, &AtomicBool::new(false))
+    }
+
+    fn push_unless(&self, frame: VideoFrame, stop: &AtomicBool) -> Result<(), PushError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(PushError::Closed);
         }
         if self.frames() >= self.limit {
             return Err(PushError::Ended);
         }
-        match self.inner.push(frame) {
+        match self.inner.push_unless(frame, stop) {
             Ok(()) => {
                 if self.frames.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
                     self.inner.end();
@@ -104,6 +108,8 @@ pub(crate) enum Running {
 pub(crate) struct Output {
     pub(crate) id: String,
     pub(crate) canvas: String,
+    /// Outputs fed by an input instead of a canvas: the input.
+    pub(crate) input: Option<String>,
     pub(crate) spec: OutputSpec,
     pub(crate) state: OutputState,
     /// Outputs fed frames directly: their gate (encoded outputs are fed by the encode's).
@@ -185,6 +191,7 @@ impl Output {
         Ok(Self {
             id: id.to_owned(),
             canvas: canvas.to_owned(),
+            input: None,
             spec: spec.clone(),
             state: OutputState::Starting,
             gate: Some(Gate::new(target, frame_limit)),
@@ -206,6 +213,7 @@ impl Output {
         Self {
             id: id.to_owned(),
             canvas: canvas.to_owned(),
+            input: None,
             spec: spec.clone(),
             state: OutputState::Starting,
             gate: None,

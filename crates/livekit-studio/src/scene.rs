@@ -106,6 +106,8 @@ fn planned(file: &SceneFile) -> Result<Vec<(Command, Option<usize>)>, SceneFileE
                 path: path.display().to_string(),
                 looping: *looping,
                 audio: true,
+                readrate: None,
+                paused: false,
             },
             // Kinds added to scene files later.
             _ => continue,
@@ -164,6 +166,8 @@ struct InputExtras {
 struct OutputExtras {
     #[serde(default)]
     canvas: Option<String>,
+    #[serde(default)]
+    input: Option<String>,
 }
 
 /// Splits `extras` out of a table's fields.
@@ -230,9 +234,12 @@ fn input_command(file: &SceneFile, table: &SceneTable) -> Result<Command, SceneF
         InputSpec::File { path, .. } => {
             *path = anchored(file, Path::new(path)).display().to_string();
         }
-        InputSpec::Playlist { paths, .. } => {
+        InputSpec::Playlist { paths, cover, .. } => {
             for path in paths.iter_mut() {
                 *path = anchored(file, path);
+            }
+            if let Some(cover) = cover {
+                *cover = anchored(file, cover);
             }
         }
         InputSpec::Image { path } => *path = anchored(file, path),
@@ -251,7 +258,7 @@ fn input_command(file: &SceneFile, table: &SceneTable) -> Result<Command, SceneF
 }
 
 fn output_command(file: &SceneFile, table: &SceneTable) -> Result<Command, SceneFileError> {
-    let (own, extras) = split(table, &["canvas"]);
+    let (own, extras) = split(table, &["canvas", "input"]);
     let extras: OutputExtras = read(file, "output", table, extras)?;
     let mut output: OutputSpec = read(file, "output", table, own)?;
     match &mut output {
@@ -262,6 +269,7 @@ fn output_command(file: &SceneFile, table: &SceneTable) -> Result<Command, Scene
     Ok(Command::StartOutput {
         id: table.id.clone(),
         canvas: extras.canvas.unwrap_or_else(|| MAIN_CANVAS.to_owned()),
+        input: extras.input,
         output,
     })
 }
@@ -282,6 +290,8 @@ fn input_spec(source: &SourceSpec) -> InputSpec {
             path: path.display().to_string(),
             looping: *looping,
             audio: true,
+            readrate: None,
+            paused: false,
         },
         SourceSpec::Camera(device) => InputSpec::Camera {
             device: device.clone(),
@@ -388,7 +398,7 @@ impl Studio {
                     output.state,
                     crate::OutputState::Starting | crate::OutputState::Live
                 );
-                if running && output.canvas == canvas.id {
+                if running && (output.canvas == canvas.id || output.input.is_some()) {
                     let spec = match &output.output {
                         OutputSpec::Record { path, crash_safe } => OutputSpec::Record {
                             path: absolute(path),
@@ -425,6 +435,7 @@ impl Studio {
                     };
                     out.output.push(ExportOutput {
                         id: output.id.clone(),
+                        input: output.input.clone(),
                         output: spec,
                     });
                 }
@@ -453,9 +464,12 @@ fn absolute_input(input: &InputSpec) -> InputSpec {
         InputSpec::File { path, .. } if !path.contains("://") => {
             *path = absolute(Path::new(path)).display().to_string();
         }
-        InputSpec::Playlist { paths, .. } => {
+        InputSpec::Playlist { paths, cover, .. } => {
             for path in paths.iter_mut() {
                 *path = absolute(path);
+            }
+            if let Some(cover) = cover {
+                *cover = absolute(cover);
             }
         }
         InputSpec::Image { path } => *path = absolute(path),
@@ -498,6 +512,8 @@ struct ExportInput {
 #[derive(Serialize)]
 struct ExportOutput {
     id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<String>,
     #[serde(flatten)]
     output: OutputSpec,
 }

@@ -48,6 +48,28 @@ pub struct InputDoc {
     /// file's (its display size); `None` for the others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<[u32; 2]>,
+    /// A file or playlist: where its playback is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playing: Option<PlayingDoc>,
+}
+
+/// Where a file's or playlist's playback is.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PlayingDoc {
+    /// Its position, in seconds (a playlist's from the start of its first entry).
+    pub seconds: f64,
+    /// A playlist: the entry playing (0 for the first of the list as given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<usize>,
+    /// A playlist: the entry's path (a URL's key redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A playlist: a song's "Title - Artist" from its tags, while a song plays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// Video frames dropped because they came too late for real time (the machine or an
+    /// output it feeds could not keep up).
+    pub late_frames: u64,
 }
 
 /// One canvas.
@@ -115,8 +137,11 @@ impl OutputState {
 pub struct OutputDoc {
     /// Its id.
     pub id: String,
-    /// The canvas it shows.
+    /// The canvas it shows (empty for an output fed by an input).
     pub canvas: String,
+    /// The input it encodes instead of a canvas (`start_output`'s `input`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     /// What it is, as given.
     pub output: OutputSpec,
     /// Where it is.

@@ -63,6 +63,13 @@ pub struct StudioSettings {
     /// Encode recordings and streams at this size (each canvas scaled to fit, letterboxed if
     /// the shape differs) instead of the canvas's own. Default none.
     pub encode_size: Option<(u32, u32)>,
+    /// When an encode ends (its outputs stopped, its input played out, the studio stopping),
+    /// give its destinations at most this long to send what they hold, then close them
+    /// (what each missed is in its counters). Default none: as long as they need.
+    pub drain_after: Option<Duration>,
+    /// Decoder threads of each file and playlist: 0 (the default) lets FFmpeg use one per
+    /// core; 1 holds fewer frames, and decodes up to 1080p30 in real time.
+    pub decoder_threads: usize,
 }
 
 impl Default for StudioSettings {
@@ -77,6 +84,8 @@ impl Default for StudioSettings {
             encode_audio: true,
             frame_limit: None,
             encode_size: None,
+            drain_after: None,
+            decoder_threads: 0,
         }
     }
 }
@@ -138,6 +147,8 @@ struct Inner {
     encode_audio: bool,
     frame_limit: Option<u64>,
     encode_size: Option<(u32, u32)>,
+    drain_after: Option<Duration>,
+    decoder_threads: usize,
     clock: Arc<dyn Clock>,
     started: Duration,
     handle: CompositorHandle,
@@ -203,7 +214,14 @@ impl Show {
     fn encode(&self, canvas: &str, profile: Profile) -> Option<&CanvasEncode> {
         self.encodes
             .iter()
-            .find(|e| e.canvas == canvas && e.profile == profile)
+            .find(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
+    }
+
+    /// The encode of an input's own frames, while it has outputs.
+    fn fed_encode(&self, input: &str) -> Option<usize> {
+        self.encodes
+            .iter()
+            .position(|e| e.fed.as_ref().is_some_and(|f| f.input == input))
     }
 
     /// The encode `output` is a branch of, while it runs.
@@ -328,6 +346,8 @@ impl Studio {
             encode_audio: settings.encode_audio,
             frame_limit: settings.frame_limit,
             encode_size: settings.encode_size,
+            drain_after: settings.drain_after,
+            decoder_threads: settings.decoder_threads,
             started: settings.clock.now(),
             clock: settings.clock,
             handle: running.handle(),
@@ -543,14 +563,16 @@ impl Studio {
     }
 
     /// The counters of a canvas's encode (while it has recordings or streams; else its
-    /// WebRTC encode's, while it has viewers or WHIP destinations), and the frames it dropped
-    /// because it fell behind.
+    /// WebRTC encode's, while it has viewers or WHIP destinations), or of the encode of an
+    /// input's own frames (`canvas` naming the input), and the frames it dropped because it
+    /// fell behind.
     pub fn encoder_stats(&self, canvas: &str) -> Option<(livekit_sinks::EncoderStats, u64)> {
         let show = self.inner.show.lock();
         let encode = show
             .encode(canvas, Profile::Standard)
             .or_else(|| show.encode(canvas, Profile::WebRtc))
-            .or_else(|| show.encode(canvas, Profile::WebRtcVp8))?;
+            .or_else(|| show.encode(canvas, Profile::WebRtcVp8))
+            .or_else(|| show.fed_encode(canvas).map(|i| &show.encodes[i]))?;
         Some((encode.encoder_stats()?, encode.dropped_frames()))
     }
 
@@ -749,7 +771,7 @@ impl Inner {
         let _ = output.stop(encode);
         show.drop_idle_encodes();
         show.vp8_outputs.push(id.clone());
-        let state = match self.start_output(show, id.clone(), canvas, spec) {
+        let state = match self.start_output(show, id.clone(), canvas, None, spec) {
             Ok(()) => show
                 .outputs
                 .iter()
@@ -760,6 +782,15 @@ impl Inner {
             },
         };
         vec![Event::Output { id, state }]
+    }
+
+    /// How files and playlists are opened: still covers at the encode's rate.
+    fn decoding(&self) -> inputs::Decoding {
+        let (num, den) = self.encoder.video.fps;
+        inputs::Decoding {
+            cover_frame_rate: num.div_ceil(den.max(1)).max(1),
+            threads: self.decoder_threads,
+        }
     }
 
     /// The studio's encoder settings for a canvas: its size (or the studio's encode size) and
@@ -815,9 +846,14 @@ impl Inner {
             }
             Command::ResumeInput { id } => {
                 let input = &show.inputs[show.input(&id)?];
-                playback(input)?
-                    .resume()
-                    .map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
+                let playback = playback(input)?;
+                // An input opened paused starts.
+                if playback.state() == livekit_sources::PlayState::Ready {
+                    playback.start()
+                } else {
+                    playback.resume()
+                }
+                .map_err(|e| CommandError::conflict_on("input", &id, e.to_string()))?;
             }
             Command::SeekInput { id, seconds } => {
                 let input = &show.inputs[show.input(&id)?];
@@ -944,9 +980,12 @@ impl Inner {
                 self.edit(|c| c.remove_layer(layer_id))?;
                 show.layers.remove(index);
             }
-            Command::StartOutput { id, canvas, output } => {
-                self.start_output(show, id, canvas, output)?
-            }
+            Command::StartOutput {
+                id,
+                canvas,
+                input,
+                output,
+            } => self.start_output(show, id, canvas, input, output)?,
             Command::StopOutput { id } => {
                 let index = show.output(&id)?;
                 let output = &mut show.outputs[index];
@@ -983,7 +1022,7 @@ impl Inner {
         if show.input(&id).is_ok() {
             return Err(CommandError::conflict_that("input", &id, "exists already"));
         }
-        let opened = inputs::open(&id, &spec, &self.clock)?;
+        let opened = inputs::open(&id, &spec, &self.clock, self.decoding())?;
         let sound = opened.sound.clone();
         let mut input = Input::new(id, spec, opened, audio, when_failed);
         if let Some(sound) = sound {
@@ -1021,7 +1060,7 @@ impl Inner {
             .filter(|l| l.input == id)
             .map(|l| l.layer)
             .collect();
-        let opened = inputs::open(id, &spec, &self.clock)?;
+        let opened = inputs::open(id, &spec, &self.clock, self.decoding())?;
         if !uses.is_empty() && matches!(opened.picture, inputs::Picture::None) {
             return Err(CommandError::conflict_that(
                 "input",
@@ -1160,6 +1199,7 @@ impl Inner {
         show: &mut Show,
         id: String,
         canvas: String,
+        input: Option<String>,
         spec: OutputSpec,
     ) -> Result<(), CommandError> {
         check_id("output", &id)?;
@@ -1172,6 +1212,9 @@ impl Inner {
                 return Err(CommandError::conflict_that("output", &id, "is running"));
             }
             show.outputs.remove(index);
+        }
+        if let Some(input) = input {
+            return self.start_fed(show, id, input, spec);
         }
         let entry = &show.canvases[show.canvas(&canvas)?];
         if matches!(
@@ -1222,14 +1265,14 @@ impl Inner {
         if let Some(index) = show
             .encodes
             .iter()
-            .position(|e| e.canvas == canvas && e.profile == profile)
+            .position(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
         {
             return Ok(index);
         }
         let entry = &show.canvases[show.canvas(canvas)?];
         let settings = self.encoder_settings(entry);
         let audio = self.program_tap()?;
-        let encode = CanvasEncode::start(
+        let mut encode = CanvasEncode::start(
             canvas,
             settings,
             profile,
@@ -1237,6 +1280,7 @@ impl Inner {
             audio,
             self.frame_limit,
         )?;
+        encode.drain = self.drain_after;
         let name = match profile {
             Profile::Standard => format!("encode of {canvas}"),
             Profile::WebRtc => format!("WebRTC encode of {canvas}"),
@@ -1251,6 +1295,85 @@ impl Inner {
             .map_err(|e| CommandError::invalid(e.to_string()))?;
         show.encodes.push(encode);
         Ok(show.encodes.len() - 1)
+    }
+
+    /// An output fed by an input: a branch of the encode of the input's own frames (started
+    /// with the first).
+    fn start_fed(
+        &self,
+        show: &mut Show,
+        id: String,
+        input: String,
+        spec: OutputSpec,
+    ) -> Result<(), CommandError> {
+        let index = show.input(&input)?;
+        if !matches!(
+            spec,
+            OutputSpec::Record { .. } | OutputSpec::Stream { .. } | OutputSpec::Hls { .. }
+        ) {
+            return Err(CommandError::invalid_on(
+                "output",
+                &id,
+                format!(
+                    "a {} shows a canvas: only recordings, streams and HLS take an input",
+                    spec.kind()
+                ),
+            ));
+        }
+        let destinations = match &spec {
+            OutputSpec::Stream { to } => {
+                let (destinations, profile) =
+                    crate::encode::resolve_stream(&id, to, &self.sites, true)?;
+                if profile != Profile::Standard {
+                    return Err(CommandError::invalid_on(
+                        "output",
+                        &id,
+                        "WHIP endpoints take a canvas's WebRTC encode, not an input's",
+                    ));
+                }
+                Some(destinations)
+            }
+            _ => None,
+        };
+        let encode = match show.fed_encode(&input) {
+            Some(encode) => encode,
+            None => {
+                let source = &show.inputs[index];
+                let Some(feeds) = &source.feeds else {
+                    return Err(CommandError::invalid_on(
+                        "output",
+                        &id,
+                        format!(
+                            "input {input:?} is a {}: only files and playlists feed outputs",
+                            source.spec.kind()
+                        ),
+                    ));
+                };
+                let mut settings = self.encoder.clone();
+                if let Some((width, height)) = self.encode_size.or(source.size) {
+                    (settings.video.width, settings.video.height) = (width, height);
+                }
+                let mut encode = CanvasEncode::start_fed(
+                    &input,
+                    settings,
+                    &self.streaming,
+                    feeds,
+                    self.frame_limit,
+                )?;
+                encode.drain = self.drain_after;
+                show.encodes.push(encode);
+                show.encodes.len() - 1
+            }
+        };
+        self.branch(
+            show,
+            id,
+            String::new(),
+            Some(input),
+            spec,
+            encode,
+            destinations,
+        )
     }
 
     /// A recording or a stream: a branch of one of the canvas's encodes (started with the
@@ -1278,6 +1401,22 @@ impl Inner {
             _ => (None, Profile::Standard),
         };
         let index = self.ensure_encode(show, &canvas, profile)?;
+        self.branch(show, id, canvas, None, spec, index, destinations)
+    }
+
+    /// Starts output `id` as a branch of encode `index`: a recording, HLS, or a stream to
+    /// `destinations`.
+    #[allow(clippy::too_many_arguments)]
+    fn branch(
+        &self,
+        show: &mut Show,
+        id: String,
+        canvas: String,
+        input: Option<String>,
+        spec: OutputSpec,
+        index: usize,
+        destinations: Option<Vec<livekit_sinks::Destination>>,
+    ) -> Result<(), CommandError> {
         let encode = &show.encodes[index];
         let mut spec = spec;
         let running = match &mut spec {
@@ -1287,10 +1426,11 @@ impl Inner {
                 segments,
             } => {
                 // The folder chosen shows in the state document.
+                let of = input.as_deref().unwrap_or(&canvas);
                 let folder = dir
                     .get_or_insert_with(|| {
                         std::env::temp_dir()
-                            .join(format!("livekit-hls-{}-{canvas}", std::process::id()))
+                            .join(format!("livekit-hls-{}-{of}", std::process::id()))
                     })
                     .clone();
                 let settings = RecorderSettings {
@@ -1326,6 +1466,7 @@ impl Inner {
         match running {
             Ok(running) => {
                 let mut output = Output::encoded(&id, &canvas, &spec, running);
+                output.input = input;
                 output.video_encoder = encode.encoder().map(|e| e.video_encoder());
                 output.encode_serial = Some(encode.serial);
                 output.size = encode.size();
@@ -1358,6 +1499,7 @@ impl Inner {
                 when_failed: input.when_failed,
                 layers: layers_of(&input.id),
                 size: input.size.map(|(w, h)| [w, h]),
+                playing: input.playing(),
             })
             .collect();
         let canvases = self.handle.edit(|c| {
@@ -1398,6 +1540,7 @@ impl Inner {
                 OutputDoc {
                     id: output.id.clone(),
                     canvas: output.canvas.clone(),
+                    input: output.input.clone(),
                     output: output.spec.redacted(),
                     state: output.state.clone(),
                     frames: output.frames(encode),

@@ -366,6 +366,8 @@ fn comparable(mut state: StudioState) -> StudioState {
     state.stats = Stats::default();
     for input in &mut state.inputs {
         input.state = InputState::Live;
+        // Where a file plays moves on.
+        input.playing = None;
     }
     for output in &mut state.outputs {
         output.state = OutputState::Live;
