@@ -342,15 +342,13 @@ pub fn destinations(config: &Config, sites: &[String]) -> Result<Vec<Destination
     Ok(resolved)
 }
 
-/// Refuses WHIP endpoints for the jobs that send a file's own sound (`stream-file`,
-/// `stream-files`: AAC, over RTMP and SRT), naming the first and the way that works.
+/// Refuses WHIP endpoints for `stream-file --copy` (the file's own packets: AAC over RTMP and
+/// SRT), naming the first and the way that works.
 fn refuse_whip(destinations: &[Destination]) -> Result<(), Failure> {
     match destinations.iter().find(|d| d.protocol == Protocol::Whip) {
         Some(whip) => Err(usage(anyhow!(
-            "{}: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and \
-             SRT only; send files to \
-             a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or \
-             `livekit studio`",
+            "{}: a WHIP endpoint: --copy sends the file's own packets over RTMP, RTMPS and SRT \
+             only; leave out --copy to send it re-encoded for WebRTC",
             shown(whip)
         ))),
         None => Ok(()),
@@ -975,7 +973,6 @@ fn stream_playlist(
         }
     }
     let destinations = destinations(config, sites)?;
-    refuse_whip(&destinations)?;
     // The output picture: `--size` and `--fps`, else one file's own (`stream-file`), else the
     // configured ones (a playlist, standard input, a song alone), as PyLivestream does: a
     // playlist's look does not depend on which file sorts first.
@@ -1092,10 +1089,19 @@ fn stream_playlist(
             })
             .map_err(refused)
     };
-    start(
-        crate::record::STREAM,
-        livekit_studio::OutputSpec::Stream { to: sites.to_vec() },
-    )?;
+    // WHIP endpoints take an encode of their own (WebRTC's), so an output of their own.
+    let (webrtc, other): (Vec<String>, Vec<String>) = sites
+        .iter()
+        .cloned()
+        .partition(|name| studio.is_whip_destination(name));
+    for (id, to) in [
+        (crate::record::STREAM, other),
+        (crate::record::STREAM_WEBRTC, webrtc),
+    ] {
+        if !to.is_empty() {
+            start(id, livekit_studio::OutputSpec::Stream { to })?;
+        }
+    }
     if let Some(path) = record {
         start(
             crate::record::RECORD,

@@ -190,9 +190,10 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
                 "ok.mp4",
                 "https://tok-9931@whip.example.com/whip/show",
                 "--yes",
+                "--copy",
             ],
             exactly(
-                "#1 https://<redacted>@whip.example.com/whip/show: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and SRT only; send files to a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or `livekit studio`",
+                "#1 https://<redacted>@whip.example.com/whip/show: a WHIP endpoint: --copy sends the file's own packets over RTMP, RTMPS and SRT only; leave out --copy to send it re-encoded for WebRTC",
             ),
         ),
         (

@@ -279,9 +279,9 @@ fn bad_input_gives_one_line_errors() {
             String::new(),
         ),
         (
-            vec!["stream-file", f, "http://example.com/live/k", "--yes"],
+            vec!["stream-file", f, "http://example.com/live/k", "--yes", "--copy"],
             2,
-            "livekit: error: #1 http://example.com/live/k: a WHIP endpoint: `stream-file` and `stream-files` stream over RTMP, RTMPS and SRT only; send files to a WHIP endpoint with `livekit compose` (a scene whose layer plays them) or `livekit studio`".into(),
+            "livekit: error: #1 http://example.com/live/k: a WHIP endpoint: --copy sends the file's own packets over RTMP, RTMPS and SRT only; leave out --copy to send it re-encoded for WebRTC".into(),
         ),
         (
             vec!["stream-file", f, "youtube", "--yes"],
@@ -1342,4 +1342,55 @@ fn a_fifo_is_refused_in_the_same_words_and_streams_with_copy() {
     let got = ffprobe(&server.recordings("fifo-key-5e5e5e")[0]).unwrap();
     assert_eq!(got.video().unwrap().codec_name, "h264");
     assert!((got.duration() - 2.0).abs() < 0.4, "{} s", got.duration());
+}
+
+/// A WHIP endpoint among `stream-file`'s sites goes out as an output of its own (an encode for
+/// WebRTC) beside the RTMP one: an endpoint that is down leaves the RTMP stream whole, the
+/// summary names it, and its token shows nowhere.
+#[test]
+fn stream_file_sends_whip_endpoints_their_own_encode_beside_rtmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 3.0,
+            ..ClipSpec::default()
+        },
+    );
+    let server = NginxRtmp::start();
+    let url = server.url("FILEWHIPSIDEKEY");
+    // A port nothing listens on: the WHIP endpoint is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let whip = format!("http://file-whip-token-5521@127.0.0.1:{port}/whip/ingest");
+    let out = livekit(
+        dir.path(),
+        &["stream-file", file.to_str().unwrap(), &url, &whip, "--yes"],
+    );
+    let all = all_output(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains("file-whip-token-5521"), "{all}");
+    assert!(!all.contains("FILEWHIPSIDEKEY"), "{all}");
+    let shown = format!("http://<redacted>@127.0.0.1:{port}/whip/ingest");
+    assert!(
+        text(&out.stderr)
+            .lines()
+            .any(|l| l.contains(&shown) && l.contains("0.0 MB sent")),
+        "{all}"
+    );
+    let recordings = server.recordings("FILEWHIPSIDEKEY");
+    assert_eq!(recordings.len(), 1, "{all}");
+    let streamed = ffprobe(&recordings[0]).unwrap();
+    assert_eq!(streamed.video().unwrap().codec_name, "h264");
+    assert_eq!(streamed.audio().unwrap().codec_name, "aac");
+    assert!(
+        (streamed.duration() - 3.0).abs() < 0.3,
+        "{}",
+        streamed.duration()
+    );
+    decodes_cleanly(&recordings[0]).unwrap();
 }

@@ -189,9 +189,10 @@ pub enum Command {
         #[serde(default = "main_canvas")]
         canvas: String,
         /// A file or playlist input to encode instead of a canvas: every frame of it with its
-        /// own timing, at its size and frame rate (or the studio's encode size), with its own
-        /// sound. Recordings, streams and HLS only. Outputs fed by the same input share one
-        /// encode; the input waits for them when its `readrate` is not 1.
+        /// own timing, at its size (or the studio's encode size) and at most the studio's
+        /// encode frame rate, with its own sound. Recordings, streams (WHIP endpoints
+        /// included) and HLS only. Outputs fed by the same input share one encode (WHIP
+        /// endpoints a WebRTC one); the input waits for them when its `readrate` is not 1.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         input: Option<String>,
         /// What it is.

@@ -95,10 +95,12 @@ impl CanvasEncode {
 
     /// Starts an encode of a file's or playlist's own frames and sound (`start_output`'s
     /// `input`): each frame with its own timing (at most `settings`' frame rate: faster
-    /// video is thinned), none dropped; the input waits while the encoder is behind.
+    /// video is thinned), none dropped; the input waits while the encoder is behind. A
+    /// WebRTC encode (`profile`) makes the settings WebRTC's.
     pub(crate) fn start_fed(
         input: &str,
         settings: EncoderSettings,
+        profile: Profile,
         streaming: &StreamerSettings,
         feeds: &Feeds,
         frame_limit: Option<u64>,
@@ -112,7 +114,7 @@ impl CanvasEncode {
         let mut encode = Self::begin(
             input,
             settings,
-            Profile::Standard,
+            profile,
             streaming,
             (video, audio.clone()),
             (video_feed, audio_feed),

@@ -217,11 +217,11 @@ impl Show {
             .find(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
     }
 
-    /// The encode of an input's own frames, while it has outputs.
-    fn fed_encode(&self, input: &str) -> Option<usize> {
+    /// The encode of an input's own frames for `profile`, while it has outputs.
+    fn fed_encode(&self, input: &str, profile: Profile) -> Option<usize> {
         self.encodes
             .iter()
-            .position(|e| e.fed.as_ref().is_some_and(|f| f.input == input))
+            .position(|e| e.profile == profile && e.fed.as_ref().is_some_and(|f| f.input == input))
     }
 
     /// The encode `output` is a branch of, while it runs.
@@ -572,7 +572,12 @@ impl Studio {
             .encode(canvas, Profile::Standard)
             .or_else(|| show.encode(canvas, Profile::WebRtc))
             .or_else(|| show.encode(canvas, Profile::WebRtcVp8))
-            .or_else(|| show.fed_encode(canvas).map(|i| &show.encodes[i]))?;
+            .or_else(|| {
+                [Profile::Standard, Profile::WebRtc, Profile::WebRtcVp8]
+                    .into_iter()
+                    .find_map(|profile| show.fed_encode(canvas, profile))
+                    .map(|i| &show.encodes[i])
+            })?;
         Some((encode.encoder_stats()?, encode.dropped_frames()))
     }
 
@@ -761,9 +766,10 @@ impl Inner {
     /// answered VP8 only); the events to send.
     fn move_to_vp8(&self, show: &mut Show, index: usize) -> Vec<Event> {
         let output = &mut show.outputs[index];
-        let (id, canvas, spec) = (
+        let (id, canvas, input, spec) = (
             output.id.clone(),
             output.canvas.clone(),
+            output.input.clone(),
             output.spec.clone(),
         );
         tracing::info!("output {id}: the WHIP endpoint takes VP8 only: moving to a VP8 encode");
@@ -771,7 +777,7 @@ impl Inner {
         let _ = output.stop(encode);
         show.drop_idle_encodes();
         show.vp8_outputs.push(id.clone());
-        let state = match self.start_output(show, id.clone(), canvas, None, spec) {
+        let state = match self.start_output(show, id.clone(), canvas, input, spec) {
             Ok(()) => show
                 .outputs
                 .iter()
@@ -1320,22 +1326,8 @@ impl Inner {
                 ),
             ));
         }
-        let destinations = match &spec {
-            OutputSpec::Stream { to } => {
-                let (destinations, profile) =
-                    crate::encode::resolve_stream(&id, to, &self.sites, true)?;
-                if profile != Profile::Standard {
-                    return Err(CommandError::invalid_on(
-                        "output",
-                        &id,
-                        "WHIP endpoints take a canvas's WebRTC encode, not an input's",
-                    ));
-                }
-                Some(destinations)
-            }
-            _ => None,
-        };
-        let encode = match show.fed_encode(&input) {
+        let (destinations, profile) = self.stream_destinations(show, &id, &spec)?;
+        let encode = match show.fed_encode(&input, profile) {
             Some(encode) => encode,
             None => {
                 let source = &show.inputs[index];
@@ -1356,6 +1348,7 @@ impl Inner {
                 let mut encode = CanvasEncode::start_fed(
                     &input,
                     settings,
+                    profile,
                     &self.streaming,
                     feeds,
                     self.frame_limit,
@@ -1386,22 +1379,32 @@ impl Inner {
         spec: OutputSpec,
     ) -> Result<(), CommandError> {
         show.canvas(&canvas)?;
-        let (destinations, profile) = match &spec {
-            OutputSpec::Stream { to } => {
-                let standard_suits = self.webrtc_profile() == Profile::Standard;
-                let (destinations, profile) =
-                    crate::encode::resolve_stream(&id, to, &self.sites, standard_suits)?;
-                let profile = if profile == Profile::WebRtc && show.vp8_outputs.contains(&id) {
-                    Profile::WebRtcVp8
-                } else {
-                    profile
-                };
-                (Some(destinations), profile)
-            }
-            _ => (None, Profile::Standard),
-        };
+        let (destinations, profile) = self.stream_destinations(show, &id, &spec)?;
         let index = self.ensure_encode(show, &canvas, profile)?;
         self.branch(show, id, canvas, None, spec, index, destinations)
+    }
+
+    /// A stream output's destinations and the encode they take (WHIP endpoints a WebRTC one,
+    /// VP8 once an endpoint of this output answered VP8 only); other outputs take the
+    /// standard encode.
+    fn stream_destinations(
+        &self,
+        show: &Show,
+        id: &str,
+        spec: &OutputSpec,
+    ) -> Result<(Option<Vec<livekit_sinks::Destination>>, Profile), CommandError> {
+        let OutputSpec::Stream { to } = spec else {
+            return Ok((None, Profile::Standard));
+        };
+        let standard_suits = self.webrtc_profile() == Profile::Standard;
+        let (destinations, profile) =
+            crate::encode::resolve_stream(id, to, &self.sites, standard_suits)?;
+        let profile = if profile == Profile::WebRtc && show.vp8_outputs.iter().any(|o| o == id) {
+            Profile::WebRtcVp8
+        } else {
+            profile
+        };
+        Ok((Some(destinations), profile))
     }
 
     /// Starts output `id` as a branch of encode `index`: a recording, HLS, or a stream to

@@ -73,6 +73,9 @@ pub(crate) fn for_webrtc(settings: &mut EncoderSettings, profile: Profile) {
     }
     settings.video.profile = Some("baseline".into());
     settings.video.tune = Some("zerolatency".into());
+    // No lookahead at all: a cap the studio's streaming settings give (200 ms) would be set
+    // as x264's rc-lookahead over zerolatency's 0, and hold every frame back 6 frames.
+    settings.video.max_lookahead = Some(Duration::ZERO);
     settings.video.keyframe_interval = Duration::from_secs(2);
     settings.audio.codec = AudioCodec::Opus;
     settings.audio.kbps = 96;
@@ -217,5 +220,19 @@ impl FrameSource<Packet> for ViewerTap {
 
     fn next(&self, timeout: Duration) -> Pull<Packet> {
         self.hand(self.packets.next(timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webrtc_encode_looks_ahead_no_frame_whatever_the_studio_streams_with() {
+        let mut settings = EncoderSettings::default();
+        settings.video.max_lookahead = Some(Duration::from_millis(200));
+        assert_eq!(settings.video.x264_lookahead(), Some(6));
+        for_webrtc(&mut settings, Profile::WebRtc);
+        assert_eq!(settings.video.x264_lookahead(), Some(0));
     }
 }
