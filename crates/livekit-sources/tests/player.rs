@@ -385,6 +385,73 @@ fn real_time_drops_sound_whose_time_has_passed() {
     player.stop().unwrap();
 }
 
+/// An MPEG program stream as FFmpeg (and DVD authoring) writes it stores its pictures about
+/// 0.7 s ahead of the sound of the same time. Played in real time, the sound must still come
+/// with its pictures: before the reader put the two streams back in time order, every frame
+/// of sound was decoded late and dropped, and a stream of such a file was silent.
+#[test]
+fn sound_stored_behind_its_pictures_plays_with_them_in_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = av_sync_clip(dir.path(), "sync.mp4", 3, (160, 120), 25);
+    let clip = dir.path().join("dvd.mpg");
+    ffmpeg(&[
+        "-i",
+        mp4.to_str().unwrap(),
+        "-c:v",
+        "mpeg2video",
+        "-q:v",
+        "2",
+        "-c:a",
+        "mp2",
+        "-b:a",
+        "192k",
+        "-f",
+        "mpeg",
+        clip.to_str().unwrap(),
+    ]);
+    let clock = ManualClock::new();
+    let settings = PlayerSettings {
+        clock: Arc::new(clock.clone()),
+        ..PlayerSettings::default()
+    };
+    let player = Player::open(&clip, settings).unwrap();
+    let (video, audio) = (Port::<VideoFrame>::blocking(4), Port::blocking(64));
+    player.add_video_target(video.clone()).unwrap();
+    player.add_audio_target(audio.clone()).unwrap();
+    let heard = collect_audio(audio);
+    player.start().unwrap();
+    // The clock moves a frame at a time, each step once the frame due has been written.
+    let mut shots = Vec::new();
+    loop {
+        match video.next(Duration::from_secs(10)) {
+            Pull::Frame(f) => {
+                assert_eq!(f.pts(), FRAME_25 * shots.len() as u32);
+                shots.push(shot(&f));
+                clock.advance(FRAME_25);
+            }
+            Pull::Ended => break,
+            Pull::Pending => panic!("no picture after {} frames", shots.len()),
+        }
+    }
+    let heard = heard.join().unwrap();
+    assert_eq!(shots.len(), 75);
+    assert_eq!(
+        player.stats().late_audio_dropped,
+        0,
+        "sound dropped as late"
+    );
+    assert_eq!(player.stats().late_video_dropped, 0);
+    let samples: usize = heard.frames.iter().map(|f| f.1).sum();
+    assert!(
+        (142_000..=146_000).contains(&samples),
+        "{samples} samples for 3 s"
+    );
+    assert_audio_continuous(&heard);
+    let flashes = flashes(&shots);
+    assert_eq!(flashes.len(), 3, "{flashes:?}");
+    assert_in_sync(&flashes, &heard.onsets, FRAME_25);
+}
+
 #[test]
 fn real_time_seek_back_goes_on_after_the_last_frame_on_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -388,7 +388,8 @@ pub(crate) fn run(
             }
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(v), Some(a)) => v <= a,
+            // Sound goes first on a tie: it is written ahead of its time anyway (the lead).
+            (Some(v), Some(a)) => v < a,
         };
         let due = if take_video { due_video } else { due_audio }.unwrap_or_default();
 

@@ -22,7 +22,7 @@ struct Resampler {
 pub(super) struct AudioState {
     pub(super) index: usize,
     pub(super) decoder: ff::decoder::Audio,
-    time_base: ff::Rational,
+    pub(super) time_base: ff::Rational,
     pub(super) frame: ff::frame::Audio,
     resampler: Option<Resampler>,
     /// Time of sample 0 of the current run, in ns; `None` until the first frame after a start or

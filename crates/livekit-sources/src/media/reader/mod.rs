@@ -8,6 +8,7 @@
 
 mod audio;
 mod input;
+mod interleave;
 mod video;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use livekit_core::{AudioFrame, VideoFrame};
 
 use self::audio::{AudioState, open_audio};
 use self::input::{attached_picture, decoder_for, zero_of};
+use self::interleave::Interleave;
 use self::video::{VideoState, open_video};
 use super::error::OpenMediaError;
 use super::name::Location;
@@ -36,6 +38,13 @@ const MAX_WARNINGS: usize = 32;
 
 /// Packets in a row that fail to demux before the reader gives up.
 const MAX_BAD_PACKETS: u32 = 1000;
+
+/// How far one stream of a file is read ahead of the other to decode both in time order (see
+/// [`Interleave`]); a URL (live) is held less, since holding delays what it shows.
+const MAX_INTERLEAVE_FILE: Duration = Duration::from_secs(5);
+const MAX_INTERLEAVE_URL: Duration = Duration::from_millis(500);
+/// At most this many packets are held for it.
+const MAX_INTERLEAVE_PACKETS: usize = 4096;
 
 /// How a [`MediaReader`] opens its media.
 #[derive(Debug, Clone)]
@@ -131,6 +140,8 @@ pub(crate) struct MediaReader {
     video: Option<VideoState>,
     audio: Option<AudioState>,
     phase: Phase,
+    /// Packets read, held until they are due (both streams decoded in time order).
+    order: Interleave<ff::Packet>,
     /// The decoder that may have more frames for the packet just sent.
     draining: Option<Which>,
     /// Frames before this time (ns) are decoded but not handed out (after a seek).
@@ -215,6 +226,17 @@ impl MediaReader {
         } else {
             None
         };
+        let hold = if location.is_url() {
+            MAX_INTERLEAVE_URL
+        } else {
+            MAX_INTERLEAVE_FILE
+        };
+        let order = Interleave::new(
+            video.is_some(),
+            audio.is_some(),
+            i64::try_from(hold.as_nanos()).unwrap_or(i64::MAX),
+            MAX_INTERLEAVE_PACKETS,
+        );
         Ok(Self {
             start_ns: zero_of(
                 &input,
@@ -230,6 +252,7 @@ impl MediaReader {
             video,
             audio,
             phase: Phase::Reading,
+            order,
             draining: None,
             skip_before_ns: 0,
             warnings,
@@ -317,6 +340,7 @@ impl MediaReader {
             a.restart();
         }
         self.phase = Phase::Reading;
+        self.order.clear();
         self.draining = None;
         // Keep the video frame that is on screen at `to` (it starts up to a frame earlier).
         self.skip_before_ns = target_ns;
@@ -359,6 +383,20 @@ impl MediaReader {
     fn read_packet(&mut self) {
         let mut bad = 0;
         loop {
+            if let Some((which, packet)) = self.order.pop() {
+                let sent = match which {
+                    Which::Video => self.video.as_mut().map(|v| v.decoder.send_packet(&packet)),
+                    Which::Audio => self.audio.as_mut().map(|a| a.decoder.send_packet(&packet)),
+                };
+                if let Some(Err(error)) = sent {
+                    self.decode_error(&error);
+                }
+                self.draining = Some(which);
+                return;
+            }
+            if self.order.is_done() {
+                break;
+            }
             let mut packet = ff::Packet::empty();
             self.interrupt.arm(self.read_timeout);
             let result = packet.read(&mut self.input);
@@ -366,31 +404,19 @@ impl MediaReader {
             match result {
                 Ok(()) => {
                     let index = packet.stream();
-                    let which = match (&mut self.video, &mut self.audio) {
-                        (Some(v), _) if v.index == index => v
-                            .decoder
-                            .send_packet(&packet)
-                            .err()
-                            .map(|e| (Which::Video, e)),
-                        (_, Some(a)) if a.index == index => a
-                            .decoder
-                            .send_packet(&packet)
-                            .err()
-                            .map(|e| (Which::Audio, e)),
+                    let (which, time_base) = match (&self.video, &self.audio) {
+                        (Some(v), _) if v.index == index => (Which::Video, v.time_base),
+                        (_, Some(a)) if a.index == index => (Which::Audio, a.time_base),
                         _ => continue,
                     };
-                    let sent_to = if index == self.video.as_ref().map_or(usize::MAX, |v| v.index) {
-                        Which::Video
-                    } else {
-                        Which::Audio
-                    };
-                    if let Some((_, error)) = which {
-                        self.decode_error(&error);
-                    }
-                    self.draining = Some(sent_to);
-                    return;
+                    let dts_ns = packet
+                        .dts()
+                        .or_else(|| packet.pts())
+                        .map(|ts| to_ns(ts, time_base));
+                    self.order.push(which, dts_ns, packet);
+                    bad = 0;
                 }
-                Err(ff::Error::Eof) => break,
+                Err(ff::Error::Eof) => self.order.end(),
                 Err(ff::Error::InvalidData) if bad < MAX_BAD_PACKETS => {
                     bad += 1;
                 }
@@ -402,7 +428,7 @@ impl MediaReader {
                         );
                         self.warn(message);
                     }
-                    break;
+                    self.order.end();
                 }
                 Err(error) => {
                     let message = format!(
@@ -411,7 +437,7 @@ impl MediaReader {
                         self.reached_ns as f64 / 1e9
                     );
                     self.warn(message);
-                    break;
+                    self.order.end();
                 }
             }
         }

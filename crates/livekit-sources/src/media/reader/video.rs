@@ -37,7 +37,7 @@ unsafe impl Send for Scaler {}
 pub(super) struct VideoState {
     pub(super) index: usize,
     pub(super) decoder: ff::decoder::Video,
-    time_base: ff::Rational,
+    pub(super) time_base: ff::Rational,
     pub(super) frame: ff::frame::Video,
     pub(super) frame_duration: Duration,
     /// The pool of the current output layout.
