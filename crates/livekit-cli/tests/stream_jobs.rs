@@ -701,6 +701,71 @@ fn a_file_read_ahead_waits_for_its_server_to_return() {
     assert!(frames >= 30 * 58, "{frames} frames of 1800 arrived");
 }
 
+/// Not live (`--readrate 0`), the only server dies, and the user presses Ctrl-C while the job
+/// waits for it to come back: the job stops at once and the recording is finalized. (The
+/// encoder's last packets used to wait for the reconnecting destination, so the job hung until
+/// a second Ctrl-C, which left the recording unfinished.)
+#[test]
+fn ctrl_c_stops_a_file_read_ahead_whose_only_server_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(
+        &file,
+        &ClipSpec {
+            seconds: 120.0,
+            ..ClipSpec::default()
+        },
+    );
+    let mut server = NginxRtmp::start();
+    let key = "dead-key-5c5c5c";
+    let url = server.url(key);
+    let recording = dir.path().join("kept.mkv");
+    let mut job = livekit_testkit::ChildGuard::new(
+        "livekit stream-file",
+        Command::new(env!("CARGO_BIN_EXE_livekit"))
+            .args(["stream-file", file.to_str().unwrap(), &url])
+            .args(["--readrate", "0", "--yes", "--record"])
+            .arg(&recording)
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while !server
+        .recordings(key)
+        .iter()
+        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the first publish never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.kill();
+    // The destination finds the server gone and waits to reconnect; the file waits for it.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(!job.has_exited(), "the job ended by itself");
+    let asked = std::time::Instant::now();
+    let status = job
+        .stop_with("INT", std::time::Duration::from_secs(20))
+        .unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "Ctrl-C took {took:?} to stop the job"
+    );
+    // The stream was lost (exit 1 says so), the recording is whole.
+    assert_eq!(status.code(), Some(1), "{status}");
+    decodes_cleanly(&recording).unwrap();
+    let seconds = ffprobe(&recording).unwrap().duration();
+    assert!(seconds > 1.0, "recorded {seconds} s");
+}
+
 /// A picture streamed stays on screen until stopped (here by --timeout), not for one frame.
 #[test]
 fn a_still_picture_is_shown_until_stopped() {

@@ -9,7 +9,7 @@
 //! | `GET /api/events` | events over a WebSocket, the state document first |
 //! | `GET /api/canvases/{canvas}/preview.mjpeg` | the live preview (MJPEG) |
 //! | `GET /api/canvases/{canvas}/snapshot.jpg` | one preview picture |
-//! | `GET /hls/{canvas}/{file}` | the canvas's HLS output: `index.m3u8` and its segments |
+//! | `GET /hls/{canvas}/{file}` | the canvas's HLS output (or that of an input of that id): `index.m3u8` and its segments |
 //! | `POST /whep/{canvas}`, `DELETE /whep/{canvas}/{viewer}` | watch a canvas over WebRTC (WHEP) |
 //! | `POST /api/login` | sets the page's cookie from a token |
 //! | `GET /metrics` | Prometheus metrics |
@@ -443,7 +443,7 @@ async fn get_metrics(State(shared): State<Arc<Shared>>) -> Result<Response, ApiE
         )),
         (status = 400, description = "Not a file name an HLS output writes", body = ApiError),
         (status = 401, description = "No token, or a wrong one", body = ApiError),
-        (status = 404, description = "No HLS output on that canvas, or no such file (yet)", body = ApiError),
+        (status = 404, description = "No HLS output on that canvas (or fed by that input), or no such file (yet)", body = ApiError),
     ),
 )]
 async fn get_hls(

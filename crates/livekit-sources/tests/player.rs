@@ -640,3 +640,43 @@ fn controls_before_start_and_after_the_end_are_clear_errors() {
     );
     let _ = Pacing::RealTime;
 }
+
+/// A player whose target takes no frames (an output waiting for its destination) is held up
+/// in a push: its controls do not wait with it. Once the commands waiting fill their queue,
+/// the next one is refused as busy, at once.
+#[test]
+fn controls_of_a_player_held_up_by_its_target_answer_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = av_sync_clip(dir.path(), "held.mp4", 2, (160, 120), 25);
+    let player = Player::open(&clip, PlayerSettings::free_running()).unwrap();
+    // Never read: the player blocks on its second frame.
+    let video = Port::<VideoFrame>::blocking(1);
+    player.add_video_target(video.clone()).unwrap();
+    player.start().unwrap();
+    let asked = std::time::Instant::now();
+    let mut answer = None;
+    for n in 0..100 {
+        let result = if n % 2 == 0 {
+            player.pause()
+        } else {
+            player.resume()
+        };
+        if let Err(error) = result {
+            answer = Some((n, error.to_string()));
+            break;
+        }
+    }
+    let (n, error) = answer.expect("every command was taken");
+    assert!(n <= 16, "refused only after {n} commands");
+    assert!(
+        error.ends_with(
+            "held.mp4: busy: earlier commands are still waiting (an output that takes no frames holds it up); try again"
+        ),
+        "{error}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    // Reading on lets it take its commands again.
+    let reader = collect_video(video);
+    player.stop().unwrap();
+    drop(reader);
+}

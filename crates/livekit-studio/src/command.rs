@@ -67,7 +67,8 @@ pub enum Command {
     },
     /// Opens something else under an existing input's id: its layers show the new one from
     /// the next frame, its mix settings carry over. If the new one cannot be opened, the old
-    /// one goes on and the command is an error.
+    /// one goes on and the command is an error. An input that feeds running outputs
+    /// (`start_output`'s `input`) is not replaced: stop them first.
     ReplaceInput {
         /// The input.
         #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -75,7 +76,9 @@ pub enum Command {
         /// What it becomes.
         input: InputSpec,
     },
-    /// Closes an input, and removes the layers that show it.
+    /// Closes an input, and removes the layers that show it. The outputs it feeds
+    /// (`start_output`'s `input`) end with it, as at the end of its file: recordings are
+    /// finalized, destinations send what they hold.
     RemoveInput {
         /// The input.
         #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -531,6 +534,18 @@ fn yes() -> bool {
 }
 
 impl InputSpec {
+    /// Whether it is read in real time: everything but a file or playlist whose `readrate` is
+    /// not 1. The outputs such an input feeds wait for their destinations instead of dropping
+    /// what they cannot send in time.
+    pub fn is_real_time(&self) -> bool {
+        match self {
+            Self::File { readrate, .. } | Self::Playlist { readrate, .. } => {
+                readrate.is_none_or(|rate| rate == 1.0)
+            }
+            _ => true,
+        }
+    }
+
     /// The kind's name, as in the JSON form (`"file"`, `"camera"`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

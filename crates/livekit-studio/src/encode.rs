@@ -54,12 +54,18 @@ pub(crate) struct CanvasEncode {
     pub(crate) drain: Option<Duration>,
 }
 
-/// What feeds an encode of an input: the input's id and its fan-outs (with the numbers this
-/// encode has in them).
+/// What feeds an encode of an input: the input's fan-outs (with the numbers this encode has
+/// in them).
 pub(crate) struct Fed {
-    pub(crate) input: String,
     video: (Arc<Feed<VideoFrame>>, u64),
     audio: Option<(Arc<Feed<AudioFrame>>, u64)>,
+}
+
+impl Fed {
+    /// Whether these are the fan-outs that feed it.
+    pub(crate) fn is_fed_by(&self, feeds: &Feeds) -> bool {
+        Arc::ptr_eq(&self.video.0, &feeds.video)
+    }
 }
 
 /// Frames of an input queued for its encode: the input waits when they are there (two
@@ -96,19 +102,21 @@ impl CanvasEncode {
     /// Starts an encode of a file's or playlist's own frames and sound (`start_output`'s
     /// `input`): each frame with its own timing (at most `settings`' frame rate: faster
     /// video is thinned), none dropped; the input waits while the encoder is behind. A
-    /// WebRTC encode (`profile`) makes the settings WebRTC's.
+    /// WebRTC encode (`profile`) makes the settings WebRTC's. With `sound`, it has a sound
+    /// track: the input's, or silence for an input without (as streaming sites expect one).
     pub(crate) fn start_fed(
         input: &str,
         settings: EncoderSettings,
         profile: Profile,
         streaming: &StreamerSettings,
         feeds: &Feeds,
+        sound: bool,
         frame_limit: Option<u64>,
     ) -> Result<Self, CommandError> {
         let video = Arc::new(Port::blocking(FED_VIDEO_QUEUE));
-        let audio = feeds
-            .sound
-            .then(|| Arc::new(Port::blocking(FED_AUDIO_QUEUE)));
+        let audio = sound.then(|| Arc::new(Port::blocking(FED_AUDIO_QUEUE)));
+        let (num, den) = settings.video.fps;
+        let interval = Duration::from_secs_f64(f64::from(den.max(1)) / f64::from(num.max(1)));
         let video_feed = Arc::new(AtMostRate::new(video.clone(), settings.video.fps));
         let audio_feed = audio.clone().map(|a| a as Arc<dyn AudioSource>);
         let mut encode = Self::begin(
@@ -120,16 +128,23 @@ impl CanvasEncode {
             (video_feed, audio_feed),
             frame_limit,
         )?;
-        let video_number = feeds
-            .video
-            .attach(encode.gate.clone() as Arc<dyn livekit_core::FrameTarget<VideoFrame>>);
+        let pictures = encode.gate.clone() as Arc<dyn livekit_core::FrameTarget<VideoFrame>>;
+        let (video_target, audio) = match audio {
+            // The input has no sound: silence goes with its pictures.
+            Some(port) if !feeds.sound => (
+                Arc::new(WithSilence::new(pictures, port, interval))
+                    as Arc<dyn livekit_core::FrameTarget<VideoFrame>>,
+                None,
+            ),
+            audio => (pictures, audio),
+        };
+        let video_number = feeds.video.attach(video_target);
         let audio_number = audio.map(|port| {
             feeds
                 .audio
                 .attach(port as Arc<dyn livekit_core::FrameTarget<AudioFrame>>)
         });
         encode.fed = Some(Fed {
-            input: input.to_owned(),
             video: (feeds.video.clone(), video_number),
             audio: audio_number.map(|n| (feeds.audio.clone(), n)),
         });
@@ -281,6 +296,12 @@ impl CanvasEncode {
                 feed.detach(*number);
             }
         }
+        // The show is over: a destination still trying to connect (or to reconnect) is not
+        // waited for, before the encoder finishes: with `wait_for_destinations`, packets wait
+        // for destinations that are all reconnecting, and the encoder's last packets with them.
+        if let Some(streamer) = &self.streamer {
+            streamer.give_up_connecting();
+        }
         // The frames given so far are encoded, then the packets end.
         self.gate.close();
         livekit_core::FrameTarget::end(&*self.video);
@@ -295,8 +316,6 @@ impl CanvasEncode {
             audio.close();
         }
         let streamer = self.streamer.take()?;
-        // The show is over: a destination still trying to connect is not waited for.
-        streamer.give_up_connecting();
         let report = match self.drain {
             Some(limit) => streamer.wait_at_most(limit),
             None => streamer.wait(),
@@ -532,6 +551,70 @@ pub(crate) fn destination_doc(stats: &DestinationStats) -> DestinationStateDoc {
 /// At most `fps` frames a second from a port, for the encoder: a frame that comes less than
 /// three quarters of a frame's time after the previous slot is skipped (a 60 fps file sent at
 /// 30 keeps every other frame); slower video is not padded (a 25 fps file stays at 25).
+/// An input's pictures for an encode with a sound track, from an input without sound: each
+/// picture goes with silence up to its end, so the track runs with the pictures.
+struct WithSilence {
+    pictures: Arc<dyn livekit_core::FrameTarget<VideoFrame>>,
+    sound: Arc<Port<AudioFrame>>,
+    interval: Duration,
+    /// Where the silence written so far ends (in 48 kHz samples from the first picture).
+    written: parking_lot::Mutex<Option<(Duration, u64)>>,
+}
+
+/// The rate silence is written at.
+const SILENCE_RATE: u32 = 48_000;
+
+impl WithSilence {
+    fn new(
+        pictures: Arc<dyn livekit_core::FrameTarget<VideoFrame>>,
+        sound: Arc<Port<AudioFrame>>,
+        interval: Duration,
+    ) -> Self {
+        Self {
+            pictures,
+            sound,
+            interval,
+            written: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+impl livekit_core::FrameTarget<VideoFrame> for WithSilence {
+    fn push(&self, frame: VideoFrame) -> Result<(), livekit_core::PushError> {
+        self.push_unless(frame, &std::sync::atomic::AtomicBool::new(false))
+    }
+
+    fn push_unless(
+        &self,
+        frame: VideoFrame,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), livekit_core::PushError> {
+        let silence = {
+            let mut written = self.written.lock();
+            let (start, samples) = *written.get_or_insert((frame.pts(), 0));
+            let until = (frame.pts() + self.interval).saturating_sub(start);
+            let total = (until.as_secs_f64() * f64::from(SILENCE_RATE)).round() as u64;
+            let count = total.saturating_sub(samples);
+            if count == 0 {
+                None
+            } else {
+                *written = Some((start, total));
+                let pts = start + Duration::from_secs_f64(samples as f64 / f64::from(SILENCE_RATE));
+                AudioFrame::silence(count as usize, SILENCE_RATE, 2, pts).ok()
+            }
+        };
+        if let Some(silence) = silence {
+            livekit_core::FrameTarget::push_unless(&*self.sound, silence, stop)?;
+        }
+        self.pictures.push_unless(frame, stop)
+    }
+
+    fn end(&self) {
+        livekit_core::FrameTarget::end(&*self.sound);
+        self.pictures.end();
+    }
+}
+
 struct AtMostRate {
     inner: Arc<Port<VideoFrame>>,
     interval: Duration,

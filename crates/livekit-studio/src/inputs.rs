@@ -536,7 +536,7 @@ pub(crate) fn open(
             let has_audio = *audio && player.info().is_some_and(|i| i.audio.is_some());
             // Layers may show a file without a picture (a song): they show nothing.
             let video = live_port();
-            let feeds = Feeds::new(&video, has_audio.then(sound_port), pacing);
+            let feeds = Feeds::new(&video, has_video, has_audio.then(sound_port), pacing);
             if has_video {
                 player
                     .add_video_target(feeds.video.clone())
@@ -591,7 +591,8 @@ pub(crate) fn open(
             };
             let playlist = Playlist::new(paths, settings).map_err(|e| failed(&e))?;
             let video = live_port();
-            let feeds = Feeds::new(&video, audio.then(sound_port), pacing);
+            // A playlist always has a picture: songs show their cover (or black).
+            let feeds = Feeds::new(&video, true, audio.then(sound_port), pacing);
             playlist
                 .add_video_target(feeds.video.clone())
                 .map_err(|e| failed(&e))?;
@@ -725,8 +726,10 @@ fn pacing(
 pub(crate) struct Feeds {
     pub(crate) video: Arc<Feed<VideoFrame>>,
     pub(crate) audio: Arc<Feed<AudioFrame>>,
-    /// Whether it has sound (a file without any feeds none: its encodes have no sound).
+    /// Whether it has sound (a file without any feeds none: its encodes get silence).
     pub(crate) sound: bool,
+    /// Whether it has pictures (a song's file has none: it feeds no encode).
+    pub(crate) picture: bool,
     /// The sound for the program mix: none when the input has none, or is not read in real
     /// time (its sound would come too fast or too slow to mix).
     pub(crate) mixed: Option<Arc<Port<AudioFrame>>>,
@@ -735,6 +738,7 @@ pub(crate) struct Feeds {
 impl Feeds {
     fn new(
         layers: &Arc<Port<VideoFrame>>,
+        picture: bool,
         sound: Option<Arc<Port<AudioFrame>>>,
         pacing: Pacing,
     ) -> Self {
@@ -744,6 +748,7 @@ impl Feeds {
             video: Feed::new(Some(Arc::clone(layers))),
             audio: Feed::new(mixed.clone()),
             sound: has_sound,
+            picture,
             mixed,
         }
     }
@@ -783,6 +788,11 @@ impl<T: Clone + Send + 'static> Feed<T> {
             encodes.push((number, target));
         }
         number
+    }
+
+    /// Whether the input has ended (it feeds nothing more).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
     }
 
     /// Stops feeding target `number`.

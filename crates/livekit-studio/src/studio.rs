@@ -52,7 +52,9 @@ pub struct StudioSettings {
     /// canvas's own; the bit rate, when not set, follows the canvas's height and rate.
     pub encoder: EncoderSettings,
     /// How streams reconnect, give up and stop, and how much their queues hold (its
-    /// destinations and recordings are ignored: outputs add them).
+    /// destinations and recordings are ignored: outputs add them). Its
+    /// `wait_for_destinations` applies to canvases; the outputs a file or playlist input feeds
+    /// wait for their destinations when its `readrate` is not 1, and only then.
     pub streaming: StreamerSettings,
     /// Whether recordings and streams carry the program audio (default true: an AAC track,
     /// silent when no input has sound, as streaming sites expect one).
@@ -217,11 +219,21 @@ impl Show {
             .find(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
     }
 
-    /// The encode of an input's own frames for `profile`, while it has outputs.
-    fn fed_encode(&self, input: &str, profile: Profile) -> Option<usize> {
-        self.encodes
+    /// The encode of an input's own frames for `profile`, while it has outputs: fed by these
+    /// `feeds` (an input removed and added again under the same id has new ones).
+    fn fed_encode(&self, feeds: &inputs::Feeds, profile: Profile) -> Option<usize> {
+        self.encodes.iter().position(|e| {
+            e.profile == profile && e.fed.as_ref().is_some_and(|f| f.is_fed_by(feeds))
+        })
+    }
+
+    /// The running outputs an input feeds.
+    fn fed_outputs(&self, input: &str) -> Vec<&str> {
+        self.outputs
             .iter()
-            .position(|e| e.profile == profile && e.fed.as_ref().is_some_and(|f| f.input == input))
+            .filter(|o| o.is_running() && o.input.as_deref() == Some(input))
+            .map(|o| o.id.as_str())
+            .collect()
     }
 
     /// The encode `output` is a branch of, while it runs.
@@ -409,19 +421,28 @@ impl Studio {
     }
 
     /// The folder of the canvas's HLS output (the running one, else the last one started),
-    /// which holds its playlist ([`HLS_PLAYLIST`](crate::HLS_PLAYLIST)) and segments.
+    /// which holds its playlist ([`HLS_PLAYLIST`](crate::HLS_PLAYLIST)) and segments; `canvas`
+    /// may also name a file or playlist input that feeds an HLS output itself (a canvas of
+    /// the same name comes first).
     pub fn hls_folder(&self, canvas: &str) -> Option<PathBuf> {
         let show = self.inner.show.lock();
-        let folder = |o: &&Output| match &o.spec {
-            OutputSpec::Hls { dir, .. } if o.canvas == canvas => dir.clone(),
+        let folder = |o: &Output, of_input: bool| match &o.spec {
+            OutputSpec::Hls { dir, .. }
+                if (!of_input && o.canvas == canvas)
+                    || (of_input && o.input.as_deref() == Some(canvas)) =>
+            {
+                dir.clone()
+            }
             _ => None,
         };
-        show.outputs
-            .iter()
-            .rev()
-            .filter(|o| o.is_running())
-            .find_map(|o| folder(&o))
-            .or_else(|| show.outputs.iter().rev().find_map(|o| folder(&o)))
+        [false, true].into_iter().find_map(|of_input| {
+            show.outputs
+                .iter()
+                .rev()
+                .filter(|o| o.is_running())
+                .find_map(|o| folder(o, of_input))
+                .or_else(|| show.outputs.iter().rev().find_map(|o| folder(o, of_input)))
+        })
     }
 
     /// Answers a WebRTC viewer of `canvas` (WHEP): `offer` is the viewer's SDP offer, `bind`
@@ -573,9 +594,10 @@ impl Studio {
             .or_else(|| show.encode(canvas, Profile::WebRtc))
             .or_else(|| show.encode(canvas, Profile::WebRtcVp8))
             .or_else(|| {
+                let feeds = show.inputs[show.input(canvas).ok()?].feeds.as_ref()?;
                 [Profile::Standard, Profile::WebRtc, Profile::WebRtcVp8]
                     .into_iter()
-                    .find_map(|profile| show.fed_encode(canvas, profile))
+                    .find_map(|profile| show.fed_encode(feeds, profile))
                     .map(|i| &show.encodes[i])
             })?;
         Some((encode.encoder_stats()?, encode.dropped_frames()))
@@ -1060,6 +1082,14 @@ impl Inner {
         spec: InputSpec,
     ) -> Result<(), CommandError> {
         let index = show.input(id)?;
+        // Its outputs encode its own frames: another file's would restart their timeline.
+        if let Some(output) = show.fed_outputs(id).first() {
+            return Err(CommandError::conflict_that(
+                "input",
+                id,
+                format!("feeds output {output:?}: stop that output before replacing the input"),
+            ));
+        }
         let uses: Vec<LayerId> = show
             .layers
             .iter()
@@ -1327,30 +1357,50 @@ impl Inner {
             ));
         }
         let (destinations, profile) = self.stream_destinations(show, &id, &spec)?;
-        let encode = match show.fed_encode(&input, profile) {
+        let source = &show.inputs[index];
+        let Some(feeds) = &source.feeds else {
+            return Err(CommandError::invalid_on(
+                "output",
+                &id,
+                format!(
+                    "input {input:?} is a {}: only files and playlists feed outputs",
+                    source.spec.kind()
+                ),
+            ));
+        };
+        if !feeds.picture {
+            return Err(CommandError::conflict_that(
+                "input",
+                &input,
+                "has no picture (a song): it feeds no output; play it as a playlist, which shows \
+                 its cover, or show it on a canvas",
+            ));
+        }
+        if feeds.video.has_ended() {
+            return Err(CommandError::conflict_that(
+                "input",
+                &input,
+                "has ended: it has nothing more to feed an output",
+            ));
+        }
+        let encode = match show.fed_encode(feeds, profile) {
             Some(encode) => encode,
             None => {
-                let source = &show.inputs[index];
-                let Some(feeds) = &source.feeds else {
-                    return Err(CommandError::invalid_on(
-                        "output",
-                        &id,
-                        format!(
-                            "input {input:?} is a {}: only files and playlists feed outputs",
-                            source.spec.kind()
-                        ),
-                    ));
-                };
                 let mut settings = self.encoder.clone();
                 if let Some((width, height)) = self.encode_size.or(source.size) {
                     (settings.video.width, settings.video.height) = (width, height);
                 }
+                // An input read faster or slower than real time waits for its slowest
+                // destination; one read in real time does not (a live stream drops instead).
+                let mut streaming = self.streaming.clone();
+                streaming.wait_for_destinations = !source.spec.is_real_time();
                 let mut encode = CanvasEncode::start_fed(
                     &input,
                     settings,
                     profile,
-                    &self.streaming,
+                    &streaming,
                     feeds,
+                    self.encode_audio,
                     self.frame_limit,
                 )?;
                 encode.drain = self.drain_after;
@@ -1429,7 +1479,10 @@ impl Inner {
                 segments,
             } => {
                 // The folder chosen shows in the state document.
-                let of = input.as_deref().unwrap_or(&canvas);
+                let of = match input.as_deref() {
+                    Some(input) => format!("input-{input}"),
+                    None => canvas.clone(),
+                };
                 let folder = dir
                     .get_or_insert_with(|| {
                         std::env::temp_dir()

@@ -476,6 +476,9 @@ pub struct Streamer {
     /// What new destinations and recordings are made with (its own lists are not used).
     settings: StreamerSettings,
     stop: Arc<AtomicBool>,
+    /// Asked to end ([`Streamer::give_up_connecting`]): nothing waits for a destination that
+    /// is not live any more, and one that loses its connection does not try again.
+    ending: Arc<AtomicBool>,
     branches: Arc<Mutex<Branches>>,
     /// In the order added.
     destinations: Mutex<Vec<DestinationEntry>>,
@@ -535,6 +538,7 @@ impl Streamer {
             video,
             settings: own,
             stop: Arc::new(AtomicBool::new(false)),
+            ending: Arc::new(AtomicBool::new(false)),
             branches: Arc::new(Mutex::new(Branches::default())),
             destinations: Mutex::new(Vec::new()),
             recordings: Mutex::new(Vec::new()),
@@ -552,6 +556,7 @@ impl Streamer {
         let mut streamer = streamer;
         let branches = Arc::clone(&streamer.branches);
         let stop = Arc::clone(&streamer.stop);
+        let ending = Arc::clone(&streamer.ending);
         let wait = settings.wait_for_destinations;
         let reader = spawn_named("livekit.stream.in", move || {
             let mut packets = 0u64;
@@ -563,6 +568,7 @@ impl Streamer {
                     // Not live: while every destination is reconnecting, reading on would only
                     // fill their queues and drop GOPs; the file waits for them instead.
                     while !stop.load(Ordering::Relaxed)
+                        && !ending.load(Ordering::Relaxed)
                         && all_reconnecting(&Arc::clone(&branches.lock().list))
                     {
                         std::thread::sleep(Duration::from_millis(20));
@@ -663,6 +669,7 @@ impl Streamer {
             streams: Arc::clone(&self.streams),
             shared: Arc::clone(&shared),
             abort: Arc::clone(&shared.abort),
+            ending: Arc::clone(&self.ending),
             settings: self.settings.clone(),
         };
         let name = format!("livekit.stream.{}", id.0);
@@ -845,10 +852,13 @@ impl Streamer {
 
     /// Ends the connection attempts of the destinations that are not live (making their first
     /// connection, or waiting to reconnect): their threads end at once, counting what they hold
-    /// as dropped, while the live ones go on. For a job that is asked to end (Ctrl-C, a time
-    /// limit) before [`wait`](Self::wait): a server that does not answer does not hold it up
-    /// for the connection time-out.
+    /// as dropped, while the live ones go on (one that loses its connection afterwards does
+    /// not try again, and with [`StreamerSettings::wait_for_destinations`] nothing waits for
+    /// destinations that are reconnecting any more). For a job that is asked to end (Ctrl-C, a
+    /// time limit) before [`wait`](Self::wait): a server that does not answer does not hold it
+    /// up for the connection time-out.
     pub fn give_up_connecting(&self) {
+        self.ending.store(true, Ordering::Relaxed);
         for destination in self.destinations.lock().iter() {
             let destination = &destination.shared;
             if destination.stats.lock().state != DestinationState::Live {
@@ -1011,6 +1021,8 @@ struct Sender {
     streams: Arc<Vec<StreamInfo>>,
     shared: Arc<DestinationShared>,
     abort: Arc<AtomicBool>,
+    /// The streamer's [`Streamer::give_up_connecting`]: a lost connection is not retried.
+    ending: Arc<AtomicBool>,
     settings: StreamerSettings,
 }
 
@@ -1095,7 +1107,7 @@ impl Sender {
                     stats.last_error = Some(error.message);
                 }
             }
-            if self.shared.queue.is_ended() {
+            if self.shared.queue.is_ended() || self.ending.load(Ordering::Relaxed) {
                 // The source is over (or we are stopping): no reconnecting for the rest.
                 break;
             }

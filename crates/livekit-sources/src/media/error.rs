@@ -184,6 +184,15 @@ pub enum ControlError {
         /// Entries in the list.
         len: usize,
     },
+    /// Commands are waiting already: the player's thread is held up (by a target that takes
+    /// no frames: an output that waits for a destination). Try again later.
+    #[error(
+        "player of {name}: busy: earlier commands are still waiting (an output that takes no frames holds it up); try again"
+    )]
+    Busy {
+        /// The path or redacted URL.
+        name: String,
+    },
     /// The decoding thread panicked.
     #[error("player of {name}: its thread panicked")]
     Panicked {

@@ -313,11 +313,17 @@ impl Playback {
                 name: self.name.clone(),
             });
         }
-        // A full command queue means the thread is blocked in a push; the command waits.
+        // A full command queue means the thread is blocked in a push (an output that waits
+        // for a destination): the caller is told, not held up with it.
         self.commands
-            .send(command)
-            .map_err(|_| ControlError::Finished {
-                name: self.name.clone(),
+            .try_send(command)
+            .map_err(|error| match error {
+                crossbeam_channel::TrySendError::Full(_) => ControlError::Busy {
+                    name: self.name.clone(),
+                },
+                crossbeam_channel::TrySendError::Disconnected(_) => ControlError::Finished {
+                    name: self.name.clone(),
+                },
             })
     }
 }
