@@ -195,18 +195,24 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         .iter()
         .find_map(|o| o.encoder.clone())
         .unwrap_or_default();
+    // What runs: the flags' outputs and the scene file's own.
     let mut what = Vec::new();
-    if let Some(path) = path {
-        what.push(format!("recording to {}", path.display()));
-    }
-    if !destinations.is_empty() {
-        what.push("streaming".to_owned());
-    }
-    if let Some(dir) = &args.hls.hls {
-        what.push(format!("HLS to {}", dir.display()));
-    }
-    if let Some(device) = &args.virtual_camera {
-        what.push(format!("virtual camera {}", device.display()));
+    for output in studio.state().outputs {
+        let said = match &output.output {
+            OutputSpec::Record { path, .. } => format!("recording to {}", path.display()),
+            OutputSpec::Stream { .. } => "streaming".to_owned(),
+            OutputSpec::Hls { dir: Some(dir), .. } => format!("HLS to {}", dir.display()),
+            OutputSpec::Hls { dir: None, .. } => "HLS".to_owned(),
+            OutputSpec::VirtualCamera { device } => {
+                format!("virtual camera {}", device.display())
+            }
+            OutputSpec::Preview { .. } => "previewing".to_owned(),
+            OutputSpec::Ipc { name } => format!("sharing as {name}"),
+            other => other.kind().to_owned(),
+        };
+        if !what.contains(&said) {
+            what.push(said);
+        }
     }
     if let Some(server) = &server {
         what.push(format!("serving at {}", server.url()));

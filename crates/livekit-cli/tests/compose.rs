@@ -522,6 +522,16 @@ fn a_scene_files_own_recording_is_summed_up_and_guarded() {
     let out = run(&[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let recording = dir.path().join("from-file.mkv");
+    // The first line says what runs: the scene file's recording (it said "previewing").
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "recording to {}: {}",
+            recording.display(),
+            scene.display()
+        )),
+        "{stderr}"
+    );
     let stdout = text(&out.stdout);
     assert!(
         stdout

@@ -718,8 +718,9 @@ pub enum OutputSpec {
     /// last one keyframe interval (the encode's, 2 s by default; 1 s for lower latency).
     Hls {
         /// The folder (made if missing; segments an earlier show left in it are removed).
-        /// Default: `livekit-hls-PID-CANVAS` in the system's temporary folder (the state
-        /// document shows the folder chosen).
+        /// Default: `livekit-hls-PID-CANVAS` in the system's temporary folder
+        /// (`livekit-hls-PID-input-ID` for an output an input feeds; the state document shows
+        /// the folder chosen).
         #[serde(default)]
         #[schema(schema_with = crate::schema::optional_path)]
         dir: Option<PathBuf>,
