@@ -2,10 +2,13 @@
 //! stops the recording, `p` pauses or resumes files and playlists, `n` skips to the next
 //! playlist entry, `q` stops cleanly (like Ctrl-C), `?` lists the keys.
 //!
-//! Only when standard input is a terminal: it is put in non-canonical mode without echo (Ctrl-C
-//! still sends SIGINT) and restored when the job ends. A thread (`livekit.keys`) reads it and
-//! hands the keys over a small bounded queue (a key pressed while the queue is full is
-//! dropped).
+//! Only when standard input is a terminal and the job runs in its foreground (a job started
+//! with `&` leaves the terminal alone: setting it from the background would stop the job with
+//! SIGTTOU): it is put in non-canonical mode without echo (Ctrl-C still sends SIGINT) and
+//! restored when the job ends, also when a second Ctrl-C ends it at once
+//! ([`restore_terminal`]). A thread (`livekit.keys`) reads it while the job is in the
+//! foreground (a read from the background would stop it with SIGTTIN) and hands the keys over a
+//! small bounded queue (a key pressed while the queue is full is dropped).
 
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
@@ -14,6 +17,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, bounded};
 use livekit_core::thread::{Worker, spawn_named};
+use parking_lot::Mutex;
+
+/// The terminal's own settings while keys are read, for [`restore_terminal`].
+static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+
+/// Whether this process is in the foreground of the terminal `fd`.
+fn in_foreground(fd: libc::c_int) -> bool {
+    // SAFETY: plain queries of a descriptor and of this process.
+    unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() }
+}
+
+/// Sets the terminal's settings, also from the background (SIGTTOU blocked meanwhile on this
+/// thread, so the call is allowed instead of stopping the process).
+fn set_terminal(fd: libc::c_int, settings: &libc::termios) -> bool {
+    // SAFETY: a signal set made empty then filled with one signal; the thread's mask is put
+    // back as it was; tcsetattr gets a valid descriptor and termios.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGTTOU);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+        let done = libc::tcsetattr(fd, libc::TCSANOW, settings) == 0;
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        done
+    }
+}
+
+/// Puts the terminal back as it was before keys were read (for an exit that skips the
+/// [`Keys`]' drop: a second Ctrl-C). Does nothing when keys were not read.
+pub fn restore_terminal() {
+    if let Some(saved) = SAVED.lock().take() {
+        set_terminal(std::io::stdin().as_raw_fd(), &saved);
+    }
+}
 
 /// A key and what it asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +119,9 @@ impl Keys {
             return None;
         }
         let fd = stdin.as_raw_fd();
+        if !in_foreground(fd) {
+            return None;
+        }
         // SAFETY: tcgetattr fills a termios for a valid descriptor; a zeroed termios is a
         // valid value to be overwritten.
         let mut saved: libc::termios = unsafe { std::mem::zeroed() };
@@ -92,10 +133,10 @@ impl Keys {
         raw.c_lflag &= !(libc::ICANON | libc::ECHO);
         raw.c_cc[libc::VMIN] = 1;
         raw.c_cc[libc::VTIME] = 0;
-        // SAFETY: a valid descriptor and a termios made from the terminal's own.
-        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
+        if !set_terminal(fd, &raw) {
             return None;
         }
+        *SAVED.lock() = Some(saved);
         let (tx, rx) = bounded(16);
         let stop = Arc::new(AtomicBool::new(false));
         let worker = {
@@ -110,6 +151,11 @@ impl Keys {
                     // SAFETY: one valid pollfd; waits at most 100 ms.
                     let ready = unsafe { libc::poll(&mut poll, 1, 100) };
                     if ready <= 0 {
+                        continue;
+                    }
+                    // Sent to the background meanwhile (Ctrl-Z, `bg`): not read there.
+                    if !in_foreground(fd) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
                         continue;
                     }
                     let mut byte = 0u8;
@@ -146,10 +192,7 @@ impl Drop for Keys {
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
-        let fd = std::io::stdin().as_raw_fd();
-        // SAFETY: restores the terminal's own settings, read at the start.
-        unsafe {
-            libc::tcsetattr(fd, libc::TCSANOW, &self.saved);
-        }
+        SAVED.lock().take();
+        set_terminal(std::io::stdin().as_raw_fd(), &self.saved);
     }
 }

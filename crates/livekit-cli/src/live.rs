@@ -35,6 +35,7 @@ impl StopSignal {
                     eprintln!(
                         "livekit: stopped at once (second interrupt); files may be unfinished"
                     );
+                    crate::keys::restore_terminal();
                     std::process::exit(130);
                 }
             }

@@ -203,3 +203,89 @@ fn keys_skip_to_the_next_file_and_quit_a_stream() {
     // Far shorter than the 40 s of the two files.
     assert!(colours.len() < 25 * 15, "{} frames", colours.len());
 }
+
+/// A 4 s clip (160x90, with sound) for the jobs below.
+fn short_clip(dir: &std::path::Path) -> std::path::PathBuf {
+    let clip = dir.join("clip.mp4");
+    livekit_testkit::media::clip(
+        &clip,
+        &livekit_testkit::media::ClipSpec {
+            seconds: 4.0,
+            width: 160,
+            height: 90,
+            ..Default::default()
+        },
+    );
+    clip
+}
+
+/// A job started with `&` from a shell with job control does not touch the terminal: setting
+/// it from the background stopped the job (SIGTTOU) before its time limit could end it.
+#[test]
+fn a_job_in_the_background_leaves_the_terminal_alone_and_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = short_clip(dir.path());
+    let server = livekit_testkit::NginxRtmp::start();
+    // `set -m`: job control, so the job gets its own process group, not the terminal's.
+    let command = format!(
+        "bash -c 'set -m; {} stream-file {} {} --yes --readrate 0 -q & wait $!; echo \"job exited $?\"'",
+        env!("CARGO_BIN_EXE_livekit"),
+        clip.display(),
+        server.url("background")
+    );
+    let mut terminal = Terminal::run(&command);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !terminal.seen.lock().unwrap().contains("job exited") {
+        if Instant::now() > deadline {
+            let _ = terminal.child.kill();
+            panic!("the job never ended: {}", terminal.seen.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, text) = terminal.finish();
+    assert!(text.contains("job exited 0"), "{text}");
+}
+
+/// A second Ctrl-C ends the job at once; the terminal is given back as it was (it stayed
+/// without echo and line editing).
+#[test]
+fn a_second_ctrl_c_gives_the_terminal_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = short_clip(dir.path());
+    let command = format!(
+        "bash -c '{} stream-file {} rtmp://127.0.0.1:9/live/none --yes --loop; echo \"job exited $?\"; stty -a'",
+        env!("CARGO_BIN_EXE_livekit"),
+        clip.display(),
+    );
+    let mut terminal = Terminal::run(&command);
+    terminal.after("press q or Ctrl-C to stop", 0.0, "");
+    // Interrupts 20 ms apart: the first starts a clean stop, the next ends the job at once.
+    let pid = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!(
+                "^{} stream-file {}",
+                env!("CARGO_BIN_EXE_livekit"),
+                clip.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_owned();
+    assert!(!pid.is_empty(), "no livekit process");
+    for _ in 0..5 {
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, text) = terminal.finish();
+    assert!(text.contains("job exited 130"), "{text}");
+    assert!(
+        text.contains("stopped at once (second interrupt)"),
+        "{text}"
+    );
+    let settings = text.split("job exited").nth(1).unwrap();
+    assert!(
+        settings.contains(" icanon") && settings.contains(" echo "),
+        "{text}"
+    );
+}
