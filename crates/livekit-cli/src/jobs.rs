@@ -355,6 +355,17 @@ fn refuse_whip(destinations: &[Destination]) -> Result<(), Failure> {
     }
 }
 
+/// An input (a file, or a URL with its password, query and key-like parts redacted) as the
+/// user is shown it.
+pub fn shown_input(input: &Path) -> String {
+    let text = input.to_string_lossy();
+    if text.contains("://") {
+        livekit_core::redact_url(&text)
+    } else {
+        text.into_owned()
+    }
+}
+
 /// A destination as the user is shown it: its label, with its redacted URL when the label
 /// is a site name (`youtube (rtmp://a.rtmp.youtube.com/live2/<redacted>)`).
 pub fn shown(destination: &Destination) -> String {
@@ -1029,7 +1040,7 @@ fn stream_playlist(
         return Ok(());
     }
     let what = match &entries[..] {
-        [one] => one.display().to_string(),
+        [one] => shown_input(one),
         many => format!("{} files", many.len()),
     };
     confirm_go_live(live.yes, &what, &shown).map_err(usage)?;
@@ -1344,7 +1355,7 @@ fn stream_copy(config: &Config, args: &StreamFileArgs, quiet: bool) -> Result<()
         );
         return Ok(());
     }
-    confirm_go_live(args.live.yes, &args.file, &shown).map_err(usage)?;
+    confirm_go_live(args.live.yes, &shown_input(Path::new(&args.file)), &shown).map_err(usage)?;
     let stop = StopSignal::install()?;
     let streams = file.streams().to_vec();
     let packets = Port::blocking(256);

@@ -237,7 +237,8 @@ pub fn for_files(
     let mut maps = vec!["0:v:0?".to_owned(), "0:a:0?".to_owned()];
     match entries {
         [one] => {
-            args.extend(["-i".into(), one.to_string_lossy().into_owned()]);
+            // A URL's password or key is not printed.
+            args.extend(["-i".into(), crate::jobs::shown_input(one)]);
             let info = infos
                 .iter()
                 .find(|(e, _)| e == one)
@@ -328,7 +329,7 @@ pub fn for_copy(
     }
     args.extend([
         "-i".into(),
-        file.to_string_lossy().into_owned(),
+        crate::jobs::shown_input(file),
         "-map".into(),
         "0:v:0".into(),
         "-map".into(),

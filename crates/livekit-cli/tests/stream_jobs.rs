@@ -249,6 +249,33 @@ fn print_command_shows_an_ffmpeg_line_with_the_keys_redacted() {
     }
 }
 
+/// An input URL's password and token are not shown: not in the printed ffmpeg line, not in
+/// the go-live question (asked here without a terminal, so refused with what it would stream).
+#[test]
+fn an_input_urls_password_and_token_are_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    clip(&dir.path().join("clip.mp4"), &ClipSpec::default());
+    let server = livekit_testkit::HttpFiles::start(dir.path());
+    let url = server
+        .url("clip.mp4")
+        .replacen("http://", "http://alice:pw-4b4b4b@", 1)
+        + "?token=tok-3a3a3a";
+    let shown = format!(
+        "http://<redacted>@127.0.0.1:{}/clip.mp4?<redacted>",
+        server.port()
+    );
+    for extra in [&["--print-command"][..], &[], &["--copy"]] {
+        let mut args = vec!["stream-file", &url, "rtmp://127.0.0.1:1/live/dest-key"];
+        args.extend_from_slice(extra);
+        let out = livekit(dir.path(), &args);
+        let all = all_output(&out);
+        assert!(!all.contains("pw-4b4b4b"), "{extra:?}: {all}");
+        assert!(!all.contains("tok-3a3a3a"), "{extra:?}: {all}");
+        assert!(!all.contains("dest-key"), "{extra:?}: {all}");
+        assert!(all.contains(&shown), "{extra:?}: {all}");
+    }
+}
+
 #[test]
 fn bad_input_gives_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();

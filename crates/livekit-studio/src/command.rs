@@ -534,6 +534,32 @@ fn yes() -> bool {
 }
 
 impl InputSpec {
+    /// As it may be shown (the state document, a scene file written from the show): a URL's
+    /// password, query string and key-like path segments are `<redacted>`
+    /// ([`redact_url`](livekit_core::redact_url)); local paths are kept.
+    pub fn redacted(&self) -> Self {
+        let url = |text: &str| {
+            if text.contains("://") {
+                livekit_core::redact_url(text)
+            } else {
+                text.to_owned()
+            }
+        };
+        let mut out = self.clone();
+        match &mut out {
+            Self::File { path, .. } => *path = url(path),
+            Self::Playlist { paths, .. } => {
+                for path in paths.iter_mut() {
+                    if let Some(text) = path.to_str() {
+                        *path = PathBuf::from(url(text));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// Whether it is read in real time: everything but a file or playlist whose `readrate` is
     /// not 1. The outputs such an input feeds wait for their destinations instead of dropping
     /// what they cannot send in time.

@@ -372,6 +372,22 @@ impl Studio {
             output: Vec::new(),
         };
         for input in &state.inputs {
+            // The state shows input URLs redacted: one that had a password or key cannot be
+            // opened from the file as written.
+            let paths: Vec<String> = match &input.input {
+                InputSpec::File { path, .. } => vec![path.clone()],
+                InputSpec::Playlist { paths, .. } => {
+                    paths.iter().map(|p| p.display().to_string()).collect()
+                }
+                _ => Vec::new(),
+            };
+            for path in paths.iter().filter(|p| p.contains(REDACTED)) {
+                notes.push(format!(
+                    "input {:?}: {path}: its password or key was left out (put it back before \
+                     loading this file)",
+                    input.id
+                ));
+            }
             out.input.push(ExportInput {
                 id: input.id.clone(),
                 input: absolute_input(&input.input),

@@ -1549,7 +1549,8 @@ impl Inner {
             .iter()
             .map(|input| InputDoc {
                 id: input.id.clone(),
-                input: input.spec.clone(),
+                // A URL's password or key is not shown.
+                input: input.spec.redacted(),
                 state: input.state.clone(),
                 audio: input.mix.as_ref().map(|_| input.audio),
                 when_failed: input.when_failed,

@@ -465,3 +465,44 @@ fn a_stream_url_with_a_key_is_left_out_of_an_exported_scene_file() {
         "{exported}"
     );
 }
+
+/// An input read from a URL with a password and a token: the state document and the scene
+/// file written from the show show neither (the scene file says what was left out).
+#[test]
+fn an_input_urls_password_and_token_are_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    livekit_testkit::media::clip(
+        &dir.path().join("clip.mp4"),
+        &livekit_testkit::media::ClipSpec::default(),
+    );
+    let server = livekit_testkit::HttpFiles::start(dir.path());
+    let url = server
+        .url("clip.mp4")
+        .replacen("http://", "http://alice:pw-7e7e7e@", 1)
+        + "?token=tok-6d6d6d";
+    let show = studio();
+    apply(
+        &show,
+        &format!(
+            r#"{{"add_input": {{"id": "net", "input": {{"kind": "file", "path": "{url}", "paused": true}}}}}}"#
+        ),
+    );
+    let state = serde_json::to_string(&show.state()).unwrap();
+    let exported = show.scene_file();
+    show.stop();
+    for text in [&state, &exported] {
+        assert!(!text.contains("pw-7e7e7e"), "{text}");
+        assert!(!text.contains("tok-6d6d6d"), "{text}");
+    }
+    let shown = format!(
+        "http://<redacted>@127.0.0.1:{}/clip.mp4?<redacted>",
+        server.port()
+    );
+    assert!(state.contains(&shown), "{state}");
+    assert!(
+        exported.contains(&format!(
+            "# input \"net\": {shown}: its password or key was left out"
+        )),
+        "{exported}"
+    );
+}
