@@ -709,6 +709,8 @@ struct FilesEnd {
     late: u64,
     /// Why the playlist failed, if it did.
     failed: Option<String>,
+    /// The playlist played out (or stopped: no entry could be played any more).
+    played_out: bool,
 }
 
 /// Runs a file job's studio until the playlist has played out (and its encode has sent it),
@@ -729,8 +731,10 @@ fn run_files(
     }
     let mut meter = Meter::default();
     let mut item = 0u64;
+    let mut entry_now: Option<usize> = None;
     let mut late = 0u64;
     let mut failed = None;
+    let mut played_out = false;
     let mut caption: Option<String> = None;
     let ended = run_until(stop, live.timeout, || {
         while let Some(key) = keys.as_ref().and_then(crate::keys::Keys::next) {
@@ -746,10 +750,13 @@ fn run_files(
         };
         let playing = input.playing.clone();
         if let Some(playing) = &playing {
+            // The progress counts the files begun (shuffled, an entry's place in the list
+            // is not how far the job is).
             if let Some(entry) = playing.entry
-                && entry as u64 + 1 != item
+                && Some(entry) != entry_now
             {
-                item = entry as u64 + 1;
+                entry_now = Some(entry);
+                item += 1;
                 if let Some(name) = &playing.name {
                     tracing::info!("now playing {name}");
                 }
@@ -770,6 +777,7 @@ fn run_files(
         if let livekit_studio::InputState::Failed { error } = &input.state {
             failed = Some(error.clone());
         }
+        played_out |= input.state == livekit_studio::InputState::Ended;
         let encode = if songs { MAIN_CANVAS } else { FILES };
         let mut reading = match studio.encoder_stats(encode) {
             Some((stats, _)) => Reading::encoder(&stats).with_dropped(late),
@@ -813,6 +821,7 @@ fn run_files(
         elapsed: status.elapsed(),
         late,
         failed,
+        played_out,
     }
 }
 
@@ -834,7 +843,35 @@ fn act_on_files(studio: &Studio, key: crate::keys::Key) -> Option<String> {
                 apply(Command::PauseInput { id: id() }).map(|()| "paused (p resumes)")
             }
         }
-        Key::Next => apply(Command::SkipInput { id: id(), by: 1 }).map(|()| "next file"),
+        Key::Next => {
+            // On the last file of a list that does not loop, `n` would end the stream: one
+            // key pressed by mistake must not end a show.
+            let state = studio.state();
+            let last = state
+                .inputs
+                .iter()
+                .find(|i| i.id == FILES)
+                .is_some_and(|i| {
+                    match (&i.input, i.playing.as_ref().and_then(|p| p.entry)) {
+                        (
+                            // Shuffled, the last in the list is not the last played.
+                            livekit_studio::InputSpec::Playlist {
+                                paths,
+                                looping: false,
+                                shuffle: false,
+                                ..
+                            },
+                            Some(entry),
+                        ) => entry + 1 >= paths.len(),
+                        _ => false,
+                    }
+                });
+            if last {
+                Ok("this is the last file (q stops)")
+            } else {
+                apply(Command::SkipInput { id: id(), by: 1 }).map(|()| "next file")
+            }
+        }
         Key::Quit => return None,
         Key::Help | Key::Scene(_) | Key::Record => {
             return Some(crate::keys::help_line(STREAM_KEYS));
@@ -1100,6 +1137,20 @@ fn stream_playlist(
             })
             .map_err(refused)
     };
+    // The files first: a recording that cannot be opened fails the job before any
+    // destination goes live (the input is paused: every output starts with its first frame).
+    if let Some(path) = record {
+        start(
+            crate::record::RECORD,
+            livekit_studio::OutputSpec::Record {
+                path: path.to_path_buf(),
+                crash_safe: false,
+            },
+        )?;
+    }
+    if let Some(hls) = hls {
+        start(crate::record::HLS, hls)?;
+    }
     // WHIP endpoints take an encode of their own (WebRTC's), so an output of their own.
     let (webrtc, other): (Vec<String>, Vec<String>) = sites
         .iter()
@@ -1113,25 +1164,21 @@ fn stream_playlist(
             start(id, livekit_studio::OutputSpec::Stream { to })?;
         }
     }
-    if let Some(path) = record {
-        start(
-            crate::record::RECORD,
-            livekit_studio::OutputSpec::Record {
-                path: path.to_path_buf(),
-                crash_safe: false,
-            },
-        )?;
-    }
-    if let Some(hls) = hls {
-        start(crate::record::HLS, hls)?;
-    }
     studio
         .apply(Command::ResumeInput {
             id: FILES.to_owned(),
         })
         .map_err(refused)?;
     let total = (!looping && entries.len() > 1).then_some(entries.len() as u64);
-    let end = run_files(&studio, &stop, live, quiet, total, songs);
+    let mut end = run_files(&studio, &stop, live, quiet, total, songs);
+    // A loop plays for ever: one that ended could not play its files any more (they went
+    // away, a disk was unplugged). That is a failure, not a show that finished.
+    if looping && end.played_out && end.failed.is_none() {
+        end.failed = Some(
+            "the loop ended: none of its files could be played any more (were they removed?)"
+                .to_owned(),
+        );
+    }
     let report = studio.stop();
     if end.late > 0 && !quiet {
         eprintln!(
@@ -1152,10 +1199,8 @@ fn stream_playlist(
         // Nothing could be played: that is the error, not the empty streams.
         // A bad file (exit 2), like one that does not open.
         Some(error) if sent_nothing => Err(usage(anyhow!("{error}"))),
-        Some(error) => {
-            tracing::error!("{error}");
-            summarize()
-        }
+        // Something was sent: the summary says what, and the job fails with the reason.
+        Some(error) => summarize().and(Err(Failure::Runtime(anyhow!("{error}")))),
         None => summarize(),
     };
     let recorded = Recording::finish(

@@ -726,6 +726,17 @@ pub(crate) fn check_recording_path(path: &std::path::Path) -> Result<(), Failure
             path.join("show.mp4").display()
         )));
     }
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !folder.is_dir() {
+        return Err(usage(anyhow!(
+            "recording file {}: folder {} does not exist",
+            path.display(),
+            folder.display()
+        )));
+    }
     if RecorderSettings::new(path).resolve_container().is_err() {
         let what = match path.extension() {
             Some(extension) => format!(

@@ -362,6 +362,19 @@ fn every_bad_argument_is_one_line_naming_it_with_exit_code_2() {
             vec!["stream-microphone", SITE, "--yes", "--image", "missing.png"],
             exactly("image file missing.png: no such file"),
         ),
+        // Found before any destination goes live (it was found after, when the file was
+        // opened: the server saw a publish start and drop).
+        (
+            vec![
+                "stream-file",
+                "ok.mp4",
+                SITE,
+                "--yes",
+                "--record",
+                "no/such/out.mp4",
+            ],
+            exactly("recording file no/such/out.mp4: folder no/such does not exist"),
+        ),
         (
             vec!["capture-screen", "out.avi"],
             exactly(

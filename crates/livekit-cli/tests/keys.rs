@@ -185,7 +185,9 @@ fn keys_skip_to_the_next_file_and_quit_a_stream() {
     let mut terminal = Terminal::run(&command);
     // Two seconds into the first file (the progress bar's "1/2 2 s"), then the next one.
     terminal.after("1/2 2 s", 0.0, "n");
-    terminal.after("next file", 0.0, "?");
+    // On the last file, `n` does not end the stream.
+    terminal.after("next file", 0.0, "n");
+    terminal.after("this is the last file (q stops)", 0.0, "?");
     terminal.after("keys: ", 2.0, "q");
     let (status, text) = terminal.finish();
     assert!(status.success(), "{text}");

@@ -239,8 +239,9 @@ fn bad_record_paths_are_one_clear_line() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
         format!(
-            "livekit: error: recording file {}: cannot open for writing: No such file or directory",
-            missing.display()
+            "livekit: error: recording file {}: folder {} does not exist",
+            missing.display(),
+            missing.parent().unwrap().display()
         )
     );
     let avi = dir.path().join("out.avi");

@@ -276,6 +276,56 @@ fn an_input_urls_password_and_token_are_not_shown() {
     }
 }
 
+/// A loop plays for ever: when its files go away (a disk unplugged), the job does not end as
+/// if it had finished: it fails (exit 1) and says why, after its summary.
+#[test]
+fn a_loop_whose_files_went_away_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("videos");
+    std::fs::create_dir(&folder).unwrap();
+    for name in ["a.mp4", "b.mp4"] {
+        clip(&folder.join(name), &ClipSpec::default());
+    }
+    let server = NginxRtmp::start();
+    let key = "gone-key-2e2e2e";
+    let url = server.url(key);
+    let job = in_background(
+        dir.path(),
+        &[
+            "stream-files",
+            folder.to_str().unwrap(),
+            &url,
+            "--loop",
+            "--yes",
+            "--timeout",
+            "60",
+        ],
+    );
+    let started = std::time::Instant::now();
+    while !server
+        .recordings(key)
+        .iter()
+        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never live"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+    let out = job.join().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.trim_end().ends_with(
+            "livekit: error: the loop ended: none of its files could be played any more (were they removed?)"
+        ),
+        "{stderr}"
+    );
+    assert!(!all_output(&out).contains(key));
+}
+
 #[test]
 fn bad_input_gives_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
