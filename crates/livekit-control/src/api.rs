@@ -233,8 +233,10 @@ async fn get_events(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
+        // A frame is read whole before the message limit applies: both are bounded.
         Ok(upgrade) => upgrade
             .max_message_size(64 * 1024)
+            .max_frame_size(64 * 1024)
             .on_upgrade(move |socket| crate::socket::serve(socket, shared)),
         Err(rejection) => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -562,7 +564,8 @@ pub(crate) fn router(
     });
     let doc = serde_json::to_string(&openapi()).unwrap_or_default();
     let api = axum::Router::from(api_router())
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
+        // One limit for the whole API (a per-route layer would give each route its own).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             settings.max_requests.max(1),
         ))
         .with_state(shared);

@@ -939,3 +939,91 @@ fn a_websocket_client_that_does_not_read_loses_old_events_and_the_show_goes_on()
     drop(slow);
     served.stop();
 }
+
+/// A WebSocket frame is bounded like a message (64 KiB): a client announcing a frame of
+/// 15 MiB is closed at the frame's header instead of having it buffered whole (eight such
+/// clients made the server hold about 130 MB).
+#[test]
+fn a_websocket_frame_too_big_is_refused_before_it_is_read() {
+    use std::io::Write;
+    let served = Served::with_scenes();
+    let chunk = vec![0u8; 1 << 20];
+    let before = livekit_testkit::resident_kib();
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        let mut socket = served.websocket(&[]).unwrap();
+        assert_eq!(next_json(&mut socket)["type"], "state");
+        let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_mut() else {
+            panic!("a plain connection");
+        };
+        // A masked binary frame of 15 MiB (mask key 0: the bytes as they are), sent in 1 MiB
+        // pieces of one buffer (this process holds the server too: its memory is measured).
+        let mut header = vec![0x82, 0xFF];
+        header.extend_from_slice(&(15u64 << 20).to_be_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0]);
+        let mut sent = stream.write_all(&header).is_ok();
+        for _ in 0..15 {
+            sent = sent && stream.write_all(&chunk).is_ok();
+        }
+        sockets.push((socket, sent));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = livekit_testkit::resident_kib().saturating_sub(before);
+    // Each connection was closed before the frame could be sent whole, and the server kept
+    // none of it (with 16 MiB frames allowed: every frame sent, 32 MB more after 0.5 s).
+    assert!(
+        sockets.iter().all(|(_, sent)| !sent),
+        "a 15 MiB frame was taken"
+    );
+    assert!(grown < 16 << 10, "the server grew by {grown} KiB");
+    // The show goes on.
+    assert_eq!(served.get("/api/state", &[]).0, 200);
+    drop(sockets);
+    served.stop();
+}
+
+/// WHEP viewers of a canvas are bounded (each holds a socket and two threads): past 256 an
+/// offer is refused with 409 and why; when one leaves, the next is taken.
+#[test]
+fn whep_viewers_are_bounded() {
+    let served = Served::with_scenes();
+    let post = |served: &Served| {
+        let mut response = served
+            .agent
+            .post(format!("{}/whep/main", served.base))
+            .header("Content-Type", "application/sdp")
+            .send(whep_offer())
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            status,
+            location,
+            response.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let mut watching = Vec::new();
+    for _ in 0..256 {
+        let (status, location, answer) = post(&served);
+        assert_eq!(status, 201, "{answer}");
+        watching.push(location.unwrap());
+    }
+    let (status, _, refusal) = post(&served);
+    assert_eq!(status, 409, "{refusal}");
+    assert!(
+        refusal.contains("256 viewers are watching already: no more are taken"),
+        "{refusal}"
+    );
+    let response = served
+        .agent
+        .delete(format!("{}{}", served.base, watching[0]))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(post(&served).0, 201);
+    served.stop();
+}

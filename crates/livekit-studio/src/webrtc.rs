@@ -98,6 +98,9 @@ pub(crate) struct Viewers {
     next: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// The most WebRTC viewers of one encode.
+pub(crate) const MAX_VIEWERS: usize = 256;
+
 impl Viewers {
     /// Answers a viewer's SDP offer for an encode of `streams`: its id and the SDP answer.
     pub(crate) fn add(
@@ -107,6 +110,12 @@ impl Viewers {
         streams: &[StreamInfo],
         keyframes: KeyframeRequest,
     ) -> Result<(String, String), CommandError> {
+        // Each viewer holds a socket and two threads: a flood of offers must not take them all.
+        if self.list.lock().len() >= MAX_VIEWERS {
+            return Err(CommandError::conflict(format!(
+                "{MAX_VIEWERS} viewers are watching already: no more are taken"
+            )));
+        }
         let (viewer, answer) =
             WebRtcViewer::answer(offer, streams, &WebRtcSettings::new(bind), Some(keyframes))
                 .map_err(|error| match error {
