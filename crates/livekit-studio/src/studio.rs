@@ -390,8 +390,28 @@ impl Studio {
     /// applied is an error naming the id or field, and changes nothing.
     pub fn apply(&self, command: Command) -> Result<(), CommandError> {
         let name = command.name();
+        // Opening a file, URL or device can take seconds (a server that does not answer: up
+        // to the open time-out): it is done before the show is locked, so that the API, the
+        // state and the outputs go on meanwhile. What can be checked first is.
+        let opened = match &command {
+            Command::AddInput {
+                id, input, audio, ..
+            } => {
+                check_id("input", id)?;
+                check_gain(audio.gain)?;
+                if self.inner.show.lock().input(id).is_ok() {
+                    return Err(CommandError::conflict_that("input", id, "exists already"));
+                }
+                Some(self.inner.open_input(id, input)?)
+            }
+            Command::ReplaceInput { id, input } => {
+                self.inner.check_replace(&self.inner.show.lock(), id)?;
+                Some(self.inner.open_input(id, input)?)
+            }
+            _ => None,
+        };
         let mut show = self.inner.show.lock();
-        let switched = self.inner.apply(&mut show, command)?;
+        let switched = self.inner.apply(&mut show, command, opened)?;
         show.applied += 1;
         let seq = show.applied;
         drop(show);
@@ -856,6 +876,7 @@ impl Inner {
         &self,
         show: &mut Show,
         command: Command,
+        opened: Option<inputs::Opened>,
     ) -> Result<Option<(String, String)>, CommandError> {
         match command {
             Command::AddInput {
@@ -863,8 +884,10 @@ impl Inner {
                 input,
                 audio,
                 when_failed,
-            } => self.add_input(show, id, input, audio, when_failed)?,
-            Command::ReplaceInput { id, input } => self.replace_input(show, &id, input)?,
+            } => self.add_input(show, id, input, audio, when_failed, opened)?,
+            Command::ReplaceInput { id, input } => {
+                self.replace_input(show, &id, input, opened)?;
+            }
             Command::RemoveInput { id } => self.remove_input(show, &id)?,
             Command::PauseInput { id } => {
                 let input = &show.inputs[show.input(&id)?];
@@ -1044,19 +1067,43 @@ impl Inner {
         spec: InputSpec,
         audio: AudioSettings,
         when_failed: WhenFailed,
+        opened: Option<inputs::Opened>,
     ) -> Result<(), CommandError> {
         check_id("input", &id)?;
         check_gain(audio.gain)?;
+        // Checked again: another command may have taken the id while this input opened.
         if show.input(&id).is_ok() {
             return Err(CommandError::conflict_that("input", &id, "exists already"));
         }
-        let opened = inputs::open(&id, &spec, &self.clock, self.decoding())?;
+        let opened = match opened {
+            Some(opened) => opened,
+            None => self.open_input(&id, &spec)?,
+        };
         let sound = opened.sound.clone();
         let mut input = Input::new(id, spec, opened, audio, when_failed);
         if let Some(sound) = sound {
             input.mix = Some(self.mix(&input.id, sound, audio));
         }
         show.inputs.push(input);
+        Ok(())
+    }
+
+    /// Opens what an input reads (a file, a URL, a device); may take seconds.
+    fn open_input(&self, id: &str, spec: &InputSpec) -> Result<inputs::Opened, CommandError> {
+        inputs::open(id, spec, &self.clock, self.decoding())
+    }
+
+    /// Whether input `id` may be replaced: it exists and feeds no running output (its outputs
+    /// encode its own frames: another file's would restart their timeline).
+    fn check_replace(&self, show: &Show, id: &str) -> Result<(), CommandError> {
+        show.input(id)?;
+        if let Some(output) = show.fed_outputs(id).first() {
+            return Err(CommandError::conflict_that(
+                "input",
+                id,
+                format!("feeds output {output:?}: stop that output before replacing the input"),
+            ));
+        }
         Ok(())
     }
 
@@ -1080,23 +1127,21 @@ impl Inner {
         show: &mut Show,
         id: &str,
         spec: InputSpec,
+        opened: Option<inputs::Opened>,
     ) -> Result<(), CommandError> {
+        // Checked again: the show may have changed while the new input opened.
+        self.check_replace(show, id)?;
         let index = show.input(id)?;
-        // Its outputs encode its own frames: another file's would restart their timeline.
-        if let Some(output) = show.fed_outputs(id).first() {
-            return Err(CommandError::conflict_that(
-                "input",
-                id,
-                format!("feeds output {output:?}: stop that output before replacing the input"),
-            ));
-        }
         let uses: Vec<LayerId> = show
             .layers
             .iter()
             .filter(|l| l.input == id)
             .map(|l| l.layer)
             .collect();
-        let opened = inputs::open(id, &spec, &self.clock, self.decoding())?;
+        let opened = match opened {
+            Some(opened) => opened,
+            None => self.open_input(id, &spec)?,
+        };
         if !uses.is_empty() && matches!(opened.picture, inputs::Picture::None) {
             return Err(CommandError::conflict_that(
                 "input",

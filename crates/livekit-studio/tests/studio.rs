@@ -440,3 +440,47 @@ fn events_tell_what_happened_and_a_slow_subscriber_loses_the_oldest() {
     // Stopped: subscriptions end.
     assert!(events.next(Duration::from_secs(1)).is_none() || events.is_finished());
 }
+
+/// Opening an input can take seconds (here a server that takes the connection and never
+/// answers): the show is not locked meanwhile, so its state (the API, the outputs) goes on.
+#[test]
+fn an_input_that_is_slow_to_open_does_not_hold_up_the_show() {
+    let studio = Arc::new(
+        Studio::start(StudioSettings {
+            backend: BackendChoice::Cpu,
+            ..StudioSettings::default()
+        })
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/clip.ts", listener.local_addr().unwrap());
+    let opening = {
+        let studio = Arc::clone(&studio);
+        livekit_core::thread::spawn_named("test.open", move || {
+            studio.apply(
+                Command::from_json(&format!(
+                    r#"{{"add_input": {{"id": "slow", "input": {{"kind": "file", "path": "{url}"}}}}}}"#
+                ))
+                .unwrap(),
+            )
+        })
+        .unwrap()
+    };
+    // The player has connected: the open is under way, waiting for an answer.
+    let (connection, _) = listener.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = std::time::Instant::now();
+    let state = studio.state();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "the state took {:?} while an input opened",
+        asked.elapsed()
+    );
+    assert!(state.inputs.is_empty());
+    // The server goes away: the open fails, and the input was never added.
+    drop(connection);
+    drop(listener);
+    let result = opening.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+    assert!(studio.state().inputs.is_empty());
+}
