@@ -256,18 +256,7 @@ impl ControlServer {
         });
         let router = api::router(shared.clone(), &settings, addr);
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        runtime.spawn(async move {
-            let serve = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!("control server: {error}");
-            }
-        });
+        runtime.spawn(serve(listener, router, stopped));
         tracing::info!("control server listening on http://{addr}/");
         Ok(Self {
             runtime: Some(runtime),
@@ -303,6 +292,68 @@ impl ControlServer {
             // WebSocket and preview streams end when their feeds do; what is left is dropped.
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
+    }
+}
+
+/// Time a client has to send a request's headers (on a new connection, or between requests on
+/// one kept alive): one that never finishes them does not hold a connection for ever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; more wait to be accepted (the descriptors the show needs for
+/// its files, sockets and devices are not all taken by clients).
+const MAX_CONNECTIONS: usize = 512;
+
+/// Serves `router` on `listener` until `stopped`: each connection on its own task, with the
+/// peer's address for [`ConnectInfo`](axum::extract::ConnectInfo), WebSocket upgrades, and
+/// [`HEADER_TIMEOUT`]; at most [`MAX_CONNECTIONS`] at once.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use tower::Service;
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut stopped = stopped;
+    loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, or a connection reset before it was taken: wait a
+                    // little rather than spin.
+                    tracing::debug!("control server: accept: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().call(request)
+            },
+        );
+        tokio::spawn(async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(error) = builder.serve_connection_with_upgrades(io, service).await {
+                tracing::trace!("control server: connection from {peer}: {error}");
+            }
+            drop(permit);
+        });
     }
 }
 

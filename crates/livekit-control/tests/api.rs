@@ -1027,3 +1027,33 @@ fn whep_viewers_are_bounded() {
     assert_eq!(post(&served).0, 201);
     served.stop();
 }
+
+/// A client that starts a request and never finishes its headers does not hold a connection
+/// for ever: it is closed after 10 s (it was still open, and answered, after 36 s).
+#[test]
+fn a_request_whose_headers_never_end_is_closed() {
+    use std::io::{Read, Write};
+    let served = Served::with_scenes();
+    let mut stream = std::net::TcpStream::connect(served.addr).unwrap();
+    stream
+        .write_all(b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let asked = Instant::now();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let waited = asked.elapsed();
+    // Closed by the server (end of stream, perhaps after a 408), neither answered as a request
+    // nor left open until this side's 20 s.
+    assert!(read.is_ok(), "{read:?} after {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    // Others are served meanwhile and after.
+    assert_eq!(served.get("/api/state", &[]).0, 200);
+    served.stop();
+}
