@@ -362,12 +362,17 @@ async fn get_snapshot(
         (status = 204, description = "The token is right; the cookie is set"),
         (status = 400, description = "Not a login", body = ApiError),
         (status = 401, description = "A wrong token", body = ApiError),
+        (status = 429, description = "A wrong token came from this address a moment ago", body = ApiError),
     ),
 )]
 async fn post_login(
     State(guard): State<Arc<Guard>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if guard.token.is_some() && guard.too_soon(peer.ip()) {
+        return Ok(Guard::too_many());
+    }
     let body = body.map_err(body_error)?;
     let malformed = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "malformed", message);
     // An object, as documented (serde alone would also take `["TOKEN"]`).
@@ -381,7 +386,8 @@ async fn post_login(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     if !token.matches(login.token.trim()) {
-        tracing::warn!("refused a login: wrong token");
+        tracing::warn!("refused a login from {peer}: wrong token");
+        guard.wrong_from(peer.ip());
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -558,10 +564,10 @@ pub(crate) fn router(
     settings: &ControlSettings,
     addr: SocketAddr,
 ) -> axum::Router {
-    let guard = Arc::new(Guard {
-        token: settings.token.clone(),
-        loopback_only: settings.token.is_none() && addr.ip().is_loopback(),
-    });
+    let guard = Arc::new(Guard::new(
+        settings.token.clone(),
+        settings.token.is_none() && addr.ip().is_loopback(),
+    ));
     let doc = serde_json::to_string(&openapi()).unwrap_or_default();
     let api = axum::Router::from(api_router())
         // One limit for the whole API (a per-route layer would give each route its own).

@@ -19,6 +19,56 @@ pub(crate) struct Guard {
     pub(crate) token: Option<Token>,
     /// Serving loopback without a token: only loopback host names are answered.
     pub(crate) loopback_only: bool,
+    /// When each address last sent a wrong token (see [`Guard::too_soon`]).
+    pub(crate) wrong:
+        parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, std::time::Instant>>,
+}
+
+/// After a wrong token, the same address is answered 429 for this long before its next token
+/// is even looked at: ten guesses a second at most from one address. Other addresses (the
+/// users) are not held up, and nothing waits: a guesser holds no connection.
+const WRONG_TOKEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Addresses remembered at most (older ones are forgotten first).
+const WRONG_TOKEN_ADDRESSES: usize = 4096;
+
+impl Guard {
+    pub(crate) fn new(token: Option<Token>, loopback_only: bool) -> Self {
+        Self {
+            token,
+            loopback_only,
+            wrong: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether `ip` sent a wrong token less than [`WRONG_TOKEN_PAUSE`] ago.
+    pub(crate) fn too_soon(&self, ip: std::net::IpAddr) -> bool {
+        self.wrong
+            .lock()
+            .get(&ip)
+            .is_some_and(|at| at.elapsed() < WRONG_TOKEN_PAUSE)
+    }
+
+    /// `ip` sent a wrong token now.
+    pub(crate) fn wrong_from(&self, ip: std::net::IpAddr) {
+        let mut wrong = self.wrong.lock();
+        if wrong.len() >= WRONG_TOKEN_ADDRESSES {
+            wrong.retain(|_, at| at.elapsed() < WRONG_TOKEN_PAUSE);
+        }
+        if wrong.len() < WRONG_TOKEN_ADDRESSES {
+            wrong.insert(ip, std::time::Instant::now());
+        }
+    }
+
+    /// The answer to an address that guesses too fast.
+    pub(crate) fn too_many() -> Response {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many",
+            "a wrong token was sent from this address a moment ago: try again in a second",
+        )
+        .into_response()
+    }
 }
 
 /// Paths anyone may read: the page's own files (they hold no data; the page asks for the token
@@ -116,7 +166,11 @@ pub(crate) async fn check(
     if let Some(token) = &guard.token
         && !is_public(&path)
     {
-        match given_token(headers) {
+        let given = given_token(headers);
+        if given.is_some() && guard.too_soon(peer.ip()) {
+            return Guard::too_many();
+        }
+        match given {
             Some(given) if token.matches(given) => {}
             given => {
                 let why = if given.is_some() {
@@ -125,6 +179,9 @@ pub(crate) async fn check(
                     "no token"
                 };
                 tracing::warn!("refused {path} from {peer}: {why}");
+                if given.is_some() {
+                    guard.wrong_from(peer.ip());
+                }
                 let mut response = ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",

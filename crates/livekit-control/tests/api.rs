@@ -702,17 +702,23 @@ fn a_token_is_needed_for_every_call_and_off_loopback() {
     let token = "letmein-0123456789";
     let served = Served::start(Some(token));
     let canvas = json!({"add_canvas": {"id": "main", "width": 64, "height": 36}}).to_string();
+    // (A wrong token makes the address wait 100 ms before its next one is looked at.)
+    let pause = || std::thread::sleep(Duration::from_millis(150));
     for headers in [vec![], vec![("Authorization", "Bearer wrong-token-xyz")]] {
         let (status, answer) = served.post("/api/command", &canvas, &headers);
         assert_eq!(status, 401, "{answer}");
+        pause();
         let (status, _) = served.get("/api/state", &headers);
         assert_eq!(status, 401);
+        pause();
         let (status, _) = served.get("/metrics", &headers);
         assert_eq!(status, 401);
+        pause();
         match served.websocket(&headers) {
             Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
             other => panic!("a WebSocket without the token: {:?}", other.map(|_| ())),
         }
+        pause();
     }
     let bearer = format!("Bearer {token}");
     let (status, answer) = served.post("/api/command", &canvas, &[("Authorization", &bearer)]);
@@ -726,6 +732,7 @@ fn a_token_is_needed_for_every_call_and_off_loopback() {
         &[],
     );
     assert_eq!(status, 401);
+    pause();
     let mut response = served
         .agent
         .post(format!("{}/api/login", served.base))
@@ -748,6 +755,37 @@ fn a_token_is_needed_for_every_call_and_off_loopback() {
     let pair = cookie.split(';').next().unwrap();
     let (status, _) = served.get("/api/state", &[("Cookie", pair)]);
     assert_eq!(status, 200);
+    // Guessing is slow: after a wrong token, the same address is answered 429 for 100 ms
+    // without its token being looked at (ten guesses a second at most), the login too.
+    let started = Instant::now();
+    let mut looked_at = 0;
+    for n in 0..40 {
+        let guess = format!("Bearer guess-{n:04}-abcdef");
+        match served.get("/api/state", &[("Authorization", &guess)]).0 {
+            401 => looked_at += 1,
+            429 => {}
+            other => panic!("a guess answered {other}"),
+        }
+    }
+    let limit = started.elapsed().as_millis() / 100 + 1;
+    assert!(
+        looked_at <= limit,
+        "{looked_at} guesses looked at in {:?}",
+        started.elapsed()
+    );
+    assert!(looked_at < 40);
+    let (status, _) = served.post(
+        "/api/login",
+        &json!({"token": "a-guess-1234"}).to_string(),
+        &[],
+    );
+    assert!(status == 429 || status == 401, "{status}");
+    // A moment later, the right token is let in.
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        served.get("/api/state", &[("Authorization", &bearer)]).0,
+        200
+    );
     // The page itself and the OpenAPI document hold no data: served to anyone.
     let (status, page) = served.get("/", &[]);
     assert_eq!(status, 200);
