@@ -1,9 +1,10 @@
 //! Viewer: real windows on a private Xvfb, drawn by wgpu (lavapipe here), read back from the
 //! X server's screen with ImageMagick's `import`.
 //!
-//! One Xvfb serves the whole test binary. winit connects to the display once per process and
-//! Xlib ends the process when that server goes away, so the server must outlive every test: a
-//! small shell watcher kills it when this process ends (a `Drop` cannot, as the server lives in
+//! One Xvfb serves each test process (nextest runs every test in a process of its own), on a
+//! display it picks itself. winit connects to the display once per process and Xlib ends the
+//! process when that server goes away, so the server must outlive every test: a small shell
+//! watcher kills it when this process ends (a `Drop` cannot, as the server lives in
 //! a static). `DISPLAY` is process-wide, so every test holds `LOCK` while it runs.
 //!
 //! Windows open at (0, 0): no window manager runs.
@@ -41,6 +42,8 @@ struct Xvfb {
     _runtime_dir: tempfile::TempDir,
     /// Never waited for: it outlives this process by the moment it takes to kill Xvfb.
     _watcher: std::process::Child,
+    /// Where Xvfb said its display (kept open: Xvfb may write there again).
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 static XVFB: OnceLock<Xvfb> = OnceLock::new();
@@ -59,53 +62,46 @@ fn require(tool: &str) {
 fn start_xvfb() -> Xvfb {
     require("Xvfb");
     require("import");
-    for n in 90..120 {
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-            continue;
-        }
-        let display = format!(":{n}");
-        // The watcher: runs Xvfb, and kills it when this test process is gone (or when told
-        // to with SIGTERM). It ends by itself if Xvfb does (display taken after all).
-        let script = r#"Xvfb "$1" -screen 0 1280x720x24 -nolisten tcp -noreset -br >/dev/null 2>&1 &
+    // Xvfb picks a free display itself and writes its number (`-displayfd`): each test runs in
+    // a process of its own (nextest), and two of them scanning for a free display at once
+    // could both take the same one, then lose it when the other process ended.
+    // The watcher: runs Xvfb, and kills it when this test process is gone (or when told to
+    // with SIGTERM).
+    let script = r#"Xvfb -displayfd 1 -screen 0 1280x720x24 -nolisten tcp -noreset -br 2>/dev/null &
 xvfb=$!
 trap 'kill "$xvfb" 2>/dev/null; exit 1' TERM
-while kill -0 "$2" 2>/dev/null && kill -0 "$xvfb" 2>/dev/null; do sleep 0.2; done
+while kill -0 "$1" 2>/dev/null && kill -0 "$xvfb" 2>/dev/null; do sleep 0.2; done
 kill "$xvfb" 2>/dev/null"#;
-        let mut watcher = Command::new("sh")
-            .args(["-c", script, "xvfb-watcher", &display])
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() && Instant::now() < deadline {
-            if watcher.try_wait().unwrap().is_some() {
-                break; // that display was taken after all: try the next
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if socket.exists() {
-            let runtime_dir = tempfile::tempdir().unwrap(); // mode 0700
-            // SAFETY: set before any viewer exists, while LOCK is held by the only test running
-            // viewer code; no other thread reads the environment now.
-            unsafe {
-                std::env::set_var("DISPLAY", &display);
-                std::env::set_var("XDG_RUNTIME_DIR", runtime_dir.path());
-                std::env::remove_var("WAYLAND_DISPLAY");
-                std::env::remove_var("WAYLAND_SOCKET");
-            }
-            return Xvfb {
-                display,
-                _runtime_dir: runtime_dir,
-                _watcher: watcher,
-            };
-        }
-        // Not up in time: stop this one (the watcher takes its Xvfb down) and try the next.
-        let _ = Command::new("kill").arg(watcher.id().to_string()).status();
-        let _ = watcher.wait();
+    let mut watcher = Command::new("sh")
+        .args(["-c", script, "xvfb-watcher"])
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut number = String::new();
+    let mut stdout = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut number).unwrap();
+    let number: u32 = number
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not start (it said {number:?})"));
+    let display = format!(":{number}");
+    let runtime_dir = tempfile::tempdir().unwrap(); // mode 0700
+    // SAFETY: set before any viewer exists, while LOCK is held by the only test running
+    // viewer code; no other thread reads the environment now.
+    unsafe {
+        std::env::set_var("DISPLAY", &display);
+        std::env::set_var("XDG_RUNTIME_DIR", runtime_dir.path());
+        std::env::remove_var("WAYLAND_DISPLAY");
+        std::env::remove_var("WAYLAND_SOCKET");
     }
-    panic!("could not start Xvfb on any display :90..:119");
+    Xvfb {
+        display,
+        _runtime_dir: runtime_dir,
+        _watcher: watcher,
+        _stdout: stdout,
+    }
 }
 
 /// Holds the test lock and makes sure Xvfb runs and DISPLAY names it.
