@@ -301,18 +301,7 @@ fn a_loop_whose_files_went_away_is_a_failure() {
             "60",
         ],
     );
-    let started = std::time::Instant::now();
-    while !server
-        .recordings(key)
-        .iter()
-        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "never live"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_publish(&server, key);
     std::fs::remove_dir_all(&folder).unwrap();
     let out = job.join().unwrap();
     let stderr = text(&out.stderr);
@@ -639,6 +628,24 @@ fn a_file_with_nothing_playable_says_so_rather_than_blaming_the_destinations() {
     );
 }
 
+/// Waits (at most 30 s) until the server has received more than 10 KB published under `key`;
+/// returns when the wait began.
+fn wait_for_publish(server: &NginxRtmp, key: &str) -> std::time::Instant {
+    let started = std::time::Instant::now();
+    while !server
+        .recordings(key)
+        .iter()
+        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{key}: the first publish never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    started
+}
+
 /// `livekit args` in `cwd` on a thread of its own, while the test does something to a server.
 fn in_background(cwd: &Path, args: &[&str]) -> livekit_core::thread::Worker<Output> {
     let cwd = cwd.to_path_buf();
@@ -717,18 +724,7 @@ fn a_file_read_ahead_waits_for_its_server_to_return() {
     // Stop the server while the file is being read (it is read far faster than real time, but
     // encoding 60 s takes a while), once the first publish is being received (on a loaded
     // machine the job may take a while to connect), then bring it back 2 s later.
-    let started = std::time::Instant::now();
-    while !server
-        .recordings(key)
-        .iter()
-        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the first publish never arrived"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let started = wait_for_publish(&server, key);
     // And not in the first burst (the job reads as fast as the server takes it: what is in the
     // socket buffers when the server dies is lost, and they are fullest at the start).
     std::thread::sleep(std::time::Duration::from_millis(700).saturating_sub(started.elapsed()));
@@ -811,18 +807,7 @@ fn ctrl_c_stops_a_file_read_ahead_whose_only_server_died() {
             .spawn()
             .unwrap(),
     );
-    let started = std::time::Instant::now();
-    while !server
-        .recordings(key)
-        .iter()
-        .any(|r| std::fs::metadata(r).is_ok_and(|m| m.len() > 10_000))
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the first publish never arrived"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_publish(&server, key);
     server.kill();
     // The destination finds the server gone and waits to reconnect; the file waits for it.
     std::thread::sleep(std::time::Duration::from_secs(2));
