@@ -429,25 +429,34 @@ fn whep_offer() -> String {
     offer.to_sdp_string()
 }
 
+/// Posts a WHEP offer for canvas `main`: the status, the viewer's `Location` and the body.
+fn post_whep(served: &Served) -> (u16, Option<String>, String) {
+    let mut response = served
+        .agent
+        .post(format!("{}/whep/main", served.base))
+        .header("Content-Type", "application/sdp")
+        .send(whep_offer())
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("Location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (
+        status,
+        location,
+        response.body_mut().read_to_string().unwrap(),
+    )
+}
+
 /// WHEP viewers joining and leaving in a loop (100 of them, beside one that stays) leave no
 /// thread and no memory behind; when the last one leaves, the WebRTC encode ends too.
 #[test]
 fn a_hundred_whep_viewers_joining_and_leaving_leave_nothing_behind() {
     let served = Served::with_scenes();
     let post = |served: &Served| {
-        let mut response = served
-            .agent
-            .post(format!("{}/whep/main", served.base))
-            .header("Content-Type", "application/sdp")
-            .send(whep_offer())
-            .unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let answer = response.body_mut().read_to_string().unwrap();
+        let (status, location, answer) = post_whep(served);
         assert_eq!(status, 201, "{answer}");
         assert!(answer.contains("a=candidate:"), "{answer}");
         assert!(answer.contains("H264"), "{answer}");
@@ -1025,25 +1034,7 @@ fn a_websocket_frame_too_big_is_refused_before_it_is_read() {
 #[test]
 fn whep_viewers_are_bounded() {
     let served = Served::with_scenes();
-    let post = |served: &Served| {
-        let mut response = served
-            .agent
-            .post(format!("{}/whep/main", served.base))
-            .header("Content-Type", "application/sdp")
-            .send(whep_offer())
-            .unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        (
-            status,
-            location,
-            response.body_mut().read_to_string().unwrap(),
-        )
-    };
+    let post = post_whep;
     let mut watching = Vec::new();
     for _ in 0..256 {
         let (status, location, answer) = post(&served);
