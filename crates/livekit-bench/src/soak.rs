@@ -554,7 +554,7 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         median(&offsets[offsets.len() - ends..]),
     );
     let worst = offsets.iter().fold(0.0_f64, |m, o| m.max(o.abs()));
-    let drift = (at_end - at_start).abs();
+    let drift = trend(&pairs);
     println!(
         "A/V sync: {} flash and click pairs (of {flashes} flashes; a click more than 0.4 s away \
          is not paired); click minus flash {:+.1} ms at the start, {:+.1} ms at the end, {:.1} ms \
@@ -717,4 +717,49 @@ fn soak(args: &SoakArgs) -> anyhow::Result<()> {
         results
     })?;
     Ok(())
+}
+
+/// How far the sync error moved over the run as a trend: the median of the slopes between
+/// every two `(seconds, offset)` pairs (the Theil-Sen estimator) times the time from the first
+/// pair to the last. A clock that runs apart shows as a slope; a flash shown a frame late
+/// while the machine is busy (the error jumps by a frame and back) does not, where the
+/// difference of the first and the last few pairs would count it whenever it fell at an end.
+fn trend(pairs: &[(f64, f64)]) -> f64 {
+    let mut slopes = Vec::with_capacity(pairs.len() * pairs.len() / 2);
+    for (i, a) in pairs.iter().enumerate() {
+        for b in &pairs[i + 1..] {
+            if b.0 > a.0 {
+                slopes.push((b.1 - a.1) / (b.0 - a.0));
+            }
+        }
+    }
+    let span = match (pairs.first(), pairs.last()) {
+        (Some(first), Some(last)) => last.0 - first.0,
+        _ => 0.0,
+    };
+    (median(&slopes) * span).abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trend;
+
+    #[test]
+    fn a_trend_is_drift_and_a_late_frame_is_not() {
+        // The sync error grows 1 ms a second for 99 s: 99 ms of drift.
+        let growing: Vec<(f64, f64)> = (0..100)
+            .map(|t| (f64::from(t), f64::from(t) * 0.001))
+            .collect();
+        assert!(
+            (trend(&growing) - 0.099).abs() < 1e-9,
+            "{}",
+            trend(&growing)
+        );
+        // Steady at +10 ms, with the last five flashes a frame late: no drift.
+        let mut steady: Vec<(f64, f64)> = (0..100).map(|t| (f64::from(t), 0.010)).collect();
+        for pair in &mut steady[95..] {
+            pair.1 -= 1.0 / 30.0;
+        }
+        assert!(trend(&steady) < 0.001, "{}", trend(&steady));
+    }
 }

@@ -261,7 +261,8 @@ fn bench_soak_for_two_minutes_holds_its_level() {
     assert!(line("recording: ").contains(" s of a "), "{stdout}");
     // "A/V sync: N flash and click pairs; ... drift D ms (goal under a frame, 33.3 ms)": the
     // file layer flashes and clicks once a second, so about 120 pairs in 2 minutes; the drift
-    // is between timestamps, which a loaded machine does not move.
+    // is the trend of the sync error over the run, which a flash shown a frame late on a
+    // loaded machine does not move (it once failed at 37.3 ms when the last flashes were).
     let sync = line("A/V sync: ");
     let pairs: usize = sync
         .trim_start_matches("A/V sync: ")
