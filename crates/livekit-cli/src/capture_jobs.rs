@@ -336,10 +336,11 @@ fn run_capture(
     let ended = run_live_job(&studio, &stop, limit, quiet, help, record.clone(), PICTURE)?;
     let late = studio.render_stats().late;
     let report = studio.stop();
-    match record {
+    let summarized = match record {
         Some(_) => summarize_recordings(&report, &ended),
         None => summarize_streams(&report, late, &ended, quiet),
-    }
+    };
+    crate::record::encoding_failed(&report).and(summarized)
 }
 
 /// How a live job on a studio ended, and how long it ran.
@@ -794,7 +795,8 @@ pub fn stream_microphone(
     )?;
     let late = studio.render_stats().late;
     let report = studio.stop();
-    summarize_streams(&report, late, &end, quiet)
+    let summarized = summarize_streams(&report, late, &end, quiet);
+    crate::record::encoding_failed(&report).and(summarized)
 }
 
 /// `livekit devices`: cameras, microphones, the screen and its windows.

@@ -253,6 +253,7 @@ pub fn run(config: &Config, args: &DemoArgs, quiet: bool) -> Result<(), Failure>
     {
         streamed?;
     }
+    crate::record::encoding_failed(&report)?;
     println!(
         "wrote {} ({:.1} s, {WIDTH}x{HEIGHT} H.264 + AAC tone; {} composed on {}, {} late)",
         mp4.display(),

@@ -1207,7 +1207,8 @@ fn stream_playlist(
         report.outputs.iter().filter_map(|o| o.recording.as_ref()),
         quiet,
     );
-    both(streamed, recorded)
+    // An encoder that stopped early is why the rest ended: its error is the job's.
+    crate::record::encoding_failed(&report).and(both(streamed, recorded))
 }
 
 /// Input that can be read only once: standard input (`-`, FFmpeg's `pipe:`, `pipe:0`) or a

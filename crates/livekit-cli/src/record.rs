@@ -328,8 +328,23 @@ pub fn run(config: &Config, args: &ComposeArgs, quiet: bool) -> Result<(), Failu
         streamed?;
     }
     summarize_hls(&report)?;
+    encoding_failed(&report)?;
     match recording_error {
         Some(error) => Err(Failure::Runtime(error.into())),
+        None => Ok(()),
+    }
+}
+
+/// The job's error when an output's encoder stopped early (a hardware encoder whose device
+/// went away): what was encoded before was kept and summarized, but the job did not do what
+/// it was asked, so it must not end as a success.
+pub(crate) fn encoding_failed(report: &livekit_studio::StudioReport) -> Result<(), Failure> {
+    match report
+        .outputs
+        .iter()
+        .find_map(|o| o.encoding_error.as_ref().map(|e| (&o.id, e)))
+    {
+        Some((output, error)) => Err(Failure::Runtime(anyhow!("output {output}: {error}"))),
         None => Ok(()),
     }
 }

@@ -1521,3 +1521,51 @@ fn stream_file_sends_whip_endpoints_their_own_encode_beside_rtmp() {
     );
     decodes_cleanly(&recordings[0]).unwrap();
 }
+
+/// An encoder that fails mid-stream (here on demand: the test build's `fault-injection`; for
+/// real, a hardware encoder whose GPU was reset) ends the job with exit 1 and the encoder's
+/// error, not as a stream that finished; what was encoded before is recorded whole.
+#[test]
+fn an_encoder_that_fails_mid_stream_fails_the_job_and_keeps_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    clip(&file, &ClipSpec::default());
+    let server = NginxRtmp::start();
+    let kept = dir.path().join("kept.mkv");
+    let key = "failing-encoder-key-9f9f";
+    let out = Command::new(env!("CARGO_BIN_EXE_livekit"))
+        .args([
+            "stream-file",
+            file.to_str().unwrap(),
+            &server.url(key),
+            "--record",
+            kept.to_str().unwrap(),
+            "--yes",
+            "--timeout",
+            "30",
+        ])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("LIVEKIT_ENCODER_FAULT", "video:20")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.trim_end().ends_with(
+            "livekit: error: output stream: encoding stopped: H.264 encoder libx264: encoding failed: Input/output error"
+        ) || stderr.trim_end().ends_with(
+            "livekit: error: output record: encoding stopped: H.264 encoder libx264: encoding failed: Input/output error"
+        ),
+        "{stderr}"
+    );
+    assert!(!all_output(&out).contains(key));
+    decodes_cleanly(&kept).unwrap();
+    let frames = livekit_testkit::probe::ffprobe_count(&kept)
+        .unwrap()
+        .video()
+        .unwrap()
+        .nb_read_frames;
+    assert_eq!(frames, Some(20.0));
+}

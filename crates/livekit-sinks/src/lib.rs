@@ -24,6 +24,8 @@ mod viewer;
 mod virtual_camera;
 pub mod webrtc;
 
+#[cfg(feature = "fault-injection")]
+pub use encode::faults as encoder_faults;
 pub use encode::{
     AudioCodec, AudioSettings, EncodeError, Encoder, EncoderSettings, EncoderStats, H264Encoder,
     KeyframeRequest, RateControl, RunningEncoder, StartEncoderError, UnknownEncoder, VideoCodec,

@@ -52,6 +52,8 @@ pub(crate) struct CanvasEncode {
     /// How long its destinations may take to send what they hold once it ends; default as
     /// long as they need.
     pub(crate) drain: Option<Duration>,
+    /// Why its encoder stopped early, once [`check_failure`](Self::check_failure) saw it.
+    failure: Option<String>,
 }
 
 /// What feeds an encode of an input: the input's fan-outs (with the numbers this encode has
@@ -194,6 +196,7 @@ impl CanvasEncode {
             final_stats: None,
             fed: None,
             drain: None,
+            failure: None,
         })
     }
 
@@ -275,6 +278,48 @@ impl CanvasEncode {
             .collect()
     }
 
+    /// Why its encoder stopped early (see [`RunningEncoder::failure`]): its outputs have
+    /// failed, and it takes no new ones. The first time it is seen, what feeds the encode is
+    /// let go: the canvas's frames and the program sound are no longer queued for it, an
+    /// input that feeds it goes on without it (it would wait for ever on an encoder that
+    /// reads nothing), and its WebRTC viewers are told it ended.
+    pub(crate) fn check_failure(&mut self) -> Option<&str> {
+        if self.failure.is_none() {
+            // (The encoder logged it.)
+            let error = self.encoder.as_ref().and_then(RunningEncoder::failure)?;
+            self.failure = Some(format!("encoding stopped: {}", chain(&error)));
+            self.let_go_of_feeds();
+            self.gate.close();
+            self.video.close();
+            if let Some(audio) = &self.audio {
+                audio.close();
+            }
+            self.viewers.close_all();
+        }
+        self.failure.as_deref()
+    }
+
+    /// Why its encoder stopped early, as [`check_failure`](Self::check_failure) last saw.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Whether its encoder stopped early (seen or not yet by
+    /// [`check_failure`](Self::check_failure)).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failure.is_some() || self.encoder.as_ref().is_some_and(|e| e.failure().is_some())
+    }
+
+    /// The input's frames no longer come here.
+    fn let_go_of_feeds(&self) {
+        if let Some(fed) = &self.fed {
+            fed.video.0.detach(fed.video.1);
+            if let Some((feed, number)) = &fed.audio {
+                feed.detach(*number);
+            }
+        }
+    }
+
     /// Frames the encoder was given, and dropped because it fell behind.
     pub(crate) fn frames(&self) -> (u64, u64) {
         let stats = self.video.stats();
@@ -289,13 +334,7 @@ impl CanvasEncode {
     /// Ends the encode: the streamer finishes every branch left (recordings finalized, their
     /// reports returned).
     pub(crate) fn stop(&mut self) -> Option<StreamReport> {
-        // An input's frames no longer come here.
-        if let Some(fed) = &self.fed {
-            fed.video.0.detach(fed.video.1);
-            if let Some((feed, number)) = &fed.audio {
-                feed.detach(*number);
-            }
-        }
+        self.let_go_of_feeds();
         // The show is over: a destination still trying to connect (or to reconnect) is not
         // waited for, before the encoder finishes: with `wait_for_destinations`, packets wait
         // for destinations that are all reconnecting, and the encoder's last packets with them.
@@ -308,7 +347,11 @@ impl CanvasEncode {
         if let Some(encoder) = self.encoder.take() {
             match encoder.wait() {
                 Ok(stats) => self.final_stats = Some(stats),
-                Err(error) => tracing::warn!(canvas = %self.canvas, "encoder: {error}"),
+                // A failure seen while it ran was told already.
+                Err(error) if self.failure.is_none() => {
+                    tracing::warn!(canvas = %self.canvas, "encoder: {}", chain(&error));
+                }
+                Err(_) => {}
             }
         }
         // Closed from the reader's side: the audio copy lets it go.

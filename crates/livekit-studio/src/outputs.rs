@@ -130,6 +130,8 @@ pub(crate) struct Output {
     pub(crate) size: Option<(u32, u32)>,
     pub(crate) encoded: Option<livekit_sinks::EncoderStats>,
     pub(crate) encode_dropped: Option<u64>,
+    /// Why its encoder stopped early, when that ended it.
+    pub(crate) encoding_error: Option<String>,
 }
 
 impl Output {
@@ -205,6 +207,7 @@ impl Output {
             size: None,
             encoded: None,
             encode_dropped: None,
+            encoding_error: None,
         })
     }
 
@@ -227,6 +230,7 @@ impl Output {
             size: None,
             encoded: None,
             encode_dropped: None,
+            encoding_error: None,
         }
     }
 
@@ -254,6 +258,17 @@ impl Output {
                 _ => OutputState::Stopped,
             };
         }
+    }
+
+    /// When its encoder stopped early: what it encoded was sent or written (a recording is
+    /// finalized), but the output is over, and says why. Returns the error.
+    pub(crate) fn encoding_failed(&mut self, encode: Option<&CanvasEncode>) -> Option<String> {
+        let error = encode?.failure()?;
+        if !self.is_encoded() {
+            return None;
+        }
+        self.encoding_error = Some(error.to_owned());
+        Some(error.to_owned())
     }
 
     /// Whether it is a branch of its canvas's encode.
@@ -307,7 +322,11 @@ impl Output {
         if !self.is_running() {
             return None;
         }
-        let failed = self.gate.as_ref().and_then(|g| g.failed.lock().clone());
+        let failed = self
+            .gate
+            .as_ref()
+            .and_then(|g| g.failed.lock().clone())
+            .or_else(|| self.encoding_failed(encode));
         let state = if let Some(error) = failed {
             OutputState::Failed { error }
         } else {

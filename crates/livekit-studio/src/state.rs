@@ -245,6 +245,10 @@ pub struct OutputReport {
     pub recording: Option<livekit_sinks::stream::RecordingReport>,
     /// Recordings and streams: the video encoder used.
     pub encoder: Option<String>,
+    /// Recordings and streams: why their encoder stopped early, when that ended them (the
+    /// output then [failed](OutputState::Failed) with it; what was encoded before was sent
+    /// or written).
+    pub encoding_error: Option<String>,
 }
 
 #[cfg(test)]

@@ -214,16 +214,18 @@ impl Show {
     }
 
     fn encode(&self, canvas: &str, profile: Profile) -> Option<&CanvasEncode> {
-        self.encodes
-            .iter()
-            .find(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
+        self.encodes.iter().find(|e| {
+            e.canvas == canvas && e.profile == profile && e.fed.is_none() && !e.has_failed()
+        })
     }
 
     /// The encode of an input's own frames for `profile`, while it has outputs: fed by these
     /// `feeds` (an input removed and added again under the same id has new ones).
     fn fed_encode(&self, feeds: &inputs::Feeds, profile: Profile) -> Option<usize> {
         self.encodes.iter().position(|e| {
-            e.profile == profile && e.fed.as_ref().is_some_and(|f| f.is_fed_by(feeds))
+            e.profile == profile
+                && e.fed.as_ref().is_some_and(|f| f.is_fed_by(feeds))
+                && !e.has_failed()
         })
     }
 
@@ -281,6 +283,18 @@ impl Show {
 
     /// Stops an encode and hands its final report to its outputs.
     fn end_encode(&mut self, encode: &mut CanvasEncode) {
+        // An encoder that failed since the outputs were last looked at fails those still
+        // running (their branches end below all the same).
+        if encode.check_failure().is_some() {
+            for output in &mut self.outputs {
+                if output.is_running()
+                    && output.encode_serial == Some(encode.serial)
+                    && let Some(error) = output.encoding_failed(Some(encode))
+                {
+                    output.state = crate::state::OutputState::Failed { error };
+                }
+            }
+        }
         let report = encode.stop();
         let stats = encode.final_stats;
         let dropped = encode.dropped_frames();
@@ -705,6 +719,7 @@ impl Studio {
                     destinations: std::mem::take(&mut output.final_destinations),
                     recording: output.final_recording.take(),
                     encoder: output.video_encoder.map(str::to_owned),
+                    encoding_error: output.encoding_error.take(),
                     size: output.size,
                 })
                 .collect(),
@@ -739,6 +754,10 @@ fn watch(inner: &Inner) {
                 }
             }
             let show = &mut *show;
+            // An encoder that failed lets go of what feeds it; its outputs fail below.
+            for encode in &mut show.encodes {
+                encode.check_failure();
+            }
             for output in &mut show.outputs {
                 let encode = Show::encode_of(&show.encodes, output);
                 for destination in output.changed_destinations(encode) {
@@ -1343,11 +1362,9 @@ impl Inner {
         canvas: &str,
         profile: Profile,
     ) -> Result<usize, CommandError> {
-        if let Some(index) = show
-            .encodes
-            .iter()
-            .position(|e| e.canvas == canvas && e.profile == profile && e.fed.is_none())
-        {
+        if let Some(index) = show.encodes.iter().position(|e| {
+            e.canvas == canvas && e.profile == profile && e.fed.is_none() && !e.has_failed()
+        }) {
             return Ok(index);
         }
         let entry = &show.canvases[show.canvas(canvas)?];

@@ -7,6 +7,10 @@
 
 mod audio;
 pub(crate) mod avc;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+#[cfg(not(feature = "fault-injection"))]
+mod faults;
 mod hw;
 mod settings;
 mod video;
@@ -178,9 +182,33 @@ struct Shared {
     audio_frames: AtomicU64,
     packets: AtomicU64,
     bytes: AtomicU64,
+    /// The error that ended encoding early, for [`RunningEncoder::failure`].
+    failure: parking_lot::Mutex<Option<EncodeError>>,
+    /// A failure a test asked for (`faults`; never without the `fault-injection` feature).
+    fault: Option<faults::Fault>,
 }
 
 impl Shared {
+    /// Records a fatal error of one encoder and stops the other: an encode that lost its
+    /// sound (or its pictures) must not go on as if nothing happened.
+    fn fail(&self, error: &EncodeError) {
+        match std::error::Error::source(error) {
+            Some(cause) => tracing::error!("{error}: {cause}"),
+            None => tracing::error!("{error}"),
+        }
+        self.failure.lock().get_or_insert_with(|| error.clone());
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The failure a test asked for, when `frames` frames of `kind` were encoded.
+    fn injected(&self, kind: faults::Kind, frames: u64) -> Option<ffmpeg_next::Error> {
+        self.fault
+            .filter(|f| f.kind == kind && frames >= f.after_frames)
+            .map(|_| ffmpeg_next::Error::Other {
+                errno: faults::ERRNO,
+            })
+    }
+
     fn stats(&self) -> EncoderStats {
         EncoderStats {
             video_frames: self.video_frames.load(Ordering::Relaxed),
@@ -222,7 +250,10 @@ impl Encoder {
     ) -> Result<RunningEncoder, StartEncoderError> {
         livekit_av::ffmpeg::init();
         check(&settings)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            fault: faults::take(),
+            ..Shared::default()
+        });
         let packets = Port::blocking(settings.packet_queue.max(1));
 
         // Video: open (with the hardware fallback) on its thread, report what opened.
@@ -446,6 +477,15 @@ impl RunningEncoder {
         self.shared.keyframe.clone()
     }
 
+    /// The error that ended encoding early, once one did (a fatal error of either encoder:
+    /// a hardware encoder whose device was lost, memory running out). Both encoders then
+    /// stop, and the packets end after what was encoded: readers finish cleanly (a
+    /// recording is finalized), and the owner tells its users why. `None` while encoding
+    /// goes well, and after a clean end.
+    pub fn failure(&self) -> Option<EncodeError> {
+        self.shared.failure.lock().clone()
+    }
+
     /// Whether every worker has finished (the video source ended, or a failure).
     pub fn is_finished(&self) -> bool {
         self.workers.iter().all(Worker::is_finished)
@@ -534,7 +574,13 @@ fn run_video(
         if keyframe {
             tracing::debug!("keyframe asked for: this frame is one");
         }
-        let encoded = encoder.encode(&frame, pts, keyframe, &mut out);
+        let encoded = match shared.injected(
+            faults::Kind::Video,
+            shared.video_frames.load(Ordering::Relaxed),
+        ) {
+            Some(error) => Err(error),
+            None => encoder.encode(&frame, pts, keyframe, &mut out),
+        };
         shared
             .video_encode_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -559,11 +605,14 @@ fn run_video(
             }
         }
     }
+    // What the encoder holds is sent even after a failure (the frames before it are whole;
+    // a device that is gone fails this too, and the first error is the one told).
+    let finished = encoder.finish(&mut out).map_err(failed);
     if result.is_ok() {
-        result = encoder.finish(&mut out).map_err(failed);
+        result = finished;
     }
     if let Err(error) = &result {
-        tracing::error!("{error}");
+        shared.fail(error);
     }
     shared.video_done.store(true, Ordering::SeqCst);
     result
@@ -598,8 +647,12 @@ fn run_audio(
             }
         }
         wait_for_video(shared, at, &mut video_seen);
-        shared.audio_frames.fetch_add(1, Ordering::Relaxed);
-        match encoder.encode(&frame, at, &mut out) {
+        let taken = shared.audio_frames.fetch_add(1, Ordering::Relaxed);
+        let encoded = match shared.injected(faults::Kind::Audio, taken) {
+            Some(error) => Err(error),
+            None => encoder.encode(&frame, at, &mut out),
+        };
+        match encoded {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!("audio frame skipped: {error}"),
             Err(error) => {
@@ -608,11 +661,14 @@ fn run_audio(
             }
         }
     }
+    // What the encoder holds is sent even after a failure (the frames before it are whole;
+    // a device that is gone fails this too, and the first error is the one told).
+    let finished = encoder.finish(&mut out).map_err(failed);
     if result.is_ok() {
-        result = encoder.finish(&mut out).map_err(failed);
+        result = finished;
     }
     if let Err(error) = &result {
-        tracing::error!("{error}");
+        shared.fail(error);
     }
     result
 }
