@@ -157,6 +157,25 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 
     if let Some(mut nginx) = local {
+        // nginx may still be reading what was sent (a busy machine): stopping it now would
+        // cut its recordings short. Wait (at most 5 s) until they stop growing.
+        let sizes = |nginx: &livekit_testkit::NginxRtmp| -> Vec<u64> {
+            LOCAL_KEYS
+                .iter()
+                .flat_map(|key| nginx.recordings(key))
+                .map(|path| std::fs::metadata(path).map_or(0, |m| m.len()))
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = sizes(&nginx);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = sizes(&nginx);
+            if now == last && now.len() == LOCAL_KEYS.len() && now.iter().all(|&n| n > 13) {
+                break;
+            }
+            last = now;
+        }
         nginx.stop(); // closes the recordings
         println!("what nginx received (ffprobe):");
         for (index, key) in LOCAL_KEYS.iter().enumerate() {
