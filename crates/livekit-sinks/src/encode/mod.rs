@@ -600,7 +600,11 @@ fn run_video(
                 }
             }
             Err(error) => {
-                result = Err(failed(error));
+                // Told (and the other encoder stopped) before the flush below, which a
+                // device that is gone may hold up.
+                let error = failed(error);
+                shared.fail(&error);
+                result = Err(error);
                 break;
             }
         }
@@ -609,10 +613,10 @@ fn run_video(
     // a device that is gone fails this too, and the first error is the one told).
     let finished = encoder.finish(&mut out).map_err(failed);
     if result.is_ok() {
+        if let Err(error) = &finished {
+            shared.fail(error);
+        }
         result = finished;
-    }
-    if let Err(error) = &result {
-        shared.fail(error);
     }
     shared.video_done.store(true, Ordering::SeqCst);
     result
@@ -656,7 +660,11 @@ fn run_audio(
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!("audio frame skipped: {error}"),
             Err(error) => {
-                result = Err(failed(error));
+                // Told (and the other encoder stopped) before the flush below, which a
+                // device that is gone may hold up.
+                let error = failed(error);
+                shared.fail(&error);
+                result = Err(error);
                 break;
             }
         }
@@ -665,10 +673,10 @@ fn run_audio(
     // a device that is gone fails this too, and the first error is the one told).
     let finished = encoder.finish(&mut out).map_err(failed);
     if result.is_ok() {
+        if let Err(error) = &finished {
+            shared.fail(error);
+        }
         result = finished;
-    }
-    if let Err(error) = &result {
-        shared.fail(error);
     }
     result
 }
