@@ -345,13 +345,13 @@ impl CanvasEncode {
         self.gate.close();
         livekit_core::FrameTarget::end(&*self.video);
         if let Some(encoder) = self.encoder.take() {
-            match encoder.wait() {
-                Ok(stats) => self.final_stats = Some(stats),
-                // A failure seen while it ran was told already.
-                Err(error) if self.failure.is_none() => {
-                    tracing::warn!(canvas = %self.canvas, "encoder: {}", chain(&error));
-                }
-                Err(_) => {}
+            let (stats, result) = encoder.wait_counted();
+            self.final_stats = Some(stats);
+            // A failure seen while it ran was told already.
+            if let Err(error) = result
+                && self.failure.is_none()
+            {
+                tracing::warn!(canvas = %self.canvas, "encoder: {}", chain(&error));
             }
         }
         // Closed from the reader's side: the audio copy lets it go.

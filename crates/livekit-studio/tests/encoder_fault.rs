@@ -165,4 +165,8 @@ fn an_encoder_that_fails_fails_its_outputs_and_holds_up_nothing() {
     decodes_cleanly(&second).unwrap();
     // What the failed encode wrote before it failed is a whole file too.
     decodes_cleanly(&fed).unwrap();
+    // The summary counts what the failed canvas encode encoded (it once said 0).
+    let rec = report.outputs.iter().find(|o| o.id == "rec").unwrap();
+    assert_eq!(rec.frames, 15);
+    assert!(rec.encoding_error.is_some(), "{rec:?}");
 }

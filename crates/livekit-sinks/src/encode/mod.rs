@@ -504,6 +504,13 @@ impl RunningEncoder {
         self.join()
     }
 
+    /// [`wait`](Self::wait), with the counters also when it failed: what was encoded before
+    /// a failure was still sent (a summary must not say nothing was).
+    pub fn wait_counted(mut self) -> (EncoderStats, Result<(), EncodeError>) {
+        let result = self.join().map(|_| ());
+        (self.shared.stats(), result)
+    }
+
     fn join(&mut self) -> Result<EncoderStats, EncodeError> {
         let mut result = Ok(());
         for worker in self.workers.drain(..) {
