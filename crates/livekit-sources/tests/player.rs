@@ -36,6 +36,12 @@ fn flash_and_beep_line_up_at_the_output() {
     assert!(player.wait(Duration::from_secs(5)));
     assert_eq!(player.state(), PlayState::Ended);
     assert_eq!(player.stats().late_video_dropped, 0);
+    // Once ended, the position stays at the end of the file (it once read 0 s).
+    let at = player.position();
+    assert!(
+        at >= Duration::from_millis(3900) && at <= Duration::from_secs(4),
+        "{at:?}"
+    );
     // 4 s at 25 fps, I420 as the decoder gave it, 48 kHz stereo.
     assert_eq!(shots.len(), 100);
     assert!(shots.iter().all(|s| s.width == 320 && s.height == 240));

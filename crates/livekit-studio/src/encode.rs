@@ -287,14 +287,17 @@ impl CanvasEncode {
         if self.failure.is_none() {
             // (The encoder logged it.)
             let error = self.encoder.as_ref().and_then(RunningEncoder::failure)?;
-            self.failure = Some(format!("encoding stopped: {}", chain(&error)));
+            let failure = format!("encoding stopped: {}", chain(&error));
             self.let_go_of_feeds();
             self.gate.close();
             self.video.close();
             if let Some(audio) = &self.audio {
                 audio.close();
             }
-            self.viewers.close_all();
+            // Each viewer's `left` event, with this reason, comes from the next look at the
+            // viewers (`drop_closed`): an encode with viewers is not ended before that.
+            self.viewers.end_all(&failure);
+            self.failure = Some(failure);
         }
         self.failure.as_deref()
     }

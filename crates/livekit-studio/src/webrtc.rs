@@ -95,8 +95,12 @@ pub(crate) fn suits_webrtc(settings: &EncoderSettings) -> bool {
 #[derive(Clone, Default)]
 pub(crate) struct Viewers {
     list: Arc<Mutex<Vec<Viewer>>>,
-    next: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// The number of the last viewer: ids are unique in the process, not only in one encode, so
+/// that a viewer of an encode that ended (its WHEP resource deleted late by its player) is
+/// never taken for a viewer of the next encode of the canvas.
+static LAST_VIEWER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The most WebRTC viewers of one encode.
 pub(crate) const MAX_VIEWERS: usize = 256;
@@ -124,7 +128,7 @@ impl Viewers {
                     }
                     other => CommandError::conflict(chain(&other)),
                 })?;
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let n = LAST_VIEWER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let id = format!("v{n}");
         self.list.lock().push(Viewer {
             id: id.clone(),
@@ -187,6 +191,14 @@ impl Viewers {
     /// Whether there is none.
     pub(crate) fn is_empty(&self) -> bool {
         self.list.lock().is_empty()
+    }
+
+    /// Ends every viewer with `why`, without letting go of them: the next
+    /// [`drop_closed`](Self::drop_closed) tells each one's leaving, with that reason.
+    pub(crate) fn end_all(&self, why: &str) {
+        for viewer in self.list.lock().iter() {
+            viewer.viewer.end(why);
+        }
     }
 
     /// Ends every viewer.

@@ -1,7 +1,8 @@
 //! An encoder that fails mid-show (a hardware encoder whose GPU was reset, memory running
 //! out: made to happen here by `livekit-sinks`' `fault-injection` feature) fails its outputs
 //! with the encoder's error, keeps what they recorded, and holds up nothing: the canvas takes
-//! new outputs, and an input that fed the encode plays on.
+//! new outputs, and an input that fed the encode plays on. An encoder thread that panics
+//! does the same, and the WebRTC viewers of a failed encode are told they left.
 //!
 //! One test in this binary: an armed failure is taken by the next encoder the process starts,
 //! so no other test may start one at the same time.
@@ -11,8 +12,10 @@
 use std::time::{Duration, Instant};
 
 use livekit_compositor::BackendChoice;
-use livekit_sinks::encoder_faults::{Kind, fail_next_encoder};
-use livekit_studio::{Command, Event, InputState, OutputState, Studio, StudioSettings};
+use livekit_sinks::encoder_faults::{Kind, fail_next_encoder, panic_next_encoder};
+use livekit_studio::{
+    Command, Event, InputState, OutputState, Studio, StudioSettings, ViewerChange,
+};
 use livekit_testkit::media::{ClipSpec, clip};
 use livekit_testkit::probe::{decodes_cleanly, ffprobe_count};
 
@@ -38,6 +41,17 @@ fn wait_for_output(
         }
     }
     panic!("output {id}: no such event");
+}
+
+/// An SDP offer to receive video and sound, as a WHEP player makes.
+fn whep_offer() -> String {
+    use str0m::media::{Direction, MediaKind};
+    let mut rtc = str0m::RtcConfig::new().build(Instant::now());
+    let mut changes = rtc.sdp_api();
+    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    changes.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, _pending) = changes.apply().unwrap();
+    offer.to_sdp_string()
 }
 
 fn failed_with(state: &OutputState) -> &str {
@@ -110,6 +124,41 @@ fn an_encoder_that_fails_fails_its_outputs_and_holds_up_nothing() {
         ),
     );
     wait_for_output(&events, "again", |s| *s == OutputState::Live);
+
+    // An encoder whose thread panics fails its encode as an error does, and the WebRTC
+    // viewers of that encode are told they left, and why (they once went without a word).
+    apply(
+        &studio,
+        r##"{"add_canvas": {"id": "side", "width": 160, "height": 90, "fps": 30, "background": "#0000ff"}}"##,
+    );
+    panic_next_encoder(Kind::Video, 10);
+    let bind = std::net::IpAddr::from([127, 0, 0, 1]);
+    let (viewer, _answer) = studio.add_viewer("side", &whep_offer(), bind).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        assert!(Instant::now() < deadline, "viewer {viewer} never left");
+        if let Some(Event::Viewer {
+            canvas,
+            id,
+            change: ViewerChange::Left,
+            reason,
+        }) = events.next(Duration::from_millis(200))
+            && canvas == "side"
+            && id == viewer
+        {
+            break reason;
+        }
+    };
+    assert_eq!(
+        reason.as_deref(),
+        Some("encoding stopped: encoder thread livekit.encode.video panicked")
+    );
+    assert!(studio.viewers("side").is_empty());
+    // The next viewer gets a new encode.
+    let (next, _answer) = studio.add_viewer("side", &whep_offer(), bind).unwrap();
+    assert_ne!(next, viewer);
+    let watching: Vec<String> = studio.viewers("side").into_iter().map(|v| v.id).collect();
+    assert_eq!(watching, [next]);
 
     // A file read as fast as it is taken, feeding an encode whose sound encoder fails: the
     // output fails, and the input is let go (it would wait for ever on an encoder that no

@@ -6,7 +6,8 @@
 //! in the process takes it. Keep a test that arms one in a test binary of its own (or run
 //! tests a process each, as cargo-nextest does), so that no other test's encoder takes it.
 //! A program built with the feature (the `livekit` binary its tests run) arms one from the
-//! environment at its first encoder: `LIVEKIT_ENCODER_FAULT=video:15` (or `audio:N`).
+//! environment at its first encoder: `LIVEKIT_ENCODER_FAULT=video:15` (or `audio:N`; with
+//! `-panic`, `video-panic:15`, the encoder's thread panics instead).
 //! Without the feature nothing here is public and no encoder ever fails on purpose.
 
 /// The encoder that is to fail.
@@ -23,6 +24,8 @@ pub enum Kind {
 pub(crate) struct Fault {
     pub(crate) kind: Kind,
     pub(crate) after_frames: u64,
+    /// The thread panics instead of the encoder failing.
+    pub(crate) panic: bool,
 }
 
 /// The error an injected failure gives: EIO, "Input/output error", as a device that went
@@ -36,7 +39,22 @@ static ARMED: parking_lot::Mutex<Option<Fault>> = parking_lot::Mutex::new(None);
 /// frames of that kind (video frames, or blocks of sound), as FFmpeg's EIO.
 #[cfg(feature = "fault-injection")]
 pub fn fail_next_encoder(kind: Kind, after_frames: u64) {
-    *ARMED.lock() = Some(Fault { kind, after_frames });
+    *ARMED.lock() = Some(Fault {
+        kind,
+        after_frames,
+        panic: false,
+    });
+}
+
+/// Makes the next encoder started panic in its `kind` encoder's thread after `after_frames`
+/// frames of that kind.
+#[cfg(feature = "fault-injection")]
+pub fn panic_next_encoder(kind: Kind, after_frames: u64) {
+    *ARMED.lock() = Some(Fault {
+        kind,
+        after_frames,
+        panic: true,
+    });
 }
 
 /// The armed failure, for the encoder starting now.
@@ -47,15 +65,21 @@ pub(crate) fn take() -> Option<Fault> {
         FROM_ENVIRONMENT.call_once(|| {
             let armed = std::env::var("LIVEKIT_ENCODER_FAULT").ok().and_then(|v| {
                 let (kind, frames) = v.split_once(':')?;
-                let kind = match kind {
-                    "video" => Kind::Video,
-                    "audio" => Kind::Audio,
+                let (kind, panic) = match kind {
+                    "video" => (Kind::Video, false),
+                    "audio" => (Kind::Audio, false),
+                    "video-panic" => (Kind::Video, true),
+                    "audio-panic" => (Kind::Audio, true),
                     _ => return None,
                 };
-                Some((kind, frames.parse().ok()?))
+                Some(Fault {
+                    kind,
+                    after_frames: frames.parse().ok()?,
+                    panic,
+                })
             });
-            if let Some((kind, after_frames)) = armed {
-                fail_next_encoder(kind, after_frames);
+            if armed.is_some() {
+                *ARMED.lock() = armed;
             }
         });
         ARMED.lock().take()

@@ -200,13 +200,16 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// The failure a test asked for, when `frames` frames of `kind` were encoded.
+    /// The failure a test asked for, when `frames` frames of `kind` were encoded (a panic,
+    /// when it asked for one).
     fn injected(&self, kind: faults::Kind, frames: u64) -> Option<ffmpeg_next::Error> {
-        self.fault
-            .filter(|f| f.kind == kind && frames >= f.after_frames)
-            .map(|_| ffmpeg_next::Error::Other {
-                errno: faults::ERRNO,
-            })
+        let fault = self
+            .fault
+            .filter(|f| f.kind == kind && frames >= f.after_frames)?;
+        assert!(!fault.panic, "injected panic of the {kind:?} encoder");
+        Some(ffmpeg_next::Error::Other {
+            errno: faults::ERRNO,
+        })
     }
 
     fn stats(&self) -> EncoderStats {
@@ -220,6 +223,30 @@ impl Shared {
             video_encode_time: Duration::from_nanos(
                 self.video_encode_nanos.load(Ordering::Relaxed),
             ),
+        }
+    }
+}
+
+/// Fails the encode when the thread that holds it panics (a bug in a codec binding, memory
+/// running out in an allocation that panics): the other threads stop, and the owner is told
+/// through [`RunningEncoder::failure`], as for an encoder's error. Without it the other
+/// encoder went on alone and the owner saw nothing until it joined the threads.
+struct PanicGuard<'a> {
+    shared: &'a Shared,
+    thread: &'static str,
+}
+
+impl<'a> PanicGuard<'a> {
+    fn new(shared: &'a Shared, thread: &'static str) -> Self {
+        Self { shared, thread }
+    }
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared
+                .fail(&EncodeError::Panicked(self.thread.to_owned()));
         }
     }
 }
@@ -279,7 +306,10 @@ impl Encoder {
                 ));
                 Ok::<_, StartEncoderError>(opened.encoder)
             },
-            move |encoder| run_video(encoder, &*video, &video_shared, &video_tx),
+            move |encoder| {
+                let _guard = PanicGuard::new(&video_shared, "livekit.encode.video");
+                run_video(encoder, &*video, &video_shared, &video_tx)
+            },
         )
         .map_err(spawn_error)?;
         let Ok((video_info, video_encoder, fallback)) = info_rx.recv() else {
@@ -311,7 +341,10 @@ impl Encoder {
                     let _ = info_tx.send(encoder.info().clone());
                     Ok::<_, StartEncoderError>(encoder)
                 },
-                move |encoder| run_audio(encoder, &*audio, &audio_shared, &audio_tx),
+                move |encoder| {
+                    let _guard = PanicGuard::new(&audio_shared, "livekit.encode.audio");
+                    run_audio(encoder, &*audio, &audio_shared, &audio_tx)
+                },
             );
             match started.map_err(spawn_error).and_then(|worker| {
                 info_rx
@@ -343,6 +376,7 @@ impl Encoder {
         let mux_shared = Arc::clone(&shared);
         let out = packets.clone();
         let mux = spawn_named("livekit.encode.mux", move || {
+            let _guard = PanicGuard::new(&mux_shared, "livekit.encode.mux");
             interleave(inputs, &out, &mux_shared);
             Ok::<(), EncodeError>(())
         });

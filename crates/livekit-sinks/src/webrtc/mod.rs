@@ -440,6 +440,13 @@ impl WebRtcViewer {
         self.local
     }
 
+    /// Ends it now, without waiting, with `why` as its [`ViewerState::Closed`] reason (the
+    /// encode it watched stopped): it takes no more packets and its threads end; the owner
+    /// then lets go of it with [`close`](Self::close).
+    pub fn end(&self, why: &str) {
+        self.shared.close(why);
+    }
+
     /// Ends it (the peer is told, if connected) and waits for its threads.
     pub fn close(mut self) -> ViewerStats {
         self.shutdown();

@@ -371,7 +371,11 @@ pub(crate) fn run(
         }
         {
             let mut t = shared.timeline.lock();
-            t.item_offset_ns = sequence.item_offset_ns();
+            // Past the last item the sequence's offset is where a next one would begin: the
+            // position stays in the item that ended (it read 0 s once a file had ended).
+            if !feed_done {
+                t.item_offset_ns = sequence.item_offset_ns();
+            }
             shared.stats.lock().loops = sequence.loops();
             drop(t);
         }
