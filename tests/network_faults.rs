@@ -335,8 +335,8 @@ fn srt_rides_out_5_percent_loss_within_its_latency() {
     let streamer = Streamer::start(StreamerSettings::new(destinations), streams, port).unwrap();
     // The loss begins once SRT is connected. libsrt (1.5.1 here) fails a connection whose
     // last handshake answer was lost (Haivision/srt#1648, #2771: the listener has accepted
-    // it and ignores the caller's repeats), and FFmpeg's listener takes one connection only,
-    // so a lost answer failed this test about once in twenty runs (04:23 on 2026-12-06,
+    // it and ignores the caller's repeats), and the listener here (srt-live-transmit -a:no)
+    // takes one connection only, so a lost answer failed this test now and then (04:23 on 2026-12-06,
     // `failed_attempts: 2`): that is libsrt's handshake, not SRT riding out loss.
     wait_for(&streamer, Duration::from_secs(5), |s| {
         s[1].state == DestinationState::Live

@@ -17,6 +17,7 @@ use livekit_sources::{IpcSource, IpcSourceSettings};
 use livekit_studio::{Studio, StudioSettings};
 use livekit_testkit::NginxRtmp;
 use livekit_testkit::probe::ffprobe;
+use livekit_testkit::webrtc::whep_offer;
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 
@@ -416,17 +417,6 @@ fn an_hls_output_is_served_growing_and_plays_the_scene_switched_over_http() {
     let (status, text) = served.get("/hls/main/segment99999.m4s", &[]);
     assert_eq!(status, 404, "{text}");
     served.stop();
-}
-
-/// An SDP offer to receive video and sound, as a WHEP player makes.
-fn whep_offer() -> String {
-    use str0m::media::{Direction, MediaKind};
-    let mut rtc = str0m::RtcConfig::new().build(Instant::now());
-    let mut changes = rtc.sdp_api();
-    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    changes.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, _pending) = changes.apply().unwrap();
-    offer.to_sdp_string()
 }
 
 /// Posts a WHEP offer for canvas `main`: the status, the viewer's `Location` and the body.

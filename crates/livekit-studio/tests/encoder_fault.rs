@@ -18,6 +18,7 @@ use livekit_studio::{
 };
 use livekit_testkit::media::{ClipSpec, clip};
 use livekit_testkit::probe::{decodes_cleanly, ffprobe_count};
+use livekit_testkit::webrtc::whep_offer;
 
 fn apply(studio: &Studio, json: &str) {
     studio
@@ -41,17 +42,6 @@ fn wait_for_output(
         }
     }
     panic!("output {id}: no such event");
-}
-
-/// An SDP offer to receive video and sound, as a WHEP player makes.
-fn whep_offer() -> String {
-    use str0m::media::{Direction, MediaKind};
-    let mut rtc = str0m::RtcConfig::new().build(Instant::now());
-    let mut changes = rtc.sdp_api();
-    changes.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    changes.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, _pending) = changes.apply().unwrap();
-    offer.to_sdp_string()
 }
 
 fn failed_with(state: &OutputState) -> &str {

@@ -15,6 +15,7 @@
 //! - [`ImpairedLink`]: a network namespace behind a link made lossy, slow or dead with
 //!   `tc netem`, for servers on a bad network.
 //! - [`pulse`]: a private PulseAudio server with a null sink, for microphone and speaker tests.
+//! - [`webrtc`]: a WHEP player's SDP offer.
 //!
 //! Helpers panic with a message on failure: they are for tests only.
 
@@ -28,6 +29,7 @@ mod process;
 pub mod pulse;
 mod srt;
 mod tls;
+pub mod webrtc;
 
 pub use http::HttpFiles;
 pub use netns::{ImpairedLink, Impairment};

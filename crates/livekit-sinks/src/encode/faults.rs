@@ -39,7 +39,7 @@ static ARMED: parking_lot::Mutex<Option<Fault>> = parking_lot::Mutex::new(None);
 /// frames of that kind (video frames, or blocks of sound), as FFmpeg's EIO.
 #[cfg(feature = "fault-injection")]
 pub fn fail_next_encoder(kind: Kind, after_frames: u64) {
-    *ARMED.lock() = Some(Fault {
+    arm(Fault {
         kind,
         after_frames,
         panic: false,
@@ -50,11 +50,16 @@ pub fn fail_next_encoder(kind: Kind, after_frames: u64) {
 /// frames of that kind.
 #[cfg(feature = "fault-injection")]
 pub fn panic_next_encoder(kind: Kind, after_frames: u64) {
-    *ARMED.lock() = Some(Fault {
+    arm(Fault {
         kind,
         after_frames,
         panic: true,
     });
+}
+
+#[cfg(feature = "fault-injection")]
+fn arm(fault: Fault) {
+    *ARMED.lock() = Some(fault);
 }
 
 /// The armed failure, for the encoder starting now.
@@ -78,8 +83,8 @@ pub(crate) fn take() -> Option<Fault> {
                     panic,
                 })
             });
-            if armed.is_some() {
-                *ARMED.lock() = armed;
+            if let Some(fault) = armed {
+                arm(fault);
             }
         });
         ARMED.lock().take()
