@@ -5,9 +5,12 @@
 //! threads, and because it is neither a source nor a sink: the recorder and the streamer read
 //! its output port like any other [`AudioSource`].
 //!
-//! Inputs are aligned by arrival, not by their timestamps: a live input is mixed about
-//! [`MixerSettings::jitter`] after it arrives. Added latency is `jitter + block` (30 ms by
-//! default).
+//! Most inputs are aligned by arrival, not by their timestamps: a live input (a microphone)
+//! is mixed about [`MixerSettings::jitter`] after it arrives. Added latency is
+//! `jitter + block` (30 ms by default). A timed input ([`Mixer::add_timed_input`]: a player
+//! whose frames carry their time on the mixer's clock) is placed by its timestamps instead,
+//! so a player or a mixer held up by a starved machine never leaves its sound behind or
+//! ahead of its pictures.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +27,14 @@ use crate::thread::{Worker, WorkerPanicked, spawn_named};
 
 /// How often a waiting mixer checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// How far a timed input's frame may be from where its input's sound goes on (rounding,
+/// a resampler's delay) and still follow it without a gap or a cut: 5 ms.
+const TIMED_TOLERANCE: Duration = Duration::from_millis(5);
+
+/// A timed input's frames due further ahead than this are dropped (a timestamp that is not
+/// on the mixer's clock would otherwise hold everything after it back): 2 s.
+const TIMED_AHEAD: Duration = Duration::from_secs(2);
 
 /// Samples below this magnitude pass the limiter untouched; above it they are bent smoothly
 /// towards, and never past, 1.0.
@@ -88,8 +99,12 @@ pub enum StartMixerError {
 pub struct MixerStats {
     /// Output blocks produced.
     pub blocks: u64,
-    /// Times an input ran dry in the middle of a block (it is re-buffered).
+    /// Times an input ran dry in the middle of a block (it is re-buffered; a timed input is
+    /// silent until its sound comes back).
     pub underruns: u64,
+    /// Frames of timed inputs that came after their time had been mixed, or far ahead of
+    /// it (whole or in part: what was late is left out).
+    pub late: u64,
 }
 
 #[derive(Debug)]
@@ -147,6 +162,13 @@ struct Input {
     resampler: Option<Resampler>,
     /// Converted samples (output rate and channels) waiting to be mixed.
     fifo: VecDeque<f32>,
+    /// Placed by timestamps ([`Mixer::add_timed_input`]).
+    timed: bool,
+    /// A timed input's first sample in `fifo`: its frame number at the output rate, counted
+    /// from the mixer's start.
+    at: i64,
+    /// A timed input had no sound for part of a block (counted once until it comes back).
+    dry: bool,
     primed: bool,
     ended: bool,
     scratch: Vec<f32>,
@@ -154,7 +176,14 @@ struct Input {
 }
 
 impl Input {
+    /// Converts `frame` and queues it after the sound waiting (an input mixed by arrival).
     fn convert(&mut self, frame: &AudioFrame, rate: u32, channels: u16) {
+        self.convert_only(frame, rate, channels);
+        self.fifo.extend(self.converted.iter().copied());
+    }
+
+    /// Converts `frame` into `converted`.
+    fn convert_only(&mut self, frame: &AudioFrame, rate: u32, channels: u16) {
         self.scratch.clear();
         remix(
             frame.samples(),
@@ -173,14 +202,56 @@ impl Input {
         if let Some(resampler) = self.resampler.as_mut() {
             resampler.process(&self.scratch, &mut self.converted);
         }
+    }
+
+    /// Frames (at the output rate) waiting.
+    fn waiting(&self, ch: usize) -> i64 {
+        (self.fifo.len() / ch) as i64
+    }
+
+    /// A timed input: converts `frame`, whose first sample is frame number `place` of the
+    /// output, and puts it where it belongs among the sound waiting.
+    fn place(&mut self, frame: &AudioFrame, place: i64, timing: &Timing) {
+        let ch = usize::from(timing.channels);
+        self.convert_only(frame, timing.rate, timing.channels);
+        let end = self.at + self.waiting(ch);
+        if self.fifo.is_empty() || end <= timing.mixing {
+            // Nothing waiting that is still to be mixed: the sound starts again here.
+            self.fifo.clear();
+            self.at = place;
+        } else if place > end + timing.tolerance {
+            // A gap (sound left out by the player): silence until the frame's time.
+            let gap = usize::try_from(place - end).unwrap_or(0) * ch;
+            self.fifo.extend(std::iter::repeat_n(0.0, gap));
+        } else if place < end - timing.tolerance {
+            // Overlapping what waits (a seek): the newer sound replaces it.
+            let keep = usize::try_from(place - self.at).unwrap_or(0) * ch;
+            self.fifo.truncate(keep);
+            if self.fifo.is_empty() {
+                self.at = place;
+            }
+        }
         self.fifo.extend(self.converted.iter().copied());
     }
+}
+
+/// The output's timing, as a timed input needs it.
+struct Timing {
+    rate: u32,
+    channels: u16,
+    /// The first frame of the block being mixed.
+    mixing: i64,
+    /// [`TIMED_TOLERANCE`] in frames.
+    tolerance: i64,
+    /// [`TIMED_AHEAD`] in frames.
+    ahead: i64,
 }
 
 struct Shared {
     inputs: Mutex<Vec<Input>>,
     blocks: AtomicU64,
     underruns: AtomicU64,
+    late: AtomicU64,
     had_input: AtomicBool,
 }
 
@@ -239,6 +310,7 @@ impl Mixer {
             inputs: Mutex::new(Vec::new()),
             blocks: AtomicU64::new(0),
             underruns: AtomicU64::new(0),
+            late: AtomicU64::new(0),
             had_input: AtomicBool::new(false),
         });
         let output = Port::drop_oldest(settings.output_capacity);
@@ -263,12 +335,42 @@ impl Mixer {
         })
     }
 
-    /// Adds an input with a linear `gain`; returns its controls.
+    /// Adds an input with a linear `gain`, mixed as it arrives; returns its controls.
     pub fn add_input(
         &self,
         name: impl Into<String>,
         source: impl AudioSource + 'static,
         gain: f32,
+    ) -> MixerInput {
+        self.add(name.into(), Box::new(source), gain, false)
+    }
+
+    /// Adds an input whose frames' timestamps are times on the mixer's clock
+    /// ([`MixerSettings::clock`]), with a linear `gain`; returns its controls.
+    ///
+    /// Each sample is mixed into the output block that covers its time, whenever it came: a
+    /// frame that comes after its time has been mixed is left out (the part that is past),
+    /// a gap between frames is silence, and a frame that overlaps sound already waiting
+    /// replaces it (a seek). Frames must come before their time: a `livekit-sources` player
+    /// writes them ahead, stamped with its clock, to a target added with its
+    /// `add_clock_audio_target`.
+    /// Frames within a few milliseconds of where the input's sound goes on follow it
+    /// without a cut.
+    pub fn add_timed_input(
+        &self,
+        name: impl Into<String>,
+        source: impl AudioSource + 'static,
+        gain: f32,
+    ) -> MixerInput {
+        self.add(name.into(), Box::new(source), gain, true)
+    }
+
+    fn add(
+        &self,
+        name: String,
+        source: Box<dyn AudioSource>,
+        gain: f32,
+        timed: bool,
     ) -> MixerInput {
         let control = Arc::new(Control {
             gain: AtomicU32::new(0),
@@ -276,16 +378,19 @@ impl Mixer {
             removed: AtomicBool::new(false),
         });
         let handle = MixerInput {
-            name: name.into().into(),
+            name: name.into(),
             control: control.clone(),
         };
         handle.set_gain(gain);
         self.shared.inputs.lock().push(Input {
             name: handle.name.clone(),
-            source: Box::new(source),
+            source,
             control,
             resampler: None,
             fifo: VecDeque::new(),
+            timed,
+            at: 0,
+            dry: true,
             primed: false,
             ended: false,
             scratch: Vec::new(),
@@ -305,6 +410,7 @@ impl Mixer {
         MixerStats {
             blocks: self.shared.blocks.load(Ordering::Relaxed),
             underruns: self.shared.underruns.load(Ordering::Relaxed),
+            late: self.shared.late.load(Ordering::Relaxed),
         }
     }
 
@@ -368,6 +474,80 @@ pub fn soft_limit(sample: f32) -> f32 {
     bent.copysign(sample)
 }
 
+/// Reads a timed input (all it has, up to [`TIMED_AHEAD`]: a frame that replaces sound
+/// waiting must be seen before that sound is mixed) and mixes its share of the block that
+/// starts at frame `timing.mixing`. `place` gives the frame a timestamp puts a sample at.
+fn mix_timed(
+    input: &mut Input,
+    mix: &mut [f32],
+    timing: &Timing,
+    block_frames: usize,
+    place: impl Fn(Duration) -> i64,
+    shared: &Shared,
+) {
+    let ch = usize::from(timing.channels);
+    let first = timing.mixing;
+    let enough = first + timing.ahead;
+    while !input.ended && (input.fifo.is_empty() || input.at + input.waiting(ch) < enough) {
+        match input.source.next(Duration::ZERO) {
+            Pull::Frame(frame) => match Some(place(frame.pts())).filter(|&at| at <= enough) {
+                Some(at) => {
+                    let frames = (frame.duration().as_secs_f64() * f64::from(timing.rate)) as i64;
+                    if at + frames <= first {
+                        shared.late.fetch_add(1, Ordering::Relaxed);
+                    }
+                    input.place(&frame, at, timing);
+                }
+                None => {
+                    shared.late.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(input = %input.name, pts = ?frame.pts(), "timed audio far ahead dropped");
+                }
+            },
+            Pull::Pending => break,
+            Pull::Ended => {
+                tracing::debug!(input = %input.name, "mixer input ended");
+                input.ended = true;
+            }
+        }
+    }
+    // What is past is left out.
+    if !input.fifo.is_empty() && input.at < first {
+        let past = usize::try_from(first - input.at)
+            .unwrap_or(0)
+            .min(input.fifo.len() / ch);
+        input.fifo.drain(..past * ch);
+        input.at += past as i64;
+    }
+    let offset = if input.fifo.is_empty() {
+        block_frames
+    } else {
+        usize::try_from(input.at - first)
+            .unwrap_or(0)
+            .min(block_frames)
+    };
+    let take = (input.fifo.len() / ch).min(block_frames - offset);
+    if offset + take < block_frames && !input.ended {
+        if !input.dry {
+            shared.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        input.dry = true;
+    } else if take > 0 {
+        input.dry = false;
+    }
+    let gain = if input.control.muted.load(Ordering::Relaxed) {
+        0.0
+    } else {
+        f32::from_bits(input.control.gain.load(Ordering::Relaxed))
+    };
+    for (out, sample) in mix[offset * ch..]
+        .iter_mut()
+        .zip(input.fifo.drain(..take * ch))
+    {
+        *out += sample * gain;
+    }
+    input.at += take as i64;
+}
+
 fn frames_in(duration: Duration, rate: u32) -> usize {
     (duration.as_secs_f64() * f64::from(rate)).round() as usize
 }
@@ -379,8 +559,15 @@ fn run(settings: &MixerSettings, shared: &Shared, output: &Port<AudioFrame>, sto
     let block_frames = frames_in(settings.block, rate).max(1);
     let jitter_frames = frames_in(settings.jitter, rate);
     let block = Duration::from_secs_f64(block_frames as f64 / f64::from(rate));
+    let tolerance = frames_in(TIMED_TOLERANCE, rate) as i64;
+    let ahead = frames_in(TIMED_AHEAD, rate) as i64;
     let clock = &settings.clock;
     let start = clock.now();
+    // Where a timed frame's first sample goes: its frame number from the start.
+    let place_of = |pts: Duration| -> i64 {
+        let since = pts.as_nanos() as f64 - start.as_nanos() as f64;
+        (since * f64::from(rate) / 1e9).round() as i64
+    };
     let mut index: u64 = 0;
     let mut mix = vec![0.0f32; block_frames * ch];
     while !stop.load(Ordering::Relaxed) {
@@ -391,7 +578,19 @@ fn run(settings: &MixerSettings, shared: &Shared, output: &Port<AudioFrame>, sto
         mix.fill(0.0);
         let mut inputs = shared.inputs.lock();
         inputs.retain(|input| !input.control.removed.load(Ordering::Relaxed));
+        let first = i64::try_from(index).unwrap_or(i64::MAX / 2) * block_frames as i64;
+        let timing = Timing {
+            rate,
+            channels,
+            mixing: first,
+            tolerance,
+            ahead,
+        };
         for input in inputs.iter_mut() {
+            if input.timed {
+                mix_timed(input, &mut mix, &timing, block_frames, place_of, shared);
+                continue;
+            }
             let wanted = (jitter_frames + block_frames) * ch;
             while input.fifo.len() < wanted && !input.ended {
                 match input.source.next(Duration::ZERO) {

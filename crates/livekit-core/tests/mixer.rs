@@ -200,6 +200,100 @@ fn a_live_input_is_heard_less_than_50_ms_after_it_arrives() {
     eprintln!("mixer latency: {latency:?}");
 }
 
+/// Sound that tells its own time: frame `n` of the mixer's time line (48 kHz, from its
+/// start) is `sign * n / 100000`, on both channels, for the frames `from..to` (in ms).
+fn stamped(sign: f32, from_ms: usize, to_ms: usize) -> AudioFrame {
+    let (first, last) = (from_ms * 48, to_ms * 48);
+    let samples: Vec<f32> = (first..last)
+        .flat_map(|n| [sign * n as f32 / 100_000.0; 2])
+        .collect();
+    AudioFrame::new(samples, 48_000, 2, Duration::from_millis(from_ms as u64)).unwrap()
+}
+
+/// What the output holds from `from_ms` to `to_ms`, one value per frame (channel 0): `Some(1)`
+/// or `Some(-1)` where every frame there is `stamped(sign)` of its own time, `Some(0)` where
+/// it is silent, `None` if it is anything else.
+fn heard(mixed: &[f32], from_ms: usize, to_ms: usize) -> Option<i32> {
+    let frames = &mixed[from_ms * 48..to_ms * 48];
+    [1, -1, 0].into_iter().find(|&sign| {
+        frames.iter().enumerate().all(|(i, &s)| {
+            let want = sign as f32 * (from_ms * 48 + i) as f32 / 100_000.0;
+            (s - want).abs() < 1e-6
+        })
+    })
+}
+
+#[test]
+fn a_timed_input_is_heard_at_its_time_whenever_it_comes() {
+    let clock = ManualClock::new();
+    let mixer = Mixer::start(manual(&clock)).unwrap();
+    let output = mixer.output();
+    let player = Port::blocking(16);
+    mixer.add_timed_input("player", player.clone(), 1.0);
+    // Written early, as a player writes ahead: heard at 20-60 ms, not at once.
+    player.push(stamped(1.0, 20, 60)).unwrap();
+    let mut mixed = blocks(&clock, &output, 11);
+    // Written late (the player was held up), with blocks up to 110 ms mixed: what is past is
+    // left out, the rest is heard at its time (from 110 or 120 ms: the next block may be
+    // mixed already).
+    player.push(stamped(1.0, 90, 150)).unwrap();
+    mixed.extend(blocks(&clock, &output, 19));
+    // Written with a gap before it (the block due at 300 ms may be mixed already; the next
+    // is not): silence until then.
+    player.push(stamped(1.0, 310, 400)).unwrap();
+    // A seek back: newer sound for 350-380 ms replaces what was waiting from 350 ms on.
+    player.push(stamped(-1.0, 350, 380)).unwrap();
+    mixed.extend(blocks(&clock, &output, 30));
+    let mixed = channel(&mixed, 0);
+    assert_eq!(heard(&mixed, 0, 20), Some(0));
+    assert_eq!(heard(&mixed, 20, 60), Some(1), "written early");
+    assert_eq!(
+        heard(&mixed, 60, 110),
+        Some(0),
+        "the late sound's past is left out"
+    );
+    assert_eq!(heard(&mixed, 120, 150), Some(1), "the late sound's rest");
+    assert_eq!(heard(&mixed, 150, 310), Some(0), "a gap");
+    assert_eq!(heard(&mixed, 310, 350), Some(1));
+    assert_eq!(heard(&mixed, 350, 380), Some(-1), "the newer sound");
+    assert_eq!(heard(&mixed, 380, 600), Some(0), "what it replaced is gone");
+    let stats = mixer.stats();
+    assert_eq!(stats.late, 0, "{stats:?}");
+}
+
+#[test]
+fn a_timed_input_follows_frames_a_few_samples_off_without_a_cut() {
+    // Frames of 1024 samples at 44.1 kHz, resampled to 48 kHz: each converted frame's length
+    // and its time differ by a fraction of a sample. The tone goes on without a gap.
+    let clock = ManualClock::new();
+    let mixer = Mixer::start(manual(&clock)).unwrap();
+    let output = mixer.output();
+    let player = Port::blocking(64);
+    mixer.add_timed_input("player", player.clone(), 1.0);
+    let mut first = 0;
+    while first < 44_100 / 2 {
+        let pts = Duration::from_secs_f64(0.1 + first as f64 / 44_100.0);
+        let samples = tone(441.0, 0.5, 44_100, 2, first, 1024);
+        player
+            .push(AudioFrame::new(samples, 44_100, 2, pts).unwrap())
+            .unwrap();
+        first += 1024;
+    }
+    player.end();
+    let mixed = channel(&blocks(&clock, &output, 70), 0);
+    // From 0.12 s to 0.58 s: a clean 441 Hz tone at 0.5 (a cut or a gap would spread it).
+    let steady = &mixed[48 * 120..48 * 580];
+    let level = amplitude(steady, 48_000, 441.0);
+    assert!((level - 0.5).abs() < 0.01, "level {level}");
+    let worst = steady
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    // A 441 Hz sine at 0.5 moves at most 0.029 from one 48 kHz sample to the next.
+    assert!(worst < 0.035, "a jump of {worst}");
+    assert_eq!(mixer.stats().underruns, 0);
+}
+
 fn clock_now(clock: &ManualClock) -> Duration {
     use livekit_core::Clock as _;
     clock.now()

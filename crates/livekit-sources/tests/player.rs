@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use livekit_core::{
-    AudioFrame, ColorSpace, FrameSource, ManualClock, PixelFormat, Port, Pull, VideoFrame,
+    AudioFrame, ColorSpace, FrameSource, FrameTarget, ManualClock, Mixer, MixerSettings,
+    PixelFormat, Port, Pull, VideoFrame,
 };
 use livekit_sources::{
     Pacing, PlayState, Player, PlayerEvent, PlayerSettings, SeekTimestamps, probe,
@@ -685,4 +686,120 @@ fn controls_of_a_player_held_up_by_its_target_answer_at_once() {
     let reader = collect_video(video);
     player.stop().unwrap();
     drop(reader);
+}
+
+/// Where each beep of `mixed` (channel 0 of 48 kHz stereo blocks) starts, in seconds of the
+/// mixer's time line: the first sample above 0.05 after at least 100 ms below it.
+fn beep_onsets(mixed: &[AudioFrame]) -> Vec<f64> {
+    let mut onsets = Vec::new();
+    let mut quiet = 0usize;
+    for block in mixed {
+        let first = block.pts().as_secs_f64() * 48_000.0;
+        for (i, frame) in block.samples().chunks(2).enumerate() {
+            if frame[0].abs() > 0.05 {
+                if quiet >= 4_800 {
+                    onsets.push((first + i as f64) / 48_000.0);
+                }
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+        }
+    }
+    onsets
+}
+
+#[test]
+fn sound_that_reaches_the_mix_late_is_heard_at_its_time_not_late() {
+    // The soak's program sound moved a frame behind the pictures each time the machine
+    // stalled: the mixer placed a file's sound by when it came, so sound written late stayed
+    // late. Stamped with the clock and mixed by time, it keeps its place.
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("beeps.wav");
+    // A 1 kHz beep of 50 ms every half second, starting exactly on it.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='0.5*sin(2*PI*1000*t)*lt(mod(t\\,0.5)\\,0.05)':s=48000:d=3.5",
+        "-ac",
+        "2",
+        "-c:a",
+        "pcm_s16le",
+        wav.to_str().unwrap(),
+    ]);
+    let clock = ManualClock::new();
+    let settings = PlayerSettings {
+        clock: Arc::new(clock.clone()),
+        ..PlayerSettings::default()
+    };
+    let player = Player::open(&wav, settings).unwrap();
+    let written = Port::<AudioFrame>::blocking(400);
+    player.add_clock_audio_target(written.clone()).unwrap();
+    let mixer = Mixer::start(MixerSettings {
+        clock: Arc::new(clock.clone()),
+        ..MixerSettings::default()
+    })
+    .unwrap();
+    // What the player wrote reaches the mixer through this test, which holds it back for
+    // 300 ms once (a player, or the thread that hands its sound on, starved of CPU).
+    let relay = Port::<AudioFrame>::blocking(400);
+    mixer.add_timed_input("file", relay.clone(), 1.0);
+    let output = mixer.output();
+    player.start().unwrap();
+    let ms = Duration::from_millis;
+    let (mut now, mut relayed_to) = (Duration::ZERO, Duration::ZERO);
+    let (mut held, mut mixed) = (Vec::new(), Vec::new());
+    while now < ms(3400) {
+        // The player writes ahead of the clock: what is due within 30 ms is there.
+        while relayed_to < now + ms(30) {
+            match written.next(Duration::from_secs(5)) {
+                Pull::Frame(frame) => {
+                    relayed_to = frame.pts() + frame.duration();
+                    held.push(frame);
+                }
+                Pull::Pending => panic!("the player wrote nothing for 5 s at {now:?}"),
+                Pull::Ended => break,
+            }
+        }
+        if !(ms(1000)..ms(1300)).contains(&now) {
+            for frame in held.drain(..) {
+                relay.push(frame).unwrap();
+            }
+        }
+        // The block due now, and any before it.
+        loop {
+            match output.next(Duration::from_secs(5)) {
+                Pull::Frame(block) => {
+                    let pts = block.pts();
+                    mixed.push(block);
+                    if pts >= now {
+                        break;
+                    }
+                }
+                other => panic!("no block due at {now:?}: {other:?}"),
+            }
+        }
+        // At 2 s the clock jumps 300 ms: the player finds itself late (the machine stalled).
+        let step = if now == ms(2000) { ms(300) } else { ms(10) };
+        now += step;
+        clock.advance(step);
+    }
+    player.stop().unwrap();
+    // Every beep from 0.5 s on starts at its time in the mix (to a millisecond), the two
+    // after each hold-up included; the first block was mixed before the player wrote.
+    let onsets: Vec<f64> = beep_onsets(&mixed)
+        .into_iter()
+        .filter(|&t| t > 0.4)
+        .collect();
+    let wanted = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0];
+    assert_eq!(onsets.len(), wanted.len(), "beeps at {onsets:?}");
+    for (heard, want) in onsets.iter().zip(wanted) {
+        assert!(
+            (heard - want).abs() < 0.001,
+            "a beep of {want} s heard at {heard:.4} s: {onsets:?}"
+        );
+    }
+    let stats = mixer.stats();
+    assert!(stats.late > 0, "the held-back sound came late: {stats:?}");
 }

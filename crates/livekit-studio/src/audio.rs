@@ -11,6 +11,8 @@ use livekit_core::{
 };
 use parking_lot::Mutex;
 
+use crate::inputs::Sound;
+
 /// Program audio kept for an output that falls behind, before the oldest is dropped: 1 s.
 const TAP_CAPACITY: usize = 100;
 
@@ -72,12 +74,15 @@ impl Program {
     }
 
     /// Adds an input's sound to the mix.
-    pub(crate) fn add(&self, name: &str, sound: Arc<Port<AudioFrame>>, gain: f32) -> MixerInput {
+    pub(crate) fn add(&self, name: &str, sound: Sound, gain: f32) -> MixerInput {
         let mixer = self
             .mixer
             .as_ref()
             .expect("the mixer runs until the studio stops");
-        mixer.add_input(name, sound, gain)
+        match sound {
+            Sound::Arrival(port) => mixer.add_input(name, port, gain),
+            Sound::Timed(port) => mixer.add_timed_input(name, port, gain),
+        }
     }
 
     /// A copy of the program audio from now on (a drop-oldest port of about a second).

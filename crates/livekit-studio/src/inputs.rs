@@ -138,8 +138,8 @@ const TONE_AHEAD: Duration = Duration::from_millis(100);
 
 impl Tone {
     /// A sine of `frequency` Hz at `level` in 10 ms stereo blocks into `out`, paced by
-    /// `clock` (at most [`TONE_AHEAD`] ahead of it: the mix takes inputs as they arrive, and a
-    /// busy machine must not starve it).
+    /// `clock` (at most [`TONE_AHEAD`] ahead of it, so a busy machine does not starve the mix),
+    /// each block stamped with its time on the clock (the mix places it there).
     fn start(
         frequency: f64,
         level: f32,
@@ -199,7 +199,7 @@ pub(crate) struct Opened {
     /// What its layers show (builtins), or the video source for its slot.
     pub(crate) picture: Picture,
     /// Its sound, for the program mix.
-    pub(crate) sound: Option<Arc<Port<AudioFrame>>>,
+    pub(crate) sound: Option<Sound>,
     /// A file's or playlist's frames and sound for the outputs it feeds directly.
     pub(crate) feeds: Option<Feeds>,
     /// Whether it is live at once (builtins, pictures).
@@ -229,6 +229,16 @@ pub(crate) struct Input {
     pub(crate) size: Option<(u32, u32)>,
     /// A file's or playlist's frames for the outputs it feeds directly.
     pub(crate) feeds: Option<Feeds>,
+}
+
+/// An input's sound for the program mix, and how the mix places it.
+#[derive(Clone)]
+pub(crate) enum Sound {
+    /// As it comes (a microphone).
+    Arrival(Arc<Port<AudioFrame>>),
+    /// By its frames' times on the studio's clock (a file or playlist read in real time,
+    /// whose sound must stay with its pictures however late its thread runs; a tone).
+    Timed(Arc<Port<AudioFrame>>),
 }
 
 /// Sound buffered between an input and the mixer: 2 s of 10 ms blocks (decoders write ahead).
@@ -546,6 +556,11 @@ pub(crate) fn open(
                 player
                     .add_audio_target(feeds.audio.clone())
                     .map_err(|e| failed(&e))?;
+                if let Some(mixed) = &feeds.mixed {
+                    player
+                        .add_clock_audio_target(Arc::clone(mixed))
+                        .map_err(|e| failed(&e))?;
+                }
             }
             if !*paused {
                 player.start().map_err(|e| failed(&e))?;
@@ -553,7 +568,7 @@ pub(crate) fn open(
             Ok(Opened {
                 running: Running::Player(Box::new(player)),
                 picture: Picture::Video(video),
-                sound: feeds.mixed.clone(),
+                sound: feeds.mixed.clone().map(Sound::Timed),
                 feeds: Some(feeds),
                 live_at_once: false,
             })
@@ -600,6 +615,11 @@ pub(crate) fn open(
                 playlist
                     .add_audio_target(feeds.audio.clone())
                     .map_err(|e| failed(&e))?;
+                if let Some(mixed) = &feeds.mixed {
+                    playlist
+                        .add_clock_audio_target(Arc::clone(mixed))
+                        .map_err(|e| failed(&e))?;
+                }
             }
             if !*paused {
                 playlist.start().map_err(|e| failed(&e))?;
@@ -607,7 +627,7 @@ pub(crate) fn open(
             Ok(Opened {
                 running: Running::Playlist(Box::new(playlist)),
                 picture: Picture::Video(video),
-                sound: feeds.mixed.clone(),
+                sound: feeds.mixed.clone().map(Sound::Timed),
                 feeds: Some(feeds),
                 live_at_once: false,
             })
@@ -686,7 +706,7 @@ pub(crate) fn open(
             Ok(Opened {
                 running: Running::Microphone(microphone),
                 picture: Picture::None,
-                sound: Some(sound),
+                sound: Some(Sound::Arrival(sound)),
                 feeds: None,
                 live_at_once: true,
             })
@@ -746,7 +766,7 @@ impl Feeds {
         let mixed = sound.filter(|_| pacing == Pacing::RealTime);
         Self {
             video: Feed::new(Some(Arc::clone(layers))),
-            audio: Feed::new(mixed.clone()),
+            audio: Feed::new(None),
             sound: has_sound,
             picture,
             mixed,
@@ -861,7 +881,7 @@ fn tone_opened(
     Ok(Opened {
         running: Running::Tone(tone),
         picture: Picture::None,
-        sound: Some(sound),
+        sound: Some(Sound::Timed(sound)),
         feeds: None,
         live_at_once: true,
     })

@@ -1129,7 +1129,7 @@ impl Inner {
     fn mix(
         &self,
         id: &str,
-        sound: Arc<Port<livekit_core::AudioFrame>>,
+        sound: inputs::Sound,
         audio: AudioSettings,
     ) -> livekit_core::MixerInput {
         let program = self.program.lock();

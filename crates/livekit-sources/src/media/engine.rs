@@ -127,6 +127,22 @@ impl Shared {
         }
     }
 
+    /// The time on the clock at which the output timeline is (or was) at `pts`: now for a
+    /// free-running playback, which has no such time.
+    pub(crate) fn clock_time(&self, pts: Duration) -> Duration {
+        let t = self.timeline.lock();
+        match self.pacing {
+            Pacing::FreeRunning => self.clock.now(),
+            Pacing::RealTime | Pacing::Paced => {
+                if pts >= t.at_epoch {
+                    t.epoch + (pts - t.at_epoch)
+                } else {
+                    t.epoch.saturating_sub(t.at_epoch - pts)
+                }
+            }
+        }
+    }
+
     /// Where playback is in the current item's media (within its loop pass).
     pub(crate) fn item_position(&self) -> Duration {
         let offset = self.timeline.lock().item_offset_ns;
@@ -196,7 +212,17 @@ impl Shared {
 }
 
 type VideoTargets = Vec<Box<dyn VideoTarget>>;
-type AudioTargets = Vec<Box<dyn AudioTarget>>;
+type AudioTargets = Vec<(Box<dyn AudioTarget>, Stamp)>;
+
+/// What an audio target's frames are stamped with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// Their place on the output timeline, like the pictures.
+    Timeline,
+    /// The time on the player's clock at which they are due (for a mixer that places sound
+    /// by time: [`Mixer::add_timed_input`](livekit_core::Mixer::add_timed_input)).
+    Clock,
+}
 
 /// What the thread takes at start (built up by the handle until then).
 pub(crate) struct Setup {
@@ -237,14 +263,24 @@ impl Output {
         });
     }
 
-    fn audio(&mut self, frame: &AudioFrame) {
+    /// Writes `frame` to every audio target; those that want clock times get it at `due`.
+    fn audio(&mut self, frame: &AudioFrame, due: Duration) {
         let stop = &self.stop;
-        self.audio.retain(|t| match t.push_unless(frame.clone(), stop) {
-            // Stopping: the frame is not needed; the target stays (it gets the end).
-            Ok(()) | Err(PushError::Stopped) => true,
-            Err(error) => {
-                tracing::debug!(%error, "an audio target refused a frame; no more frames for it");
-                false
+        self.audio.retain(|(t, stamp)| {
+            let frame = match stamp {
+                Stamp::Timeline => frame.clone(),
+                Stamp::Clock => frame.clone().with_pts(due),
+            };
+            match t.push_unless(frame, stop) {
+                // Stopping: the frame is not needed; the target stays (it gets the end).
+                Ok(()) | Err(PushError::Stopped) => true,
+                Err(error) => {
+                    tracing::debug!(
+                        %error,
+                        "an audio target refused a frame; no more frames for it"
+                    );
+                    false
+                }
             }
         });
     }
@@ -257,7 +293,7 @@ impl Output {
         for t in &self.video {
             t.end();
         }
-        for t in &self.audio {
+        for (t, _) in &self.audio {
             t.end();
         }
     }
@@ -439,7 +475,7 @@ pub(crate) fn run(
                 tracing::trace!(pts = ?frame.pts(), "late audio frame dropped");
                 continue;
             }
-            out.audio(&frame);
+            out.audio(&frame, shared.clock_time(frame.pts()));
             shared.stats.lock().audio_frames += 1;
             written.audio_end_ns = Some(duration_ns(frame.end_pts()));
             let mut t = shared.timeline.lock();

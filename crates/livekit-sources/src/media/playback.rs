@@ -11,7 +11,7 @@ use livekit_core::thread::{Worker, spawn_named};
 use livekit_core::{AudioTarget, VideoTarget};
 use parking_lot::Mutex;
 
-use super::engine::{Command, Setup, Shared, Skip, run};
+use super::engine::{Command, Setup, Shared, Skip, Stamp, run};
 use super::error::ControlError;
 use super::events::{EventSink, PlayerEvent};
 use super::sequence::Sequence;
@@ -155,9 +155,31 @@ impl Playback {
 
     /// Adds an audio target (before [`start`](Self::start)). Every target gets every frame.
     pub fn add_audio_target(&self, target: impl AudioTarget + 'static) -> Result<(), ControlError> {
+        self.add_stamped_audio_target(Box::new(target), Stamp::Timeline)
+    }
+
+    /// Adds an audio target whose frames carry, instead of their place on the output
+    /// timeline, the time on the player's clock ([`PlayerSettings::clock`]) at which they are
+    /// due: give it to [`Mixer::add_timed_input`](livekit_core::Mixer::add_timed_input) on
+    /// the same clock, and the sound stays with the pictures however late the player or the
+    /// mixer runs (a sound written late is not heard late: it is mixed where it belongs, and
+    /// what is already past is left out). In real time, frames are written
+    /// [`PlayerSettings::audio_lead`] before that time. Before [`start`](Self::start).
+    pub fn add_clock_audio_target(
+        &self,
+        target: impl AudioTarget + 'static,
+    ) -> Result<(), ControlError> {
+        self.add_stamped_audio_target(Box::new(target), Stamp::Clock)
+    }
+
+    fn add_stamped_audio_target(
+        &self,
+        target: Box<dyn AudioTarget>,
+        stamp: Stamp,
+    ) -> Result<(), ControlError> {
         match &mut *self.setup.lock() {
             Some(setup) => {
-                setup.audio.push(Box::new(target));
+                setup.audio.push((target, stamp));
                 Ok(())
             }
             None => Err(ControlError::Running {
