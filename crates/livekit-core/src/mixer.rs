@@ -492,8 +492,7 @@ fn mix_timed(
         match input.source.next(Duration::ZERO) {
             Pull::Frame(frame) => match Some(place(frame.pts())).filter(|&at| at <= enough) {
                 Some(at) => {
-                    let frames = (frame.duration().as_secs_f64() * f64::from(timing.rate)) as i64;
-                    if at + frames <= first {
+                    if at < first {
                         shared.late.fetch_add(1, Ordering::Relaxed);
                     }
                     input.place(&frame, at, timing);
